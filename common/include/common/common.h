@@ -1,0 +1,125 @@
+/*
+ * common: what every raft-kv module shares and nothing else depends on.
+ *
+ * - One error space: 0 is success, failures are negative codes generated from
+ *   the X-macro table below, which also generates common_strerror().
+ * - A plain byte buffer value type.
+ * - CRC32C (Castagnoli), table driven, for log records and snapshots.
+ * - A small seeded PRNG (xoshiro256**, seeded through splitmix64), so that
+ *   every source of randomness is an explicit, per-instance object.
+ * - A monotonic clock in nanoseconds, for drivers (never for raft/ or kv/).
+ */
+#ifndef COMMON_COMMON_H
+#define COMMON_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ------------------------------------------------------------------------ */
+/* Errors                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* X(NAME, value, message). Values are stable: they may be logged or sent. */
+#define COMMON_ERRORS(X)                                               \
+    X(COMMON_ENOMEM, -1, "out of memory")                              \
+    X(COMMON_EINVAL, -2, "invalid argument")                           \
+    X(COMMON_ENOTLEADER, -3, "not the leader")                         \
+    X(COMMON_ESHUTDOWN, -4, "shutting down")                           \
+    X(COMMON_EIO, -5, "input/output error")                            \
+    X(COMMON_ECORRUPT, -6, "data is corrupt")                          \
+    X(COMMON_ENOTFOUND, -7, "not found")                               \
+    X(COMMON_EPARSE, -8, "parse error")                                \
+    X(COMMON_ETIMEDOUT, -9, "timed out")                               \
+    X(COMMON_EUNAVAILABLE, -10, "unavailable")                         \
+    X(COMMON_EBUSY, -11, "busy")                                       \
+    X(COMMON_ERANGE, -12, "out of range")                              \
+    X(COMMON_ETOOBIG, -13, "too big")                                  \
+    X(COMMON_ENOSPACE, -14, "no space left")                           \
+    X(COMMON_EDROPPED, -15, "dropped")                                 \
+    X(COMMON_ESTALE, -16, "stale")                                     \
+    X(COMMON_EMISMATCH, -17, "precondition does not hold")             \
+    X(COMMON_EUNSUPPORTED, -18, "not supported")
+
+enum common_error {
+#define COMMON_ERROR_ENUM(name, value, msg) name = (value),
+    COMMON_ERRORS(COMMON_ERROR_ENUM)
+#undef COMMON_ERROR_ENUM
+};
+
+/* A static, human-readable message for a code from the table (or 0). */
+const char *common_strerror(int code);
+
+/* The symbolic name of a code ("COMMON_ENOMEM"), or "UNKNOWN". */
+const char *common_error_name(int code);
+
+/* ------------------------------------------------------------------------ */
+/* Buffers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* A borrowed or owned span of bytes; who owns it is said where it is used. */
+struct common_buf
+{
+    void *base;
+    size_t len;
+};
+
+/* A growable byte vector. Zero-initialise, or common_vec_init(). */
+struct common_vec
+{
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+};
+
+void common_vec_init(struct common_vec *v);
+void common_vec_fini(struct common_vec *v);
+/* Ensures room for @extra more bytes. 0 or COMMON_ENOMEM. */
+int common_vec_reserve(struct common_vec *v, size_t extra);
+/* Appends @len bytes from @src (copied). 0 or COMMON_ENOMEM. */
+int common_vec_append(struct common_vec *v, const void *src, size_t len);
+/* Appends a printf-style formatted string (no terminating NUL kept in len,
+ * but data[len] is always NUL after a successful call). */
+int common_vec_appendf(struct common_vec *v, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ------------------------------------------------------------------------ */
+/* CRC32C                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* CRC32C of @len bytes at @data continuing from @crc (start with 0). */
+uint32_t common_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* PRNG                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* xoshiro256** (Blackman and Vigna). Not for cryptography. */
+struct common_prng
+{
+    uint64_t s[4];
+};
+
+/* Seeds the state from @seed via splitmix64; any seed (even 0) is fine. */
+void common_prng_seed(struct common_prng *p, uint64_t seed);
+uint64_t common_prng_next(struct common_prng *p);
+/* Uniform in [0, bound) without modulo bias; bound 0 returns 0. */
+uint64_t common_prng_below(struct common_prng *p, uint64_t bound);
+/* Uniform in [lo, hi] (inclusive); lo > hi returns lo. */
+uint64_t common_prng_range(struct common_prng *p, uint64_t lo, uint64_t hi);
+/* Uniform double in [0, 1). */
+double common_prng_double(struct common_prng *p);
+/* True with probability @p01 (clamped to [0, 1]). */
+bool common_prng_chance(struct common_prng *p, double p01);
+
+/* splitmix64 step: a good 64-bit mixer for hashing and seeding. */
+uint64_t common_mix64(uint64_t x);
+
+/* ------------------------------------------------------------------------ */
+/* Clock (drivers only: raft/ and kv/ never read the clock)                  */
+/* ------------------------------------------------------------------------ */
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t common_now_ns(void);
+
+#endif /* COMMON_COMMON_H */

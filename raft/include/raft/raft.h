@@ -1,0 +1,378 @@
+/*
+ * raft: the Raft consensus core as a pure state machine.
+ *
+ * The core does no I/O, reads no clock, starts no thread and keeps no global
+ * state. Time enters as ticks (raft_tick), randomness from a PRNG seeded per
+ * instance, network input as messages (raft_step), client input as proposals
+ * (raft_propose, raft_read_index). Everything the caller must do comes out as
+ * one update (struct raft_update), in the spirit of etcd-io/raft's Ready:
+ *
+ *     while (raft_update_get(r, &u)) {
+ *         persist u.hard_state (if changed), drop entries >= u.truncate_from,
+ *         append u.entries          -- and make them durable, THEN
+ *         send u.messages,
+ *         apply u.committed,
+ *         serve u.reads once applied >= their index,
+ *         raft_update_done(r, &u);
+ *     }
+ *
+ * The persist-before-send rule is what makes votes and acknowledgements
+ * safe: a vote or an ack leaves the node only after the state it reports is
+ * on stable storage (Raft paper, Figure 2: "Updated on stable storage before
+ * responding to RPCs").
+ *
+ * Memory: everything an update points to (entries, their data, messages)
+ * stays valid until raft_update_done(). Between raft_update_get() and
+ * raft_update_done() the caller must not call any other function that
+ * changes the instance. Data passed in (proposals, messages) is copied: it is
+ * borrowed for the duration of the call only.
+ *
+ * Errors: functions return 0 or a negative code from common/common.h.
+ * Malformed or unexpected input (unknown message type, an index beyond the
+ * log, a message from a node outside the configuration) is dropped with a
+ * reason (raft_last_drop_reason, and the optional log callback), never
+ * asserted on.
+ *
+ * docs/raft.md has the role diagram and which file implements which rule.
+ */
+#ifndef RAFT_RAFT_H
+#define RAFT_RAFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+
+typedef uint64_t raft_id;    /* node id; 0 means "none" */
+typedef uint64_t raft_term;  /* election term; 0 before the first election */
+typedef uint64_t raft_index; /* log index; the first entry has index 1 */
+
+/* Upper bound on servers in one configuration. */
+#define RAFT_MAX_SERVERS 32
+
+/* ------------------------------------------------------------------------ */
+/* Data                                                                      */
+/* ------------------------------------------------------------------------ */
+
+enum raft_entry_type {
+    RAFT_ENTRY_COMMAND = 1, /* opaque state machine command */
+    RAFT_ENTRY_NOOP = 2,    /* appended by each new leader (§8) */
+    RAFT_ENTRY_CONFIG = 3,  /* encoded struct raft_configuration */
+};
+
+struct raft_entry
+{
+    raft_term term;
+    raft_index index;
+    enum raft_entry_type type;
+    struct common_buf data; /* owner: whoever produced the entry */
+};
+
+/* The state that must be durable before the node acts on it. */
+struct raft_hard_state
+{
+    raft_term term;
+    raft_id vote; /* candidate voted for in term, or 0 */
+    raft_index commit;
+};
+
+enum raft_server_role {
+    RAFT_VOTER = 1,
+    RAFT_LEARNER = 2, /* receives the log, does not vote or count */
+};
+
+struct raft_server
+{
+    raft_id id;
+    enum raft_server_role role;
+};
+
+/* A cluster configuration held as data, so that snapshots can carry it and
+ * configuration entries can change it. */
+struct raft_configuration
+{
+    uint32_t count;
+    struct raft_server servers[RAFT_MAX_SERVERS];
+};
+
+/* Builds a configuration of @count voters with the given ids.
+ * COMMON_EINVAL for 0 or more than RAFT_MAX_SERVERS ids, an id of 0 or a
+ * repeated id. */
+int raft_configuration_voters(struct raft_configuration *conf,
+                              const raft_id *ids,
+                              size_t count);
+/* Checks a configuration: ids non-zero and distinct, roles known, at least
+ * one voter. */
+bool raft_configuration_valid(const struct raft_configuration *conf);
+/* Position of @id in @conf, or -1. */
+int raft_configuration_find(const struct raft_configuration *conf, raft_id id);
+/* Number of voters. */
+unsigned raft_configuration_voter_count(const struct raft_configuration *conf);
+
+/* Encodes into @buf (capacity @cap); returns the size needed, which is
+ * larger than @cap when the buffer was too small (nothing useful written). */
+size_t raft_configuration_encode(const struct raft_configuration *conf,
+                                 uint8_t *buf,
+                                 size_t cap);
+/* Decodes and validates; COMMON_ECORRUPT on bad bytes. */
+int raft_configuration_decode(struct raft_configuration *conf,
+                              const uint8_t *buf,
+                              size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum raft_msg_type {
+    RAFT_MSG_VOTE = 1,       /* RequestVote, or PreVote when pre_vote */
+    RAFT_MSG_VOTE_RESP = 2,  /* its result */
+    RAFT_MSG_APPEND = 3,     /* AppendEntries */
+    RAFT_MSG_APPEND_RESP = 4,
+    RAFT_MSG_HEARTBEAT = 5,  /* commit index + read round, no log check */
+    RAFT_MSG_HEARTBEAT_RESP = 6,
+};
+#define RAFT_MSG_TYPE_MAX 6
+
+struct raft_vote
+{
+    raft_index last_index; /* candidate's last log index */
+    raft_term last_term;   /* term of that entry */
+    bool pre_vote;         /* PreVote round: nobody changes term or vote */
+};
+
+struct raft_vote_resp
+{
+    bool granted;
+    bool pre_vote;
+};
+
+struct raft_append
+{
+    raft_index prev_index;
+    raft_term prev_term;
+    raft_index commit;
+    const struct raft_entry *entries; /* indexes prev_index+1, +2, ... */
+    size_t n_entries;
+};
+
+/* On success @index is the last index known to match the leader. On failure
+ * @index is the rejected prev_index, and the hints say where the follower's
+ * log diverges: hint_term is the term the follower holds at prev_index (0
+ * when its log is shorter) and hint_index the first index it holds of that
+ * term (its last index + 1 when shorter). Raft paper, end of §5.3. */
+struct raft_append_resp
+{
+    bool success;
+    raft_index index;
+    raft_index hint_index;
+    raft_term hint_term;
+};
+
+struct raft_heartbeat
+{
+    raft_index commit;
+    uint64_t context; /* read round number (ReadIndex), echoed back */
+};
+
+struct raft_heartbeat_resp
+{
+    uint64_t context;
+};
+
+struct raft_message
+{
+    enum raft_msg_type type;
+    raft_id from;
+    raft_id to;
+    raft_term term;
+    union {
+        struct raft_vote vote;
+        struct raft_vote_resp vote_resp;
+        struct raft_append append;
+        struct raft_append_resp append_resp;
+        struct raft_heartbeat heartbeat;
+        struct raft_heartbeat_resp heartbeat_resp;
+    };
+};
+
+/* "VOTE", "APPEND_RESP", ... or "UNKNOWN". */
+const char *raft_msg_type_name(int type);
+
+/* ------------------------------------------------------------------------ */
+/* Instance                                                                  */
+/* ------------------------------------------------------------------------ */
+
+enum raft_role {
+    RAFT_FOLLOWER = 1,
+    RAFT_PRE_CANDIDATE = 2,
+    RAFT_CANDIDATE = 3,
+    RAFT_LEADER = 4,
+};
+
+/* "follower", "pre-candidate", "candidate", "leader". */
+const char *raft_role_name(int role);
+
+enum raft_log_level {
+    RAFT_LOG_DEBUG = 1,
+    RAFT_LOG_INFO = 2,
+    RAFT_LOG_WARN = 3,
+};
+
+struct raft_options
+{
+    raft_id id;
+    /* Election timeout: each follower waits a random number of ticks in
+     * [election_ticks, 2 * election_ticks) before campaigning (§5.2). */
+    unsigned election_ticks;
+    unsigned heartbeat_ticks; /* leader heartbeat period, < election_ticks */
+    bool pre_vote;            /* PreVote round before each election (§9.6) */
+    bool check_quorum;        /* leader steps down without a live quorum */
+    unsigned max_inflight;    /* AppendEntries in flight per follower */
+    unsigned max_entries_per_msg;
+    size_t max_bytes_per_msg; /* entry data bytes per AppendEntries */
+    uint64_t seed;            /* PRNG seed for election timeouts */
+    /* Optional: called with a static or short-lived message. */
+    void (*log)(void *data, enum raft_log_level level, const char *msg);
+    void *log_data;
+};
+
+/* Fills @o with defaults: election 10 ticks, heartbeat 1 tick, PreVote and
+ * CheckQuorum on, 256 in flight, 4096 entries or 1 MiB per message. The
+ * caller still sets id and seed. */
+void raft_options_default(struct raft_options *o);
+
+/* What stable storage held when the node (re)started. */
+struct raft_boot
+{
+    struct raft_hard_state hard_state;
+    /* The log holds entries from snapshot_index + 1; 0 for no snapshot. */
+    raft_index snapshot_index;
+    raft_term snapshot_term;
+    /* Configuration in force at snapshot_index (or at boot when new). */
+    struct raft_configuration conf;
+    /* Persisted entries after the snapshot, contiguous (copied). */
+    const struct raft_entry *entries;
+    size_t n_entries;
+    /* The state machine already reflects entries up to here (>= the
+     * snapshot index); later committed entries are handed out again. */
+    raft_index applied;
+};
+
+struct raft;
+
+/* Creates an instance; COMMON_EINVAL for inconsistent options or boot state
+ * (timeouts, a bad configuration, entries not contiguous from the snapshot,
+ * a commit index beyond the log), COMMON_ENOMEM. */
+int raft_new(const struct raft_options *opts,
+             const struct raft_boot *boot,
+             struct raft **out);
+void raft_free(struct raft *r);
+
+/* One unit of logical time. */
+int raft_tick(struct raft *r);
+
+/* Feeds one received message (borrowed for the call). 0 when processed,
+ * COMMON_EDROPPED when dropped (see raft_last_drop_reason), COMMON_ENOMEM. */
+int raft_step(struct raft *r, const struct raft_message *m);
+
+/* Appends a command to the leader's log (data copied). Fills the index and
+ * term it was given (either may be NULL). COMMON_ENOTLEADER on non-leaders,
+ * COMMON_ETOOBIG above max_bytes_per_msg, COMMON_ENOMEM. */
+int raft_propose(struct raft *r,
+                 const void *data,
+                 size_t len,
+                 raft_index *index,
+                 raft_term *term);
+
+/* Starts a linearizable read (ReadIndex, Raft dissertation §6.4): once a
+ * quorum has confirmed this node is still leader, an update lists
+ * {context, index} in reads; the caller answers after applying up to index.
+ * COMMON_ENOTLEADER on non-leaders. If the node loses leadership first, the
+ * read is listed with index 0: it failed, and the caller should retry. */
+int raft_read_index(struct raft *r, uint64_t context);
+
+/* Forces an election now (tests, leadership hand-off). Not a leader only. */
+int raft_campaign(struct raft *r);
+
+struct raft_read
+{
+    uint64_t context;
+    raft_index index; /* 0: failed, leadership was lost */
+};
+
+struct raft_update
+{
+    bool hard_state_changed;
+    struct raft_hard_state hard_state;
+    /* Always filled; *_changed says whether they differ from the previous
+     * update's. */
+    bool role_changed;
+    enum raft_role role;
+    raft_id leader;
+    /* When non-zero, storage drops every entry with index >= truncate_from
+     * before appending @entries. */
+    raft_index truncate_from;
+    const struct raft_entry *entries; /* to persist, in order */
+    size_t n_entries;
+    const struct raft_message *messages; /* send after persisting */
+    size_t n_messages;
+    const struct raft_entry *committed; /* apply in order */
+    size_t n_committed;
+    const struct raft_read *reads;
+    size_t n_reads;
+};
+
+/* Collects the next update. Returns false when there is nothing to do.
+ * Replication messages are built here, so proposals and acks that arrived
+ * since the last update go out batched. COMMON_ENOMEM while building
+ * messages defers them to a later update. */
+bool raft_update_get(struct raft *r, struct raft_update *u);
+/* The caller has persisted, sent and applied @u. */
+void raft_update_done(struct raft *r, const struct raft_update *u);
+
+/* Drops every log entry up to and including @index from memory (the caller
+ * holds a snapshot covering them). @index must be applied. */
+int raft_compact(struct raft *r, raft_index index);
+
+/* ------------------------------------------------------------------------ */
+/* Introspection (tests, harness monitors, status)                           */
+/* ------------------------------------------------------------------------ */
+
+raft_id raft_self(const struct raft *r);
+enum raft_role raft_role(const struct raft *r);
+raft_id raft_leader(const struct raft *r);
+raft_term raft_current_term(const struct raft *r);
+raft_id raft_voted_for(const struct raft *r);
+raft_index raft_commit_index(const struct raft *r);
+raft_index raft_applied_index(const struct raft *r);
+raft_index raft_first_index(const struct raft *r);
+raft_index raft_last_index(const struct raft *r);
+raft_term raft_last_term(const struct raft *r);
+/* Term of the entry at @index; 0 when not in memory (compacted away or
+ * beyond the log), the snapshot term at the snapshot index. */
+raft_term raft_term_at(const struct raft *r, raft_index index);
+/* The entry at @index, or NULL; valid until the next call that changes the
+ * instance. */
+const struct raft_entry *raft_entry_at(const struct raft *r,
+                                       raft_index index);
+const struct raft_configuration *raft_config(const struct raft *r);
+/* Leader's view of a follower; false when not leader or unknown id. */
+bool raft_progress(const struct raft *r,
+                   raft_id id,
+                   raft_index *match,
+                   raft_index *next);
+/* Why the last dropped message was dropped (static string), or NULL. */
+const char *raft_last_drop_reason(const struct raft *r);
+
+struct raft_stats
+{
+    uint64_t msgs_dropped;
+    uint64_t elections_started; /* terms this node campaigned in */
+    uint64_t pre_votes_started;
+    uint64_t leader_terms;      /* times it became leader */
+    uint64_t step_downs_check_quorum;
+};
+void raft_get_stats(const struct raft *r, struct raft_stats *s);
+
+#endif /* RAFT_RAFT_H */
