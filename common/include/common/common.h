@@ -21,24 +21,24 @@
 /* ------------------------------------------------------------------------ */
 
 /* X(NAME, value, message). Values are stable: they may be logged or sent. */
-#define COMMON_ERRORS(X)                                               \
-    X(COMMON_ENOMEM, -1, "out of memory")                              \
-    X(COMMON_EINVAL, -2, "invalid argument")                           \
-    X(COMMON_ENOTLEADER, -3, "not the leader")                         \
-    X(COMMON_ESHUTDOWN, -4, "shutting down")                           \
-    X(COMMON_EIO, -5, "input/output error")                            \
-    X(COMMON_ECORRUPT, -6, "data is corrupt")                          \
-    X(COMMON_ENOTFOUND, -7, "not found")                               \
-    X(COMMON_EPARSE, -8, "parse error")                                \
-    X(COMMON_ETIMEDOUT, -9, "timed out")                               \
-    X(COMMON_EUNAVAILABLE, -10, "unavailable")                         \
-    X(COMMON_EBUSY, -11, "busy")                                       \
-    X(COMMON_ERANGE, -12, "out of range")                              \
-    X(COMMON_ETOOBIG, -13, "too big")                                  \
-    X(COMMON_ENOSPACE, -14, "no space left")                           \
-    X(COMMON_EDROPPED, -15, "dropped")                                 \
-    X(COMMON_ESTALE, -16, "stale")                                     \
-    X(COMMON_EMISMATCH, -17, "precondition does not hold")             \
+#define COMMON_ERRORS(X)                                   \
+    X(COMMON_ENOMEM, -1, "out of memory")                  \
+    X(COMMON_EINVAL, -2, "invalid argument")               \
+    X(COMMON_ENOTLEADER, -3, "not the leader")             \
+    X(COMMON_ESHUTDOWN, -4, "shutting down")               \
+    X(COMMON_EIO, -5, "input/output error")                \
+    X(COMMON_ECORRUPT, -6, "data is corrupt")              \
+    X(COMMON_ENOTFOUND, -7, "not found")                   \
+    X(COMMON_EPARSE, -8, "parse error")                    \
+    X(COMMON_ETIMEDOUT, -9, "timed out")                   \
+    X(COMMON_EUNAVAILABLE, -10, "unavailable")             \
+    X(COMMON_EBUSY, -11, "busy")                           \
+    X(COMMON_ERANGE, -12, "out of range")                  \
+    X(COMMON_ETOOBIG, -13, "too big")                      \
+    X(COMMON_ENOSPACE, -14, "no space left")               \
+    X(COMMON_EDROPPED, -15, "dropped")                     \
+    X(COMMON_ESTALE, -16, "stale")                         \
+    X(COMMON_EMISMATCH, -17, "precondition does not hold") \
     X(COMMON_EUNSUPPORTED, -18, "not supported")
 
 enum common_error {

@@ -125,11 +125,11 @@ int raft_configuration_decode(struct raft_configuration *conf,
 /* ------------------------------------------------------------------------ */
 
 enum raft_msg_type {
-    RAFT_MSG_VOTE = 1,       /* RequestVote, or PreVote when pre_vote */
-    RAFT_MSG_VOTE_RESP = 2,  /* its result */
-    RAFT_MSG_APPEND = 3,     /* AppendEntries */
+    RAFT_MSG_VOTE = 1,      /* RequestVote, or PreVote when pre_vote */
+    RAFT_MSG_VOTE_RESP = 2, /* its result */
+    RAFT_MSG_APPEND = 3,    /* AppendEntries */
     RAFT_MSG_APPEND_RESP = 4,
-    RAFT_MSG_HEARTBEAT = 5,  /* commit index + read round, no log check */
+    RAFT_MSG_HEARTBEAT = 5, /* commit index + read round, no log check */
     RAFT_MSG_HEARTBEAT_RESP = 6,
 };
 #define RAFT_MSG_TYPE_MAX 6
@@ -186,7 +186,8 @@ struct raft_message
     raft_id from;
     raft_id to;
     raft_term term;
-    union {
+    union
+    {
         struct raft_vote vote;
         struct raft_vote_resp vote_resp;
         struct raft_append append;
@@ -354,8 +355,7 @@ raft_term raft_last_term(const struct raft *r);
 raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at @index, or NULL; valid until the next call that changes the
  * instance. */
-const struct raft_entry *raft_entry_at(const struct raft *r,
-                                       raft_index index);
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 const struct raft_configuration *raft_config(const struct raft *r);
 /* Leader's view of a follower; false when not leader or unknown id. */
 bool raft_progress(const struct raft *r,
@@ -370,7 +370,7 @@ struct raft_stats
     uint64_t msgs_dropped;
     uint64_t elections_started; /* terms this node campaigned in */
     uint64_t pre_votes_started;
-    uint64_t leader_terms;      /* times it became leader */
+    uint64_t leader_terms; /* times it became leader */
     uint64_t step_downs_check_quorum;
 };
 void raft_get_stats(const struct raft *r, struct raft_stats *s);

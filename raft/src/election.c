@@ -1,0 +1,279 @@
+/*
+ * Leader election (Raft paper §5.2, §5.4.1), PreVote and CheckQuorum
+ * (Ongaro's dissertation §9.6 and §6.2).
+ *
+ *                  timeout              majority of pre-votes
+ *   FOLLOWER ---------------> PRE_CANDIDATE -----------------> CANDIDATE
+ *      ^   ^   (pre_vote on)    |  (term unchanged)             | term+1,
+ *      |   |                    | majority rejects,             | votes self
+ *      |   +--------------------+ or hears a leader             |
+ *      |   higher term, or a leader of the current term         | majority
+ *      +-------------------------------------------------------+ of votes
+ *      |                                                         v
+ *      +------------------ higher term; lost quorum ------- LEADER
+ *
+ * Transitions: become_follower() (here), election_start() (to
+ * PRE_CANDIDATE or CANDIDATE, here), replication_become_leader() (to
+ * LEADER, replication.c). A candidate whose election times out starts a new
+ * one (§5.2: "each candidate restarts its randomized election timeout").
+ *
+ * PreVote: before bumping its term a node asks whether it could win; peers
+ * answer yes only when its log is up to date and they have not heard from a
+ * leader within an election timeout. A node cut off from the cluster
+ * therefore never increases its term and cannot depose a healthy leader
+ * when it returns.
+ *
+ * CheckQuorum: a leader that has not heard from a quorum within an election
+ * timeout steps down, so clients are not stuck with a leader in a minority
+ * partition. Followers in turn ignore RequestVote while they are in such a
+ * leader's lease (dissertation §4.2.3, "disruptive servers").
+ */
+#include "raft_internal.h"
+
+void election_reset_timeout(struct raft *r)
+{
+    unsigned e = r->opts.election_ticks;
+    r->election_elapsed = 0;
+    r->randomized_timeout = e + (unsigned)common_prng_below(&r->prng, e);
+}
+
+void become_follower(struct raft *r, raft_term term, raft_id leader)
+{
+    bool was_leader = r->role == RAFT_LEADER;
+    if (term > r->term) {
+        /* Figure 2, all servers: "If RPC request or response contains term
+         * T > currentTerm: set currentTerm = T, convert to follower". The
+         * vote belongs to the old term. */
+        r->term = term;
+        r->vote = 0;
+    }
+    r->role = RAFT_FOLLOWER;
+    r->leader = leader;
+    r->heartbeat_elapsed = 0;
+    /* The election timer keeps running: Figure 2 resets it only for
+     * AppendEntries from the current leader or a granted vote (callers do
+     * that). Resetting it on every higher term would let candidates that
+     * cannot win (stale logs) keep the one node that can from ever timing
+     * out. A leader stepping down starts a fresh timeout. */
+    unsigned elapsed = was_leader ? 0 : r->election_elapsed;
+    election_reset_timeout(r);
+    r->election_elapsed = elapsed;
+    if (was_leader) {
+        read_fail_all(r);
+    }
+}
+
+static bool promotable(const struct raft *r)
+{
+    int k = raft_configuration_find(&r->conf, r->id);
+    return k >= 0 && r->conf.servers[k].role == RAFT_VOTER;
+}
+
+bool election_in_lease(const struct raft *r)
+{
+    return r->opts.check_quorum && r->leader != 0 &&
+           r->election_elapsed < r->opts.election_ticks;
+}
+
+/* Counts granted and rejected votes among voters; returns +1 when granted
+ * reach a quorum, -1 when rejections do, 0 while undecided. */
+static int tally(const struct raft *r)
+{
+    unsigned granted = 0;
+    unsigned rejected = 0;
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        const struct progress *p = &r->progress[k];
+        if (!p->voter) {
+            continue;
+        }
+        granted += p->vote > 0;
+        rejected += p->vote < 0;
+    }
+    unsigned q = raft_quorum(r);
+    if (granted >= q) {
+        return 1;
+    }
+    if (rejected >= q) {
+        return -1;
+    }
+    return 0;
+}
+
+static int decide(struct raft *r)
+{
+    int t = tally(r);
+    if (t > 0) {
+        if (r->role == RAFT_PRE_CANDIDATE) {
+            return election_start(r, false);
+        }
+        return replication_become_leader(r);
+    }
+    if (t < 0) {
+        /* A majority said no: wait for a leader or the next timeout. */
+        become_follower(r, r->term, 0);
+    }
+    return 0;
+}
+
+int election_start(struct raft *r, bool pre_vote)
+{
+    if (!promotable(r)) {
+        return raft_drop(r, "not a voter: cannot campaign");
+    }
+    if (r->role == RAFT_LEADER) {
+        return raft_drop(r, "already leader");
+    }
+    raft_term vote_term;
+    if (pre_vote) {
+        r->role = RAFT_PRE_CANDIDATE;
+        vote_term = r->term + 1;
+        r->stats.pre_votes_started++;
+    } else {
+        /* Figure 2, candidates: "increment currentTerm, vote for self,
+         * reset election timer, send RequestVote RPCs to all servers". */
+        r->role = RAFT_CANDIDATE;
+        r->term++;
+        r->vote = r->id;
+        vote_term = r->term;
+        r->stats.elections_started++;
+    }
+    r->leader = 0;
+    election_reset_timeout(r);
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        r->progress[k].vote = r->progress[k].is_self ? 1 : 0;
+    }
+    raft_logf(r, RAFT_LOG_INFO, "%s for term %llu",
+              pre_vote ? "pre-vote" : "election",
+              (unsigned long long)vote_term);
+    int rv = decide(r); /* a single voter wins at once */
+    if (rv != 0 ||
+        r->role != (pre_vote ? RAFT_PRE_CANDIDATE : RAFT_CANDIDATE)) {
+        return rv;
+    }
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        const struct progress *p = &r->progress[k];
+        if (p->is_self || !p->voter) {
+            continue;
+        }
+        struct raft_message m = {
+            .type = RAFT_MSG_VOTE,
+            .to = p->id,
+            .term = vote_term,
+            .vote = {.last_index = log_last_index(&r->log),
+                     .last_term = log_last_term(&r->log),
+                     .pre_vote = pre_vote},
+        };
+        raft_send(r, &m);
+    }
+    return 0;
+}
+
+int election_tick(struct raft *r)
+{
+    if (r->role == RAFT_LEADER) {
+        r->heartbeat_elapsed++;
+        r->election_elapsed++;
+        if (r->election_elapsed >= r->opts.election_ticks) {
+            r->election_elapsed = 0;
+            if (r->opts.check_quorum) {
+                unsigned active = 0;
+                for (uint32_t k = 0; k < r->conf.count; k++) {
+                    struct progress *p = &r->progress[k];
+                    if (p->voter && (p->is_self || p->recent_active)) {
+                        active++;
+                    }
+                    if (!p->is_self) {
+                        p->recent_active = false;
+                    }
+                }
+                if (active < raft_quorum(r)) {
+                    raft_logf(r, RAFT_LOG_INFO,
+                              "term %llu: no quorum heard from, stepping down",
+                              (unsigned long long)r->term);
+                    r->stats.step_downs_check_quorum++;
+                    become_follower(r, r->term, 0);
+                    return 0;
+                }
+            }
+        }
+        if (r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
+            r->heartbeat_elapsed = 0;
+            return replication_heartbeat_all(r);
+        }
+        return 0;
+    }
+    r->election_elapsed++;
+    if (r->election_elapsed >= r->randomized_timeout) {
+        if (!promotable(r)) {
+            election_reset_timeout(r);
+            return 0;
+        }
+        return election_start(r, r->opts.pre_vote);
+    }
+    return 0;
+}
+
+/* §5.4.1: "If the logs have last entries with different terms, then the log
+ * with the later term is more up-to-date. If the logs end with the same
+ * term, then whichever log is longer is more up-to-date." */
+static bool log_up_to_date(const struct raft *r, raft_term term, raft_index i)
+{
+    raft_term last_term = log_last_term(&r->log);
+    return term > last_term ||
+           (term == last_term && i >= log_last_index(&r->log));
+}
+
+int election_on_vote(struct raft *r, const struct raft_message *m)
+{
+    const struct raft_vote *v = &m->vote;
+    bool can_vote;
+    if (v->pre_vote) {
+        /* A pre-vote changes nothing here; it asks "would you vote?". */
+        can_vote = m->term > r->term ||
+                   ((r->vote == 0 || r->vote == m->from) && r->leader == 0);
+    } else {
+        /* Figure 2, RequestVote receiver step 2: "If votedFor is null or
+         * candidateId, and candidate's log is at least as up-to-date". A
+         * node that follows a leader of this term does not vote for
+         * another candidate of the same term. */
+        can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0);
+    }
+    bool grant = can_vote && log_up_to_date(r, v->last_term, v->last_index);
+    struct raft_message resp = {
+        .type = RAFT_MSG_VOTE_RESP,
+        .to = m->from,
+        .term = grant ? m->term : r->term,
+        .vote_resp = {.granted = grant, .pre_vote = v->pre_vote},
+    };
+    if (grant && !v->pre_vote) {
+        /* Persisted (hard state) before the response leaves: the update
+         * carries both and the caller persists first. */
+        r->vote = m->from;
+        /* Figure 2, followers: granting a vote resets the election timer. */
+        r->election_elapsed = 0;
+    }
+    return raft_send(r, &resp);
+}
+
+int election_on_vote_resp(struct raft *r, const struct raft_message *m)
+{
+    const struct raft_vote_resp *v = &m->vote_resp;
+    bool expected;
+    if (v->pre_vote) {
+        expected = r->role == RAFT_PRE_CANDIDATE &&
+                   (v->granted ? m->term == r->term + 1 : m->term == r->term);
+    } else {
+        expected = r->role == RAFT_CANDIDATE && m->term == r->term;
+    }
+    if (!expected) {
+        return raft_drop(r, "vote response not for a current election");
+    }
+    struct progress *p = raft_progress_of(r, m->from);
+    if (p == NULL || !p->voter) {
+        return raft_drop(r, "vote response from a non-voter");
+    }
+    if (p->vote == 0) { /* the first answer counts; duplicates do not */
+        p->vote = v->granted ? 1 : -1;
+    }
+    return decide(r);
+}

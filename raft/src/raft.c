@@ -1,0 +1,719 @@
+/*
+ * The Raft instance: construction from boot state, validation and dispatch
+ * of incoming messages (with the term rules every server applies, Figure 2
+ * "Rules for Servers: All Servers"), proposals, and the update cycle that
+ * hands the caller what to persist, send and apply.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft_internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Arena                                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define ARENA_BLOCK_SIZE (64 * 1024)
+
+void *arena_alloc(struct arena *a, size_t size)
+{
+    size = (size + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    struct arena_block *b = a->head;
+    if (b == NULL || b->cap - b->used < size) {
+        if (a->spare != NULL && a->spare->cap >= size) {
+            b = a->spare;
+            a->spare = NULL;
+        } else {
+            size_t cap = size > ARENA_BLOCK_SIZE ? size : ARENA_BLOCK_SIZE;
+            b = malloc(sizeof *b + cap);
+            if (b == NULL) {
+                return NULL;
+            }
+            b->cap = cap;
+        }
+        b->used = 0;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    return p;
+}
+
+void arena_reset(struct arena *a)
+{
+    /* Keep one standard block for the next update; free the rest. */
+    while (a->head != NULL) {
+        struct arena_block *b = a->head;
+        a->head = b->next;
+        if (a->spare == NULL && b->cap == ARENA_BLOCK_SIZE) {
+            a->spare = b;
+        } else {
+            free(b);
+        }
+    }
+}
+
+void arena_fini(struct arena *a)
+{
+    arena_reset(a);
+    free(a->spare);
+    a->spare = NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Helpers shared by the other files                                         */
+/* ------------------------------------------------------------------------ */
+
+void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
+{
+    if (r->opts.log == NULL) {
+        return;
+    }
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    r->opts.log(r->opts.log_data, level, buf);
+}
+
+int raft_drop(struct raft *r, const char *reason)
+{
+    r->drop_reason = reason;
+    r->stats.msgs_dropped++;
+    raft_logf(r, RAFT_LOG_DEBUG, "dropped: %s", reason);
+    return COMMON_EDROPPED;
+}
+
+int raft_send(struct raft *r, const struct raft_message *m)
+{
+    if (r->outbox_len == r->outbox_cap) {
+        size_t cap = r->outbox_cap ? r->outbox_cap * 2 : 32;
+        struct raft_message *o = realloc(r->outbox, cap * sizeof *o);
+        if (o == NULL) {
+            /* Like a lost message: Raft retries. */
+            return COMMON_ENOMEM;
+        }
+        r->outbox = o;
+        r->outbox_cap = cap;
+    }
+    struct raft_message *out = &r->outbox[r->outbox_len++];
+    *out = *m;
+    out->from = r->id;
+    return 0;
+}
+
+struct progress *raft_progress_of(struct raft *r, raft_id id)
+{
+    int k = raft_configuration_find(&r->conf, id);
+    return k < 0 ? NULL : &r->progress[k];
+}
+
+unsigned raft_quorum(const struct raft *r)
+{
+    return raft_configuration_voter_count(&r->conf) / 2 + 1;
+}
+
+const char *raft_msg_type_name(int type)
+{
+    switch (type) {
+        case RAFT_MSG_VOTE:
+            return "VOTE";
+        case RAFT_MSG_VOTE_RESP:
+            return "VOTE_RESP";
+        case RAFT_MSG_APPEND:
+            return "APPEND";
+        case RAFT_MSG_APPEND_RESP:
+            return "APPEND_RESP";
+        case RAFT_MSG_HEARTBEAT:
+            return "HEARTBEAT";
+        case RAFT_MSG_HEARTBEAT_RESP:
+            return "HEARTBEAT_RESP";
+        default:
+            return "UNKNOWN";
+    }
+}
+
+const char *raft_role_name(int role)
+{
+    switch (role) {
+        case RAFT_FOLLOWER:
+            return "follower";
+        case RAFT_PRE_CANDIDATE:
+            return "pre-candidate";
+        case RAFT_CANDIDATE:
+            return "candidate";
+        case RAFT_LEADER:
+            return "leader";
+        default:
+            return "unknown";
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Construction                                                              */
+/* ------------------------------------------------------------------------ */
+
+void raft_options_default(struct raft_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->election_ticks = 10;
+    o->heartbeat_ticks = 1;
+    o->pre_vote = true;
+    o->check_quorum = true;
+    o->max_inflight = 256;
+    o->max_entries_per_msg = 4096;
+    o->max_bytes_per_msg = 1024 * 1024;
+}
+
+static bool options_valid(const struct raft_options *o)
+{
+    return o->id != 0 && o->election_ticks >= 2 && o->heartbeat_ticks >= 1 &&
+           o->heartbeat_ticks < o->election_ticks &&
+           o->election_ticks <= 1000000 && o->max_inflight >= 1 &&
+           o->max_inflight <= 65536 && o->max_entries_per_msg >= 1 &&
+           o->max_bytes_per_msg >= 1;
+}
+
+static bool entry_type_valid(enum raft_entry_type t)
+{
+    return t == RAFT_ENTRY_COMMAND || t == RAFT_ENTRY_NOOP ||
+           t == RAFT_ENTRY_CONFIG;
+}
+
+static bool boot_valid(const struct raft_boot *b)
+{
+    if (!raft_configuration_valid(&b->conf)) {
+        return false;
+    }
+    if (b->n_entries > 0 && b->entries == NULL) {
+        return false;
+    }
+    raft_term prev = b->snapshot_term;
+    if (b->snapshot_index > 0 && b->snapshot_term == 0) {
+        return false;
+    }
+    for (size_t k = 0; k < b->n_entries; k++) {
+        const struct raft_entry *e = &b->entries[k];
+        if (e->index != b->snapshot_index + 1 + k || e->term < prev ||
+            e->term == 0 || e->term > b->hard_state.term ||
+            !entry_type_valid(e->type) ||
+            (e->data.len > 0 && e->data.base == NULL)) {
+            return false;
+        }
+        prev = e->term;
+    }
+    if (b->snapshot_term > b->hard_state.term) {
+        return false;
+    }
+    raft_index last = b->snapshot_index + b->n_entries;
+    return b->hard_state.commit <= last && b->applied <= last;
+}
+
+int raft_new(const struct raft_options *opts,
+             const struct raft_boot *boot,
+             struct raft **out)
+{
+    if (opts == NULL || boot == NULL || out == NULL || !options_valid(opts) ||
+        !boot_valid(boot)) {
+        return COMMON_EINVAL;
+    }
+    int rv = COMMON_ENOMEM;
+    struct raft *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        goto err;
+    }
+    r->opts = *opts;
+    r->id = opts->id;
+    common_prng_seed(&r->prng, opts->seed ^ common_mix64(opts->id));
+    r->term = boot->hard_state.term;
+    r->vote = boot->hard_state.vote;
+    r->conf = boot->conf;
+
+    rv = log_init(&r->log, boot->snapshot_index, boot->snapshot_term);
+    if (rv != 0) {
+        goto err_raft;
+    }
+    for (size_t k = 0; k < boot->n_entries; k++) {
+        const struct raft_entry *e = &boot->entries[k];
+        rv = log_append_copy(&r->log, e->term, e->type, e->data.base,
+                             e->data.len);
+        if (rv != 0) {
+            goto err_log;
+        }
+    }
+    r->log.stable = log_last_index(&r->log);
+
+    /* Whatever was applied or snapshotted was committed. */
+    r->commit = boot->hard_state.commit;
+    r->applied = boot->applied > boot->snapshot_index ? boot->applied
+                                                      : boot->snapshot_index;
+    if (r->commit < r->applied) {
+        r->commit = r->applied;
+    }
+
+    rv = COMMON_ENOMEM;
+    r->inflight_mem = calloc((size_t)RAFT_MAX_SERVERS * opts->max_inflight,
+                             sizeof *r->inflight_mem);
+    if (r->inflight_mem == NULL) {
+        goto err_log;
+    }
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        struct progress *p = &r->progress[k];
+        p->id = r->conf.servers[k].id;
+        p->voter = r->conf.servers[k].role == RAFT_VOTER;
+        p->is_self = p->id == r->id;
+        p->inflight = r->inflight_mem + (size_t)k * opts->max_inflight;
+        progress_reset(p, log_last_index(&r->log));
+    }
+
+    r->role = RAFT_FOLLOWER;
+    r->leader = 0;
+    election_reset_timeout(r);
+    r->reported_hs = boot->hard_state;
+    r->reported_hs.commit = r->commit;
+    r->reported_role = RAFT_FOLLOWER;
+    r->reported_leader = 0;
+    *out = r;
+    return 0;
+
+err_log:
+    log_fini(&r->log);
+err_raft:
+    free(r);
+err:
+    return rv;
+}
+
+void raft_free(struct raft *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    log_fini(&r->log);
+    arena_fini(&r->arena);
+    free(r->inflight_mem);
+    free(r->outbox);
+    free(r->reads);
+    free(r->reads_ready);
+    free(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inputs                                                                    */
+/* ------------------------------------------------------------------------ */
+
+int raft_tick(struct raft *r)
+{
+    assert(!r->update_out);
+    return election_tick(r);
+}
+
+int raft_campaign(struct raft *r)
+{
+    assert(!r->update_out);
+    if (r->role == RAFT_LEADER) {
+        return COMMON_EINVAL;
+    }
+    return election_start(r, r->opts.pre_vote);
+}
+
+int raft_propose(struct raft *r,
+                 const void *data,
+                 size_t len,
+                 raft_index *index,
+                 raft_term *term)
+{
+    assert(!r->update_out);
+    if (r->role != RAFT_LEADER) {
+        return COMMON_ENOTLEADER;
+    }
+    if (len > r->opts.max_bytes_per_msg) {
+        return COMMON_ETOOBIG;
+    }
+    if (len > 0 && data == NULL) {
+        return COMMON_EINVAL;
+    }
+    int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_COMMAND, data, len);
+    if (rv != 0) {
+        return rv;
+    }
+    raft_index last = log_last_index(&r->log);
+    struct progress *self = raft_progress_of(r, r->id);
+    if (self != NULL) {
+        self->match = last;
+        self->next = last + 1;
+    }
+    replication_maybe_commit(r);
+    if (index != NULL) {
+        *index = last;
+    }
+    if (term != NULL) {
+        *term = r->term;
+    }
+    return 0;
+}
+
+/* Structural checks on a message, before any protocol rule: the reason for
+ * a rejection, or NULL when the message is well formed. */
+static const char *message_invalid(const struct raft *r,
+                                   const struct raft_message *m)
+{
+    if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX) {
+        return "unknown message type";
+    }
+    if (m->to != r->id) {
+        return "message addressed to another node";
+    }
+    if (m->from == r->id) {
+        return "message from this node itself";
+    }
+    if (raft_configuration_find(&r->conf, m->from) < 0) {
+        return "message from a node outside the configuration";
+    }
+    if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_APPEND ||
+         m->type == RAFT_MSG_HEARTBEAT) &&
+        m->term == 0) {
+        return "request with term 0";
+    }
+    if (m->type == RAFT_MSG_APPEND) {
+        const struct raft_append *a = &m->append;
+        if (a->n_entries > 0 && a->entries == NULL) {
+            return "append with entries missing";
+        }
+        if (a->prev_index > UINT64_MAX - a->n_entries) {
+            return "append index overflow";
+        }
+        if (a->prev_term > m->term ||
+            (a->prev_index == 0) != (a->prev_term == 0)) {
+            return "append with an impossible previous term";
+        }
+        raft_term prev = a->prev_term;
+        for (size_t k = 0; k < a->n_entries; k++) {
+            const struct raft_entry *e = &a->entries[k];
+            if (e->index != a->prev_index + 1 + k) {
+                return "append entries not consecutive";
+            }
+            if (e->term < prev || e->term > m->term || e->term == 0) {
+                return "append entry with an impossible term";
+            }
+            if (!entry_type_valid(e->type)) {
+                return "append entry of unknown type";
+            }
+            if (e->data.len > 0 && e->data.base == NULL) {
+                return "append entry data missing";
+            }
+            prev = e->term;
+        }
+    }
+    return NULL;
+}
+
+int raft_step(struct raft *r, const struct raft_message *m)
+{
+    assert(!r->update_out);
+    if (m == NULL) {
+        return raft_drop(r, "no message");
+    }
+    const char *invalid = message_invalid(r, m);
+    if (invalid != NULL) {
+        return raft_drop(r, invalid);
+    }
+
+    if (m->term > r->term) {
+        if (m->type == RAFT_MSG_VOTE) {
+            /* Dissertation §4.2.3: a server that has heard from a leader
+             * within the minimum election timeout neither updates its term
+             * nor grants a vote. */
+            if (election_in_lease(r)) {
+                return raft_drop(r, "vote request while a leader is live");
+            }
+            if (m->vote.pre_vote) {
+                return election_on_vote(r, m); /* changes no term */
+            }
+        }
+        if (m->type == RAFT_MSG_VOTE_RESP && m->vote_resp.pre_vote &&
+            m->vote_resp.granted) {
+            /* A granted pre-vote carries the term the pre-candidate is
+             * about to take; it is not news of a higher term. */
+            return election_on_vote_resp(r, m);
+        }
+        raft_id leader =
+            (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT)
+                ? m->from
+                : 0;
+        become_follower(r, m->term, leader);
+    } else if (m->term < r->term) {
+        /* Figure 2: "Reply false if term < currentTerm". The answer carries
+         * this node's term, which makes a deposed leader or a stale
+         * candidate step down. */
+        switch (m->type) {
+            case RAFT_MSG_APPEND: {
+                struct raft_message resp = {
+                    .type = RAFT_MSG_APPEND_RESP,
+                    .to = m->from,
+                    .term = r->term,
+                    .append_resp = {.success = false,
+                                    .index = m->append.prev_index},
+                };
+                return raft_send(r, &resp);
+            }
+            case RAFT_MSG_HEARTBEAT: {
+                struct raft_message resp = {
+                    .type = RAFT_MSG_HEARTBEAT_RESP,
+                    .to = m->from,
+                    .term = r->term,
+                };
+                return raft_send(r, &resp);
+            }
+            case RAFT_MSG_VOTE: {
+                struct raft_message resp = {
+                    .type = RAFT_MSG_VOTE_RESP,
+                    .to = m->from,
+                    .term = r->term,
+                    .vote_resp = {.granted = false,
+                                  .pre_vote = m->vote.pre_vote},
+                };
+                return raft_send(r, &resp);
+            }
+            default:
+                return raft_drop(r, "response from an older term");
+        }
+    }
+
+    switch (m->type) {
+        case RAFT_MSG_VOTE:
+            return election_on_vote(r, m);
+        case RAFT_MSG_VOTE_RESP:
+            return election_on_vote_resp(r, m);
+        case RAFT_MSG_APPEND:
+            return replication_on_append(r, m);
+        case RAFT_MSG_APPEND_RESP:
+            return replication_on_append_resp(r, m);
+        case RAFT_MSG_HEARTBEAT:
+            return replication_on_heartbeat(r, m);
+        case RAFT_MSG_HEARTBEAT_RESP:
+            return replication_on_heartbeat_resp(r, m);
+        default:
+            return raft_drop(r, "unknown message type");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Updates                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static struct raft_entry *copy_range(struct raft *r,
+                                     raft_index from,
+                                     raft_index to,
+                                     size_t *n)
+{
+    *n = 0;
+    if (from > to) {
+        return NULL;
+    }
+    size_t count = (size_t)(to - from + 1);
+    struct raft_entry *out = arena_alloc(&r->arena, count * sizeof *out);
+    if (out == NULL) {
+        return NULL;
+    }
+    for (size_t k = 0; k < count; k++) {
+        out[k] = *log_get(&r->log, from + k);
+    }
+    *n = count;
+    return out;
+}
+
+bool raft_update_get(struct raft *r, struct raft_update *u)
+{
+    assert(!r->update_out);
+    memset(u, 0, sizeof *u);
+    /* On failure the messages wait for the next update; nothing is lost
+     * that Raft does not already retry. */
+    (void)replication_flush(r);
+
+    u->hard_state.term = r->term;
+    u->hard_state.vote = r->vote;
+    u->hard_state.commit = r->commit;
+    u->hard_state_changed = r->term != r->reported_hs.term ||
+                            r->vote != r->reported_hs.vote ||
+                            r->commit != r->reported_hs.commit;
+    u->role = r->role;
+    u->leader = r->leader;
+    u->role_changed =
+        r->role != r->reported_role || r->leader != r->reported_leader;
+
+    u->truncate_from = r->log.truncated_from;
+    raft_index last = log_last_index(&r->log);
+    if (r->log.stable < last) {
+        u->entries = copy_range(r, r->log.stable + 1, last, &u->n_entries);
+        if (u->entries == NULL) {
+            /* No memory for the array: persist nothing now, which also
+             * holds back the messages that depend on it. */
+            u->truncate_from = 0;
+            u->n_entries = 0;
+            arena_reset(&r->arena);
+            return false;
+        }
+    }
+    u->messages = r->outbox;
+    u->n_messages = r->outbox_len;
+    if (r->applied < r->commit) {
+        u->committed =
+            copy_range(r, r->applied + 1, r->commit, &u->n_committed);
+    }
+    u->reads = r->reads_ready;
+    u->n_reads = r->reads_ready_len;
+
+    if (!u->hard_state_changed && !u->role_changed && u->truncate_from == 0 &&
+        u->n_entries == 0 && u->n_messages == 0 && u->n_committed == 0 &&
+        u->n_reads == 0) {
+        arena_reset(&r->arena);
+        return false;
+    }
+    r->update_out = true;
+    return true;
+}
+
+void raft_update_done(struct raft *r, const struct raft_update *u)
+{
+    assert(r->update_out);
+    if (u->hard_state_changed) {
+        r->reported_hs = u->hard_state;
+    }
+    r->reported_role = u->role;
+    r->reported_leader = u->leader;
+    if (u->n_entries > 0) {
+        raft_index persisted = u->entries[u->n_entries - 1].index;
+        if (persisted > r->log.stable) {
+            r->log.stable = persisted;
+        }
+    }
+    if (u->truncate_from != 0) {
+        r->log.truncated_from = 0;
+    }
+    if (u->n_committed > 0) {
+        r->applied = u->committed[u->n_committed - 1].index;
+    }
+    r->outbox_len = 0;
+    r->reads_ready_len = 0;
+    arena_reset(&r->arena);
+    log_empty_trash(&r->log);
+    r->update_out = false;
+}
+
+int raft_compact(struct raft *r, raft_index index)
+{
+    assert(!r->update_out);
+    if (index > r->applied || index > log_last_index(&r->log)) {
+        return COMMON_EINVAL;
+    }
+    if (index <= r->log.snapshot_index) {
+        return 0;
+    }
+    log_compact(&r->log, index, log_term(&r->log, index));
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Introspection                                                             */
+/* ------------------------------------------------------------------------ */
+
+raft_id raft_self(const struct raft *r)
+{
+    return r->id;
+}
+
+enum raft_role raft_role(const struct raft *r)
+{
+    return r->role;
+}
+
+raft_id raft_leader(const struct raft *r)
+{
+    return r->leader;
+}
+
+raft_term raft_current_term(const struct raft *r)
+{
+    return r->term;
+}
+
+raft_id raft_voted_for(const struct raft *r)
+{
+    return r->vote;
+}
+
+raft_index raft_commit_index(const struct raft *r)
+{
+    return r->commit;
+}
+
+raft_index raft_applied_index(const struct raft *r)
+{
+    return r->applied;
+}
+
+raft_index raft_first_index(const struct raft *r)
+{
+    return log_first_index(&r->log);
+}
+
+raft_index raft_last_index(const struct raft *r)
+{
+    return log_last_index(&r->log);
+}
+
+raft_term raft_last_term(const struct raft *r)
+{
+    return log_last_term(&r->log);
+}
+
+raft_term raft_term_at(const struct raft *r, raft_index index)
+{
+    return log_term(&r->log, index);
+}
+
+const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
+{
+    return log_get(&r->log, index);
+}
+
+const struct raft_configuration *raft_config(const struct raft *r)
+{
+    return &r->conf;
+}
+
+bool raft_progress(const struct raft *r,
+                   raft_id id,
+                   raft_index *match,
+                   raft_index *next)
+{
+    if (r->role != RAFT_LEADER) {
+        return false;
+    }
+    int k = raft_configuration_find(&r->conf, id);
+    if (k < 0) {
+        return false;
+    }
+    if (match != NULL) {
+        *match = r->progress[k].match;
+    }
+    if (next != NULL) {
+        *next = r->progress[k].next;
+    }
+    return true;
+}
+
+const char *raft_last_drop_reason(const struct raft *r)
+{
+    return r->drop_reason;
+}
+
+void raft_get_stats(const struct raft *r, struct raft_stats *s)
+{
+    *s = r->stats;
+}

@@ -1,0 +1,242 @@
+/*
+ * Internal state of the Raft core, shared by its source files:
+ *   log.c          the in-memory log (a ring of entries after the snapshot)
+ *   progress.c     the leader's view of each follower, in-flight window
+ *   election.c     ticks, PreVote, RequestVote, role transitions
+ *   replication.c  AppendEntries both ways, heartbeats, commitment
+ *   read.c         ReadIndex rounds
+ *   raft.c         construction, message dispatch, updates, introspection
+ */
+#ifndef RAFT_INTERNAL_H
+#define RAFT_INTERNAL_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+/* ------------------------------------------------------------------------ */
+/* Log                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Entries snapshot_index+1 .. snapshot_index+count in a ring buffer. Entry
+ * data is owned by the log (one allocation per entry). Memory released by a
+ * truncation or compaction goes to the trash and is freed only when the
+ * current update is done, because messages and update arrays may point to
+ * it. */
+struct raft_log
+{
+    struct raft_entry *ring;
+    size_t cap;  /* power of two */
+    size_t head; /* ring position of index snapshot_index + 1 */
+    size_t count;
+    raft_index snapshot_index;
+    raft_term snapshot_term;
+    /* Persistence: entries up to @stable are on stable storage. */
+    raft_index stable;
+    /* Lowest index truncated since the last update, 0 if none. */
+    raft_index truncated_from;
+    void **trash;
+    size_t trash_len;
+    size_t trash_cap;
+};
+
+int log_init(struct raft_log *l, raft_index snapshot_index, raft_term term);
+void log_fini(struct raft_log *l);
+raft_index log_last_index(const struct raft_log *l);
+raft_term log_last_term(const struct raft_log *l);
+raft_index log_first_index(const struct raft_log *l);
+/* Term at @i: the snapshot term at snapshot_index, 0 when not held. */
+raft_term log_term(const struct raft_log *l, raft_index i);
+/* Entry at @i or NULL. */
+const struct raft_entry *log_get(const struct raft_log *l, raft_index i);
+/* Appends a copy of @e (data copied) at last_index + 1. */
+int log_append_copy(struct raft_log *l,
+                    raft_term term,
+                    enum raft_entry_type type,
+                    const void *data,
+                    size_t len);
+/* Removes entries >= @i (i > snapshot_index), deferring frees. */
+void log_truncate(struct raft_log *l, raft_index i);
+/* Removes entries <= @i (i <= last index), deferring frees. */
+void log_compact(struct raft_log *l, raft_index i, raft_term term_at_i);
+/* First index of the run of entries of term log_term(@i) ending at @i. */
+raft_index log_term_first_index(const struct raft_log *l, raft_index i);
+/* Last index holding @term, or 0 when the log holds no entry of @term. */
+raft_index log_term_last_index(const struct raft_log *l, raft_term term);
+/* Frees memory released since the last call. */
+void log_empty_trash(struct raft_log *l);
+
+/* ------------------------------------------------------------------------ */
+/* Progress (leader only)                                                    */
+/* ------------------------------------------------------------------------ */
+
+enum progress_state {
+    PROGRESS_PROBE = 1,     /* one AppendEntries at a time, find the match */
+    PROGRESS_REPLICATE = 2, /* pipeline up to max_inflight messages */
+};
+
+struct progress
+{
+    raft_id id;
+    bool voter;
+    bool is_self;
+    enum progress_state state;
+    raft_index match;
+    raft_index next;
+    /* Probe: an AppendEntries is out and unanswered; wait for its answer
+     * or the next heartbeat response. */
+    bool probe_sent;
+    /* Heard from since the last CheckQuorum round. */
+    bool recent_active;
+    /* The commit index may need to reach this follower. */
+    bool commit_stale;
+    /* Last index of each in-flight AppendEntries, oldest first. */
+    raft_index *inflight;
+    unsigned inflight_start;
+    unsigned inflight_count;
+    /* Highest ReadIndex round this follower has answered. */
+    uint64_t read_acked;
+    /* Vote tally for the current election (candidate, pre-candidate). */
+    int8_t vote; /* 0 unknown, 1 granted, -1 rejected */
+};
+
+void progress_reset(struct progress *p, raft_index last_index);
+bool progress_inflight_full(const struct progress *p, unsigned max);
+void progress_inflight_add(struct progress *p, unsigned max, raft_index i);
+/* Frees the in-flight slots of messages ending at or before @i. */
+void progress_inflight_free_to(struct progress *p, unsigned max, raft_index i);
+void progress_inflight_free_first(struct progress *p, unsigned max);
+void progress_become_probe(struct progress *p);
+void progress_become_replicate(struct progress *p);
+/* May the leader send this follower an AppendEntries now? */
+bool progress_paused(const struct progress *p, unsigned max_inflight);
+
+/* ------------------------------------------------------------------------ */
+/* ReadIndex                                                                 */
+/* ------------------------------------------------------------------------ */
+
+struct read_request
+{
+    uint64_t context;
+    raft_index index; /* commit index when the read was registered */
+    uint64_t round;   /* heartbeat round that confirms it */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Arena: memory for one update, released by raft_update_done             */
+/* ------------------------------------------------------------------------ */
+
+struct arena_block
+{
+    struct arena_block *next;
+    size_t used;
+    size_t cap;
+    max_align_t data[];
+};
+
+struct arena
+{
+    struct arena_block *head;
+    struct arena_block *spare;
+};
+
+void *arena_alloc(struct arena *a, size_t size);
+void arena_reset(struct arena *a);
+void arena_fini(struct arena *a);
+
+/* ------------------------------------------------------------------------ */
+/* The instance                                                              */
+/* ------------------------------------------------------------------------ */
+
+struct raft
+{
+    struct raft_options opts;
+    raft_id id;
+    struct common_prng prng;
+
+    /* Persistent state (Figure 2). */
+    raft_term term;
+    raft_id vote;
+    struct raft_log log;
+
+    /* Volatile state (Figure 2). */
+    raft_index commit;
+    raft_index applied; /* handed out for application, confirmed by done */
+    enum raft_role role;
+    raft_id leader;
+
+    struct raft_configuration conf;
+    struct progress progress[RAFT_MAX_SERVERS];
+    raft_index *inflight_mem; /* RAFT_MAX_SERVERS * max_inflight */
+
+    /* Timers, in ticks. */
+    unsigned election_elapsed;
+    unsigned heartbeat_elapsed;
+    unsigned randomized_timeout;
+
+    /* ReadIndex (leader). */
+    struct read_request *reads;
+    size_t reads_len;
+    size_t reads_cap;
+    uint64_t read_round;     /* last round number sent */
+    bool read_round_pending; /* a new round must go out at next flush */
+    struct raft_read *reads_ready;
+    size_t reads_ready_len;
+    size_t reads_ready_cap;
+
+    /* What the last update reported (to detect changes). */
+    struct raft_hard_state reported_hs;
+    enum raft_role reported_role;
+    raft_id reported_leader;
+
+    /* Outbox of messages not yet handed to the caller. */
+    struct raft_message *outbox;
+    size_t outbox_len;
+    size_t outbox_cap;
+
+    struct arena arena;
+    bool update_out; /* between raft_update_get and raft_update_done */
+
+    const char *drop_reason;
+    struct raft_stats stats;
+};
+
+/* raft.c */
+int raft_send(struct raft *r, const struct raft_message *m);
+int raft_drop(struct raft *r, const char *reason);
+void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+struct progress *raft_progress_of(struct raft *r, raft_id id);
+unsigned raft_quorum(const struct raft *r);
+
+/* election.c */
+void election_reset_timeout(struct raft *r);
+void become_follower(struct raft *r, raft_term term, raft_id leader);
+int election_tick(struct raft *r);
+int election_start(struct raft *r, bool pre_vote);
+int election_on_vote(struct raft *r, const struct raft_message *m);
+int election_on_vote_resp(struct raft *r, const struct raft_message *m);
+bool election_in_lease(const struct raft *r);
+
+/* replication.c */
+int replication_on_append(struct raft *r, const struct raft_message *m);
+int replication_on_append_resp(struct raft *r, const struct raft_message *m);
+int replication_on_heartbeat(struct raft *r, const struct raft_message *m);
+int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m);
+int replication_heartbeat_all(struct raft *r);
+/* Builds the AppendEntries each follower is due; called by update_get. */
+int replication_flush(struct raft *r);
+bool replication_pending(const struct raft *r);
+bool replication_maybe_commit(struct raft *r);
+int replication_become_leader(struct raft *r);
+
+/* read.c */
+int read_on_commit_in_term(struct raft *r);
+void read_on_heartbeat_ack(struct raft *r);
+void read_fail_all(struct raft *r);
+int read_push_ready(struct raft *r, uint64_t context, raft_index index);
+
+#endif /* RAFT_INTERNAL_H */

@@ -1,0 +1,142 @@
+/*
+ * ReadIndex (Ongaro's dissertation §6.4): linearizable reads without
+ * writing to the log.
+ *
+ * 1. The leader must have committed an entry of its own term (the no-op of
+ *    §8 does it), so that its commit index is at least that of any earlier
+ *    leader. Reads that arrive before then wait in the queue with round 0.
+ * 2. It records its commit index as the read's index.
+ * 3. It starts a heartbeat round; a read is confirmed once a quorum of
+ *    voters (itself included) has answered a round at least as recent as
+ *    the read's. Rounds are numbered and echoed back, so one round confirms
+ *    every read registered before it.
+ * 4. The caller answers once its state machine has applied the index.
+ *
+ * A leader that steps down fails every queued read (index 0).
+ */
+#include <stdlib.h>
+
+#include "raft_internal.h"
+
+int read_push_ready(struct raft *r, uint64_t context, raft_index index)
+{
+    if (r->reads_ready_len == r->reads_ready_cap) {
+        size_t cap = r->reads_ready_cap ? r->reads_ready_cap * 2 : 16;
+        struct raft_read *p = realloc(r->reads_ready, cap * sizeof *p);
+        if (p == NULL) {
+            return COMMON_ENOMEM;
+        }
+        r->reads_ready = p;
+        r->reads_ready_cap = cap;
+    }
+    r->reads_ready[r->reads_ready_len++] =
+        (struct raft_read){.context = context, .index = index};
+    return 0;
+}
+
+static bool committed_in_term(const struct raft *r)
+{
+    return log_term(&r->log, r->commit) == r->term;
+}
+
+static unsigned acked(const struct raft *r, uint64_t round)
+{
+    unsigned n = 0;
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        const struct progress *p = &r->progress[k];
+        if (p->voter && (p->is_self || p->read_acked >= round)) {
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Moves confirmed reads from the head of the queue to the ready list. */
+static void release_confirmed(struct raft *r)
+{
+    size_t done = 0;
+    while (done < r->reads_len) {
+        struct read_request *q = &r->reads[done];
+        if (q->round == 0 || acked(r, q->round) < raft_quorum(r)) {
+            break;
+        }
+        if (read_push_ready(r, q->context, q->index) != 0) {
+            break; /* try again at the next acknowledgement */
+        }
+        done++;
+    }
+    if (done > 0) {
+        for (size_t k = done; k < r->reads_len; k++) {
+            r->reads[k - done] = r->reads[k];
+        }
+        r->reads_len -= done;
+    }
+}
+
+static void assign_round(struct raft *r, struct read_request *q)
+{
+    q->index = r->commit;
+    q->round = r->read_round + 1;
+    r->read_round_pending = true;
+}
+
+int raft_read_index(struct raft *r, uint64_t context)
+{
+    assert(!r->update_out);
+    if (r->role != RAFT_LEADER) {
+        return COMMON_ENOTLEADER;
+    }
+    if (r->reads_len == r->reads_cap) {
+        size_t cap = r->reads_cap ? r->reads_cap * 2 : 16;
+        struct read_request *p = realloc(r->reads, cap * sizeof *p);
+        if (p == NULL) {
+            return COMMON_ENOMEM;
+        }
+        r->reads = p;
+        r->reads_cap = cap;
+    }
+    struct read_request *q = &r->reads[r->reads_len++];
+    q->context = context;
+    q->index = 0;
+    q->round = 0;
+    if (committed_in_term(r)) {
+        assign_round(r, q);
+        if (raft_quorum(r) == 1) {
+            r->read_round_pending = false;
+            r->read_round++;
+        }
+        release_confirmed(r);
+    }
+    return 0;
+}
+
+int read_on_commit_in_term(struct raft *r)
+{
+    for (size_t k = 0; k < r->reads_len; k++) {
+        if (r->reads[k].round == 0) {
+            assign_round(r, &r->reads[k]);
+        }
+    }
+    if (r->reads_len > 0 && raft_quorum(r) == 1) {
+        r->read_round_pending = false;
+        r->read_round++;
+        release_confirmed(r);
+    }
+    return 0;
+}
+
+void read_on_heartbeat_ack(struct raft *r)
+{
+    release_confirmed(r);
+}
+
+void read_fail_all(struct raft *r)
+{
+    for (size_t k = 0; k < r->reads_len; k++) {
+        /* Leaks nothing if this fails: the context is simply not reported,
+         * and the caller's own timeout fails the read. */
+        (void)read_push_ready(r, r->reads[k].context, 0);
+    }
+    r->reads_len = 0;
+    r->read_round_pending = false;
+}

@@ -1,0 +1,479 @@
+/*
+ * Log replication and commitment (Raft paper §5.3, §5.4.2, Figure 2).
+ *
+ * Leader side: each follower has a progress record (progress.c). Messages
+ * are built lazily in replication_flush(), which raft_update_get() calls:
+ * every proposal and acknowledgement since the previous update is answered
+ * with at most a few AppendEntries per follower, each carrying many
+ * entries. Followers in REPLICATE state get a pipeline of up to
+ * max_inflight messages; a rejection drops the follower back to PROBE at
+ * the point the follower's hints name, skipping a whole term per round trip
+ * instead of one index (end of §5.3).
+ *
+ * Follower side: the AppendEntries receiver implementation of Figure 2,
+ * steps 1-5, and heartbeats, which carry the commit index and a ReadIndex
+ * round but no log check.
+ *
+ * Commitment: an index is committed when a majority of voters hold it AND
+ * the entry there is of the leader's current term (§5.4.2; Figure 8 shows
+ * why counting replicas of an older term's entry is unsafe). A new leader
+ * appends a no-op of its term at once (§8) so that it can commit, and learn
+ * the commit index, without waiting for a client.
+ */
+#include <string.h>
+
+#include "raft_internal.h"
+
+/* ------------------------------------------------------------------------ */
+/* Leader                                                                    */
+/* ------------------------------------------------------------------------ */
+
+int replication_become_leader(struct raft *r)
+{
+    r->role = RAFT_LEADER;
+    r->leader = r->id;
+    r->heartbeat_elapsed = 0;
+    r->election_elapsed = 0;
+    r->stats.leader_terms++;
+    /* §8: "each leader commit a blank no-op entry into the log at the start
+     * of its term". */
+    int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0);
+    raft_index last = log_last_index(&r->log);
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        struct progress *p = &r->progress[k];
+        /* Figure 2: "nextIndex initialized to leader last log index + 1,
+         * matchIndex initialized to 0". The no-op is the first thing each
+         * follower is sent, with the entry before it as the probe point. */
+        progress_reset(p, rv == 0 ? last - 1 : last);
+        if (p->is_self) {
+            p->match = last;
+            p->next = last + 1;
+            p->recent_active = true;
+        }
+    }
+    raft_logf(r, RAFT_LOG_INFO, "leader of term %llu at index %llu",
+              (unsigned long long)r->term, (unsigned long long)last);
+    if (rv != 0) {
+        return rv;
+    }
+    replication_maybe_commit(r); /* a single voter commits at once */
+    return 0;
+}
+
+static int cmp_index_desc(const void *a, const void *b)
+{
+    raft_index x = *(const raft_index *)a;
+    raft_index y = *(const raft_index *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+bool replication_maybe_commit(struct raft *r)
+{
+    raft_index matches[RAFT_MAX_SERVERS];
+    unsigned n = 0;
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        const struct progress *p = &r->progress[k];
+        if (p->voter) {
+            matches[n++] = p->match;
+        }
+    }
+    if (n == 0) {
+        return false;
+    }
+    /* The quorum-th highest match is held by a majority. Insertion sort:
+     * n is at most RAFT_MAX_SERVERS and usually 3 to 7. */
+    for (unsigned i = 1; i < n; i++) {
+        raft_index v = matches[i];
+        unsigned j = i;
+        while (j > 0 && cmp_index_desc(&matches[j - 1], &v) > 0) {
+            matches[j] = matches[j - 1];
+            j--;
+        }
+        matches[j] = v;
+    }
+    raft_index candidate = matches[raft_quorum(r) - 1];
+    if (candidate <= r->commit) {
+        return false;
+    }
+    /* §5.4.2: only entries of the current term are committed by counting
+     * replicas; earlier ones are committed indirectly. */
+    if (log_term(&r->log, candidate) != r->term) {
+        return false;
+    }
+    bool first_in_term = log_term(&r->log, r->commit) != r->term;
+    r->commit = candidate;
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        r->progress[k].commit_stale = !r->progress[k].is_self;
+    }
+    if (first_in_term) {
+        read_on_commit_in_term(r);
+    }
+    return true;
+}
+
+/* Builds one AppendEntries to @p starting at p->next; returns the number of
+ * entries it carries, or a negative error. */
+static int send_append(struct raft *r, struct progress *p)
+{
+    raft_index prev = p->next - 1;
+    raft_index last = log_last_index(&r->log);
+    if (prev < r->log.snapshot_index) {
+        /* The entries this follower needs were compacted away; only a
+         * snapshot can bring it up to date. */
+        p->probe_sent = true;
+        return raft_drop(r, "follower needs entries that were compacted");
+    }
+    size_t n = 0;
+    size_t bytes = 0;
+    while (prev + n < last && n < r->opts.max_entries_per_msg) {
+        const struct raft_entry *e = log_get(&r->log, prev + n + 1);
+        if (n > 0 && bytes + e->data.len > r->opts.max_bytes_per_msg) {
+            break;
+        }
+        bytes += e->data.len;
+        n++;
+    }
+    struct raft_entry *entries = NULL;
+    if (n > 0) {
+        entries = arena_alloc(&r->arena, n * sizeof *entries);
+        if (entries == NULL) {
+            return COMMON_ENOMEM;
+        }
+        for (size_t k = 0; k < n; k++) {
+            entries[k] = *log_get(&r->log, prev + k + 1);
+        }
+    }
+    struct raft_message m = {
+        .type = RAFT_MSG_APPEND,
+        .to = p->id,
+        .term = r->term,
+        .append = {.prev_index = prev,
+                   .prev_term = log_term(&r->log, prev),
+                   .commit = r->commit,
+                   .entries = entries,
+                   .n_entries = n},
+    };
+    int rv = raft_send(r, &m);
+    if (rv != 0) {
+        return rv;
+    }
+    p->commit_stale = false;
+    if (p->state == PROGRESS_REPLICATE) {
+        if (n > 0) {
+            p->next += n;
+            progress_inflight_add(p, r->opts.max_inflight, p->next - 1);
+        }
+    } else {
+        p->probe_sent = true;
+    }
+    return (int)n;
+}
+
+static bool follower_due(const struct raft *r, const struct progress *p)
+{
+    if (p->is_self || progress_paused(p, r->opts.max_inflight)) {
+        return false;
+    }
+    if (p->state == PROGRESS_PROBE) {
+        return true;
+    }
+    return p->next <= log_last_index(&r->log) || p->commit_stale;
+}
+
+bool replication_pending(const struct raft *r)
+{
+    if (r->role != RAFT_LEADER) {
+        return false;
+    }
+    if (r->read_round_pending) {
+        return true;
+    }
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        if (follower_due(r, &r->progress[k])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int replication_flush(struct raft *r)
+{
+    if (r->role != RAFT_LEADER) {
+        return 0;
+    }
+    if (r->read_round_pending) {
+        r->read_round_pending = false;
+        r->read_round++;
+        int rv = replication_heartbeat_all(r);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        struct progress *p = &r->progress[k];
+        /* Bounded: each pass either sends entries (at most max_inflight
+         * messages) or stops. */
+        while (follower_due(r, p)) {
+            int n = send_append(r, p);
+            if (n < 0) {
+                if (n == COMMON_ENOMEM) {
+                    return n;
+                }
+                break;
+            }
+            if (p->state == PROGRESS_PROBE || n == 0) {
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+int replication_heartbeat_all(struct raft *r)
+{
+    for (uint32_t k = 0; k < r->conf.count; k++) {
+        const struct progress *p = &r->progress[k];
+        if (p->is_self) {
+            continue;
+        }
+        /* A heartbeat does no log check, so it may only advance a
+         * follower's commit to what is known to match there. */
+        raft_index commit = p->match < r->commit ? p->match : r->commit;
+        struct raft_message m = {
+            .type = RAFT_MSG_HEARTBEAT,
+            .to = p->id,
+            .term = r->term,
+            .heartbeat = {.commit = commit, .context = r->read_round},
+        };
+        int rv = raft_send(r, &m);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+int replication_on_append_resp(struct raft *r, const struct raft_message *m)
+{
+    if (r->role != RAFT_LEADER) {
+        return raft_drop(r, "append response while not leader");
+    }
+    struct progress *p = raft_progress_of(r, m->from);
+    const struct raft_append_resp *a = &m->append_resp;
+    raft_index last = log_last_index(&r->log);
+    if (a->index > last) {
+        return raft_drop(r, "append response index beyond the log");
+    }
+    p->recent_active = true;
+    if (a->success) {
+        bool advanced = a->index > p->match;
+        if (advanced) {
+            p->match = a->index;
+        }
+        if (p->next < a->index + 1) {
+            p->next = a->index + 1;
+        }
+        if (p->state == PROGRESS_PROBE) {
+            /* The match point is found: start pipelining. */
+            progress_become_replicate(p);
+        } else {
+            progress_inflight_free_to(p, r->opts.max_inflight, a->index);
+        }
+        if (advanced) {
+            replication_maybe_commit(r);
+        }
+        return 0;
+    }
+    /* Rejections of messages sent before the latest state change are
+     * stale: in REPLICATE anything at or below the match, in PROBE anything
+     * but the outstanding probe. */
+    if (p->state == PROGRESS_REPLICATE ? a->index <= p->match
+                                       : a->index + 1 != p->next) {
+        return raft_drop(r, "stale append rejection");
+    }
+    raft_index next;
+    if (a->hint_term == 0) {
+        next = a->hint_index; /* the follower's log ends before prev */
+    } else {
+        /* If the leader holds entries of the follower's conflicting term,
+         * the logs agree up to its last one of that term (Log Matching);
+         * otherwise skip the follower's whole run of that term. */
+        raft_index i = log_term_last_index(&r->log, a->hint_term);
+        next = i > 0 ? i + 1 : a->hint_index;
+    }
+    /* Each rejection must move the probe strictly backwards, and never at
+     * or below what is known to match. */
+    if (next > a->index) {
+        next = a->index;
+    }
+    if (next <= p->match) {
+        next = p->match + 1;
+    }
+    progress_become_probe(p);
+    p->next = next;
+    return 0;
+}
+
+int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
+{
+    if (r->role != RAFT_LEADER) {
+        return raft_drop(r, "heartbeat response while not leader");
+    }
+    struct progress *p = raft_progress_of(r, m->from);
+    p->recent_active = true;
+    p->probe_sent = false;
+    if (p->state == PROGRESS_REPLICATE &&
+        progress_inflight_full(p, r->opts.max_inflight)) {
+        /* A window full of lost messages would otherwise stall for good. */
+        progress_inflight_free_first(p, r->opts.max_inflight);
+    }
+    if (p->match < log_last_index(&r->log)) {
+        /* Lagging: send something, even an empty AppendEntries whose log
+         * check tells whether earlier messages were lost. */
+        p->commit_stale = true;
+    }
+    if (m->heartbeat_resp.context > p->read_acked &&
+        m->heartbeat_resp.context <= r->read_round) {
+        p->read_acked = m->heartbeat_resp.context;
+        read_on_heartbeat_ack(r);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Follower                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int respond_append(struct raft *r,
+                          raft_id to,
+                          bool success,
+                          raft_index index,
+                          raft_index hint_index,
+                          raft_term hint_term)
+{
+    struct raft_message resp = {
+        .type = RAFT_MSG_APPEND_RESP,
+        .to = to,
+        .term = r->term,
+        .append_resp = {.success = success,
+                        .index = index,
+                        .hint_index = hint_index,
+                        .hint_term = hint_term},
+    };
+    return raft_send(r, &resp);
+}
+
+/* Called for messages of the current term from its leader. */
+static int accept_leader(struct raft *r, raft_id leader)
+{
+    if (r->role == RAFT_LEADER) {
+        /* Election Safety makes this impossible between correct nodes. */
+        return raft_drop(r, "another leader in this node's own term");
+    }
+    if (r->role != RAFT_FOLLOWER || r->leader != leader) {
+        /* Figure 2, candidates: "If AppendEntries RPC received from new
+         * leader: convert to follower". */
+        become_follower(r, r->term, leader);
+    }
+    r->election_elapsed = 0;
+    return 0;
+}
+
+int replication_on_append(struct raft *r, const struct raft_message *m)
+{
+    int rv = accept_leader(r, m->from);
+    if (rv != 0) {
+        return rv;
+    }
+    const struct raft_append *a = &m->append;
+    raft_index prev = a->prev_index;
+    raft_term prev_term = a->prev_term;
+    const struct raft_entry *entries = a->entries;
+    size_t n = a->n_entries;
+
+    if (prev < r->commit) {
+        /* Entries up to the commit index already match the leader's (State
+         * Machine Safety), so re-anchor the message at the commit index. */
+        raft_index skip = r->commit - prev;
+        if (skip >= n) {
+            return respond_append(r, m->from, true, r->commit, 0, 0);
+        }
+        prev = r->commit;
+        prev_term = entries[skip - 1].term;
+        entries += skip;
+        n -= (size_t)skip;
+        if (log_term(&r->log, prev) != prev_term) {
+            return raft_drop(r, "append conflicts with a committed entry");
+        }
+    }
+
+    raft_index last = log_last_index(&r->log);
+    /* Figure 2, AppendEntries receiver step 2: "Reply false if log doesn't
+     * contain an entry at prevLogIndex whose term matches prevLogTerm". */
+    if (prev > last) {
+        return respond_append(r, m->from, false, a->prev_index, last + 1, 0);
+    }
+    raft_term have = log_term(&r->log, prev);
+    if (have != prev_term) {
+        return respond_append(r, m->from, false, a->prev_index,
+                              log_term_first_index(&r->log, prev), have);
+    }
+
+    /* Steps 3 and 4: skip entries already present, truncate at the first
+     * conflict ("delete the existing entry and all that follow it"), append
+     * the rest. */
+    size_t k = 0;
+    for (; k < n; k++) {
+        raft_index i = prev + 1 + k;
+        if (i > log_last_index(&r->log)) {
+            break;
+        }
+        if (log_term(&r->log, i) != entries[k].term) {
+            log_truncate(&r->log, i);
+            break;
+        }
+    }
+    for (; k < n; k++) {
+        const struct raft_entry *e = &entries[k];
+        rv = log_append_copy(&r->log, e->term, e->type, e->data.base,
+                             e->data.len);
+        if (rv != 0) {
+            /* What was appended stays; the leader will resend the rest. */
+            return rv;
+        }
+    }
+
+    /* Step 5: "If leaderCommit > commitIndex, set commitIndex =
+     * min(leaderCommit, index of last new entry)". */
+    raft_index last_new = prev + n;
+    if (a->commit > r->commit) {
+        raft_index c = a->commit < last_new ? a->commit : last_new;
+        if (c > r->commit) {
+            r->commit = c;
+        }
+    }
+    return respond_append(r, m->from, true, last_new, 0, 0);
+}
+
+int replication_on_heartbeat(struct raft *r, const struct raft_message *m)
+{
+    int rv = accept_leader(r, m->from);
+    if (rv != 0) {
+        return rv;
+    }
+    raft_index c = m->heartbeat.commit;
+    raft_index last = log_last_index(&r->log);
+    if (c > last) {
+        c = last;
+    }
+    if (c > r->commit) {
+        r->commit = c;
+    }
+    struct raft_message resp = {
+        .type = RAFT_MSG_HEARTBEAT_RESP,
+        .to = m->from,
+        .term = r->term,
+        .heartbeat_resp = {.context = m->heartbeat.context},
+    };
+    return raft_send(r, &resp);
+}

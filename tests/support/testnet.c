@@ -1,0 +1,684 @@
+/*
+ * testnet: see testnet.h. Messages are deep-copied into one allocation
+ * each when a node sends them (the core's update memory is released right
+ * after), and delivered by raft_step when the test or a round says so.
+ */
+#include "testnet.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tn_lm_slot
+{
+    raft_index index; /* 0: empty */
+    raft_term term;
+    uint64_t chain;
+};
+
+static void violation(struct testnet *tn, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void violation(struct testnet *tn, const char *fmt, ...)
+{
+    if (tn->violation[0] != '\0') {
+        return; /* keep the first */
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(tn->violation, sizeof tn->violation, fmt, ap);
+    va_end(ap);
+}
+
+bool tn_safe(const struct testnet *tn)
+{
+    return tn->violation[0] == '\0';
+}
+
+static uint64_t entry_hash(const struct raft_entry *e)
+{
+    uint64_t h = common_mix64(e->term * 0x100000001b3ull + (uint64_t)e->type);
+    const uint8_t *p = e->data.base;
+    for (size_t k = 0; k < e->data.len; k++) {
+        h = (h ^ p[k]) * 0x100000001b3ull;
+    }
+    return common_mix64(h ^ e->data.len);
+}
+
+static void *xrealloc(void *p, size_t size)
+{
+    void *q = realloc(p, size);
+    if (q == NULL) {
+        fprintf(stderr, "testnet: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Safety monitor                                                            */
+/* ------------------------------------------------------------------------ */
+
+static void lm_insert_slot(struct tn_lm_slot *tab,
+                           size_t cap,
+                           const struct tn_lm_slot *s)
+{
+    size_t k = (size_t)common_mix64(s->index * 31 + s->term) & (cap - 1);
+    while (tab[k].index != 0) {
+        k = (k + 1) & (cap - 1);
+    }
+    tab[k] = *s;
+}
+
+/* Log Matching: the first node to store (index, term) fixes the hash of
+ * the prefix up to it; every later one must agree. */
+static void lm_check(struct testnet *tn,
+                     raft_id id,
+                     raft_index index,
+                     raft_term term,
+                     uint64_t chain)
+{
+    if (tn->lm_len * 2 >= tn->lm_cap) {
+        size_t cap = tn->lm_cap ? tn->lm_cap * 2 : 1024;
+        struct tn_lm_slot *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL) {
+            abort();
+        }
+        for (size_t k = 0; k < tn->lm_cap; k++) {
+            if (tn->lm[k].index != 0) {
+                lm_insert_slot(tab, cap, &tn->lm[k]);
+            }
+        }
+        free(tn->lm);
+        tn->lm = tab;
+        tn->lm_cap = cap;
+    }
+    size_t k = (size_t)common_mix64(index * 31 + term) & (tn->lm_cap - 1);
+    while (tn->lm[k].index != 0) {
+        if (tn->lm[k].index == index && tn->lm[k].term == term) {
+            if (tn->lm[k].chain != chain) {
+                violation(tn,
+                          "Log Matching: node %llu holds index %llu term %llu "
+                          "with a prefix that differs from another node's",
+                          (unsigned long long)id, (unsigned long long)index,
+                          (unsigned long long)term);
+            }
+            return;
+        }
+        k = (k + 1) & (tn->lm_cap - 1);
+    }
+    tn->lm[k] = (struct tn_lm_slot){index, term, chain};
+    tn->lm_len++;
+}
+
+static void committed_check(struct testnet *tn,
+                            raft_id id,
+                            raft_term current_term,
+                            const struct raft_entry *e)
+{
+    if (e->index >= tn->committed_cap) {
+        size_t cap = tn->committed_cap ? tn->committed_cap : 1024;
+        while (cap <= e->index) {
+            cap *= 2;
+        }
+        tn->committed = xrealloc(tn->committed, cap * sizeof *tn->committed);
+        memset(tn->committed + tn->committed_cap, 0,
+               (cap - tn->committed_cap) * sizeof *tn->committed);
+        tn->committed_cap = cap;
+    }
+    struct tn_committed *c = &tn->committed[e->index];
+    uint64_t h = entry_hash(e);
+    if (c->term == 0) {
+        c->term = e->term;
+        c->hash = h;
+        c->commit_term = current_term;
+        if (e->index > tn->committed_len) {
+            tn->committed_len = (size_t)e->index;
+        }
+        return;
+    }
+    if (c->term != e->term || c->hash != h) {
+        violation(tn,
+                  "State Machine Safety: node %llu applied index %llu term "
+                  "%llu, but term %llu was applied there before",
+                  (unsigned long long)id, (unsigned long long)e->index,
+                  (unsigned long long)e->term, (unsigned long long)c->term);
+    }
+}
+
+static void leader_check(struct testnet *tn,
+                         struct tn_node *node,
+                         raft_term term)
+{
+    if (term >= tn->leader_of_term_cap) {
+        size_t cap = tn->leader_of_term_cap ? tn->leader_of_term_cap : 64;
+        while (cap <= term) {
+            cap *= 2;
+        }
+        tn->leader_of_term =
+            xrealloc(tn->leader_of_term, cap * sizeof *tn->leader_of_term);
+        memset(tn->leader_of_term + tn->leader_of_term_cap, 0,
+               (cap - tn->leader_of_term_cap) * sizeof *tn->leader_of_term);
+        tn->leader_of_term_cap = cap;
+    }
+    raft_id *l = &tn->leader_of_term[term];
+    if (*l != 0 && *l != node->id) {
+        violation(tn,
+                  "Election Safety: nodes %llu and %llu both lead term %llu",
+                  (unsigned long long)*l, (unsigned long long)node->id,
+                  (unsigned long long)term);
+        return;
+    }
+    if (*l == node->id) {
+        return;
+    }
+    *l = node->id;
+    /* Leader Completeness (Figure 3): "If a log entry is committed in a
+     * given term, then that entry will be present in the logs of the
+     * leaders for all higher-numbered terms." A leader of an older term
+     * can be seen late (its last vote delayed); it owes nothing to commits
+     * of its own or later terms. */
+    raft_index first = raft_first_index(node->r);
+    for (raft_index i = first; i <= tn->committed_len; i++) {
+        const struct tn_committed *c = &tn->committed[i];
+        if (c->term == 0 || c->commit_term >= term) {
+            continue;
+        }
+        const struct raft_entry *e = raft_entry_at(node->r, i);
+        if (e == NULL || e->term != c->term || entry_hash(e) != c->hash) {
+            violation(tn,
+                      "Leader Completeness: leader %llu of term %llu lacks "
+                      "committed index %llu (term %llu)",
+                      (unsigned long long)node->id, (unsigned long long)term,
+                      (unsigned long long)i, (unsigned long long)c->term);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Disk                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void disk_truncate(struct tn_disk *d, raft_index from)
+{
+    while (d->len > 0 && d->entries[d->len - 1].index >= from) {
+        free(d->entries[d->len - 1].data.base);
+        d->len--;
+    }
+}
+
+static void disk_append(struct testnet *tn,
+                        struct tn_node *node,
+                        const struct raft_entry *e)
+{
+    struct tn_disk *d = &node->disk;
+    raft_index expect = d->len == 0 ? 1 : d->entries[d->len - 1].index + 1;
+    if (e->index != expect) {
+        violation(tn, "node %llu persisted index %llu after %llu",
+                  (unsigned long long)node->id, (unsigned long long)e->index,
+                  (unsigned long long)(expect - 1));
+    }
+    if (d->len == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 64;
+        d->entries = xrealloc(d->entries, d->cap * sizeof *d->entries);
+        d->chain = xrealloc(d->chain, d->cap * sizeof *d->chain);
+    }
+    struct raft_entry *c = &d->entries[d->len];
+    *c = *e;
+    c->data.base = NULL;
+    if (e->data.len > 0) {
+        c->data.base = xrealloc(NULL, e->data.len);
+        memcpy(c->data.base, e->data.base, e->data.len);
+    }
+    uint64_t prev = d->len == 0 ? 0 : d->chain[d->len - 1];
+    d->chain[d->len] = common_mix64(prev ^ entry_hash(e));
+    lm_check(tn, node->id, e->index, e->term, d->chain[d->len]);
+    d->len++;
+}
+
+static void disk_free(struct tn_disk *d)
+{
+    disk_truncate(d, 0);
+    free(d->entries);
+    free(d->chain);
+    memset(d, 0, sizeof *d);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Network                                                                   */
+/* ------------------------------------------------------------------------ */
+
+static struct tn_msg *msg_copy(const struct raft_message *m)
+{
+    size_t n = m->type == RAFT_MSG_APPEND ? m->append.n_entries : 0;
+    size_t bytes = sizeof(struct tn_msg) + n * sizeof(struct raft_entry);
+    for (size_t k = 0; k < n; k++) {
+        bytes += m->append.entries[k].data.len;
+    }
+    struct tn_msg *c = xrealloc(NULL, bytes);
+    c->m = *m;
+    if (m->type == RAFT_MSG_APPEND) {
+        struct raft_entry *es = (struct raft_entry *)(c + 1);
+        uint8_t *data = (uint8_t *)(es + n);
+        for (size_t k = 0; k < n; k++) {
+            es[k] = m->append.entries[k];
+            if (es[k].data.len > 0) {
+                memcpy(data, es[k].data.base, es[k].data.len);
+                es[k].data.base = data;
+                data += es[k].data.len;
+            } else {
+                es[k].data.base = NULL;
+            }
+        }
+        c->m.append.entries = n > 0 ? es : NULL;
+    }
+    return c;
+}
+
+static bool link_up(const struct testnet *tn, raft_id from, raft_id to)
+{
+    if (from < 1 || from > tn->n || to < 1 || to > tn->n) {
+        return false;
+    }
+    return !tn->cut[from - 1][to - 1];
+}
+
+static void enqueue(struct testnet *tn, struct tn_msg *c)
+{
+    if (tn->queue_len == tn->queue_cap) {
+        tn->queue_cap = tn->queue_cap ? tn->queue_cap * 2 : 256;
+        tn->queue = xrealloc(tn->queue, tn->queue_cap * sizeof *tn->queue);
+    }
+    tn->queue[tn->queue_len++] = c;
+}
+
+static void net_send(struct testnet *tn, const struct raft_message *m)
+{
+    if (!link_up(tn, m->from, m->to) ||
+        common_prng_chance(&tn->prng, tn->loss)) {
+        tn->dropped++;
+        return;
+    }
+    int copies = common_prng_chance(&tn->prng, tn->duplicate) ? 2 : 1;
+    for (int k = 0; k < copies; k++) {
+        struct tn_msg *c = msg_copy(m);
+        if (tn->filter != NULL && !tn->filter(tn->filter_data, &c->m)) {
+            free(c);
+            tn->dropped++;
+            continue;
+        }
+        c->deliver_at =
+            tn->round + common_prng_range(&tn->prng, 0, tn->delay_max);
+        enqueue(tn, c);
+    }
+}
+
+void tn_clear_queue(struct testnet *tn)
+{
+    for (size_t k = 0; k < tn->queue_len; k++) {
+        free(tn->queue[k]);
+    }
+    tn->queue_len = 0;
+}
+
+bool tn_deliver_one(struct testnet *tn)
+{
+    size_t pick = SIZE_MAX;
+    size_t deliverable = 0;
+    for (size_t k = 0; k < tn->queue_len; k++) {
+        const struct tn_msg *c = tn->queue[k];
+        if (c->deliver_at > tn->round) {
+            continue;
+        }
+        const struct tn_node *dst = tn_node(tn, c->m.to);
+        if (dst != NULL && dst->paused && dst->r != NULL) {
+            continue; /* waits until the node resumes */
+        }
+        deliverable++;
+        if (!tn->reorder) {
+            pick = k;
+            break;
+        }
+        /* Reservoir sampling: a uniform pick in one pass. */
+        if (common_prng_below(&tn->prng, deliverable) == 0) {
+            pick = k;
+        }
+    }
+    if (pick == SIZE_MAX) {
+        return false;
+    }
+    struct tn_msg *c = tn->queue[pick];
+    memmove(&tn->queue[pick], &tn->queue[pick + 1],
+            (tn->queue_len - pick - 1) * sizeof *tn->queue);
+    tn->queue_len--;
+    struct tn_node *dst = tn_node(tn, c->m.to);
+    if (dst != NULL && dst->r != NULL && link_up(tn, c->m.from, c->m.to)) {
+        raft_step(dst->r, &c->m);
+        tn->delivered++;
+        if (c->m.type == RAFT_MSG_APPEND_RESP && !c->m.append_resp.success) {
+            tn->append_rejects++;
+        }
+        tn_process(tn, dst->id);
+    } else {
+        tn->dropped++;
+    }
+    free(c);
+    return true;
+}
+
+size_t tn_deliver_all(struct testnet *tn, size_t max)
+{
+    size_t n = 0;
+    while (n < max && tn_deliver_one(tn)) {
+        n++;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                     */
+/* ------------------------------------------------------------------------ */
+
+struct tn_node *tn_node(struct testnet *tn, raft_id id)
+{
+    if (id < 1 || id > tn->n) {
+        return NULL;
+    }
+    return &tn->nodes[id - 1];
+}
+
+void tn_process(struct testnet *tn, raft_id id)
+{
+    struct tn_node *node = tn_node(tn, id);
+    struct raft_update u;
+    /* Bounded: each update either makes progress or ends the loop. */
+    for (int guard = 0;
+         guard < 1000 && node->r != NULL && raft_update_get(node->r, &u);
+         guard++) {
+        /* 1. Persist: hard state, truncation, entries. */
+        if (u.hard_state_changed) {
+            if (u.hard_state.term < node->disk.hs.term) {
+                violation(tn, "node %llu persisted a lower term",
+                          (unsigned long long)id);
+            }
+            node->disk.hs = u.hard_state;
+        }
+        if (u.truncate_from != 0) {
+            disk_truncate(&node->disk, u.truncate_from);
+        }
+        for (size_t k = 0; k < u.n_entries; k++) {
+            disk_append(tn, node, &u.entries[k]);
+        }
+        if (u.role == RAFT_LEADER) {
+            leader_check(tn, node, u.hard_state.term);
+        }
+        /* 2. Send. */
+        for (size_t k = 0; k < u.n_messages; k++) {
+            net_send(tn, &u.messages[k]);
+        }
+        /* 3. Apply. */
+        for (size_t k = 0; k < u.n_committed; k++) {
+            const struct raft_entry *e = &u.committed[k];
+            if (e->index != node->applied + 1) {
+                violation(tn, "node %llu applied index %llu after %llu",
+                          (unsigned long long)id, (unsigned long long)e->index,
+                          (unsigned long long)node->applied);
+            }
+            committed_check(tn, id, u.hard_state.term, e);
+            node->applied = e->index;
+            node->applied_count++;
+        }
+        for (size_t k = 0; k < u.n_reads; k++) {
+            if (u.reads[k].index == 0) {
+                node->reads_failed++;
+            } else {
+                node->reads_ok++;
+            }
+        }
+        raft_update_done(node->r, &u);
+    }
+}
+
+static struct raft_configuration all_voters(unsigned n)
+{
+    raft_id ids[TN_MAX_NODES];
+    for (unsigned k = 0; k < n; k++) {
+        ids[k] = k + 1;
+    }
+    struct raft_configuration conf;
+    raft_configuration_voters(&conf, ids, n);
+    return conf;
+}
+
+static void boot_node(struct testnet *tn, struct tn_node *node)
+{
+    struct raft_options o = tn->opts;
+    o.id = node->id;
+    o.seed = common_mix64(tn->seed + node->id * 7919 + tn->round);
+    struct raft_boot b;
+    memset(&b, 0, sizeof b);
+    b.hard_state = node->disk.hs;
+    b.conf = all_voters(tn->n);
+    b.entries = node->disk.entries;
+    b.n_entries = node->disk.len;
+    int rv = raft_new(&o, &b, &node->r);
+    if (rv != 0) {
+        violation(tn, "node %llu failed to boot from its disk: %s",
+                  (unsigned long long)node->id, common_strerror(rv));
+        node->r = NULL;
+        return;
+    }
+    node->applied = 0; /* the state machine is rebuilt from the log */
+}
+
+struct testnet *tn_new(unsigned n,
+                       const struct raft_options *opts,
+                       uint64_t seed)
+{
+    if (n == 0 || n > TN_MAX_NODES) {
+        return NULL;
+    }
+    struct testnet *tn = calloc(1, sizeof *tn);
+    if (tn == NULL) {
+        return NULL;
+    }
+    tn->n = n;
+    tn->opts = *opts;
+    tn->seed = seed;
+    common_prng_seed(&tn->prng, seed);
+    for (unsigned k = 0; k < n; k++) {
+        tn->nodes[k].id = k + 1;
+        boot_node(tn, &tn->nodes[k]);
+    }
+    return tn;
+}
+
+void tn_free(struct testnet *tn)
+{
+    if (tn == NULL) {
+        return;
+    }
+    for (unsigned k = 0; k < tn->n; k++) {
+        raft_free(tn->nodes[k].r);
+        disk_free(&tn->nodes[k].disk);
+    }
+    tn_clear_queue(tn);
+    free(tn->queue);
+    free(tn->leader_of_term);
+    free(tn->committed);
+    free(tn->lm);
+    free(tn);
+}
+
+void tn_tick(struct testnet *tn, raft_id id)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r == NULL || node->paused) {
+        return;
+    }
+    raft_tick(node->r);
+    tn_process(tn, id);
+}
+
+void tn_round(struct testnet *tn)
+{
+    raft_id order[TN_MAX_NODES];
+    for (unsigned k = 0; k < tn->n; k++) {
+        order[k] = k + 1;
+    }
+    for (unsigned k = tn->n; k > 1; k--) {
+        unsigned j = (unsigned)common_prng_below(&tn->prng, k);
+        raft_id t = order[k - 1];
+        order[k - 1] = order[j];
+        order[j] = t;
+    }
+    for (unsigned k = 0; k < tn->n; k++) {
+        tn_tick(tn, order[k]);
+    }
+    tn_deliver_all(tn, 1000000);
+    tn->round++;
+}
+
+void tn_rounds(struct testnet *tn, unsigned count)
+{
+    for (unsigned k = 0; k < count; k++) {
+        tn_round(tn);
+    }
+}
+
+void tn_cut(struct testnet *tn, raft_id from, raft_id to, bool cut)
+{
+    if (from >= 1 && from <= tn->n && to >= 1 && to <= tn->n) {
+        tn->cut[from - 1][to - 1] = cut;
+    }
+}
+
+void tn_isolate(struct testnet *tn, raft_id id)
+{
+    for (raft_id k = 1; k <= tn->n; k++) {
+        if (k != id) {
+            tn_cut(tn, id, k, true);
+            tn_cut(tn, k, id, true);
+        }
+    }
+}
+
+void tn_partition(struct testnet *tn, const raft_id *group, size_t len)
+{
+    bool in[TN_MAX_NODES] = {false};
+    for (size_t k = 0; k < len; k++) {
+        if (group[k] >= 1 && group[k] <= tn->n) {
+            in[group[k] - 1] = true;
+        }
+    }
+    for (unsigned i = 0; i < tn->n; i++) {
+        for (unsigned j = 0; j < tn->n; j++) {
+            tn->cut[i][j] = in[i] != in[j];
+        }
+    }
+}
+
+void tn_heal(struct testnet *tn)
+{
+    memset(tn->cut, 0, sizeof tn->cut);
+}
+
+void tn_crash(struct testnet *tn, raft_id id)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r == NULL) {
+        return;
+    }
+    raft_free(node->r);
+    node->r = NULL;
+    node->paused = false;
+}
+
+void tn_restart(struct testnet *tn, raft_id id)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r != NULL) {
+        return;
+    }
+    boot_node(tn, node);
+    tn_process(tn, id);
+}
+
+void tn_boot_log(struct testnet *tn,
+                 raft_id id,
+                 const raft_term *terms,
+                 size_t n,
+                 raft_term term,
+                 raft_id vote)
+{
+    struct tn_node *node = tn_node(tn, id);
+    tn_crash(tn, id);
+    disk_truncate(&node->disk, 0);
+    memset(&node->disk.hs, 0, sizeof node->disk.hs);
+    node->disk.hs.term = term;
+    node->disk.hs.vote = vote;
+    for (size_t k = 0; k < n; k++) {
+        char data[32];
+        int len = snprintf(data, sizeof data, "t%llu-i%zu",
+                           (unsigned long long)terms[k], k + 1);
+        struct raft_entry e = {
+            .term = terms[k],
+            .index = k + 1,
+            .type = RAFT_ENTRY_COMMAND,
+            .data = {data, (size_t)len},
+        };
+        disk_append(tn, node, &e);
+    }
+    boot_node(tn, node);
+}
+
+int tn_propose(struct testnet *tn, raft_id id, const void *data, size_t len)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r == NULL) {
+        return COMMON_EUNAVAILABLE;
+    }
+    int rv = raft_propose(node->r, data, len, NULL, NULL);
+    tn_process(tn, id);
+    return rv;
+}
+
+raft_id tn_leader(struct testnet *tn)
+{
+    raft_id best = 0;
+    raft_term best_term = 0;
+    for (unsigned k = 0; k < tn->n; k++) {
+        const struct tn_node *node = &tn->nodes[k];
+        if (node->r != NULL && raft_role(node->r) == RAFT_LEADER &&
+            raft_current_term(node->r) >= best_term) {
+            best = node->id;
+            best_term = raft_current_term(node->r);
+        }
+    }
+    return best;
+}
+
+raft_id tn_elect(struct testnet *tn, unsigned max)
+{
+    for (unsigned k = 0; k < max; k++) {
+        raft_id l = tn_leader(tn);
+        if (l != 0) {
+            return l;
+        }
+        tn_round(tn);
+    }
+    return tn_leader(tn);
+}
+
+void tn_campaign(struct testnet *tn, raft_id id)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r == NULL) {
+        return;
+    }
+    raft_campaign(node->r);
+    tn_process(tn, id);
+    tn_deliver_all(tn, 1000000);
+}
