@@ -114,7 +114,7 @@ struct progress *raft_progress_of(struct raft *r, raft_id id)
 
 unsigned raft_quorum(const struct raft *r)
 {
-    return raft_configuration_voter_count(&r->conf) / 2 + 1;
+    return r->quorum;
 }
 
 const char *raft_msg_type_name(int type)
@@ -232,6 +232,7 @@ int raft_new(const struct raft_options *opts,
     r->term = boot->hard_state.term;
     r->vote = boot->hard_state.vote;
     r->conf = boot->conf;
+    r->quorum = raft_configuration_voter_count(&r->conf) / 2 + 1;
 
     rv = log_init(&r->log, boot->snapshot_index, boot->snapshot_term);
     if (rv != 0) {
@@ -347,7 +348,11 @@ int raft_propose(struct raft *r,
         self->match = last;
         self->next = last + 1;
     }
-    replication_maybe_commit(r);
+    if (r->quorum == 1) {
+        /* Alone, the leader's own copy is a majority; otherwise commitment
+         * waits for acknowledgements. */
+        replication_maybe_commit(r);
+    }
     if (index != NULL) {
         *index = last;
     }

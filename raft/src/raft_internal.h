@@ -169,6 +169,7 @@ struct raft
     raft_id leader;
 
     struct raft_configuration conf;
+    unsigned quorum; /* voters / 2 + 1, kept in step with conf */
     struct progress progress[RAFT_MAX_SERVERS];
     raft_index *inflight_mem; /* RAFT_MAX_SERVERS * max_inflight */
 
