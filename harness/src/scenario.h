@@ -1,0 +1,173 @@
+/*
+ * Scenarios: a YAML file describing a cluster run - size, timing, client
+ * workload, a fault timeline and/or a random nemesis, and expectations -
+ * loaded into plain structs. The format is documented field by field in
+ * docs/scenarios.md.
+ *
+ * Loading never crashes on bad input: every problem is reported as
+ * "FILE:LINE:COLUMN: what is wrong" (libyaml's marks, 1-based) in the error
+ * buffer, and the load fails with COMMON_EPARSE (unparsable YAML) or
+ * COMMON_EINVAL (well-formed YAML that is not a valid scenario).
+ */
+#ifndef HARNESS_SCENARIO_H
+#define HARNESS_SCENARIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCENARIO_MAX_NODES 15
+#define SCENARIO_MAX_FAULTS 1024
+#define SCENARIO_ERROR_MAX 512
+
+/* A node reference in a fault: a fixed id, or resolved when the fault
+ * fires. */
+enum scenario_target_kind {
+    SCENARIO_TARGET_NODE = 1,   /* "3" */
+    SCENARIO_TARGET_LEADER = 2, /* "leader": the current leader */
+    SCENARIO_TARGET_RANDOM = 3, /* "random": any node, drawn from the seed */
+    SCENARIO_TARGET_FOLLOWER = 4, /* "follower": any non-leader */
+};
+
+struct scenario_target
+{
+    enum scenario_target_kind kind;
+    unsigned id; /* for SCENARIO_TARGET_NODE: 1..nodes */
+};
+
+/* Per-link fault settings. Probabilities are in [0, 1]; delays in ms with
+ * delay_ms_min <= delay_ms_max. */
+struct scenario_link_faults
+{
+    double loss;
+    double duplicate;
+    double reorder; /* probability of an extra random delay (reordering) */
+    unsigned delay_ms_min;
+    unsigned delay_ms_max;
+};
+
+enum scenario_fault_kind {
+    SCENARIO_FAULT_PARTITION = 1, /* groups: every link between groups cut */
+    SCENARIO_FAULT_ISOLATE = 2,   /* target cut off from everyone */
+    SCENARIO_FAULT_HEAL = 3,      /* all cuts removed, link faults cleared */
+    SCENARIO_FAULT_CRASH = 4,     /* target loses what it has not persisted */
+    SCENARIO_FAULT_RESTART = 5,   /* target boots from its disk */
+    SCENARIO_FAULT_PAUSE = 6,     /* target stops ticking and receiving */
+    SCENARIO_FAULT_RESUME = 7,
+    SCENARIO_FAULT_LINK = 8,      /* link faults on chosen links or all */
+    SCENARIO_FAULT_CUT = 9,       /* one-way (or two-way) cut of one link */
+};
+
+struct scenario_fault
+{
+    double at_s; /* seconds from the start; non-decreasing along the list */
+    enum scenario_fault_kind kind;
+    unsigned line;   /* where it was written, for messages */
+    unsigned column;
+    /* PARTITION: group[k] is the group (0-based) of node k+1; every node
+     * appears in exactly one group. */
+    unsigned n_groups;
+    unsigned group[SCENARIO_MAX_NODES];
+    /* ISOLATE, CRASH, RESTART, PAUSE, RESUME. */
+    struct scenario_target target;
+    /* LINK, CUT: from/to 0 means "every node" on that end. */
+    unsigned from;
+    unsigned to;
+    bool both_ways; /* CUT: also cut to -> from */
+    struct scenario_link_faults link;
+};
+
+enum scenario_nemesis_fault {
+    SCENARIO_NEMESIS_PARTITION = 1 << 0,      /* random majority/minority */
+    SCENARIO_NEMESIS_ISOLATE_LEADER = 1 << 1,
+    SCENARIO_NEMESIS_CRASH = 1 << 2,          /* crash a random node */
+    SCENARIO_NEMESIS_PAUSE = 1 << 3,
+    SCENARIO_NEMESIS_LOSS = 1 << 4,           /* lossy links everywhere */
+    SCENARIO_NEMESIS_DELAY = 1 << 5,          /* slow links everywhere */
+    SCENARIO_NEMESIS_ONE_WAY = 1 << 6,        /* a random one-way cut */
+};
+
+struct scenario_nemesis
+{
+    bool enabled;
+    double start_s;    /* first fault (default 1) */
+    double interval_s; /* a new fault every interval (required) */
+    double fault_s;    /* each fault lasts this long, then heals; <= interval */
+    unsigned faults;   /* OR of enum scenario_nemesis_fault; non-zero */
+    double loss;       /* for LOSS (default 0.2) */
+    unsigned delay_ms_min, delay_ms_max; /* for DELAY (default 5..50) */
+};
+
+struct scenario_mix
+{
+    /* Relative weights; at least one non-zero. */
+    unsigned get;
+    unsigned put;
+    unsigned del;
+    unsigned cas;
+    unsigned append;
+};
+
+struct scenario_expect
+{
+    uint64_t min_ok; /* required: a floor of successful ops */
+    /* 0 = not checked. A leader must exist within this many ms after every
+     * heal (and after every nemesis fault ends). */
+    unsigned leader_within_ms_after_heal;
+    /* No op is acknowledged by a node on the minority side of a
+     * partition (or by an isolated node) while the fault holds. */
+    bool no_ok_on_minority;
+    /* 0 = not checked: the longest span with no leader, in ms. */
+    unsigned max_leaderless_ms;
+};
+
+struct scenario
+{
+    char name[128];
+    char path[512];
+    unsigned nodes;       /* required, 1..SCENARIO_MAX_NODES */
+    uint64_t seed;        /* default 1 */
+    double duration_s;    /* required, > 0 */
+    bool transport_grpc;  /* "transport: grpc"; default mem */
+
+    struct
+    {
+        unsigned tick_ms;        /* default 10 */
+        unsigned election_ticks; /* default 10 */
+        unsigned heartbeat_ticks; /* default 2; < election_ticks */
+        bool pre_vote;           /* default true */
+        bool check_quorum;       /* default true */
+    } timing;
+
+    struct
+    {
+        unsigned count;       /* required, 1..1024 */
+        unsigned keys;        /* default 10 */
+        unsigned value_size;  /* default 8, 1..65536 */
+        unsigned timeout_ms;  /* default 1000: an op still unanswered is info */
+        unsigned think_ms;    /* default 0: pause between a client's ops */
+        struct scenario_mix mix; /* default get 50 put 30 cas 10 append 5
+                                    delete 5 */
+    } clients;
+
+    struct scenario_fault *faults; /* owned */
+    size_t n_faults;
+    struct scenario_nemesis nemesis;
+    struct scenario_expect expect;
+};
+
+/* Loads @path into @s (which the caller later releases with
+ * scenario_fini). On failure @err holds "PATH:LINE:COLUMN: message" and
+ * @s needs no cleanup. */
+int scenario_load(const char *path, struct scenario *s, char *err,
+                  size_t err_size);
+/* The same from a string (the name is used in messages as the path). */
+int scenario_parse(const char *name, const char *text, size_t len,
+                   struct scenario *s, char *err, size_t err_size);
+void scenario_fini(struct scenario *s);
+
+/* Short human description of a fault ("partition {1,2,3} {4,5}"). */
+void scenario_fault_describe(const struct scenario_fault *f, char *buf,
+                             size_t size);
+
+#endif /* HARNESS_SCENARIO_H */
