@@ -250,33 +250,6 @@ static void disk_free(struct tn_disk *d)
 /* Network                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static struct tn_msg *msg_copy(const struct raft_message *m)
-{
-    size_t n = m->type == RAFT_MSG_APPEND ? m->append.n_entries : 0;
-    size_t bytes = sizeof(struct tn_msg) + n * sizeof(struct raft_entry);
-    for (size_t k = 0; k < n; k++) {
-        bytes += m->append.entries[k].data.len;
-    }
-    struct tn_msg *c = xrealloc(NULL, bytes);
-    c->m = *m;
-    if (m->type == RAFT_MSG_APPEND) {
-        struct raft_entry *es = (struct raft_entry *)(c + 1);
-        uint8_t *data = (uint8_t *)(es + n);
-        for (size_t k = 0; k < n; k++) {
-            es[k] = m->append.entries[k];
-            if (es[k].data.len > 0) {
-                memcpy(data, es[k].data.base, es[k].data.len);
-                es[k].data.base = data;
-                data += es[k].data.len;
-            } else {
-                es[k].data.base = NULL;
-            }
-        }
-        c->m.append.entries = n > 0 ? es : NULL;
-    }
-    return c;
-}
-
 static bool link_up(const struct testnet *tn, raft_id from, raft_id to)
 {
     if (from < 1 || from > tn->n || to < 1 || to > tn->n) {
@@ -303,13 +276,16 @@ static void net_send(struct testnet *tn, const struct raft_message *m)
     }
     int copies = common_prng_chance(&tn->prng, tn->duplicate) ? 2 : 1;
     for (int k = 0; k < copies; k++) {
-        struct tn_msg *c = msg_copy(m);
+        struct tn_msg *c = transport_msg_clone(m);
+        if (c == NULL) {
+            abort();
+        }
         if (tn->filter != NULL && !tn->filter(tn->filter_data, &c->m)) {
             free(c);
             tn->dropped++;
             continue;
         }
-        c->deliver_at =
+        c->deliver_at_ns =
             tn->round + common_prng_range(&tn->prng, 0, tn->delay_max);
         enqueue(tn, c);
     }
@@ -329,7 +305,7 @@ bool tn_deliver_one(struct testnet *tn)
     size_t deliverable = 0;
     for (size_t k = 0; k < tn->queue_len; k++) {
         const struct tn_msg *c = tn->queue[k];
-        if (c->deliver_at > tn->round) {
+        if (c->deliver_at_ns > tn->round) {
             continue;
         }
         const struct tn_node *dst = tn_node(tn, c->m.to);

@@ -28,14 +28,13 @@
 
 #include "common/common.h"
 #include "raft/raft.h"
+#include "transport/transport.h"
 
 #define TN_MAX_NODES 9
 
-struct tn_msg
-{
-    struct raft_message m; /* entries point into this allocation */
-    uint64_t deliver_at;   /* earliest round it can be delivered */
-};
+/* A message in flight: deliver_at_ns holds the earliest round in which it
+ * can be delivered. */
+#define tn_msg transport_msg
 
 struct tn_disk
 {

@@ -1,0 +1,640 @@
+/*
+ * The threaded cluster (see cluster.h).
+ *
+ * Locking: each node slot has one mutex guarding its inbox, its lifecycle
+ * flags and its published status. The node thread never holds it while
+ * running the kv_node (which sends through the transport and replies to
+ * clients), so the lock orders are: transport lock -> slot lock (delivery)
+ * and client-driver code -> slot lock (requests); nothing takes a slot lock
+ * and then another lock. Lifecycle calls (crash, restart, pause, resume,
+ * free) come from one controlling thread.
+ */
+#include "cluster.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_MAX 1024
+
+struct inbox_req
+{
+    struct kv_request req; /* buffers point into data[] */
+    uint8_t data[];
+};
+
+struct slot
+{
+    struct cluster *c;
+    raft_id id;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* Guarded by lock: */
+    bool up;
+    bool paused;
+    bool stop;
+    struct transport_msg **heap; /* min-heap on (deliver_at_ns, seq) */
+    size_t heap_len;
+    size_t heap_cap;
+    struct inbox_req **reqs;
+    size_t reqs_len;
+    size_t reqs_cap;
+    struct cluster_node_status status;
+    /* Owned by the controlling thread (and the node thread while up): */
+    pthread_t thread;
+    bool thread_running;
+    struct kv_node *node;
+    struct storage *disk;
+};
+
+struct cluster
+{
+    struct cluster_config cfg;
+    uint64_t start_ns; /* CLOCK_MONOTONIC at creation */
+    struct transport_mem *net;
+    struct slot slots[CLUSTER_MAX_NODES];
+};
+
+uint64_t cluster_now(const struct cluster *c)
+{
+    return common_now_ns() - c->start_ns;
+}
+
+static uint64_t net_clock(void *data)
+{
+    return cluster_now(data);
+}
+
+static void event(struct cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void event(struct cluster *c, const char *fmt, ...)
+{
+    if (c->cfg.event == NULL) {
+        return;
+    }
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    c->cfg.event(c->cfg.event_data, cluster_now(c), buf);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Inbox                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static bool msg_before(const struct transport_msg *a,
+                       const struct transport_msg *b)
+{
+    return a->deliver_at_ns < b->deliver_at_ns ||
+           (a->deliver_at_ns == b->deliver_at_ns && a->seq < b->seq);
+}
+
+static bool heap_push(struct slot *s, struct transport_msg *m)
+{
+    if (s->heap_len == s->heap_cap) {
+        size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
+        struct transport_msg **h = realloc(s->heap, cap * sizeof *h);
+        if (h == NULL) {
+            return false;
+        }
+        s->heap = h;
+        s->heap_cap = cap;
+    }
+    size_t k = s->heap_len++;
+    s->heap[k] = m;
+    while (k > 0) {
+        size_t parent = (k - 1) / 2;
+        if (!msg_before(s->heap[k], s->heap[parent])) {
+            break;
+        }
+        struct transport_msg *t = s->heap[k];
+        s->heap[k] = s->heap[parent];
+        s->heap[parent] = t;
+        k = parent;
+    }
+    return true;
+}
+
+static struct transport_msg *heap_pop(struct slot *s)
+{
+    struct transport_msg *top = s->heap[0];
+    s->heap[0] = s->heap[--s->heap_len];
+    size_t k = 0;
+    for (;;) {
+        size_t l = 2 * k + 1;
+        size_t r = l + 1;
+        size_t m = k;
+        if (l < s->heap_len && msg_before(s->heap[l], s->heap[m])) {
+            m = l;
+        }
+        if (r < s->heap_len && msg_before(s->heap[r], s->heap[m])) {
+            m = r;
+        }
+        if (m == k) {
+            break;
+        }
+        struct transport_msg *t = s->heap[k];
+        s->heap[k] = s->heap[m];
+        s->heap[m] = t;
+        k = m;
+    }
+    return top;
+}
+
+static void inbox_clear(struct slot *s)
+{
+    for (size_t k = 0; k < s->heap_len; k++) {
+        free(s->heap[k]);
+    }
+    s->heap_len = 0;
+    for (size_t k = 0; k < s->reqs_len; k++) {
+        free(s->reqs[k]);
+    }
+    s->reqs_len = 0;
+}
+
+/* Transport callback, under the transport's lock. */
+static void deliver(void *data, struct transport_msg *msg)
+{
+    struct slot *s = data;
+    pthread_mutex_lock(&s->lock);
+    if (!s->up || !heap_push(s, msg)) {
+        free(msg);
+    } else {
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void cluster_request(struct cluster *c,
+                     raft_id id,
+                     const struct kv_request *req)
+{
+    if (id < 1 || id > c->cfg.nodes) {
+        return;
+    }
+    struct slot *s = &c->slots[id - 1];
+    size_t n = req->key.len + req->value.len + req->expected.len;
+    struct inbox_req *r = malloc(sizeof *r + n);
+    if (r == NULL) {
+        return; /* lost, like a dropped packet: the client times out */
+    }
+    r->req = *req;
+    uint8_t *p = r->data;
+    struct common_buf *bufs[3] = {&r->req.key, &r->req.value, &r->req.expected};
+    for (int k = 0; k < 3; k++) {
+        if (bufs[k]->len > 0) {
+            memcpy(p, bufs[k]->base, bufs[k]->len);
+        }
+        bufs[k]->base = p;
+        p += bufs[k]->len;
+    }
+    pthread_mutex_lock(&s->lock);
+    bool queued = false;
+    if (s->up) {
+        if (s->reqs_len == s->reqs_cap) {
+            size_t cap = s->reqs_cap ? s->reqs_cap * 2 : 64;
+            struct inbox_req **q = realloc(s->reqs, cap * sizeof *q);
+            if (q != NULL) {
+                s->reqs = q;
+                s->reqs_cap = cap;
+            }
+        }
+        if (s->reqs_len < s->reqs_cap) {
+            s->reqs[s->reqs_len++] = r;
+            queued = true;
+            pthread_cond_signal(&s->cond);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!queued) {
+        free(r);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Node threads                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void node_reply(void *data, const struct kv_response *resp)
+{
+    struct slot *s = data;
+    s->c->cfg.reply(s->c->cfg.reply_data, resp);
+}
+
+static void node_observe(void *data,
+                         struct kv_node *node,
+                         const struct raft_update *u)
+{
+    struct slot *s = data;
+    struct cluster *c = s->c;
+    if (c->cfg.monitor != NULL) {
+        monitor_observe(c->cfg.monitor, s->id, kv_node_raft(node), u);
+    }
+    if (u->role_changed) {
+        if (u->role == RAFT_LEADER) {
+            event(c, "node %llu became leader of term %llu",
+                  (unsigned long long)s->id,
+                  (unsigned long long)u->hard_state.term);
+        } else if (u->role == RAFT_CANDIDATE) {
+            event(c, "node %llu campaigns in term %llu",
+                  (unsigned long long)s->id,
+                  (unsigned long long)u->hard_state.term);
+        } else if (u->role == RAFT_FOLLOWER && u->leader == 0 &&
+                   s->status.role == RAFT_LEADER) {
+            event(c, "node %llu stepped down in term %llu",
+                  (unsigned long long)s->id,
+                  (unsigned long long)u->hard_state.term);
+        }
+    }
+}
+
+static void node_failed(void *data, struct kv_node *node, const char *why)
+{
+    (void)node;
+    struct slot *s = data;
+    event(s->c, "node %llu stopped serving: %s", (unsigned long long)s->id,
+          why);
+}
+
+static void publish(struct slot *s)
+{
+    const struct raft *r = kv_node_raft(s->node);
+    struct cluster_node_status st;
+    memset(&st, 0, sizeof st);
+    st.up = true;
+    st.failed = kv_node_failed(s->node);
+    st.role = raft_role(r);
+    st.term = raft_current_term(r);
+    st.leader = raft_leader(r);
+    st.commit = raft_commit_index(r);
+    st.applied = raft_applied_index(r);
+    st.last = raft_last_index(r);
+    st.sm_digest = kv_sm_digest(kv_node_sm(s->node));
+    pthread_mutex_lock(&s->lock);
+    st.paused = s->paused;
+    s->status = st;
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void abs_deadline(const struct cluster *c,
+                         uint64_t at_ns,
+                         struct timespec *ts)
+{
+    uint64_t mono = c->start_ns + at_ns;
+    ts->tv_sec = (time_t)(mono / 1000000000ull);
+    ts->tv_nsec = (long)(mono % 1000000000ull);
+}
+
+static void *node_main(void *arg)
+{
+    struct slot *s = arg;
+    struct cluster *c = s->c;
+    uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
+    uint64_t next_tick = cluster_now(c) + tick_ns;
+    struct transport_msg *msgs[BATCH_MAX];
+    struct inbox_req *reqs[BATCH_MAX];
+    publish(s);
+    for (;;) {
+        size_t n_msgs = 0;
+        size_t n_reqs = 0;
+        uint64_t now;
+        pthread_mutex_lock(&s->lock);
+        for (;;) {
+            if (s->stop) {
+                pthread_mutex_unlock(&s->lock);
+                return NULL;
+            }
+            now = cluster_now(c);
+            if (s->paused) {
+                pthread_cond_wait(&s->cond, &s->lock);
+                next_tick = cluster_now(c) + tick_ns;
+                continue;
+            }
+            bool msg_due = s->heap_len > 0 && s->heap[0]->deliver_at_ns <= now;
+            if (msg_due || s->reqs_len > 0 || now >= next_tick) {
+                break;
+            }
+            uint64_t wake = next_tick;
+            if (s->heap_len > 0 && s->heap[0]->deliver_at_ns < wake) {
+                wake = s->heap[0]->deliver_at_ns;
+            }
+            struct timespec ts;
+            abs_deadline(c, wake, &ts);
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+        }
+        while (n_msgs < BATCH_MAX && s->heap_len > 0 &&
+               s->heap[0]->deliver_at_ns <= now) {
+            msgs[n_msgs++] = heap_pop(s);
+        }
+        while (n_reqs < BATCH_MAX && n_reqs < s->reqs_len) {
+            reqs[n_reqs] = s->reqs[n_reqs];
+            n_reqs++;
+        }
+        memmove(s->reqs, s->reqs + n_reqs,
+                (s->reqs_len - n_reqs) * sizeof *s->reqs);
+        s->reqs_len -= n_reqs;
+        pthread_mutex_unlock(&s->lock);
+
+        for (size_t k = 0; k < n_msgs; k++) {
+            /* A partition also stops what was already on the wire. */
+            if (!transport_mem_is_cut(c->net, msgs[k]->m.from, s->id)) {
+                kv_node_receive(s->node, &msgs[k]->m);
+            }
+            free(msgs[k]);
+        }
+        for (size_t k = 0; k < n_reqs; k++) {
+            kv_node_request(s->node, &reqs[k]->req);
+            free(reqs[k]);
+        }
+        /* Catch up at most a few ticks after a stall (a loaded machine),
+         * rather than firing a burst of timeouts. */
+        for (int k = 0; k < 3 && now >= next_tick; k++) {
+            kv_node_tick(s->node);
+            next_tick += tick_ns;
+        }
+        if (now >= next_tick) {
+            next_tick = now + tick_ns;
+        }
+        kv_node_flush(s->node);
+        publish(s);
+    }
+}
+
+static int node_boot(struct cluster *c, struct slot *s)
+{
+    struct kv_node_config nc;
+    memset(&nc, 0, sizeof nc);
+    raft_options_default(&nc.raft);
+    nc.raft.id = s->id;
+    nc.raft.election_ticks = c->cfg.election_ticks;
+    nc.raft.heartbeat_ticks = c->cfg.heartbeat_ticks;
+    nc.raft.pre_vote = c->cfg.pre_vote;
+    nc.raft.check_quorum = c->cfg.check_quorum;
+    nc.raft.seed =
+        common_mix64(c->cfg.seed * 1000003ull + s->id + cluster_now(c));
+    raft_id ids[CLUSTER_MAX_NODES];
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        ids[k] = k + 1;
+    }
+    int rv = raft_configuration_voters(&nc.conf, ids, c->cfg.nodes);
+    if (rv != 0) {
+        return rv;
+    }
+    nc.storage = s->disk;
+    nc.transport = transport_mem_endpoint(c->net, s->id);
+    nc.env.data = s;
+    nc.env.reply = node_reply;
+    nc.env.observe = node_observe;
+    nc.env.failed = node_failed;
+    if (c->cfg.monitor != NULL) {
+        struct storage_state st;
+        rv = storage_load(s->disk, &st);
+        if (rv != 0) {
+            return rv;
+        }
+        monitor_boot(c->cfg.monitor, s->id, st.entries, st.n_entries,
+                     st.snapshot_index);
+    }
+    rv = kv_node_new(&nc, &s->node);
+    if (rv != 0) {
+        return rv;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->up = true;
+    s->stop = false;
+    s->paused = false;
+    pthread_mutex_unlock(&s->lock);
+    transport_mem_attach(c->net, s->id, deliver, s);
+    if (pthread_create(&s->thread, NULL, node_main, s) != 0) {
+        transport_mem_attach(c->net, s->id, NULL, NULL);
+        pthread_mutex_lock(&s->lock);
+        s->up = false;
+        pthread_mutex_unlock(&s->lock);
+        kv_node_free(s->node);
+        s->node = NULL;
+        return COMMON_ENOMEM;
+    }
+    s->thread_running = true;
+    return 0;
+}
+
+int cluster_new(const struct cluster_config *cfg, struct cluster **out)
+{
+    if (cfg->nodes == 0 || cfg->nodes > CLUSTER_MAX_NODES ||
+        cfg->reply == NULL || cfg->tick_ms == 0) {
+        return COMMON_EINVAL;
+    }
+    struct cluster *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        return COMMON_ENOMEM;
+    }
+    c->cfg = *cfg;
+    c->start_ns = common_now_ns();
+    int rv = transport_mem_new(cfg->nodes, cfg->seed ^ 0x6e6574ull, net_clock,
+                               c, &c->net);
+    if (rv != 0) {
+        free(c);
+        return rv;
+    }
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    for (unsigned k = 0; k < cfg->nodes; k++) {
+        struct slot *s = &c->slots[k];
+        s->c = c;
+        s->id = k + 1;
+        pthread_mutex_init(&s->lock, NULL);
+        pthread_cond_init(&s->cond, &attr);
+        rv = storage_mem_new(&s->disk);
+        if (rv != 0) {
+            pthread_condattr_destroy(&attr);
+            c->cfg.nodes = k + 1;
+            cluster_free(c);
+            return rv;
+        }
+    }
+    pthread_condattr_destroy(&attr);
+    *out = c;
+    return 0;
+}
+
+void cluster_set_reply_data(struct cluster *c, void *data)
+{
+    c->cfg.reply_data = data;
+}
+
+int cluster_start(struct cluster *c)
+{
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        int rv = node_boot(c, &c->slots[k]);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static void stop_thread(struct cluster *c, struct slot *s)
+{
+    if (!s->thread_running) {
+        return;
+    }
+    transport_mem_attach(c->net, s->id, NULL, NULL);
+    pthread_mutex_lock(&s->lock);
+    s->stop = true;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(s->thread, NULL);
+    s->thread_running = false;
+    pthread_mutex_lock(&s->lock);
+    s->up = false;
+    s->paused = false;
+    inbox_clear(s);
+    memset(&s->status, 0, sizeof s->status);
+    pthread_mutex_unlock(&s->lock);
+    kv_node_free(s->node);
+    s->node = NULL;
+}
+
+void cluster_free(struct cluster *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        stop_thread(c, &c->slots[k]);
+    }
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        storage_free(s->disk);
+        free(s->heap);
+        free(s->reqs);
+        pthread_mutex_destroy(&s->lock);
+        pthread_cond_destroy(&s->cond);
+    }
+    transport_mem_free(c->net);
+    free(c);
+}
+
+static struct slot *slot_of(struct cluster *c, raft_id id)
+{
+    return id >= 1 && id <= c->cfg.nodes ? &c->slots[id - 1] : NULL;
+}
+
+int cluster_crash(struct cluster *c, raft_id id)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL) {
+        return COMMON_EINVAL;
+    }
+    if (!s->thread_running) {
+        return 0;
+    }
+    stop_thread(c, s);
+    event(c, "node %llu crashed", (unsigned long long)id);
+    return 0;
+}
+
+int cluster_restart(struct cluster *c, raft_id id)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL) {
+        return COMMON_EINVAL;
+    }
+    if (s->thread_running) {
+        return 0;
+    }
+    int rv = node_boot(c, s);
+    if (rv == 0) {
+        event(c, "node %llu restarted", (unsigned long long)id);
+    }
+    return rv;
+}
+
+static int set_paused(struct cluster *c, raft_id id, bool paused)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL) {
+        return COMMON_EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    bool change = s->up && s->paused != paused;
+    if (change) {
+        s->paused = paused;
+        s->status.paused = paused;
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (change) {
+        event(c, "node %llu %s", (unsigned long long)id,
+              paused ? "paused" : "resumed");
+    }
+    return 0;
+}
+
+int cluster_pause(struct cluster *c, raft_id id)
+{
+    return set_paused(c, id, true);
+}
+
+int cluster_resume(struct cluster *c, raft_id id)
+{
+    return set_paused(c, id, false);
+}
+
+void cluster_status(struct cluster *c,
+                    raft_id id,
+                    struct cluster_node_status *st)
+{
+    struct slot *s = slot_of(c, id);
+    memset(st, 0, sizeof *st);
+    if (s == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    *st = s->status;
+    st->up = s->up;
+    st->paused = s->paused;
+    pthread_mutex_unlock(&s->lock);
+}
+
+raft_id cluster_leader(struct cluster *c)
+{
+    raft_id best = 0;
+    raft_term best_term = 0;
+    raft_term max_term = 0;
+    for (raft_id id = 1; id <= c->cfg.nodes; id++) {
+        struct cluster_node_status st;
+        cluster_status(c, id, &st);
+        if (!st.up || st.paused) {
+            continue;
+        }
+        if (st.term > max_term) {
+            max_term = st.term;
+        }
+        if (st.role == RAFT_LEADER && st.term >= best_term) {
+            best = id;
+            best_term = st.term;
+        }
+    }
+    /* A deposed leader that has not heard of the new term yet does not
+     * count. */
+    return best_term == max_term ? best : 0;
+}
+
+unsigned cluster_size(const struct cluster *c)
+{
+    return c->cfg.nodes;
+}
+
+struct transport_mem *cluster_net(struct cluster *c)
+{
+    return c->net;
+}

@@ -1,0 +1,92 @@
+/*
+ * The threaded cluster: N kv nodes, one thread each, linked by the
+ * in-memory transport, each with its own perfect disk that survives its
+ * crashes.
+ *
+ * Each node thread waits on its inbox (a mutex and a condition variable)
+ * for Raft messages that are due, client requests and control commands,
+ * with a timeout for its next tick; it then feeds them to its kv_node and
+ * flushes. Crash stops the thread and throws the kv_node away (everything
+ * not on its disk is lost); restart boots a new one from the disk. Pause
+ * keeps the node but stops its ticks and its processing of messages and
+ * requests, which queue up until it resumes.
+ *
+ * Other threads see each node through a published status (role, term,
+ * leader, indexes) that the node thread refreshes after every flush.
+ */
+#ifndef HARNESS_CLUSTER_H
+#define HARNESS_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kv/kv.h"
+#include "monitor.h"
+#include "transport/transport.h"
+
+#define CLUSTER_MAX_NODES 15
+
+struct cluster;
+
+struct cluster_config
+{
+    unsigned nodes;
+    unsigned tick_ms;
+    unsigned election_ticks;
+    unsigned heartbeat_ticks;
+    bool pre_vote;
+    bool check_quorum;
+    uint64_t seed;
+    struct monitor *monitor; /* borrowed; may be NULL */
+    /* Replies to client requests arrive here, from node threads. */
+    void (*reply)(void *data, const struct kv_response *resp);
+    void *reply_data;
+    /* Role and term changes, storage failures, for the event log. */
+    void (*event)(void *data, uint64_t now_ns, const char *text);
+    void *event_data;
+};
+
+struct cluster_node_status
+{
+    bool up; /* running (not crashed) */
+    bool paused;
+    bool failed; /* storage failed */
+    enum raft_role role;
+    raft_term term;
+    raft_id leader;
+    raft_index commit;
+    raft_index applied;
+    raft_index last;
+    uint64_t sm_digest;
+};
+
+int cluster_new(const struct cluster_config *cfg, struct cluster **out);
+/* Stops every node thread and frees everything. */
+void cluster_free(struct cluster *c);
+/* Where replies go (before cluster_start). */
+void cluster_set_reply_data(struct cluster *c, void *data);
+/* Starts every node. */
+int cluster_start(struct cluster *c);
+
+/* Delivers a client request to node @id (dropped if it is down). Safe from
+ * any thread not holding a node's lock. */
+void cluster_request(struct cluster *c,
+                     raft_id id,
+                     const struct kv_request *req);
+
+int cluster_crash(struct cluster *c, raft_id id);
+int cluster_restart(struct cluster *c, raft_id id);
+int cluster_pause(struct cluster *c, raft_id id);
+int cluster_resume(struct cluster *c, raft_id id);
+
+void cluster_status(struct cluster *c,
+                    raft_id id,
+                    struct cluster_node_status *s);
+/* The node that leads with the highest term among live ones, or 0. */
+raft_id cluster_leader(struct cluster *c);
+unsigned cluster_size(const struct cluster *c);
+struct transport_mem *cluster_net(struct cluster *c);
+/* Nanoseconds since the cluster was created (the run's clock). */
+uint64_t cluster_now(const struct cluster *c);
+
+#endif /* HARNESS_CLUSTER_H */

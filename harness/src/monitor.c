@@ -1,0 +1,370 @@
+/*
+ * The safety monitor (see monitor.h). All state sits behind one mutex; the
+ * work per update is O(entries in it), plus O(committed entries) once per
+ * new leader for Leader Completeness.
+ */
+#include "monitor.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+struct lm_slot
+{
+    raft_index index; /* 0: empty */
+    raft_term term;
+    uint64_t chain;
+};
+
+struct committed
+{
+    raft_term term; /* 0: unknown */
+    uint64_t hash;
+    /* A term no earlier than the one in which the entry was committed: the
+     * current term of the first node seen applying it (the committing
+     * leader applies before anyone can learn of the commit from it). */
+    raft_term commit_term;
+};
+
+struct node_view
+{
+    uint64_t *chain;  /* chain[k]: hash of persisted entries 1..k+1 */
+    raft_index first; /* index of chain[0] */
+    size_t len;
+    size_t cap;
+    raft_index applied;
+};
+
+struct monitor
+{
+    pthread_mutex_t lock;
+    struct node_view nodes[MONITOR_MAX_NODES];
+    raft_id *leader_of_term;
+    size_t leader_cap;
+    struct committed *committed;
+    size_t committed_cap;
+    raft_index committed_len;
+    struct lm_slot *lm;
+    size_t lm_cap;
+    size_t lm_len;
+    char violation[512];
+    struct monitor_stats stats;
+};
+
+static void violation(struct monitor *m, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void violation(struct monitor *m, const char *fmt, ...)
+{
+    if (m->violation[0] != '\0') {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->violation, sizeof m->violation, fmt, ap);
+    va_end(ap);
+}
+
+/* Growth helpers: on failure the monitor stops checking rather than
+ * crashing the run it watches, and says so. */
+static bool grow(struct monitor *m,
+                 void **p,
+                 size_t *cap,
+                 size_t need,
+                 size_t elem)
+{
+    if (need <= *cap) {
+        return true;
+    }
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        c *= 2;
+    }
+    void *q = realloc(*p, c * elem);
+    if (q == NULL) {
+        violation(m, "monitor: out of memory, checks stopped");
+        return false;
+    }
+    memset((char *)q + *cap * elem, 0, (c - *cap) * elem);
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+static uint64_t entry_hash(const struct raft_entry *e)
+{
+    uint64_t h = common_mix64(e->term * 0x100000001b3ull + (uint64_t)e->type);
+    const uint8_t *p = e->data.base;
+    for (size_t k = 0; k < e->data.len; k++) {
+        h = (h ^ p[k]) * 0x100000001b3ull;
+    }
+    return common_mix64(h ^ e->data.len);
+}
+
+struct monitor *monitor_new(void)
+{
+    struct monitor *m = calloc(1, sizeof *m);
+    if (m == NULL) {
+        return NULL;
+    }
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void monitor_free(struct monitor *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < MONITOR_MAX_NODES; k++) {
+        free(m->nodes[k].chain);
+    }
+    free(m->leader_of_term);
+    free(m->committed);
+    free(m->lm);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+static size_t lm_home(raft_index index, raft_term term, size_t cap)
+{
+    return (size_t)common_mix64(index * 31 + term) & (cap - 1);
+}
+
+/* Log Matching: the first node to persist (index, term) fixes the hash of
+ * the prefix up to it; every later one must agree. */
+static void lm_check(struct monitor *m,
+                     raft_id id,
+                     raft_index index,
+                     raft_term term,
+                     uint64_t chain)
+{
+    if (m->lm_len * 2 >= m->lm_cap) {
+        size_t cap = m->lm_cap ? m->lm_cap * 2 : 1024;
+        struct lm_slot *tab = calloc(cap, sizeof *tab);
+        if (tab == NULL) {
+            violation(m, "monitor: out of memory, checks stopped");
+            return;
+        }
+        for (size_t k = 0; k < m->lm_cap; k++) {
+            if (m->lm[k].index == 0) {
+                continue;
+            }
+            size_t j = lm_home(m->lm[k].index, m->lm[k].term, cap);
+            while (tab[j].index != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            tab[j] = m->lm[k];
+        }
+        free(m->lm);
+        m->lm = tab;
+        m->lm_cap = cap;
+    }
+    size_t k = lm_home(index, term, m->lm_cap);
+    while (m->lm[k].index != 0) {
+        if (m->lm[k].index == index && m->lm[k].term == term) {
+            if (m->lm[k].chain != chain) {
+                violation(m,
+                          "Log Matching: node %llu persisted index %llu term "
+                          "%llu after a prefix that differs from another "
+                          "node's",
+                          (unsigned long long)id, (unsigned long long)index,
+                          (unsigned long long)term);
+            }
+            return;
+        }
+        k = (k + 1) & (m->lm_cap - 1);
+    }
+    m->lm[k] = (struct lm_slot){index, term, chain};
+    m->lm_len++;
+}
+
+static void view_truncate(struct node_view *v, raft_index from)
+{
+    if (from < v->first) {
+        v->len = 0;
+        v->first = from;
+    } else if (from - v->first < v->len) {
+        v->len = (size_t)(from - v->first);
+    }
+}
+
+static void view_append(struct monitor *m,
+                        raft_id id,
+                        struct node_view *v,
+                        const struct raft_entry *e)
+{
+    if (v->len == 0) {
+        v->first = e->index;
+    } else if (e->index != v->first + v->len) {
+        violation(m, "node %llu persisted index %llu after index %llu",
+                  (unsigned long long)id, (unsigned long long)e->index,
+                  (unsigned long long)(v->first + v->len - 1));
+        return;
+    }
+    if (!grow(m, (void **)&v->chain, &v->cap, v->len + 1, sizeof *v->chain)) {
+        return;
+    }
+    uint64_t prev = v->len == 0 ? common_mix64(e->index) : v->chain[v->len - 1];
+    v->chain[v->len] = common_mix64(prev ^ entry_hash(e));
+    lm_check(m, id, e->index, e->term, v->chain[v->len]);
+    v->len++;
+}
+
+static void check_applied(struct monitor *m,
+                          raft_id id,
+                          raft_term term,
+                          struct node_view *v,
+                          const struct raft_entry *e)
+{
+    if (e->index != v->applied + 1) {
+        violation(m, "node %llu applied index %llu after index %llu",
+                  (unsigned long long)id, (unsigned long long)e->index,
+                  (unsigned long long)v->applied);
+    }
+    v->applied = e->index;
+    m->stats.applied++;
+    if (!grow(m, (void **)&m->committed, &m->committed_cap,
+              (size_t)e->index + 1, sizeof *m->committed)) {
+        return;
+    }
+    struct committed *c = &m->committed[e->index];
+    uint64_t h = entry_hash(e);
+    if (c->term == 0) {
+        c->term = e->term;
+        c->hash = h;
+        c->commit_term = term;
+        if (e->index > m->committed_len) {
+            m->committed_len = e->index;
+        }
+        return;
+    }
+    if (c->term != e->term || c->hash != h) {
+        violation(m,
+                  "State Machine Safety: node %llu applied index %llu of term "
+                  "%llu, but an entry of term %llu was applied there before",
+                  (unsigned long long)id, (unsigned long long)e->index,
+                  (unsigned long long)e->term, (unsigned long long)c->term);
+    }
+}
+
+static void check_leader(struct monitor *m,
+                         raft_id id,
+                         const struct raft *r,
+                         raft_term term)
+{
+    if (!grow(m, (void **)&m->leader_of_term, &m->leader_cap, (size_t)term + 1,
+              sizeof *m->leader_of_term)) {
+        return;
+    }
+    raft_id *l = &m->leader_of_term[term];
+    if (*l == id) {
+        return;
+    }
+    if (*l != 0) {
+        violation(m, "Election Safety: nodes %llu and %llu both lead term %llu",
+                  (unsigned long long)*l, (unsigned long long)id,
+                  (unsigned long long)term);
+        return;
+    }
+    *l = id;
+    m->stats.terms_with_leader++;
+    /* Leader Completeness (Figure 3): "If a log entry is committed in a
+     * given term, then that entry will be present in the logs of the
+     * leaders for all higher-numbered terms." A leader of an older term
+     * can be seen late (its last vote delayed); it owes nothing to commits
+     * of its own or later terms. */
+    for (raft_index i = raft_first_index(r); i <= m->committed_len; i++) {
+        const struct committed *c = &m->committed[i];
+        if (c->term == 0 || c->commit_term >= term) {
+            continue;
+        }
+        const struct raft_entry *e = raft_entry_at(r, i);
+        if (e == NULL || e->term != c->term || entry_hash(e) != c->hash) {
+            violation(m,
+                      "Leader Completeness: node %llu leads term %llu without "
+                      "index %llu (term %llu), committed in term %llu",
+                      (unsigned long long)id, (unsigned long long)term,
+                      (unsigned long long)i, (unsigned long long)c->term,
+                      (unsigned long long)c->commit_term);
+            return;
+        }
+    }
+}
+
+void monitor_observe(struct monitor *m,
+                     raft_id id,
+                     const struct raft *r,
+                     const struct raft_update *u)
+{
+    if (id < 1 || id > MONITOR_MAX_NODES) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    struct node_view *v = &m->nodes[id - 1];
+    if (u->truncate_from != 0) {
+        view_truncate(v, u->truncate_from);
+    }
+    for (size_t k = 0; k < u->n_entries; k++) {
+        view_append(m, id, v, &u->entries[k]);
+    }
+    if (u->hard_state.term > m->stats.highest_term) {
+        m->stats.highest_term = u->hard_state.term;
+    }
+    if (u->role == RAFT_LEADER) {
+        check_leader(m, id, r, u->hard_state.term);
+    }
+    for (size_t k = 0; k < u->n_committed; k++) {
+        check_applied(m, id, u->hard_state.term, v, &u->committed[k]);
+    }
+    m->stats.committed = m->committed_len;
+    pthread_mutex_unlock(&m->lock);
+}
+
+void monitor_boot(struct monitor *m,
+                  raft_id id,
+                  const struct raft_entry *e,
+                  size_t n,
+                  raft_index applied)
+{
+    if (id < 1 || id > MONITOR_MAX_NODES) {
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    struct node_view *v = &m->nodes[id - 1];
+    v->len = 0;
+    v->applied = applied;
+    for (size_t k = 0; k < n; k++) {
+        view_append(m, id, v, &e[k]);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+bool monitor_ok(struct monitor *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool ok = m->violation[0] == '\0';
+    pthread_mutex_unlock(&m->lock);
+    return ok;
+}
+
+void monitor_violation(struct monitor *m, char *buf, size_t size)
+{
+    pthread_mutex_lock(&m->lock);
+    snprintf(buf, size, "%s", m->violation);
+    pthread_mutex_unlock(&m->lock);
+}
+
+void monitor_stats(struct monitor *m, struct monitor_stats *s)
+{
+    pthread_mutex_lock(&m->lock);
+    *s = m->stats;
+    pthread_mutex_unlock(&m->lock);
+}

@@ -1,0 +1,62 @@
+/*
+ * The safety monitor: checks the Raft paper's safety properties (Figure 3)
+ * while a cluster runs, by looking at every update every node produces.
+ *
+ *   Election Safety      at most one leader per term;
+ *   Log Matching         if two nodes persisted an entry with the same
+ *                        index and term, their logs are identical up to it
+ *                        (checked with cumulative hashes of each node's
+ *                        persisted log);
+ *   Leader Completeness  a leader of term T holds every entry committed in
+ *                        a term before T;
+ *   State Machine Safety no two nodes apply different entries at an index.
+ *
+ * Nodes call monitor_observe() from their own thread after persisting an
+ * update; it is thread-safe. The first violation is kept (with the nodes,
+ * term and index involved) and never cleared.
+ */
+#ifndef HARNESS_MONITOR_H
+#define HARNESS_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+#define MONITOR_MAX_NODES 32
+
+struct monitor;
+
+struct monitor *monitor_new(void);
+void monitor_free(struct monitor *m);
+
+/* Node @id (1-based) produced @u; @r is its core (read from the caller's
+ * thread, which owns it). Call after the update was persisted. */
+void monitor_observe(struct monitor *m,
+                     raft_id id,
+                     const struct raft *r,
+                     const struct raft_update *u);
+
+/* Node @id booted from a disk holding @n entries starting at @first (its
+ * state machine starts empty, applied = @applied). */
+void monitor_boot(struct monitor *m,
+                  raft_id id,
+                  const struct raft_entry *e,
+                  size_t n,
+                  raft_index applied);
+
+bool monitor_ok(struct monitor *m);
+/* The first violation (copied into @buf), or an empty string. */
+void monitor_violation(struct monitor *m, char *buf, size_t size);
+
+struct monitor_stats
+{
+    uint64_t terms_with_leader;
+    uint64_t highest_term;
+    uint64_t committed; /* highest index seen applied anywhere */
+    uint64_t applied;   /* entries applied, all nodes */
+};
+void monitor_stats(struct monitor *m, struct monitor_stats *s);
+
+#endif /* HARNESS_MONITOR_H */

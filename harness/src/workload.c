@@ -1,0 +1,521 @@
+/*
+ * The workload driver (see workload.h). One thread runs every client: it
+ * sleeps until a response arrives or the next client deadline, feeds
+ * responses to their clients, fires timeouts, and starts the next
+ * operation of every idle client. Responses come from node threads through
+ * workload_reply(), which copies them into the driver's inbox.
+ */
+#include "workload.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct reply_msg
+{
+    struct reply_msg *next;
+    struct kv_response r; /* r.value points into data[] */
+    uint8_t data[];
+};
+
+struct known
+{
+    bool present;
+    struct common_vec value;
+};
+
+struct workload
+{
+    struct workload_config cfg;
+    struct kv_client **clients;
+    uint64_t *next_start; /* per client: earliest time to start an op */
+    struct known *known;  /* per key: the last value this driver saw */
+    struct common_prng prng;
+    uint64_t counter;
+    unsigned mix_total;
+
+    pthread_t thread;
+    bool thread_running;
+    pthread_mutex_t lock; /* guards the inbox and the flags below */
+    pthread_cond_t cond;
+    struct reply_msg *inbox_head;
+    struct reply_msg *inbox_tail;
+    bool draining;
+
+    /* Driver thread only: */
+    struct workload_event *events;
+    size_t n_events;
+    size_t cap_events;
+    bool oom;
+
+    atomic_bool done;
+    atomic_uint_fast64_t invoked;
+    atomic_uint_fast64_t ok;
+    atomic_uint_fast64_t fail;
+    atomic_uint_fast64_t info;
+};
+
+static char *dup_str(const void *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    if (s != NULL) {
+        if (len > 0) {
+            memcpy(s, p, len);
+        }
+        s[len] = '\0';
+    }
+    return s;
+}
+
+/* Client env: record a history event (driver thread). */
+static void on_record(void *data, const struct kv_event *ev)
+{
+    struct workload *w = data;
+    if (w->n_events == w->cap_events) {
+        size_t cap = w->cap_events ? w->cap_events * 2 : 4096;
+        struct workload_event *e = realloc(w->events, cap * sizeof *e);
+        if (e == NULL) {
+            w->oom = true;
+            return;
+        }
+        w->events = e;
+        w->cap_events = cap;
+    }
+    struct workload_event *e = &w->events[w->n_events];
+    memset(e, 0, sizeof *e);
+    e->type = ev->type;
+    e->op = ev->op;
+    e->found = ev->found;
+    e->expected_absent = ev->expected_absent;
+    e->process = ev->process;
+    e->time_ns = ev->time_ns;
+    e->node = ev->node;
+    e->error = ev->error;
+    e->key = dup_str(ev->key.base, ev->key.len);
+    bool has_value =
+        ev->type == KV_EVENT_INVOKE
+            ? ev->op == KV_OP_PUT || ev->op == KV_OP_APPEND ||
+                  ev->op == KV_OP_CAS
+            : ev->type == KV_EVENT_OK && ev->op == KV_OP_GET && ev->found;
+    if (has_value) {
+        e->value = dup_str(ev->value.base, ev->value.len);
+        e->value_len = ev->value.len;
+    }
+    if (ev->type == KV_EVENT_INVOKE && ev->op == KV_OP_CAS &&
+        !ev->expected_absent) {
+        e->expected = dup_str(ev->expected.base, ev->expected.len);
+        e->expected_len = ev->expected.len;
+    }
+    if (e->key == NULL || (has_value && e->value == NULL)) {
+        w->oom = true;
+    }
+    w->n_events++;
+    switch (ev->type) {
+        case KV_EVENT_INVOKE:
+            atomic_fetch_add(&w->invoked, 1);
+            break;
+        case KV_EVENT_OK:
+            atomic_fetch_add(&w->ok, 1);
+            break;
+        case KV_EVENT_FAIL:
+            atomic_fetch_add(&w->fail, 1);
+            break;
+        case KV_EVENT_INFO:
+            atomic_fetch_add(&w->info, 1);
+            break;
+    }
+}
+
+/* Client env: send a request to a node (driver thread). */
+static void on_send(void *data, raft_id to, const struct kv_request *req)
+{
+    struct workload *w = data;
+    cluster_request(w->cfg.cluster, to, req);
+}
+
+void workload_reply(void *data, const struct kv_response *resp)
+{
+    struct workload *w = data;
+    struct reply_msg *m = malloc(sizeof *m + resp->value.len);
+    if (m == NULL) {
+        return; /* lost: the client's attempt times out */
+    }
+    m->next = NULL;
+    m->r = *resp;
+    if (resp->value.len > 0) {
+        memcpy(m->data, resp->value.base, resp->value.len);
+    }
+    m->r.value.base = m->data;
+    pthread_mutex_lock(&w->lock);
+    if (w->inbox_tail != NULL) {
+        w->inbox_tail->next = m;
+    } else {
+        w->inbox_head = m;
+    }
+    w->inbox_tail = m;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+int workload_new(const struct workload_config *cfg, struct workload **out)
+{
+    if (cfg->clients == 0 || cfg->keys == 0 || cfg->cluster == NULL) {
+        return COMMON_EINVAL;
+    }
+    struct workload *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        return COMMON_ENOMEM;
+    }
+    w->cfg = *cfg;
+    common_prng_seed(&w->prng, cfg->seed ^ 0x776f726bull);
+    for (int k = 1; k <= KV_OP_MAX; k++) {
+        w->mix_total += cfg->mix[k];
+    }
+    if (w->mix_total == 0) {
+        free(w);
+        return COMMON_EINVAL;
+    }
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    w->clients = calloc(cfg->clients, sizeof *w->clients);
+    w->next_start = calloc(cfg->clients, sizeof *w->next_start);
+    w->known = calloc(cfg->keys, sizeof *w->known);
+    if (w->clients == NULL || w->next_start == NULL || w->known == NULL) {
+        workload_free(w);
+        return COMMON_ENOMEM;
+    }
+    for (unsigned k = 0; k < cfg->clients; k++) {
+        struct kv_client_config cc = {
+            .index = k,
+            .clients = cfg->clients,
+            .nodes = cfg->nodes,
+            .op_timeout_ns = cfg->op_timeout_ns,
+            .attempt_timeout_ns = cfg->attempt_timeout_ns,
+            .session_base = 0,
+            .seed = cfg->seed,
+            .env = {.data = w, .send = on_send, .record = on_record},
+        };
+        int rv = kv_client_new(&cc, &w->clients[k]);
+        if (rv != 0) {
+            workload_free(w);
+            return rv;
+        }
+    }
+    *out = w;
+    return 0;
+}
+
+void workload_free(struct workload *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    for (unsigned k = 0; w->clients != NULL && k < w->cfg.clients; k++) {
+        kv_client_free(w->clients[k]);
+    }
+    free(w->clients);
+    free(w->next_start);
+    for (unsigned k = 0; w->known != NULL && k < w->cfg.keys; k++) {
+        common_vec_fini(&w->known[k].value);
+    }
+    free(w->known);
+    while (w->inbox_head != NULL) {
+        struct reply_msg *m = w->inbox_head;
+        w->inbox_head = m->next;
+        free(m);
+    }
+    for (size_t k = 0; k < w->n_events; k++) {
+        free(w->events[k].key);
+        free(w->events[k].value);
+        free(w->events[k].expected);
+    }
+    free(w->events);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->cond);
+    free(w);
+}
+
+static enum kv_op pick_op(struct workload *w)
+{
+    uint64_t x = common_prng_below(&w->prng, w->mix_total);
+    for (int k = 1; k <= KV_OP_MAX; k++) {
+        if (x < w->cfg.mix[k]) {
+            return (enum kv_op)k;
+        }
+        x -= w->cfg.mix[k];
+    }
+    return KV_OP_GET;
+}
+
+static void start_op(struct workload *w, unsigned idx, uint64_t now)
+{
+    struct kv_client *c = w->clients[idx];
+    unsigned key = (unsigned)common_prng_below(&w->prng, w->cfg.keys);
+    char kbuf[24];
+    int klen = snprintf(kbuf, sizeof kbuf, "k%u", key);
+    char vbuf[80];
+    char val[65536 + 80];
+    int vlen = snprintf(vbuf, sizeof vbuf, "%llu.%llu",
+                        (unsigned long long)kv_client_process(c),
+                        (unsigned long long)++w->counter);
+    size_t len = (size_t)vlen;
+    memcpy(val, vbuf, len);
+    while (len < w->cfg.value_size && len < sizeof val) {
+        val[len++] = '.';
+    }
+    struct kv_op_spec op;
+    memset(&op, 0, sizeof op);
+    op.op = pick_op(w);
+    op.key = (struct common_buf){kbuf, (size_t)klen};
+    if (op.op == KV_OP_PUT || op.op == KV_OP_APPEND || op.op == KV_OP_CAS) {
+        op.value = (struct common_buf){val, len};
+    }
+    if (op.op == KV_OP_CAS) {
+        struct known *kn = &w->known[key];
+        op.expected_absent = !kn->present;
+        op.expected = (struct common_buf){kn->value.data, kn->value.len};
+    }
+    kv_client_start(c, &op, now);
+}
+
+/* Remembers what a completed op says about its key, for later cas. */
+static void learn(struct workload *w,
+                  const struct workload_event *inv,
+                  const struct kv_response *r)
+{
+    unsigned key = (unsigned)strtoul(inv->key + 1, NULL, 10);
+    if (key >= w->cfg.keys) {
+        return;
+    }
+    struct known *kn = &w->known[key];
+    switch (inv->op) {
+        case KV_OP_GET:
+            kn->present = r->found;
+            kn->value.len = 0;
+            if (r->found) {
+                common_vec_append(&kn->value, r->value.base, r->value.len);
+            }
+            break;
+        case KV_OP_PUT:
+        case KV_OP_CAS:
+            if (r->status == KV_OK) {
+                kn->present = true;
+                kn->value.len = 0;
+                common_vec_append(&kn->value, inv->value, inv->value_len);
+            }
+            break;
+        case KV_OP_DELETE:
+            kn->present = false;
+            kn->value.len = 0;
+            break;
+        default:
+            break;
+    }
+}
+
+static void *driver_main(void *arg)
+{
+    struct workload *w = arg;
+    struct cluster *cl = w->cfg.cluster;
+    size_t *open_invoke = calloc(w->cfg.clients, sizeof *open_invoke);
+    if (open_invoke == NULL) {
+        w->oom = true;
+        atomic_store(&w->done, true);
+        return NULL;
+    }
+    for (;;) {
+        uint64_t now = cluster_now(cl);
+        uint64_t wake = now + 10000000ull; /* at least every 10 ms */
+        bool draining;
+        pthread_mutex_lock(&w->lock);
+        draining = w->draining;
+        for (unsigned k = 0; k < w->cfg.clients; k++) {
+            uint64_t d = kv_client_deadline(w->clients[k]);
+            if (!kv_client_busy(w->clients[k]) && !draining) {
+                d = w->next_start[k];
+            }
+            if (d < wake) {
+                wake = d;
+            }
+        }
+        if (w->inbox_head == NULL && wake > now) {
+            struct timespec ts;
+            uint64_t mono = common_now_ns() + (wake - now);
+            ts.tv_sec = (time_t)(mono / 1000000000ull);
+            ts.tv_nsec = (long)(mono % 1000000000ull);
+            pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+        }
+        struct reply_msg *batch = w->inbox_head;
+        w->inbox_head = w->inbox_tail = NULL;
+        draining = w->draining;
+        pthread_mutex_unlock(&w->lock);
+
+        now = cluster_now(cl);
+        while (batch != NULL) {
+            struct reply_msg *m = batch;
+            batch = m->next;
+            unsigned idx = (unsigned)(m->r.token >> 32);
+            if (idx < w->cfg.clients) {
+                struct kv_client *c = w->clients[idx];
+                bool was_busy = kv_client_busy(c);
+                kv_client_on_response(c, &m->r, now);
+                if (was_busy && !kv_client_busy(c) &&
+                    open_invoke[idx] < w->n_events) {
+                    learn(w, &w->events[open_invoke[idx]], &m->r);
+                }
+            }
+            free(m);
+        }
+        bool busy = false;
+        for (unsigned k = 0; k < w->cfg.clients; k++) {
+            struct kv_client *c = w->clients[k];
+            if (kv_client_busy(c) && kv_client_deadline(c) <= now) {
+                kv_client_tick(c, now);
+            }
+            if (!kv_client_busy(c)) {
+                if (w->next_start[k] == 0) {
+                    w->next_start[k] = now + w->cfg.think_ns;
+                }
+                if (!draining && now >= w->next_start[k]) {
+                    open_invoke[k] = w->n_events;
+                    start_op(w, k, now);
+                    w->next_start[k] = 0;
+                }
+            }
+            busy |= kv_client_busy(c);
+        }
+        if (draining && !busy) {
+            break;
+        }
+    }
+    free(open_invoke);
+    atomic_store(&w->done, true);
+    return NULL;
+}
+
+int workload_start(struct workload *w)
+{
+    if (pthread_create(&w->thread, NULL, driver_main, w) != 0) {
+        return COMMON_ENOMEM;
+    }
+    w->thread_running = true;
+    return 0;
+}
+
+void workload_drain(struct workload *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->draining = true;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void workload_join(struct workload *w)
+{
+    if (w->thread_running) {
+        pthread_join(w->thread, NULL);
+        w->thread_running = false;
+    }
+}
+
+bool workload_done(struct workload *w)
+{
+    return atomic_load(&w->done);
+}
+
+bool workload_oom(const struct workload *w)
+{
+    return w->oom;
+}
+
+void workload_counts(struct workload *w, struct workload_counts *c)
+{
+    c->invoked = atomic_load(&w->invoked);
+    c->ok = atomic_load(&w->ok);
+    c->fail = atomic_load(&w->fail);
+    c->info = atomic_load(&w->info);
+}
+
+const struct workload_event *workload_events(const struct workload *w,
+                                             size_t *n)
+{
+    *n = w->n_events;
+    return w->events;
+}
+
+static void json_string(FILE *f, const char *s, size_t len)
+{
+    fputc('"', f);
+    for (size_t k = 0; k < len; k++) {
+        unsigned char ch = (unsigned char)s[k];
+        if (ch == '"' || ch == '\\') {
+            fputc('\\', f);
+            fputc(ch, f);
+        } else if (ch < 0x20) {
+            fprintf(f, "\\u%04x", ch);
+        } else {
+            fputc(ch, f);
+        }
+    }
+    fputc('"', f);
+}
+
+static const char *type_name(enum kv_event_type t)
+{
+    switch (t) {
+        case KV_EVENT_INVOKE:
+            return "invoke";
+        case KV_EVENT_OK:
+            return "ok";
+        case KV_EVENT_FAIL:
+            return "fail";
+        default:
+            return "info";
+    }
+}
+
+int workload_write_jsonl(const struct workload *w, FILE *f)
+{
+    for (size_t k = 0; k < w->n_events; k++) {
+        const struct workload_event *e = &w->events[k];
+        fprintf(f, "{\"process\":%llu,\"type\":\"%s\",\"f\":\"%s\",\"key\":",
+                (unsigned long long)e->process, type_name(e->type),
+                kv_op_name(e->op));
+        json_string(f, e->key, strlen(e->key));
+        if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
+            fputs(",\"value\":[", f);
+            if (e->expected_absent) {
+                fputs("null", f);
+            } else {
+                json_string(f, e->expected, e->expected_len);
+            }
+            fputc(',', f);
+            json_string(f, e->value, e->value_len);
+            fputc(']', f);
+        } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
+            fputs(",\"value\":", f);
+            json_string(f, e->value, e->value_len);
+        } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
+            fputs(",\"value\":", f);
+            if (e->found) {
+                json_string(f, e->value, e->value_len);
+            } else {
+                fputs("null", f);
+            }
+        }
+        if (e->type == KV_EVENT_FAIL && e->error != NULL) {
+            fprintf(f, ",\"error\":\"%s\"", e->error);
+        }
+        if (e->node != 0) {
+            fprintf(f, ",\"node\":%llu", (unsigned long long)e->node);
+        }
+        fprintf(f, ",\"time\":%llu}\n", (unsigned long long)e->time_ns);
+    }
+    return ferror(f) ? COMMON_EIO : 0;
+}

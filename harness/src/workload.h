@@ -1,0 +1,86 @@
+/*
+ * The workload: the scenario's clients, driven by one thread as
+ * event-driven kv_client objects, generating operations from the op mix and
+ * recording the history.
+ *
+ * Operations: keys "k0".."k<keys-1>"; every put and append writes a value
+ * unique in the run ("<process>.<n>", padded with '.' to value_size), so
+ * the history pins down which write a read saw; a cas expects the value
+ * this driver last saw for the key (or absence), so that cas both succeeds
+ * and fails in useful proportions.
+ */
+#ifndef HARNESS_WORKLOAD_H
+#define HARNESS_WORKLOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cluster.h"
+#include "kv/kv.h"
+
+struct workload_config
+{
+    unsigned clients;
+    unsigned nodes;
+    unsigned keys;
+    unsigned value_size;
+    uint64_t op_timeout_ns;
+    uint64_t attempt_timeout_ns;
+    uint64_t think_ns;
+    unsigned mix[KV_OP_MAX + 1]; /* weight per enum kv_op */
+    uint64_t seed;
+    struct cluster *cluster;
+};
+
+/* One recorded history event (strings owned by the workload). */
+struct workload_event
+{
+    enum kv_event_type type;
+    enum kv_op op;
+    bool found;           /* ok get */
+    bool expected_absent; /* cas invoke */
+    uint64_t process;
+    uint64_t time_ns;
+    raft_id node;
+    const char *error; /* static */
+    char *key;
+    char *value; /* NULL: none (or absent for an ok get) */
+    size_t value_len;
+    char *expected;
+    size_t expected_len;
+};
+
+struct workload;
+
+int workload_new(const struct workload_config *cfg, struct workload **out);
+void workload_free(struct workload *w);
+/* The reply callback to give the cluster (data = the workload). */
+void workload_reply(void *data, const struct kv_response *resp);
+int workload_start(struct workload *w);
+/* Stops starting new operations; lets open ones finish or time out. */
+void workload_drain(struct workload *w);
+/* Waits for the driver thread to end (after workload_drain). */
+void workload_join(struct workload *w);
+/* The driver thread has finished (every open operation completed). */
+bool workload_done(struct workload *w);
+/* Recording ran out of memory: the history is incomplete. */
+bool workload_oom(const struct workload *w);
+
+struct workload_counts
+{
+    uint64_t invoked;
+    uint64_t ok;
+    uint64_t fail;
+    uint64_t info;
+};
+void workload_counts(struct workload *w, struct workload_counts *c);
+
+/* The history, valid after workload_join(). */
+const struct workload_event *workload_events(const struct workload *w,
+                                             size_t *n);
+
+/* Writes the history as JSON Lines (DESIGN.md's format). */
+int workload_write_jsonl(const struct workload *w, FILE *f);
+
+#endif /* HARNESS_WORKLOAD_H */

@@ -1,0 +1,293 @@
+/*
+ * kv: the replicated key-value service.
+ *
+ * - The state machine (kv_sm): an in-memory map of byte-string keys to
+ *   byte-string values, plus a session table that makes every client
+ *   request take effect exactly once however often it is retried. Commands
+ *   reach it through the Raft log encoded with protobuf-c (proto/kv.proto).
+ * - The node runtime (kv_node): composes a Raft core, a storage, a
+ *   transport and the state machine into an event-driven object. Drivers
+ *   feed it events (ticks, messages, client requests) and call
+ *   kv_node_flush(); it persists, sends, applies and answers through the
+ *   callbacks it was given. It never reads the clock, sleeps or starts a
+ *   thread, so the threaded harness and a single-threaded deterministic
+ *   driver can both run it.
+ * - The client (kv_client): one logical client as an event-driven object.
+ *   It sends each request to the node it believes leads, follows
+ *   not-leader hints, retries with the same sequence number, and records
+ *   every operation (invoke, then ok / fail / info) for the history.
+ *
+ * Linearizability: writes go through the log; reads use ReadIndex (the
+ * leader confirms its leadership with a quorum round, then answers once it
+ * has applied up to the commit index it recorded), so no read is ever
+ * served by a node that may have lost leadership.
+ */
+#ifndef KV_KV_H
+#define KV_KV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/common.h"
+#include "raft/raft.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
+
+/* ------------------------------------------------------------------------ */
+/* Requests and results                                                      */
+/* ------------------------------------------------------------------------ */
+
+enum kv_op {
+    KV_OP_GET = 1,
+    KV_OP_PUT = 2,
+    KV_OP_DELETE = 3,
+    KV_OP_CAS = 4,
+    KV_OP_APPEND = 5,
+};
+#define KV_OP_MAX 5
+
+/* "get", "put", "delete", "cas", "append" or "?". */
+const char *kv_op_name(int op);
+
+/* Values match proto/kv.proto's Code. */
+enum kv_status {
+    KV_OK = 0,
+    KV_NOT_FOUND = 1,   /* get/delete: the key was absent (still a success) */
+    KV_MISMATCH = 2,    /* cas: precondition did not hold (no effect) */
+    KV_NOT_LEADER = 3,  /* not proposed here: safe to send elsewhere */
+    KV_RETRY = 4,       /* may or may not have taken effect: retry, same seq */
+    KV_INVALID = 5,     /* malformed request */
+    KV_UNAVAILABLE = 6, /* the node cannot serve (storage failed) */
+};
+
+const char *kv_status_name(int status);
+
+struct kv_request
+{
+    uint64_t token;     /* the caller's, echoed in the response */
+    uint64_t client_id; /* session; 0 = no exactly-once guarantee */
+    uint64_t seq;       /* > 0 within the session */
+    enum kv_op op;
+    struct common_buf key;      /* borrowed for the call */
+    struct common_buf value;    /* put/append value; cas new value */
+    struct common_buf expected; /* cas */
+    bool expected_absent;       /* cas: expect the key to be absent */
+};
+
+struct kv_response
+{
+    uint64_t token;
+    uint64_t client_id;
+    uint64_t seq;
+    enum kv_status status;
+    raft_id leader;          /* hint when not leader, 0 when unknown */
+    raft_id node;            /* who answered */
+    raft_index index;        /* log index the answer reflects */
+    bool found;              /* get: the key was present */
+    struct common_buf value; /* get: the value; borrowed for the callback */
+};
+
+/* ------------------------------------------------------------------------ */
+/* Commands (the Raft log's payload)                                        */
+/* ------------------------------------------------------------------------ */
+
+/* Encodes @req's command into a new buffer (free() it). COMMON_EINVAL for
+ * an unknown op, COMMON_ENOMEM. */
+int kv_command_encode(const struct kv_request *req, uint8_t **out, size_t *len);
+
+/* A decoded command; its buffers point into @decoded's storage. */
+struct kv_command
+{
+    uint64_t client_id;
+    uint64_t seq;
+    enum kv_op op;
+    struct common_buf key;
+    struct common_buf value;
+    struct common_buf expected;
+    bool expected_absent;
+    void *decoded; /* owned: release with kv_command_free */
+};
+
+/* COMMON_ECORRUPT for bytes that are not a valid command. */
+int kv_command_decode(const void *data, size_t len, struct kv_command *cmd);
+void kv_command_free(struct kv_command *cmd);
+
+/* ------------------------------------------------------------------------ */
+/* State machine                                                             */
+/* ------------------------------------------------------------------------ */
+
+struct kv_sm;
+
+struct kv_result
+{
+    enum kv_status status; /* KV_OK, KV_NOT_FOUND or KV_MISMATCH */
+    bool found;
+    struct common_buf value; /* get: borrowed until the next change */
+    bool duplicate;          /* a retried request: nothing applied again */
+};
+
+int kv_sm_new(struct kv_sm **out);
+void kv_sm_free(struct kv_sm *sm);
+
+/* Applies one command (deterministically: every replica gets the same
+ * result). A (client_id, seq) already applied returns the remembered
+ * result with duplicate set; an older seq of the session is not applied
+ * and returns KV_RETRY... which cannot happen with one request per client
+ * in flight, but is answered safely. */
+int kv_sm_apply(struct kv_sm *sm,
+                const struct kv_command *cmd,
+                struct kv_result *res);
+/* Reads a key (for ReadIndex reads): found and the value, borrowed. */
+bool kv_sm_get(const struct kv_sm *sm,
+               const void *key,
+               size_t key_len,
+               struct common_buf *value);
+size_t kv_sm_keys(const struct kv_sm *sm);
+size_t kv_sm_sessions(const struct kv_sm *sm);
+/* An order-independent digest of the whole map (to compare replicas). */
+uint64_t kv_sm_digest(const struct kv_sm *sm);
+
+/* ------------------------------------------------------------------------ */
+/* Node runtime                                                              */
+/* ------------------------------------------------------------------------ */
+
+struct kv_node;
+
+/* Everything the node does to the outside goes through these. */
+struct kv_node_env
+{
+    void *data;
+    /* Answers a client request (response borrowed for the call). */
+    void (*reply)(void *data, const struct kv_response *resp);
+    /* Optional: sees every Raft update after it was persisted and before
+     * anything else happens (harness monitors). */
+    void (*observe)(void *data,
+                    struct kv_node *node,
+                    const struct raft_update *u);
+    /* Optional: the node stopped serving (storage failed); @why says why. */
+    void (*failed)(void *data, struct kv_node *node, const char *why);
+};
+
+struct kv_node_config
+{
+    struct raft_options raft;       /* id, timing, seed */
+    struct raft_configuration conf; /* the cluster */
+    struct storage *storage;        /* borrowed; outlives the node */
+    struct transport *transport;    /* borrowed; outlives the node */
+    struct kv_node_env env;
+};
+
+/* Boots from what the storage holds. */
+int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out);
+void kv_node_free(struct kv_node *n);
+
+void kv_node_tick(struct kv_node *n);
+void kv_node_receive(struct kv_node *n, const struct raft_message *m);
+/* A client request; answered (now or later) through env.reply. */
+void kv_node_request(struct kv_node *n, const struct kv_request *req);
+/* Persists, sends, applies and answers whatever the last events caused.
+ * Call after a batch of events. */
+void kv_node_flush(struct kv_node *n);
+
+raft_id kv_node_id(const struct kv_node *n);
+/* The node's Raft core, for read-only inspection from the node's thread. */
+const struct raft *kv_node_raft(const struct kv_node *n);
+const struct kv_sm *kv_node_sm(const struct kv_node *n);
+/* The node stopped serving because storage failed. */
+bool kv_node_failed(const struct kv_node *n);
+
+struct kv_node_stats
+{
+    uint64_t requests;
+    uint64_t proposals;
+    uint64_t reads;
+    uint64_t replies_ok;
+    uint64_t replies_not_leader;
+    uint64_t replies_retry;
+    uint64_t applied;
+};
+void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s);
+
+/* ------------------------------------------------------------------------ */
+/* Client                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* One operation a client performs. */
+struct kv_op_spec
+{
+    enum kv_op op;
+    struct common_buf key;      /* copied */
+    struct common_buf value;    /* copied */
+    struct common_buf expected; /* copied (cas) */
+    bool expected_absent;
+};
+
+enum kv_event_type {
+    KV_EVENT_INVOKE = 1,
+    KV_EVENT_OK = 2,
+    KV_EVENT_FAIL = 3, /* definitely no effect (cas mismatch, or never
+                          accepted by any node) */
+    KV_EVENT_INFO = 4, /* unknown: timed out */
+};
+
+/* A history event, borrowed for the record callback. */
+struct kv_event
+{
+    enum kv_event_type type;
+    uint64_t process; /* Jepsen process id */
+    enum kv_op op;
+    struct common_buf key;
+    /* invoke: put/append value, cas new value; ok get: value read */
+    struct common_buf value;
+    struct common_buf expected; /* cas invoke */
+    bool expected_absent;
+    bool found;        /* ok get: false = absent (null) */
+    const char *error; /* fail/info: why ("mismatch", "timeout", ...) */
+    uint64_t time_ns;
+    raft_id node; /* ok/fail: the node that answered */
+};
+
+struct kv_client_env
+{
+    void *data;
+    /* Sends a request to node @to (request borrowed for the call). */
+    void (*send)(void *data, raft_id to, const struct kv_request *req);
+    /* Records a history event. */
+    void (*record)(void *data, const struct kv_event *ev);
+};
+
+struct kv_client_config
+{
+    unsigned index;         /* this client's number, 0..clients-1 */
+    unsigned clients;       /* how many clients share the process-id space */
+    unsigned nodes;         /* node ids 1..nodes */
+    uint64_t op_timeout_ns; /* give up (info) after this */
+    uint64_t attempt_timeout_ns; /* try another node after this */
+    uint64_t session_base;       /* added to process ids for session ids */
+    uint64_t seed;
+    struct kv_client_env env;
+};
+
+struct kv_client;
+
+int kv_client_new(const struct kv_client_config *cfg, struct kv_client **out);
+void kv_client_free(struct kv_client *c);
+/* Starts an operation (must be idle). Records the invoke. */
+int kv_client_start(struct kv_client *c,
+                    const struct kv_op_spec *op,
+                    uint64_t now_ns);
+/* A response to one of this client's requests. */
+void kv_client_on_response(struct kv_client *c,
+                           const struct kv_response *r,
+                           uint64_t now_ns);
+/* Timeouts: call at or after kv_client_deadline(). */
+void kv_client_tick(struct kv_client *c, uint64_t now_ns);
+/* When kv_client_tick next has something to do (UINT64_MAX when idle). */
+uint64_t kv_client_deadline(const struct kv_client *c);
+bool kv_client_busy(const struct kv_client *c);
+uint64_t kv_client_process(const struct kv_client *c);
+/* Token that identifies this client's requests (responses carry it). */
+uint64_t kv_client_token(const struct kv_client *c);
+
+#endif /* KV_KV_H */

@@ -1,0 +1,490 @@
+/*
+ * The node runtime: a Raft core, a storage, a transport and the state
+ * machine, composed as an event-driven object.
+ *
+ * Life of a write on the leader: kv_node_request() encodes the command and
+ * proposes it, remembering (index, term) -> who asked. kv_node_flush()
+ * drains the core's updates: it persists (storage_write returns once the
+ * batch is durable), lets the observer look, sends the messages, applies
+ * newly committed entries to the state machine, and answers the request
+ * whose entry was applied at its index in its term. If the node loses
+ * leadership first, the request is answered KV_RETRY: it may or may not
+ * commit, and the client retries with the same sequence number, which the
+ * session table turns into exactly-once.
+ *
+ * Reads use ReadIndex: the request is queued with a read context; when the
+ * core confirms leadership for that context at some commit index, the read
+ * waits until the state machine has applied that index and is answered
+ * from the map. Reads confirmed before a step-down are still served (they
+ * were linearizable at their confirmation); unconfirmed ones are answered
+ * KV_RETRY.
+ *
+ * A storage failure stops the node: nothing more is acknowledged, every
+ * waiting request is answered KV_UNAVAILABLE, and env.failed says why.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv/kv.h"
+
+struct pending_write
+{
+    raft_index index;
+    raft_term term;
+    uint64_t token;
+    uint64_t client_id;
+    uint64_t seq;
+};
+
+struct pending_read
+{
+    uint64_t context;
+    raft_index index; /* 0 until confirmed */
+    bool confirmed;
+    uint64_t token;
+    uint64_t client_id;
+    uint64_t seq;
+    uint8_t *key;
+    size_t key_len;
+};
+
+/* A FIFO of fixed-size records in a growable ring. */
+struct fifo
+{
+    void *data;
+    size_t size; /* record size */
+    size_t cap;
+    size_t head;
+    size_t len;
+};
+
+struct kv_node
+{
+    raft_id id;
+    struct raft *raft;
+    struct kv_sm *sm;
+    struct storage *storage;
+    struct transport *transport;
+    struct kv_node_env env;
+    struct fifo writes; /* struct pending_write, by index */
+    struct fifo reads;  /* struct pending_read, by context */
+    uint64_t next_read_context;
+    bool was_leader;
+    bool failed;
+    struct kv_node_stats stats;
+};
+
+static void *fifo_at(const struct fifo *f, size_t k)
+{
+    return (char *)f->data + ((f->head + k) % f->cap) * f->size;
+}
+
+static int fifo_push(struct fifo *f, const void *rec)
+{
+    if (f->len == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 64;
+        char *d = malloc(cap * f->size);
+        if (d == NULL) {
+            return COMMON_ENOMEM;
+        }
+        for (size_t k = 0; k < f->len; k++) {
+            memcpy(d + k * f->size, fifo_at(f, k), f->size);
+        }
+        free(f->data);
+        f->data = d;
+        f->cap = cap;
+        f->head = 0;
+    }
+    memcpy((char *)f->data + ((f->head + f->len) % f->cap) * f->size, rec,
+           f->size);
+    f->len++;
+    return 0;
+}
+
+static void fifo_pop(struct fifo *f)
+{
+    f->head = (f->head + 1) % f->cap;
+    f->len--;
+}
+
+static void reply(struct kv_node *n,
+                  uint64_t token,
+                  uint64_t client_id,
+                  uint64_t seq,
+                  enum kv_status status,
+                  const struct kv_result *res,
+                  raft_index index)
+{
+    struct kv_response r;
+    memset(&r, 0, sizeof r);
+    r.token = token;
+    r.client_id = client_id;
+    r.seq = seq;
+    r.status = status;
+    r.node = n->id;
+    r.index = index;
+    r.leader = n->raft != NULL ? raft_leader(n->raft) : 0;
+    if (res != NULL) {
+        r.found = res->found;
+        r.value = res->value;
+    }
+    switch (status) {
+        case KV_OK:
+        case KV_NOT_FOUND:
+        case KV_MISMATCH:
+            n->stats.replies_ok++;
+            break;
+        case KV_NOT_LEADER:
+            n->stats.replies_not_leader++;
+            break;
+        default:
+            n->stats.replies_retry++;
+            break;
+    }
+    n->env.reply(n->env.data, &r);
+}
+
+/* Answers every waiting write (and unconfirmed read) with @status. */
+static void fail_waiting(struct kv_node *n,
+                         enum kv_status status,
+                         bool include_confirmed_reads)
+{
+    while (n->writes.len > 0) {
+        struct pending_write *w = fifo_at(&n->writes, 0);
+        reply(n, w->token, w->client_id, w->seq, status, NULL, 0);
+        fifo_pop(&n->writes);
+    }
+    size_t keep = 0;
+    size_t len = n->reads.len;
+    for (size_t k = 0; k < len; k++) {
+        struct pending_read r = *(struct pending_read *)fifo_at(&n->reads, 0);
+        fifo_pop(&n->reads);
+        if (r.confirmed && !include_confirmed_reads) {
+            fifo_push(&n->reads, &r); /* cannot fail: room was just made */
+            keep++;
+            continue;
+        }
+        reply(n, r.token, r.client_id, r.seq, status, NULL, 0);
+        free(r.key);
+    }
+    (void)keep;
+}
+
+static void node_fail(struct kv_node *n, const char *why)
+{
+    if (n->failed) {
+        return;
+    }
+    n->failed = true;
+    fail_waiting(n, KV_UNAVAILABLE, true);
+    if (n->env.failed != NULL) {
+        n->env.failed(n->env.data, n, why);
+    }
+}
+
+int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
+{
+    if (cfg->storage == NULL || cfg->transport == NULL ||
+        cfg->env.reply == NULL) {
+        return COMMON_EINVAL;
+    }
+    struct kv_node *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        return COMMON_ENOMEM;
+    }
+    n->id = cfg->raft.id;
+    n->storage = cfg->storage;
+    n->transport = cfg->transport;
+    n->env = cfg->env;
+    n->writes.size = sizeof(struct pending_write);
+    n->reads.size = sizeof(struct pending_read);
+    int rv = kv_sm_new(&n->sm);
+    if (rv != 0) {
+        goto err;
+    }
+    struct storage_state st;
+    rv = storage_load(n->storage, &st);
+    if (rv != 0) {
+        goto err_sm;
+    }
+    struct raft_boot boot;
+    memset(&boot, 0, sizeof boot);
+    boot.hard_state = st.hard_state;
+    boot.snapshot_index = st.snapshot_index;
+    boot.snapshot_term = st.snapshot_term;
+    boot.conf = cfg->conf;
+    boot.entries = st.entries;
+    boot.n_entries = st.n_entries;
+    boot.applied = st.snapshot_index; /* the map is rebuilt from the log */
+    rv = raft_new(&cfg->raft, &boot, &n->raft);
+    if (rv != 0) {
+        goto err_sm;
+    }
+    *out = n;
+    return 0;
+
+err_sm:
+    kv_sm_free(n->sm);
+err:
+    free(n);
+    return rv;
+}
+
+void kv_node_free(struct kv_node *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    while (n->reads.len > 0) {
+        struct pending_read *r = fifo_at(&n->reads, 0);
+        free(r->key);
+        fifo_pop(&n->reads);
+    }
+    free(n->reads.data);
+    free(n->writes.data);
+    raft_free(n->raft);
+    kv_sm_free(n->sm);
+    free(n);
+}
+
+void kv_node_tick(struct kv_node *n)
+{
+    if (!n->failed) {
+        raft_tick(n->raft);
+    }
+}
+
+void kv_node_receive(struct kv_node *n, const struct raft_message *m)
+{
+    if (!n->failed) {
+        raft_step(n->raft, m);
+    }
+}
+
+static void request_read(struct kv_node *n, const struct kv_request *req)
+{
+    struct pending_read r;
+    memset(&r, 0, sizeof r);
+    r.context = ++n->next_read_context;
+    r.token = req->token;
+    r.client_id = req->client_id;
+    r.seq = req->seq;
+    r.key_len = req->key.len;
+    r.key = malloc(req->key.len > 0 ? req->key.len : 1);
+    if (r.key == NULL) {
+        reply(n, req->token, req->client_id, req->seq, KV_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    if (req->key.len > 0) {
+        memcpy(r.key, req->key.base, req->key.len);
+    }
+    int rv = raft_read_index(n->raft, r.context);
+    if (rv == 0) {
+        rv = fifo_push(&n->reads, &r);
+    }
+    if (rv != 0) {
+        free(r.key);
+        reply(n, req->token, req->client_id, req->seq,
+              rv == COMMON_ENOTLEADER ? KV_NOT_LEADER : KV_UNAVAILABLE, NULL,
+              0);
+        return;
+    }
+    n->stats.reads++;
+}
+
+void kv_node_request(struct kv_node *n, const struct kv_request *req)
+{
+    n->stats.requests++;
+    if (n->failed) {
+        reply(n, req->token, req->client_id, req->seq, KV_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    if (req->op < 1 || req->op > KV_OP_MAX ||
+        (req->client_id != 0 && req->seq == 0)) {
+        reply(n, req->token, req->client_id, req->seq, KV_INVALID, NULL, 0);
+        return;
+    }
+    if (raft_role(n->raft) != RAFT_LEADER) {
+        reply(n, req->token, req->client_id, req->seq, KV_NOT_LEADER, NULL, 0);
+        return;
+    }
+    if (req->op == KV_OP_GET) {
+        request_read(n, req);
+        return;
+    }
+    uint8_t *cmd = NULL;
+    size_t len = 0;
+    int rv = kv_command_encode(req, &cmd, &len);
+    struct pending_write w = {
+        .token = req->token, .client_id = req->client_id, .seq = req->seq};
+    if (rv == 0) {
+        rv = raft_propose(n->raft, cmd, len, &w.index, &w.term);
+        free(cmd);
+    }
+    if (rv == 0) {
+        rv = fifo_push(&n->writes, &w);
+        if (rv != 0) {
+            /* Proposed but untracked: the outcome is unknown to us. */
+            reply(n, req->token, req->client_id, req->seq, KV_RETRY, NULL, 0);
+            return;
+        }
+        n->stats.proposals++;
+        return;
+    }
+    reply(n, req->token, req->client_id, req->seq,
+          rv == COMMON_ENOTLEADER ? KV_NOT_LEADER
+          : rv == COMMON_ETOOBIG  ? KV_INVALID
+                                  : KV_UNAVAILABLE,
+          NULL, 0);
+}
+
+static void apply_entry(struct kv_node *n, const struct raft_entry *e)
+{
+    struct kv_result res;
+    memset(&res, 0, sizeof res);
+    enum kv_status status = KV_RETRY;
+    bool have_result = false;
+    if (e->type == RAFT_ENTRY_COMMAND) {
+        struct kv_command cmd;
+        if (kv_command_decode(e->data.base, e->data.len, &cmd) == 0) {
+            int rv = kv_sm_apply(n->sm, &cmd, &res);
+            kv_command_free(&cmd);
+            if (rv != 0) {
+                node_fail(n, "state machine out of memory");
+                return;
+            }
+            status = res.status;
+            have_result = true;
+        } else {
+            /* Every replica refuses the same bytes the same way. */
+            status = KV_INVALID;
+        }
+    }
+    n->stats.applied++;
+    /* Answer whoever waits on this index; anything waiting on an earlier
+     * index was overwritten (leadership changed in between). */
+    while (n->writes.len > 0) {
+        struct pending_write *w = fifo_at(&n->writes, 0);
+        if (w->index > e->index) {
+            break;
+        }
+        if (w->index == e->index && w->term == e->term && have_result) {
+            reply(n, w->token, w->client_id, w->seq, status, &res, e->index);
+        } else if (w->index == e->index && w->term == e->term) {
+            reply(n, w->token, w->client_id, w->seq, status, NULL, e->index);
+        } else {
+            reply(n, w->token, w->client_id, w->seq, KV_RETRY, NULL, 0);
+        }
+        fifo_pop(&n->writes);
+    }
+}
+
+/* Marks reads confirmed (or failed) by the core. */
+static void confirm_reads(struct kv_node *n, const struct raft_update *u)
+{
+    for (size_t k = 0; k < u->n_reads; k++) {
+        const struct raft_read *rr = &u->reads[k];
+        for (size_t j = 0; j < n->reads.len; j++) {
+            struct pending_read *r = fifo_at(&n->reads, j);
+            if (r->context != rr->context) {
+                continue;
+            }
+            r->confirmed = true;
+            r->index = rr->index;
+            break;
+        }
+    }
+}
+
+/* Serves confirmed reads in order once applied up to their index; fails
+ * reads whose confirmation failed. */
+static void serve_reads(struct kv_node *n)
+{
+    raft_index applied = raft_applied_index(n->raft);
+    while (n->reads.len > 0) {
+        struct pending_read *r = fifo_at(&n->reads, 0);
+        if (!r->confirmed) {
+            break;
+        }
+        if (r->index == 0) {
+            reply(n, r->token, r->client_id, r->seq, KV_RETRY, NULL, 0);
+        } else if (r->index <= applied) {
+            struct kv_result res;
+            memset(&res, 0, sizeof res);
+            res.found = kv_sm_get(n->sm, r->key, r->key_len, &res.value);
+            res.status = res.found ? KV_OK : KV_NOT_FOUND;
+            reply(n, r->token, r->client_id, r->seq, res.status, &res,
+                  r->index);
+        } else {
+            break;
+        }
+        free(r->key);
+        fifo_pop(&n->reads);
+    }
+}
+
+void kv_node_flush(struct kv_node *n)
+{
+    struct raft_update u;
+    while (!n->failed && raft_update_get(n->raft, &u)) {
+        struct storage_batch b = {
+            .hard_state = u.hard_state_changed ? &u.hard_state : NULL,
+            .truncate_from = u.truncate_from,
+            .entries = u.entries,
+            .n_entries = u.n_entries,
+        };
+        if (b.hard_state != NULL || b.truncate_from != 0 || b.n_entries > 0) {
+            int rv = storage_write(n->storage, &b);
+            if (rv != 0) {
+                char why[320];
+                snprintf(why, sizeof why, "storage: %s",
+                         storage_error(n->storage));
+                node_fail(n, why);
+                return; /* nothing of this update leaves the node */
+            }
+        }
+        if (n->env.observe != NULL) {
+            n->env.observe(n->env.data, n, &u);
+        }
+        for (size_t k = 0; k < u.n_messages; k++) {
+            transport_send(n->transport, &u.messages[k]);
+        }
+        for (size_t k = 0; k < u.n_committed && !n->failed; k++) {
+            apply_entry(n, &u.committed[k]);
+        }
+        bool leader = u.role == RAFT_LEADER;
+        confirm_reads(n, &u);
+        raft_update_done(n->raft, &u);
+        if (n->was_leader && !leader) {
+            fail_waiting(n, KV_RETRY, false);
+        }
+        n->was_leader = leader;
+        serve_reads(n);
+    }
+}
+
+raft_id kv_node_id(const struct kv_node *n)
+{
+    return n->id;
+}
+
+const struct raft *kv_node_raft(const struct kv_node *n)
+{
+    return n->raft;
+}
+
+const struct kv_sm *kv_node_sm(const struct kv_node *n)
+{
+    return n->sm;
+}
+
+bool kv_node_failed(const struct kv_node *n)
+{
+    return n->failed;
+}
+
+void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s)
+{
+    *s = n->stats;
+}

@@ -1,0 +1,374 @@
+/*
+ * The state machine: a hash map of byte strings and a session table.
+ *
+ * The map is open addressing with linear probing and backward-shift
+ * deletion (no tombstones), hashed with XXH3. The session table maps a
+ * client id to the last sequence number applied for it and that request's
+ * result, which is what makes a request retried after a timeout or a
+ * leader change take effect exactly once: a duplicate returns the
+ * remembered result and changes nothing. Everything here is deterministic,
+ * so every replica that applies the same log holds the same state.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "kv/kv.h"
+
+struct slot
+{
+    uint64_t hash; /* 0 = empty (real hashes are forced non-zero) */
+    uint8_t *key;
+    size_t key_len;
+    uint8_t *val;
+    size_t val_len;
+};
+
+struct session
+{
+    uint64_t client_id; /* 0 = empty */
+    uint64_t seq;
+    enum kv_status status;
+    bool found;
+};
+
+struct kv_sm
+{
+    struct slot *slots;
+    size_t cap; /* power of two */
+    size_t len;
+    struct session *sessions;
+    size_t s_cap;
+    size_t s_len;
+};
+
+static uint64_t key_hash(const void *key, size_t len)
+{
+    uint64_t h = XXH3_64bits(key, len);
+    return h != 0 ? h : 1;
+}
+
+int kv_sm_new(struct kv_sm **out)
+{
+    struct kv_sm *sm = calloc(1, sizeof *sm);
+    if (sm == NULL) {
+        return COMMON_ENOMEM;
+    }
+    sm->cap = 64;
+    sm->slots = calloc(sm->cap, sizeof *sm->slots);
+    sm->s_cap = 64;
+    sm->sessions = calloc(sm->s_cap, sizeof *sm->sessions);
+    if (sm->slots == NULL || sm->sessions == NULL) {
+        kv_sm_free(sm);
+        return COMMON_ENOMEM;
+    }
+    *out = sm;
+    return 0;
+}
+
+void kv_sm_free(struct kv_sm *sm)
+{
+    if (sm == NULL) {
+        return;
+    }
+    for (size_t k = 0; k < sm->cap && sm->slots != NULL; k++) {
+        if (sm->slots[k].hash != 0) {
+            free(sm->slots[k].key);
+            free(sm->slots[k].val);
+        }
+    }
+    free(sm->slots);
+    free(sm->sessions);
+    free(sm);
+}
+
+static size_t find_slot(const struct kv_sm *sm,
+                        uint64_t h,
+                        const void *key,
+                        size_t len)
+{
+    size_t mask = sm->cap - 1;
+    size_t k = (size_t)h & mask;
+    while (sm->slots[k].hash != 0) {
+        const struct slot *s = &sm->slots[k];
+        if (s->hash == h && s->key_len == len &&
+            (len == 0 || memcmp(s->key, key, len) == 0)) {
+            return k;
+        }
+        k = (k + 1) & mask;
+    }
+    return k; /* the empty slot where it would go */
+}
+
+static int grow_map(struct kv_sm *sm)
+{
+    size_t cap = sm->cap * 2;
+    struct slot *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL) {
+        return COMMON_ENOMEM;
+    }
+    for (size_t k = 0; k < sm->cap; k++) {
+        if (sm->slots[k].hash == 0) {
+            continue;
+        }
+        size_t j = (size_t)sm->slots[k].hash & (cap - 1);
+        while (slots[j].hash != 0) {
+            j = (j + 1) & (cap - 1);
+        }
+        slots[j] = sm->slots[k];
+    }
+    free(sm->slots);
+    sm->slots = slots;
+    sm->cap = cap;
+    return 0;
+}
+
+static void remove_at(struct kv_sm *sm, size_t k)
+{
+    size_t mask = sm->cap - 1;
+    free(sm->slots[k].key);
+    free(sm->slots[k].val);
+    memset(&sm->slots[k], 0, sizeof sm->slots[k]);
+    sm->len--;
+    /* Backward shift: move later members of the probe run into the hole
+     * when their home position allows it. */
+    size_t hole = k;
+    size_t j = (k + 1) & mask;
+    while (sm->slots[j].hash != 0) {
+        size_t home = (size_t)sm->slots[j].hash & mask;
+        bool movable =
+            hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            sm->slots[hole] = sm->slots[j];
+            memset(&sm->slots[j], 0, sizeof sm->slots[j]);
+            hole = j;
+        }
+        j = (j + 1) & mask;
+    }
+}
+
+static uint8_t *dup_bytes(const void *p, size_t len)
+{
+    uint8_t *d = malloc(len > 0 ? len : 1);
+    if (d != NULL && len > 0) {
+        memcpy(d, p, len);
+    }
+    return d;
+}
+
+/* Sets key to @val (or, when @append, appends @val to what is there). */
+static int put(struct kv_sm *sm,
+               struct common_buf key,
+               struct common_buf val,
+               bool append)
+{
+    if ((sm->len + 1) * 4 > sm->cap * 3) {
+        int rv = grow_map(sm);
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    uint64_t h = key_hash(key.base, key.len);
+    size_t k = find_slot(sm, h, key.base, key.len);
+    struct slot *s = &sm->slots[k];
+    if (s->hash != 0 && append) {
+        uint8_t *v = realloc(s->val, s->val_len + val.len + 1);
+        if (v == NULL) {
+            return COMMON_ENOMEM;
+        }
+        if (val.len > 0) {
+            memcpy(v + s->val_len, val.base, val.len);
+        }
+        s->val = v;
+        s->val_len += val.len;
+        return 0;
+    }
+    uint8_t *v = dup_bytes(val.base, val.len);
+    if (v == NULL) {
+        return COMMON_ENOMEM;
+    }
+    if (s->hash != 0) {
+        free(s->val);
+        s->val = v;
+        s->val_len = val.len;
+        return 0;
+    }
+    uint8_t *kcopy = dup_bytes(key.base, key.len);
+    if (kcopy == NULL) {
+        free(v);
+        return COMMON_ENOMEM;
+    }
+    s->hash = h;
+    s->key = kcopy;
+    s->key_len = key.len;
+    s->val = v;
+    s->val_len = val.len;
+    sm->len++;
+    return 0;
+}
+
+bool kv_sm_get(const struct kv_sm *sm,
+               const void *key,
+               size_t key_len,
+               struct common_buf *value)
+{
+    uint64_t h = key_hash(key, key_len);
+    size_t k = find_slot(sm, h, key, key_len);
+    const struct slot *s = &sm->slots[k];
+    if (s->hash == 0) {
+        if (value != NULL) {
+            value->base = NULL;
+            value->len = 0;
+        }
+        return false;
+    }
+    if (value != NULL) {
+        value->base = s->val;
+        value->len = s->val_len;
+    }
+    return true;
+}
+
+static struct session *session_find(struct kv_sm *sm,
+                                    uint64_t client_id,
+                                    bool insert)
+{
+    if (insert && (sm->s_len + 1) * 4 > sm->s_cap * 3) {
+        size_t cap = sm->s_cap * 2;
+        struct session *t = calloc(cap, sizeof *t);
+        if (t == NULL) {
+            return NULL;
+        }
+        for (size_t k = 0; k < sm->s_cap; k++) {
+            if (sm->sessions[k].client_id == 0) {
+                continue;
+            }
+            size_t j =
+                (size_t)common_mix64(sm->sessions[k].client_id) & (cap - 1);
+            while (t[j].client_id != 0) {
+                j = (j + 1) & (cap - 1);
+            }
+            t[j] = sm->sessions[k];
+        }
+        free(sm->sessions);
+        sm->sessions = t;
+        sm->s_cap = cap;
+    }
+    size_t mask = sm->s_cap - 1;
+    size_t k = (size_t)common_mix64(client_id) & mask;
+    while (sm->sessions[k].client_id != 0) {
+        if (sm->sessions[k].client_id == client_id) {
+            return &sm->sessions[k];
+        }
+        k = (k + 1) & mask;
+    }
+    if (!insert) {
+        return NULL;
+    }
+    sm->sessions[k].client_id = client_id;
+    sm->s_len++;
+    return &sm->sessions[k];
+}
+
+static bool buf_eq(struct common_buf a, const uint8_t *b, size_t b_len)
+{
+    return a.len == b_len && (b_len == 0 || memcmp(a.base, b, b_len) == 0);
+}
+
+int kv_sm_apply(struct kv_sm *sm,
+                const struct kv_command *cmd,
+                struct kv_result *res)
+{
+    memset(res, 0, sizeof *res);
+    bool tracked = cmd->client_id != 0 && cmd->op != KV_OP_GET;
+    if (tracked) {
+        struct session *s = session_find(sm, cmd->client_id, false);
+        if (s != NULL && cmd->seq <= s->seq) {
+            res->duplicate = true;
+            if (cmd->seq == s->seq) {
+                res->status = s->status;
+                res->found = s->found;
+            } else {
+                /* The client has moved on; this old request is void. */
+                res->status = KV_RETRY;
+            }
+            return 0;
+        }
+    }
+    int rv = 0;
+    struct common_buf cur;
+    bool present = kv_sm_get(sm, cmd->key.base, cmd->key.len, &cur);
+    switch (cmd->op) {
+        case KV_OP_GET:
+            res->status = present ? KV_OK : KV_NOT_FOUND;
+            res->found = present;
+            res->value = cur;
+            break;
+        case KV_OP_PUT:
+            rv = put(sm, cmd->key, cmd->value, false);
+            res->status = KV_OK;
+            break;
+        case KV_OP_APPEND:
+            rv = put(sm, cmd->key, cmd->value, true);
+            res->status = KV_OK;
+            break;
+        case KV_OP_DELETE:
+            if (present) {
+                uint64_t h = key_hash(cmd->key.base, cmd->key.len);
+                remove_at(sm, find_slot(sm, h, cmd->key.base, cmd->key.len));
+            }
+            res->status = present ? KV_OK : KV_NOT_FOUND;
+            res->found = present;
+            break;
+        case KV_OP_CAS: {
+            bool holds =
+                cmd->expected_absent
+                    ? !present
+                    : present && buf_eq(cmd->expected, cur.base, cur.len);
+            if (holds) {
+                rv = put(sm, cmd->key, cmd->value, false);
+                res->status = KV_OK;
+            } else {
+                res->status = KV_MISMATCH;
+            }
+            break;
+        }
+        default:
+            return COMMON_EINVAL;
+    }
+    if (rv != 0) {
+        return rv;
+    }
+    if (tracked) {
+        struct session *s = session_find(sm, cmd->client_id, true);
+        if (s == NULL) {
+            return COMMON_ENOMEM;
+        }
+        s->seq = cmd->seq;
+        s->status = res->status;
+        s->found = res->found;
+    }
+    return 0;
+}
+
+size_t kv_sm_keys(const struct kv_sm *sm)
+{
+    return sm->len;
+}
+
+size_t kv_sm_sessions(const struct kv_sm *sm)
+{
+    return sm->s_len;
+}
+
+uint64_t kv_sm_digest(const struct kv_sm *sm)
+{
+    uint64_t d = 0;
+    for (size_t k = 0; k < sm->cap; k++) {
+        const struct slot *s = &sm->slots[k];
+        if (s->hash != 0) {
+            d ^= common_mix64(s->hash ^ XXH3_64bits(s->val, s->val_len));
+        }
+    }
+    return d ^ common_mix64(sm->len);
+}

@@ -1,0 +1,144 @@
+/*
+ * storage_mem: a perfect disk in memory. Writes are durable the moment they
+ * return and nothing is ever lost or torn; what a node never wrote does not
+ * exist here. Entry data is copied in.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/storage.h"
+
+struct mem_disk
+{
+    struct raft_hard_state hs;
+    struct raft_entry *entries; /* data owned */
+    size_t len;
+    size_t cap;
+    uint64_t writes;
+};
+
+static int mem_load(struct storage *s, struct storage_state *out)
+{
+    struct mem_disk *d = s->impl;
+    memset(out, 0, sizeof *out);
+    out->hard_state = d->hs;
+    out->entries = d->entries;
+    out->n_entries = d->len;
+    return 0;
+}
+
+static void drop_from(struct mem_disk *d, raft_index from)
+{
+    while (d->len > 0 && d->entries[d->len - 1].index >= from) {
+        free(d->entries[d->len - 1].data.base);
+        d->len--;
+    }
+}
+
+static int mem_write(struct storage *s, const struct storage_batch *b)
+{
+    struct mem_disk *d = s->impl;
+    if (b->n_entries > 0) {
+        raft_index first = b->entries[0].index;
+        raft_index expect =
+            d->len == 0 ? first : d->entries[d->len - 1].index + 1;
+        if (b->truncate_from != 0 && b->truncate_from <= expect) {
+            expect = b->truncate_from;
+        }
+        if (first != expect) {
+            snprintf(s->error, sizeof s->error,
+                     "memory disk: entry %llu written after %llu",
+                     (unsigned long long)first,
+                     (unsigned long long)(expect - 1));
+            return COMMON_EINVAL;
+        }
+        if (d->len + b->n_entries > d->cap) {
+            size_t cap = d->cap ? d->cap : 256;
+            while (cap < d->len + b->n_entries) {
+                cap *= 2;
+            }
+            struct raft_entry *e = realloc(d->entries, cap * sizeof *e);
+            if (e == NULL) {
+                snprintf(s->error, sizeof s->error, "memory disk: full");
+                return COMMON_ENOSPACE;
+            }
+            d->entries = e;
+            d->cap = cap;
+        }
+    }
+    /* Copy the data first so that a failure leaves the disk unchanged. */
+    void **copies = NULL;
+    if (b->n_entries > 0) {
+        copies = calloc(b->n_entries, sizeof *copies);
+        if (copies == NULL) {
+            snprintf(s->error, sizeof s->error, "memory disk: full");
+            return COMMON_ENOSPACE;
+        }
+        for (size_t k = 0; k < b->n_entries; k++) {
+            size_t len = b->entries[k].data.len;
+            if (len == 0) {
+                continue;
+            }
+            copies[k] = malloc(len);
+            if (copies[k] == NULL) {
+                for (size_t j = 0; j < k; j++) {
+                    free(copies[j]);
+                }
+                free(copies);
+                snprintf(s->error, sizeof s->error, "memory disk: full");
+                return COMMON_ENOSPACE;
+            }
+            memcpy(copies[k], b->entries[k].data.base, len);
+        }
+    }
+    if (b->hard_state != NULL) {
+        d->hs = *b->hard_state;
+    }
+    if (b->truncate_from != 0) {
+        drop_from(d, b->truncate_from);
+    }
+    for (size_t k = 0; k < b->n_entries; k++) {
+        struct raft_entry *e = &d->entries[d->len++];
+        *e = b->entries[k];
+        e->data.base = copies[k];
+    }
+    free(copies);
+    d->writes++;
+    return 0;
+}
+
+static void mem_destroy(struct storage *s)
+{
+    struct mem_disk *d = s->impl;
+    drop_from(d, 0);
+    free(d->entries);
+    free(d);
+    free(s);
+}
+
+static const struct storage_vtable mem_vtable = {
+    .load = mem_load,
+    .write = mem_write,
+    .destroy = mem_destroy,
+};
+
+int storage_mem_new(struct storage **out)
+{
+    struct storage *s = calloc(1, sizeof *s);
+    struct mem_disk *d = calloc(1, sizeof *d);
+    if (s == NULL || d == NULL) {
+        free(s);
+        free(d);
+        return COMMON_ENOMEM;
+    }
+    s->vt = &mem_vtable;
+    s->impl = d;
+    *out = s;
+    return 0;
+}
+
+uint64_t storage_mem_writes(const struct storage *s)
+{
+    return ((const struct mem_disk *)s->impl)->writes;
+}

@@ -1,0 +1,216 @@
+/* kv_client: routing, retries, timeouts and the history it records. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv/kv.h"
+
+#define MS 1000000ull
+
+struct env
+{
+    raft_id sent_to[1024];
+    struct kv_request sent[1024];
+    size_t n_sent;
+    enum kv_event_type types[1024];
+    uint64_t processes[1024];
+    const char *errors[1024];
+    size_t n_events;
+};
+
+static void on_send(void *data, raft_id to, const struct kv_request *req)
+{
+    struct env *e = data;
+    e->sent_to[e->n_sent] = to;
+    e->sent[e->n_sent++] = *req;
+}
+
+static void on_record(void *data, const struct kv_event *ev)
+{
+    struct env *e = data;
+    e->types[e->n_events] = ev->type;
+    e->processes[e->n_events] = ev->process;
+    e->errors[e->n_events++] = ev->error;
+}
+
+static struct kv_client *client(struct env *e)
+{
+    memset(e, 0, sizeof *e);
+    struct kv_client_config cfg = {
+        .index = 2,
+        .clients = 4,
+        .nodes = 3,
+        .op_timeout_ns = 1000 * MS,
+        .attempt_timeout_ns = 100 * MS,
+        .seed = 1,
+        .env = {.data = e, .send = on_send, .record = on_record},
+    };
+    struct kv_client *c;
+    assert_int_equal(kv_client_new(&cfg, &c), 0);
+    return c;
+}
+
+static void start(struct kv_client *c, enum kv_op op, uint64_t now)
+{
+    struct kv_op_spec spec = {.op = op, .key = {"k", 1}, .value = {"v", 1}};
+    assert_int_equal(kv_client_start(c, &spec, now), 0);
+}
+
+static struct kv_response answer(const struct env *e,
+                                 enum kv_status st,
+                                 raft_id node,
+                                 raft_id leader)
+{
+    const struct kv_request *q = &e->sent[e->n_sent - 1];
+    struct kv_response r = {.token = q->token,
+                            .client_id = q->client_id,
+                            .seq = q->seq,
+                            .status = st,
+                            .node = node,
+                            .leader = leader};
+    return r;
+}
+
+/* An answered op records invoke then ok, from process = client index. */
+static void client_records_invoke_then_ok(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_PUT, 0);
+    assert_int_equal(e.n_sent, 1);
+    assert_int_equal(e.sent[0].seq, 1);
+    struct kv_response r = answer(&e, KV_OK, e.sent_to[0], 0);
+    kv_client_on_response(c, &r, 5 * MS);
+    assert_false(kv_client_busy(c));
+    assert_int_equal(e.n_events, 2);
+    assert_int_equal(e.types[0], KV_EVENT_INVOKE);
+    assert_int_equal(e.types[1], KV_EVENT_OK);
+    assert_int_equal(e.processes[1], 2);
+    kv_client_on_response(c, &r, 6 * MS); /* a duplicate answer: ignored */
+    assert_int_equal(e.n_events, 2);
+    kv_client_free(c);
+}
+
+/* A not-leader answer with a hint goes straight to the hinted node, with
+ * the same session and sequence number. */
+static void client_follows_leader_hint(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_PUT, 0);
+    raft_id first = e.sent_to[0];
+    raft_id hint = first % 3 + 1;
+    struct kv_response r = answer(&e, KV_NOT_LEADER, first, hint);
+    kv_client_on_response(c, &r, 1 * MS);
+    assert_int_equal(e.n_sent, 2);
+    assert_int_equal(e.sent_to[1], hint);
+    assert_int_equal(e.sent[1].seq, e.sent[0].seq);
+    assert_int_equal(e.sent[1].client_id, e.sent[0].client_id);
+    kv_client_free(c);
+}
+
+/* Without a leader anywhere every attempt is refused; when the op runs
+ * out of time it definitely had no effect: fail "unavailable", and the
+ * process id stays. */
+static void client_refused_everywhere_fails(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_APPEND, 0);
+    uint64_t now = 0;
+    while (kv_client_busy(c) && now < 2000 * MS) {
+        if (e.n_sent > 0) {
+            struct kv_response r =
+                answer(&e, KV_NOT_LEADER, e.sent_to[e.n_sent - 1], 0);
+            kv_client_on_response(c, &r, now);
+        }
+        now = kv_client_deadline(c);
+        kv_client_tick(c, now);
+    }
+    assert_true(e.n_sent > 3);
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_FAIL);
+    assert_string_equal(e.errors[e.n_events - 1], "unavailable");
+    assert_int_equal(kv_client_process(c), 2);
+    kv_client_free(c);
+}
+
+/* An attempt that gets no answer may have been proposed: the client tries
+ * the next node, and if the op times out it is info ("timeout") and the
+ * client continues as a new process with a new session. */
+static void client_silence_is_info_and_new_process(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_PUT, 0);
+    uint64_t session = e.sent[0].client_id;
+    kv_client_tick(c, 100 * MS);
+    assert_int_equal(e.n_sent, 2);
+    assert_int_not_equal(e.sent_to[1], e.sent_to[0]);
+    kv_client_tick(c, 1000 * MS);
+    assert_false(kv_client_busy(c));
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_INFO);
+    assert_int_equal(kv_client_process(c), 2 + 4);
+    start(c, KV_OP_PUT, 1001 * MS);
+    assert_int_not_equal(e.sent[e.n_sent - 1].client_id, session);
+    assert_int_equal(e.sent[e.n_sent - 1].seq, 1);
+    kv_client_free(c);
+}
+
+/* A cas whose precondition fails is a fail with error "mismatch". */
+static void client_cas_mismatch_is_fail(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_CAS, 0);
+    struct kv_response r = answer(&e, KV_MISMATCH, e.sent_to[0], 0);
+    kv_client_on_response(c, &r, MS);
+    assert_int_equal(e.types[1], KV_EVENT_FAIL);
+    assert_string_equal(e.errors[1], "mismatch");
+    kv_client_free(c);
+}
+
+/* "retry" (leadership lost after proposing) makes the outcome unknown: a
+ * later timeout is info even if every later attempt is refused. */
+static void client_retry_then_refusals_is_info(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, KV_OP_PUT, 0);
+    struct kv_response r = answer(&e, KV_RETRY, e.sent_to[0], 0);
+    kv_client_on_response(c, &r, MS);
+    uint64_t now = MS;
+    while (kv_client_busy(c) && now < 2000 * MS) {
+        now = kv_client_deadline(c);
+        kv_client_tick(c, now);
+        if (kv_client_busy(c) && e.n_sent > 1) {
+            r = answer(&e, KV_NOT_LEADER, e.sent_to[e.n_sent - 1], 0);
+            kv_client_on_response(c, &r, now);
+        }
+    }
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_INFO);
+    kv_client_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(client_records_invoke_then_ok),
+        cmocka_unit_test(client_follows_leader_hint),
+        cmocka_unit_test(client_refused_everywhere_fails),
+        cmocka_unit_test(client_silence_is_info_and_new_process),
+        cmocka_unit_test(client_cas_mismatch_is_fail),
+        cmocka_unit_test(client_retry_then_refusals_is_info),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

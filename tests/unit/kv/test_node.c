@@ -1,0 +1,390 @@
+/*
+ * kv_node: the node runtime, driven by hand in one thread - three nodes,
+ * a queue standing in for the network, replies captured.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv/kv.h"
+
+#define N    3
+#define QMAX 100000
+
+struct net;
+
+struct endpoint
+{
+    struct transport t;
+    struct net *net;
+};
+
+struct reply
+{
+    struct kv_response r;
+    char value[64];
+};
+
+struct net
+{
+    struct kv_node *nodes[N + 1];
+    struct storage *disks[N + 1];
+    struct endpoint eps[N + 1];
+    struct transport_msg *q[QMAX];
+    size_t q_len;
+    bool cut[N + 1][N + 1];
+    struct reply replies[256];
+    size_t n_replies;
+    char failed_why[320];
+};
+
+static int q_send(struct transport *t, const struct raft_message *m)
+{
+    struct endpoint *ep = t->impl;
+    struct net *net = ep->net;
+    if (net->cut[m->from][m->to] || net->q_len == QMAX) {
+        return 0;
+    }
+    net->q[net->q_len++] = transport_msg_clone(m);
+    return 0;
+}
+
+static const struct transport_vtable q_vtable = {.send = q_send};
+
+static void on_reply(void *data, const struct kv_response *r)
+{
+    struct net *net = data;
+    if (net->n_replies == 256) {
+        return;
+    }
+    struct reply *rep = &net->replies[net->n_replies++];
+    rep->r = *r;
+    size_t len = r->value.len < 63 ? r->value.len : 63;
+    if (len > 0) {
+        memcpy(rep->value, r->value.base, len);
+    }
+    rep->value[len] = '\0';
+    rep->r.value.base = rep->value;
+}
+
+static void on_failed(void *data, struct kv_node *node, const char *why)
+{
+    (void)node;
+    struct net *net = data;
+    snprintf(net->failed_why, sizeof net->failed_why, "%s", why);
+}
+
+static void boot(struct net *net, raft_id id)
+{
+    struct kv_node_config c;
+    memset(&c, 0, sizeof c);
+    raft_options_default(&c.raft);
+    c.raft.id = id;
+    c.raft.seed = id * 17;
+    raft_id ids[N] = {1, 2, 3};
+    raft_configuration_voters(&c.conf, ids, N);
+    c.storage = net->disks[id];
+    c.transport = &net->eps[id].t;
+    c.env.data = net;
+    c.env.reply = on_reply;
+    c.env.failed = on_failed;
+    assert_int_equal(kv_node_new(&c, &net->nodes[id]), 0);
+}
+
+static struct net *net_new(void)
+{
+    struct net *net = calloc(1, sizeof *net);
+    for (raft_id id = 1; id <= N; id++) {
+        net->eps[id].t.vt = &q_vtable;
+        net->eps[id].t.impl = &net->eps[id];
+        net->eps[id].net = net;
+        assert_int_equal(storage_mem_new(&net->disks[id]), 0);
+        boot(net, id);
+    }
+    return net;
+}
+
+static void net_free(struct net *net)
+{
+    for (raft_id id = 1; id <= N; id++) {
+        kv_node_free(net->nodes[id]);
+        storage_free(net->disks[id]);
+    }
+    for (size_t k = 0; k < net->q_len; k++) {
+        free(net->q[k]);
+    }
+    free(net);
+}
+
+/* Delivers everything queued (and what that causes) in FIFO order. */
+static void settle(struct net *net)
+{
+    for (int guard = 0; guard < 100000 && net->q_len > 0; guard++) {
+        struct transport_msg *m = net->q[0];
+        memmove(net->q, net->q + 1, (net->q_len - 1) * sizeof *net->q);
+        net->q_len--;
+        struct kv_node *dst = net->nodes[m->m.to];
+        if (dst != NULL && !net->cut[m->m.from][m->m.to]) {
+            kv_node_receive(dst, &m->m);
+            kv_node_flush(dst);
+        }
+        free(m);
+    }
+}
+
+static void tick_all(struct net *net, int rounds)
+{
+    for (int k = 0; k < rounds; k++) {
+        for (raft_id id = 1; id <= N; id++) {
+            if (net->nodes[id] != NULL) {
+                kv_node_tick(net->nodes[id]);
+                kv_node_flush(net->nodes[id]);
+            }
+        }
+        settle(net);
+    }
+}
+
+static raft_id leader(struct net *net)
+{
+    for (raft_id id = 1; id <= N; id++) {
+        if (net->nodes[id] != NULL &&
+            raft_role(kv_node_raft(net->nodes[id])) == RAFT_LEADER) {
+            return id;
+        }
+    }
+    return 0;
+}
+
+static raft_id elect(struct net *net)
+{
+    for (int k = 0; k < 100 && leader(net) == 0; k++) {
+        tick_all(net, 1);
+    }
+    raft_id l = leader(net);
+    assert_int_not_equal(l, 0);
+    tick_all(net, 2); /* commit the no-op everywhere */
+    return l;
+}
+
+static const struct reply *request(struct net *net,
+                                   raft_id to,
+                                   uint64_t client,
+                                   uint64_t seq,
+                                   enum kv_op op,
+                                   const char *key,
+                                   const char *value,
+                                   const char *expected)
+{
+    struct kv_request req = {
+        .token = seq,
+        .client_id = client,
+        .seq = seq,
+        .op = op,
+        .key = {(void *)key, strlen(key)},
+        .value = {(void *)value, value ? strlen(value) : 0},
+        .expected = {(void *)expected, expected ? strlen(expected) : 0},
+        .expected_absent = expected == NULL,
+    };
+    size_t before = net->n_replies;
+    kv_node_request(net->nodes[to], &req);
+    kv_node_flush(net->nodes[to]);
+    for (int k = 0; k < 20 && net->n_replies == before; k++) {
+        settle(net);
+        tick_all(net, 1);
+    }
+    assert_true(net->n_replies > before);
+    return &net->replies[net->n_replies - 1];
+}
+
+/* A write through the leader is acknowledged once committed, and a read
+ * (ReadIndex) on the leader sees it; every replica applies it. */
+static void node_write_then_read(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    const struct reply *r = request(net, l, 1, 1, KV_OP_PUT, "x", "v1", NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    assert_int_equal(r->r.node, l);
+    r = request(net, l, 1, 2, KV_OP_GET, "x", NULL, NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    assert_true(r->r.found);
+    assert_string_equal(r->value, "v1");
+    r = request(net, l, 1, 3, KV_OP_GET, "nope", NULL, NULL);
+    assert_int_equal(r->r.status, KV_NOT_FOUND);
+    assert_false(r->r.found);
+    tick_all(net, 3);
+    for (raft_id id = 1; id <= N; id++) {
+        struct common_buf v;
+        assert_true(kv_sm_get(kv_node_sm(net->nodes[id]), "x", 1, &v));
+        assert_memory_equal(v.base, "v1", 2);
+    }
+    net_free(net);
+}
+
+/* A follower refuses with not-leader and names the leader. */
+static void node_follower_redirects(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    raft_id f = l % N + 1;
+    const struct reply *r = request(net, f, 1, 1, KV_OP_PUT, "x", "v", NULL);
+    assert_int_equal(r->r.status, KV_NOT_LEADER);
+    assert_int_equal(r->r.leader, l);
+    r = request(net, f, 1, 1, KV_OP_GET, "x", NULL, NULL);
+    assert_int_equal(r->r.status, KV_NOT_LEADER);
+    net_free(net);
+}
+
+/* The same request sent twice (a retry) is applied once. */
+static void node_retry_applies_once(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    request(net, l, 5, 1, KV_OP_APPEND, "log", "a", NULL);
+    const struct reply *r =
+        request(net, l, 5, 1, KV_OP_APPEND, "log", "a", NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    r = request(net, l, 5, 2, KV_OP_GET, "log", NULL, NULL);
+    assert_string_equal(r->value, "a");
+    net_free(net);
+}
+
+/* A leader cut off after proposing answers "retry" when it steps down (the
+ * outcome is unknown to it); the client's retry at the new leader is
+ * applied exactly once even though the first proposal may commit too. */
+static void node_lost_leadership_answers_retry(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    struct kv_request req = {.token = 1,
+                             .client_id = 9,
+                             .seq = 1,
+                             .op = KV_OP_APPEND,
+                             .key = {"k", 1},
+                             .value = {"z", 1}};
+    /* Cut the leader off, then propose: the proposal cannot commit. */
+    for (raft_id id = 1; id <= N; id++) {
+        net->cut[l][id] = net->cut[id][l] = id != l;
+    }
+    size_t before = net->n_replies;
+    kv_node_request(net->nodes[l], &req);
+    kv_node_flush(net->nodes[l]);
+    tick_all(net, 60); /* CheckQuorum deposes it; the others elect */
+    assert_true(net->n_replies > before);
+    assert_int_equal(net->replies[net->n_replies - 1].r.status, KV_RETRY);
+    raft_id l2 = leader(net);
+    assert_int_not_equal(l2, 0);
+    assert_int_not_equal(l2, l);
+    memset(net->cut, 0, sizeof net->cut);
+    const struct reply *r =
+        request(net, l2, 9, 1, KV_OP_APPEND, "k", "z", NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    tick_all(net, 5);
+    r = request(net, leader(net), 9, 2, KV_OP_GET, "k", NULL, NULL);
+    assert_string_equal(r->value, "z");
+    net_free(net);
+}
+
+/* cas and delete report their outcome. */
+static void node_cas_and_delete_outcomes(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    const struct reply *r = request(net, l, 1, 1, KV_OP_CAS, "c", "1", NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    r = request(net, l, 1, 2, KV_OP_CAS, "c", "2", "0");
+    assert_int_equal(r->r.status, KV_MISMATCH);
+    r = request(net, l, 1, 3, KV_OP_CAS, "c", "2", "1");
+    assert_int_equal(r->r.status, KV_OK);
+    r = request(net, l, 1, 4, KV_OP_DELETE, "c", NULL, NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    r = request(net, l, 1, 5, KV_OP_DELETE, "c", NULL, NULL);
+    assert_int_equal(r->r.status, KV_NOT_FOUND);
+    net_free(net);
+}
+
+/* A storage that refuses writes stops the node: it says why, answers
+ * unavailable, and acknowledges nothing more. */
+struct failing
+{
+    struct storage *inner;
+    int writes_left;
+};
+
+static int fail_load(struct storage *s, struct storage_state *out)
+{
+    struct failing *f = s->impl;
+    return storage_load(f->inner, out);
+}
+
+static int fail_write(struct storage *s, const struct storage_batch *b)
+{
+    struct failing *f = s->impl;
+    if (f->writes_left-- <= 0) {
+        snprintf(s->error, sizeof s->error, "disk full (injected)");
+        return COMMON_ENOSPACE;
+    }
+    return storage_write(f->inner, b);
+}
+
+static void fail_destroy(struct storage *s)
+{
+    struct failing *f = s->impl;
+    storage_free(f->inner);
+    free(f);
+    free(s);
+}
+
+static const struct storage_vtable failing_vtable = {.load = fail_load,
+                                                     .write = fail_write,
+                                                     .destroy = fail_destroy};
+
+static void node_storage_failure_stops_node(void **state)
+{
+    (void)state;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    raft_id f = l % N + 1;
+    /* Swap follower f's disk for one that fails on its next write. */
+    kv_node_free(net->nodes[f]);
+    struct storage *s = calloc(1, sizeof *s);
+    struct failing *fl = calloc(1, sizeof *fl);
+    fl->inner = net->disks[f];
+    fl->writes_left = 0;
+    s->vt = &failing_vtable;
+    s->impl = fl;
+    net->disks[f] = s;
+    boot(net, f);
+    const struct reply *r = request(net, l, 1, 1, KV_OP_PUT, "x", "1", NULL);
+    assert_int_equal(r->r.status, KV_OK); /* the other follower acks */
+    assert_true(kv_node_failed(net->nodes[f]));
+    assert_non_null(strstr(net->failed_why, "disk full"));
+    r = request(net, f, 1, 2, KV_OP_GET, "x", NULL, NULL);
+    assert_int_equal(r->r.status, KV_UNAVAILABLE);
+    net_free(net);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(node_write_then_read),
+        cmocka_unit_test(node_follower_redirects),
+        cmocka_unit_test(node_retry_applies_once),
+        cmocka_unit_test(node_lost_leadership_answers_retry),
+        cmocka_unit_test(node_cas_and_delete_outcomes),
+        cmocka_unit_test(node_storage_failure_stops_node),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,212 @@
+/* kv_sm: the state machine, its sessions, and command encoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kv/kv.h"
+
+static struct common_buf str(const char *s)
+{
+    struct common_buf b = {(void *)s, s ? strlen(s) : 0};
+    return b;
+}
+
+/* Encodes a request and decodes it back, as the log would carry it. */
+static struct kv_result run(struct kv_sm *sm,
+                            uint64_t client,
+                            uint64_t seq,
+                            enum kv_op op,
+                            const char *key,
+                            const char *value,
+                            const char *expected)
+{
+    struct kv_request req = {.client_id = client,
+                             .seq = seq,
+                             .op = op,
+                             .key = str(key),
+                             .value = str(value),
+                             .expected = str(expected),
+                             .expected_absent = expected == NULL};
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    assert_int_equal(kv_command_encode(&req, &bytes, &len), 0);
+    struct kv_command cmd;
+    assert_int_equal(kv_command_decode(bytes, len, &cmd), 0);
+    struct kv_result res;
+    assert_int_equal(kv_sm_apply(sm, &cmd, &res), 0);
+    kv_command_free(&cmd);
+    free(bytes);
+    return res;
+}
+
+static void assert_key(struct kv_sm *sm, const char *key, const char *want)
+{
+    struct common_buf v;
+    bool found = kv_sm_get(sm, key, strlen(key), &v);
+    if (want == NULL) {
+        assert_false(found);
+        return;
+    }
+    assert_true(found);
+    assert_int_equal(v.len, strlen(want));
+    assert_memory_equal(v.base, want, v.len);
+}
+
+/* put, get, delete, cas and append behave as DESIGN.md says: append to an
+ * absent key stores the value, delete makes it absent, a cas expecting
+ * absence succeeds only on an absent key. */
+static void sm_operations_follow_the_model(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    struct kv_result r = run(sm, 0, 0, KV_OP_GET, "x", NULL, NULL);
+    assert_int_equal(r.status, KV_NOT_FOUND);
+    run(sm, 0, 0, KV_OP_APPEND, "x", "ab", NULL);
+    assert_key(sm, "x", "ab");
+    run(sm, 0, 0, KV_OP_APPEND, "x", "cd", NULL);
+    assert_key(sm, "x", "abcd");
+    r = run(sm, 0, 0, KV_OP_CAS, "x", "new", "nope");
+    assert_int_equal(r.status, KV_MISMATCH);
+    assert_key(sm, "x", "abcd");
+    r = run(sm, 0, 0, KV_OP_CAS, "x", "new", "abcd");
+    assert_int_equal(r.status, KV_OK);
+    assert_key(sm, "x", "new");
+    r = run(sm, 0, 0, KV_OP_CAS, "x", "again", NULL);
+    assert_int_equal(r.status, KV_MISMATCH);
+    r = run(sm, 0, 0, KV_OP_DELETE, "x", NULL, NULL);
+    assert_int_equal(r.status, KV_OK);
+    assert_key(sm, "x", NULL);
+    r = run(sm, 0, 0, KV_OP_DELETE, "x", NULL, NULL);
+    assert_int_equal(r.status, KV_NOT_FOUND);
+    r = run(sm, 0, 0, KV_OP_CAS, "x", "fresh", NULL);
+    assert_int_equal(r.status, KV_OK);
+    assert_key(sm, "x", "fresh");
+    run(sm, 0, 0, KV_OP_PUT, "", "empty key", NULL);
+    assert_key(sm, "", "empty key");
+    run(sm, 0, 0, KV_OP_PUT, "y", "", NULL);
+    assert_key(sm, "y", "");
+    r = run(sm, 0, 0, KV_OP_GET, "y", NULL, NULL);
+    assert_int_equal(r.status, KV_OK);
+    assert_true(r.found);
+    assert_int_equal(kv_sm_keys(sm), 3);
+    kv_sm_free(sm);
+}
+
+/* A request applied twice (a retry after a timeout or leader change)
+ * takes effect once and returns the first result both times. */
+static void sm_session_applies_each_request_once(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    struct kv_result r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    assert_false(r.duplicate);
+    r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    assert_true(r.duplicate);
+    assert_int_equal(r.status, KV_OK);
+    assert_key(sm, "k", "a");
+    r = run(sm, 7, 2, KV_OP_CAS, "k", "b", "zzz");
+    assert_int_equal(r.status, KV_MISMATCH);
+    run(sm, 8, 1, KV_OP_PUT, "k", "zzz", NULL);
+    r = run(sm, 7, 2, KV_OP_CAS, "k", "b", "zzz");
+    assert_true(r.duplicate);
+    assert_int_equal(r.status, KV_MISMATCH); /* remembered, not re-run */
+    assert_key(sm, "k", "zzz");
+    r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL); /* older than last */
+    assert_true(r.duplicate);
+    assert_int_equal(r.status, KV_RETRY);
+    assert_key(sm, "k", "zzz");
+    assert_int_equal(kv_sm_sessions(sm), 2);
+    kv_sm_free(sm);
+}
+
+/* 200,000 random puts, appends and deletes over 1,000 keys agree with a
+ * plain array model: growth and backward-shift deletion keep every key
+ * findable. Replicas with the same content have the same digest. */
+static void sm_map_agrees_with_model(void **state)
+{
+    (void)state;
+    enum {
+        KEYS = 1000
+    };
+    static char model[KEYS][64];
+    static bool present[KEYS];
+    memset(present, 0, sizeof present);
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    struct common_prng p;
+    common_prng_seed(&p, 99);
+    for (int k = 0; k < 200000; k++) {
+        unsigned key = (unsigned)common_prng_below(&p, KEYS);
+        char kbuf[16];
+        snprintf(kbuf, sizeof kbuf, "key%u", key);
+        uint64_t x = common_prng_below(&p, 10);
+        char v[8];
+        snprintf(v, sizeof v, "%u", (unsigned)(k % 1000));
+        if (x < 4) {
+            run(sm, 0, 0, KV_OP_PUT, kbuf, v, NULL);
+            snprintf(model[key], sizeof model[key], "%s", v);
+            present[key] = true;
+        } else if (x < 5 && present[key] && strlen(model[key]) < 40) {
+            run(sm, 0, 0, KV_OP_APPEND, kbuf, v, NULL);
+            strcat(model[key], v);
+        } else if (x < 9) {
+            run(sm, 0, 0, KV_OP_DELETE, kbuf, NULL, NULL);
+            present[key] = false;
+        }
+    }
+    size_t n = 0;
+    struct kv_sm *copy;
+    assert_int_equal(kv_sm_new(&copy), 0);
+    for (unsigned key = KEYS; key-- > 0;) {
+        char kbuf[16];
+        snprintf(kbuf, sizeof kbuf, "key%u", key);
+        assert_key(sm, kbuf, present[key] ? model[key] : NULL);
+        if (present[key]) {
+            n++;
+            run(copy, 0, 0, KV_OP_PUT, kbuf, model[key], NULL);
+        }
+    }
+    assert_int_equal(kv_sm_keys(sm), n);
+    assert_int_equal(kv_sm_digest(sm), kv_sm_digest(copy));
+    run(copy, 0, 0, KV_OP_PUT, "extra", "1", NULL);
+    assert_int_not_equal(kv_sm_digest(sm), kv_sm_digest(copy));
+    kv_sm_free(copy);
+    kv_sm_free(sm);
+}
+
+/* Bytes that are not a command are refused, never applied. */
+static void sm_corrupt_command_refused(void **state)
+{
+    (void)state;
+    struct kv_command cmd;
+    const uint8_t junk[] = {0xff, 0xff, 0xff, 0x01, 0x02};
+    assert_int_equal(kv_command_decode(junk, sizeof junk, &cmd),
+                     COMMON_ECORRUPT);
+    const uint8_t bad_op[] = {0x18, 0x63}; /* op = 99 */
+    assert_int_equal(kv_command_decode(bad_op, sizeof bad_op, &cmd),
+                     COMMON_ECORRUPT);
+    assert_int_equal(kv_command_decode(NULL, 0, &cmd), COMMON_ECORRUPT);
+    struct kv_request req = {.op = (enum kv_op)42};
+    uint8_t *out = NULL;
+    size_t len = 0;
+    assert_int_equal(kv_command_encode(&req, &out, &len), COMMON_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sm_operations_follow_the_model),
+        cmocka_unit_test(sm_session_applies_each_request_once),
+        cmocka_unit_test(sm_map_agrees_with_model),
+        cmocka_unit_test(sm_corrupt_command_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

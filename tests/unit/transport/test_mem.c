@@ -1,0 +1,172 @@
+/* transport_mem: the in-process network and its faults. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "transport/transport.h"
+
+static uint64_t fake_now;
+
+static uint64_t clock_fn(void *data)
+{
+    (void)data;
+    return fake_now;
+}
+
+struct sink
+{
+    size_t n;
+    uint64_t min_at;
+    uint64_t max_at;
+    uint64_t last_seq;
+    bool out_of_order;
+};
+
+static void collect(void *data, struct transport_msg *m)
+{
+    struct sink *s = data;
+    if (s->n == 0 || m->deliver_at_ns < s->min_at) {
+        s->min_at = m->deliver_at_ns;
+    }
+    if (m->deliver_at_ns > s->max_at) {
+        s->max_at = m->deliver_at_ns;
+    }
+    s->n++;
+    free(m);
+}
+
+static struct raft_message hb(raft_id from, raft_id to)
+{
+    struct raft_message m = {
+        .type = RAFT_MSG_HEARTBEAT, .from = from, .to = to, .term = 1};
+    return m;
+}
+
+static struct transport_mem *net3(struct sink *sinks)
+{
+    struct transport_mem *net;
+    assert_int_equal(transport_mem_new(3, 1, clock_fn, NULL, &net), 0);
+    for (raft_id id = 1; id <= 3; id++) {
+        memset(&sinks[id], 0, sizeof sinks[id]);
+        transport_mem_attach(net, id, collect, &sinks[id]);
+    }
+    return net;
+}
+
+static void send_n(struct transport_mem *net, raft_id from, raft_id to, int n)
+{
+    struct transport *t = transport_mem_endpoint(net, from);
+    for (int k = 0; k < n; k++) {
+        struct raft_message m = hb(from, to);
+        assert_int_equal(transport_send(t, &m), 0);
+    }
+}
+
+/* Cuts are one-way, heal restores them, and a detached (crashed) node
+ * receives nothing. */
+static void mem_cuts_and_detach(void **state)
+{
+    (void)state;
+    struct sink s[4];
+    struct transport_mem *net = net3(s);
+    transport_mem_cut(net, 1, 2, true);
+    send_n(net, 1, 2, 5);
+    send_n(net, 2, 1, 5);
+    assert_int_equal(s[2].n, 0);
+    assert_int_equal(s[1].n, 5);
+    assert_true(transport_mem_is_cut(net, 1, 2));
+    assert_false(transport_mem_is_cut(net, 2, 1));
+    /* Link faults leave the cut in place. */
+    struct transport_link_faults f = {.delay_ns_min = 1000};
+    transport_mem_set_faults(net, 0, 0, &f);
+    assert_true(transport_mem_is_cut(net, 1, 2));
+    transport_mem_heal(net);
+    send_n(net, 1, 2, 5);
+    assert_int_equal(s[2].n, 5);
+    transport_mem_attach(net, 3, NULL, NULL);
+    send_n(net, 1, 3, 5);
+    assert_int_equal(s[3].n, 0);
+    struct transport_mem_stats st;
+    transport_mem_stats(net, &st);
+    assert_int_equal(st.dropped_cut, 5);
+    assert_int_equal(st.dropped_detached, 5);
+    /* Sending as another node, or to a node outside the net, is refused. */
+    struct raft_message m = hb(2, 1);
+    assert_int_equal(transport_send(transport_mem_endpoint(net, 1), &m),
+                     COMMON_EINVAL);
+    m = hb(1, 9);
+    assert_int_equal(transport_send(transport_mem_endpoint(net, 1), &m),
+                     COMMON_EINVAL);
+    transport_mem_free(net);
+}
+
+/* Loss drops about the configured share; duplication doubles about its
+ * share; delays stamp delivery times inside the range. */
+static void mem_loss_duplication_delay(void **state)
+{
+    (void)state;
+    struct sink s[4];
+    struct transport_mem *net = net3(s);
+    struct transport_link_faults f = {.loss = 0.3};
+    transport_mem_set_faults(net, 1, 2, &f);
+    send_n(net, 1, 2, 10000);
+    assert_true(s[2].n > 6500 && s[2].n < 7500);
+    f = (struct transport_link_faults){.duplicate = 0.2};
+    transport_mem_set_faults(net, 1, 3, &f);
+    send_n(net, 1, 3, 10000);
+    assert_true(s[3].n > 11500 && s[3].n < 12500);
+    fake_now = 1000000;
+    f = (struct transport_link_faults){.delay_ns_min = 5000,
+                                       .delay_ns_max = 9000};
+    transport_mem_set_faults(net, 2, 1, &f);
+    send_n(net, 2, 1, 1000);
+    assert_true(s[1].min_at >= fake_now + 5000);
+    assert_true(s[1].max_at <= fake_now + 9000);
+    assert_true(s[1].max_at - s[1].min_at > 3000);
+    transport_mem_free(net);
+}
+
+/* A clone is deep: its entries and their data survive the original. */
+static void mem_clone_is_deep(void **state)
+{
+    (void)state;
+    char data[2][8] = {"alpha", "beta"};
+    struct raft_entry es[2] = {
+        {.term = 1,
+         .index = 5,
+         .type = RAFT_ENTRY_COMMAND,
+         .data = {data[0], 5}},
+        {.term = 1, .index = 6, .type = RAFT_ENTRY_NOOP, .data = {NULL, 0}},
+    };
+    struct raft_message m = {
+        .type = RAFT_MSG_APPEND,
+        .from = 1,
+        .to = 2,
+        .term = 1,
+        .append = {
+            .prev_index = 4, .prev_term = 1, .entries = es, .n_entries = 2}};
+    struct transport_msg *c = transport_msg_clone(&m);
+    assert_non_null(c);
+    memset(data, 0, sizeof data);
+    memset(es, 0, sizeof es);
+    assert_int_equal(c->m.append.n_entries, 2);
+    assert_int_equal(c->m.append.entries[0].index, 5);
+    assert_memory_equal(c->m.append.entries[0].data.base, "alpha", 5);
+    assert_null(c->m.append.entries[1].data.base);
+    free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(mem_cuts_and_detach),
+        cmocka_unit_test(mem_loss_duplication_delay),
+        cmocka_unit_test(mem_clone_is_deep),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,268 @@
+/*
+ * The in-memory transport: a network of up to TRANSPORT_MEM_MAX_NODES
+ * nodes inside one process. Each send deep-copies the message, rolls the
+ * link's dice (cut, loss, duplication, delay, reordering) and hands the
+ * copy to the receiver's deliver callback, stamped with the time before
+ * which it must not be processed; the receiver's inbox honours the stamp,
+ * which is how delays and reordering happen without a timer thread here.
+ *
+ * Locking: one mutex guards the link table, the receivers, the PRNG and
+ * the counters, and is held while calling a deliver callback, so that a
+ * node detached by a crash can never be delivered to afterwards. Lock
+ * order: network lock, then the receiver's inbox lock inside its callback.
+ * Callers must not hold their own inbox lock while sending.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "transport/transport.h"
+
+struct endpoint
+{
+    struct transport t;
+    struct transport_mem *net;
+    raft_id id;
+};
+
+struct receiver
+{
+    transport_deliver_fn fn;
+    void *data;
+};
+
+struct transport_mem
+{
+    pthread_mutex_t lock;
+    unsigned n;
+    transport_clock_fn clock;
+    void *clock_data;
+    /* Guarded by lock: */
+    struct transport_link_faults links[TRANSPORT_MEM_MAX_NODES]
+                                      [TRANSPORT_MEM_MAX_NODES];
+    struct receiver rx[TRANSPORT_MEM_MAX_NODES];
+    struct common_prng prng;
+    uint64_t seq;
+    struct transport_mem_stats stats;
+    /* Immutable after creation: */
+    struct endpoint ep[TRANSPORT_MEM_MAX_NODES];
+};
+
+static bool valid_id(const struct transport_mem *net, raft_id id)
+{
+    return id >= 1 && id <= net->n;
+}
+
+static uint64_t pick_delay(struct transport_mem *net,
+                           const struct transport_link_faults *f)
+{
+    uint64_t d =
+        common_prng_range(&net->prng, f->delay_ns_min, f->delay_ns_max);
+    if (f->reorder > 0 && common_prng_chance(&net->prng, f->reorder)) {
+        /* An extra delay of up to twice the link's maximum (at least a
+         * millisecond) lets later messages overtake this one. */
+        uint64_t span = 2 * f->delay_ns_max + 1000000;
+        d += common_prng_below(&net->prng, span);
+    }
+    return d;
+}
+
+static int mem_send(struct transport *t, const struct raft_message *m)
+{
+    struct endpoint *ep = t->impl;
+    struct transport_mem *net = ep->net;
+    if (!valid_id(net, m->to) || m->from != ep->id) {
+        return COMMON_EINVAL;
+    }
+    struct transport_msg *c = transport_msg_clone(m);
+    if (c == NULL) {
+        return COMMON_ENOMEM;
+    }
+    uint64_t now = net->clock(net->clock_data);
+    pthread_mutex_lock(&net->lock);
+    net->stats.sent++;
+    const struct transport_link_faults *f = &net->links[m->from - 1][m->to - 1];
+    struct receiver rx = net->rx[m->to - 1];
+    int copies = 1;
+    if (f->cut) {
+        net->stats.dropped_cut++;
+        copies = 0;
+    } else if (f->loss > 0 && common_prng_chance(&net->prng, f->loss)) {
+        net->stats.dropped_loss++;
+        copies = 0;
+    } else if (rx.fn == NULL) {
+        net->stats.dropped_detached++;
+        copies = 0;
+    } else if (f->duplicate > 0 &&
+               common_prng_chance(&net->prng, f->duplicate)) {
+        copies = 2;
+    }
+    if (copies == 2) {
+        struct transport_msg *d = transport_msg_clone(m);
+        if (d != NULL) {
+            net->stats.duplicated++;
+            net->stats.delivered++;
+            d->deliver_at_ns = now + pick_delay(net, f);
+            d->seq = ++net->seq;
+            rx.fn(rx.data, d);
+        }
+    }
+    if (copies > 0) {
+        net->stats.delivered++;
+        c->deliver_at_ns = now + pick_delay(net, f);
+        c->seq = ++net->seq;
+        rx.fn(rx.data, c);
+        c = NULL;
+    }
+    pthread_mutex_unlock(&net->lock);
+    free(c);
+    return 0;
+}
+
+static const struct transport_vtable mem_vtable = {
+    .send = mem_send,
+    .destroy = NULL, /* endpoints belong to the network */
+};
+
+int transport_mem_new(unsigned nodes,
+                      uint64_t seed,
+                      transport_clock_fn clock,
+                      void *clock_data,
+                      struct transport_mem **out)
+{
+    if (nodes == 0 || nodes > TRANSPORT_MEM_MAX_NODES || clock == NULL) {
+        return COMMON_EINVAL;
+    }
+    struct transport_mem *net = calloc(1, sizeof *net);
+    if (net == NULL) {
+        return COMMON_ENOMEM;
+    }
+    if (pthread_mutex_init(&net->lock, NULL) != 0) {
+        free(net);
+        return COMMON_ENOMEM;
+    }
+    net->n = nodes;
+    net->clock = clock;
+    net->clock_data = clock_data;
+    common_prng_seed(&net->prng, seed);
+    for (unsigned k = 0; k < nodes; k++) {
+        net->ep[k].t.vt = &mem_vtable;
+        net->ep[k].t.impl = &net->ep[k];
+        net->ep[k].net = net;
+        net->ep[k].id = k + 1;
+    }
+    *out = net;
+    return 0;
+}
+
+void transport_mem_free(struct transport_mem *net)
+{
+    if (net == NULL) {
+        return;
+    }
+    pthread_mutex_destroy(&net->lock);
+    free(net);
+}
+
+void transport_mem_attach(struct transport_mem *net,
+                          raft_id id,
+                          transport_deliver_fn deliver,
+                          void *data)
+{
+    if (!valid_id(net, id)) {
+        return;
+    }
+    pthread_mutex_lock(&net->lock);
+    net->rx[id - 1].fn = deliver;
+    net->rx[id - 1].data = deliver != NULL ? data : NULL;
+    pthread_mutex_unlock(&net->lock);
+}
+
+struct transport *transport_mem_endpoint(struct transport_mem *net, raft_id id)
+{
+    return valid_id(net, id) ? &net->ep[id - 1].t : NULL;
+}
+
+/* Calls @fn on every link from -> to (0 = all) under the lock. */
+static void each_link(struct transport_mem *net,
+                      raft_id from,
+                      raft_id to,
+                      void (*fn)(struct transport_link_faults *, const void *),
+                      const void *arg)
+{
+    pthread_mutex_lock(&net->lock);
+    for (raft_id i = 1; i <= net->n; i++) {
+        if (from != 0 && i != from) {
+            continue;
+        }
+        for (raft_id j = 1; j <= net->n; j++) {
+            if ((to != 0 && j != to) || i == j) {
+                continue;
+            }
+            fn(&net->links[i - 1][j - 1], arg);
+        }
+    }
+    pthread_mutex_unlock(&net->lock);
+}
+
+static void set_faults(struct transport_link_faults *l, const void *arg)
+{
+    bool cut = l->cut;
+    *l = *(const struct transport_link_faults *)arg;
+    l->cut = cut;
+}
+
+static void clear_link(struct transport_link_faults *l, const void *arg)
+{
+    (void)arg;
+    memset(l, 0, sizeof *l);
+}
+
+static void set_cut(struct transport_link_faults *l, const void *arg)
+{
+    l->cut = *(const bool *)arg;
+}
+
+void transport_mem_set_faults(struct transport_mem *net,
+                              raft_id from,
+                              raft_id to,
+                              const struct transport_link_faults *f)
+{
+    struct transport_link_faults clean = *f;
+    if (clean.delay_ns_max < clean.delay_ns_min) {
+        clean.delay_ns_max = clean.delay_ns_min;
+    }
+    each_link(net, from, to, set_faults, &clean);
+}
+
+void transport_mem_cut(struct transport_mem *net,
+                       raft_id from,
+                       raft_id to,
+                       bool cut)
+{
+    each_link(net, from, to, set_cut, &cut);
+}
+
+bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to)
+{
+    if (!valid_id(net, from) || !valid_id(net, to)) {
+        return true;
+    }
+    pthread_mutex_lock(&net->lock);
+    bool cut = net->links[from - 1][to - 1].cut;
+    pthread_mutex_unlock(&net->lock);
+    return cut;
+}
+
+void transport_mem_heal(struct transport_mem *net)
+{
+    each_link(net, 0, 0, clear_link, NULL);
+}
+
+void transport_mem_stats(struct transport_mem *net,
+                         struct transport_mem_stats *s)
+{
+    pthread_mutex_lock(&net->lock);
+    *s = net->stats;
+    pthread_mutex_unlock(&net->lock);
+}
