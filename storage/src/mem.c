@@ -12,6 +12,10 @@
 struct mem_disk
 {
     struct raft_hard_state hs;
+    bool has_snapshot;
+    struct storage_snapshot_meta snap;
+    void *snap_data;
+    size_t snap_len;
     struct raft_entry *entries; /* data owned */
     size_t len;
     size_t cap;
@@ -23,6 +27,14 @@ static int mem_load(struct storage *s, struct storage_state *out)
     struct mem_disk *d = s->impl;
     memset(out, 0, sizeof *out);
     out->hard_state = d->hs;
+    out->has_snapshot = d->has_snapshot;
+    if (d->has_snapshot) {
+        out->snapshot = d->snap;
+        out->snapshot_data = d->snap_data;
+        out->snapshot_len = d->snap_len;
+        out->snapshot_index = d->snap.index;
+        out->snapshot_term = d->snap.term;
+    }
     out->entries = d->entries;
     out->n_entries = d->len;
     return 0;
@@ -41,8 +53,8 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
     struct mem_disk *d = s->impl;
     if (b->n_entries > 0) {
         raft_index first = b->entries[0].index;
-        raft_index expect =
-            d->len == 0 ? first : d->entries[d->len - 1].index + 1;
+        raft_index expect = d->len == 0 ? d->snap.index + 1
+                                        : d->entries[d->len - 1].index + 1;
         if (b->truncate_from != 0 && b->truncate_from <= expect) {
             expect = b->truncate_from;
         }
@@ -108,10 +120,53 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
     return 0;
 }
 
+static int mem_save_snapshot(struct storage *s,
+                             const struct storage_snapshot_meta *meta,
+                             const void *data, size_t len)
+{
+    struct mem_disk *d = s->impl;
+    void *copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL) {
+        snprintf(s->error, sizeof s->error, "memory disk: full");
+        return COMMON_ENOSPACE;
+    }
+    if (len > 0) {
+        memcpy(copy, data, len);
+    }
+    free(d->snap_data);
+    d->snap_data = copy;
+    d->snap_len = len;
+    d->snap = *meta;
+    d->has_snapshot = true;
+    /* Keep the entries after the snapshot only if the log agrees with it
+     * at its index; otherwise the snapshot replaces the whole log. */
+    size_t keep_from = d->len;
+    bool agrees = false;
+    for (size_t k = 0; k < d->len; k++) {
+        if (d->entries[k].index == meta->index) {
+            agrees = d->entries[k].term == meta->term;
+            keep_from = k + 1;
+            break;
+        }
+    }
+    if (!agrees) {
+        keep_from = d->len;
+    }
+    for (size_t k = 0; k < keep_from; k++) {
+        free(d->entries[k].data.base);
+    }
+    memmove(d->entries, d->entries + keep_from,
+            (d->len - keep_from) * sizeof *d->entries);
+    d->len -= keep_from;
+    d->writes++;
+    return 0;
+}
+
 static void mem_destroy(struct storage *s)
 {
     struct mem_disk *d = s->impl;
     drop_from(d, 0);
+    free(d->snap_data);
     free(d->entries);
     free(d);
     free(s);
@@ -120,6 +175,7 @@ static void mem_destroy(struct storage *s)
 static const struct storage_vtable mem_vtable = {
     .load = mem_load,
     .write = mem_write,
+    .save_snapshot = mem_save_snapshot,
     .destroy = mem_destroy,
 };
 

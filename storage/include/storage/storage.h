@@ -1,20 +1,26 @@
 /*
  * storage: where a node's Raft state lives between crashes - the hard state
- * (term, vote, commit) and the log entries its core asked to persist.
+ * (term, vote, commit), the log entries its core asked to persist, and the
+ * latest snapshot of its state machine.
  *
  * A storage is an object behind a small vtable, so the node runtime never
  * knows which one it has:
  *   - storage_mem: a perfect disk in memory. Everything written is kept,
  *     and it outlives the node that writes to it, so the harness can crash
  *     a node (throw away everything else) and restart it from here.
- *   - (durability issue) a write-ahead log on files, and an in-memory disk
- *     with crash semantics (unsynced writes lost, last write torn).
+ *   - storage_wal: a write-ahead log in segment files plus snapshot files
+ *     (docs/storage.md has the formats byte by byte), over a file layer
+ *     (struct storage_fs) that is either the real file system or an
+ *     in-memory one with crash semantics (unsynced writes lost on crash,
+ *     optionally the last unsynced write torn).
  *
- * storage_write() returns only once the batch is durable: the node acts on
- * the data (votes, acknowledgements, commits) only after that.
+ * storage_write() and storage_save_snapshot() return only once what they
+ * were given is durable: the node acts on it (votes, acknowledgements,
+ * commits) only after that. A failing write or sync is reported, and the
+ * storage refuses every later write: the node must stop acknowledging.
  *
  * Errors: 0 or a negative COMMON_E* code; storage_error() then says what and
- * where (file, offset) in a human-readable message.
+ * where (file, byte offset) in a human-readable message.
  */
 #ifndef STORAGE_STORAGE_H
 #define STORAGE_STORAGE_H
@@ -36,15 +42,33 @@ struct storage_batch
     size_t n_entries;
 };
 
+/* A snapshot's metadata: it covers the log up to and including index. */
+struct storage_snapshot_meta
+{
+    raft_index index;
+    raft_term term;
+    struct raft_configuration conf;
+};
+
 /* What a storage holds, as loaded at boot. */
 struct storage_state
 {
     struct raft_hard_state hard_state;
-    raft_index snapshot_index; /* 0: no snapshot; entries start after it */
+    /* The latest snapshot, if any (has_snapshot false: index 0, no data). */
+    bool has_snapshot;
+    struct storage_snapshot_meta snapshot;
+    const void *snapshot_data; /* owned by the storage; valid until its next
+                                  call */
+    size_t snapshot_len;
+    raft_index snapshot_index; /* == snapshot.index, 0 without snapshot */
     raft_term snapshot_term;
+    /* Entries after the snapshot, contiguous from snapshot_index + 1. */
     const struct raft_entry *entries; /* owned by the storage; valid until
                                          its next call */
     size_t n_entries;
+    /* What recovery had to do (e.g. "cut a torn record at the end of
+     * 0000000000000001.log at offset 8192"), "" when nothing. */
+    char recovery_note[256];
 };
 
 struct storage;
@@ -53,6 +77,12 @@ struct storage_vtable
 {
     int (*load)(struct storage *s, struct storage_state *out);
     int (*write)(struct storage *s, const struct storage_batch *b);
+    /* Stores a snapshot durably, then drops log entries <= meta->index
+     * (and, if the log does not hold meta->index with meta->term, every
+     * entry: the snapshot replaces the log). */
+    int (*save_snapshot)(struct storage *s,
+                         const struct storage_snapshot_meta *meta,
+                         const void *data, size_t len);
     void (*destroy)(struct storage *s);
 };
 
@@ -65,13 +95,101 @@ struct storage
 
 int storage_load(struct storage *s, struct storage_state *out);
 int storage_write(struct storage *s, const struct storage_batch *b);
+int storage_save_snapshot(struct storage *s,
+                          const struct storage_snapshot_meta *meta,
+                          const void *data, size_t len);
 const char *storage_error(const struct storage *s);
 /* storage_free(NULL) is harmless. */
 void storage_free(struct storage *s);
 
-/* A perfect in-memory disk. */
+/* ------------------------------------------------------------------------ */
+/* A perfect in-memory disk                                                  */
+/* ------------------------------------------------------------------------ */
+
 int storage_mem_new(struct storage **out);
-/* Writes done so far, and entries stored (for tests and status). */
+/* Writes done so far (for tests and status). */
 uint64_t storage_mem_writes(const struct storage *s);
+
+/* ------------------------------------------------------------------------ */
+/* The file layer                                                            */
+/* ------------------------------------------------------------------------ */
+
+/* Files as the write-ahead log sees them. Every call returns 0 or a
+ * negative COMMON_E* code (COMMON_EIO, COMMON_ENOSPACE, COMMON_ENOTFOUND)
+ * and fills fs->error with the path and what failed. Paths are relative to
+ * the file system's root directory. */
+struct storage_fs;
+struct storage_file; /* an open file */
+
+struct storage_fs_vtable
+{
+    /* Opens for reading and appending; creates when @create. */
+    int (*open)(struct storage_fs *fs, const char *path, bool create,
+                struct storage_file **out);
+    int (*close)(struct storage_fs *fs, struct storage_file *f);
+    int (*size)(struct storage_fs *fs, struct storage_file *f,
+                uint64_t *size);
+    int (*read)(struct storage_fs *fs, struct storage_file *f,
+                uint64_t offset, void *buf, size_t len, size_t *got);
+    int (*append)(struct storage_fs *fs, struct storage_file *f,
+                  const void *buf, size_t len);
+    int (*truncate)(struct storage_fs *fs, struct storage_file *f,
+                    uint64_t size);
+    int (*sync)(struct storage_fs *fs, struct storage_file *f); /* data */
+    int (*rename)(struct storage_fs *fs, const char *from, const char *to);
+    int (*unlink)(struct storage_fs *fs, const char *path);
+    int (*sync_dir)(struct storage_fs *fs);
+    /* Calls @fn for each file name in the root directory. */
+    int (*list)(struct storage_fs *fs,
+                int (*fn)(void *data, const char *name), void *data);
+    void (*destroy)(struct storage_fs *fs);
+};
+
+struct storage_fs
+{
+    const struct storage_fs_vtable *vt;
+    void *impl;
+    char error[256];
+};
+
+/* The real file system under directory @dir (created if missing). */
+int storage_fs_posix_new(const char *dir, struct storage_fs **out);
+
+/* An in-memory file system with crash semantics: data is durable only
+ * once synced (file contents by sync, creations, renames and unlinks by
+ * sync_dir). storage_fs_mem_crash() drops everything unsynced; with
+ * @tear it keeps a random prefix of the last unsynced append of each file
+ * instead of dropping it (a torn write). Survives across WAL instances:
+ * the harness keeps one per node. */
+int storage_fs_mem_new(uint64_t seed, struct storage_fs **out);
+void storage_fs_mem_crash(struct storage_fs *fs, bool tear);
+
+/* Failure injection for tests: the @n-th next call of the given kind (0 =
+ * the next one) fails with @error; -1 disables. */
+enum storage_fs_op {
+    STORAGE_FS_APPEND = 1,
+    STORAGE_FS_SYNC = 2,
+};
+void storage_fs_mem_fail(struct storage_fs *fs, enum storage_fs_op op,
+                         int n, int error);
+
+void storage_fs_free(struct storage_fs *fs);
+
+/* ------------------------------------------------------------------------ */
+/* The write-ahead log                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct storage_wal_options
+{
+    uint64_t segment_bytes; /* start a new segment beyond this (64 MiB) */
+};
+
+void storage_wal_options_default(struct storage_wal_options *o);
+
+/* A write-ahead log over @fs (borrowed; must outlive the storage). Opening
+ * does not read anything: storage_load() recovers. */
+int storage_wal_new(struct storage_fs *fs,
+                    const struct storage_wal_options *opts,
+                    struct storage **out);
 
 #endif /* STORAGE_STORAGE_H */
