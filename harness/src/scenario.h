@@ -7,7 +7,9 @@
  * Loading never crashes on bad input: every problem is reported as
  * "FILE:LINE:COLUMN: what is wrong" (libyaml's marks, 1-based) in the error
  * buffer, and the load fails with COMMON_EPARSE (unparsable YAML) or
- * COMMON_EINVAL (well-formed YAML that is not a valid scenario).
+ * COMMON_EINVAL (well-formed YAML that is not a valid scenario, or more
+ * than SCENARIO_MAX_BYTES of it). scenario_load also fails with COMMON_EIO
+ * ("PATH: cannot open: ..."), and either with COMMON_ENOMEM.
  */
 #ifndef HARNESS_SCENARIO_H
 #define HARNESS_SCENARIO_H
@@ -16,17 +18,24 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCENARIO_MAX_NODES 15
+#define SCENARIO_MAX_NODES  15
 #define SCENARIO_MAX_FAULTS 1024
-#define SCENARIO_ERROR_MAX 512
+#define SCENARIO_ERROR_MAX  512
+#define SCENARIO_MAX_BYTES  (1024 * 1024) /* larger input is refused */
+/* scenario_fault.group[k] for the ids above the scenario's nodes. */
+#define SCENARIO_GROUP_NONE 0xFFFFFFFFu
 
 /* A node reference in a fault: a fixed id, or resolved when the fault
- * fires. */
+ * fires. isolate takes NODE, LEADER, FOLLOWER, RANDOM; crash and pause take
+ * those and ALL; restart and resume take NODE, RANDOM and ALL, which then
+ * draw from (or take all of) the nodes that are down (crashed, resp.
+ * paused) - a node that is down is no one's leader or follower. */
 enum scenario_target_kind {
-    SCENARIO_TARGET_NODE = 1,   /* "3" */
-    SCENARIO_TARGET_LEADER = 2, /* "leader": the current leader */
-    SCENARIO_TARGET_RANDOM = 3, /* "random": any node, drawn from the seed */
+    SCENARIO_TARGET_NODE = 1,     /* "3" */
+    SCENARIO_TARGET_LEADER = 2,   /* "leader": the current leader */
+    SCENARIO_TARGET_RANDOM = 3,   /* "random": any node, drawn from the seed */
     SCENARIO_TARGET_FOLLOWER = 4, /* "follower": any non-leader */
+    SCENARIO_TARGET_ALL = 5,      /* "all": every node (see above) */
 };
 
 struct scenario_target
@@ -54,18 +63,19 @@ enum scenario_fault_kind {
     SCENARIO_FAULT_RESTART = 5,   /* target boots from its disk */
     SCENARIO_FAULT_PAUSE = 6,     /* target stops ticking and receiving */
     SCENARIO_FAULT_RESUME = 7,
-    SCENARIO_FAULT_LINK = 8,      /* link faults on chosen links or all */
-    SCENARIO_FAULT_CUT = 9,       /* one-way (or two-way) cut of one link */
+    SCENARIO_FAULT_LINK = 8, /* link faults on chosen links or all */
+    SCENARIO_FAULT_CUT = 9,  /* one-way (or two-way) cut of one link */
 };
 
 struct scenario_fault
 {
     double at_s; /* seconds from the start; non-decreasing along the list */
     enum scenario_fault_kind kind;
-    unsigned line;   /* where it was written, for messages */
+    unsigned line; /* where it was written, for messages */
     unsigned column;
     /* PARTITION: group[k] is the group (0-based) of node k+1; every node
-     * appears in exactly one group. */
+     * appears in exactly one group. Entries past the last node (and all
+     * of them in other kinds of fault) are SCENARIO_GROUP_NONE. */
     unsigned n_groups;
     unsigned group[SCENARIO_MAX_NODES];
     /* ISOLATE, CRASH, RESTART, PAUSE, RESUME. */
@@ -78,13 +88,13 @@ struct scenario_fault
 };
 
 enum scenario_nemesis_fault {
-    SCENARIO_NEMESIS_PARTITION = 1 << 0,      /* random majority/minority */
+    SCENARIO_NEMESIS_PARTITION = 1 << 0, /* random majority/minority */
     SCENARIO_NEMESIS_ISOLATE_LEADER = 1 << 1,
-    SCENARIO_NEMESIS_CRASH = 1 << 2,          /* crash a random node */
+    SCENARIO_NEMESIS_CRASH = 1 << 2, /* crash a random node */
     SCENARIO_NEMESIS_PAUSE = 1 << 3,
-    SCENARIO_NEMESIS_LOSS = 1 << 4,           /* lossy links everywhere */
-    SCENARIO_NEMESIS_DELAY = 1 << 5,          /* slow links everywhere */
-    SCENARIO_NEMESIS_ONE_WAY = 1 << 6,        /* a random one-way cut */
+    SCENARIO_NEMESIS_LOSS = 1 << 4,    /* lossy links everywhere */
+    SCENARIO_NEMESIS_DELAY = 1 << 5,   /* slow links everywhere */
+    SCENARIO_NEMESIS_ONE_WAY = 1 << 6, /* a random one-way cut */
 };
 
 struct scenario_nemesis
@@ -125,27 +135,28 @@ struct scenario
 {
     char name[128];
     char path[512];
-    unsigned nodes;       /* required, 1..SCENARIO_MAX_NODES */
-    uint64_t seed;        /* default 1 */
-    double duration_s;    /* required, > 0 */
-    bool transport_grpc;  /* "transport: grpc"; default mem */
+    char *description;   /* owned; NULL when not given */
+    unsigned nodes;      /* required, 1..SCENARIO_MAX_NODES */
+    uint64_t seed;       /* default 1 */
+    double duration_s;   /* required, > 0 */
+    bool transport_grpc; /* "transport: grpc"; default mem */
 
     struct
     {
-        unsigned tick_ms;        /* default 10 */
-        unsigned election_ticks; /* default 10 */
+        unsigned tick_ms;         /* default 10 */
+        unsigned election_ticks;  /* default 10 */
         unsigned heartbeat_ticks; /* default 2; < election_ticks */
-        bool pre_vote;           /* default true */
-        bool check_quorum;       /* default true */
+        bool pre_vote;            /* default true */
+        bool check_quorum;        /* default true */
     } timing;
 
     struct
     {
-        unsigned count;       /* required, 1..1024 */
-        unsigned keys;        /* default 10 */
-        unsigned value_size;  /* default 8, 1..65536 */
-        unsigned timeout_ms;  /* default 1000: an op still unanswered is info */
-        unsigned think_ms;    /* default 0: pause between a client's ops */
+        unsigned count;      /* required, 1..1024 */
+        unsigned keys;       /* default 10 */
+        unsigned value_size; /* default 8, 1..65536 */
+        unsigned timeout_ms; /* default 1000: an op still unanswered is info */
+        unsigned think_ms;   /* default 0: pause between a client's ops */
         struct scenario_mix mix; /* default get 50 put 30 cas 10 append 5
                                     delete 5 */
     } clients;
@@ -158,16 +169,29 @@ struct scenario
 
 /* Loads @path into @s (which the caller later releases with
  * scenario_fini). On failure @err holds "PATH:LINE:COLUMN: message" and
- * @s needs no cleanup. */
-int scenario_load(const char *path, struct scenario *s, char *err,
+ * @s needs no cleanup. @path (at most 511 bytes) and @err are borrowed;
+ * @err may be NULL or @err_size 0 when no message is wanted. */
+int scenario_load(const char *path,
+                  struct scenario *s,
+                  char *err,
                   size_t err_size);
-/* The same from a string (the name is used in messages as the path). */
-int scenario_parse(const char *name, const char *text, size_t len,
-                   struct scenario *s, char *err, size_t err_size);
+/* The same from @len bytes at @text (borrowed; need not be NUL-terminated;
+ * NULL when @len is 0). @name is used in messages and s->path as the path,
+ * and gives the default s->name like a path does. */
+int scenario_parse(const char *name,
+                   const char *text,
+                   size_t len,
+                   struct scenario *s,
+                   char *err,
+                   size_t err_size);
+/* Frees what @s owns and zeroes it; harmless on a zeroed scenario. */
 void scenario_fini(struct scenario *s);
 
-/* Short human description of a fault ("partition {1,2,3} {4,5}"). */
-void scenario_fault_describe(const struct scenario_fault *f, char *buf,
+/* Short human description of a fault ("partition {1,2,3} {4,5}",
+ * "crash leader", "link 1->* loss 0.3 delay 5-20 ms", "cut 1<->2"), cut to
+ * fit @size (always NUL-terminated when @size > 0). */
+void scenario_fault_describe(const struct scenario_fault *f,
+                             char *buf,
                              size_t size);
 
 #endif /* HARNESS_SCENARIO_H */

@@ -1,0 +1,1377 @@
+/*
+ * scenario: the YAML scenario format (docs/scenarios.md) read into struct
+ * scenario.
+ *
+ * The text is parsed into a tree that keeps every node's position
+ * (yaml_tree.c), then read field by field against the format. Fields that
+ * depend on others are read after what they depend on, whatever order the
+ * file writes them in: node ids need `nodes`, fault times `duration_s`,
+ * heartbeat_ticks `election_ticks`. The first problem ends the load. Its
+ * message names the field by its path in the file ("faults[2].link.loss")
+ * and points at the node at fault: the value for a bad value, the key for
+ * an unknown, duplicate or extra key, the enclosing mapping for a missing
+ * field.
+ *
+ * Every collection the format allows is bounded before it is walked: the
+ * fault list by SCENARIO_MAX_FAULTS, a partition by its nodes (no node may
+ * repeat), the nemesis list by its seven names (none may repeat), mappings
+ * by their known keys (an unknown or repeated one stops the reading).
+ */
+#include "scenario.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+#include "yaml_tree.h"
+
+#define DURATION_S_MAX 3600.0
+#define INTERVAL_S_MAX 3600.0
+#define DELAY_MS_MAX   60000u
+#define EXPECT_MS_MAX  3600000u
+#define MIX_WEIGHT_MAX 1000000u
+/* Room for a field's path in messages, such as "faults[1023].link.loss". */
+#define WHAT_MAX 96
+
+struct loader
+{
+    struct harness_yreader r;
+    struct scenario *s;
+};
+
+/* "PREFIX.KEY" into @buf. */
+static const char *field_path(char *buf,
+                              size_t size,
+                              const char *prefix,
+                              const char *key)
+{
+    /* WHAT_MAX holds the longest path the format has; were one cut, only a
+     * message would be shorter. */
+    size_t a = strlen(prefix);
+    size_t b = strlen(key);
+    if (a > size - 1) {
+        a = size - 1;
+    }
+    memcpy(buf, prefix, a);
+    if (a + 1 < size) {
+        buf[a++] = '.';
+    }
+    if (b > size - 1 - a) {
+        b = size - 1 - a;
+    }
+    memcpy(buf + a, key, b);
+    buf[a + b] = '\0';
+    return buf;
+}
+
+static int read_unsigned(const struct loader *ld,
+                         const struct harness_ynode *node,
+                         const char *what,
+                         unsigned min,
+                         unsigned max,
+                         unsigned *out)
+{
+    uint64_t v = 0;
+    int rc = harness_yaml_uint(&ld->r, node, what, min, max, &v);
+    if (rc == 0) {
+        *out = (unsigned)v;
+    }
+    return rc;
+}
+
+/* An optional unsigned field of @prefix: left alone when absent. */
+static int read_unsigned_field(const struct loader *ld,
+                               const struct harness_yfield *f,
+                               const char *prefix,
+                               unsigned min,
+                               unsigned max,
+                               unsigned *out)
+{
+    char what[WHAT_MAX];
+    if (f->value == NULL) {
+        return 0;
+    }
+    return read_unsigned(ld, f->value,
+                         field_path(what, sizeof what, prefix, f->key), min,
+                         max, out);
+}
+
+static int read_bool_field(const struct loader *ld,
+                           const struct harness_yfield *f,
+                           const char *prefix,
+                           bool *out)
+{
+    char what[WHAT_MAX];
+    if (f->value == NULL) {
+        return 0;
+    }
+    return harness_yaml_bool(
+        &ld->r, f->value, field_path(what, sizeof what, prefix, f->key), out);
+}
+
+/* A probability in [0, 1]. */
+static int read_probability_field(const struct loader *ld,
+                                  const struct harness_yfield *f,
+                                  const char *prefix,
+                                  double *out)
+{
+    char what[WHAT_MAX];
+    if (f->value == NULL) {
+        return 0;
+    }
+    return harness_yaml_number(&ld->r, f->value,
+                               field_path(what, sizeof what, prefix, f->key),
+                               0.0, false, 1.0, false, out);
+}
+
+static int read_node_id(const struct loader *ld,
+                        const struct harness_ynode *node,
+                        const char *what,
+                        unsigned *id)
+{
+    return read_unsigned(ld, node, what, 1, ld->s->nodes, id);
+}
+
+/* A delay in ms: one number (a fixed delay) or [min, max]. */
+static int read_delay(const struct loader *ld,
+                      const struct harness_ynode *node,
+                      const char *what,
+                      unsigned *min,
+                      unsigned *max)
+{
+    char got[200];
+    char item[WHAT_MAX + 8];
+    int rc;
+
+    if (node->kind == HARNESS_YSCALAR) {
+        rc = read_unsigned(ld, node, what, 0, DELAY_MS_MAX, min);
+        *max = *min;
+        return rc;
+    }
+    if (node->kind != HARNESS_YSEQUENCE || node->n_items != 2) {
+        if (node->kind == HARNESS_YSEQUENCE) {
+            snprintf(got, sizeof got, "a sequence of %zu", node->n_items);
+        } else {
+            harness_yaml_describe(node, got, sizeof got);
+        }
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: expected a delay in ms or a range "
+                                  "[min, max], got %s",
+                                  what, got);
+    }
+    snprintf(item, sizeof item, "%s[0]", what);
+    rc = read_unsigned(ld, node->items[0], item, 0, DELAY_MS_MAX, min);
+    if (rc != 0) {
+        return rc;
+    }
+    snprintf(item, sizeof item, "%s[1]", what);
+    rc = read_unsigned(ld, node->items[1], item, 0, DELAY_MS_MAX, max);
+    if (rc != 0) {
+        return rc;
+    }
+    if (*min > *max) {
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: min %u is greater than max %u", what,
+                                  *min, *max);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* timing, clients                                                           */
+/* ------------------------------------------------------------------------ */
+
+static int read_timing(const struct loader *ld, const struct harness_ynode *map)
+{
+    enum {
+        T_TICK,
+        T_ELECTION,
+        T_HEARTBEAT,
+        T_PRE_VOTE,
+        T_CHECK_QUORUM,
+        T_N
+    };
+    struct harness_yfield f[T_N] = {
+        [T_TICK] = {.key = "tick_ms"},
+        [T_ELECTION] = {.key = "election_ticks"},
+        [T_HEARTBEAT] = {.key = "heartbeat_ticks"},
+        [T_PRE_VOTE] = {.key = "pre_vote"},
+        [T_CHECK_QUORUM] = {.key = "check_quorum"},
+    };
+    struct scenario *s = ld->s;
+    int rc = harness_yaml_fields(&ld->r, map, "timing", f, T_N);
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[T_TICK], "timing", 1, 1000,
+                                 &s->timing.tick_ms);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[T_ELECTION], "timing", 2, 1000,
+                                 &s->timing.election_ticks);
+    }
+    if (rc == 0 && f[T_HEARTBEAT].value == NULL &&
+        s->timing.heartbeat_ticks >= s->timing.election_ticks) {
+        return harness_yaml_error(&ld->r, f[T_ELECTION].value,
+                                  "timing.election_ticks: %u is not above "
+                                  "heartbeat_ticks (%u by default)",
+                                  s->timing.election_ticks,
+                                  s->timing.heartbeat_ticks);
+    }
+    if (rc == 0) {
+        /* A leader must be heard from before followers time out. */
+        rc = read_unsigned_field(ld, &f[T_HEARTBEAT], "timing", 1,
+                                 s->timing.election_ticks - 1,
+                                 &s->timing.heartbeat_ticks);
+    }
+    if (rc == 0) {
+        rc = read_bool_field(ld, &f[T_PRE_VOTE], "timing", &s->timing.pre_vote);
+    }
+    if (rc == 0) {
+        rc = read_bool_field(ld, &f[T_CHECK_QUORUM], "timing",
+                             &s->timing.check_quorum);
+    }
+    return rc;
+}
+
+static int read_mix(const struct loader *ld, const struct harness_ynode *map)
+{
+    enum {
+        M_GET,
+        M_PUT,
+        M_CAS,
+        M_APPEND,
+        M_DELETE,
+        M_N
+    };
+    struct harness_yfield f[M_N] = {
+        [M_GET] = {.key = "get"},       [M_PUT] = {.key = "put"},
+        [M_CAS] = {.key = "cas"},       [M_APPEND] = {.key = "append"},
+        [M_DELETE] = {.key = "delete"},
+    };
+    struct scenario_mix *mix = &ld->s->clients.mix;
+    unsigned *weights[M_N] = {
+        [M_GET] = &mix->get,       [M_PUT] = &mix->put,    [M_CAS] = &mix->cas,
+        [M_APPEND] = &mix->append, [M_DELETE] = &mix->del,
+    };
+    uint64_t total = 0;
+    int rc = harness_yaml_fields(&ld->r, map, "clients.mix", f, M_N);
+    for (size_t i = 0; rc == 0 && i < M_N; i++) {
+        /* Given a mix, what it leaves out is not done at all. */
+        *weights[i] = 0;
+        rc = read_unsigned_field(ld, &f[i], "clients.mix", 0, MIX_WEIGHT_MAX,
+                                 weights[i]);
+        total += *weights[i];
+    }
+    if (rc == 0 && total == 0) {
+        return harness_yaml_error(&ld->r, map,
+                                  "clients.mix: every weight is 0; give at "
+                                  "least one operation a weight above 0");
+    }
+    return rc;
+}
+
+static int read_clients(const struct loader *ld,
+                        const struct harness_ynode *map)
+{
+    enum {
+        C_COUNT,
+        C_KEYS,
+        C_VALUE_SIZE,
+        C_TIMEOUT,
+        C_THINK,
+        C_MIX,
+        C_N
+    };
+    struct harness_yfield f[C_N] = {
+        [C_COUNT] = {.key = "count"},
+        [C_KEYS] = {.key = "keys"},
+        [C_VALUE_SIZE] = {.key = "value_size"},
+        [C_TIMEOUT] = {.key = "timeout_ms"},
+        [C_THINK] = {.key = "think_ms"},
+        [C_MIX] = {.key = "mix"},
+    };
+    struct scenario *s = ld->s;
+    int rc = harness_yaml_fields(&ld->r, map, "clients", f, C_N);
+    if (rc == 0 && f[C_COUNT].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, "clients", "count");
+    }
+    const struct
+    {
+        size_t field;
+        unsigned min;
+        unsigned max;
+        unsigned *out;
+    } ranges[] = {
+        {C_COUNT, 1, 1024, &s->clients.count},
+        {C_KEYS, 1, 1000000, &s->clients.keys},
+        {C_VALUE_SIZE, 1, 65536, &s->clients.value_size},
+        {C_TIMEOUT, 1, 600000, &s->clients.timeout_ms},
+        {C_THINK, 0, 60000, &s->clients.think_ms},
+    };
+    for (size_t i = 0; rc == 0 && i < sizeof ranges / sizeof ranges[0]; i++) {
+        rc = read_unsigned_field(ld, &f[ranges[i].field], "clients",
+                                 ranges[i].min, ranges[i].max, ranges[i].out);
+    }
+    if (rc == 0 && f[C_MIX].value != NULL) {
+        rc = read_mix(ld, f[C_MIX].value);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* faults                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Bit sets of enum scenario_target_kind: the words each fault takes. */
+#define TARGET_BIT(kind) (1u << (kind))
+#define TARGETS_UP                          \
+    (TARGET_BIT(SCENARIO_TARGET_LEADER) |   \
+     TARGET_BIT(SCENARIO_TARGET_FOLLOWER) | \
+     TARGET_BIT(SCENARIO_TARGET_RANDOM))
+#define TARGETS_DOWN \
+    (TARGET_BIT(SCENARIO_TARGET_RANDOM) | TARGET_BIT(SCENARIO_TARGET_ALL))
+
+/* A node id, or one of the words in @allowed (leader, follower, random,
+ * all). @fault names the fault in messages. */
+static int read_target(const struct loader *ld,
+                       const struct harness_ynode *node,
+                       const char *what,
+                       const char *fault,
+                       unsigned allowed,
+                       struct scenario_target *t)
+{
+    static const char *const names[] = {"leader", "follower", "random", "all"};
+    static const enum scenario_target_kind kinds[] = {
+        SCENARIO_TARGET_LEADER,
+        SCENARIO_TARGET_FOLLOWER,
+        SCENARIO_TARGET_RANDOM,
+        SCENARIO_TARGET_ALL,
+    };
+    const char *words[4];
+    size_t n_words = 0;
+    char list[64] = "";
+    char got[200];
+
+    for (size_t i = 0; i < 4; i++) {
+        if ((allowed & TARGET_BIT(kinds[i])) != 0) {
+            words[n_words++] = names[i];
+        }
+    }
+    for (size_t i = 0; i < n_words; i++) {
+        size_t o = strlen(list);
+        snprintf(list + o, sizeof list - o, "%s%s",
+                 i + 1 == n_words ? " or " : ", ", words[i]);
+    }
+    for (size_t i = 0; i < 4; i++) {
+        if (!harness_yaml_is(node, names[i])) {
+            continue;
+        }
+        if ((allowed & TARGET_BIT(kinds[i])) == 0) {
+            return harness_yaml_error(&ld->r, node,
+                                      "%s: '%s' does not apply to %s; "
+                                      "expected a node id (1..%u)%s",
+                                      what, names[i], fault, ld->s->nodes,
+                                      list);
+        }
+        t->kind = kinds[i];
+        t->id = 0;
+        return 0;
+    }
+    if (node->kind == HARNESS_YSCALAR && node->plain && node->len > 0 &&
+        node->text[0] != '\0' && strchr("+-0123456789", node->text[0])) {
+        t->kind = SCENARIO_TARGET_NODE;
+        return read_node_id(ld, node, what, &t->id);
+    }
+    harness_yaml_describe(node, got, sizeof got);
+    return harness_yaml_error(&ld->r, node,
+                              "%s: expected a node id (1..%u)%s, got %s", what,
+                              ld->s->nodes, list, got);
+}
+
+static int read_partition(const struct loader *ld,
+                          const struct harness_ynode *node,
+                          const char *what,
+                          struct scenario_fault *fault)
+{
+    const struct harness_ynode *seen[SCENARIO_MAX_NODES] = {NULL};
+    char got[200];
+    char item[WHAT_MAX + 48];
+
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: expected groups of node ids, like "
+                                  "[[1, 2, 3], [4, 5]], got %s",
+                                  what, got);
+    }
+    if (node->n_items < 2) {
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: needs at least 2 groups, got %zu", what,
+                                  node->n_items);
+    }
+    /* Groups are non-empty and share no node, so this loop ends by the
+     * time it has seen nodes + 1 groups. */
+    for (size_t g = 0; g < node->n_items; g++) {
+        const struct harness_ynode *group = node->items[g];
+        if (group->kind != HARNESS_YSEQUENCE) {
+            harness_yaml_describe(group, got, sizeof got);
+            return harness_yaml_error(&ld->r, group,
+                                      "%s[%zu]: expected a group of node "
+                                      "ids, like [1, 2], got %s",
+                                      what, g, got);
+        }
+        if (group->n_items == 0) {
+            return harness_yaml_error(&ld->r, group, "%s[%zu]: empty group",
+                                      what, g);
+        }
+        for (size_t m = 0; m < group->n_items; m++) {
+            const struct harness_ynode *member = group->items[m];
+            unsigned id = 0;
+            snprintf(item, sizeof item, "%s[%zu][%zu]", what, g, m);
+            int rc = read_node_id(ld, member, item, &id);
+            if (rc != 0) {
+                return rc;
+            }
+            if (seen[id - 1] != NULL) {
+                return harness_yaml_error(&ld->r, member,
+                                          "%s: node %u is in two groups "
+                                          "(first at line %u, column %u)",
+                                          what, id, seen[id - 1]->line,
+                                          seen[id - 1]->column);
+            }
+            seen[id - 1] = member;
+            fault->group[id - 1] = (unsigned)g;
+        }
+    }
+    for (unsigned k = 0; k < ld->s->nodes; k++) {
+        if (seen[k] == NULL) {
+            return harness_yaml_error(&ld->r, node,
+                                      "%s: node %u is in no group; each of "
+                                      "nodes 1..%u must be in exactly one",
+                                      what, k + 1, ld->s->nodes);
+        }
+    }
+    fault->n_groups = (unsigned)node->n_items;
+    return 0;
+}
+
+static int read_link(const struct loader *ld,
+                     const struct harness_ynode *map,
+                     const char *what,
+                     struct scenario_fault *fault)
+{
+    enum {
+        L_FROM,
+        L_TO,
+        L_LOSS,
+        L_DUPLICATE,
+        L_REORDER,
+        L_DELAY,
+        L_N
+    };
+    struct harness_yfield f[L_N] = {
+        [L_FROM] = {.key = "from"},       [L_TO] = {.key = "to"},
+        [L_LOSS] = {.key = "loss"},       [L_DUPLICATE] = {.key = "duplicate"},
+        [L_REORDER] = {.key = "reorder"}, [L_DELAY] = {.key = "delay_ms"},
+    };
+    char field[WHAT_MAX];
+    int rc = harness_yaml_fields(&ld->r, map, what, f, L_N);
+    if (rc == 0 && f[L_FROM].value != NULL) {
+        rc = read_node_id(ld, f[L_FROM].value,
+                          field_path(field, sizeof field, what, "from"),
+                          &fault->from);
+    }
+    if (rc == 0 && f[L_TO].value != NULL) {
+        rc = read_node_id(ld, f[L_TO].value,
+                          field_path(field, sizeof field, what, "to"),
+                          &fault->to);
+    }
+    if (rc == 0 && fault->from != 0 && fault->from == fault->to) {
+        return harness_yaml_error(&ld->r, f[L_TO].value,
+                                  "%s: from and to are both node %u; a link "
+                                  "joins two different nodes",
+                                  what, fault->to);
+    }
+    if (rc == 0) {
+        rc = read_probability_field(ld, &f[L_LOSS], what, &fault->link.loss);
+    }
+    if (rc == 0) {
+        rc = read_probability_field(ld, &f[L_DUPLICATE], what,
+                                    &fault->link.duplicate);
+    }
+    if (rc == 0) {
+        rc = read_probability_field(ld, &f[L_REORDER], what,
+                                    &fault->link.reorder);
+    }
+    if (rc == 0 && f[L_DELAY].value != NULL) {
+        rc = read_delay(ld, f[L_DELAY].value,
+                        field_path(field, sizeof field, what, "delay_ms"),
+                        &fault->link.delay_ms_min, &fault->link.delay_ms_max);
+    }
+    return rc;
+}
+
+static int read_cut(const struct loader *ld,
+                    const struct harness_ynode *map,
+                    const char *what,
+                    struct scenario_fault *fault)
+{
+    enum {
+        X_FROM,
+        X_TO,
+        X_BOTH_WAYS,
+        X_N
+    };
+    struct harness_yfield f[X_N] = {
+        [X_FROM] = {.key = "from"},
+        [X_TO] = {.key = "to"},
+        [X_BOTH_WAYS] = {.key = "both_ways"},
+    };
+    char field[WHAT_MAX];
+    int rc = harness_yaml_fields(&ld->r, map, what, f, X_N);
+    if (rc == 0 && f[X_FROM].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, what, "from");
+    }
+    if (rc == 0 && f[X_TO].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, what, "to");
+    }
+    if (rc == 0) {
+        rc = read_node_id(ld, f[X_FROM].value,
+                          field_path(field, sizeof field, what, "from"),
+                          &fault->from);
+    }
+    if (rc == 0) {
+        rc = read_node_id(ld, f[X_TO].value,
+                          field_path(field, sizeof field, what, "to"),
+                          &fault->to);
+    }
+    if (rc == 0 && fault->from == fault->to) {
+        return harness_yaml_error(&ld->r, f[X_TO].value,
+                                  "%s: from and to are both node %u; a cut "
+                                  "link joins two different nodes",
+                                  what, fault->to);
+    }
+    if (rc == 0) {
+        rc = read_bool_field(ld, &f[X_BOTH_WAYS], what, &fault->both_ways);
+    }
+    return rc;
+}
+
+/* The keys of a fault item: `at` and one fault. */
+enum {
+    K_AT,
+    K_PARTITION,
+    K_HEAL,
+    K_ISOLATE,
+    K_CRASH,
+    K_RESTART,
+    K_PAUSE,
+    K_RESUME,
+    K_LINK,
+    K_CUT,
+    K_N
+};
+
+static const enum scenario_fault_kind fault_kinds[K_N] = {
+    [K_PARTITION] = SCENARIO_FAULT_PARTITION,
+    [K_HEAL] = SCENARIO_FAULT_HEAL,
+    [K_ISOLATE] = SCENARIO_FAULT_ISOLATE,
+    [K_CRASH] = SCENARIO_FAULT_CRASH,
+    [K_RESTART] = SCENARIO_FAULT_RESTART,
+    [K_PAUSE] = SCENARIO_FAULT_PAUSE,
+    [K_RESUME] = SCENARIO_FAULT_RESUME,
+    [K_LINK] = SCENARIO_FAULT_LINK,
+    [K_CUT] = SCENARIO_FAULT_CUT,
+};
+
+static bool written_before(const struct harness_ynode *a,
+                           const struct harness_ynode *b)
+{
+    return a->line < b->line || (a->line == b->line && a->column < b->column);
+}
+
+/* Reads faults[@index] from @item; @prev is the fault before it (NULL for
+ * the first) and @prev_at the node its time was read from. */
+static int read_fault(const struct loader *ld,
+                      const struct harness_ynode *item,
+                      size_t index,
+                      const struct scenario_fault *prev,
+                      const struct harness_ynode **prev_at,
+                      struct scenario_fault *fault)
+{
+    struct harness_yfield f[K_N] = {
+        [K_AT] = {.key = "at"},       [K_PARTITION] = {.key = "partition"},
+        [K_HEAL] = {.key = "heal"},   [K_ISOLATE] = {.key = "isolate"},
+        [K_CRASH] = {.key = "crash"}, [K_RESTART] = {.key = "restart"},
+        [K_PAUSE] = {.key = "pause"}, [K_RESUME] = {.key = "resume"},
+        [K_LINK] = {.key = "link"},   [K_CUT] = {.key = "cut"},
+    };
+    char what[WHAT_MAX];
+    char field[WHAT_MAX];
+    char got[200];
+    size_t k = 0;
+    int rc;
+
+    snprintf(what, sizeof what, "faults[%zu]", index);
+    if (item->kind != HARNESS_YMAPPING) {
+        harness_yaml_describe(item, got, sizeof got);
+        return harness_yaml_error(&ld->r, item,
+                                  "%s: expected a mapping like {at: 2, "
+                                  "crash: leader}, got %s",
+                                  what, got);
+    }
+    rc = harness_yaml_fields(&ld->r, item, what, f, K_N);
+    if (rc != 0) {
+        return rc;
+    }
+    for (size_t j = K_AT + 1; j < K_N; j++) {
+        if (f[j].value == NULL) {
+            continue;
+        }
+        if (k != 0) {
+            /* Point at whichever of the two comes second. */
+            const struct harness_yfield *later =
+                written_before(f[k].key_node, f[j].key_node) ? &f[j] : &f[k];
+            const struct harness_yfield *earlier =
+                later == &f[j] ? &f[k] : &f[j];
+            return harness_yaml_error(&ld->r, later->key_node,
+                                      "%s: one fault per item, but both "
+                                      "'%s' and '%s' are given",
+                                      what, earlier->key, later->key);
+        }
+        k = j;
+    }
+    if (f[K_AT].value == NULL) {
+        return harness_yaml_missing(&ld->r, item, what, "at");
+    }
+    if (k == 0) {
+        return harness_yaml_error(&ld->r, item,
+                                  "%s: no fault given (expected one of "
+                                  "partition, heal, isolate, crash, restart, "
+                                  "pause, resume, link or cut)",
+                                  what);
+    }
+
+    field_path(field, sizeof field, what, "at");
+    rc = harness_yaml_number(&ld->r, f[K_AT].value, field, 0.0, false, INFINITY,
+                             true, &fault->at_s);
+    if (rc != 0) {
+        return rc;
+    }
+    if (!(fault->at_s < ld->s->duration_s)) {
+        return harness_yaml_error(&ld->r, f[K_AT].value,
+                                  "%s: fault at %.40s s is not before the "
+                                  "end of the run (duration_s is %g)",
+                                  field, f[K_AT].value->text,
+                                  ld->s->duration_s);
+    }
+    if (prev != NULL && fault->at_s < prev->at_s) {
+        return harness_yaml_error(&ld->r, f[K_AT].value,
+                                  "%s: fault at %.40s s comes after one at "
+                                  "%.40s s (line %u); faults go in time order",
+                                  field, f[K_AT].value->text, (*prev_at)->text,
+                                  prev->line);
+    }
+    *prev_at = f[K_AT].value;
+
+    fault->kind = fault_kinds[k];
+    fault->line = item->line;
+    fault->column = item->column;
+    field_path(field, sizeof field, what, f[k].key);
+    switch (fault->kind) {
+        case SCENARIO_FAULT_PARTITION:
+            return read_partition(ld, f[k].value, field, fault);
+        case SCENARIO_FAULT_HEAL: {
+            bool heal = false;
+            rc = harness_yaml_bool(&ld->r, f[k].value, field, &heal);
+            if (rc == 0 && !heal) {
+                return harness_yaml_error(&ld->r, f[k].value,
+                                          "%s: must be true (leave the "
+                                          "fault out instead)",
+                                          field);
+            }
+            return rc;
+        }
+        case SCENARIO_FAULT_ISOLATE:
+            /* Isolating every node would be no cluster at all. */
+            return read_target(ld, f[k].value, field, f[k].key, TARGETS_UP,
+                               &fault->target);
+        case SCENARIO_FAULT_CRASH:
+        case SCENARIO_FAULT_PAUSE:
+            return read_target(ld, f[k].value, field, f[k].key,
+                               TARGETS_UP | TARGET_BIT(SCENARIO_TARGET_ALL),
+                               &fault->target);
+        case SCENARIO_FAULT_RESTART:
+        case SCENARIO_FAULT_RESUME:
+            /* These pick among nodes that are down: no leader there. */
+            return read_target(ld, f[k].value, field, f[k].key, TARGETS_DOWN,
+                               &fault->target);
+        case SCENARIO_FAULT_LINK:
+            return read_link(ld, f[k].value, field, fault);
+        case SCENARIO_FAULT_CUT:
+            return read_cut(ld, f[k].value, field, fault);
+    }
+    return 0;
+}
+
+static int read_faults(const struct loader *ld,
+                       const struct harness_ynode *node)
+{
+    struct scenario *s = ld->s;
+    const struct harness_ynode *prev_at = NULL;
+    char got[200];
+
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "faults: expected a sequence of faults, "
+                                  "got %s",
+                                  got);
+    }
+    if (node->n_items > SCENARIO_MAX_FAULTS) {
+        return harness_yaml_error(&ld->r, node->items[SCENARIO_MAX_FAULTS],
+                                  "faults: more than %d faults",
+                                  SCENARIO_MAX_FAULTS);
+    }
+    if (node->n_items == 0) {
+        return 0;
+    }
+    s->faults = calloc(node->n_items, sizeof *s->faults);
+    if (s->faults == NULL) {
+        return harness_yaml_out_of_memory(&ld->r);
+    }
+    for (size_t i = 0; i < node->n_items; i++) {
+        struct scenario_fault *fault = &s->faults[i];
+        for (size_t k = 0; k < SCENARIO_MAX_NODES; k++) {
+            fault->group[k] = SCENARIO_GROUP_NONE;
+        }
+        /* Counted first: scenario_fini frees the array on failure. */
+        s->n_faults = i + 1;
+        int rc = read_fault(ld, node->items[i], i, i > 0 ? fault - 1 : NULL,
+                            &prev_at, fault);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* nemesis, expect                                                           */
+/* ------------------------------------------------------------------------ */
+
+static int read_nemesis_faults(const struct loader *ld,
+                               const struct harness_ynode *node)
+{
+    static const char *const names[] = {
+        "partition", "isolate-leader", "crash",   "pause",
+        "loss",      "delay",          "one-way",
+    };
+    static const unsigned bits[] = {
+        SCENARIO_NEMESIS_PARTITION, SCENARIO_NEMESIS_ISOLATE_LEADER,
+        SCENARIO_NEMESIS_CRASH,     SCENARIO_NEMESIS_PAUSE,
+        SCENARIO_NEMESIS_LOSS,      SCENARIO_NEMESIS_DELAY,
+        SCENARIO_NEMESIS_ONE_WAY,
+    };
+    /* Those that need two sides to cut apart. */
+    static const unsigned need_two = SCENARIO_NEMESIS_PARTITION |
+                                     SCENARIO_NEMESIS_ISOLATE_LEADER |
+                                     SCENARIO_NEMESIS_ONE_WAY;
+    struct scenario_nemesis *n = &ld->s->nemesis;
+    char got[200];
+    char what[WHAT_MAX];
+
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "nemesis.faults: expected a list of fault "
+                                  "names, like [partition, crash], got %s",
+                                  got);
+    }
+    if (node->n_items == 0) {
+        return harness_yaml_error(&ld->r, node,
+                                  "nemesis.faults: empty; name at least one "
+                                  "fault");
+    }
+    /* No name may repeat, so this ends within eight items. */
+    for (size_t i = 0; i < node->n_items; i++) {
+        size_t k = 0;
+        snprintf(what, sizeof what, "nemesis.faults[%zu]", i);
+        int rc = harness_yaml_choice(&ld->r, node->items[i], what, names,
+                                     sizeof names / sizeof names[0], &k);
+        if (rc != 0) {
+            return rc;
+        }
+        if ((n->faults & bits[k]) != 0) {
+            return harness_yaml_error(&ld->r, node->items[i],
+                                      "%s: '%s' is listed twice", what,
+                                      names[k]);
+        }
+        if ((bits[k] & need_two) != 0 && ld->s->nodes < 2) {
+            return harness_yaml_error(&ld->r, node->items[i],
+                                      "%s: '%s' needs at least 2 nodes", what,
+                                      names[k]);
+        }
+        n->faults |= bits[k];
+    }
+    return 0;
+}
+
+static int read_nemesis(const struct loader *ld,
+                        const struct harness_ynode *map)
+{
+    enum {
+        N_START,
+        N_INTERVAL,
+        N_FAULT,
+        N_FAULTS,
+        N_LOSS,
+        N_DELAY,
+        N_N
+    };
+    struct harness_yfield f[N_N] = {
+        [N_START] = {.key = "start_s"}, [N_INTERVAL] = {.key = "interval_s"},
+        [N_FAULT] = {.key = "fault_s"}, [N_FAULTS] = {.key = "faults"},
+        [N_LOSS] = {.key = "loss"},     [N_DELAY] = {.key = "delay_ms"},
+    };
+    struct scenario *s = ld->s;
+    struct scenario_nemesis *n = &s->nemesis;
+    int rc = harness_yaml_fields(&ld->r, map, "nemesis", f, N_N);
+    if (rc != 0) {
+        return rc;
+    }
+    if (f[N_INTERVAL].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, "nemesis", "interval_s");
+    }
+    if (f[N_FAULTS].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, "nemesis", "faults");
+    }
+    n->enabled = true;
+    rc = harness_yaml_number(&ld->r, f[N_INTERVAL].value, "nemesis.interval_s",
+                             0.0, true, INTERVAL_S_MAX, false, &n->interval_s);
+    if (rc != 0) {
+        return rc;
+    }
+    n->fault_s = n->interval_s / 2;
+    if (f[N_FAULT].value != NULL) {
+        /* A fault heals before the next one starts. */
+        rc = harness_yaml_number(&ld->r, f[N_FAULT].value, "nemesis.fault_s",
+                                 0.0, true, n->interval_s, false, &n->fault_s);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (f[N_START].value != NULL) {
+        rc = harness_yaml_number(&ld->r, f[N_START].value, "nemesis.start_s",
+                                 0.0, false, s->duration_s, true, &n->start_s);
+        if (rc != 0) {
+            return rc;
+        }
+    } else if (!(n->start_s < s->duration_s)) {
+        return harness_yaml_error(&ld->r, map,
+                                  "nemesis.start_s: %g s by default, which is "
+                                  "not before the end of the run (duration_s "
+                                  "is %g); set start_s",
+                                  n->start_s, s->duration_s);
+    }
+    rc = read_nemesis_faults(ld, f[N_FAULTS].value);
+    if (rc == 0) {
+        rc = read_probability_field(ld, &f[N_LOSS], "nemesis", &n->loss);
+    }
+    if (rc == 0 && f[N_DELAY].value != NULL) {
+        rc = read_delay(ld, f[N_DELAY].value, "nemesis.delay_ms",
+                        &n->delay_ms_min, &n->delay_ms_max);
+    }
+    return rc;
+}
+
+static int read_expect(const struct loader *ld, const struct harness_ynode *map)
+{
+    enum {
+        E_MIN_OK,
+        E_LEADER_WITHIN,
+        E_NO_OK_MINORITY,
+        E_LEADERLESS,
+        E_N
+    };
+    struct harness_yfield f[E_N] = {
+        [E_MIN_OK] = {.key = "min_ok"},
+        [E_LEADER_WITHIN] = {.key = "leader_within_ms_after_heal"},
+        [E_NO_OK_MINORITY] = {.key = "no_ok_on_minority"},
+        [E_LEADERLESS] = {.key = "max_leaderless_ms"},
+    };
+    struct scenario_expect *e = &ld->s->expect;
+    int rc = harness_yaml_fields(&ld->r, map, "expect", f, E_N);
+    if (rc == 0 && f[E_MIN_OK].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, "expect", "min_ok");
+    }
+    if (rc == 0) {
+        rc = harness_yaml_uint(&ld->r, f[E_MIN_OK].value, "expect.min_ok", 0,
+                               UINT64_MAX, &e->min_ok);
+    }
+    if (rc == 0) {
+        rc =
+            read_unsigned_field(ld, &f[E_LEADER_WITHIN], "expect", 0,
+                                EXPECT_MS_MAX, &e->leader_within_ms_after_heal);
+    }
+    if (rc == 0) {
+        rc = read_bool_field(ld, &f[E_NO_OK_MINORITY], "expect",
+                             &e->no_ok_on_minority);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[E_LEADERLESS], "expect", 0,
+                                 EXPECT_MS_MAX, &e->max_leaderless_ms);
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The top level                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The file name without its folder and .yaml (or .yml) extension, cut on a
+ * UTF-8 character boundary to fit. */
+static void default_name(const char *path, char *name, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base != NULL ? base + 1 : path;
+    size_t n = strlen(base);
+    if (n >= 5 && strcmp(base + n - 5, ".yaml") == 0) {
+        n -= 5;
+    } else if (n >= 4 && strcmp(base + n - 4, ".yml") == 0) {
+        n -= 4;
+    }
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)base[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    if (n == 0) {
+        snprintf(name, size, "scenario");
+        return;
+    }
+    memcpy(name, base, n);
+    name[n] = '\0';
+}
+
+static void set_defaults(struct scenario *s, const char *path)
+{
+    default_name(path, s->name, sizeof s->name);
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->seed = 1;
+    s->timing.tick_ms = 10;
+    s->timing.election_ticks = 10;
+    s->timing.heartbeat_ticks = 2;
+    s->timing.pre_vote = true;
+    s->timing.check_quorum = true;
+    s->clients.keys = 10;
+    s->clients.value_size = 8;
+    s->clients.timeout_ms = 1000;
+    s->clients.think_ms = 0;
+    s->clients.mix = (struct scenario_mix){
+        .get = 50, .put = 30, .cas = 10, .append = 5, .del = 5};
+    s->nemesis.start_s = 1;
+    s->nemesis.loss = 0.2;
+    s->nemesis.delay_ms_min = 5;
+    s->nemesis.delay_ms_max = 50;
+}
+
+static int read_name_and_description(const struct loader *ld,
+                                     const struct harness_yfield *name,
+                                     const struct harness_yfield *description)
+{
+    struct scenario *s = ld->s;
+    const char *text = NULL;
+    int rc;
+    if (name->value != NULL) {
+        rc = harness_yaml_string(&ld->r, name->value, "name",
+                                 sizeof s->name - 1, true, &text);
+        if (rc != 0) {
+            return rc;
+        }
+        if (text[0] == '\0') {
+            return harness_yaml_error(&ld->r, name->value,
+                                      "name: empty; leave it out to use the "
+                                      "file name");
+        }
+        snprintf(s->name, sizeof s->name, "%s", text);
+    }
+    if (description->value != NULL) {
+        rc = harness_yaml_string(&ld->r, description->value, "description",
+                                 SCENARIO_MAX_BYTES, false, &text);
+        if (rc != 0) {
+            return rc;
+        }
+        size_t len = strlen(text);
+        s->description = malloc(len + 1);
+        if (s->description == NULL) {
+            return harness_yaml_out_of_memory(&ld->r);
+        }
+        memcpy(s->description, text, len + 1);
+    }
+    return 0;
+}
+
+static int read_scenario(const struct loader *ld,
+                         const struct harness_ynode *root)
+{
+    enum {
+        R_NAME,
+        R_DESCRIPTION,
+        R_NODES,
+        R_SEED,
+        R_DURATION,
+        R_TRANSPORT,
+        R_TIMING,
+        R_CLIENTS,
+        R_FAULTS,
+        R_NEMESIS,
+        R_EXPECT,
+        R_N
+    };
+    struct harness_yfield f[R_N] = {
+        [R_NAME] = {.key = "name"},
+        [R_DESCRIPTION] = {.key = "description"},
+        [R_NODES] = {.key = "nodes"},
+        [R_SEED] = {.key = "seed"},
+        [R_DURATION] = {.key = "duration_s"},
+        [R_TRANSPORT] = {.key = "transport"},
+        [R_TIMING] = {.key = "timing"},
+        [R_CLIENTS] = {.key = "clients"},
+        [R_FAULTS] = {.key = "faults"},
+        [R_NEMESIS] = {.key = "nemesis"},
+        [R_EXPECT] = {.key = "expect"},
+    };
+    static const char *const transports[] = {"mem", "grpc"};
+    struct scenario *s = ld->s;
+    char got[200];
+    size_t transport = 0;
+    int rc;
+
+    if (root == NULL ||
+        (root->kind == HARNESS_YSCALAR && root->plain && root->len == 0)) {
+        return harness_yaml_error(&ld->r, root, "empty scenario");
+    }
+    if (root->kind != HARNESS_YMAPPING) {
+        harness_yaml_describe(root, got, sizeof got);
+        return harness_yaml_error(&ld->r, root,
+                                  "a scenario is a mapping of fields (nodes, "
+                                  "duration_s, clients, expect, ...), got %s",
+                                  got);
+    }
+    rc = harness_yaml_fields(&ld->r, root, NULL, f, R_N);
+    if (rc != 0) {
+        return rc;
+    }
+    static const size_t required[] = {R_NODES, R_DURATION, R_CLIENTS, R_EXPECT};
+    for (size_t i = 0; i < sizeof required / sizeof required[0]; i++) {
+        if (f[required[i]].value == NULL) {
+            return harness_yaml_missing(&ld->r, root, NULL, f[required[i]].key);
+        }
+    }
+    rc = read_unsigned(ld, f[R_NODES].value, "nodes", 1, SCENARIO_MAX_NODES,
+                       &s->nodes);
+    if (rc == 0) {
+        rc = harness_yaml_number(&ld->r, f[R_DURATION].value, "duration_s", 0.0,
+                                 true, DURATION_S_MAX, false, &s->duration_s);
+    }
+    if (rc == 0 && f[R_SEED].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[R_SEED].value, "seed", 0, UINT64_MAX,
+                               &s->seed);
+    }
+    if (rc == 0) {
+        rc = read_name_and_description(ld, &f[R_NAME], &f[R_DESCRIPTION]);
+    }
+    if (rc == 0 && f[R_TRANSPORT].value != NULL) {
+        rc = harness_yaml_choice(&ld->r, f[R_TRANSPORT].value, "transport",
+                                 transports, 2, &transport);
+        s->transport_grpc = transport == 1;
+    }
+    if (rc == 0 && f[R_TIMING].value != NULL) {
+        rc = read_timing(ld, f[R_TIMING].value);
+    }
+    if (rc == 0) {
+        rc = read_clients(ld, f[R_CLIENTS].value);
+    }
+    if (rc == 0 && f[R_FAULTS].value != NULL) {
+        rc = read_faults(ld, f[R_FAULTS].value);
+    }
+    if (rc == 0 && f[R_NEMESIS].value != NULL) {
+        rc = read_nemesis(ld, f[R_NEMESIS].value);
+    }
+    if (rc == 0) {
+        rc = read_expect(ld, f[R_EXPECT].value);
+    }
+    return rc;
+}
+
+int scenario_parse(const char *name,
+                   const char *text,
+                   size_t len,
+                   struct scenario *s,
+                   char *err,
+                   size_t err_size)
+{
+    struct loader ld = {
+        .r = {.path = name != NULL ? name : "(scenario)",
+              .err = err,
+              .err_size = err_size},
+        .s = s,
+    };
+    struct harness_ynode *root = NULL;
+    int rc;
+
+    memset(s, 0, sizeof *s);
+    if (err != NULL && err_size > 0) {
+        err[0] = '\0';
+    } else {
+        /* The readers write messages only where there is room. */
+        ld.r.err = NULL;
+        ld.r.err_size = 0;
+    }
+    if (strlen(ld.r.path) >= sizeof s->path) {
+        if (ld.r.err != NULL) {
+            snprintf(err, err_size, "%s: path longer than %zu bytes", ld.r.path,
+                     sizeof s->path - 1);
+        }
+        return COMMON_EINVAL;
+    }
+    if (len > SCENARIO_MAX_BYTES) {
+        return harness_yaml_error(&ld.r, NULL,
+                                  "%zu bytes is too large for a scenario "
+                                  "(at most %d)",
+                                  len, SCENARIO_MAX_BYTES);
+    }
+    set_defaults(s, ld.r.path);
+    rc = harness_yaml_load(&ld.r, text, len, &root);
+    if (rc == 0) {
+        rc = read_scenario(&ld, root);
+        harness_yaml_free(root);
+    }
+    if (rc != 0) {
+        scenario_fini(s);
+    }
+    return rc;
+}
+
+int scenario_load(const char *path,
+                  struct scenario *s,
+                  char *err,
+                  size_t err_size)
+{
+    struct common_vec text;
+    char reason[128];
+    int rc;
+
+    memset(s, 0, sizeof *s);
+    common_vec_init(&text);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (strerror_r(errno, reason, sizeof reason) != 0) {
+            snprintf(reason, sizeof reason, "error %d", errno);
+        }
+        if (err != NULL && err_size > 0) {
+            snprintf(err, err_size, "%s: cannot open: %s", path, reason);
+        }
+        return COMMON_EIO;
+    }
+    /* Read one byte past the cap so that scenario_parse sees the excess. */
+    while (text.len <= SCENARIO_MAX_BYTES) {
+        rc = common_vec_reserve(&text, 64 * 1024);
+        if (rc != 0) {
+            if (err != NULL && err_size > 0) {
+                snprintf(err, err_size, "%s: out of memory", path);
+            }
+            goto err_text;
+        }
+        size_t want = SCENARIO_MAX_BYTES + 1 - text.len;
+        if (want > text.cap - text.len) {
+            want = text.cap - text.len;
+        }
+        size_t got = fread(text.data + text.len, 1, want, f);
+        text.len += got;
+        if (got < want) {
+            break;
+        }
+    }
+    if (ferror(f)) {
+        if (strerror_r(errno, reason, sizeof reason) != 0) {
+            snprintf(reason, sizeof reason, "error %d", errno);
+        }
+        if (err != NULL && err_size > 0) {
+            snprintf(err, err_size, "%s: cannot read: %s", path, reason);
+        }
+        rc = COMMON_EIO;
+        goto err_text;
+    }
+    fclose(f);
+    f = NULL;
+    rc = scenario_parse(path, (const char *)text.data, text.len, s, err,
+                        err_size);
+    common_vec_fini(&text);
+    return rc;
+
+err_text:
+    common_vec_fini(&text);
+    fclose(f);
+    return rc;
+}
+
+void scenario_fini(struct scenario *s)
+{
+    free(s->faults);
+    free(s->description);
+    memset(s, 0, sizeof *s);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Describing faults                                                         */
+/* ------------------------------------------------------------------------ */
+
+struct out
+{
+    char *buf;
+    size_t size;
+    size_t len;
+};
+
+__attribute__((format(printf, 2, 3))) static void out_printf(struct out *o,
+                                                             const char *fmt,
+                                                             ...)
+{
+    va_list ap;
+    if (o->len + 1 >= o->size) {
+        return;
+    }
+    va_start(ap, fmt);
+    int k = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+    va_end(ap);
+    if (k < 0) {
+        return;
+    }
+    o->len += (size_t)k;
+    if (o->len >= o->size) {
+        o->len = o->size - 1;
+    }
+}
+
+static void out_target(struct out *o, const struct scenario_target *t)
+{
+    switch (t->kind) {
+        case SCENARIO_TARGET_NODE:
+            out_printf(o, "%u", t->id);
+            return;
+        case SCENARIO_TARGET_LEADER:
+            out_printf(o, "leader");
+            return;
+        case SCENARIO_TARGET_FOLLOWER:
+            out_printf(o, "follower");
+            return;
+        case SCENARIO_TARGET_RANDOM:
+            out_printf(o, "random");
+            return;
+        case SCENARIO_TARGET_ALL:
+            out_printf(o, "all");
+            return;
+    }
+    out_printf(o, "?");
+}
+
+static void out_end(struct out *o, unsigned id)
+{
+    if (id == 0) {
+        out_printf(o, "*");
+    } else {
+        out_printf(o, "%u", id);
+    }
+}
+
+static void out_link(struct out *o, const struct scenario_fault *f)
+{
+    const struct scenario_link_faults *l = &f->link;
+    out_printf(o, "link ");
+    out_end(o, f->from);
+    out_printf(o, "->");
+    out_end(o, f->to);
+    if (l->loss > 0) {
+        out_printf(o, " loss %g", l->loss);
+    }
+    if (l->duplicate > 0) {
+        out_printf(o, " duplicate %g", l->duplicate);
+    }
+    if (l->reorder > 0) {
+        out_printf(o, " reorder %g", l->reorder);
+    }
+    if (l->delay_ms_max > 0 && l->delay_ms_min == l->delay_ms_max) {
+        out_printf(o, " delay %u ms", l->delay_ms_max);
+    } else if (l->delay_ms_max > 0) {
+        out_printf(o, " delay %u-%u ms", l->delay_ms_min, l->delay_ms_max);
+    }
+    if (!(l->loss > 0) && !(l->duplicate > 0) && !(l->reorder > 0) &&
+        l->delay_ms_max == 0) {
+        out_printf(o, " clear");
+    }
+}
+
+void scenario_fault_describe(const struct scenario_fault *f,
+                             char *buf,
+                             size_t size)
+{
+    static const char *const names[] = {
+        [SCENARIO_FAULT_PARTITION] = "partition",
+        [SCENARIO_FAULT_ISOLATE] = "isolate",
+        [SCENARIO_FAULT_HEAL] = "heal",
+        [SCENARIO_FAULT_CRASH] = "crash",
+        [SCENARIO_FAULT_RESTART] = "restart",
+        [SCENARIO_FAULT_PAUSE] = "pause",
+        [SCENARIO_FAULT_RESUME] = "resume",
+        [SCENARIO_FAULT_LINK] = "link",
+        [SCENARIO_FAULT_CUT] = "cut",
+    };
+    struct out o = {.buf = buf, .size = size, .len = 0};
+    if (buf == NULL || size == 0) {
+        return;
+    }
+    buf[0] = '\0';
+    switch (f->kind) {
+        case SCENARIO_FAULT_PARTITION:
+            out_printf(&o, "partition");
+            for (unsigned g = 0; g < f->n_groups && g < SCENARIO_MAX_NODES;
+                 g++) {
+                const char *sep = " {";
+                for (unsigned k = 0; k < SCENARIO_MAX_NODES; k++) {
+                    if (f->group[k] == g) {
+                        out_printf(&o, "%s%u", sep, k + 1);
+                        sep = ",";
+                    }
+                }
+                out_printf(&o, "%s}", sep[0] == ' ' ? " {" : "");
+            }
+            return;
+        case SCENARIO_FAULT_HEAL:
+            out_printf(&o, "heal");
+            return;
+        case SCENARIO_FAULT_ISOLATE:
+        case SCENARIO_FAULT_CRASH:
+        case SCENARIO_FAULT_RESTART:
+        case SCENARIO_FAULT_PAUSE:
+        case SCENARIO_FAULT_RESUME:
+            out_printf(&o, "%s ", names[f->kind]);
+            out_target(&o, &f->target);
+            return;
+        case SCENARIO_FAULT_LINK:
+            out_link(&o, f);
+            return;
+        case SCENARIO_FAULT_CUT:
+            out_printf(&o, "cut ");
+            out_end(&o, f->from);
+            out_printf(&o, "%s", f->both_ways ? "<->" : "->");
+            out_end(&o, f->to);
+            return;
+    }
+    out_printf(&o, "unknown fault");
+}
