@@ -152,7 +152,8 @@ static struct part_ctx *ctx_new(struct job *job, size_t p)
         }
     }
     qsort(c->pops, kept, sizeof *c->pops, by_call);
-    if (search_start(&c->search, &c->model, c->pops, kept) != 0) {
+    if (model_prepare(&c->model, c->pops, kept) != 0 ||
+        search_start(&c->search, &c->model, c->pops, kept) != 0) {
         ctx_free(c);
         return NULL;
     }
@@ -160,7 +161,7 @@ static struct part_ctx *ctx_new(struct job *job, size_t p)
 }
 
 /* Keeps from @out what the result needs, in history op indices. */
-static void keep(const struct part_ctx *c,
+static void keep(struct part_ctx *c,
                  struct search_out *out,
                  struct part_result *r)
 {

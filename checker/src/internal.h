@@ -24,6 +24,13 @@
  * the array is unchanged). */
 int array_reserve(void *pp, size_t *cap, size_t need, size_t elem);
 
+/* A zeroed array of @n elements of @size bytes, on huge pages when it is
+ * large (bigmem.c); free() releases it. NULL when out of memory. */
+void *big_calloc(size_t n, size_t size);
+/* array_reserve for arrays that may grow large: on huge pages past 2 MiB
+ * (the new part is zeroed then). */
+int big_reserve(void *pp, size_t *cap, size_t need, size_t elem);
+
 /* ------------------------------------------------------------------------ */
 /* String interning (strtab.c)                                               */
 /* ------------------------------------------------------------------------ */
@@ -217,28 +224,40 @@ struct pop
     size_t hop; /* index in the history */
 };
 
-/* A key's state ids are the history's string ids plus, above them, the
- * strings that appends make during the search (kept in @made). */
+/*
+ * A key's state ids are the history's string ids (0: absent) plus, above
+ * them, the strings that appends make during the search. Those are kept as
+ * nodes "parent ++ value" with their length and a rolling hash; a node
+ * whose bytes equal a history string of the key takes that string's id, so
+ * a state compares with the values ops read or expect as an integer.
+ */
 struct model
 {
     const struct strtab *strings;
-    struct strtab made;
-    uint32_t empty_id; /* id of "" when absent reads empty, else 0 */
+    uint32_t first_made; /* ids from here on are made nodes */
+    uint32_t empty_id;   /* id of "" when absent reads empty, else 0 */
     bool absent_reads_empty;
+    struct made_node *made;
+    size_t made_len;
+    size_t made_cap;
+    struct model_slot *index; /* (len, hash) -> the key's history strings */
+    size_t index_len;
+    size_t index_cap;
     struct append_memo *cache; /* (state, value) -> state for appends */
     size_t cache_len;
     size_t cache_cap;
-    char *scratch;
+    char *scratch; /* a state written out, for reports */
     size_t scratch_cap;
-    int error; /* COMMON_ENOMEM once an append could not intern */
+    int error; /* COMMON_ENOMEM once an append could not be made */
 };
 
 void model_init(struct model *m,
                 const struct strtab *strings,
                 bool absent_reads_empty);
 void model_fini(struct model *m);
-/* Forgets the strings made for the previous key. */
-void model_reset(struct model *m);
+/* Makes the history strings that @n ops use known by content, so that an
+ * append producing one of them yields its id. 0 or COMMON_ENOMEM. */
+int model_prepare(struct model *m, const struct pop *ops, size_t n);
 /* The id the model uses for history string @id ("" is absent when
  * absent reads empty). */
 uint32_t model_norm(const struct model *m, uint32_t id);
@@ -290,8 +309,9 @@ static inline bool model_step(struct model *m,
 
 /* True for ops that never change the state (see search.c). */
 bool model_read_only(const struct pop *op);
-/* The string a state stands for (ptr NULL: absent). */
-struct checker_str model_state_str(const struct model *m, uint32_t state);
+/* The string a state stands for (ptr NULL: absent); valid until the next
+ * call. NULL ptr with m->error set when out of memory. */
+struct checker_str model_state_str(struct model *m, uint32_t state);
 
 /* ------------------------------------------------------------------------ */
 /* Memo (memo.c)                                                             */
@@ -393,7 +413,8 @@ struct search
     uint32_t state;
     uint64_t hz; /* Zobrist hash of the bitset */
     uint64_t steps;
-    int32_t e; /* the entry the scan is at */
+    int32_t e;       /* the entry the scan is at */
+    bool reads_done; /* this level's pass over read-only ops is over */
 };
 
 struct search_out

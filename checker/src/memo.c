@@ -59,7 +59,7 @@ size_t memo_bytes(const struct memo *m)
 static int grow(struct memo *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;
-    struct memo_slot *slots = calloc(cap, sizeof *slots);
+    struct memo_slot *slots = big_calloc(cap, sizeof *slots);
     if (slots == NULL) {
         return COMMON_ENOMEM;
     }
@@ -112,8 +112,8 @@ int memo_add(struct memo *m,
     }
     size_t words = 1 + hi - lo;
     if (m->arena_len + words >= UINT32_MAX || lo > UINT32_MAX ||
-        array_reserve(&m->arena, &m->arena_cap, m->arena_len + words,
-                      sizeof *m->arena) != 0) {
+        big_reserve(&m->arena, &m->arena_cap, m->arena_len + words,
+                    sizeof *m->arena) != 0) {
         return COMMON_ENOMEM;
     }
     uint64_t *r = &m->arena[m->arena_len];

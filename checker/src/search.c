@@ -294,6 +294,7 @@ static inline bool pop(struct search *s)
         }
         s->e = w->next[f.ent];
         if (!f.forced) {
+            s->reads_done = true; /* it was chosen in the second pass */
             return true;
         }
     }
@@ -319,39 +320,57 @@ enum search_status search_resume(struct search *s,
             }
         }
         int32_t e = s->e;
-        bool back = w->ent_match[e] < 0; /* an unplaced op's return */
-        if (!back) {
-            uint32_t i = w->ent_op[e];
-            const struct pop *op = &s->ops[i];
-            uint32_t ns;
-            s->steps++;
-            if (model_step(m, op, s->state, &ns)) {
-                bit_set(&s->bits, i);
-                s->hz ^= w->zob[i];
-                size_t hi = s->bits.hi > s->bits.lo ? s->bits.hi : s->bits.lo;
-                int added = memo_add(&s->memo, s->hz ^ common_mix64(ns), ns,
-                                     s->bits.w, s->bits.lo, hi);
-                if (added < 0) {
-                    return SEARCH_NOMEM;
-                }
-                if (added > 0) {
-                    push(s, e, ns, model_read_only(op));
-                    s->e = w->next[0];
-                    continue;
-                }
-                bit_clear(&s->bits, i);
-                s->hz ^= w->zob[i];
-                /* Placing a read-only op first was the only choice worth
-                 * making here, and that configuration is known to fail. */
-                back = model_read_only(op);
-            } else if (m->error != 0) {
-                return SEARCH_NOMEM;
-            }
-            if (!back) {
-                s->e = w->next[e];
+        if (w->ent_match[e] < 0) {
+            /* The first unplaced return: the end of this level's
+             * candidates. After the read pass, try the others. */
+            if (!s->reads_done) {
+                s->reads_done = true;
+                s->e = w->next[0];
                 continue;
             }
+            if (!pop(s)) {
+                return SEARCH_NOT_LINEARIZABLE;
+            }
+            continue;
         }
+        uint32_t i = w->ent_op[e];
+        const struct pop *op = &s->ops[i];
+        bool read_only = model_read_only(op);
+        if (read_only == s->reads_done) {
+            s->e = w->next[e];
+            continue;
+        }
+        uint32_t ns;
+        s->steps++;
+        if (!model_step(m, op, s->state, &ns)) {
+            if (m->error != 0) {
+                return SEARCH_NOMEM;
+            }
+            s->e = w->next[e];
+            continue;
+        }
+        bit_set(&s->bits, i);
+        s->hz ^= w->zob[i];
+        size_t hi = s->bits.hi > s->bits.lo ? s->bits.hi : s->bits.lo;
+        int added = memo_add(&s->memo, s->hz ^ common_mix64(ns), ns, s->bits.w,
+                             s->bits.lo, hi);
+        if (added < 0) {
+            return SEARCH_NOMEM;
+        }
+        if (added > 0) {
+            push(s, e, ns, read_only);
+            s->reads_done = false;
+            s->e = w->next[0];
+            continue;
+        }
+        bit_clear(&s->bits, i);
+        s->hz ^= w->zob[i];
+        if (!read_only) {
+            s->e = w->next[e];
+            continue;
+        }
+        /* Placing this read-only op first was the only choice worth
+         * making here, and that configuration is known to fail. */
         if (!pop(s)) {
             return SEARCH_NOT_LINEARIZABLE;
         }
