@@ -176,8 +176,10 @@ int main(int argc, char **argv)
     struct checker_result *r = NULL;
     if (checker_history_read_file(h, a.file, a.format) != 0 ||
         checker_check(h, &a.opts, &r) != 0) {
+        /* "file:line: what" alone on the line, as compilers do, so that
+         * editors and scripts find the place. */
         const char *msg = checker_history_error(h);
-        fprintf(stderr, "lincheck: %s\n", msg[0] ? msg : "out of memory");
+        fprintf(stderr, "%s\n", msg[0] ? msg : "lincheck: out of memory");
         goto out;
     }
     if (a.json) {

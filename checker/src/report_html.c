@@ -256,7 +256,7 @@ int checker_report_html_write(FILE *f,
     fputs(
         "</pre>\n<div id=\"controls\"><label>key <select id=\"key\">"
         "</select></label><label>zoom <input id=\"zoom\" type=\"range\" "
-        "min=\"4\" max=\"120\" value=\"40\"></label></div>\n"
+        "min=\"4\" max=\"240\" value=\"90\"></label></div>\n"
         "<div class=\"legend\">"
         "<span style=\"background:#cfe3ff\"></span>placed (#n: its place "
         "in the linearization)"
