@@ -168,6 +168,15 @@ int parse_jsonl_line(const struct line *l,
                      struct parse_scratch *s,
                      char *msg,
                      size_t msg_size);
+/* The two ways of parse_jsonl_line: the strict fast scanner (1 when it
+ * read the line, 0 when it leaves it to jansson; the event's strings then
+ * point into the line) and jansson itself. */
+int parse_jsonl_fast(const struct line *l, struct checker_event *ev);
+int parse_jsonl_jansson(const struct line *l,
+                        struct checker_event *ev,
+                        struct parse_scratch *s,
+                        char *msg,
+                        size_t msg_size);
 int parse_edn_line(const struct line *l,
                    struct checker_event *ev,
                    struct parse_scratch *s,

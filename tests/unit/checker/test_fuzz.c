@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "internal.h" /* the two JSON Lines parsers, compared */
 
 static const char *const seeds[] = {
     "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"x\","
@@ -163,6 +164,88 @@ static void parsers_survive_any_bytes(void **state)
     free(buf);
 }
 
+static bool same_str(struct checker_str a, struct checker_str b)
+{
+    if (a.ptr == NULL || b.ptr == NULL) {
+        return a.ptr == b.ptr;
+    }
+    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+}
+
+static bool same_event(const struct checker_event *a,
+                       const struct checker_event *b)
+{
+    bool same = a->process == b->process && a->type == b->type &&
+                a->f == b->f && a->has_key == b->has_key &&
+                a->value_count == b->value_count &&
+                a->mismatch == b->mismatch && a->has_time == b->has_time &&
+                (!a->has_time || a->time == b->time) &&
+                (!a->has_key || same_str(a->key, b->key));
+    for (int k = 0; same && k < a->value_count; k++) {
+        same = same_str(a->value[k], b->value[k]);
+    }
+    return same;
+}
+
+/* Whatever line the fast JSON Lines scanner accepts, jansson accepts too
+ * and reads as the same event. */
+static void fast_jsonl_scanner_agrees_with_jansson(void **state)
+{
+    (void)state;
+    uint64_t seed = seed_from_env("CHECKER_FUZZ_SEED", 1);
+    struct common_prng rng;
+    common_prng_seed(&rng, seed);
+    struct checker_gen_options o;
+    checker_gen_options_init(&o);
+    o.ops = 300;
+    o.info_rate = 0.1;
+    o.fail_rate = 0.1;
+    struct checker_gen *g;
+    assert_int_equal(checker_generate(&o, &g), 0);
+    struct parse_scratch scratch = {NULL, 0, 0};
+    char line[512];
+    unsigned fast = 0;
+    for (int round = 0; round < 20000; round++) {
+        FILE *f = fmemopen(line, sizeof line, "w");
+        checker_event_write_jsonl(
+            f, &g->events[common_prng_below(&rng, g->events_len)]);
+        long n = ftell(f);
+        fclose(f);
+        size_t len = (size_t)n - 1; /* without its newline */
+        int rounds = (int)common_prng_below(&rng, 3);
+        for (int k = 0; k < rounds; k++) {
+            mutate(line, &len, sizeof line, &rng);
+        }
+        struct line l = {line, len, 1};
+        struct checker_event a;
+        struct checker_event b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        if (parse_jsonl_fast(&l, &a) != 1) {
+            continue;
+        }
+        fast++;
+        scratch.len = 0;
+        if (scratch.cap < len + 64) {
+            scratch.buf = realloc(scratch.buf, len + 64);
+            assert_non_null(scratch.buf);
+            scratch.cap = len + 64;
+        }
+        char msg[256];
+        int rv = parse_jsonl_jansson(&l, &b, &scratch, msg, sizeof msg);
+        if (rv != 1 || !same_event(&a, &b)) {
+            print_error("seed %llu: fast and jansson differ on: %.*s (%s)\n",
+                        (unsigned long long)seed, (int)len, line,
+                        rv == 1 ? "other event" : msg);
+            fail();
+        }
+    }
+    print_message("%u of 20000 lines took the fast path\n", fast);
+    assert_true(fast > 5000);
+    free(scratch.buf);
+    checker_gen_free(g);
+}
+
 /* The seeds themselves parse in their own format. */
 static void fuzz_seeds_are_valid(void **state)
 {
@@ -184,6 +267,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fuzz_seeds_are_valid),
         cmocka_unit_test(parsers_survive_any_bytes),
+        cmocka_unit_test(fast_jsonl_scanner_agrees_with_jansson),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
