@@ -1,0 +1,444 @@
+/*
+ * The linearizability search for one key: Wing & Gong's algorithm (1993,
+ * "Testing and verifying concurrent objects") with Lowe's memoisation
+ * (2017, "Testing for linearizability"), in the shape porcupine popularised.
+ *
+ * The ops' call and return events form one list sorted by time, calls
+ * before returns at equal times (intervals are closed, so ops that touch are
+ * concurrent). Scanning the list from its head, every call met before the
+ * first return is an op that may take effect next. The search tries them in
+ * turn: when the model accepts one and the resulting configuration (set of
+ * linearized ops, state) is new, the op's two events are cut out of the list
+ * (dancing links: they remember their neighbours, so undoing is O(1)), the
+ * op is pushed, and the scan starts over. Meeting a return means the op it
+ * ends must have taken effect already and has not: back off, undo the last
+ * op and try the candidate after it. The key is linearizable when every op
+ * with a return is placed; ops with unknown outcome (info) have only a call,
+ * so they may be placed any time after it, or never.
+ *
+ *     scan ──call, model ok, new config──▶ push, lift, scan from head
+ *      │                                        ▲
+ *      └──return (or forced op refused)──▶ pop, unlift, scan on after it
+ *
+ * Two refinements over the textbook loop:
+ * - the set of linearized ops is a bitset hashed Zobrist-style (XOR of a
+ *   random word per op), so a push or pop updates the hash in O(1);
+ * - an op that cannot change the state (a get, a cas mismatch) that the
+ *   model accepts is placed without leaving a choice point: if any order
+ *   completes the prefix, one that places it first does (it can move
+ *   forward: nothing unplaced returned before its call, and the ops it
+ *   jumps over see the same states). So when it is popped, the search pops
+ *   on to the previous choice point.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Iterations between two looks at the clock and at the other workers. */
+enum {
+    CHECK_EVERY = 4096
+};
+
+struct search_frame
+{
+    uint32_t ent;
+    uint32_t state;
+    bool forced;
+};
+
+struct search_timed
+{
+    int64_t t;
+    uint32_t op;
+};
+
+/* Carves the arrays of a search of @n ops and @ents entries from one
+ * allocation. */
+static int carve(struct search *s, size_t n, size_t ents)
+{
+    struct search_work *w = &s->w;
+    s->bits.words = (n + 63) / 64 + 1;
+    size_t sizes[] = {
+        (ents + 1) * sizeof(int32_t),
+        (ents + 1) * sizeof(int32_t),
+        (ents + 1) * sizeof(uint32_t),
+        (ents + 1) * sizeof(int32_t),
+        n * sizeof(struct search_timed),
+        n * sizeof(uint64_t),
+        (n + 1) * sizeof(struct search_frame),
+        s->bits.words * sizeof(uint64_t),
+        (n + 1) * sizeof(uint32_t),
+    };
+    size_t total = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        sizes[k] = (sizes[k] + 15) & ~(size_t)15; /* keep arrays aligned */
+        total += sizes[k];
+    }
+    char *p = calloc(1, total);
+    if (p == NULL) {
+        return COMMON_ENOMEM;
+    }
+    s->buf = p;
+    w->next = (int32_t *)(void *)p;
+    w->prev = (int32_t *)(void *)(p += sizes[0]);
+    w->ent_op = (uint32_t *)(void *)(p += sizes[1]);
+    w->ent_match = (int32_t *)(void *)(p += sizes[2]);
+    w->rets = (struct search_timed *)(void *)(p += sizes[3]);
+    w->zob = (uint64_t *)(void *)(p += sizes[4]);
+    w->stack = (struct search_frame *)(void *)(p += sizes[5]);
+    s->bits.w = (uint64_t *)(void *)(p += sizes[6]);
+    /* best[] is handed to the caller at the end: its own allocation. */
+    s->best = malloc((n + 1) * sizeof *s->best);
+    return s->best != NULL ? 0 : COMMON_ENOMEM;
+}
+
+static int by_time(const void *a, const void *b)
+{
+    const struct search_timed *x = a;
+    const struct search_timed *y = b;
+    if (x->t != y->t) {
+        return x->t < y->t ? -1 : 1;
+    }
+    return x->op < y->op ? -1 : x->op > y->op;
+}
+
+/* Merges the calls (the ops are in call order) with the returns sorted by
+ * time into the list 1..ents; a call comes before a return at the same
+ * time. */
+static void build_list(const struct pop *ops, size_t n, struct search_work *w)
+{
+    size_t rets = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (ops[i].has_ret) {
+            w->rets[rets].t = ops[i].ret;
+            w->rets[rets].op = i;
+            rets++;
+        }
+    }
+    qsort(w->rets, rets, sizeof *w->rets, by_time);
+    /* A call comes before its return (time never goes backwards within a
+     * process, and calls win ties), so when a return is placed its call's
+     * entry is known: zob[] holds it until the Zobrist keys are drawn. */
+    int32_t e = 0;
+    size_t c = 0;
+    size_t r = 0;
+    while (c < n || r < rets) {
+        bool take_call = c < n && (r == rets || ops[c].call <= w->rets[r].t);
+        e++;
+        if (take_call) {
+            w->ent_op[e] = (uint32_t)c;
+            w->ent_match[e] = 0;
+            w->zob[c] = (uint64_t)e;
+            c++;
+        } else {
+            uint32_t op = w->rets[r].op;
+            w->ent_op[e] = op;
+            w->ent_match[e] = -1;
+            w->ent_match[w->zob[op]] = e;
+            r++;
+        }
+    }
+    size_t ents = (size_t)e;
+    w->ents = ents;
+    w->ent_match[0] = -1; /* the head stops a scan like a return */
+    for (size_t k = 0; k <= ents; k++) {
+        w->next[k] = k == ents ? 0 : (int32_t)(k + 1);
+        w->prev[k] = k == 0 ? (int32_t)ents : (int32_t)(k - 1);
+    }
+    for (size_t i = 0; i < n; i++) {
+        w->zob[i] = common_mix64(0x5eed0000u + i);
+    }
+}
+
+/* Cuts call entry @e (and its return) out of the list. */
+static inline void lift(struct search_work *w, int32_t e)
+{
+    int32_t *next = w->next;
+    int32_t *prev = w->prev;
+    next[prev[e]] = next[e];
+    prev[next[e]] = prev[e];
+    int32_t r = w->ent_match[e];
+    if (r > 0) {
+        next[prev[r]] = next[r];
+        prev[next[r]] = prev[r];
+    }
+}
+
+/* Puts them back; lifts are undone in reverse order. */
+static inline void unlift(struct search_work *w, int32_t e)
+{
+    int32_t *next = w->next;
+    int32_t *prev = w->prev;
+    int32_t r = w->ent_match[e];
+    if (r > 0) {
+        next[prev[r]] = r;
+        prev[next[r]] = r;
+    }
+    next[prev[e]] = e;
+    prev[next[e]] = e;
+}
+
+static inline void bit_set(struct search_bits *b, uint32_t i)
+{
+    size_t k = i / 64;
+    b->w[k] |= (uint64_t)1 << (i % 64);
+    if (k >= b->hi) {
+        b->hi = k + 1;
+    }
+    while (b->w[b->lo] == UINT64_MAX) {
+        b->lo++; /* the spare last word is never full */
+    }
+}
+
+static inline void bit_clear(struct search_bits *b, uint32_t i)
+{
+    size_t k = i / 64;
+    b->w[k] &= ~((uint64_t)1 << (i % 64));
+    if (k < b->lo) {
+        b->lo = k;
+    }
+    while (b->hi > 0 && b->w[b->hi - 1] == 0) {
+        b->hi--;
+    }
+}
+
+int search_start(struct search *s,
+                 struct model *m,
+                 const struct pop *ops,
+                 size_t n)
+{
+    memset(s, 0, sizeof *s);
+    memo_init(&s->memo);
+    s->m = m;
+    s->ops = ops;
+    s->n = n;
+    for (size_t i = 0; i < n; i++) {
+        s->remaining += ops[i].has_ret ? 1 : 0;
+        assert(i == 0 || ops[i - 1].call <= ops[i].call);
+        assert(!ops[i].has_ret || ops[i].call <= ops[i].ret);
+    }
+    if (n + s->remaining >= INT32_MAX) {
+        return COMMON_ENOMEM;
+    }
+    int rv = carve(s, n, n + s->remaining);
+    if (rv != 0) {
+        return rv;
+    }
+    build_list(ops, n, &s->w);
+    s->e = s->w.next[0];
+    return 0;
+}
+
+void search_fini(struct search *s)
+{
+    memo_fini(&s->memo);
+    free(s->buf);
+    free(s->best);
+    s->buf = NULL;
+    s->best = NULL;
+}
+
+static bool should_stop(const struct search_limits *lim,
+                        enum search_status *why)
+{
+    if (lim->min_failed != NULL &&
+        atomic_load_explicit(lim->min_failed, memory_order_relaxed) <
+            lim->self) {
+        *why = SEARCH_ABORTED;
+        return true;
+    }
+    if (lim->deadline_ns != 0 && common_now_ns() >= lim->deadline_ns) {
+        *why = SEARCH_TIMEOUT;
+        return true;
+    }
+    return false;
+}
+
+/* Places call entry @e, whose op the model took from s->state to @ns: the
+ * configuration is new (it is in the memo now). */
+static inline void push(struct search *s, int32_t e, uint32_t ns, bool forced)
+{
+    struct search_work *w = &s->w;
+    struct search_frame *f = &w->stack[s->depth++];
+    f->ent = (uint32_t)e;
+    f->state = s->state;
+    f->forced = forced;
+    lift(w, e);
+    s->state = ns;
+    s->remaining -= s->ops[w->ent_op[e]].has_ret ? 1 : 0;
+    if (s->depth > s->best_len) {
+        for (size_t k = s->synced; k < s->depth; k++) {
+            s->best[k] = w->ent_op[w->stack[k].ent];
+        }
+        s->best_len = s->synced = s->depth;
+    }
+}
+
+/* Undoes placements back to the last choice point: past every forced op,
+ * and one more. False when there is none left (the key fails). */
+static inline bool pop(struct search *s)
+{
+    struct search_work *w = &s->w;
+    while (s->depth > 0) {
+        struct search_frame f = w->stack[--s->depth];
+        uint32_t i = w->ent_op[f.ent];
+        unlift(w, (int32_t)f.ent);
+        bit_clear(&s->bits, i);
+        s->hz ^= w->zob[i];
+        s->state = f.state;
+        s->remaining += s->ops[i].has_ret ? 1 : 0;
+        if (s->synced > s->depth) {
+            s->synced = s->depth;
+        }
+        s->e = w->next[f.ent];
+        if (!f.forced) {
+            s->reads_done = true; /* it was chosen in the second pass */
+            return true;
+        }
+    }
+    return false;
+}
+
+enum search_status search_resume(struct search *s,
+                                 const struct search_limits *lim)
+{
+    struct search_work *w = &s->w;
+    struct model *m = s->m;
+    uint64_t stop_at = s->steps + lim->steps;
+    unsigned tick = 0;
+    enum search_status why;
+    while (s->remaining > 0) {
+        if (++tick == CHECK_EVERY) {
+            tick = 0;
+            if (should_stop(lim, &why)) {
+                return why;
+            }
+            if (s->steps >= stop_at) {
+                return SEARCH_PAUSED;
+            }
+        }
+        int32_t e = s->e;
+        if (w->ent_match[e] < 0) {
+            /* The first unplaced return: the end of this level's
+             * candidates. After the read pass, try the others. */
+            if (!s->reads_done) {
+                s->reads_done = true;
+                s->e = w->next[0];
+                continue;
+            }
+            if (!pop(s)) {
+                return SEARCH_NOT_LINEARIZABLE;
+            }
+            continue;
+        }
+        uint32_t i = w->ent_op[e];
+        const struct pop *op = &s->ops[i];
+        bool read_only = model_read_only(op);
+        if (read_only == s->reads_done) {
+            s->e = w->next[e];
+            continue;
+        }
+        uint32_t ns;
+        s->steps++;
+        if (!model_step(m, op, s->state, &ns)) {
+            if (m->error != 0) {
+                return SEARCH_NOMEM;
+            }
+            s->e = w->next[e];
+            continue;
+        }
+        bit_set(&s->bits, i);
+        s->hz ^= w->zob[i];
+        size_t hi = s->bits.hi > s->bits.lo ? s->bits.hi : s->bits.lo;
+        int added = memo_add(&s->memo, s->hz ^ common_mix64(ns), ns, s->bits.w,
+                             s->bits.lo, hi);
+        if (added < 0) {
+            return SEARCH_NOMEM;
+        }
+        if (added > 0) {
+            push(s, e, ns, read_only);
+            s->reads_done = false;
+            s->e = w->next[0];
+            continue;
+        }
+        bit_clear(&s->bits, i);
+        s->hz ^= w->zob[i];
+        if (!read_only) {
+            s->e = w->next[e];
+            continue;
+        }
+        /* Placing this read-only op first was the only choice worth
+         * making here, and that configuration is known to fail. */
+        if (!pop(s)) {
+            return SEARCH_NOT_LINEARIZABLE;
+        }
+    }
+    return SEARCH_LINEARIZABLE;
+}
+
+/* After a failure: the state after the longest prefix, and the ops that
+ * could have come next (calls before the first unplaced return) and that
+ * the model refuses there. Each of them is refused: had the model taken
+ * one, the search would have gone deeper than its longest prefix. */
+static int explain(struct search *s, struct search_out *out)
+{
+    struct search_work *w = &s->w;
+    uint64_t *bits = s->bits.w;
+    struct model *m = s->m;
+    memset(bits, 0, s->bits.words * sizeof *bits);
+    uint32_t state = 0;
+    for (size_t k = 0; k < out->order_len; k++) {
+        uint32_t i = out->order[k];
+        bits[i / 64] |= (uint64_t)1 << (i % 64);
+        if (!model_step(m, &s->ops[i], state, &state)) {
+            return m->error != 0 ? m->error : COMMON_EINVAL;
+        }
+    }
+    out->state = state;
+    out->unplaced = malloc((s->n + 1) * sizeof *out->unplaced);
+    if (out->unplaced == NULL) {
+        return COMMON_ENOMEM;
+    }
+    for (size_t e = 1; e <= w->ents; e++) {
+        uint32_t i = w->ent_op[e];
+        if (bits[i / 64] & ((uint64_t)1 << (i % 64))) {
+            continue;
+        }
+        if (w->ent_match[e] < 0) {
+            break;
+        }
+        uint32_t next;
+        if (!model_step(m, &s->ops[i], state, &next)) {
+            if (m->error != 0) {
+                return m->error;
+            }
+            out->unplaced[out->unplaced_len++] = i;
+        }
+    }
+    return 0;
+}
+
+void search_finish(struct search *s,
+                   enum search_status status,
+                   struct search_out *out)
+{
+    memset(out, 0, sizeof *out);
+    out->status = status;
+    out->steps = s->steps;
+    out->order = s->best;
+    s->best = NULL;
+    if (status == SEARCH_LINEARIZABLE) {
+        for (size_t k = 0; k < s->depth; k++) {
+            out->order[k] = s->w.ent_op[s->w.stack[k].ent];
+        }
+        out->order_len = s->depth;
+        out->state = s->state;
+    } else if (status == SEARCH_NOT_LINEARIZABLE) {
+        out->order_len = s->best_len;
+        if (explain(s, out) != 0) {
+            out->status = SEARCH_NOMEM;
+        }
+    }
+}
