@@ -276,7 +276,6 @@ static void publish(struct slot *s)
     st.commit = raft_commit_index(r);
     st.applied = raft_applied_index(r);
     st.last = raft_last_index(r);
-    st.sm_digest = kv_sm_digest(kv_node_sm(s->node));
     pthread_mutex_lock(&s->lock);
     st.paused = s->paused;
     s->status = st;
@@ -399,8 +398,8 @@ static int node_boot(struct cluster *c, struct slot *s)
         if (rv != 0) {
             return rv;
         }
-        monitor_boot(c->cfg.monitor, s->id, st.entries, st.n_entries,
-                     st.snapshot_index);
+        monitor_boot(c->cfg.monitor, s->id, st.snapshot_index, st.snapshot_term,
+                     st.entries, st.n_entries);
     }
     rv = kv_node_new(&nc, &s->node);
     if (rv != 0) {

@@ -57,7 +57,6 @@ struct cluster_node_status
     raft_index commit;
     raft_index applied;
     raft_index last;
-    uint64_t sm_digest;
 };
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out);

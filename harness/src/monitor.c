@@ -30,10 +30,13 @@ struct committed
     raft_term commit_term;
 };
 
+/* A node's persisted log as hashes: chain[k] covers every entry up to
+ * index first + k, base the entries up to first - 1 (a snapshot's). */
 struct node_view
 {
-    uint64_t *chain;  /* chain[k]: hash of persisted entries 1..k+1 */
+    uint64_t *chain;
     raft_index first; /* index of chain[0] */
+    uint64_t base;
     size_t len;
     size_t cap;
     raft_index applied;
@@ -115,6 +118,9 @@ struct monitor *monitor_new(void)
         free(m);
         return NULL;
     }
+    for (size_t k = 0; k < MONITOR_MAX_NODES; k++) {
+        m->nodes[k].first = 1;
+    }
     return m;
 }
 
@@ -188,12 +194,59 @@ static void lm_check(struct monitor *m,
 
 static void view_truncate(struct node_view *v, raft_index from)
 {
-    if (from < v->first) {
+    if (from <= v->first) {
         v->len = 0;
-        v->first = from;
     } else if (from - v->first < v->len) {
         v->len = (size_t)(from - v->first);
     }
+}
+
+/* The chain value recorded for (index, term), if any node persisted it. */
+static bool lm_find(const struct monitor *m,
+                    raft_index index,
+                    raft_term term,
+                    uint64_t *chain)
+{
+    if (m->lm_cap == 0) {
+        return false;
+    }
+    size_t k = lm_home(index, term, m->lm_cap);
+    while (m->lm[k].index != 0) {
+        if (m->lm[k].index == index && m->lm[k].term == term) {
+            *chain = m->lm[k].chain;
+            return true;
+        }
+        k = (k + 1) & (m->lm_cap - 1);
+    }
+    return false;
+}
+
+/* The view now starts after a snapshot at (index, term). */
+static void view_rebase(struct monitor *m,
+                        raft_id id,
+                        struct node_view *v,
+                        raft_index index,
+                        raft_term term)
+{
+    uint64_t base = 0;
+    if (index > 0 && !lm_find(m, index, term, &base)) {
+        violation(m,
+                  "node %llu holds a snapshot at index %llu term %llu that "
+                  "no node ever persisted",
+                  (unsigned long long)id, (unsigned long long)index,
+                  (unsigned long long)term);
+    }
+    if (index >= v->first && index - v->first < v->len &&
+        v->chain[index - v->first] == base) {
+        /* The log agrees with the snapshot: keep what follows it. */
+        size_t drop = (size_t)(index - v->first) + 1;
+        memmove(v->chain, v->chain + drop, (v->len - drop) * sizeof *v->chain);
+        v->len -= drop;
+    } else {
+        v->len = 0;
+    }
+    v->first = index + 1;
+    v->base = base;
 }
 
 static void view_append(struct monitor *m,
@@ -201,9 +254,7 @@ static void view_append(struct monitor *m,
                         struct node_view *v,
                         const struct raft_entry *e)
 {
-    if (v->len == 0) {
-        v->first = e->index;
-    } else if (e->index != v->first + v->len) {
+    if (e->index != v->first + v->len) {
         violation(m, "node %llu persisted index %llu after index %llu",
                   (unsigned long long)id, (unsigned long long)e->index,
                   (unsigned long long)(v->first + v->len - 1));
@@ -212,7 +263,7 @@ static void view_append(struct monitor *m,
     if (!grow(m, (void **)&v->chain, &v->cap, v->len + 1, sizeof *v->chain)) {
         return;
     }
-    uint64_t prev = v->len == 0 ? common_mix64(e->index) : v->chain[v->len - 1];
+    uint64_t prev = v->len == 0 ? v->base : v->chain[v->len - 1];
     v->chain[v->len] = common_mix64(prev ^ entry_hash(e));
     lm_check(m, id, e->index, e->term, v->chain[v->len]);
     v->len++;
@@ -309,6 +360,23 @@ void monitor_observe(struct monitor *m,
     }
     pthread_mutex_lock(&m->lock);
     struct node_view *v = &m->nodes[id - 1];
+    if (u->snapshot != NULL) {
+        const struct raft_snapshot *sn = u->snapshot;
+        view_rebase(m, id, v, sn->index, sn->term);
+        if (sn->index < m->committed_cap && m->committed[sn->index].term != 0 &&
+            m->committed[sn->index].term != sn->term) {
+            violation(m,
+                      "State Machine Safety: node %llu installed a snapshot "
+                      "at index %llu of term %llu, but an entry of term %llu "
+                      "was applied there",
+                      (unsigned long long)id, (unsigned long long)sn->index,
+                      (unsigned long long)sn->term,
+                      (unsigned long long)m->committed[sn->index].term);
+        }
+        if (v->applied < sn->index) {
+            v->applied = sn->index;
+        }
+    }
     if (u->truncate_from != 0) {
         view_truncate(v, u->truncate_from);
     }
@@ -330,9 +398,10 @@ void monitor_observe(struct monitor *m,
 
 void monitor_boot(struct monitor *m,
                   raft_id id,
+                  raft_index snapshot_index,
+                  raft_term snapshot_term,
                   const struct raft_entry *e,
-                  size_t n,
-                  raft_index applied)
+                  size_t n)
 {
     if (id < 1 || id > MONITOR_MAX_NODES) {
         return;
@@ -340,7 +409,12 @@ void monitor_boot(struct monitor *m,
     pthread_mutex_lock(&m->lock);
     struct node_view *v = &m->nodes[id - 1];
     v->len = 0;
-    v->applied = applied;
+    v->first = 1;
+    v->base = 0;
+    if (snapshot_index > 0) {
+        view_rebase(m, id, v, snapshot_index, snapshot_term);
+    }
+    v->applied = snapshot_index;
     for (size_t k = 0; k < n; k++) {
         view_append(m, id, v, &e[k]);
     }

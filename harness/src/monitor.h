@@ -38,13 +38,15 @@ void monitor_observe(struct monitor *m,
                      const struct raft *r,
                      const struct raft_update *u);
 
-/* Node @id booted from a disk holding @n entries starting at @first (its
- * state machine starts empty, applied = @applied). */
+/* Node @id booted from a disk holding a snapshot at (@snapshot_index,
+ * @snapshot_term) (0, 0 for none) and then @n entries; its state machine
+ * starts from the snapshot. Call before the node's first update. */
 void monitor_boot(struct monitor *m,
                   raft_id id,
+                  raft_index snapshot_index,
+                  raft_term snapshot_term,
                   const struct raft_entry *e,
-                  size_t n,
-                  raft_index applied);
+                  size_t n);
 
 bool monitor_ok(struct monitor *m);
 /* The first violation (copied into @buf), or an empty string. */

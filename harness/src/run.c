@@ -253,6 +253,8 @@ static uint64_t ms_to_ns(unsigned ms)
     return (uint64_t)ms * 1000000ull;
 }
 
+static void apply_fault(struct run *r, const struct scenario_fault *f);
+
 static void apply_fault(struct run *r, const struct scenario_fault *f)
 {
     char desc[128];
@@ -260,6 +262,26 @@ static void apply_fault(struct run *r, const struct scenario_fault *f)
     uint64_t now = cluster_now(r->cl);
     struct transport_mem *net = cluster_net(r->cl);
     raft_id id = 0;
+    if (f->target.kind == SCENARIO_TARGET_ALL &&
+        (f->kind == SCENARIO_FAULT_CRASH || f->kind == SCENARIO_FAULT_PAUSE ||
+         f->kind == SCENARIO_FAULT_RESTART ||
+         f->kind == SCENARIO_FAULT_RESUME)) {
+        /* Every node that fits, one after the other. */
+        struct scenario_fault one = *f;
+        one.target.kind = SCENARIO_TARGET_NODE;
+        logf_run(r, "fault: %s", desc);
+        for (raft_id k = 1; k <= r->n; k++) {
+            bool fits = f->kind == SCENARIO_FAULT_RESTART ? r->crashed[k]
+                        : f->kind == SCENARIO_FAULT_RESUME
+                            ? r->paused[k]
+                            : !r->crashed[k] && !r->paused[k];
+            if (fits) {
+                one.target.id = (unsigned)k;
+                apply_fault(r, &one);
+            }
+        }
+        return;
+    }
     switch (f->kind) {
         case SCENARIO_FAULT_ISOLATE:
         case SCENARIO_FAULT_CRASH:
@@ -489,7 +511,7 @@ static void poll_leader(struct run *r, uint64_t now)
         return;
     }
     r->leaderless = false;
-    if (r->heal_pending) {
+    if (r->heal_pending && now >= r->heal_at) {
         uint64_t d = now - r->heal_at;
         if (d > r->worst_heal_to_leader) {
             r->worst_heal_to_leader = d;

@@ -45,6 +45,10 @@ struct workload
     bool draining;
 
     /* Driver thread only: */
+    uint64_t *invoked_at; /* per client: time of its open invoke */
+    uint64_t *lat;
+    size_t n_lat;
+    size_t cap_lat;
     struct workload_event *events;
     size_t n_events;
     size_t cap_events;
@@ -70,9 +74,56 @@ static char *dup_str(const void *p, size_t len)
 }
 
 /* Client env: record a history event (driver thread). */
+static void count(struct workload *w, enum kv_event_type type)
+{
+    switch (type) {
+        case KV_EVENT_INVOKE:
+            atomic_fetch_add(&w->invoked, 1);
+            break;
+        case KV_EVENT_OK:
+            atomic_fetch_add(&w->ok, 1);
+            break;
+        case KV_EVENT_FAIL:
+            atomic_fetch_add(&w->fail, 1);
+            break;
+        case KV_EVENT_INFO:
+            atomic_fetch_add(&w->info, 1);
+            break;
+    }
+}
+
+/* Benchmarks: latencies of ok ops only. */
+static void record_latency(struct workload *w, const struct kv_event *ev)
+{
+    unsigned idx = (unsigned)(ev->process % w->cfg.clients);
+    if (ev->type == KV_EVENT_INVOKE) {
+        w->invoked_at[idx] = ev->time_ns;
+        return;
+    }
+    if (ev->type != KV_EVENT_OK) {
+        return;
+    }
+    if (w->n_lat == w->cap_lat) {
+        size_t cap = w->cap_lat ? w->cap_lat * 2 : 65536;
+        uint64_t *l = realloc(w->lat, cap * sizeof *l);
+        if (l == NULL) {
+            w->oom = true;
+            return;
+        }
+        w->lat = l;
+        w->cap_lat = cap;
+    }
+    w->lat[w->n_lat++] = ev->time_ns - w->invoked_at[idx];
+}
+
 static void on_record(void *data, const struct kv_event *ev)
 {
     struct workload *w = data;
+    count(w, ev->type);
+    if (w->cfg.latencies_only) {
+        record_latency(w, ev);
+        return;
+    }
     if (w->n_events == w->cap_events) {
         size_t cap = w->cap_events ? w->cap_events * 2 : 4096;
         struct workload_event *e = realloc(w->events, cap * sizeof *e);
@@ -112,32 +163,32 @@ static void on_record(void *data, const struct kv_event *ev)
         w->oom = true;
     }
     w->n_events++;
-    switch (ev->type) {
-        case KV_EVENT_INVOKE:
-            atomic_fetch_add(&w->invoked, 1);
-            break;
-        case KV_EVENT_OK:
-            atomic_fetch_add(&w->ok, 1);
-            break;
-        case KV_EVENT_FAIL:
-            atomic_fetch_add(&w->fail, 1);
-            break;
-        case KV_EVENT_INFO:
-            atomic_fetch_add(&w->info, 1);
-            break;
-    }
 }
 
-/* Client env: send a request to a node (driver thread). */
+/* Client env: send a request to a node (driver thread). A client lives
+ * beside its home node and sees the network as that node does: a node cut
+ * off from its home is out of its reach too. */
 static void on_send(void *data, raft_id to, const struct kv_request *req)
 {
     struct workload *w = data;
+    unsigned idx = (unsigned)(req->token >> 32);
+    raft_id home = idx % w->cfg.nodes + 1;
+    if (home != to &&
+        transport_mem_is_cut(cluster_net(w->cfg.cluster), home, to)) {
+        return; /* lost: the attempt times out */
+    }
     cluster_request(w->cfg.cluster, to, req);
 }
 
 void workload_reply(void *data, const struct kv_response *resp)
 {
     struct workload *w = data;
+    unsigned idx = (unsigned)(resp->token >> 32);
+    raft_id home = idx % w->cfg.nodes + 1;
+    if (home != resp->node &&
+        transport_mem_is_cut(cluster_net(w->cfg.cluster), resp->node, home)) {
+        return; /* the answer cannot reach the client */
+    }
     struct reply_msg *m = malloc(sizeof *m + resp->value.len);
     if (m == NULL) {
         return; /* lost: the client's attempt times out */
@@ -186,7 +237,9 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
     w->clients = calloc(cfg->clients, sizeof *w->clients);
     w->next_start = calloc(cfg->clients, sizeof *w->next_start);
     w->known = calloc(cfg->keys, sizeof *w->known);
-    if (w->clients == NULL || w->next_start == NULL || w->known == NULL) {
+    w->invoked_at = calloc(cfg->clients, sizeof *w->invoked_at);
+    if (w->clients == NULL || w->next_start == NULL || w->known == NULL ||
+        w->invoked_at == NULL) {
         workload_free(w);
         return COMMON_ENOMEM;
     }
@@ -225,6 +278,8 @@ void workload_free(struct workload *w)
         common_vec_fini(&w->known[k].value);
     }
     free(w->known);
+    free(w->invoked_at);
+    free(w->lat);
     while (w->inbox_head != NULL) {
         struct reply_msg *m = w->inbox_head;
         w->inbox_head = m->next;
@@ -440,6 +495,12 @@ void workload_counts(struct workload *w, struct workload_counts *c)
     c->ok = atomic_load(&w->ok);
     c->fail = atomic_load(&w->fail);
     c->info = atomic_load(&w->info);
+}
+
+const uint64_t *workload_latencies(const struct workload *w, size_t *n)
+{
+    *n = w->n_lat;
+    return w->lat;
 }
 
 const struct workload_event *workload_events(const struct workload *w,

@@ -3,6 +3,12 @@
  * event-driven kv_client objects, generating operations from the op mix and
  * recording the history.
  *
+ * Placement: client i lives beside node (i mod nodes) + 1, its home, and
+ * sees the network as its home does: while a partition separates its home
+ * from a node, its requests to that node and the answers are lost. So the
+ * clients on the minority side of a partition cannot reach a quorum, and
+ * the history shows it (their operations fail or time out).
+ *
  * Operations: keys "k0".."k<keys-1>"; every put and append writes a value
  * unique in the run ("<process>.<n>", padded with '.' to value_size), so
  * the history pins down which write a read saw; a cas expects the value
@@ -31,6 +37,8 @@ struct workload_config
     unsigned mix[KV_OP_MAX + 1]; /* weight per enum kv_op */
     uint64_t seed;
     struct cluster *cluster;
+    /* Benchmarks: keep no history, only the latency of each ok op. */
+    bool latencies_only;
 };
 
 /* One recorded history event (strings owned by the workload). */
@@ -79,6 +87,10 @@ void workload_counts(struct workload *w, struct workload_counts *c);
 /* The history, valid after workload_join(). */
 const struct workload_event *workload_events(const struct workload *w,
                                              size_t *n);
+
+/* With latencies_only: the latency (ns) of every ok op, in completion
+ * order; valid after workload_join(). */
+const uint64_t *workload_latencies(const struct workload *w, size_t *n);
 
 /* Writes the history as JSON Lines (DESIGN.md's format). */
 int workload_write_jsonl(const struct workload *w, FILE *f);

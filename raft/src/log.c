@@ -219,6 +219,19 @@ static raft_index first_with_term_at_least(const struct raft_log *l,
     return lo;
 }
 
+void log_reset(struct raft_log *l, raft_index i, raft_term term)
+{
+    for (size_t k = 0; k < l->count; k++) {
+        release(l, slot(l, k));
+    }
+    l->count = 0;
+    l->head = 0;
+    l->snapshot_index = i;
+    l->snapshot_term = term;
+    l->stable = i;
+    l->truncated_from = 0;
+}
+
 raft_index log_term_first_index(const struct raft_log *l, raft_index i)
 {
     if (i <= l->snapshot_index + 1) {

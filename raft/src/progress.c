@@ -7,6 +7,11 @@
  *   PROBE  <---------------------------------------------- REPLICATE
  *   (one AppendEntries out at a time, ----------------->  (pipeline up to
  *    waiting for the answer)       success from a probe    max_inflight)
+ *      |                                                       ^
+ *      | needs entries already compacted     snapshot installed |
+ *      +-----------------------> SNAPSHOT ----------------------+
+ *                 (one chunk out at a time, resent after a heartbeat
+ *                  answer when lost)
  *
  * In REPLICATE the leader advances next optimistically as it sends and
  * keeps the last index of each message in flight in a ring; answers free
@@ -77,7 +82,7 @@ void progress_become_replicate(struct progress *p)
 
 bool progress_paused(const struct progress *p, unsigned max_inflight)
 {
-    if (p->state == PROGRESS_PROBE) {
+    if (p->state == PROGRESS_PROBE || p->state == PROGRESS_SNAPSHOT) {
         return p->probe_sent;
     }
     return progress_inflight_full(p, max_inflight);

@@ -132,6 +132,10 @@ const char *raft_msg_type_name(int type)
             return "HEARTBEAT";
         case RAFT_MSG_HEARTBEAT_RESP:
             return "HEARTBEAT_RESP";
+        case RAFT_MSG_SNAPSHOT:
+            return "SNAPSHOT";
+        case RAFT_MSG_SNAPSHOT_RESP:
+            return "SNAPSHOT_RESP";
         default:
             return "UNKNOWN";
     }
@@ -231,8 +235,6 @@ int raft_new(const struct raft_options *opts,
     common_prng_seed(&r->prng, opts->seed ^ common_mix64(opts->id));
     r->term = boot->hard_state.term;
     r->vote = boot->hard_state.vote;
-    r->conf = boot->conf;
-    r->quorum = raft_configuration_voter_count(&r->conf) / 2 + 1;
 
     rv = log_init(&r->log, boot->snapshot_index, boot->snapshot_term);
     if (rv != 0) {
@@ -262,14 +264,7 @@ int raft_new(const struct raft_options *opts,
     if (r->inflight_mem == NULL) {
         goto err_log;
     }
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        struct progress *p = &r->progress[k];
-        p->id = r->conf.servers[k].id;
-        p->voter = r->conf.servers[k].role == RAFT_VOTER;
-        p->is_self = p->id == r->id;
-        p->inflight = r->inflight_mem + (size_t)k * opts->max_inflight;
-        progress_reset(p, log_last_index(&r->log));
-    }
+    raft_set_conf(r, &boot->conf);
 
     r->role = RAFT_FOLLOWER;
     r->leader = 0;
@@ -300,6 +295,8 @@ void raft_free(struct raft *r)
     free(r->outbox);
     free(r->reads);
     free(r->reads_ready);
+    free(r->install_buf);
+    snapshot_rx_reset(r);
     free(r);
 }
 
@@ -380,9 +377,13 @@ static const char *message_invalid(const struct raft *r,
         return "message from a node outside the configuration";
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_APPEND ||
-         m->type == RAFT_MSG_HEARTBEAT) &&
+         m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT) &&
         m->term == 0) {
         return "request with term 0";
+    }
+    const char *snap = snapshot_message_invalid(m);
+    if (snap != NULL) {
+        return snap;
     }
     if (m->type == RAFT_MSG_APPEND) {
         const struct raft_append *a = &m->append;
@@ -456,13 +457,16 @@ int raft_step(struct raft *r, const struct raft_message *m)
          * this node's term, which makes a deposed leader or a stale
          * candidate step down. */
         switch (m->type) {
-            case RAFT_MSG_APPEND: {
+            case RAFT_MSG_APPEND:
+            case RAFT_MSG_SNAPSHOT: {
                 struct raft_message resp = {
                     .type = RAFT_MSG_APPEND_RESP,
                     .to = m->from,
                     .term = r->term,
                     .append_resp = {.success = false,
-                                    .index = m->append.prev_index},
+                                    .index = m->type == RAFT_MSG_APPEND
+                                                 ? m->append.prev_index
+                                                 : 0},
                 };
                 return raft_send(r, &resp);
             }
@@ -502,6 +506,10 @@ int raft_step(struct raft *r, const struct raft_message *m)
             return replication_on_heartbeat(r, m);
         case RAFT_MSG_HEARTBEAT_RESP:
             return replication_on_heartbeat_resp(r, m);
+        case RAFT_MSG_SNAPSHOT:
+            return snapshot_on_chunk(r, m);
+        case RAFT_MSG_SNAPSHOT_RESP:
+            return snapshot_on_resp(r, m);
         default:
             return raft_drop(r, "unknown message type");
     }
@@ -566,16 +574,22 @@ bool raft_update_get(struct raft *r, struct raft_update *u)
     }
     u->messages = r->outbox;
     u->n_messages = r->outbox_len;
-    if (r->applied < r->commit) {
-        u->committed =
-            copy_range(r, r->applied + 1, r->commit, &u->n_committed);
+    raft_index applied = r->applied;
+    if (r->install_pending) {
+        u->snapshot = &r->install;
+        if (applied < r->install.index) {
+            applied = r->install.index;
+        }
+    }
+    if (applied < r->commit) {
+        u->committed = copy_range(r, applied + 1, r->commit, &u->n_committed);
     }
     u->reads = r->reads_ready;
     u->n_reads = r->reads_ready_len;
 
     if (!u->hard_state_changed && !u->role_changed && u->truncate_from == 0 &&
         u->n_entries == 0 && u->n_messages == 0 && u->n_committed == 0 &&
-        u->n_reads == 0) {
+        u->n_reads == 0 && u->snapshot == NULL) {
         arena_reset(&r->arena);
         return false;
     }
@@ -599,6 +613,14 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
     }
     if (u->truncate_from != 0) {
         r->log.truncated_from = 0;
+    }
+    if (u->snapshot != NULL) {
+        if (r->applied < u->snapshot->index) {
+            r->applied = u->snapshot->index;
+        }
+        r->install_pending = false;
+        free(r->install_buf); /* after the caller is done with the update */
+        r->install_buf = NULL;
     }
     if (u->n_committed > 0) {
         r->applied = u->committed[u->n_committed - 1].index;

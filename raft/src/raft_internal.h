@@ -5,6 +5,7 @@
  *   election.c     ticks, PreVote, RequestVote, role transitions
  *   replication.c  AppendEntries both ways, heartbeats, commitment
  *   read.c         ReadIndex rounds
+ *   snapshot.c     InstallSnapshot both ways
  *   raft.c         construction, message dispatch, updates, introspection
  */
 #ifndef RAFT_INTERNAL_H
@@ -62,6 +63,8 @@ int log_append_copy(struct raft_log *l,
 void log_truncate(struct raft_log *l, raft_index i);
 /* Removes entries <= @i (i <= last index), deferring frees. */
 void log_compact(struct raft_log *l, raft_index i, raft_term term_at_i);
+/* Discards every entry: the log now starts after a snapshot at @i. */
+void log_reset(struct raft_log *l, raft_index i, raft_term term);
 /* First index of the run of entries of term log_term(@i) ending at @i. */
 raft_index log_term_first_index(const struct raft_log *l, raft_index i);
 /* Last index holding @term, or 0 when the log holds no entry of @term. */
@@ -76,6 +79,7 @@ void log_empty_trash(struct raft_log *l);
 enum progress_state {
     PROGRESS_PROBE = 1,     /* one AppendEntries at a time, find the match */
     PROGRESS_REPLICATE = 2, /* pipeline up to max_inflight messages */
+    PROGRESS_SNAPSHOT = 3,  /* sending a snapshot, one chunk at a time */
 };
 
 struct progress
@@ -99,6 +103,9 @@ struct progress
     unsigned inflight_count;
     /* Highest ReadIndex round this follower has answered. */
     uint64_t read_acked;
+    /* SNAPSHOT: which snapshot is being sent and from where. */
+    raft_index snap_index;
+    uint64_t snap_offset;
     /* Vote tally for the current election (candidate, pre-candidate). */
     int8_t vote; /* 0 unknown, 1 granted, -1 rejected */
 };
@@ -170,6 +177,28 @@ struct raft
 
     struct raft_configuration conf;
     unsigned quorum; /* voters / 2 + 1, kept in step with conf */
+
+    /* The node's latest snapshot, which a leader sends (data borrowed from
+     * the caller, see raft_snapshot_set); index 0 when none. */
+    struct raft_snapshot snap;
+    uint8_t snap_conf[8 + 9 * RAFT_MAX_SERVERS];
+    size_t snap_conf_len;
+
+    /* A snapshot being received (follower). */
+    struct
+    {
+        raft_index index;
+        raft_term term;
+        raft_id from;
+        uint8_t *buf;
+        size_t len;
+        size_t cap;
+    } rx;
+    /* A received snapshot handed out in the next update; its buffer is
+     * freed at raft_update_done. */
+    bool install_pending;
+    struct raft_snapshot install;
+    uint8_t *install_buf;
     struct progress progress[RAFT_MAX_SERVERS];
     raft_index *inflight_mem; /* RAFT_MAX_SERVERS * max_inflight */
 
@@ -233,6 +262,15 @@ int replication_flush(struct raft *r);
 bool replication_pending(const struct raft *r);
 bool replication_maybe_commit(struct raft *r);
 int replication_become_leader(struct raft *r);
+
+/* snapshot.c */
+int snapshot_send(struct raft *r, struct progress *p);
+int snapshot_on_chunk(struct raft *r, const struct raft_message *m);
+int snapshot_on_resp(struct raft *r, const struct raft_message *m);
+void snapshot_rx_reset(struct raft *r);
+const char *snapshot_message_invalid(const struct raft_message *m);
+/* Replaces the configuration and rebuilds the progress records. */
+void raft_set_conf(struct raft *r, const struct raft_configuration *conf);
 
 /* read.c */
 int read_on_commit_in_term(struct raft *r);

@@ -117,11 +117,11 @@ static int send_append(struct raft *r, struct progress *p)
 {
     raft_index prev = p->next - 1;
     raft_index last = log_last_index(&r->log);
-    if (prev < r->log.snapshot_index) {
+    if (prev < r->log.snapshot_index || p->state == PROGRESS_SNAPSHOT) {
         /* The entries this follower needs were compacted away; only a
          * snapshot can bring it up to date. */
-        p->probe_sent = true;
-        return raft_drop(r, "follower needs entries that were compacted");
+        int rv = snapshot_send(r, p);
+        return rv < 0 ? rv : 0;
     }
     size_t n = 0;
     size_t bytes = 0;
@@ -174,7 +174,7 @@ static bool follower_due(const struct raft *r, const struct progress *p)
     if (p->is_self || progress_paused(p, r->opts.max_inflight)) {
         return false;
     }
-    if (p->state == PROGRESS_PROBE) {
+    if (p->state == PROGRESS_PROBE || p->state == PROGRESS_SNAPSHOT) {
         return true;
     }
     return p->next <= log_last_index(&r->log) || p->commit_stale;
@@ -221,7 +221,7 @@ int replication_flush(struct raft *r)
                 }
                 break;
             }
-            if (p->state == PROGRESS_PROBE || n == 0) {
+            if (p->state != PROGRESS_REPLICATE || n == 0) {
                 break;
             }
         }
@@ -273,8 +273,9 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
         if (p->next < a->index + 1) {
             p->next = a->index + 1;
         }
-        if (p->state == PROGRESS_PROBE) {
-            /* The match point is found: start pipelining. */
+        if (p->state != PROGRESS_REPLICATE) {
+            /* The match point is found (or a snapshot installed): start
+             * pipelining. */
             progress_become_replicate(p);
         } else {
             progress_inflight_free_to(p, r->opts.max_inflight, a->index);
@@ -286,9 +287,10 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
     }
     /* Rejections of messages sent before the latest state change are
      * stale: in REPLICATE anything at or below the match, in PROBE anything
-     * but the outstanding probe. */
-    if (p->state == PROGRESS_REPLICATE ? a->index <= p->match
-                                       : a->index + 1 != p->next) {
+     * but the outstanding probe, in SNAPSHOT everything. */
+    if (p->state == PROGRESS_SNAPSHOT ||
+        (p->state == PROGRESS_REPLICATE ? a->index <= p->match
+                                        : a->index + 1 != p->next)) {
         return raft_drop(r, "stale append rejection");
     }
     raft_index next;

@@ -53,8 +53,8 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
     struct mem_disk *d = s->impl;
     if (b->n_entries > 0) {
         raft_index first = b->entries[0].index;
-        raft_index expect = d->len == 0 ? d->snap.index + 1
-                                        : d->entries[d->len - 1].index + 1;
+        raft_index expect =
+            d->len == 0 ? d->snap.index + 1 : d->entries[d->len - 1].index + 1;
         if (b->truncate_from != 0 && b->truncate_from <= expect) {
             expect = b->truncate_from;
         }
@@ -122,7 +122,8 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
 
 static int mem_save_snapshot(struct storage *s,
                              const struct storage_snapshot_meta *meta,
-                             const void *data, size_t len)
+                             const void *data,
+                             size_t len)
 {
     struct mem_disk *d = s->impl;
     void *copy = malloc(len > 0 ? len : 1);

@@ -15,7 +15,8 @@ int storage_write(struct storage *s, const struct storage_batch *b)
 
 int storage_save_snapshot(struct storage *s,
                           const struct storage_snapshot_meta *meta,
-                          const void *data, size_t len)
+                          const void *data,
+                          size_t len)
 {
     return s->vt->save_snapshot(s, meta, data, len);
 }

@@ -27,6 +27,9 @@ struct raft *single_new(const struct single_opts *o)
     if (o->max_entries_per_msg) {
         opts.max_entries_per_msg = o->max_entries_per_msg;
     }
+    if (o->max_bytes_per_msg) {
+        opts.max_bytes_per_msg = o->max_bytes_per_msg;
+    }
     opts.seed = o->seed;
     raft_id ids[RAFT_MAX_SERVERS];
     for (unsigned k = 0; k < o->voters; k++) {

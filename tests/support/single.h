@@ -48,6 +48,7 @@ struct single_opts
     unsigned election_ticks;      /* 0: 10 */
     unsigned max_inflight;        /* 0: default */
     unsigned max_entries_per_msg; /* 0: default */
+    size_t max_bytes_per_msg;     /* 0: default */
     uint64_t seed;
 };
 

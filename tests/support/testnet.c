@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tn_lm_slot
-{
-    raft_index index; /* 0: empty */
-    raft_term term;
-    uint64_t chain;
-};
-
 static void violation(struct testnet *tn, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -33,7 +26,15 @@ static void violation(struct testnet *tn, const char *fmt, ...)
 
 bool tn_safe(const struct testnet *tn)
 {
-    return tn->violation[0] == '\0';
+    return tn->violation[0] == '\0' && monitor_ok(tn->mon);
+}
+
+const char *tn_violation(struct testnet *tn)
+{
+    if (tn->violation[0] == '\0') {
+        monitor_violation(tn->mon, tn->violation, sizeof tn->violation);
+    }
+    return tn->violation;
 }
 
 static uint64_t entry_hash(const struct raft_entry *e)
@@ -57,147 +58,6 @@ static void *xrealloc(void *p, size_t size)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Safety monitor                                                            */
-/* ------------------------------------------------------------------------ */
-
-static void lm_insert_slot(struct tn_lm_slot *tab,
-                           size_t cap,
-                           const struct tn_lm_slot *s)
-{
-    size_t k = (size_t)common_mix64(s->index * 31 + s->term) & (cap - 1);
-    while (tab[k].index != 0) {
-        k = (k + 1) & (cap - 1);
-    }
-    tab[k] = *s;
-}
-
-/* Log Matching: the first node to store (index, term) fixes the hash of
- * the prefix up to it; every later one must agree. */
-static void lm_check(struct testnet *tn,
-                     raft_id id,
-                     raft_index index,
-                     raft_term term,
-                     uint64_t chain)
-{
-    if (tn->lm_len * 2 >= tn->lm_cap) {
-        size_t cap = tn->lm_cap ? tn->lm_cap * 2 : 1024;
-        struct tn_lm_slot *tab = calloc(cap, sizeof *tab);
-        if (tab == NULL) {
-            abort();
-        }
-        for (size_t k = 0; k < tn->lm_cap; k++) {
-            if (tn->lm[k].index != 0) {
-                lm_insert_slot(tab, cap, &tn->lm[k]);
-            }
-        }
-        free(tn->lm);
-        tn->lm = tab;
-        tn->lm_cap = cap;
-    }
-    size_t k = (size_t)common_mix64(index * 31 + term) & (tn->lm_cap - 1);
-    while (tn->lm[k].index != 0) {
-        if (tn->lm[k].index == index && tn->lm[k].term == term) {
-            if (tn->lm[k].chain != chain) {
-                violation(tn,
-                          "Log Matching: node %llu holds index %llu term %llu "
-                          "with a prefix that differs from another node's",
-                          (unsigned long long)id, (unsigned long long)index,
-                          (unsigned long long)term);
-            }
-            return;
-        }
-        k = (k + 1) & (tn->lm_cap - 1);
-    }
-    tn->lm[k] = (struct tn_lm_slot){index, term, chain};
-    tn->lm_len++;
-}
-
-static void committed_check(struct testnet *tn,
-                            raft_id id,
-                            raft_term current_term,
-                            const struct raft_entry *e)
-{
-    if (e->index >= tn->committed_cap) {
-        size_t cap = tn->committed_cap ? tn->committed_cap : 1024;
-        while (cap <= e->index) {
-            cap *= 2;
-        }
-        tn->committed = xrealloc(tn->committed, cap * sizeof *tn->committed);
-        memset(tn->committed + tn->committed_cap, 0,
-               (cap - tn->committed_cap) * sizeof *tn->committed);
-        tn->committed_cap = cap;
-    }
-    struct tn_committed *c = &tn->committed[e->index];
-    uint64_t h = entry_hash(e);
-    if (c->term == 0) {
-        c->term = e->term;
-        c->hash = h;
-        c->commit_term = current_term;
-        if (e->index > tn->committed_len) {
-            tn->committed_len = (size_t)e->index;
-        }
-        return;
-    }
-    if (c->term != e->term || c->hash != h) {
-        violation(tn,
-                  "State Machine Safety: node %llu applied index %llu term "
-                  "%llu, but term %llu was applied there before",
-                  (unsigned long long)id, (unsigned long long)e->index,
-                  (unsigned long long)e->term, (unsigned long long)c->term);
-    }
-}
-
-static void leader_check(struct testnet *tn,
-                         struct tn_node *node,
-                         raft_term term)
-{
-    if (term >= tn->leader_of_term_cap) {
-        size_t cap = tn->leader_of_term_cap ? tn->leader_of_term_cap : 64;
-        while (cap <= term) {
-            cap *= 2;
-        }
-        tn->leader_of_term =
-            xrealloc(tn->leader_of_term, cap * sizeof *tn->leader_of_term);
-        memset(tn->leader_of_term + tn->leader_of_term_cap, 0,
-               (cap - tn->leader_of_term_cap) * sizeof *tn->leader_of_term);
-        tn->leader_of_term_cap = cap;
-    }
-    raft_id *l = &tn->leader_of_term[term];
-    if (*l != 0 && *l != node->id) {
-        violation(tn,
-                  "Election Safety: nodes %llu and %llu both lead term %llu",
-                  (unsigned long long)*l, (unsigned long long)node->id,
-                  (unsigned long long)term);
-        return;
-    }
-    if (*l == node->id) {
-        return;
-    }
-    *l = node->id;
-    /* Leader Completeness (Figure 3): "If a log entry is committed in a
-     * given term, then that entry will be present in the logs of the
-     * leaders for all higher-numbered terms." A leader of an older term
-     * can be seen late (its last vote delayed); it owes nothing to commits
-     * of its own or later terms. */
-    raft_index first = raft_first_index(node->r);
-    for (raft_index i = first; i <= tn->committed_len; i++) {
-        const struct tn_committed *c = &tn->committed[i];
-        if (c->term == 0 || c->commit_term >= term) {
-            continue;
-        }
-        const struct raft_entry *e = raft_entry_at(node->r, i);
-        if (e == NULL || e->term != c->term || entry_hash(e) != c->hash) {
-            violation(tn,
-                      "Leader Completeness: leader %llu of term %llu lacks "
-                      "committed index %llu (term %llu)",
-                      (unsigned long long)node->id, (unsigned long long)term,
-                      (unsigned long long)i, (unsigned long long)c->term);
-            return;
-        }
-    }
-}
-
-/* ------------------------------------------------------------------------ */
 /* Disk                                                                      */
 /* ------------------------------------------------------------------------ */
 
@@ -214,7 +74,8 @@ static void disk_append(struct testnet *tn,
                         const struct raft_entry *e)
 {
     struct tn_disk *d = &node->disk;
-    raft_index expect = d->len == 0 ? 1 : d->entries[d->len - 1].index + 1;
+    raft_index expect =
+        d->len == 0 ? d->snap_index + 1 : d->entries[d->len - 1].index + 1;
     if (e->index != expect) {
         violation(tn, "node %llu persisted index %llu after %llu",
                   (unsigned long long)node->id, (unsigned long long)e->index,
@@ -223,7 +84,6 @@ static void disk_append(struct testnet *tn,
     if (d->len == d->cap) {
         d->cap = d->cap ? d->cap * 2 : 64;
         d->entries = xrealloc(d->entries, d->cap * sizeof *d->entries);
-        d->chain = xrealloc(d->chain, d->cap * sizeof *d->chain);
     }
     struct raft_entry *c = &d->entries[d->len];
     *c = *e;
@@ -232,17 +92,82 @@ static void disk_append(struct testnet *tn,
         c->data.base = xrealloc(NULL, e->data.len);
         memcpy(c->data.base, e->data.base, e->data.len);
     }
-    uint64_t prev = d->len == 0 ? 0 : d->chain[d->len - 1];
-    d->chain[d->len] = common_mix64(prev ^ entry_hash(e));
-    lm_check(tn, node->id, e->index, e->term, d->chain[d->len]);
     d->len++;
+}
+
+/* Drops entries up to @index, or every entry when the disk does not hold
+ * (index, term): the snapshot then replaces the log. */
+static void disk_compact(struct tn_disk *d, raft_index index, raft_term term)
+{
+    size_t drop = d->len;
+    for (size_t k = 0; k < d->len; k++) {
+        if (d->entries[k].index == index && d->entries[k].term == term) {
+            drop = k + 1;
+            break;
+        }
+    }
+    for (size_t k = 0; k < drop; k++) {
+        free(d->entries[k].data.base);
+    }
+    memmove(d->entries, d->entries + drop,
+            (d->len - drop) * sizeof *d->entries);
+    d->len -= drop;
+}
+
+static void snap_fill(uint8_t *data, uint64_t digest, raft_index index)
+{
+    memcpy(data, &digest, 8);
+    memcpy(data + 8, &index, 8);
+    uint64_t x = digest;
+    for (size_t k = 16; k < TN_SNAP_LEN; k++) {
+        x = common_mix64(x);
+        data[k] = (uint8_t)x;
+    }
+}
+
+/* Every replica's state machine must reach the same digest at an index. */
+static void digest_check(struct testnet *tn,
+                         struct tn_node *node,
+                         raft_index index,
+                         uint64_t digest)
+{
+    if (index >= tn->digest_cap) {
+        size_t cap = tn->digest_cap ? tn->digest_cap : 1024;
+        while (cap <= index) {
+            cap *= 2;
+        }
+        tn->digest_at = xrealloc(tn->digest_at, cap * sizeof *tn->digest_at);
+        memset(tn->digest_at + tn->digest_cap, 0,
+               (cap - tn->digest_cap) * sizeof *tn->digest_at);
+        tn->digest_cap = cap;
+    }
+    if (tn->digest_at[index] == 0) {
+        tn->digest_at[index] = digest;
+    } else if (tn->digest_at[index] != digest) {
+        violation(tn,
+                  "State Machine Safety: node %llu's state at index %llu "
+                  "differs from another replica's",
+                  (unsigned long long)node->id, (unsigned long long)index);
+    }
+}
+
+static void register_snapshot(struct tn_node *node)
+{
+    if (!node->disk.has_snap || node->r == NULL) {
+        return;
+    }
+    struct raft_snapshot sn = {.index = node->disk.snap_index,
+                               .term = node->disk.snap_term,
+                               .conf = *raft_config(node->r),
+                               .data = node->disk.snap_data,
+                               .len = TN_SNAP_LEN};
+    raft_snapshot_set(node->r, &sn);
 }
 
 static void disk_free(struct tn_disk *d)
 {
     disk_truncate(d, 0);
     free(d->entries);
-    free(d->chain);
     memset(d, 0, sizeof *d);
 }
 
@@ -373,7 +298,20 @@ void tn_process(struct testnet *tn, raft_id id)
     for (int guard = 0;
          guard < 1000 && node->r != NULL && raft_update_get(node->r, &u);
          guard++) {
-        /* 1. Persist: hard state, truncation, entries. */
+        /* 1. Persist: snapshot, hard state, truncation, entries. */
+        if (u.snapshot != NULL) {
+            const struct raft_snapshot *sn = u.snapshot;
+            if (sn->len != TN_SNAP_LEN) {
+                violation(tn, "node %llu received a snapshot of %zu bytes",
+                          (unsigned long long)id, sn->len);
+            } else {
+                memcpy(node->disk.snap_data, sn->data, TN_SNAP_LEN);
+                node->disk.has_snap = true;
+                node->disk.snap_index = sn->index;
+                node->disk.snap_term = sn->term;
+                disk_compact(&node->disk, sn->index, sn->term);
+            }
+        }
         if (u.hard_state_changed) {
             if (u.hard_state.term < node->disk.hs.term) {
                 violation(tn, "node %llu persisted a lower term",
@@ -387,22 +325,35 @@ void tn_process(struct testnet *tn, raft_id id)
         for (size_t k = 0; k < u.n_entries; k++) {
             disk_append(tn, node, &u.entries[k]);
         }
-        if (u.role == RAFT_LEADER) {
-            leader_check(tn, node, u.hard_state.term);
-        }
+        monitor_observe(tn->mon, id, node->r, &u);
         /* 2. Send. */
         for (size_t k = 0; k < u.n_messages; k++) {
             net_send(tn, &u.messages[k]);
         }
-        /* 3. Apply. */
+        /* 3. Apply: the snapshot, then the entries after it. */
+        bool installed = false;
+        if (u.snapshot != NULL && u.snapshot->len == TN_SNAP_LEN) {
+            uint64_t digest;
+            raft_index index;
+            memcpy(&digest, u.snapshot->data, 8);
+            memcpy(&index, (const uint8_t *)u.snapshot->data + 8, 8);
+            if (index != u.snapshot->index) {
+                violation(tn,
+                          "node %llu got a snapshot for index %llu "
+                          "labelled %llu",
+                          (unsigned long long)id, (unsigned long long)index,
+                          (unsigned long long)u.snapshot->index);
+            }
+            digest_check(tn, node, u.snapshot->index, digest);
+            node->digest = digest;
+            node->applied = u.snapshot->index;
+            tn->snapshots_installed++;
+            installed = true;
+        }
         for (size_t k = 0; k < u.n_committed; k++) {
             const struct raft_entry *e = &u.committed[k];
-            if (e->index != node->applied + 1) {
-                violation(tn, "node %llu applied index %llu after %llu",
-                          (unsigned long long)id, (unsigned long long)e->index,
-                          (unsigned long long)node->applied);
-            }
-            committed_check(tn, id, u.hard_state.term, e);
+            node->digest = common_mix64(node->digest ^ entry_hash(e));
+            digest_check(tn, node, e->index, node->digest);
             node->applied = e->index;
             node->applied_count++;
         }
@@ -414,6 +365,9 @@ void tn_process(struct testnet *tn, raft_id id)
             }
         }
         raft_update_done(node->r, &u);
+        if (installed) {
+            register_snapshot(node);
+        }
     }
 }
 
@@ -439,6 +393,11 @@ static void boot_node(struct testnet *tn, struct tn_node *node)
     b.conf = all_voters(tn->n);
     b.entries = node->disk.entries;
     b.n_entries = node->disk.len;
+    if (node->disk.has_snap) {
+        b.snapshot_index = node->disk.snap_index;
+        b.snapshot_term = node->disk.snap_term;
+        b.applied = node->disk.snap_index;
+    }
     int rv = raft_new(&o, &b, &node->r);
     if (rv != 0) {
         violation(tn, "node %llu failed to boot from its disk: %s",
@@ -446,7 +405,39 @@ static void boot_node(struct testnet *tn, struct tn_node *node)
         node->r = NULL;
         return;
     }
-    node->applied = 0; /* the state machine is rebuilt from the log */
+    /* The state machine is rebuilt from the snapshot and the log. */
+    node->applied = node->disk.has_snap ? node->disk.snap_index : 0;
+    node->digest = 0;
+    if (node->disk.has_snap) {
+        memcpy(&node->digest, node->disk.snap_data, 8);
+    }
+    monitor_boot(tn->mon, node->id, node->disk.snap_index, node->disk.snap_term,
+                 node->disk.entries, node->disk.len);
+    register_snapshot(node);
+}
+
+void tn_snapshot(struct testnet *tn, raft_id id, unsigned keep)
+{
+    struct tn_node *node = tn_node(tn, id);
+    if (node == NULL || node->r == NULL || node->applied == 0 ||
+        node->applied <= node->disk.snap_index) {
+        return;
+    }
+    raft_index index = node->applied;
+    raft_term term = raft_term_at(node->r, index);
+    if (term == 0) {
+        return;
+    }
+    snap_fill(node->disk.snap_data, node->digest, index);
+    node->disk.has_snap = true;
+    node->disk.snap_index = index;
+    node->disk.snap_term = term;
+    disk_compact(&node->disk, index, term);
+    register_snapshot(node);
+    if (index > keep) {
+        raft_compact(node->r, index - keep);
+    }
+    tn->snapshots_taken++;
 }
 
 struct testnet *tn_new(unsigned n,
@@ -458,6 +449,11 @@ struct testnet *tn_new(unsigned n,
     }
     struct testnet *tn = calloc(1, sizeof *tn);
     if (tn == NULL) {
+        return NULL;
+    }
+    tn->mon = monitor_new();
+    if (tn->mon == NULL) {
+        free(tn);
         return NULL;
     }
     tn->n = n;
@@ -482,9 +478,8 @@ void tn_free(struct testnet *tn)
     }
     tn_clear_queue(tn);
     free(tn->queue);
-    free(tn->leader_of_term);
-    free(tn->committed);
-    free(tn->lm);
+    free(tn->digest_at);
+    monitor_free(tn->mon);
     free(tn);
 }
 
@@ -592,6 +587,9 @@ void tn_boot_log(struct testnet *tn,
     struct tn_node *node = tn_node(tn, id);
     tn_crash(tn, id);
     disk_truncate(&node->disk, 0);
+    node->disk.has_snap = false;
+    node->disk.snap_index = 0;
+    node->disk.snap_term = 0;
     memset(&node->disk.hs, 0, sizeof node->disk.hs);
     node->disk.hs.term = term;
     node->disk.hs.vote = vote;

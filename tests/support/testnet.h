@@ -9,15 +9,11 @@
  * tn_restart() boots a new core from the disk.
  *
  * Faults: cut links (one-way or both), message loss, duplication, delay and
- * reordering. A safety monitor checks the properties of the Raft paper's
- * Figure 3 after every update any node produces:
- *   Election Safety     at most one leader per term;
- *   Log Matching        equal (index, term) on two disks means equal
- *                       prefixes (checked with cumulative hashes);
- *   Leader Completeness a leader of term T holds every entry committed
- *                       in a term before T;
- *   State Machine Safety no two nodes apply different entries at an index.
- * The first violation is kept in tn->violation (and never cleared).
+ * reordering. The harness's safety monitor (harness/src/monitor.h) checks
+ * the properties of the Raft paper's Figure 3 after every update any node
+ * produces; tn_safe() and tn_violation() report it, together with the few
+ * checks of the net's own (a disk written out of order, a lower term
+ * persisted, a node that cannot boot from its disk).
  */
 #ifndef TESTNET_H
 #define TESTNET_H
@@ -27,6 +23,7 @@
 #include <stdint.h>
 
 #include "common/common.h"
+#include "monitor.h"
 #include "raft/raft.h"
 #include "transport/transport.h"
 
@@ -36,13 +33,19 @@
  * can be delivered. */
 #define tn_msg transport_msg
 
+#define TN_SNAP_LEN 200
+
 struct tn_disk
 {
     struct raft_hard_state hs;
+    /* The latest snapshot: digest (8 bytes), index (8), filler. */
+    bool has_snap;
+    raft_index snap_index;
+    raft_term snap_term;
+    uint8_t snap_data[TN_SNAP_LEN];
     struct raft_entry *entries; /* data owned */
     size_t len;
     size_t cap;
-    uint64_t *chain; /* cumulative hash of entries[0..k] */
 };
 
 struct tn_node
@@ -52,19 +55,10 @@ struct tn_node
     struct tn_disk disk;
     raft_index applied;
     uint64_t applied_count;
+    uint64_t digest;       /* of the entries applied, snapshot included */
     bool paused;           /* alive but not ticking or receiving */
     uint64_t reads_ok;     /* ReadIndex results released with an index */
     uint64_t reads_failed; /* ... and failed (index 0) */
-};
-
-struct tn_committed
-{
-    raft_term term;
-    uint64_t hash;
-    /* A term no earlier than the one in which the entry was committed: the
-     * current term of the first node seen applying it (the committing
-     * leader applies before anyone can learn of the commit from it). */
-    raft_term commit_term;
 };
 
 struct testnet
@@ -87,20 +81,18 @@ struct testnet
     size_t queue_len;
     size_t queue_cap;
 
-    /* Safety monitor. */
-    raft_id *leader_of_term; /* index: term */
-    size_t leader_of_term_cap;
-    struct tn_committed *committed; /* index: log index */
-    size_t committed_len;           /* highest committed index seen */
-    size_t committed_cap;
-    struct tn_lm_slot *lm; /* Log Matching table: (index, term) -> hash */
-    size_t lm_cap;
-    size_t lm_len;
+    struct monitor *mon;
     char violation[512];
 
     uint64_t delivered;
     uint64_t dropped;
     uint64_t append_rejects; /* delivered AppendEntries rejections */
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
+    /* digest_at[i]: the state machine digest after index i, as first
+     * applied anywhere (every replica must agree). */
+    uint64_t *digest_at;
+    size_t digest_cap;
 
     /* Optional: sees each copy of a message a node sends; may shorten its
      * entries, or return false to drop it. */
@@ -154,6 +146,11 @@ void tn_boot_log(struct testnet *tn,
                  raft_term term,
                  raft_id vote);
 
+/* Node @id snapshots its state machine at its applied index and compacts
+ * its log, keeping the last @keep entries; leaders then send the snapshot
+ * to followers that need compacted entries. */
+void tn_snapshot(struct testnet *tn, raft_id id, unsigned keep);
+
 /* Proposes @data at node @id; returns raft_propose's result. */
 int tn_propose(struct testnet *tn, raft_id id, const void *data, size_t len);
 /* The live leader with the highest term, or 0. */
@@ -165,5 +162,7 @@ void tn_campaign(struct testnet *tn, raft_id id);
 
 /* True when no violation was found. */
 bool tn_safe(const struct testnet *tn);
+/* The first violation found, or "". */
+const char *tn_violation(struct testnet *tn);
 
 #endif /* TESTNET_H */

@@ -18,6 +18,9 @@ void transport_free(struct transport *t)
 
 struct transport_msg *transport_msg_clone(const struct raft_message *m)
 {
+    /* Everything the message points to follows it in the same block: an
+     * AppendEntries' entries and their data, or a snapshot chunk's
+     * configuration and data. */
     size_t n = m->type == RAFT_MSG_APPEND ? m->append.n_entries : 0;
     size_t bytes = sizeof(struct transport_msg);
     if (n > (SIZE_MAX - bytes) / sizeof(struct raft_entry)) {
@@ -30,6 +33,12 @@ struct transport_msg *transport_msg_clone(const struct raft_message *m)
             return NULL;
         }
         bytes += len;
+    }
+    if (m->type == RAFT_MSG_SNAPSHOT) {
+        if (m->snapshot.len > SIZE_MAX - bytes - m->snapshot.conf_len) {
+            return NULL;
+        }
+        bytes += m->snapshot.conf_len + m->snapshot.len;
     }
     struct transport_msg *c = malloc(bytes);
     if (c == NULL) {
@@ -51,6 +60,17 @@ struct transport_msg *transport_msg_clone(const struct raft_message *m)
             }
         }
         c->m.append.entries = n > 0 ? es : NULL;
+    } else if (m->type == RAFT_MSG_SNAPSHOT) {
+        uint8_t *p = (uint8_t *)(c + 1);
+        if (m->snapshot.conf_len > 0) {
+            memcpy(p, m->snapshot.conf, m->snapshot.conf_len);
+        }
+        c->m.snapshot.conf = m->snapshot.conf_len > 0 ? p : NULL;
+        p += m->snapshot.conf_len;
+        if (m->snapshot.len > 0) {
+            memcpy(p, m->snapshot.data, m->snapshot.len);
+        }
+        c->m.snapshot.data = m->snapshot.len > 0 ? p : NULL;
     }
     return c;
 }

@@ -131,8 +131,10 @@ enum raft_msg_type {
     RAFT_MSG_APPEND_RESP = 4,
     RAFT_MSG_HEARTBEAT = 5, /* commit index + read round, no log check */
     RAFT_MSG_HEARTBEAT_RESP = 6,
+    RAFT_MSG_SNAPSHOT = 7,      /* InstallSnapshot: one chunk */
+    RAFT_MSG_SNAPSHOT_RESP = 8, /* progress of a transfer */
 };
-#define RAFT_MSG_TYPE_MAX 6
+#define RAFT_MSG_TYPE_MAX 8
 
 struct raft_vote
 {
@@ -180,6 +182,33 @@ struct raft_heartbeat_resp
     uint64_t context;
 };
 
+/* One chunk of a snapshot (Raft paper, Figure 13, InstallSnapshot). The
+ * snapshot covers the log up to index (of term term); conf is its
+ * configuration, encoded with raft_configuration_encode. Chunks go out in
+ * order; done marks the last. */
+struct raft_snapshot_chunk
+{
+    raft_index index;
+    raft_term term;
+    const uint8_t *conf; /* encoded configuration */
+    size_t conf_len;
+    uint64_t offset; /* of this chunk's data in the snapshot */
+    uint64_t total;  /* size of the whole snapshot */
+    const void *data;
+    size_t len;
+    bool done;
+};
+
+/* The receiver expects the transfer of snapshot (index, term) to continue
+ * at next_offset (0: start over). Completion is acknowledged with an
+ * APPEND_RESP for the snapshot's index instead. */
+struct raft_snapshot_resp
+{
+    raft_index index;
+    raft_term term;
+    uint64_t next_offset;
+};
+
 struct raft_message
 {
     enum raft_msg_type type;
@@ -194,6 +223,8 @@ struct raft_message
         struct raft_append_resp append_resp;
         struct raft_heartbeat heartbeat;
         struct raft_heartbeat_resp heartbeat_resp;
+        struct raft_snapshot_chunk snapshot;
+        struct raft_snapshot_resp snapshot_resp;
     };
 };
 
@@ -296,6 +327,16 @@ int raft_read_index(struct raft *r, uint64_t context);
 /* Forces an election now (tests, leadership hand-off). Not a leader only. */
 int raft_campaign(struct raft *r);
 
+/* A snapshot of the state machine: it replaces the log up to index. */
+struct raft_snapshot
+{
+    raft_index index;
+    raft_term term;
+    struct raft_configuration conf;
+    const void *data;
+    size_t len;
+};
+
 struct raft_read
 {
     uint64_t context;
@@ -322,6 +363,10 @@ struct raft_update
     size_t n_committed;
     const struct raft_read *reads;
     size_t n_reads;
+    /* A snapshot received from the leader, to be persisted first (before
+     * the hard state and entries) and loaded into the state machine before
+     * applying @committed, which then continue after it. NULL: none. */
+    const struct raft_snapshot *snapshot;
 };
 
 /* Collects the next update. Returns false when there is nothing to do.
@@ -335,6 +380,13 @@ void raft_update_done(struct raft *r, const struct raft_update *u);
 /* Drops every log entry up to and including @index from memory (the caller
  * holds a snapshot covering them). @index must be applied. */
 int raft_compact(struct raft *r, raft_index index);
+
+/* Gives the core the node's latest snapshot (already persisted by the
+ * caller), which a leader sends to followers that need entries it no
+ * longer holds. @s->data is borrowed until the next raft_snapshot_set() or
+ * raft_free(); the rest is copied. COMMON_EINVAL when @s->index is beyond
+ * the applied index or its term is not the log's term there. */
+int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s);
 
 /* ------------------------------------------------------------------------ */
 /* Introspection (tests, harness monitors, status)                           */

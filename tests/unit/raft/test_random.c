@@ -44,6 +44,8 @@ static struct
     uint64_t leader_terms;
     uint64_t chaos_commits; /* entries committed during chaos phases */
     uint64_t crashes;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
 } totals;
 
 struct trial
@@ -126,6 +128,10 @@ static void chaos_event(struct trial *t)
         tn_crash(tn, id);
     } else if (x < 14) {
         tn_restart(tn, id);
+    } else if (x < 16) {
+        /* Snapshot and compact, keeping a few entries or none, so that
+         * lagging followers need InstallSnapshot. */
+        tn_snapshot(tn, id, (unsigned)common_prng_below(&t->prng, 4));
     } else if (x < 30) {
         propose_somewhere(t);
     } else if (x < 55) {
@@ -263,6 +269,8 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
         (unsigned)common_prng_range(&t.prng, 1, o.election_ticks / 2);
     o.max_inflight = (unsigned)common_prng_range(&t.prng, 1, 8);
     o.max_entries_per_msg = (unsigned)common_prng_range(&t.prng, 1, 6);
+    /* Snapshots are 200 bytes: this sends them in 1 to 4 chunks. */
+    o.max_bytes_per_msg = (size_t)common_prng_range(&t.prng, 64, 256);
     o.pre_vote = common_prng_chance(&t.prng, 0.8);
     o.check_quorum = common_prng_chance(&t.prng, 0.8);
     t.tn = tn_new(n, &o, seed);
@@ -306,20 +314,22 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
         ok = stable_phase(&t);
     }
     if (!tn_safe(t.tn)) {
-        snprintf(why, why_len, "%s", t.tn->violation);
+        snprintf(why, why_len, "%s", tn_violation(t.tn));
         ok = false;
     } else if (!ok) {
         snprintf(why, why_len, "%s", t.why);
     }
     totals.delivered += t.tn->delivered;
+    totals.snapshots_taken += t.tn->snapshots_taken;
+    totals.snapshots_installed += t.tn->snapshots_installed;
     totals.dropped += t.tn->dropped;
     totals.chaos_commits += t.chaos_commit;
     for (raft_id id = 1; id <= n; id++) {
         totals.applied += tn_node(t.tn, id)->applied_count;
     }
-    for (size_t term = 0; term < t.tn->leader_of_term_cap; term++) {
-        totals.leader_terms += t.tn->leader_of_term[term] != 0;
-    }
+    struct monitor_stats ms;
+    monitor_stats(t.tn->mon, &ms);
+    totals.leader_terms += ms.terms_with_leader;
     tn_free(t.tn);
     return ok;
 }
@@ -387,13 +397,16 @@ static void random_trials_keep_safety_and_progress(void **state)
         "raft_random: %llu trials from seed %llu, %llu failed\n"
         "  messages delivered %llu, dropped %llu; entries applied %llu;\n"
         "  terms with a leader %llu; highest commit after chaos "
-        "phases, summed %llu; crashes %llu\n",
+        "phases, summed %llu; crashes %llu\n"
+        "  snapshots taken %llu, installed by InstallSnapshot %llu\n",
         (unsigned long long)trials, (unsigned long long)first_seed,
         (unsigned long long)failed, (unsigned long long)totals.delivered,
         (unsigned long long)totals.dropped, (unsigned long long)totals.applied,
         (unsigned long long)totals.leader_terms,
         (unsigned long long)totals.chaos_commits,
-        (unsigned long long)totals.crashes);
+        (unsigned long long)totals.crashes,
+        (unsigned long long)totals.snapshots_taken,
+        (unsigned long long)totals.snapshots_installed);
     assert_int_equal(failed, 0);
 }
 
