@@ -336,9 +336,11 @@ static void *node_main(void *arg)
             reqs[n_reqs] = s->reqs[n_reqs];
             n_reqs++;
         }
-        memmove(s->reqs, s->reqs + n_reqs,
-                (s->reqs_len - n_reqs) * sizeof *s->reqs);
-        s->reqs_len -= n_reqs;
+        if (n_reqs > 0) {
+            memmove(s->reqs, s->reqs + n_reqs,
+                    (s->reqs_len - n_reqs) * sizeof *s->reqs);
+            s->reqs_len -= n_reqs;
+        }
         pthread_mutex_unlock(&s->lock);
 
         for (size_t k = 0; k < n_msgs; k++) {

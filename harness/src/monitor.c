@@ -378,6 +378,16 @@ void monitor_observe(struct monitor *m,
         }
     }
     if (u->truncate_from != 0) {
+        if (u->role == RAFT_LEADER) {
+            /* Leader Append-Only (Figure 3): "a leader never overwrites or
+             * deletes entries in its log". */
+            violation(m,
+                      "Leader Append-Only: leader %llu of term %llu deleted "
+                      "its entries from index %llu",
+                      (unsigned long long)id,
+                      (unsigned long long)u->hard_state.term,
+                      (unsigned long long)u->truncate_from);
+        }
         view_truncate(v, u->truncate_from);
     }
     for (size_t k = 0; k < u->n_entries; k++) {

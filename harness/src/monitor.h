@@ -3,6 +3,7 @@
  * while a cluster runs, by looking at every update every node produces.
  *
  *   Election Safety      at most one leader per term;
+ *   Leader Append-Only   a leader never deletes entries from its log;
  *   Log Matching         if two nodes persisted an entry with the same
  *                        index and term, their logs are identical up to it
  *                        (checked with cumulative hashes of each node's

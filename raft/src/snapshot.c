@@ -243,7 +243,9 @@ int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
             return COMMON_ENOMEM;
         }
         memcpy(r->rx.buf, &c->conf_len, sizeof(size_t));
-        memcpy(r->rx.buf + sizeof(size_t), c->conf, c->conf_len);
+        if (c->conf_len > 0) {
+            memcpy(r->rx.buf + sizeof(size_t), c->conf, c->conf_len);
+        }
         r->rx.len = need;
         r->rx.cap = need;
         r->rx.index = c->index;

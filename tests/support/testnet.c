@@ -109,9 +109,11 @@ static void disk_compact(struct tn_disk *d, raft_index index, raft_term term)
     for (size_t k = 0; k < drop; k++) {
         free(d->entries[k].data.base);
     }
-    memmove(d->entries, d->entries + drop,
-            (d->len - drop) * sizeof *d->entries);
-    d->len -= drop;
+    if (drop > 0) {
+        memmove(d->entries, d->entries + drop,
+                (d->len - drop) * sizeof *d->entries);
+        d->len -= drop;
+    }
 }
 
 static void snap_fill(uint8_t *data, uint64_t digest, raft_index index)

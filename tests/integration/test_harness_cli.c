@@ -1,0 +1,180 @@
+/*
+ * harness_cli: the harness program's exit codes and messages, as a user
+ * meets them: bad usage and bad scenarios exit 2 naming file:line:column,
+ * a short healthy run exits 0 and writes its files, a missed expectation
+ * exits 1 saying which, and the history it writes is one lincheck accepts.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+extern char **environ;
+
+static char out[65536];
+static char dir[] = "/tmp/raftkv-harness-cli-XXXXXX";
+
+/* Runs @argv, captures stdout+stderr into out[], returns the exit code. */
+static int run(char *const argv[])
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, argv, environ), 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    size_t n = 0;
+    ssize_t got;
+    while ((got = read(fds[0], out + n, sizeof out - 1 - n)) > 0) {
+        n += (size_t)got;
+    }
+    out[n] = '\0';
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static const char *good =
+    "name: tiny\n"
+    "nodes: 3\n"
+    "duration_s: 1.5\n"
+    "clients: {count: 2, keys: 3}\n"
+    "faults:\n"
+    "  - {at: 0.5, isolate: leader}\n"
+    "  - {at: 1, heal: true}\n"
+    "expect: {min_ok: 10, leader_within_ms_after_heal: 5000}\n";
+
+/* No scenario, an unknown option, a bad number: usage errors, exit 2. */
+static void cli_usage_errors_exit_2(void **state)
+{
+    (void)state;
+    char *a1[] = {HARNESS_BIN, NULL};
+    assert_int_equal(run(a1), 2);
+    assert_non_null(strstr(out, "usage"));
+    char *a2[] = {HARNESS_BIN, "x.yaml", "--bogus", NULL};
+    assert_int_equal(run(a2), 2);
+    assert_non_null(strstr(out, "unknown option --bogus"));
+    char *a3[] = {HARNESS_BIN, "--seed", "abc", "x.yaml", NULL};
+    assert_int_equal(run(a3), 2);
+    assert_non_null(strstr(out, "--seed"));
+    char *a4[] = {HARNESS_BIN, "--duration", "-3", "x.yaml", NULL};
+    assert_int_equal(run(a4), 2);
+    char *a5[] = {HARNESS_BIN, "--help", NULL};
+    assert_int_equal(run(a5), 0);
+}
+
+/* A bad scenario exits 2 with FILE:LINE:COLUMN and what is wrong; a
+ * missing file says it cannot be opened. */
+static void cli_bad_scenario_exit_2_with_position(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/bad.yaml", dir);
+    write_file(path,
+               "nodes: 3\nduration_s: 5\nclients: {count: 2}\n"
+               "faults:\n  - {at: 1, crash: 7}\n"
+               "expect: {min_ok: 1}\n");
+    char *a[] = {HARNESS_BIN, path, NULL};
+    assert_int_equal(run(a), 2);
+    char want[300];
+    snprintf(want, sizeof want, "%s:5:", path);
+    assert_non_null(strstr(out, want));
+    write_file(path, "nodes: [\n");
+    assert_int_equal(run(a), 2);
+    assert_non_null(strstr(out, path));
+    write_file(path, "");
+    assert_int_equal(run(a), 2);
+    char *m[] = {HARNESS_BIN, "/nonexistent/x.yaml", NULL};
+    assert_int_equal(run(m), 2);
+    assert_non_null(strstr(out, "/nonexistent/x.yaml"));
+}
+
+/* A healthy short run passes, writes history, events and report, and the
+ * history is one lincheck finds linearizable. */
+static void cli_good_run_exit_0_and_files(void **state)
+{
+    (void)state;
+    char path[256];
+    char outdir[256];
+    snprintf(path, sizeof path, "%s/good.yaml", dir);
+    snprintf(outdir, sizeof outdir, "%s/out/nested", dir);
+    write_file(path, good);
+    char *a[] = {HARNESS_BIN, path, "--out", outdir, "--no-status", NULL};
+    assert_int_equal(run(a), 0);
+    assert_non_null(strstr(out, "PASS tiny"));
+    assert_non_null(strstr(out, "checker"));
+    assert_non_null(strstr(out, "p99"));
+    const char *files[] = {"history.jsonl", "events.log", "report.html"};
+    for (int k = 0; k < 3; k++) {
+        char f[400];
+        snprintf(f, sizeof f, "%s/%s", outdir, files[k]);
+        struct stat st;
+        assert_int_equal(stat(f, &st), 0);
+        assert_true(st.st_size > 0);
+    }
+    char hist[400];
+    snprintf(hist, sizeof hist, "%s/history.jsonl", outdir);
+    char *l[] = {LINCHECK_BIN, hist, NULL};
+    assert_int_equal(run(l), 0);
+}
+
+/* An expectation that cannot be met exits 1 and names it. */
+static void cli_missed_expectation_exit_1(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/greedy.yaml", dir);
+    write_file(path,
+               "nodes: 3\nduration_s: 1\nclients: {count: 1}\n"
+               "expect: {min_ok: 100000000}\n");
+    char *a[] = {HARNESS_BIN, path, "--quiet", NULL};
+    assert_int_equal(run(a), 1);
+    assert_non_null(strstr(out, "FAIL"));
+    assert_non_null(strstr(out, "min_ok"));
+}
+
+int main(void)
+{
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cli_usage_errors_exit_2),
+        cmocka_unit_test(cli_bad_scenario_exit_2_with_position),
+        cmocka_unit_test(cli_good_run_exit_0_and_files),
+        cmocka_unit_test(cli_missed_expectation_exit_1),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "could not remove %s\n", dir);
+    }
+    return rc;
+}
