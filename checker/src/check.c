@@ -10,12 +10,10 @@
  * (the calling thread plus up to threads-1 pthreads) take them largest
  * first, which keeps the cores busy until the end.
  *
- * Stopping at the first failure without losing determinism: a worker that
- * finds key p not linearizable lowers the shared `min_failed` to p, and a
- * search of key q gives up as soon as min_failed < q. Keys numbered below
- * the failure still finish, so the reported key is always the first failing
- * key in history order, whatever the threads and their timing (unless the
- * time budget ends the run first).
+ * Keys are searched in rounds of growing step budgets (run_rounds), and a
+ * key that fails stops the keys numbered after it: see run_rounds for why
+ * that finds easy failures first and still reports the same key whatever
+ * the number of threads.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -82,6 +80,13 @@ struct part_ctx
     struct pop *pops;
 };
 
+/*
+ * What the workers of one check share. Read-only during a round: h,
+ * absent_reads_empty, parts, part_start, part_ops, queue, queue_len, budget,
+ * deadline_ns. results[p] and ctx[p] belong to the worker that took part p
+ * from the queue in this round; rounds are separated by joining the
+ * threads. next and min_failed are atomics.
+ */
 struct job
 {
     const struct checker_history *h;

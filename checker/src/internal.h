@@ -23,6 +23,9 @@
  * @elem bytes, to hold at least @need (doubling). 0 or COMMON_ENOMEM (then
  * the array is unchanged). */
 int array_reserve(void *pp, size_t *cap, size_t need, size_t elem);
+/* The capacity array_reserve grows @cap to for @need elements of @elem
+ * bytes, in *@out; COMMON_ENOMEM when it would overflow. */
+int array_grown_cap(size_t cap, size_t need, size_t elem, size_t *out);
 
 /* A zeroed array of @n elements of @size bytes, on huge pages when it is
  * large (bigmem.c); free() releases it. NULL when out of memory. */
