@@ -102,6 +102,7 @@ struct job
     atomic_size_t next;
     atomic_size_t min_failed;
     uint64_t deadline_ns;
+    size_t memory_bytes; /* per key */
 };
 
 static void lower_min_failed(atomic_size_t *min_failed, size_t p)
@@ -211,8 +212,8 @@ static void check_part(struct job *job, size_t p)
         }
     }
     struct part_ctx *c = job->ctx[p];
-    struct search_limits lim = {job->deadline_ns, job->budget, &job->min_failed,
-                                p};
+    struct search_limits lim = {job->deadline_ns, job->memory_bytes,
+                                job->budget, &job->min_failed, p};
     enum search_status st = search_resume(&c->search, &lim);
     r->steps = c->search.steps;
     r->status = st;
@@ -250,6 +251,17 @@ static void *work(void *arg)
 
 /* Model steps each undecided key may take in the first round. */
 static const uint64_t FIRST_BUDGET = 50000;
+
+/* Half of the physical memory, or 0 when the system does not say. */
+static size_t default_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) {
+        return 0;
+    }
+    return (size_t)pages / 2 * (size_t)page;
+}
 
 static unsigned online_cores(void)
 {
@@ -538,6 +550,10 @@ int checker_check(struct checker_history *h,
         job.deadline_ns =
             start_ns + (ns > 1e18 ? (uint64_t)1e18 : (uint64_t)ns);
     }
+    /* Keys that pause keep their memory while others run, so the split is
+     * approximate: each running key gets its worker's share. */
+    size_t memory = opts->memory_bytes ? opts->memory_bytes : default_memory();
+    job.memory_bytes = memory / (threads > 0 ? threads : 1);
     run_rounds(&job, queue, threads);
     r->ops = h->ops_len;
     r->partitions = job.parts;

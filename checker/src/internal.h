@@ -321,6 +321,8 @@ static inline bool model_step(struct model *m,
 
 /* True for ops that never change the state (see search.c). */
 bool model_read_only(const struct pop *op);
+/* Bytes held by the strings appends made and their caches. */
+size_t model_bytes(const struct model *m);
 /* The string a state stands for (ptr NULL: absent); valid until the next
  * call. NULL ptr with m->error set when out of memory. */
 struct checker_str model_state_str(struct model *m, uint32_t state);
@@ -378,6 +380,7 @@ enum search_status {
 struct search_limits
 {
     uint64_t deadline_ns;      /* 0: none */
+    size_t memory_bytes;       /* for this key's memo and model; 0: none */
     uint64_t steps;            /* model steps allowed in this call */
     atomic_size_t *min_failed; /* stop when *min_failed < self */
     size_t self;

@@ -240,9 +240,15 @@ void search_fini(struct search *s)
     s->best = NULL;
 }
 
-static bool should_stop(const struct search_limits *lim,
+static bool should_stop(const struct search *s,
+                        const struct search_limits *lim,
                         enum search_status *why)
 {
+    if (lim->memory_bytes != 0 &&
+        memo_bytes(&s->memo) + model_bytes(s->m) > lim->memory_bytes) {
+        *why = SEARCH_NOMEM;
+        return true;
+    }
     if (lim->min_failed != NULL &&
         atomic_load_explicit(lim->min_failed, memory_order_relaxed) <
             lim->self) {
@@ -312,7 +318,7 @@ enum search_status search_resume(struct search *s,
     while (s->remaining > 0) {
         if (++tick == CHECK_EVERY) {
             tick = 0;
-            if (should_stop(lim, &why)) {
+            if (should_stop(s, lim, &why)) {
                 return why;
             }
             if (s->steps >= stop_at) {

@@ -198,10 +198,12 @@ struct checker_options
     bool absent_reads_empty; /* "" and absent are the same value */
     double timeout_s;        /* <= 0: no time budget */
     unsigned threads;        /* 0: the number of online cores */
+    size_t memory_bytes;     /* search memory, all keys; 0: half of RAM */
 };
 
 /* Defaults: kv (or register for a jepsen-log history), no time budget, one
- * thread per core. */
+ * thread per core, half of the physical memory for the search. A search
+ * that needs more memory ends with the verdict unknown. */
 void checker_options_init(struct checker_options *o);
 
 /* Verdicts carry the exit codes of lincheck. */
