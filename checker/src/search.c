@@ -18,7 +18,7 @@
  *
  *     scan ──call, model ok, new config──▶ push, lift, scan from head
  *      │                                        ▲
- *      └──return (or forced op refused)──▶ pop, unlift, scan on after it
+ *      └──return (or forced op's config seen)──▶ pop, unlift, scan on
  *
  * Two refinements over the textbook loop:
  * - the set of linearized ops is a bitset hashed Zobrist-style (XOR of a
@@ -28,7 +28,13 @@
  *   completes the prefix, one that places it first does (it can move
  *   forward: nothing unplaced returned before its call, and the ops it
  *   jumps over see the same states). So when it is popped, the search pops
- *   on to the previous choice point.
+ *   on to the previous choice point. Each level of the search first makes
+ *   a pass over its candidates for such ops (reads_done false), then a
+ *   pass over the others.
+ *
+ * The state of a search lives in struct search, not on the C stack, so a
+ * search can stop when its step budget is spent and resume later on any
+ * thread (check.c schedules keys that way).
  */
 #include <assert.h>
 #include <stdlib.h>
