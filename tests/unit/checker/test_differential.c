@@ -10,7 +10,7 @@
  * Both must agree on every history.
  *
  * The seed of the first history is CHECKER_DIFF_SEED (default 1) and the
- * number of histories CHECKER_DIFF_COUNT (default 5000); a failure prints
+ * number of histories CHECKER_DIFF_COUNT (default 10000); a failure prints
  * the seed that reproduces it and the history as JSON Lines.
  */
 #include <setjmp.h>
@@ -350,7 +350,7 @@ static void checker_agrees_with_brute_force(void **state)
 {
     (void)state;
     uint64_t first = seed_from_env("CHECKER_DIFF_SEED", 1);
-    uint64_t count = seed_from_env("CHECKER_DIFF_COUNT", 5000);
+    uint64_t count = seed_from_env("CHECKER_DIFF_COUNT", 10000);
     unsigned broken = 0;
     unsigned mutants = 0;
     for (uint64_t seed = first; seed < first + count; seed++) {
@@ -359,9 +359,9 @@ static void checker_agrees_with_brute_force(void **state)
         struct checker_gen_options o;
         checker_gen_options_init(&o);
         o.seed = seed;
-        o.ops = (size_t)common_prng_range(&rng, 1, 9);
+        o.ops = (size_t)common_prng_range(&rng, 1, 10);
         o.keys = (size_t)common_prng_below(&rng, MAX_KEYS + 1);
-        o.processes = (size_t)common_prng_range(&rng, 1, 4);
+        o.processes = (size_t)common_prng_range(&rng, 1, 5);
         o.values = (size_t)common_prng_range(&rng, 1, 3);
         o.info_rate = 0.15;
         o.fail_rate = 0.1;
