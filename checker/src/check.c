@@ -70,6 +70,9 @@ struct part_result
     bool state_absent;
     char *state;
     size_t state_len;
+    struct checker_str *states; /* after the last prefix ops */
+    size_t states_from;
+    char *states_bytes;
 };
 
 /* A key whose search has started: it lives until the key is decided. */
@@ -166,6 +169,47 @@ static struct part_ctx *ctx_new(struct job *job, size_t p)
     return c;
 }
 
+/* Prefix ops whose following state a failure report keeps. */
+enum {
+    STATES_KEPT = 20
+};
+
+/* Keeps the values the key holds after the last prefix ops. */
+static int keep_states(struct part_ctx *c,
+                       const struct search_out *out,
+                       struct part_result *r)
+{
+    size_t from =
+        out->order_len > STATES_KEPT ? out->order_len - STATES_KEPT : 0;
+    size_t n = out->order_len - from;
+    size_t bytes = 1;
+    for (size_t k = from; k < out->order_len; k++) {
+        bytes += model_state_str(&c->model, out->states[k]).len;
+    }
+    r->states = calloc(n + 1, sizeof *r->states);
+    r->states_bytes = malloc(bytes);
+    if (r->states == NULL || r->states_bytes == NULL || c->model.error) {
+        return COMMON_ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t k = from; k < out->order_len; k++) {
+        struct checker_str s = model_state_str(&c->model, out->states[k]);
+        if (c->model.error) {
+            return COMMON_ENOMEM;
+        }
+        if (s.ptr != NULL) {
+            if (s.len > 0) {
+                memcpy(r->states_bytes + at, s.ptr, s.len);
+            }
+            r->states[k - from].ptr = r->states_bytes + at;
+            r->states[k - from].len = s.len;
+            at += s.len;
+        }
+    }
+    r->states_from = from;
+    return 0;
+}
+
 /* Keeps from @out what the result needs, in history op indices. */
 static void keep(struct part_ctx *c,
                  struct search_out *out,
@@ -184,6 +228,13 @@ static void keep(struct part_ctx *c,
         r->unplaced[k] = (uint32_t)c->pops[r->unplaced[k]].hop;
     }
     if (out->status != SEARCH_NOT_LINEARIZABLE) {
+        free(out->states);
+        return;
+    }
+    int rv = keep_states(c, out, r);
+    free(out->states);
+    if (rv != 0) {
+        r->status = SEARCH_NOMEM;
         return;
     }
     struct checker_str s = model_state_str(&c->model, out->state);
@@ -497,6 +548,11 @@ static int assemble(const struct checker_history *h,
     r->state = pr->state;
     r->state_len = pr->state_len;
     pr->state = NULL;
+    r->states = pr->states;
+    r->states_from = pr->states_from;
+    r->states_bytes = pr->states_bytes;
+    pr->states = NULL;
+    pr->states_bytes = NULL;
     return 0;
 }
 
@@ -569,6 +625,8 @@ out_free:
             free(job.results[p].order);
             free(job.results[p].unplaced);
             free(job.results[p].state);
+            free(job.results[p].states);
+            free(job.results[p].states_bytes);
         }
     }
     free(job.results);
@@ -594,5 +652,7 @@ void checker_result_free(struct checker_result *r)
     free(r->state);
     free(r->unplaced);
     free(r->position);
+    free(r->states);
+    free(r->states_bytes);
     free(r);
 }

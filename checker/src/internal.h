@@ -439,6 +439,7 @@ struct search_out
     uint32_t *order; /* linearization (or longest prefix), indices in ops */
     size_t order_len;
     uint32_t state;     /* the state after order */
+    uint32_t *states;   /* for a failure: the state after each op of order */
     uint32_t *unplaced; /* for a failure: ops refused after order */
     size_t unplaced_len;
 };
@@ -468,6 +469,9 @@ void search_fini(struct search *s);
 void report_quote(struct checker_str s, char *buf, size_t size);
 /* "put \"1\"", "get -> null (info)", ... */
 void report_describe_op(const struct checker_op *o, char *buf, size_t size);
+/* The value after prefix op @k of @r, when the result kept it. */
+const struct checker_str *report_state_after(const struct checker_result *r,
+                                             size_t k);
 /* Why op @i could not be placed after the prefix of @r. */
 void report_refusal(const struct checker_history *h,
                     const struct checker_result *r,
@@ -477,7 +481,11 @@ void report_refusal(const struct checker_history *h,
 /* Writes @s as a JSON string (null when absent); bytes that are not UTF-8
  * become U+FFFD. */
 void report_json_string(FILE *f, struct checker_str s);
-/* Writes op @i of @h as a JSON object (see docs/checker.md). */
-void report_json_op(FILE *f, const struct checker_history *h, size_t i);
+/* Writes op @i of @h as a JSON object (see docs/checker.md), with a field
+ * "state_after" when @after is not NULL. */
+void report_json_op(FILE *f,
+                    const struct checker_history *h,
+                    size_t i,
+                    const struct checker_str *after);
 
 #endif /* CHECKER_INTERNAL_H */

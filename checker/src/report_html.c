@@ -217,9 +217,19 @@ static void write_data(FILE *f,
                          ", time %" PRId64,
                          o.process, what, o.call_line, o.call_time);
         if (o.completed && n > 0 && (size_t)n < sizeof tip) {
-            snprintf(tip + n, sizeof tip - (size_t)n,
-                     "\ncompletion: line %" PRIu64 ", time %" PRId64,
-                     o.return_line, o.return_time);
+            n += snprintf(tip + n, sizeof tip - (size_t)n,
+                          "\ncompletion: line %" PRIu64 ", time %" PRId64,
+                          o.return_line, o.return_time);
+        }
+        const struct checker_str *after =
+            in_failed && r->position != NULL && r->position[i] > 0
+                ? report_state_after(r, r->position[i] - 1)
+                : NULL;
+        if (after != NULL && n > 0 && (size_t)n < sizeof tip) {
+            char q[160];
+            report_quote(*after, q, sizeof q);
+            snprintf(tip + n, sizeof tip - (size_t)n, "\nthen the key: %s",
+                     after->ptr == NULL ? "absent" : q);
         }
         bool unknown = !o.completed || o.outcome == CHECKER_INFO;
         fprintf(f, "%s[%" PRIu32 ",%" PRId64 ",", i > 0 ? "," : "", k,

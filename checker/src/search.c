@@ -400,6 +400,10 @@ static int explain(struct search *s, struct search_out *out)
     uint64_t *bits = s->bits.w;
     struct model *m = s->m;
     memset(bits, 0, s->bits.words * sizeof *bits);
+    out->states = malloc((out->order_len + 1) * sizeof *out->states);
+    if (out->states == NULL) {
+        return COMMON_ENOMEM;
+    }
     uint32_t state = 0;
     for (size_t k = 0; k < out->order_len; k++) {
         uint32_t i = out->order[k];
@@ -407,6 +411,7 @@ static int explain(struct search *s, struct search_out *out)
         if (!model_step(m, &s->ops[i], state, &state)) {
             return m->error != 0 ? m->error : COMMON_EINVAL;
         }
+        out->states[k] = state;
     }
     out->state = state;
     out->unplaced = malloc((s->n + 1) * sizeof *out->unplaced);

@@ -243,6 +243,12 @@ struct checker_result
     size_t state_len;
     size_t *unplaced;
     size_t unplaced_len;
+    /* The value the key holds after each of the last prefix ops: after
+     * prefix[k] it is states[k - states_from], for states_from <= k <
+     * prefix_len (ptr NULL: absent). The bytes belong to the result. */
+    struct checker_str *states;
+    size_t states_from;
+    char *states_bytes;
     /* For every op: its 1-based position in the linearization found for its
      * key (or in the failing key's prefix); 0 when not placed. NULL when the
      * verdict is unknown. */

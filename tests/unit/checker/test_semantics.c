@@ -457,6 +457,9 @@ static void failure_reports_prefix_and_unplaced_ops(void **state)
     assert_int_equal(c.r->prefix[1], 1);
     assert_false(c.r->state_absent);
     assert_string_equal(c.r->state, "2");
+    assert_int_equal(c.r->states_from, 0);
+    assert_memory_equal(c.r->states[0].ptr, "1", 1);
+    assert_memory_equal(c.r->states[1].ptr, "2", 1);
     assert_int_equal(c.r->unplaced_len, 1);
     assert_int_equal(c.r->unplaced[0], 2);
     checked_free(&c);
