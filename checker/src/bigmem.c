@@ -40,15 +40,12 @@ void *big_calloc(size_t n, size_t size)
 
 int big_reserve(void *pp, size_t *cap, size_t need, size_t elem)
 {
+    size_t n;
     if (need <= *cap) {
         return 0;
     }
-    size_t n = *cap ? *cap : 16;
-    while (n < need) {
-        if (n > SIZE_MAX / 2 / elem) {
-            return COMMON_ENOMEM;
-        }
-        n *= 2;
+    if (array_grown_cap(*cap, need, elem, &n) != 0) {
+        return COMMON_ENOMEM;
     }
     if (n * elem < HUGE_MIN) {
         return array_reserve(pp, cap, need, elem);

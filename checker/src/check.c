@@ -10,12 +10,10 @@
  * (the calling thread plus up to threads-1 pthreads) take them largest
  * first, which keeps the cores busy until the end.
  *
- * Stopping at the first failure without losing determinism: a worker that
- * finds key p not linearizable lowers the shared `min_failed` to p, and a
- * search of key q gives up as soon as min_failed < q. Keys numbered below
- * the failure still finish, so the reported key is always the first failing
- * key in history order, whatever the threads and their timing (unless the
- * time budget ends the run first).
+ * Keys are searched in rounds of growing step budgets (run_rounds), and a
+ * key that fails stops the keys numbered after it: see run_rounds for why
+ * that finds easy failures first and still reports the same key whatever
+ * the number of threads.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -72,6 +70,9 @@ struct part_result
     bool state_absent;
     char *state;
     size_t state_len;
+    struct checker_str *states; /* after the last prefix ops */
+    size_t states_from;
+    char *states_bytes;
 };
 
 /* A key whose search has started: it lives until the key is decided. */
@@ -82,6 +83,13 @@ struct part_ctx
     struct pop *pops;
 };
 
+/*
+ * What the workers of one check share. Read-only during a round: h,
+ * absent_reads_empty, parts, part_start, part_ops, queue, queue_len, budget,
+ * deadline_ns. results[p] and ctx[p] belong to the worker that took part p
+ * from the queue in this round; rounds are separated by joining the
+ * threads. next and min_failed are atomics.
+ */
 struct job
 {
     const struct checker_history *h;
@@ -97,6 +105,7 @@ struct job
     atomic_size_t next;
     atomic_size_t min_failed;
     uint64_t deadline_ns;
+    size_t memory_bytes; /* per key */
 };
 
 static void lower_min_failed(atomic_size_t *min_failed, size_t p)
@@ -160,6 +169,47 @@ static struct part_ctx *ctx_new(struct job *job, size_t p)
     return c;
 }
 
+/* Prefix ops whose following state a failure report keeps. */
+enum {
+    STATES_KEPT = 20
+};
+
+/* Keeps the values the key holds after the last prefix ops. */
+static int keep_states(struct part_ctx *c,
+                       const struct search_out *out,
+                       struct part_result *r)
+{
+    size_t from =
+        out->order_len > STATES_KEPT ? out->order_len - STATES_KEPT : 0;
+    size_t n = out->order_len - from;
+    size_t bytes = 1;
+    for (size_t k = from; k < out->order_len; k++) {
+        bytes += model_state_str(&c->model, out->states[k]).len;
+    }
+    r->states = calloc(n + 1, sizeof *r->states);
+    r->states_bytes = malloc(bytes);
+    if (r->states == NULL || r->states_bytes == NULL || c->model.error) {
+        return COMMON_ENOMEM;
+    }
+    size_t at = 0;
+    for (size_t k = from; k < out->order_len; k++) {
+        struct checker_str s = model_state_str(&c->model, out->states[k]);
+        if (c->model.error) {
+            return COMMON_ENOMEM;
+        }
+        if (s.ptr != NULL) {
+            if (s.len > 0) {
+                memcpy(r->states_bytes + at, s.ptr, s.len);
+            }
+            r->states[k - from].ptr = r->states_bytes + at;
+            r->states[k - from].len = s.len;
+            at += s.len;
+        }
+    }
+    r->states_from = from;
+    return 0;
+}
+
 /* Keeps from @out what the result needs, in history op indices. */
 static void keep(struct part_ctx *c,
                  struct search_out *out,
@@ -178,6 +228,13 @@ static void keep(struct part_ctx *c,
         r->unplaced[k] = (uint32_t)c->pops[r->unplaced[k]].hop;
     }
     if (out->status != SEARCH_NOT_LINEARIZABLE) {
+        free(out->states);
+        return;
+    }
+    int rv = keep_states(c, out, r);
+    free(out->states);
+    if (rv != 0) {
+        r->status = SEARCH_NOMEM;
         return;
     }
     struct checker_str s = model_state_str(&c->model, out->state);
@@ -206,8 +263,8 @@ static void check_part(struct job *job, size_t p)
         }
     }
     struct part_ctx *c = job->ctx[p];
-    struct search_limits lim = {job->deadline_ns, job->budget, &job->min_failed,
-                                p};
+    struct search_limits lim = {job->deadline_ns, job->memory_bytes,
+                                job->budget, &job->min_failed, p};
     enum search_status st = search_resume(&c->search, &lim);
     r->steps = c->search.steps;
     r->status = st;
@@ -245,6 +302,17 @@ static void *work(void *arg)
 
 /* Model steps each undecided key may take in the first round. */
 static const uint64_t FIRST_BUDGET = 50000;
+
+/* Half of the physical memory, or 0 when the system does not say. */
+static size_t default_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page = sysconf(_SC_PAGESIZE);
+    if (pages <= 0 || page <= 0) {
+        return 0;
+    }
+    return (size_t)pages / 2 * (size_t)page;
+}
 
 static unsigned online_cores(void)
 {
@@ -480,6 +548,11 @@ static int assemble(const struct checker_history *h,
     r->state = pr->state;
     r->state_len = pr->state_len;
     pr->state = NULL;
+    r->states = pr->states;
+    r->states_from = pr->states_from;
+    r->states_bytes = pr->states_bytes;
+    pr->states = NULL;
+    pr->states_bytes = NULL;
     return 0;
 }
 
@@ -533,6 +606,10 @@ int checker_check(struct checker_history *h,
         job.deadline_ns =
             start_ns + (ns > 1e18 ? (uint64_t)1e18 : (uint64_t)ns);
     }
+    /* Keys that pause keep their memory while others run, so the split is
+     * approximate: each running key gets its worker's share. */
+    size_t memory = opts->memory_bytes ? opts->memory_bytes : default_memory();
+    job.memory_bytes = memory / (threads > 0 ? threads : 1);
     run_rounds(&job, queue, threads);
     r->ops = h->ops_len;
     r->partitions = job.parts;
@@ -548,6 +625,8 @@ out_free:
             free(job.results[p].order);
             free(job.results[p].unplaced);
             free(job.results[p].state);
+            free(job.results[p].states);
+            free(job.results[p].states_bytes);
         }
     }
     free(job.results);
@@ -573,5 +652,7 @@ void checker_result_free(struct checker_result *r)
     free(r->state);
     free(r->unplaced);
     free(r->position);
+    free(r->states);
+    free(r->states_bytes);
     free(r);
 }

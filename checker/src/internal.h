@@ -23,6 +23,9 @@
  * @elem bytes, to hold at least @need (doubling). 0 or COMMON_ENOMEM (then
  * the array is unchanged). */
 int array_reserve(void *pp, size_t *cap, size_t need, size_t elem);
+/* The capacity array_reserve grows @cap to for @need elements of @elem
+ * bytes, in *@out; COMMON_ENOMEM when it would overflow. */
+int array_grown_cap(size_t cap, size_t need, size_t elem, size_t *out);
 
 /* A zeroed array of @n elements of @size bytes, on huge pages when it is
  * large (bigmem.c); free() releases it. NULL when out of memory. */
@@ -318,6 +321,8 @@ static inline bool model_step(struct model *m,
 
 /* True for ops that never change the state (see search.c). */
 bool model_read_only(const struct pop *op);
+/* Bytes held by the strings appends made and their caches. */
+size_t model_bytes(const struct model *m);
 /* The string a state stands for (ptr NULL: absent); valid until the next
  * call. NULL ptr with m->error set when out of memory. */
 struct checker_str model_state_str(struct model *m, uint32_t state);
@@ -375,6 +380,7 @@ enum search_status {
 struct search_limits
 {
     uint64_t deadline_ns;      /* 0: none */
+    size_t memory_bytes;       /* for this key's memo and model; 0: none */
     uint64_t steps;            /* model steps allowed in this call */
     atomic_size_t *min_failed; /* stop when *min_failed < self */
     size_t self;
@@ -433,6 +439,7 @@ struct search_out
     uint32_t *order; /* linearization (or longest prefix), indices in ops */
     size_t order_len;
     uint32_t state;     /* the state after order */
+    uint32_t *states;   /* for a failure: the state after each op of order */
     uint32_t *unplaced; /* for a failure: ops refused after order */
     size_t unplaced_len;
 };
@@ -462,6 +469,9 @@ void search_fini(struct search *s);
 void report_quote(struct checker_str s, char *buf, size_t size);
 /* "put \"1\"", "get -> null (info)", ... */
 void report_describe_op(const struct checker_op *o, char *buf, size_t size);
+/* The value after prefix op @k of @r, when the result kept it. */
+const struct checker_str *report_state_after(const struct checker_result *r,
+                                             size_t k);
 /* Why op @i could not be placed after the prefix of @r. */
 void report_refusal(const struct checker_history *h,
                     const struct checker_result *r,
@@ -471,7 +481,11 @@ void report_refusal(const struct checker_history *h,
 /* Writes @s as a JSON string (null when absent); bytes that are not UTF-8
  * become U+FFFD. */
 void report_json_string(FILE *f, struct checker_str s);
-/* Writes op @i of @h as a JSON object (see docs/checker.md). */
-void report_json_op(FILE *f, const struct checker_history *h, size_t i);
+/* Writes op @i of @h as a JSON object (see docs/checker.md), with a field
+ * "state_after" when @after is not NULL. */
+void report_json_op(FILE *f,
+                    const struct checker_history *h,
+                    size_t i,
+                    const struct checker_str *after);
 
 #endif /* CHECKER_INTERNAL_H */

@@ -104,6 +104,12 @@ void model_fini(struct model *m)
     memset(m, 0, sizeof *m);
 }
 
+size_t model_bytes(const struct model *m)
+{
+    return m->made_cap * sizeof *m->made + m->index_cap * sizeof *m->index +
+           m->cache_cap * sizeof *m->cache + m->scratch_cap;
+}
+
 uint32_t model_norm(const struct model *m, uint32_t id)
 {
     return (m->empty_id != 0 && id == m->empty_id) ? 0 : id;

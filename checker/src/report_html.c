@@ -28,13 +28,16 @@ static const char page_head[] =
     ".lin{color:#1a7f37}.not{color:#c62828}.unk{color:#9a6700}\n"
     "pre{background:#f6f8fa;padding:8px;overflow:auto;max-height:320px}\n"
     "#controls{margin:8px 0}#controls>*{margin-right:12px}\n"
-    "#chart{overflow:auto;border:1px solid #ddd}\n"
+    "#view{display:flex;border:1px solid #ddd}\n"
+    "#lanes{flex:none;width:90px;border-right:1px solid #ddd}\n"
+    "#chart{overflow:auto;flex:1}\n"
     "svg text{font:11px monospace;pointer-events:none}\n"
     "rect.op{stroke:#555;stroke-width:1}\n"
     "rect.placed{fill:#cfe3ff}rect.prefix{fill:#b7e4c7}\n"
     "rect.unplaced{fill:#ffb3b3;stroke:#c62828;stroke-width:2}\n"
     "rect.unknown{fill:#eee;stroke-dasharray:4 3}\n"
     "rect.noeffect{fill:#f4f4f4;stroke:#aaa}\n"
+    "rect.unreached{fill:#fff;stroke:#888}\n"
     "rect.op:hover{stroke:#000;stroke-width:2}\n"
     ".legend span{display:inline-block;width:14px;height:10px;"
     "border:1px solid #555;margin:0 4px 0 10px}\n"
@@ -72,19 +75,24 @@ static const char page_script[] =
     "  const procs = Array.from(new Set(ids.map(i => D.ops[i][1])))\n"
     "    .sort((a, b) => a - b);\n"
     "  const lane = new Map(procs.map((p, r) => [p, r]));\n"
-    "  const step = +zoom.value, left = 90, laneH = 34, top = 8;\n"
+    "  const step = +zoom.value, left = 10, laneH = 34, top = 8;\n"
     "  const end = sorted.length + 1;\n"
     "  const width = left + (end + 1) * step + 20;\n"
     "  const height = top + procs.length * laneH + 10;\n"
     "  let s = '<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"' + width +\n"
     "    '\" height=\"' + height + '\">';\n"
+    "  let lab = '<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"90\" "
+    "height=\"' +\n"
+    "    height + '\">';\n"
     "  procs.forEach((p, r) => {\n"
     "    const y = top + r * laneH;\n"
-    "    s += '<line x1=\"' + left + '\" x2=\"' + width + '\" y1=\"' +\n"
+    "    s += '<line x1=\"0\" x2=\"' + width + '\" y1=\"' +\n"
     "      (y + laneH - 4) + '\" y2=\"' + (y + laneH - 4) +\n"
-    "      '\" stroke=\"#eee\"/><text x=\"4\" y=\"' + (y + 18) +\n"
-    "      '\">process ' + esc(p) + '</text>';\n"
+    "      '\" stroke=\"#eee\"/>';\n"
+    "    lab += '<text x=\"4\" y=\"' + (y + 19) + '\">process ' + esc(p) +\n"
+    "      '</text>';\n"
     "  });\n"
+    "  document.getElementById('lanes').innerHTML = lab + '</svg>';\n"
     "  ids.forEach(i => {\n"
     "    const o = D.ops[i];\n"
     "    const x0 = left + rank.get(o[3]) * step;\n"
@@ -92,7 +100,7 @@ static const char page_script[] =
     "    const w = Math.max(x1 - x0, 6);\n"
     "    const y = top + lane.get(o[1]) * laneH;\n"
     "    const cls = ['placed', 'prefix', 'unplaced', 'unknown', "
-    "'noeffect'][o[6]];\n"
+    "'noeffect', 'unreached'][o[6]];\n"
     "    const label = (o[5] > 0 ? '#' + o[5] + ' ' : '') + o[2];\n"
     "    s += '<g><title>' + esc(o[7]) + '</title><rect class=\"op ' + cls +\n"
     "      '\" x=\"' + x0 + '\" y=\"' + (y + 4) + '\" width=\"' + w +\n"
@@ -107,7 +115,13 @@ static const char page_script[] =
     "    s += '</g>';\n"
     "  });\n"
     "  s += '</svg>';\n"
-    "  document.getElementById('chart').innerHTML = s;\n"
+    "  const chart = document.getElementById('chart');\n"
+    "  chart.innerHTML = s;\n"
+    "  /* Bring the first op that could not be placed into view. */\n"
+    "  const bad = ids.find(i => D.ops[i][6] === 2);\n"
+    "  if (bad !== undefined) {\n"
+    "    chart.scrollLeft = left + rank.get(D.ops[bad][3]) * step - 400;\n"
+    "  }\n"
     "}\n"
     "sel.addEventListener('change', draw);\n"
     "zoom.addEventListener('input', draw);\n"
@@ -135,7 +149,8 @@ static void put_html(FILE *f, const char *s, size_t len)
 }
 
 /* How an op is drawn: 0 placed, 1 in the failing prefix, 2 could not be
- * placed, 3 outcome unknown and not placed, 4 no effect (dropped). */
+ * placed, 3 outcome unknown and not placed, 4 no effect (dropped), 5 not
+ * reached (after the failure, or in a key left undecided). */
 static int op_class(const struct checker_result *r,
                     size_t i,
                     const struct checker_op *o,
@@ -156,7 +171,7 @@ static int op_class(const struct checker_result *r,
     if (o->f == CHECKER_GET && o->outcome != CHECKER_OK) {
         return 4;
     }
-    return 3;
+    return o->outcome == CHECKER_INFO ? 3 : 5;
 }
 
 static void write_data(FILE *f,
@@ -202,9 +217,19 @@ static void write_data(FILE *f,
                          ", time %" PRId64,
                          o.process, what, o.call_line, o.call_time);
         if (o.completed && n > 0 && (size_t)n < sizeof tip) {
-            snprintf(tip + n, sizeof tip - (size_t)n,
-                     "\ncompletion: line %" PRIu64 ", time %" PRId64,
-                     o.return_line, o.return_time);
+            n += snprintf(tip + n, sizeof tip - (size_t)n,
+                          "\ncompletion: line %" PRIu64 ", time %" PRId64,
+                          o.return_line, o.return_time);
+        }
+        const struct checker_str *after =
+            in_failed && r->position != NULL && r->position[i] > 0
+                ? report_state_after(r, r->position[i] - 1)
+                : NULL;
+        if (after != NULL && n > 0 && (size_t)n < sizeof tip) {
+            char q[160];
+            report_quote(*after, q, sizeof q);
+            snprintf(tip + n, sizeof tip - (size_t)n, "\nthen the key: %s",
+                     after->ptr == NULL ? "absent" : q);
         }
         bool unknown = !o.completed || o.outcome == CHECKER_INFO;
         fprintf(f, "%s[%" PRIu32 ",%" PRId64 ",", i > 0 ? "," : "", k,
@@ -265,8 +290,10 @@ int checker_report_html_write(FILE *f,
         "<span style=\"background:#ffb3b3\"></span>could not be placed"
         "<span style=\"background:#eee;border-style:dashed\"></span>"
         "outcome unknown, not needed"
-        "<span style=\"background:#f4f4f4\"></span>no effect</div>\n"
-        "<div id=\"chart\"></div>\n"
+        "<span style=\"background:#f4f4f4\"></span>no effect"
+        "<span style=\"background:#fff\"></span>not reached</div>\n"
+        "<div id=\"view\"><div id=\"lanes\"></div><div id=\"chart\"></div>"
+        "</div>\n"
         "<script type=\"application/json\" id=\"data\">",
         f);
     write_data(f, h, r);

@@ -94,7 +94,10 @@ static const char *outcome_word(const struct checker_op *o)
     return words[o->outcome];
 }
 
-void report_json_op(FILE *f, const struct checker_history *h, size_t i)
+void report_json_op(FILE *f,
+                    const struct checker_history *h,
+                    size_t i,
+                    const struct checker_str *after)
 {
     static const char *const fs[] = {"get", "put", "delete", "cas", "append"};
     struct checker_op o;
@@ -126,6 +129,10 @@ void report_json_op(FILE *f, const struct checker_history *h, size_t i)
     } else {
         fputs(",\"return_time\":null,\"return_line\":null", f);
     }
+    if (after != NULL) {
+        fputs(",\"state_after\":", f);
+        report_json_string(f, *after);
+    }
     fputc('}', f);
 }
 
@@ -154,7 +161,7 @@ int checker_result_write_json(FILE *f,
             if (k > 0) {
                 fputc(',', f);
             }
-            report_json_op(f, h, r->prefix[k]);
+            report_json_op(f, h, r->prefix[k], report_state_after(r, k));
         }
         fputs("],\"state\":", f);
         report_json_string(f, state);
@@ -167,7 +174,7 @@ int checker_result_write_json(FILE *f,
                 fputc(',', f);
             }
             fputs("{\"op\":", f);
-            report_json_op(f, h, r->unplaced[k]);
+            report_json_op(f, h, r->unplaced[k], NULL);
             fputs(",\"why\":", f);
             report_json_string(f, w);
             fputc('}', f);

@@ -157,10 +157,12 @@ void report_refusal(const struct checker_history *h,
     }
 }
 
+/* One op on a line, after @lead, and then @tail. */
 static void write_op(FILE *f,
                      const struct checker_history *h,
                      size_t i,
-                     const char *lead)
+                     const char *lead,
+                     const char *tail)
 {
     struct checker_op o;
     char what[400];
@@ -168,7 +170,17 @@ static void write_op(FILE *f,
     checker_history_op(h, i, &o);
     report_describe_op(&o, what, sizeof what);
     describe_lines(&o, lines, sizeof lines);
-    fprintf(f, "%sprocess %" PRId64 " %s [%s]\n", lead, o.process, what, lines);
+    fprintf(f, "%sprocess %" PRId64 " %s [%s]%s\n", lead, o.process, what,
+            lines, tail);
+}
+
+const struct checker_str *report_state_after(const struct checker_result *r,
+                                             size_t k)
+{
+    if (r->states == NULL || k < r->states_from || k >= r->prefix_len) {
+        return NULL;
+    }
+    return &r->states[k - r->states_from];
 }
 
 int checker_result_write_text(FILE *f,
@@ -203,7 +215,15 @@ int checker_result_write_text(FILE *f,
         for (size_t k2 = from; k2 < r->prefix_len; k2++) {
             char lead[32];
             snprintf(lead, sizeof lead, "  %5zu. ", k2 + 1);
-            write_op(f, h, r->prefix[k2], lead);
+            char tail[200] = "";
+            const struct checker_str *after = report_state_after(r, k2);
+            if (after != NULL) {
+                char q[160];
+                report_quote(*after, q, sizeof q);
+                snprintf(tail, sizeof tail, "  => %s",
+                         after->ptr == NULL ? "absent" : q);
+            }
+            write_op(f, h, r->prefix[k2], lead, tail);
         }
         char state[200];
         struct checker_str s = {r->state, r->state_len};
@@ -213,7 +233,7 @@ int checker_result_write_text(FILE *f,
                 r->state_absent ? "" : state);
         for (size_t k2 = 0; k2 < r->unplaced_len; k2++) {
             char why[600];
-            write_op(f, h, r->unplaced[k2], "  - ");
+            write_op(f, h, r->unplaced[k2], "  - ", "");
             report_refusal(h, r, r->unplaced[k2], why, sizeof why);
             fprintf(f, "      %s\n", why);
         }

@@ -18,7 +18,7 @@
  *
  *     scan ──call, model ok, new config──▶ push, lift, scan from head
  *      │                                        ▲
- *      └──return (or forced op refused)──▶ pop, unlift, scan on after it
+ *      └──return (or forced op's config seen)──▶ pop, unlift, scan on
  *
  * Two refinements over the textbook loop:
  * - the set of linearized ops is a bitset hashed Zobrist-style (XOR of a
@@ -28,7 +28,13 @@
  *   completes the prefix, one that places it first does (it can move
  *   forward: nothing unplaced returned before its call, and the ops it
  *   jumps over see the same states). So when it is popped, the search pops
- *   on to the previous choice point.
+ *   on to the previous choice point. Each level of the search first makes
+ *   a pass over its candidates for such ops (reads_done false), then a
+ *   pass over the others.
+ *
+ * The state of a search lives in struct search, not on the C stack, so a
+ * search can stop when its step budget is spent and resume later on any
+ * thread (check.c schedules keys that way).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -240,9 +246,15 @@ void search_fini(struct search *s)
     s->best = NULL;
 }
 
-static bool should_stop(const struct search_limits *lim,
+static bool should_stop(const struct search *s,
+                        const struct search_limits *lim,
                         enum search_status *why)
 {
+    if (lim->memory_bytes != 0 &&
+        memo_bytes(&s->memo) + model_bytes(s->m) > lim->memory_bytes) {
+        *why = SEARCH_NOMEM;
+        return true;
+    }
     if (lim->min_failed != NULL &&
         atomic_load_explicit(lim->min_failed, memory_order_relaxed) <
             lim->self) {
@@ -312,7 +324,7 @@ enum search_status search_resume(struct search *s,
     while (s->remaining > 0) {
         if (++tick == CHECK_EVERY) {
             tick = 0;
-            if (should_stop(lim, &why)) {
+            if (should_stop(s, lim, &why)) {
                 return why;
             }
             if (s->steps >= stop_at) {
@@ -388,6 +400,10 @@ static int explain(struct search *s, struct search_out *out)
     uint64_t *bits = s->bits.w;
     struct model *m = s->m;
     memset(bits, 0, s->bits.words * sizeof *bits);
+    out->states = malloc((out->order_len + 1) * sizeof *out->states);
+    if (out->states == NULL) {
+        return COMMON_ENOMEM;
+    }
     uint32_t state = 0;
     for (size_t k = 0; k < out->order_len; k++) {
         uint32_t i = out->order[k];
@@ -395,6 +411,7 @@ static int explain(struct search *s, struct search_out *out)
         if (!model_step(m, &s->ops[i], state, &state)) {
             return m->error != 0 ? m->error : COMMON_EINVAL;
         }
+        out->states[k] = state;
     }
     out->state = state;
     out->unplaced = malloc((s->n + 1) * sizeof *out->unplaced);

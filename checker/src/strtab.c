@@ -93,17 +93,27 @@ static int grow_slots(struct strtab *t)
     return 0;
 }
 
-int array_reserve(void *pp, size_t *cap, size_t need, size_t elem)
+int array_grown_cap(size_t cap, size_t need, size_t elem, size_t *out)
 {
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t n = *cap ? *cap : 16;
+    size_t n = cap ? cap : 16;
     while (n < need) {
         if (n > SIZE_MAX / 2 / elem) {
             return COMMON_ENOMEM;
         }
         n *= 2;
+    }
+    *out = n;
+    return 0;
+}
+
+int array_reserve(void *pp, size_t *cap, size_t need, size_t elem)
+{
+    size_t n;
+    if (need <= *cap) {
+        return 0;
+    }
+    if (array_grown_cap(*cap, need, elem, &n) != 0) {
+        return COMMON_ENOMEM;
     }
     /* @pp points at a pointer of any object type: go through memcpy rather
      * than a void ** so no aliasing rule is bent. */

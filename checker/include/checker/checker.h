@@ -198,10 +198,12 @@ struct checker_options
     bool absent_reads_empty; /* "" and absent are the same value */
     double timeout_s;        /* <= 0: no time budget */
     unsigned threads;        /* 0: the number of online cores */
+    size_t memory_bytes;     /* search memory, all keys; 0: half of RAM */
 };
 
 /* Defaults: kv (or register for a jepsen-log history), no time budget, one
- * thread per core. */
+ * thread per core, half of the physical memory for the search. A search
+ * that needs more memory ends with the verdict unknown. */
 void checker_options_init(struct checker_options *o);
 
 /* Verdicts carry the exit codes of lincheck. */
@@ -241,6 +243,12 @@ struct checker_result
     size_t state_len;
     size_t *unplaced;
     size_t unplaced_len;
+    /* The value the key holds after each of the last prefix ops: after
+     * prefix[k] it is states[k - states_from], for states_from <= k <
+     * prefix_len (ptr NULL: absent). The bytes belong to the result. */
+    struct checker_str *states;
+    size_t states_from;
+    char *states_bytes;
     /* For every op: its 1-based position in the linearization found for its
      * key (or in the failing key's prefix); 0 when not placed. NULL when the
      * verdict is unknown. */

@@ -10,7 +10,7 @@
  * Both must agree on every history.
  *
  * The seed of the first history is CHECKER_DIFF_SEED (default 1) and the
- * number of histories CHECKER_DIFF_COUNT (default 5000); a failure prints
+ * number of histories CHECKER_DIFF_COUNT (default 10000); a failure prints
  * the seed that reproduces it and the history as JSON Lines.
  */
 #include <setjmp.h>
@@ -163,10 +163,12 @@ static int key_index(const struct checker_event *ev)
     return ev->key.ptr[1] - '0'; /* the generator names keys k0, k1, ... */
 }
 
-/* The brute force's verdict on @evs. */
-static bool brute_linearizable(const struct checker_event *evs,
-                               size_t n,
-                               bool empty_is_absent)
+/* The ops of @evs, in invoke order (the checker's op order too); returns
+ * the set of those that have no effect and observe nothing. */
+static unsigned brute_build(const struct checker_event *evs,
+                            size_t n,
+                            bool empty_is_absent,
+                            struct brute *out)
 {
     struct brute b;
     memset(&b, 0, sizeof b);
@@ -207,9 +209,55 @@ static bool brute_linearizable(const struct checker_event *evs,
     for (int i = 0; i < b.n; i++) {
         done |= b.ops[i].dropped ? 1u << i : 0;
     }
+    *out = b;
+    return done;
+}
+
+/* The brute force's verdict on @evs. */
+static bool brute_linearizable(const struct checker_event *evs,
+                               size_t n,
+                               bool empty_is_absent)
+{
+    struct brute b;
+    unsigned done = brute_build(evs, n, empty_is_absent, &b);
     struct val vals[MAX_KEYS];
     memset(vals, 0, sizeof vals);
     return search(&b, done, vals);
+}
+
+/* True when the positions the checker gave (1-based, per key) are a valid
+ * linearization: every op with a return placed, real time respected within
+ * each key, and each key's ops in that order accepted by the model. */
+static bool witness_valid(const struct checker_event *evs,
+                          size_t n,
+                          bool empty_is_absent,
+                          const uint32_t *pos)
+{
+    struct brute b;
+    unsigned dropped = brute_build(evs, n, empty_is_absent, &b);
+    for (int i = 0; i < b.n; i++) {
+        bool placed = pos[i] > 0;
+        if ((dropped & (1u << i)) ? placed : (b.ops[i].has_ret && !placed)) {
+            return false;
+        }
+        for (int j = 0; j < b.n && placed; j++) {
+            if (j != i && pos[j] > 0 && b.ops[j].key == b.ops[i].key &&
+                b.ops[j].has_ret && b.ops[j].ret < b.ops[i].call &&
+                pos[j] > pos[i]) {
+                return false;
+            }
+        }
+    }
+    struct val vals[MAX_KEYS];
+    memset(vals, 0, sizeof vals);
+    for (uint32_t p = 1; p <= (uint32_t)b.n; p++) {
+        for (int i = 0; i < b.n; i++) {
+            if (pos[i] == p && !apply(&b, &b.ops[i], vals)) {
+                return false;
+            }
+        }
+    }
+    return true;
 }
 
 static const struct checker_str pool[] = {
@@ -273,7 +321,8 @@ static void dump(const struct checker_event *evs, size_t n)
 /* The checker's verdict on @evs, fed event by event. */
 static enum checker_verdict checker_verdict(const struct checker_event *evs,
                                             size_t n,
-                                            bool empty_is_absent)
+                                            bool empty_is_absent,
+                                            uint32_t *pos)
 {
     struct checker_history *h = checker_history_new();
     for (size_t k = 0; k < n; k++) {
@@ -286,19 +335,22 @@ static enum checker_verdict checker_verdict(const struct checker_event *evs,
     struct checker_result *r;
     assert_int_equal(checker_check(h, &o, &r), 0);
     enum checker_verdict v = r->verdict;
+    if (pos != NULL && r->position != NULL) {
+        memcpy(pos, r->position, r->ops * sizeof *pos);
+    }
     checker_result_free(r);
     checker_history_free(h);
     return v;
 }
 
 /* On thousands of small histories, linearizable ones and mutants, the
- * checker and the brute force agree, and every unmutated history is
- * linearizable. */
+ * checker and the brute force agree, every unmutated history is
+ * linearizable, and the linearization the checker reports is valid. */
 static void checker_agrees_with_brute_force(void **state)
 {
     (void)state;
     uint64_t first = seed_from_env("CHECKER_DIFF_SEED", 1);
-    uint64_t count = seed_from_env("CHECKER_DIFF_COUNT", 5000);
+    uint64_t count = seed_from_env("CHECKER_DIFF_COUNT", 10000);
     unsigned broken = 0;
     unsigned mutants = 0;
     for (uint64_t seed = first; seed < first + count; seed++) {
@@ -307,9 +359,9 @@ static void checker_agrees_with_brute_force(void **state)
         struct checker_gen_options o;
         checker_gen_options_init(&o);
         o.seed = seed;
-        o.ops = (size_t)common_prng_range(&rng, 1, 9);
+        o.ops = (size_t)common_prng_range(&rng, 1, 10);
         o.keys = (size_t)common_prng_below(&rng, MAX_KEYS + 1);
-        o.processes = (size_t)common_prng_range(&rng, 1, 4);
+        o.processes = (size_t)common_prng_range(&rng, 1, 5);
         o.values = (size_t)common_prng_range(&rng, 1, 3);
         o.info_rate = 0.15;
         o.fail_rate = 0.1;
@@ -326,17 +378,21 @@ static void checker_agrees_with_brute_force(void **state)
             }
         }
         bool want = brute_linearizable(g->events, g->events_len, empty);
+        uint32_t pos[MAX_OPS] = {0};
         enum checker_verdict got =
-            checker_verdict(g->events, g->events_len, empty);
+            checker_verdict(g->events, g->events_len, empty, pos);
         bool agree = want == (got == CHECKER_LINEARIZABLE);
-        if (!agree || (!mutated && !want)) {
+        bool witness = got != CHECKER_LINEARIZABLE ||
+                       witness_valid(g->events, g->events_len, empty, pos);
+        if (!agree || !witness || (!mutated && !want)) {
             print_error(
                 "seed %llu (CHECKER_DIFF_SEED=%llu "
-                "CHECKER_DIFF_COUNT=1): brute force %s, checker %s, "
+                "CHECKER_DIFF_COUNT=1): brute force %s, checker %s%s, "
                 "absent reads empty %d, history:\n",
                 (unsigned long long)seed, (unsigned long long)seed,
                 want ? "linearizable" : "not linearizable",
-                checker_verdict_name(got), empty);
+                checker_verdict_name(got),
+                witness ? "" : " with an invalid linearization", empty);
             dump(g->events, g->events_len);
             checker_gen_free(g);
             fail();
@@ -374,7 +430,7 @@ static void generated_histories_are_linearizable(void **state)
         struct checker_gen *g;
         assert_int_equal(checker_generate(&o, &g), 0);
         enum checker_verdict v =
-            checker_verdict(g->events, g->events_len, false);
+            checker_verdict(g->events, g->events_len, false, NULL);
         if (v != CHECKER_LINEARIZABLE) {
             print_error("seed %llu: %s\n", (unsigned long long)seed,
                         checker_verdict_name(v));

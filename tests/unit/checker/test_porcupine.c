@@ -139,12 +139,49 @@ static void dropping_info_ops_would_be_wrong(void **state)
     assert_int_equal(turned, 9);
 }
 
+/* The key reported for a history with several failing keys does not
+ * depend on the number of threads. */
+static void failing_key_does_not_depend_on_threads(void **state)
+{
+    (void)state;
+    const char *dir = porcupine_dir();
+    if (dir == NULL) {
+        print_message("RAFTKV_TESTDATA/porcupine is missing: skipped\n");
+        skip();
+    }
+    static const char *const files[] = {"kv/c10-bad.txt", "kv/c50-bad.txt"};
+    for (size_t k = 0; k < 2; k++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        struct checker_history *h = checker_history_new();
+        assert_int_equal(
+            checker_history_read_file(h, path, CHECKER_FORMAT_AUTO), 0);
+        char first[64] = "";
+        for (unsigned threads = 1; threads <= 4; threads++) {
+            struct checker_options o;
+            checker_options_init(&o);
+            o.threads = threads;
+            o.absent_reads_empty = true;
+            struct checker_result *r;
+            assert_int_equal(checker_check(h, &o, &r), 0);
+            assert_int_equal(r->verdict, CHECKER_NOT_LINEARIZABLE);
+            if (threads == 1) {
+                snprintf(first, sizeof first, "%s", r->key);
+            }
+            assert_string_equal(r->key, first);
+            checker_result_free(r);
+        }
+        checker_history_free(h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(porcupine_verdicts_one_thread),
         cmocka_unit_test(porcupine_verdicts_two_threads),
         cmocka_unit_test(dropping_info_ops_would_be_wrong),
+        cmocka_unit_test(failing_key_does_not_depend_on_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,8 @@ static void text_report_explains_the_failure(void **state)
     struct checked c = check_text(bad, CHECKER_FORMAT_JSONL, NULL);
     char *text = capture(checker_result_write_text, &c);
     assert_int_equal(strncmp(text, "not linearizable: key \"k<1>\"", 28), 0);
-    assert_non_null(strstr(text, "1. process 0 put \"1\" [lines 1-2]"));
+    assert_non_null(
+        strstr(text, "1. process 0 put \"1\" [lines 1-2]  => \"1\""));
     assert_non_null(strstr(text, "then the key holds \"1\""));
     assert_non_null(strstr(text, "- process 1 get -> \"\\x01"));
     assert_non_null(strstr(text, "but the key holds \"1\""));
@@ -90,6 +91,8 @@ static void json_report_is_valid_and_complete(void **state)
     json_t *op = json_array_get(prefix, 0);
     assert_string_equal(json_string_value(json_object_get(op, "f")), "put");
     assert_int_equal(json_integer_value(json_object_get(op, "call_line")), 1);
+    assert_string_equal(json_string_value(json_object_get(op, "state_after")),
+                        "1");
     json_t *unplaced = json_object_get(j, "unplaced");
     assert_int_equal(json_array_size(unplaced), 1);
     json_t *u = json_array_get(unplaced, 0);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -456,6 +457,9 @@ static void failure_reports_prefix_and_unplaced_ops(void **state)
     assert_int_equal(c.r->prefix[1], 1);
     assert_false(c.r->state_absent);
     assert_string_equal(c.r->state, "2");
+    assert_int_equal(c.r->states_from, 0);
+    assert_memory_equal(c.r->states[0].ptr, "1", 1);
+    assert_memory_equal(c.r->states[1].ptr, "2", 1);
     assert_int_equal(c.r->unplaced_len, 1);
     assert_int_equal(c.r->unplaced[0], 2);
     checked_free(&c);
@@ -578,31 +582,38 @@ static void history_is_built_event_by_event(void **state)
     checker_history_free(h);
 }
 
-/* A search that cannot finish within the time budget says unknown, on
- * time: twelve concurrent appends and a read of none of their orders. */
-static void timeout_gives_unknown(void **state)
+/* Twelve concurrent appends and a read of none of their orders: a search
+ * that has to try them all. */
+static void hard_history(char *buf, size_t size)
 {
-    (void)state;
-    char buf[8192];
     size_t at = 0;
     for (int p = 0; p < 12; p++) {
-        at += (size_t)snprintf(buf + at, sizeof buf - at,
+        at += (size_t)snprintf(buf + at, size - at,
                                "{\"process\":%d,\"type\":\"invoke\",\"f\":"
                                "\"append\",\"key\":\"x\",\"value\":\"%c\","
                                "\"time\":0}\n",
                                p, 'a' + p);
     }
     for (int p = 0; p < 12; p++) {
-        at += (size_t)snprintf(buf + at, sizeof buf - at,
+        at += (size_t)snprintf(buf + at, size - at,
                                "{\"process\":%d,\"type\":\"ok\",\"f\":"
                                "\"append\",\"key\":\"x\",\"time\":10}\n",
                                p);
     }
-    snprintf(buf + at, sizeof buf - at,
+    snprintf(buf + at, size - at,
              "{\"process\":99,\"type\":\"invoke\",\"f\":\"get\",\"key\":"
              "\"x\",\"time\":20}\n"
              "{\"process\":99,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
              "\"value\":\"nope\",\"time\":30}\n");
+}
+
+/* A search that cannot finish within the time budget says unknown, on
+ * time. */
+static void timeout_gives_unknown(void **state)
+{
+    (void)state;
+    char buf[8192];
+    hard_history(buf, sizeof buf);
     struct checker_options o;
     checker_options_init(&o);
     o.timeout_s = 0.2;
@@ -611,8 +622,27 @@ static void timeout_gives_unknown(void **state)
     double took = (double)(common_now_ns() - t0) / 1e9;
     assert_int_equal(c.check_rv, 0);
     assert_int_equal(c.r->verdict, CHECKER_UNKNOWN);
+    assert_non_null(strstr(c.r->unknown_why, "time"));
     assert_null(c.r->position);
     assert_true(took < 2.0);
+    checked_free(&c);
+}
+
+/* A search that outgrows its memory budget says unknown too, instead of
+ * taking the machine's memory. */
+static void memory_budget_gives_unknown(void **state)
+{
+    (void)state;
+    char buf[8192];
+    hard_history(buf, sizeof buf);
+    struct checker_options o;
+    checker_options_init(&o);
+    o.threads = 1;
+    o.memory_bytes = (size_t)4 << 20;
+    struct checked c = check_text(buf, CHECKER_FORMAT_JSONL, &o);
+    assert_int_equal(c.check_rv, 0);
+    assert_int_equal(c.r->verdict, CHECKER_UNKNOWN);
+    assert_non_null(strstr(c.r->unknown_why, "memory"));
     checked_free(&c);
 }
 
@@ -642,6 +672,7 @@ int main(void)
         cmocka_unit_test(empty_history_is_linearizable),
         cmocka_unit_test(history_is_built_event_by_event),
         cmocka_unit_test(timeout_gives_unknown),
+        cmocka_unit_test(memory_budget_gives_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
