@@ -21,6 +21,13 @@
  *
  * A storage failure stops the node: nothing more is acknowledged, every
  * waiting request is answered KV_UNAVAILABLE, and env.failed says why.
+ *
+ * Snapshots: every snapshot_entries applied entries the node encodes its
+ * state machine (kv_sm_snapshot), stores it (storage_save_snapshot), hands
+ * it to the Raft core (which borrows the bytes to send to followers that
+ * fell behind the compacted log) and compacts the core's log. A snapshot
+ * received from the leader is stored before anything else in its update
+ * and loaded into the state machine before the entries after it apply.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +79,10 @@ struct kv_node
     uint64_t next_read_context;
     bool was_leader;
     bool failed;
+    uint64_t snapshot_entries;
+    uint64_t snapshot_trailing;
+    uint8_t *snap_buf; /* the latest snapshot; the core borrows it */
+    size_t snap_len;
     struct kv_node_stats stats;
 };
 
@@ -203,6 +214,8 @@ int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
     if (rv != 0) {
         goto err;
     }
+    n->snapshot_entries = cfg->snapshot_entries;
+    n->snapshot_trailing = cfg->snapshot_trailing;
     struct storage_state st;
     rv = storage_load(n->storage, &st);
     if (rv != 0) {
@@ -211,19 +224,52 @@ int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
     struct raft_boot boot;
     memset(&boot, 0, sizeof boot);
     boot.hard_state = st.hard_state;
-    boot.snapshot_index = st.snapshot_index;
-    boot.snapshot_term = st.snapshot_term;
     boot.conf = cfg->conf;
+    if (st.has_snapshot) {
+        /* The state machine starts from the snapshot (copied: the
+         * storage's memory lasts only until its next call). */
+        n->snap_buf = malloc(st.snapshot_len > 0 ? st.snapshot_len : 1);
+        if (n->snap_buf == NULL) {
+            rv = COMMON_ENOMEM;
+            goto err_sm;
+        }
+        if (st.snapshot_len > 0) {
+            memcpy(n->snap_buf, st.snapshot_data, st.snapshot_len);
+        }
+        n->snap_len = st.snapshot_len;
+        rv = kv_sm_restore(n->sm, n->snap_buf, n->snap_len);
+        if (rv != 0) {
+            goto err_snap;
+        }
+        boot.snapshot_index = st.snapshot.index;
+        boot.snapshot_term = st.snapshot.term;
+        boot.conf = st.snapshot.conf;
+        n->stats.snapshot_index = st.snapshot.index;
+    }
     boot.entries = st.entries;
     boot.n_entries = st.n_entries;
-    boot.applied = st.snapshot_index; /* the map is rebuilt from the log */
+    boot.applied = boot.snapshot_index; /* the log is replayed after it */
     rv = raft_new(&cfg->raft, &boot, &n->raft);
     if (rv != 0) {
-        goto err_sm;
+        goto err_snap;
+    }
+    if (st.has_snapshot) {
+        struct raft_snapshot sn = {.index = st.snapshot.index,
+                                   .term = st.snapshot.term,
+                                   .conf = st.snapshot.conf,
+                                   .data = n->snap_buf,
+                                   .len = n->snap_len};
+        rv = raft_snapshot_set(n->raft, &sn);
+        if (rv != 0) {
+            raft_free(n->raft);
+            goto err_snap;
+        }
     }
     *out = n;
     return 0;
 
+err_snap:
+    free(n->snap_buf);
 err_sm:
     kv_sm_free(n->sm);
 err:
@@ -244,6 +290,7 @@ void kv_node_free(struct kv_node *n)
     free(n->reads.data);
     free(n->writes.data);
     raft_free(n->raft);
+    free(n->snap_buf);
     kv_sm_free(n->sm);
     free(n);
 }
@@ -424,10 +471,91 @@ static void serve_reads(struct kv_node *n)
     }
 }
 
+/* Replaces the snapshot the core borrows with @buf (owned from now on). */
+static int register_snapshot(struct kv_node *n,
+                             raft_index index,
+                             raft_term term,
+                             const struct raft_configuration *conf,
+                             uint8_t *buf,
+                             size_t len)
+{
+    struct raft_snapshot sn = {
+        .index = index, .term = term, .conf = *conf, .data = buf, .len = len};
+    int rv = raft_snapshot_set(n->raft, &sn);
+    if (rv != 0) {
+        free(buf);
+        return rv;
+    }
+    free(n->snap_buf);
+    n->snap_buf = buf;
+    n->snap_len = len;
+    n->stats.snapshot_index = index;
+    return 0;
+}
+
+/* Takes a snapshot when enough has been applied since the last one. */
+static void maybe_snapshot(struct kv_node *n)
+{
+    raft_index applied = raft_applied_index(n->raft);
+    if (n->snapshot_entries == 0 ||
+        applied < n->stats.snapshot_index + n->snapshot_entries) {
+        return;
+    }
+    raft_term term = raft_term_at(n->raft, applied);
+    if (term == 0) {
+        return;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (kv_sm_snapshot(n->sm, &buf, &len) != 0) {
+        return; /* no memory now: try again after the next entries */
+    }
+    struct storage_snapshot_meta meta = {
+        .index = applied, .term = term, .conf = *raft_config(n->raft)};
+    int rv = storage_save_snapshot(n->storage, &meta, buf, len);
+    if (rv != 0) {
+        free(buf);
+        char why[320];
+        snprintf(why, sizeof why, "storage: %s", storage_error(n->storage));
+        node_fail(n, why);
+        return;
+    }
+    if (register_snapshot(n, applied, term, &meta.conf, buf, len) != 0) {
+        return;
+    }
+    n->stats.snapshots_taken++;
+    if (applied > n->snapshot_trailing) {
+        raft_compact(n->raft, applied - n->snapshot_trailing);
+    }
+}
+
 void kv_node_flush(struct kv_node *n)
 {
     struct raft_update u;
     while (!n->failed && raft_update_get(n->raft, &u)) {
+        uint8_t *installed = NULL;
+        if (u.snapshot != NULL) {
+            /* Persist the leader's snapshot before anything that follows
+             * it in this update, and keep a copy for the core to lend. */
+            struct storage_snapshot_meta meta = {.index = u.snapshot->index,
+                                                 .term = u.snapshot->term,
+                                                 .conf = u.snapshot->conf};
+            int rv = storage_save_snapshot(n->storage, &meta, u.snapshot->data,
+                                           u.snapshot->len);
+            installed = malloc(u.snapshot->len > 0 ? u.snapshot->len : 1);
+            if (rv != 0 || installed == NULL) {
+                free(installed);
+                char why[320];
+                snprintf(why, sizeof why, "storage: %s",
+                         rv != 0 ? storage_error(n->storage)
+                                 : "out of memory for a snapshot");
+                node_fail(n, why);
+                return;
+            }
+            if (u.snapshot->len > 0) {
+                memcpy(installed, u.snapshot->data, u.snapshot->len);
+            }
+        }
         struct storage_batch b = {
             .hard_state = u.hard_state_changed ? &u.hard_state : NULL,
             .truncate_from = u.truncate_from,
@@ -450,12 +578,28 @@ void kv_node_flush(struct kv_node *n)
         for (size_t k = 0; k < u.n_messages; k++) {
             transport_send(n->transport, &u.messages[k]);
         }
+        struct raft_snapshot installed_meta;
+        if (installed != NULL) {
+            installed_meta = *u.snapshot;
+            if (kv_sm_restore(n->sm, installed, u.snapshot->len) != 0) {
+                free(installed);
+                node_fail(n, "the leader's snapshot does not decode");
+                return;
+            }
+            n->stats.snapshots_installed++;
+        }
         for (size_t k = 0; k < u.n_committed && !n->failed; k++) {
             apply_entry(n, &u.committed[k]);
         }
         bool leader = u.role == RAFT_LEADER;
         confirm_reads(n, &u);
         raft_update_done(n->raft, &u);
+        if (installed != NULL) {
+            register_snapshot(n, installed_meta.index, installed_meta.term,
+                              &installed_meta.conf, installed,
+                              installed_meta.len);
+        }
+        maybe_snapshot(n);
         if (n->was_leader && !leader) {
             fail_waiting(n, KV_RETRY, false);
         }

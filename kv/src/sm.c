@@ -9,6 +9,7 @@
  * remembered result and changes nothing. Everything here is deterministic,
  * so every replica that applies the same log holds the same state.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -371,4 +372,294 @@ uint64_t kv_sm_digest(const struct kv_sm *sm)
         }
     }
     return d ^ common_mix64(sm->len);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Snapshots: proto/kv.proto's Snapshot, written and read directly in the    */
+/* protobuf wire format (streaming, no per-key allocations), so that a map   */
+/* of millions of keys does not need millions of message objects.           */
+/* ------------------------------------------------------------------------ */
+
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+static size_t bytes_field_len(size_t len)
+{
+    return 1 + varint_len(len) + len;
+}
+
+static uint8_t *put_bytes_field(uint8_t *p,
+                                uint8_t tag,
+                                const void *b,
+                                size_t len)
+{
+    *p++ = tag;
+    p = put_varint(p, len);
+    if (len > 0) {
+        memcpy(p, b, len);
+    }
+    return p + len;
+}
+
+static size_t pair_len(const struct slot *s)
+{
+    return bytes_field_len(s->key_len) + bytes_field_len(s->val_len);
+}
+
+static size_t session_len(const struct session *s)
+{
+    return 1 + varint_len(s->client_id) + 1 + varint_len(s->seq) + 1 +
+           varint_len((uint64_t)s->status) + 1 + 1;
+}
+
+int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len)
+{
+    size_t total = 0;
+    for (size_t k = 0; k < sm->cap; k++) {
+        if (sm->slots[k].hash != 0) {
+            total += bytes_field_len(pair_len(&sm->slots[k]));
+        }
+    }
+    for (size_t k = 0; k < sm->s_cap; k++) {
+        if (sm->sessions[k].client_id != 0) {
+            total += bytes_field_len(session_len(&sm->sessions[k]));
+        }
+    }
+    uint8_t *buf = malloc(total > 0 ? total : 1);
+    if (buf == NULL) {
+        return COMMON_ENOMEM;
+    }
+    uint8_t *p = buf;
+    for (size_t k = 0; k < sm->cap; k++) {
+        const struct slot *s = &sm->slots[k];
+        if (s->hash == 0) {
+            continue;
+        }
+        *p++ = 0x0a; /* Snapshot.pairs */
+        p = put_varint(p, pair_len(s));
+        p = put_bytes_field(p, 0x0a, s->key, s->key_len);
+        p = put_bytes_field(p, 0x12, s->val, s->val_len);
+    }
+    for (size_t k = 0; k < sm->s_cap; k++) {
+        const struct session *s = &sm->sessions[k];
+        if (s->client_id == 0) {
+            continue;
+        }
+        *p++ = 0x12; /* Snapshot.sessions */
+        p = put_varint(p, session_len(s));
+        *p++ = 0x08;
+        p = put_varint(p, s->client_id);
+        *p++ = 0x10;
+        p = put_varint(p, s->seq);
+        *p++ = 0x18;
+        p = put_varint(p, (uint64_t)s->status);
+        *p++ = 0x20;
+        *p++ = s->found ? 1 : 0;
+    }
+    assert(p == buf + total);
+    *out = buf;
+    *len = total;
+    return 0;
+}
+
+/* A bounded reader of protobuf wire format. */
+struct reader
+{
+    const uint8_t *p;
+    const uint8_t *end;
+};
+
+static bool get_varint(struct reader *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p == r->end) {
+            return false;
+        }
+        uint8_t b = *r->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if ((b & 0x80) == 0) {
+            *v = x;
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool get_len(struct reader *r, struct reader *sub)
+{
+    uint64_t n;
+    if (!get_varint(r, &n) || n > (uint64_t)(r->end - r->p)) {
+        return false;
+    }
+    sub->p = r->p;
+    sub->end = r->p + n;
+    r->p += n;
+    return true;
+}
+
+/* Skips a field of wire type @wt (unknown fields are allowed). */
+static bool skip_field(struct reader *r, uint64_t wt)
+{
+    uint64_t v;
+    struct reader sub;
+    switch (wt) {
+        case 0:
+            return get_varint(r, &v);
+        case 1:
+            if (r->end - r->p < 8) {
+                return false;
+            }
+            r->p += 8;
+            return true;
+        case 2:
+            return get_len(r, &sub);
+        case 5:
+            if (r->end - r->p < 4) {
+                return false;
+            }
+            r->p += 4;
+            return true;
+        default:
+            return false;
+    }
+}
+
+static bool read_pair(struct reader *r,
+                      struct common_buf *key,
+                      struct common_buf *val)
+{
+    key->base = NULL;
+    key->len = 0;
+    val->base = NULL;
+    val->len = 0;
+    while (r->p < r->end) {
+        uint64_t tag;
+        if (!get_varint(r, &tag)) {
+            return false;
+        }
+        struct reader sub;
+        if ((tag >> 3) == 1 && (tag & 7) == 2) {
+            if (!get_len(r, &sub)) {
+                return false;
+            }
+            key->base = (void *)sub.p;
+            key->len = (size_t)(sub.end - sub.p);
+        } else if ((tag >> 3) == 2 && (tag & 7) == 2) {
+            if (!get_len(r, &sub)) {
+                return false;
+            }
+            val->base = (void *)sub.p;
+            val->len = (size_t)(sub.end - sub.p);
+        } else if (!skip_field(r, tag & 7)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool read_session(struct reader *r, struct session *s)
+{
+    memset(s, 0, sizeof *s);
+    while (r->p < r->end) {
+        uint64_t tag;
+        uint64_t v;
+        if (!get_varint(r, &tag)) {
+            return false;
+        }
+        uint64_t field = tag >> 3;
+        if ((tag & 7) == 0 && field >= 1 && field <= 4) {
+            if (!get_varint(r, &v)) {
+                return false;
+            }
+            if (field == 1) {
+                s->client_id = v;
+            } else if (field == 2) {
+                s->seq = v;
+            } else if (field == 3) {
+                if (v > KV_UNAVAILABLE) {
+                    return false;
+                }
+                s->status = (enum kv_status)v;
+            } else {
+                s->found = v != 0;
+            }
+        } else if (!skip_field(r, tag & 7)) {
+            return false;
+        }
+    }
+    return s->client_id != 0;
+}
+
+int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
+{
+    struct kv_sm *fresh;
+    int rv = kv_sm_new(&fresh);
+    if (rv != 0) {
+        return rv;
+    }
+    struct reader r = {.p = data, .end = (const uint8_t *)data + len};
+    rv = COMMON_ECORRUPT;
+    while (r.p < r.end) {
+        uint64_t tag;
+        struct reader sub;
+        if (!get_varint(&r, &tag)) {
+            goto fail;
+        }
+        if ((tag >> 3) == 1 && (tag & 7) == 2) {
+            struct common_buf key;
+            struct common_buf val;
+            if (!get_len(&r, &sub) || !read_pair(&sub, &key, &val)) {
+                goto fail;
+            }
+            if (kv_sm_get(fresh, key.base, key.len, NULL)) {
+                goto fail; /* a key twice: not a snapshot we wrote */
+            }
+            int prv = put(fresh, key, val, false);
+            if (prv != 0) {
+                rv = prv;
+                goto fail;
+            }
+        } else if ((tag >> 3) == 2 && (tag & 7) == 2) {
+            struct session s;
+            if (!get_len(&r, &sub) || !read_session(&sub, &s)) {
+                goto fail;
+            }
+            struct session *slot = session_find(fresh, s.client_id, true);
+            if (slot == NULL) {
+                rv = COMMON_ENOMEM;
+                goto fail;
+            }
+            *slot = s;
+        } else if (!skip_field(&r, tag & 7)) {
+            goto fail;
+        }
+    }
+    /* Swap contents: the caller's object stays the same pointer. */
+    struct kv_sm tmp = *sm;
+    *sm = *fresh;
+    *fresh = tmp;
+    kv_sm_free(fresh);
+    return 0;
+
+fail:
+    kv_sm_free(fresh);
+    return rv;
 }

@@ -148,6 +148,13 @@ size_t kv_sm_sessions(const struct kv_sm *sm);
 /* An order-independent digest of the whole map (to compare replicas). */
 uint64_t kv_sm_digest(const struct kv_sm *sm);
 
+/* Encodes every key and the session table as proto/kv.proto's Snapshot
+ * into a new buffer (free() it). */
+int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len);
+/* Replaces the state machine's content with a snapshot's. COMMON_ECORRUPT
+ * for bytes that are not one (the content is then unchanged). */
+int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len);
+
 /* ------------------------------------------------------------------------ */
 /* Node runtime                                                              */
 /* ------------------------------------------------------------------------ */
@@ -171,10 +178,18 @@ struct kv_node_env
 
 struct kv_node_config
 {
-    struct raft_options raft;       /* id, timing, seed */
-    struct raft_configuration conf; /* the cluster */
-    struct storage *storage;        /* borrowed; outlives the node */
-    struct transport *transport;    /* borrowed; outlives the node */
+    struct raft_options raft; /* id, timing, seed */
+    /* The cluster (unless the storage holds a snapshot, whose
+     * configuration wins). */
+    struct raft_configuration conf;
+    /* Log compaction: after this many entries applied since the last
+     * snapshot the node snapshots its state machine, stores it, and drops
+     * the log up to it but the last snapshot_trailing entries (kept so
+     * that slightly lagging followers need no snapshot). 0: never. */
+    uint64_t snapshot_entries;
+    uint64_t snapshot_trailing;
+    struct storage *storage;     /* borrowed; outlives the node */
+    struct transport *transport; /* borrowed; outlives the node */
     struct kv_node_env env;
 };
 
@@ -206,6 +221,9 @@ struct kv_node_stats
     uint64_t replies_not_leader;
     uint64_t replies_retry;
     uint64_t applied;
+    uint64_t snapshots_taken;
+    uint64_t snapshots_installed;
+    raft_index snapshot_index; /* the latest snapshot's */
 };
 void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s);
 
