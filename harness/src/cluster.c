@@ -26,6 +26,14 @@ struct inbox_req
     uint8_t data[];
 };
 
+/* Sim mode: an event parked while its node is paused. */
+struct parked
+{
+    struct parked *next;
+    bool is_msg;
+    void *ptr; /* struct transport_msg or struct inbox_req */
+};
+
 struct slot
 {
     struct cluster *c;
@@ -48,6 +56,11 @@ struct slot
     bool thread_running;
     struct kv_node *node;
     struct storage *disk;
+    /* Sim mode: incarnation (events of an earlier one are stale), and the
+     * events parked while paused, oldest first. */
+    uint64_t gen;
+    struct parked *parked_head;
+    struct parked *parked_tail;
 };
 
 struct cluster
@@ -55,12 +68,27 @@ struct cluster
     struct cluster_config cfg;
     uint64_t start_ns; /* CLOCK_MONOTONIC at creation */
     struct transport_mem *net;
+    struct common_prng prng; /* sim mode: latencies, tick phases */
     struct slot slots[CLUSTER_MAX_NODES];
 };
 
 uint64_t cluster_now(const struct cluster *c)
 {
+    if (c->cfg.sched != NULL) {
+        return sched_now(c->cfg.sched);
+    }
     return common_now_ns() - c->start_ns;
+}
+
+uint64_t cluster_client_latency(struct cluster *c)
+{
+    /* 20 to 80 microseconds, like a local network hop. */
+    return 20000 + common_prng_below(&c->prng, 60001);
+}
+
+static bool sim(const struct cluster *c)
+{
+    return c->cfg.sched != NULL;
 }
 
 static uint64_t net_clock(void *data)
@@ -159,10 +187,19 @@ static void inbox_clear(struct slot *s)
     s->reqs_len = 0;
 }
 
+static void sim_msg(void *data, uint64_t arg, void *owned, uint64_t now);
+
 /* Transport callback, under the transport's lock. */
 static void deliver(void *data, struct transport_msg *msg)
 {
     struct slot *s = data;
+    if (sim(s->c)) {
+        if (sched_at(s->c->cfg.sched, msg->deliver_at_ns, sim_msg, s, s->gen,
+                     msg) != 0) {
+            free(msg);
+        }
+        return;
+    }
     pthread_mutex_lock(&s->lock);
     if (!s->up || !heap_push(s, msg)) {
         free(msg);
@@ -171,6 +208,8 @@ static void deliver(void *data, struct transport_msg *msg)
     }
     pthread_mutex_unlock(&s->lock);
 }
+
+static void sim_req(void *data, uint64_t arg, void *owned, uint64_t now);
 
 void cluster_request(struct cluster *c,
                      raft_id id,
@@ -194,6 +233,14 @@ void cluster_request(struct cluster *c,
         }
         bufs[k]->base = p;
         p += bufs[k]->len;
+    }
+    if (sim(c)) {
+        if (!s->up ||
+            sched_at(c->cfg.sched, cluster_now(c) + cluster_client_latency(c),
+                     sim_req, s, s->gen, r) != 0) {
+            free(r);
+        }
+        return;
     }
     pthread_mutex_lock(&s->lock);
     bool queued = false;
@@ -368,6 +415,130 @@ static void *node_main(void *arg)
     }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Sim mode                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now);
+
+static void park(struct slot *s, bool is_msg, void *ptr)
+{
+    struct parked *p = malloc(sizeof *p);
+    if (p == NULL) {
+        free(ptr); /* lost, as a message to a stalled process may be */
+        return;
+    }
+    p->next = NULL;
+    p->is_msg = is_msg;
+    p->ptr = ptr;
+    if (s->parked_tail != NULL) {
+        s->parked_tail->next = p;
+    } else {
+        s->parked_head = p;
+    }
+    s->parked_tail = p;
+}
+
+static void drop_parked(struct slot *s)
+{
+    while (s->parked_head != NULL) {
+        struct parked *p = s->parked_head;
+        s->parked_head = p->next;
+        free(p->ptr);
+        free(p);
+    }
+    s->parked_tail = NULL;
+}
+
+/* The event's node: NULL when the event belongs to an earlier incarnation
+ * (the node crashed since) or the node is down. */
+static struct slot *live(struct slot *s, uint64_t gen)
+{
+    return s->up && s->gen == gen && s->node != NULL ? s : NULL;
+}
+
+static void run_msg(struct slot *s, struct transport_msg *m)
+{
+    /* A partition also stops what was already on the wire. */
+    if (!transport_mem_is_cut(s->c->net, m->m.from, s->id)) {
+        kv_node_receive(s->node, &m->m);
+        kv_node_flush(s->node);
+        publish(s);
+    }
+    free(m);
+}
+
+static void run_req(struct slot *s, struct inbox_req *r)
+{
+    kv_node_request(s->node, &r->req);
+    kv_node_flush(s->node);
+    publish(s);
+    free(r);
+}
+
+static void sim_msg(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)now;
+    struct slot *s = data;
+    if (live(s, arg) == NULL) {
+        free(owned);
+    } else if (s->paused) {
+        park(s, true, owned);
+    } else {
+        run_msg(s, owned);
+    }
+}
+
+static void sim_req(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)now;
+    struct slot *s = data;
+    if (live(s, arg) == NULL) {
+        free(owned);
+    } else if (s->paused) {
+        park(s, false, owned);
+    } else {
+        run_req(s, owned);
+    }
+}
+
+static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)owned;
+    struct slot *s = data;
+    if (live(s, arg) == NULL || s->paused) {
+        return; /* resume reschedules the ticks */
+    }
+    kv_node_tick(s->node);
+    kv_node_flush(s->node);
+    publish(s);
+    uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
+    sched_at(s->c->cfg.sched, now + tick_ns, sim_tick, s, s->gen, NULL);
+}
+
+/* Resumes a paused node: its parked events run now, in order, and its
+ * ticks start again. */
+static void sim_resume(struct slot *s)
+{
+    struct parked *p = s->parked_head;
+    s->parked_head = s->parked_tail = NULL;
+    while (p != NULL) {
+        struct parked *next = p->next;
+        if (live(s, s->gen) == NULL) {
+            free(p->ptr);
+        } else if (p->is_msg) {
+            run_msg(s, p->ptr);
+        } else {
+            run_req(s, p->ptr);
+        }
+        free(p);
+        p = next;
+    }
+    uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
+    sched_at(s->c->cfg.sched, cluster_now(s->c) + tick_ns, sim_tick, s, s->gen,
+             NULL);
+}
+
 static int node_boot(struct cluster *c, struct slot *s)
 {
     struct kv_node_config nc;
@@ -388,6 +559,9 @@ static int node_boot(struct cluster *c, struct slot *s)
     if (rv != 0) {
         return rv;
     }
+    nc.snapshot_entries = c->cfg.snapshot_entries;
+    nc.snapshot_bytes = c->cfg.snapshot_bytes;
+    nc.snapshot_trailing = c->cfg.snapshot_trailing;
     nc.storage = s->disk;
     nc.transport = transport_mem_endpoint(c->net, s->id);
     nc.env.data = s;
@@ -411,8 +585,18 @@ static int node_boot(struct cluster *c, struct slot *s)
     s->up = true;
     s->stop = false;
     s->paused = false;
+    s->gen++;
     pthread_mutex_unlock(&s->lock);
     transport_mem_attach(c->net, s->id, deliver, s);
+    if (sim(c)) {
+        /* Each node ticks at its own phase within the tick interval. */
+        uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
+        uint64_t phase = common_prng_below(&c->prng, tick_ns) + 1;
+        s->thread_running = true; /* "running": there is no thread */
+        publish(s);
+        return sched_at(c->cfg.sched, cluster_now(c) + phase, sim_tick, s,
+                        s->gen, NULL);
+    }
     if (pthread_create(&s->thread, NULL, node_main, s) != 0) {
         transport_mem_attach(c->net, s->id, NULL, NULL);
         pthread_mutex_lock(&s->lock);
@@ -438,11 +622,20 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
     }
     c->cfg = *cfg;
     c->start_ns = common_now_ns();
+    common_prng_seed(&c->prng, cfg->seed ^ 0x636c7573ull);
     int rv = transport_mem_new(cfg->nodes, cfg->seed ^ 0x6e6574ull, net_clock,
                                c, &c->net);
     if (rv != 0) {
         free(c);
         return rv;
+    }
+    if (cfg->latency_set) {
+        transport_mem_set_base_delay(c->net, cfg->latency_ns_min,
+                                     cfg->latency_ns_max);
+    } else if (sim(c)) {
+        /* Threads get their network latency from the machine; virtual time
+         * has none, so give the links a LAN's: 0.1 to 0.5 ms. */
+        transport_mem_set_base_delay(c->net, 100000, 500000);
     }
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -488,12 +681,15 @@ static void stop_thread(struct cluster *c, struct slot *s)
         return;
     }
     transport_mem_attach(c->net, s->id, NULL, NULL);
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
-    pthread_join(s->thread, NULL);
+    if (!sim(c)) {
+        pthread_mutex_lock(&s->lock);
+        s->stop = true;
+        pthread_cond_signal(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->thread, NULL);
+    }
     s->thread_running = false;
+    drop_parked(s); /* pending sim events of this incarnation go stale */
     pthread_mutex_lock(&s->lock);
     s->up = false;
     s->paused = false;
@@ -576,6 +772,9 @@ static int set_paused(struct cluster *c, raft_id id, bool paused)
     if (change) {
         event(c, "node %llu %s", (unsigned long long)id,
               paused ? "paused" : "resumed");
+        if (sim(c) && !paused) {
+            sim_resume(s);
+        }
     }
     return 0;
 }

@@ -13,6 +13,11 @@
  *
  * Other threads see each node through a published status (role, term,
  * leader, indexes) that the node thread refreshes after every flush.
+ *
+ * Sim mode (cluster_config.sched set): no thread at all. Every tick,
+ * message delivery and client request is an event of the deterministic
+ * scheduler, run on the caller's thread in virtual time; pausing a node
+ * parks its events until it resumes, and a crash drops its pending ones.
  */
 #ifndef HARNESS_CLUSTER_H
 #define HARNESS_CLUSTER_H
@@ -22,6 +27,7 @@
 
 #include "kv/kv.h"
 #include "monitor.h"
+#include "sched.h"
 #include "transport/transport.h"
 
 #define CLUSTER_MAX_NODES 15
@@ -44,6 +50,18 @@ struct cluster_config
     /* Role and term changes, storage failures, for the event log. */
     void (*event)(void *data, uint64_t now_ns, const char *text);
     void *event_data;
+    /* Sim mode: the scheduler that runs everything (borrowed). NULL:
+     * threads and the real clock. */
+    struct sched *sched;
+    /* The network's own latency on every link (ns, uniform in [min,
+     * max]); when not set, 0 with threads and 0.1-0.5 ms in sim mode. */
+    bool latency_set;
+    uint64_t latency_ns_min;
+    uint64_t latency_ns_max;
+    /* Log compaction (kv_node_config). */
+    uint64_t snapshot_entries;
+    uint64_t snapshot_bytes;
+    uint64_t snapshot_trailing;
 };
 
 struct cluster_node_status
@@ -85,7 +103,11 @@ void cluster_status(struct cluster *c,
 raft_id cluster_leader(struct cluster *c);
 unsigned cluster_size(const struct cluster *c);
 struct transport_mem *cluster_net(struct cluster *c);
-/* Nanoseconds since the cluster was created (the run's clock). */
+/* Nanoseconds since the cluster was created (the run's clock; virtual in
+ * sim mode). */
 uint64_t cluster_now(const struct cluster *c);
+/* Sim mode: a client request or reply takes this long to arrive (drawn
+ * from the run's seed). */
+uint64_t cluster_client_latency(struct cluster *c);
 
 #endif /* HARNESS_CLUSTER_H */

@@ -3,6 +3,7 @@
  *
  *   harness SCENARIO.yaml [--seed N] [--out DIR] [--duration SECONDS]
  *                         [--check-timeout SECONDS] [--quiet] [--no-status]
+ *                         [--mode threads|sim] [--seeds A..B] [--swarm]
  *
  * Exit codes: 0 every check held, 1 a check failed (the last line says
  * which), 2 bad usage or a bad scenario, 3 the checker ran out of its time
@@ -36,7 +37,14 @@ static void usage(FILE *f)
             "  --duration SECONDS   override the scenario's duration\n"
             "  --check-timeout S    the checker's time budget (default 120)\n"
             "  --quiet              print only the result line\n"
-            "  --no-status          no live status line\n");
+            "  --no-status          no live status line\n"
+            "  --mode threads|sim   threads (default): one thread per node,\n"
+            "                       real time; sim: one thread, virtual time,\n"
+            "                       a seeded scheduler (same seed, same run)\n"
+            "  --seeds A..B         sim: run seeds A to B, stop at the first\n"
+            "                       that fails and print how to rerun it\n"
+            "  --swarm              each seed also draws its own faults and\n"
+            "                       timing (nemesis mix, loss, delays)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -69,6 +77,40 @@ static int parse_seconds(const char *s, double *out)
     return 0;
 }
 
+/* The --duration argument as given, for the rerun command. */
+static const char *argv_duration(int argc, char **argv)
+{
+    for (int k = 1; k + 1 < argc; k++) {
+        if (strcmp(argv[k], "--duration") == 0) {
+            return argv[k + 1];
+        }
+    }
+    return "";
+}
+
+/* "A..B" */
+static int parse_range(const char *s, uint64_t *a, uint64_t *b)
+{
+    if (s == NULL) {
+        return -1;
+    }
+    const char *dots = strstr(s, "..");
+    if (dots == NULL || dots == s) {
+        return -1;
+    }
+    char first[32];
+    size_t n = (size_t)(dots - s);
+    if (n >= sizeof first) {
+        return -1;
+    }
+    memcpy(first, s, n);
+    first[n] = '\0';
+    if (parse_u64(first, a) != 0 || parse_u64(dots + 2, b) != 0 || *b < *a) {
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -82,6 +124,10 @@ int main(int argc, char **argv)
     uint64_t seed = 0;
     bool duration_set = false;
     double duration = 0;
+    bool seeds_set = false;
+    uint64_t seed_first = 0;
+    uint64_t seed_last = 0;
+    bool swarm = false;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
@@ -121,6 +167,25 @@ int main(int argc, char **argv)
             }
             o.out_dir = v;
             k++;
+        } else if (strcmp(a, "--mode") == 0) {
+            if (v != NULL && strcmp(v, "sim") == 0) {
+                o.sim = true;
+            } else if (v != NULL && strcmp(v, "threads") == 0) {
+                o.sim = false;
+            } else {
+                fprintf(stderr, "harness: --mode takes threads or sim\n");
+                return HARNESS_EXIT_USAGE;
+            }
+            k++;
+        } else if (strcmp(a, "--seeds") == 0) {
+            if (parse_range(v, &seed_first, &seed_last) != 0) {
+                fprintf(stderr, "harness: --seeds takes A..B with A <= B\n");
+                return HARNESS_EXIT_USAGE;
+            }
+            seeds_set = true;
+            k++;
+        } else if (strcmp(a, "--swarm") == 0) {
+            swarm = true;
         } else if (strcmp(a, "--quiet") == 0) {
             o.quiet = true;
         } else if (strcmp(a, "--no-status") == 0) {
@@ -141,18 +206,19 @@ int main(int argc, char **argv)
         usage(stderr);
         return HARNESS_EXIT_USAGE;
     }
+    if (seeds_set && !o.sim) {
+        fprintf(stderr, "harness: --seeds needs --mode sim\n");
+        return HARNESS_EXIT_USAGE;
+    }
+    if (seeds_set && seed_set) {
+        fprintf(stderr, "harness: --seed and --seeds exclude each other\n");
+        return HARNESS_EXIT_USAGE;
+    }
     struct scenario s;
     char err[SCENARIO_ERROR_MAX];
     if (scenario_load(path, &s, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
         return HARNESS_EXIT_USAGE;
-    }
-    if (seed_set) {
-        s.seed = seed;
-    }
-    if (duration_set) {
-        /* Faults after a shortened end never fire; say so. */
-        s.duration_s = duration;
     }
     if (s.transport_grpc) {
         fprintf(stderr,
@@ -162,7 +228,73 @@ int main(int argc, char **argv)
         scenario_fini(&s);
         return HARNESS_EXIT_USAGE;
     }
-    int rc = harness_run(&s, &o);
+    if (s.storage.kind != SCENARIO_STORAGE_MEMORY) {
+        fprintf(stderr,
+                "%s: storage kinds other than 'memory' are not available in "
+                "this build yet\n",
+                path);
+        scenario_fini(&s);
+        return HARNESS_EXIT_USAGE;
+    }
+    if (duration_set) {
+        s.duration_s = duration;
+    }
+    if (!seeds_set) {
+        if (seed_set) {
+            s.seed = seed;
+        }
+        if (swarm) {
+            harness_swarm(&s, s.seed);
+        }
+        int rc = harness_run(&s, &o);
+        scenario_fini(&s);
+        return rc;
+    }
+    /* A sweep: every seed from scratch; the first failure stops it. */
+    o.quiet = true;
+    o.live = false;
+    const char *out_dir = o.out_dir;
+    int rc = HARNESS_EXIT_OK;
+    uint64_t ran = 0;
+    for (uint64_t sd = seed_first;; sd++) {
+        struct scenario one;
+        if (scenario_load(path, &one, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            rc = HARNESS_EXIT_USAGE;
+            break;
+        }
+        one.seed = sd;
+        if (duration_set) {
+            one.duration_s = duration;
+        }
+        if (swarm) {
+            harness_swarm(&one, sd);
+        }
+        o.out_dir = NULL; /* only the failing seed's files are kept */
+        rc = harness_run(&one, &o);
+        ran++;
+        if (rc != HARNESS_EXIT_OK && out_dir != NULL) {
+            o.out_dir = out_dir;
+            harness_run(&one, &o); /* the same run again, with its files */
+        }
+        scenario_fini(&one);
+        if (rc != HARNESS_EXIT_OK) {
+            printf(
+                "seed %llu failed; reproduce with:\n  %s %s --mode sim "
+                "--seed %llu%s%s%s\n",
+                (unsigned long long)sd, argv[0], path, (unsigned long long)sd,
+                swarm ? " --swarm" : "", duration_set ? " --duration " : "",
+                duration_set ? argv_duration(argc, argv) : "");
+            break;
+        }
+        if (sd == seed_last) {
+            break;
+        }
+    }
+    if (rc == HARNESS_EXIT_OK) {
+        printf("all %llu seeds passed (%llu..%llu)\n", (unsigned long long)ran,
+               (unsigned long long)seed_first, (unsigned long long)seed_last);
+    }
     scenario_fini(&s);
     return rc;
 }

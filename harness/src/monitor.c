@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "common/common.h"
 
 struct lm_slot
@@ -100,12 +102,8 @@ static bool grow(struct monitor *m,
 
 static uint64_t entry_hash(const struct raft_entry *e)
 {
-    uint64_t h = common_mix64(e->term * 0x100000001b3ull + (uint64_t)e->type);
-    const uint8_t *p = e->data.base;
-    for (size_t k = 0; k < e->data.len; k++) {
-        h = (h ^ p[k]) * 0x100000001b3ull;
-    }
-    return common_mix64(h ^ e->data.len);
+    uint64_t h = e->data.len > 0 ? XXH3_64bits(e->data.base, e->data.len) : 0;
+    return common_mix64(h ^ (e->term * 0x100000001b3ull + (uint64_t)e->type));
 }
 
 struct monitor *monitor_new(void)

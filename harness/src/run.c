@@ -25,6 +25,7 @@
 #include "checker/checker.h"
 #include "cluster.h"
 #include "monitor.h"
+#include "sched.h"
 #include "workload.h"
 
 #define MAX_FAILURES 16
@@ -45,6 +46,7 @@ struct run
     struct cluster *cl;
     struct workload *wl;
     struct monitor *mon;
+    struct sched *sched; /* sim mode, else NULL */
     struct common_prng prng;
     unsigned n;
 
@@ -545,8 +547,14 @@ static void status_line(struct run *r, uint64_t now)
     fflush(stderr);
 }
 
-static void sleep_ms(unsigned ms)
+/* Lets the cluster run for @ms: real time with threads, virtual time in
+ * sim mode (every event up to then runs now). */
+static void advance(struct run *r, unsigned ms)
 {
+    if (r->sched != NULL) {
+        sched_run_until(r->sched, sched_now(r->sched) + ms * 1000000ull);
+        return;
+    }
     struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ms * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
@@ -805,6 +813,39 @@ static FILE *open_out(const char *dir,
 /* The run                                                                   */
 /* ------------------------------------------------------------------------ */
 
+void harness_swarm(struct scenario *s, uint64_t seed)
+{
+    struct common_prng p;
+    common_prng_seed(&p, seed ^ 0x737761726dull);
+    struct scenario_nemesis *nm = &s->nemesis;
+    const unsigned all[] = {
+        SCENARIO_NEMESIS_PARTITION, SCENARIO_NEMESIS_ISOLATE_LEADER,
+        SCENARIO_NEMESIS_CRASH,     SCENARIO_NEMESIS_PAUSE,
+        SCENARIO_NEMESIS_LOSS,      SCENARIO_NEMESIS_DELAY,
+        SCENARIO_NEMESIS_ONE_WAY,
+    };
+    /* Each fault kind is in or out with probability 1/2; at least one. */
+    unsigned mask = 0;
+    while (mask == 0) {
+        for (size_t k = 0; k < sizeof all / sizeof all[0]; k++) {
+            if (common_prng_chance(&p, 0.5)) {
+                mask |= all[k];
+            }
+        }
+    }
+    nm->enabled = true;
+    nm->faults = mask;
+    nm->interval_s = 0.5 + common_prng_double(&p) * 2.5;
+    nm->fault_s = nm->interval_s * (0.2 + common_prng_double(&p) * 0.6);
+    nm->start_s = common_prng_double(&p) * nm->interval_s;
+    if (nm->start_s >= s->duration_s) {
+        nm->start_s = 0;
+    }
+    nm->loss = common_prng_double(&p) * 0.3;
+    nm->delay_ms_min = (unsigned)common_prng_below(&p, 5);
+    nm->delay_ms_max = nm->delay_ms_min + (unsigned)common_prng_below(&p, 40);
+}
+
 int harness_run(const struct scenario *s, const struct harness_options *o)
 {
     struct run r;
@@ -825,6 +866,13 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
     }
 
     r.mon = monitor_new();
+    if (o->sim) {
+        r.sched = sched_new();
+        if (r.sched == NULL) {
+            fprintf(stderr, "harness: out of memory\n");
+            goto out;
+        }
+    }
     struct cluster_config cc = {
         .nodes = s->nodes,
         .tick_ms = s->timing.tick_ms,
@@ -836,6 +884,13 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         .monitor = r.mon,
         .event = on_cluster_event,
         .event_data = &r,
+        .sched = r.sched,
+        .snapshot_entries = s->storage.snapshot_entries,
+        .snapshot_bytes = s->storage.snapshot_bytes,
+        .snapshot_trailing = s->storage.snapshot_trailing,
+        .latency_set = s->timing.latency_set,
+        .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
+        .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
     };
     cc.reply = workload_reply;
     /* The workload needs the cluster and the cluster the workload's reply
@@ -860,6 +915,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         .think_ns = ms_to_ns(s->clients.think_ms),
         .seed = s->seed,
         .cluster = r.cl,
+        .sched = r.sched,
     };
     if (wc.attempt_timeout_ns > wc.op_timeout_ns) {
         wc.attempt_timeout_ns = wc.op_timeout_ns;
@@ -904,7 +960,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
             status_line(&r, now);
             next_status = now + 250000000ull;
         }
-        sleep_ms(2);
+        advance(&r, 2);
     }
 
     /* The end: no new ops; heal everything so open ones can finish. */
@@ -929,7 +985,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
             status_line(&r, now);
             next_status = now + 250000000ull;
         }
-        sleep_ms(2);
+        advance(&r, 2);
     }
     workload_join(r.wl);
     now = cluster_now(r.cl);
@@ -944,6 +1000,10 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
     cluster_free(r.cl);
     r.cl = NULL;
     log_line(&r, now, "run: cluster stopped");
+    if (r.sched != NULL && getenv("HARNESS_DEBUG_EVENTS")) {
+        fprintf(stderr, "events %llu\n",
+                (unsigned long long)sched_executed(r.sched));
+    }
 
     /* Judge. */
     size_t n_ev = 0;
@@ -1091,6 +1151,7 @@ out:
     cluster_free(r.cl);
     workload_free(r.wl);
     monitor_free(r.mon);
+    sched_free(r.sched);
     free(r.intervals);
     common_vec_fini(&r.log);
     pthread_mutex_destroy(&r.log_lock);

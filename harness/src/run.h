@@ -25,7 +25,16 @@ struct harness_options
     double check_timeout_s; /* the checker's time budget */
     bool live;              /* one-line live status on stderr */
     bool quiet;             /* no summary table, only the result line */
+    /* Sim mode: one thread, virtual time, a seeded scheduler; the same
+     * scenario and seed give byte-identical history and event log. */
+    bool sim;
 };
+
+/* Swarm testing: redraws @s's nemesis from @seed - which faults, how
+ * often and how long, how lossy and slow the links get - so that many
+ * seeds explore many different worlds. The fault timeline and the
+ * expectations stay as written. */
+void harness_swarm(struct scenario *s, uint64_t seed);
 
 /* Runs @s (seed and duration already final). Returns an exit code. */
 int harness_run(const struct scenario *s, const struct harness_options *o);

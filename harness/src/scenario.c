@@ -137,11 +137,12 @@ static int read_node_id(const struct loader *ld,
 }
 
 /* A delay in ms: one number (a fixed delay) or [min, max]. */
-static int read_delay(const struct loader *ld,
-                      const struct harness_ynode *node,
-                      const char *what,
-                      unsigned *min,
-                      unsigned *max)
+static int read_delay_unit(const struct loader *ld,
+                           const struct harness_ynode *node,
+                           const char *what,
+                           const char *unit,
+                           unsigned *min,
+                           unsigned *max)
 {
     char got[200];
     char item[WHAT_MAX + 8];
@@ -159,9 +160,9 @@ static int read_delay(const struct loader *ld,
             harness_yaml_describe(node, got, sizeof got);
         }
         return harness_yaml_error(&ld->r, node,
-                                  "%s: expected a delay in ms or a range "
+                                  "%s: expected a delay in %s or a range "
                                   "[min, max], got %s",
-                                  what, got);
+                                  what, unit, got);
     }
     snprintf(item, sizeof item, "%s[0]", what);
     rc = read_unsigned(ld, node->items[0], item, 0, DELAY_MS_MAX, min);
@@ -181,6 +182,15 @@ static int read_delay(const struct loader *ld,
     return 0;
 }
 
+static int read_delay(const struct loader *ld,
+                      const struct harness_ynode *node,
+                      const char *what,
+                      unsigned *min,
+                      unsigned *max)
+{
+    return read_delay_unit(ld, node, what, "ms", min, max);
+}
+
 /* ------------------------------------------------------------------------ */
 /* timing, clients                                                           */
 /* ------------------------------------------------------------------------ */
@@ -193,6 +203,7 @@ static int read_timing(const struct loader *ld, const struct harness_ynode *map)
         T_HEARTBEAT,
         T_PRE_VOTE,
         T_CHECK_QUORUM,
+        T_LATENCY,
         T_N
     };
     struct harness_yfield f[T_N] = {
@@ -201,6 +212,7 @@ static int read_timing(const struct loader *ld, const struct harness_ynode *map)
         [T_HEARTBEAT] = {.key = "heartbeat_ticks"},
         [T_PRE_VOTE] = {.key = "pre_vote"},
         [T_CHECK_QUORUM] = {.key = "check_quorum"},
+        [T_LATENCY] = {.key = "latency_us"},
     };
     struct scenario *s = ld->s;
     int rc = harness_yaml_fields(&ld->r, map, "timing", f, T_N);
@@ -232,6 +244,12 @@ static int read_timing(const struct loader *ld, const struct harness_ynode *map)
     if (rc == 0) {
         rc = read_bool_field(ld, &f[T_CHECK_QUORUM], "timing",
                              &s->timing.check_quorum);
+    }
+    if (rc == 0 && f[T_LATENCY].value != NULL) {
+        rc = read_delay_unit(ld, f[T_LATENCY].value, "timing.latency_us", "us",
+                             &s->timing.latency_us_min,
+                             &s->timing.latency_us_max);
+        s->timing.latency_set = rc == 0;
     }
     return rc;
 }
@@ -888,6 +906,61 @@ static int read_nemesis(const struct loader *ld,
     return rc;
 }
 
+static int read_storage(const struct loader *ld,
+                        const struct harness_ynode *map)
+{
+    enum {
+        S_KIND,
+        S_TORN,
+        S_ENTRIES,
+        S_BYTES,
+        S_TRAILING,
+        S_N
+    };
+    struct harness_yfield f[S_N] = {
+        [S_KIND] = {.key = "kind"},
+        [S_TORN] = {.key = "torn_writes"},
+        [S_ENTRIES] = {.key = "snapshot_entries"},
+        [S_BYTES] = {.key = "snapshot_bytes"},
+        [S_TRAILING] = {.key = "snapshot_trailing"},
+    };
+    static const char *const kinds[] = {"memory", "crash-disk", "files"};
+    struct scenario *s = ld->s;
+    int rc = harness_yaml_fields(&ld->r, map, "storage", f, S_N);
+    if (rc == 0 && f[S_KIND].value != NULL) {
+        size_t kind = 0;
+        rc = harness_yaml_choice(&ld->r, f[S_KIND].value, "storage.kind", kinds,
+                                 3, &kind);
+        s->storage.kind = (enum scenario_storage_kind)kind;
+    }
+    if (rc == 0) {
+        rc =
+            read_bool_field(ld, &f[S_TORN], "storage", &s->storage.torn_writes);
+    }
+    if (rc == 0 && s->storage.torn_writes &&
+        s->storage.kind != SCENARIO_STORAGE_CRASH_DISK) {
+        return harness_yaml_error(&ld->r, f[S_TORN].value,
+                                  "storage.torn_writes needs kind: "
+                                  "crash-disk");
+    }
+    if (rc == 0 && f[S_ENTRIES].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[S_ENTRIES].value,
+                               "storage.snapshot_entries", 0, 1000000000,
+                               &s->storage.snapshot_entries);
+    }
+    if (rc == 0 && f[S_BYTES].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[S_BYTES].value,
+                               "storage.snapshot_bytes", 0, 1ull << 40,
+                               &s->storage.snapshot_bytes);
+    }
+    if (rc == 0 && f[S_TRAILING].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[S_TRAILING].value,
+                               "storage.snapshot_trailing", 0, 1000000000,
+                               &s->storage.snapshot_trailing);
+    }
+    return rc;
+}
+
 static int read_expect(const struct loader *ld, const struct harness_ynode *map)
 {
     enum {
@@ -963,6 +1036,9 @@ static void set_defaults(struct scenario *s, const char *path)
     default_name(path, s->name, sizeof s->name);
     snprintf(s->path, sizeof s->path, "%s", path);
     s->seed = 1;
+    s->storage.kind = SCENARIO_STORAGE_MEMORY;
+    s->storage.snapshot_entries = 1000;
+    s->storage.snapshot_trailing = 100;
     s->timing.tick_ms = 10;
     s->timing.election_ticks = 10;
     s->timing.heartbeat_ticks = 2;
@@ -1031,6 +1107,7 @@ static int read_scenario(const struct loader *ld,
         R_FAULTS,
         R_NEMESIS,
         R_EXPECT,
+        R_STORAGE,
         R_N
     };
     struct harness_yfield f[R_N] = {
@@ -1045,6 +1122,7 @@ static int read_scenario(const struct loader *ld,
         [R_FAULTS] = {.key = "faults"},
         [R_NEMESIS] = {.key = "nemesis"},
         [R_EXPECT] = {.key = "expect"},
+        [R_STORAGE] = {.key = "storage"},
     };
     static const char *const transports[] = {"mem", "grpc"};
     struct scenario *s = ld->s;
@@ -1102,6 +1180,9 @@ static int read_scenario(const struct loader *ld,
     }
     if (rc == 0 && f[R_NEMESIS].value != NULL) {
         rc = read_nemesis(ld, f[R_NEMESIS].value);
+    }
+    if (rc == 0 && f[R_STORAGE].value != NULL) {
+        rc = read_storage(ld, f[R_STORAGE].value);
     }
     if (rc == 0) {
         rc = read_expect(ld, f[R_EXPECT].value);

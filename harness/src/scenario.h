@@ -131,6 +131,26 @@ struct scenario_expect
     unsigned max_leaderless_ms;
 };
 
+enum scenario_storage_kind {
+    SCENARIO_STORAGE_MEMORY = 0,     /* a perfect disk in memory */
+    SCENARIO_STORAGE_CRASH_DISK = 1, /* the WAL over an in-memory disk that
+                                        loses unsynced writes on a crash */
+    SCENARIO_STORAGE_FILES = 2,      /* the WAL over real files */
+};
+
+struct scenario_storage
+{
+    enum scenario_storage_kind kind; /* default memory */
+    bool torn_writes; /* crash-disk: a crash may tear the last write */
+    /* Log compaction: snapshot after this many entries (default 1000) or
+     * bytes of entries (default 0: no byte threshold) since the last one;
+     * 0 turns a threshold off. Keep the last snapshot_trailing entries
+     * (default 100). */
+    uint64_t snapshot_entries;
+    uint64_t snapshot_bytes;
+    uint64_t snapshot_trailing;
+};
+
 struct scenario
 {
     char name[128];
@@ -148,6 +168,13 @@ struct scenario
         unsigned heartbeat_ticks; /* default 2; < election_ticks */
         bool pre_vote;            /* default true */
         bool check_quorum;        /* default true */
+        /* The network's own latency on every link, in microseconds,
+         * uniform in [min, max], on top of any link fault (a heal keeps
+         * it). Default: 0 with threads (the machine adds its own), 100 to
+         * 500 in sim mode. */
+        bool latency_set;
+        unsigned latency_us_min;
+        unsigned latency_us_max;
     } timing;
 
     struct
@@ -165,6 +192,7 @@ struct scenario
     size_t n_faults;
     struct scenario_nemesis nemesis;
     struct scenario_expect expect;
+    struct scenario_storage storage;
 };
 
 /* Loads @path into @s (which the caller later releases with

@@ -45,12 +45,16 @@ struct workload
     bool draining;
 
     /* Driver thread only: */
+    size_t *open_invoke;  /* per client: its open invoke's event index */
+    uint64_t wake_at;     /* sim: time of the pending wake-up */
+    uint64_t wake_gen;    /* sim: only the latest wake-up event counts */
     uint64_t *invoked_at; /* per client: time of its open invoke */
     uint64_t *lat;
     size_t n_lat;
     size_t cap_lat;
     struct workload_event *events;
     size_t n_events;
+    struct str_block *strings; /* the events' strings */
     size_t cap_events;
     bool oom;
 
@@ -61,15 +65,38 @@ struct workload
     atomic_uint_fast64_t info;
 };
 
-static char *dup_str(const void *p, size_t len)
+/* History strings live in large blocks freed all at once: a run records
+ * hundreds of thousands of them. */
+#define STR_BLOCK (1u << 20)
+
+struct str_block
 {
-    char *s = malloc(len + 1);
-    if (s != NULL) {
-        if (len > 0) {
-            memcpy(s, p, len);
+    struct str_block *next;
+    size_t used;
+    size_t cap;
+    char data[];
+};
+
+static char *dup_str(struct workload *w, const void *p, size_t len)
+{
+    struct str_block *b = w->strings;
+    if (b == NULL || b->cap - b->used < len + 1) {
+        size_t cap = len + 1 > STR_BLOCK ? len + 1 : STR_BLOCK;
+        b = malloc(sizeof *b + cap);
+        if (b == NULL) {
+            return NULL;
         }
-        s[len] = '\0';
+        b->next = w->strings;
+        b->used = 0;
+        b->cap = cap;
+        w->strings = b;
     }
+    char *s = b->data + b->used;
+    if (len > 0) {
+        memcpy(s, p, len);
+    }
+    s[len] = '\0';
+    b->used += len + 1;
     return s;
 }
 
@@ -144,19 +171,19 @@ static void on_record(void *data, const struct kv_event *ev)
     e->time_ns = ev->time_ns;
     e->node = ev->node;
     e->error = ev->error;
-    e->key = dup_str(ev->key.base, ev->key.len);
+    e->key = dup_str(w, ev->key.base, ev->key.len);
     bool has_value =
         ev->type == KV_EVENT_INVOKE
             ? ev->op == KV_OP_PUT || ev->op == KV_OP_APPEND ||
                   ev->op == KV_OP_CAS
             : ev->type == KV_EVENT_OK && ev->op == KV_OP_GET && ev->found;
     if (has_value) {
-        e->value = dup_str(ev->value.base, ev->value.len);
+        e->value = dup_str(w, ev->value.base, ev->value.len);
         e->value_len = ev->value.len;
     }
     if (ev->type == KV_EVENT_INVOKE && ev->op == KV_OP_CAS &&
         !ev->expected_absent) {
-        e->expected = dup_str(ev->expected.base, ev->expected.len);
+        e->expected = dup_str(w, ev->expected.base, ev->expected.len);
         e->expected_len = ev->expected.len;
     }
     if (e->key == NULL || (has_value && e->value == NULL)) {
@@ -180,6 +207,8 @@ static void on_send(void *data, raft_id to, const struct kv_request *req)
     cluster_request(w->cfg.cluster, to, req);
 }
 
+static void sim_reply(void *data, uint64_t arg, void *owned, uint64_t now);
+
 void workload_reply(void *data, const struct kv_response *resp)
 {
     struct workload *w = data;
@@ -199,6 +228,14 @@ void workload_reply(void *data, const struct kv_response *resp)
         memcpy(m->data, resp->value.base, resp->value.len);
     }
     m->r.value.base = m->data;
+    if (w->cfg.sched != NULL) {
+        struct cluster *cl = w->cfg.cluster;
+        if (sched_at(w->cfg.sched, cluster_now(cl) + cluster_client_latency(cl),
+                     sim_reply, w, 0, m) != 0) {
+            free(m);
+        }
+        return;
+    }
     pthread_mutex_lock(&w->lock);
     if (w->inbox_tail != NULL) {
         w->inbox_tail->next = m;
@@ -238,8 +275,10 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
     w->next_start = calloc(cfg->clients, sizeof *w->next_start);
     w->known = calloc(cfg->keys, sizeof *w->known);
     w->invoked_at = calloc(cfg->clients, sizeof *w->invoked_at);
+    w->open_invoke = calloc(cfg->clients, sizeof *w->open_invoke);
+    w->wake_at = UINT64_MAX;
     if (w->clients == NULL || w->next_start == NULL || w->known == NULL ||
-        w->invoked_at == NULL) {
+        w->invoked_at == NULL || w->open_invoke == NULL) {
         workload_free(w);
         return COMMON_ENOMEM;
     }
@@ -279,16 +318,17 @@ void workload_free(struct workload *w)
     }
     free(w->known);
     free(w->invoked_at);
+    free(w->open_invoke);
     free(w->lat);
     while (w->inbox_head != NULL) {
         struct reply_msg *m = w->inbox_head;
         w->inbox_head = m->next;
         free(m);
     }
-    for (size_t k = 0; k < w->n_events; k++) {
-        free(w->events[k].key);
-        free(w->events[k].value);
-        free(w->events[k].expected);
+    while (w->strings != NULL) {
+        struct str_block *b = w->strings;
+        w->strings = b->next;
+        free(b);
     }
     free(w->events);
     pthread_mutex_destroy(&w->lock);
@@ -374,88 +414,149 @@ static void learn(struct workload *w,
     }
 }
 
+/* Feeds one reply to its client (frees it). */
+static void handle_reply(struct workload *w, struct reply_msg *m, uint64_t now)
+{
+    unsigned idx = (unsigned)(m->r.token >> 32);
+    if (idx < w->cfg.clients) {
+        struct kv_client *c = w->clients[idx];
+        bool was_busy = kv_client_busy(c);
+        kv_client_on_response(c, &m->r, now);
+        if (was_busy && !kv_client_busy(c) &&
+            w->open_invoke[idx] < w->n_events) {
+            learn(w, &w->events[w->open_invoke[idx]], &m->r);
+        }
+    }
+    free(m);
+}
+
+/* Fires due client timers and starts the next op of every idle client
+ * whose think time is over. Sets *@wake to when this must run again;
+ * returns whether any client still has an op open. */
+static bool poll_clients(struct workload *w,
+                         uint64_t now,
+                         bool draining,
+                         uint64_t *wake)
+{
+    bool busy = false;
+    uint64_t next = UINT64_MAX;
+    for (unsigned k = 0; k < w->cfg.clients; k++) {
+        struct kv_client *c = w->clients[k];
+        if (kv_client_busy(c) && kv_client_deadline(c) <= now) {
+            kv_client_tick(c, now);
+        }
+        if (!kv_client_busy(c)) {
+            if (w->next_start[k] == UINT64_MAX) {
+                w->next_start[k] = now + w->cfg.think_ns;
+            }
+            if (!draining && now >= w->next_start[k]) {
+                w->open_invoke[k] = w->n_events;
+                start_op(w, k, now);
+                w->next_start[k] = UINT64_MAX;
+            }
+        }
+        uint64_t d = kv_client_deadline(c);
+        if (!kv_client_busy(c) && !draining) {
+            d = w->next_start[k];
+        }
+        if (d < next) {
+            next = d;
+        }
+        busy |= kv_client_busy(c);
+    }
+    *wake = next;
+    return busy;
+}
+
 static void *driver_main(void *arg)
 {
     struct workload *w = arg;
     struct cluster *cl = w->cfg.cluster;
-    size_t *open_invoke = calloc(w->cfg.clients, sizeof *open_invoke);
-    if (open_invoke == NULL) {
-        w->oom = true;
-        atomic_store(&w->done, true);
-        return NULL;
-    }
+    uint64_t wake = 0;
     for (;;) {
         uint64_t now = cluster_now(cl);
-        uint64_t wake = now + 10000000ull; /* at least every 10 ms */
-        bool draining;
         pthread_mutex_lock(&w->lock);
-        draining = w->draining;
-        for (unsigned k = 0; k < w->cfg.clients; k++) {
-            uint64_t d = kv_client_deadline(w->clients[k]);
-            if (!kv_client_busy(w->clients[k]) && !draining) {
-                d = w->next_start[k];
+        if (w->inbox_head == NULL && wake > now && !w->draining) {
+            uint64_t wait = wake - now;
+            if (wait > 10000000ull) {
+                wait = 10000000ull; /* look at least every 10 ms */
             }
-            if (d < wake) {
-                wake = d;
-            }
-        }
-        if (w->inbox_head == NULL && wake > now) {
             struct timespec ts;
-            uint64_t mono = common_now_ns() + (wake - now);
+            uint64_t mono = common_now_ns() + wait;
             ts.tv_sec = (time_t)(mono / 1000000000ull);
             ts.tv_nsec = (long)(mono % 1000000000ull);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
         struct reply_msg *batch = w->inbox_head;
         w->inbox_head = w->inbox_tail = NULL;
-        draining = w->draining;
+        bool draining = w->draining;
         pthread_mutex_unlock(&w->lock);
 
         now = cluster_now(cl);
         while (batch != NULL) {
             struct reply_msg *m = batch;
             batch = m->next;
-            unsigned idx = (unsigned)(m->r.token >> 32);
-            if (idx < w->cfg.clients) {
-                struct kv_client *c = w->clients[idx];
-                bool was_busy = kv_client_busy(c);
-                kv_client_on_response(c, &m->r, now);
-                if (was_busy && !kv_client_busy(c) &&
-                    open_invoke[idx] < w->n_events) {
-                    learn(w, &w->events[open_invoke[idx]], &m->r);
-                }
-            }
-            free(m);
+            handle_reply(w, m, now);
         }
-        bool busy = false;
-        for (unsigned k = 0; k < w->cfg.clients; k++) {
-            struct kv_client *c = w->clients[k];
-            if (kv_client_busy(c) && kv_client_deadline(c) <= now) {
-                kv_client_tick(c, now);
-            }
-            if (!kv_client_busy(c)) {
-                if (w->next_start[k] == 0) {
-                    w->next_start[k] = now + w->cfg.think_ns;
-                }
-                if (!draining && now >= w->next_start[k]) {
-                    open_invoke[k] = w->n_events;
-                    start_op(w, k, now);
-                    w->next_start[k] = 0;
-                }
-            }
-            busy |= kv_client_busy(c);
-        }
+        bool busy = poll_clients(w, now, draining, &wake);
         if (draining && !busy) {
             break;
         }
+        if (draining && wake > now + 10000000ull) {
+            wake = now + 10000000ull;
+        }
     }
-    free(open_invoke);
     atomic_store(&w->done, true);
     return NULL;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Sim mode: the same driver, as events of the scheduler                     */
+/* ------------------------------------------------------------------------ */
+
+static void sim_wake(void *data, uint64_t arg, void *owned, uint64_t now);
+
+/* Runs the clients' timers now and arranges the next wake-up. */
+static void sim_poll(struct workload *w, uint64_t now)
+{
+    uint64_t wake;
+    bool busy = poll_clients(w, now, w->draining, &wake);
+    if (w->draining && !busy) {
+        atomic_store(&w->done, true);
+        return;
+    }
+    if (wake != UINT64_MAX && wake < w->wake_at) {
+        w->wake_at = wake;
+        w->wake_gen++;
+        sched_at(w->cfg.sched, wake, sim_wake, w, w->wake_gen, NULL);
+    }
+}
+
+static void sim_wake(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)owned;
+    struct workload *w = data;
+    if (arg != w->wake_gen) {
+        return; /* superseded by an earlier wake-up */
+    }
+    w->wake_at = UINT64_MAX;
+    sim_poll(w, now);
+}
+
+static void sim_reply(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)arg;
+    struct workload *w = data;
+    handle_reply(w, owned, now);
+    sim_poll(w, now);
+}
+
 int workload_start(struct workload *w)
 {
+    if (w->cfg.sched != NULL) {
+        sim_poll(w, cluster_now(w->cfg.cluster));
+        return 0;
+    }
     if (pthread_create(&w->thread, NULL, driver_main, w) != 0) {
         return COMMON_ENOMEM;
     }
@@ -469,6 +570,9 @@ void workload_drain(struct workload *w)
     w->draining = true;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
+    if (w->cfg.sched != NULL && !atomic_load(&w->done)) {
+        sim_poll(w, cluster_now(w->cfg.cluster));
+    }
 }
 
 void workload_join(struct workload *w)

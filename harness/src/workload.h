@@ -39,6 +39,9 @@ struct workload_config
     struct cluster *cluster;
     /* Benchmarks: keep no history, only the latency of each ok op. */
     bool latencies_only;
+    /* Sim mode: no thread; replies and client timers are events of this
+     * scheduler (the cluster's). NULL: a driver thread. */
+    struct sched *sched;
 };
 
 /* One recorded history event (strings owned by the workload). */

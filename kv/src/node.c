@@ -80,7 +80,9 @@ struct kv_node
     bool was_leader;
     bool failed;
     uint64_t snapshot_entries;
+    uint64_t snapshot_bytes;
     uint64_t snapshot_trailing;
+    uint64_t bytes_since_snapshot;
     uint8_t *snap_buf; /* the latest snapshot; the core borrows it */
     size_t snap_len;
     struct kv_node_stats stats;
@@ -215,6 +217,7 @@ int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
         goto err;
     }
     n->snapshot_entries = cfg->snapshot_entries;
+    n->snapshot_bytes = cfg->snapshot_bytes;
     n->snapshot_trailing = cfg->snapshot_trailing;
     struct storage_state st;
     rv = storage_load(n->storage, &st);
@@ -409,6 +412,7 @@ static void apply_entry(struct kv_node *n, const struct raft_entry *e)
         }
     }
     n->stats.applied++;
+    n->bytes_since_snapshot += e->data.len;
     /* Answer whoever waits on this index; anything waiting on an earlier
      * index was overwritten (leadership changed in between). */
     while (n->writes.len > 0) {
@@ -497,8 +501,11 @@ static int register_snapshot(struct kv_node *n,
 static void maybe_snapshot(struct kv_node *n)
 {
     raft_index applied = raft_applied_index(n->raft);
-    if (n->snapshot_entries == 0 ||
-        applied < n->stats.snapshot_index + n->snapshot_entries) {
+    bool by_entries = n->snapshot_entries > 0 &&
+                      applied >= n->stats.snapshot_index + n->snapshot_entries;
+    bool by_bytes =
+        n->snapshot_bytes > 0 && n->bytes_since_snapshot >= n->snapshot_bytes;
+    if (!by_entries && !by_bytes) {
         return;
     }
     raft_term term = raft_term_at(n->raft, applied);
@@ -524,6 +531,7 @@ static void maybe_snapshot(struct kv_node *n)
         return;
     }
     n->stats.snapshots_taken++;
+    n->bytes_since_snapshot = 0;
     if (applied > n->snapshot_trailing) {
         raft_compact(n->raft, applied - n->snapshot_trailing);
     }

@@ -198,6 +198,11 @@ int election_tick(struct raft *r)
         }
         if (r->heartbeat_elapsed >= r->opts.heartbeat_ticks) {
             r->heartbeat_elapsed = 0;
+            if (r->read_round_pending) {
+                /* Reads waiting for a round ride on this heartbeat. */
+                r->read_round_pending = false;
+                r->read_round++;
+            }
             return replication_heartbeat_all(r);
         }
         return 0;
@@ -237,6 +242,12 @@ int election_on_vote(struct raft *r, const struct raft_message *m)
          * node that follows a leader of this term does not vote for
          * another candidate of the same term. */
         can_vote = r->vote == m->from || (r->vote == 0 && r->leader == 0);
+#ifdef RAFT_PLANTED_BUG_DOUBLE_VOTE
+        /* Test-only build (harness-planted): a node votes for every
+         * up-to-date candidate, even twice in one term. The sim seed sweep
+         * must catch the two leaders this allows. */
+        can_vote = true;
+#endif
     }
     bool grant = can_vote && log_up_to_date(r, v->last_term, v->last_index);
     struct raft_message resp = {

@@ -26,7 +26,7 @@ void progress_reset(struct progress *p, raft_index last_index)
     p->next = last_index + 1;
     p->probe_sent = false;
     p->recent_active = false;
-    p->commit_stale = false;
+    p->send_empty = false;
     p->inflight_start = 0;
     p->inflight_count = 0;
     p->read_acked = 0;

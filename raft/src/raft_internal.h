@@ -95,8 +95,9 @@ struct progress
     bool probe_sent;
     /* Heard from since the last CheckQuorum round. */
     bool recent_active;
-    /* The commit index may need to reach this follower. */
-    bool commit_stale;
+    /* Send an AppendEntries even without entries: its log check tells
+     * whether earlier messages to a lagging follower were lost. */
+    bool send_empty;
     /* Last index of each in-flight AppendEntries, oldest first. */
     raft_index *inflight;
     unsigned inflight_start;
@@ -275,6 +276,8 @@ void raft_set_conf(struct raft *r, const struct raft_configuration *conf);
 /* read.c */
 int read_on_commit_in_term(struct raft *r);
 void read_on_heartbeat_ack(struct raft *r);
+/* No read round is waiting for its quorum. */
+bool read_round_idle(const struct raft *r);
 void read_fail_all(struct raft *r);
 int read_push_ready(struct raft *r, uint64_t context, raft_index index);
 

@@ -9,7 +9,10 @@
  * 3. It starts a heartbeat round; a read is confirmed once a quorum of
  *    voters (itself included) has answered a round at least as recent as
  *    the read's. Rounds are numbered and echoed back, so one round confirms
- *    every read registered before it.
+ *    every read registered before it. One round is in flight at a time:
+ *    reads that arrive meanwhile wait for the next one, which starts when
+ *    the current one is confirmed or with the next periodic heartbeat,
+ *    whichever comes first - under load, many reads share a round.
  * 4. The caller answers once its state machine has applied the index.
  *
  * A leader that steps down fails every queued read (index 0).
@@ -123,6 +126,11 @@ int read_on_commit_in_term(struct raft *r)
         release_confirmed(r);
     }
     return 0;
+}
+
+bool read_round_idle(const struct raft *r)
+{
+    return r->read_round == 0 || acked(r, r->read_round) >= raft_quorum(r);
 }
 
 void read_on_heartbeat_ack(struct raft *r)

@@ -101,10 +101,11 @@ bool replication_maybe_commit(struct raft *r)
         return false;
     }
     bool first_in_term = log_term(&r->log, r->commit) != r->term;
+    /* Followers learn the new commit index from the next AppendEntries
+     * they get, or at the latest from the next heartbeat: no message is
+     * sent for it alone (the leader answers clients; followers apply a
+     * heartbeat later). */
     r->commit = candidate;
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        r->progress[k].commit_stale = !r->progress[k].is_self;
-    }
     if (first_in_term) {
         read_on_commit_in_term(r);
     }
@@ -157,7 +158,7 @@ static int send_append(struct raft *r, struct progress *p)
     if (rv != 0) {
         return rv;
     }
-    p->commit_stale = false;
+    p->send_empty = false;
     if (p->state == PROGRESS_REPLICATE) {
         if (n > 0) {
             p->next += n;
@@ -177,7 +178,7 @@ static bool follower_due(const struct raft *r, const struct progress *p)
     if (p->state == PROGRESS_PROBE || p->state == PROGRESS_SNAPSHOT) {
         return true;
     }
-    return p->next <= log_last_index(&r->log) || p->commit_stale;
+    return p->next <= log_last_index(&r->log) || p->send_empty;
 }
 
 bool replication_pending(const struct raft *r)
@@ -185,7 +186,7 @@ bool replication_pending(const struct raft *r)
     if (r->role != RAFT_LEADER) {
         return false;
     }
-    if (r->read_round_pending) {
+    if (r->read_round_pending && read_round_idle(r)) {
         return true;
     }
     for (uint32_t k = 0; k < r->conf.count; k++) {
@@ -201,7 +202,7 @@ int replication_flush(struct raft *r)
     if (r->role != RAFT_LEADER) {
         return 0;
     }
-    if (r->read_round_pending) {
+    if (r->read_round_pending && read_round_idle(r)) {
         r->read_round_pending = false;
         r->read_round++;
         int rv = replication_heartbeat_all(r);
@@ -332,7 +333,7 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
     if (p->match < log_last_index(&r->log)) {
         /* Lagging: send something, even an empty AppendEntries whose log
          * check tells whether earlier messages were lost. */
-        p->commit_stale = true;
+        p->send_empty = true;
     }
     if (m->heartbeat_resp.context > p->read_acked &&
         m->heartbeat_resp.context <= r->read_round) {

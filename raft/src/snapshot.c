@@ -116,7 +116,7 @@ int snapshot_send(struct raft *r, struct progress *p)
         return rv;
     }
     p->probe_sent = true;
-    p->commit_stale = false;
+    p->send_empty = false;
     return 0;
 }
 

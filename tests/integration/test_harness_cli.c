@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -158,6 +159,81 @@ static void cli_missed_expectation_exit_1(void **state)
     assert_non_null(strstr(out, "min_ok"));
 }
 
+static bool same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb");
+    FILE *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    bool same = true;
+    for (;;) {
+        int ca = fgetc(fa);
+        int cb = fgetc(fb);
+        if (ca != cb) {
+            same = false;
+            break;
+        }
+        if (ca == EOF) {
+            break;
+        }
+    }
+    fclose(fa);
+    fclose(fb);
+    return same;
+}
+
+/* Sim mode: the same scenario and seed give byte-identical history and
+ * event log; another seed gives a different run. */
+static void cli_sim_same_seed_same_run(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/sim.yaml", dir);
+    write_file(path,
+               "nodes: 5\nduration_s: 3\nclients: {count: 4}\n"
+               "nemesis: {interval_s: 0.5, faults: [partition, crash, "
+               "pause, loss]}\nexpect: {min_ok: 10}\n");
+    char outs[3][256];
+    const char *seeds[3] = {"7", "7", "8"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(outs[k], sizeof outs[k], "%s/sim-%d", dir, k);
+        char *a[] = {HARNESS_BIN,      path,    "--mode", "sim",     "--seed",
+                     (char *)seeds[k], "--out", outs[k],  "--quiet", NULL};
+        assert_int_equal(run(a), 0);
+    }
+    const char *files[] = {"history.jsonl", "events.log"};
+    for (int f = 0; f < 2; f++) {
+        char a[400];
+        char b[400];
+        char c[400];
+        snprintf(a, sizeof a, "%s/%s", outs[0], files[f]);
+        snprintf(b, sizeof b, "%s/%s", outs[1], files[f]);
+        snprintf(c, sizeof c, "%s/%s", outs[2], files[f]);
+        assert_true(same_file(a, b));
+        assert_false(same_file(a, c));
+    }
+}
+
+/* A seed sweep stops at the first failing seed and prints the command that
+ * reproduces it; --seeds needs sim mode. */
+static void cli_seed_sweep_reports_first_failure(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/sweep.yaml", dir);
+    write_file(path,
+               "nodes: 3\nduration_s: 1\nclients: {count: 2}\n"
+               "expect: {min_ok: 100000000}\n");
+    char *a[] = {HARNESS_BIN, path, "--mode", "sim", "--seeds", "3..9", NULL};
+    assert_int_equal(run(a), 1);
+    assert_non_null(strstr(out, "seed 3 failed; reproduce with:"));
+    assert_non_null(strstr(out, "--mode sim --seed 3"));
+    char *b[] = {HARNESS_BIN, path, "--seeds", "3..9", NULL};
+    assert_int_equal(run(b), 2);
+    char *c[] = {HARNESS_BIN, path, "--mode", "sim", "--seeds", "9..3", NULL};
+    assert_int_equal(run(c), 2);
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL) {
@@ -169,6 +245,8 @@ int main(void)
         cmocka_unit_test(cli_bad_scenario_exit_2_with_position),
         cmocka_unit_test(cli_good_run_exit_0_and_files),
         cmocka_unit_test(cli_missed_expectation_exit_1),
+        cmocka_unit_test(cli_sim_same_seed_same_run),
+        cmocka_unit_test(cli_seed_sweep_reports_first_failure),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

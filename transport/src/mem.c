@@ -42,6 +42,8 @@ struct transport_mem
                                       [TRANSPORT_MEM_MAX_NODES];
     struct receiver rx[TRANSPORT_MEM_MAX_NODES];
     struct common_prng prng;
+    uint64_t base_min;
+    uint64_t base_max;
     uint64_t seq;
     struct transport_mem_stats stats;
     /* Immutable after creation: */
@@ -58,6 +60,9 @@ static uint64_t pick_delay(struct transport_mem *net,
 {
     uint64_t d =
         common_prng_range(&net->prng, f->delay_ns_min, f->delay_ns_max);
+    if (net->base_max > 0) {
+        d += common_prng_range(&net->prng, net->base_min, net->base_max);
+    }
     if (f->reorder > 0 && common_prng_chance(&net->prng, f->reorder)) {
         /* An extra delay of up to twice the link's maximum (at least a
          * millisecond) lets later messages overtake this one. */
@@ -257,6 +262,16 @@ bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to)
 void transport_mem_heal(struct transport_mem *net)
 {
     each_link(net, 0, 0, clear_link, NULL);
+}
+
+void transport_mem_set_base_delay(struct transport_mem *net,
+                                  uint64_t min_ns,
+                                  uint64_t max_ns)
+{
+    pthread_mutex_lock(&net->lock);
+    net->base_min = min_ns;
+    net->base_max = max_ns < min_ns ? min_ns : max_ns;
+    pthread_mutex_unlock(&net->lock);
 }
 
 void transport_mem_stats(struct transport_mem *net,

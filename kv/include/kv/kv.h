@@ -187,6 +187,7 @@ struct kv_node_config
      * the log up to it but the last snapshot_trailing entries (kept so
      * that slightly lagging followers need no snapshot). 0: never. */
     uint64_t snapshot_entries;
+    uint64_t snapshot_bytes; /* or this many bytes of entries; 0: no limit */
     uint64_t snapshot_trailing;
     struct storage *storage;     /* borrowed; outlives the node */
     struct transport *transport; /* borrowed; outlives the node */

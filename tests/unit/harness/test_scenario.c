@@ -627,6 +627,45 @@ static void unparsable_yaml_reports_problem_and_position(void **state)
     assert_non_null(strstr(err, "t.yaml:1:9: control characters"));
 }
 
+/* The storage section and timing.latency_us load, with their defaults
+ * and their errors. */
+static void storage_and_latency_fields(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE, &s);
+    assert_int_equal(s.storage.kind, SCENARIO_STORAGE_MEMORY);
+    assert_int_equal(s.storage.snapshot_entries, 1000);
+    assert_int_equal(s.storage.snapshot_trailing, 100);
+    assert_int_equal(s.storage.snapshot_bytes, 0);
+    assert_false(s.storage.torn_writes);
+    assert_false(s.timing.latency_set);
+    scenario_fini(&s);
+    parse_ok(BASE
+             "storage: {kind: crash-disk, torn_writes: true, "
+             "snapshot_entries: 0, snapshot_bytes: 65536, "
+             "snapshot_trailing: 5}\n"
+             "timing: {latency_us: [1000, 5000]}\n",
+             &s);
+    assert_int_equal(s.storage.kind, SCENARIO_STORAGE_CRASH_DISK);
+    assert_true(s.storage.torn_writes);
+    assert_int_equal(s.storage.snapshot_entries, 0);
+    assert_int_equal(s.storage.snapshot_bytes, 65536);
+    assert_int_equal(s.storage.snapshot_trailing, 5);
+    assert_true(s.timing.latency_set);
+    assert_int_equal(s.timing.latency_us_min, 1000);
+    assert_int_equal(s.timing.latency_us_max, 5000);
+    scenario_fini(&s);
+    check_error(BASE "storage: {kind: tape}\n", COMMON_EINVAL,
+                "t.yaml:5:", "storage.kind");
+    check_error(BASE "storage: {torn_writes: true}\n", COMMON_EINVAL,
+                "t.yaml:5:", "needs kind: crash-disk");
+    check_error(BASE "timing: {latency_us: [9, 3]}\n", COMMON_EINVAL,
+                "t.yaml:5:", "min 9 is greater than max 3");
+    check_error(BASE "timing: {latency_us: [1, 2, 3]}\n", COMMON_EINVAL,
+                "t.yaml:5:", "expected a delay in us");
+}
+
 /* An unknown field is named, with the fields allowed there. */
 static void unknown_field_is_named_with_allowed_ones(void **state)
 {
@@ -634,10 +673,11 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
     check_error(BASE "node: 3\n", COMMON_EINVAL, "t.yaml:5:1: ",
                 "unknown field 'node' (expected name, description, nodes, "
                 "seed, duration_s, transport, timing, clients, faults, "
-                "nemesis or expect)");
+                "nemesis, expect or storage)");
     check_error(BASE "timing:\n  tick: 10\n", COMMON_EINVAL, "t.yaml:6:3: ",
                 "unknown field 'tick' in timing (expected tick_ms, "
-                "election_ticks, heartbeat_ticks, pre_vote or check_quorum)");
+                "election_ticks, heartbeat_ticks, pre_vote, check_quorum or "
+                "latency_us)");
     check_error(BASE "faults: [{at: 1, crush: 2}]\n", COMMON_EINVAL,
                 "t.yaml:5:18: ",
                 "unknown field 'crush' in faults[0] (expected at, partition, "
@@ -1754,6 +1794,7 @@ int main(void)
         cmocka_unit_test(missing_required_field_points_at_parent),
         cmocka_unit_test(unparsable_yaml_reports_problem_and_position),
         cmocka_unit_test(unknown_field_is_named_with_allowed_ones),
+        cmocka_unit_test(storage_and_latency_fields),
         cmocka_unit_test(wrong_type_is_refused),
         cmocka_unit_test(out_of_range_numbers_say_the_range),
         cmocka_unit_test(node_ids_outside_the_cluster_are_refused),

@@ -116,6 +116,12 @@ bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to);
 /* Removes every cut and fault. */
 void transport_mem_heal(struct transport_mem *net);
 
+/* A delay every message gets on top of its link's faults, uniform in
+ * [min, max] ns (a network's own latency; heal keeps it). Default 0. */
+void transport_mem_set_base_delay(struct transport_mem *net,
+                                  uint64_t min_ns,
+                                  uint64_t max_ns);
+
 struct transport_mem_stats
 {
     uint64_t sent;

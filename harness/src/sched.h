@@ -1,0 +1,48 @@
+/*
+ * The deterministic scheduler of sim mode: a virtual clock and a queue of
+ * events ordered by (time, sequence number). Everything in a sim run - node
+ * ticks, message deliveries, client requests and replies, client timers -
+ * is an event here, executed one at a time on one thread, so the same
+ * seed gives the same order of events, run after run.
+ */
+#ifndef HARNESS_SCHED_H
+#define HARNESS_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sched;
+
+/* Runs an event: @now is its time (the virtual clock already shows it).
+ * @owned is the event's payload, which the function now owns. */
+typedef void (*sched_fn)(void *data, uint64_t arg, void *owned, uint64_t now);
+
+struct sched *sched_new(void);
+/* Frees the queue; events not yet run are dropped (their @free_fn, if any,
+ * is called with their pointer). */
+void sched_free(struct sched *s);
+
+/* Virtual nanoseconds since the start. */
+uint64_t sched_now(const struct sched *s);
+
+/* Schedules @fn(@data, @arg, @owned) at @at (not before now). @owned
+ * passes to the scheduler: to @fn when the event runs, to free() if it is
+ * dropped by sched_free. COMMON_ENOMEM on failure (@owned not taken). */
+int sched_at(struct sched *s,
+             uint64_t at,
+             sched_fn fn,
+             void *data,
+             uint64_t arg,
+             void *owned);
+
+/* Runs events in order while their time is <= @until, then sets the clock
+ * to @until. Returns the number of events run. */
+uint64_t sched_run_until(struct sched *s, uint64_t until);
+
+/* Events waiting. */
+size_t sched_pending(const struct sched *s);
+/* Events run since the start. */
+uint64_t sched_executed(const struct sched *s);
+
+#endif /* HARNESS_SCHED_H */
