@@ -60,6 +60,9 @@ static int run(unsigned clients,
         .check_quorum = true,
         .seed = seed,
         .reply = workload_reply,
+        /* Compaction as in the scenarios' defaults, so memory stays flat. */
+        .snapshot_entries = 1000,
+        .snapshot_trailing = 100,
     };
     struct cluster *cl = NULL;
     struct workload *wl = NULL;
