@@ -82,7 +82,8 @@ struct storage_vtable
      * entry: the snapshot replaces the log). */
     int (*save_snapshot)(struct storage *s,
                          const struct storage_snapshot_meta *meta,
-                         const void *data, size_t len);
+                         const void *data,
+                         size_t len);
     void (*destroy)(struct storage *s);
 };
 
@@ -97,7 +98,8 @@ int storage_load(struct storage *s, struct storage_state *out);
 int storage_write(struct storage *s, const struct storage_batch *b);
 int storage_save_snapshot(struct storage *s,
                           const struct storage_snapshot_meta *meta,
-                          const void *data, size_t len);
+                          const void *data,
+                          size_t len);
 const char *storage_error(const struct storage *s);
 /* storage_free(NULL) is harmless. */
 void storage_free(struct storage *s);
@@ -124,16 +126,24 @@ struct storage_file; /* an open file */
 struct storage_fs_vtable
 {
     /* Opens for reading and appending; creates when @create. */
-    int (*open)(struct storage_fs *fs, const char *path, bool create,
+    int (*open)(struct storage_fs *fs,
+                const char *path,
+                bool create,
                 struct storage_file **out);
     int (*close)(struct storage_fs *fs, struct storage_file *f);
-    int (*size)(struct storage_fs *fs, struct storage_file *f,
-                uint64_t *size);
-    int (*read)(struct storage_fs *fs, struct storage_file *f,
-                uint64_t offset, void *buf, size_t len, size_t *got);
-    int (*append)(struct storage_fs *fs, struct storage_file *f,
-                  const void *buf, size_t len);
-    int (*truncate)(struct storage_fs *fs, struct storage_file *f,
+    int (*size)(struct storage_fs *fs, struct storage_file *f, uint64_t *size);
+    int (*read)(struct storage_fs *fs,
+                struct storage_file *f,
+                uint64_t offset,
+                void *buf,
+                size_t len,
+                size_t *got);
+    int (*append)(struct storage_fs *fs,
+                  struct storage_file *f,
+                  const void *buf,
+                  size_t len);
+    int (*truncate)(struct storage_fs *fs,
+                    struct storage_file *f,
                     uint64_t size);
     int (*sync)(struct storage_fs *fs, struct storage_file *f); /* data */
     int (*rename)(struct storage_fs *fs, const char *from, const char *to);
@@ -141,7 +151,8 @@ struct storage_fs_vtable
     int (*sync_dir)(struct storage_fs *fs);
     /* Calls @fn for each file name in the root directory. */
     int (*list)(struct storage_fs *fs,
-                int (*fn)(void *data, const char *name), void *data);
+                int (*fn)(void *data, const char *name),
+                void *data);
     void (*destroy)(struct storage_fs *fs);
 };
 
@@ -150,10 +161,20 @@ struct storage_fs
     const struct storage_fs_vtable *vt;
     void *impl;
     char error[256];
+    /* Shown before file names in messages (the directory, or "mem");
+     * owned by the file system. */
+    const char *root;
 };
 
-/* The real file system under directory @dir (created if missing). */
+/* The real file system under directory @dir (created with its parents if
+ * missing; @dir is copied). */
 int storage_fs_posix_new(const char *dir, struct storage_fs **out);
+/* The same, and on failure a message naming the path and the errno text
+ * in @why (@why_len bytes, may be 0), since there is no fs to hold it. */
+int storage_fs_posix_open(const char *dir,
+                          char *why,
+                          size_t why_len,
+                          struct storage_fs **out);
 
 /* An in-memory file system with crash semantics: data is durable only
  * once synced (file contents by sync, creations, renames and unlinks by
@@ -169,9 +190,12 @@ void storage_fs_mem_crash(struct storage_fs *fs, bool tear);
 enum storage_fs_op {
     STORAGE_FS_APPEND = 1,
     STORAGE_FS_SYNC = 2,
+    STORAGE_FS_SYNC_DIR = 3, /* nothing in the directory becomes durable */
 };
-void storage_fs_mem_fail(struct storage_fs *fs, enum storage_fs_op op,
-                         int n, int error);
+void storage_fs_mem_fail(struct storage_fs *fs,
+                         enum storage_fs_op op,
+                         int n,
+                         int error);
 
 void storage_fs_free(struct storage_fs *fs);
 
