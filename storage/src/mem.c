@@ -163,9 +163,11 @@ static int mem_save_snapshot(struct storage *s,
     for (size_t k = 0; k < keep_from; k++) {
         free(d->entries[k].data.base);
     }
-    memmove(d->entries, d->entries + keep_from,
-            (d->len - keep_from) * sizeof *d->entries);
-    d->len -= keep_from;
+    if (keep_from > 0) {
+        memmove(d->entries, d->entries + keep_from,
+                (d->len - keep_from) * sizeof *d->entries);
+        d->len -= keep_from;
+    }
     d->writes++;
     return 0;
 }

@@ -9,25 +9,31 @@
  *     ..." - falling back to an older snapshot, or to none, would silently
  *     forget everything the damaged one covered.
  *  3. Replay the segments in sequence order. Sequence numbers must be
- *     consecutive and each segment must begin where the log before it
- *     ended. Records are staged until their batch's commit record, then
- *     applied: hard state, truncate, entries (which must continue the log
- *     exactly), snapshot marks.
+ *     consecutive, each segment must begin where the log before it ended,
+ *     and every segment but the last must end in a seal record (the last
+ *     must not: a sealed last segment lost its successor). Records are
+ *     staged until their batch's commit record, then applied: hard state,
+ *     truncate, entries (which must continue the log exactly), snapshot
+ *     marks.
  *  4. A damaged record is a torn write only if it is in the last segment
  *     and nothing valid follows it: a crash leaves a prefix of the last
  *     write, never a hole with good data after it. Then the unfinished
  *     batch it belongs to is cut off (the file truncated and synced) and
- *     the cut reported in recovery_note. The same damage anywhere else, a
- *     missing segment, entries out of order, a batch that its commit
- *     record does not count: refuse to start, naming the file and offset.
+ *     the cut reported in recovery_note. A crash while starting a segment
+ *     leaves the one before unsealed (its seal maybe torn) and the new one
+ *     holding only its header: the new one is removed, the seal's remains
+ *     cut. The same damage anywhere else, a missing segment, entries out
+ *     of order, a batch that its commit record does not count: refuse to
+ *     start, naming the file and offset.
  *  5. Apply the snapshot: entries it covers go, and if the crash came
- *     between writing the snapshot file and logging its mark, apply what
- *     the file says it did to the log. The entries left must continue the
- *     snapshot with no gap, and the hard state must not commit beyond the
- *     log (which is how a missing last segment shows).
- *  6. Sync the last segment and the directory, so that nothing handed out
- *     is less durable than it looks (after a failed fdatasync the bytes
- *     may be in the page cache only), and rebuild the model for writing.
+ *     between writing the snapshot file and logging its mark, do what the
+ *     file says it did to the log - and log the mark, so that the next
+ *     replay agrees. The entries left must continue the snapshot with no
+ *     gap, and the hard state must not commit beyond the log.
+ *  6. Sync the last two segments and the directory, so that nothing
+ *     recovery relied on is less durable than it looks (after a failed
+ *     fdatasync the bytes may be in the page cache only), and rebuild the
+ *     model for writing.
  *
  * Entries handed out point into the segment buffers, which stay allocated
  * until the storage's next call.
@@ -765,6 +771,17 @@ static int repair_and_open(struct wal *w,
         rv = fs->vt->unlink(fs, l->segs[l->n_segs - 1].name);
         l->n_segs--;
     }
+    if (rv == 0 && l->n_segs > 1) {
+        /* Its seal may be in the file but not on the disk (its fdatasync
+         * failed): recovery relied on it, so it must be durable. Older
+         * segments were sealed and synced before a later one held data. */
+        struct storage_file *f;
+        rv = fs->vt->open(fs, l->segs[l->n_segs - 2].name, false, &f);
+        if (rv == 0) {
+            rv = fs->vt->sync(fs, f);
+            fs->vt->close(fs, f);
+        }
+    }
     if (rv == 0 && l->n_segs > 0) {
         rv = fs->vt->open(fs, l->segs[l->n_segs - 1].name, false, &w->cur);
         /* Only ever the (new) last segment has a torn tail. */
@@ -837,7 +854,9 @@ int wal_recover(struct wal *w, struct storage_state *out)
         }
         goto err;
     }
-    qsort(l.segs, l.n_segs, sizeof *l.segs, by_seq);
+    if (l.n_segs > 1) {
+        qsort(l.segs, l.n_segs, sizeof *l.segs, by_seq);
+    }
 
     if (l.has_snap) {
         wal_snapshot_name(r.snap_name, l.snap_index);

@@ -35,7 +35,9 @@ int wal_snapshot_write(struct wal *w,
         return wal_errorf(w, rv, tmp, "cannot encode the snapshot header");
     }
     uint32_t crc = common_crc32c(0, head.data, head.len);
-    crc = common_crc32c(crc, data, len);
+    if (len > 0) {
+        crc = common_crc32c(crc, data, len);
+    }
     uint8_t trailer[SNAP_TRAILER];
     snap_encode_trailer(trailer, crc);
 

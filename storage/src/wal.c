@@ -9,11 +9,13 @@
  * commit record, so a batch is all or nothing even when a crash tears it.
  *
  * A batch that would take the current segment past segment_bytes opens a
- * new one instead (never inside a batch); the new segment's first record
- * is a header carrying its sequence number, the index its first entry will
+ * new one first (never inside a batch). The new segment's first record is
+ * a header carrying its sequence number, the index its first entry will
  * have, and the hard state in force, so that older segments can later be
- * deleted without losing the hard state. The directory is synced once the
- * new segment holds its first batch.
+ * deleted without losing the hard state. It is made durable (fdatasync,
+ * directory fsync) before the old segment gets its last record, a seal
+ * naming its successor: so a sealed segment always has a successor on the
+ * disk, and recovery can tell a missing or cut-short segment from a crash.
  *
  * save_snapshot writes the snapshot file atomically (snapshot.c), appends
  * a snapshot record saying what the snapshot did to the log (dropped the
@@ -36,6 +38,8 @@
 /* ------------------------------------------------------------------------ */
 /* Names, messages, reading files                                            */
 /* ------------------------------------------------------------------------ */
+
+#define WAL_READ_CHUNK ((size_t)1 << 20)
 
 void wal_segment_name(char *buf, uint64_t seq, raft_index first)
 {
@@ -140,8 +144,30 @@ int wal_read_file(struct wal *w, const char *name, uint8_t **buf, size_t *len)
                         (unsigned long long)size);
         goto err_close_msg;
     }
+    /* Through a small buffer that stays in the cache: on virtual machines
+     * where faulting in fresh pages under the kernel's copy is slow this
+     * reads a segment about a quarter faster (docs/storage.md), and the
+     * extra copy costs little elsewhere. */
+    size_t chunk_len = size < WAL_READ_CHUNK ? (size_t)size : WAL_READ_CHUNK;
+    uint8_t *chunk = malloc(chunk_len + 1);
+    if (chunk == NULL) {
+        free(data);
+        rv = wal_errorf(w, COMMON_ENOMEM, name, "no memory to read it");
+        goto err_close_msg;
+    }
     size_t got = 0;
-    rv = fs->vt->read(fs, f, 0, data, (size_t)size, &got);
+    while (rv == 0 && got < size) {
+        size_t want = (size_t)size - got;
+        want = want < chunk_len ? want : chunk_len;
+        size_t n = 0;
+        rv = fs->vt->read(fs, f, got, chunk, want, &n);
+        memcpy(data + got, chunk, n);
+        got += n;
+        if (n < want) {
+            break;
+        }
+    }
+    free(chunk);
     if (rv == 0 && got != size) {
         free(data);
         rv = wal_errorf(w, COMMON_EIO, name,
@@ -212,8 +238,10 @@ void wal_runs_drop_through(struct wal *w, raft_index index)
         }
         k++;
     }
-    memmove(w->runs, w->runs + k, (w->n_runs - k) * sizeof *w->runs);
-    w->n_runs -= k;
+    if (k > 0) {
+        memmove(w->runs, w->runs + k, (w->n_runs - k) * sizeof *w->runs);
+        w->n_runs -= k;
+    }
     if (w->n_runs > 0 && w->runs[0].first <= index) {
         w->runs[0].first = index + 1;
     }
@@ -602,8 +630,10 @@ static int drop_covered(struct wal *w, raft_index index)
         removed = true;
         k++;
     }
-    memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof *w->segs);
-    w->n_segs -= k;
+    if (k > 0) {
+        memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof *w->segs);
+        w->n_segs -= k;
+    }
     if (rv != 0) {
         return wal_fail(w, rv);
     }

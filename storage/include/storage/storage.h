@@ -180,13 +180,23 @@ int storage_fs_posix_open(const char *dir,
  * once synced (file contents by sync, creations, renames and unlinks by
  * sync_dir). storage_fs_mem_crash() drops everything unsynced; with
  * @tear it keeps a random prefix of the last unsynced append of each file
- * instead of dropping it (a torn write). Survives across WAL instances:
- * the harness keeps one per node. */
+ * instead of dropping it (a torn write): the file keeps its unsynced
+ * appends up to a random point inside the last one (anywhere from none of
+ * it to all of it), as when a disk writes in order and stops part way.
+ * A file whose unsynced changes include a truncation goes back to its
+ * synced contents. What survives a crash counts as synced; handles opened
+ * before it fail with COMMON_EIO (close still works). Survives across WAL
+ * instances: the harness keeps one per node. Safe to call from several
+ * threads (one lock). Randomness comes from @seed only. */
 int storage_fs_mem_new(uint64_t seed, struct storage_fs **out);
+/* No-op on a file system that is not in memory. */
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear);
 
 /* Failure injection for tests: the @n-th next call of the given kind (0 =
- * the next one) fails with @error; -1 disables. */
+ * the next one) fails with @error (0: COMMON_EIO); -1 disables. A failing
+ * append first writes a random prefix of its bytes (possibly none); a
+ * failing sync or sync_dir makes nothing durable. No-op on a file system
+ * that is not in memory. */
 enum storage_fs_op {
     STORAGE_FS_APPEND = 1,
     STORAGE_FS_SYNC = 2,
@@ -211,7 +221,26 @@ struct storage_wal_options
 void storage_wal_options_default(struct storage_wal_options *o);
 
 /* A write-ahead log over @fs (borrowed; must outlive the storage). Opening
- * does not read anything: storage_load() recovers. */
+ * does not read anything: storage_load() recovers (and so does the first
+ * write or snapshot, if no load came first). docs/storage.md has the
+ * formats and the rules; in short:
+ *   - storage_write() appends the batch's records and calls fdatasync once;
+ *     storage_save_snapshot() writes the snapshot file atomically (temporary
+ *     file, fsync, rename, directory fsync), logs it, then deletes the
+ *     segments and older snapshot files it covers.
+ *   - storage_load() cuts a torn write at the end of the last segment and
+ *     says so in recovery_note; any other damage - a bad record with valid
+ *     ones after it, a missing or cut-short segment, entries out of order,
+ *     a damaged snapshot file - returns COMMON_ECORRUPT with "PATH: offset
+ *     N: what" in storage_error(): it refuses to start.
+ *   - A batch that does not continue the log, truncates into the snapshot,
+ *     commits beyond the log, or a snapshot older than the one held:
+ *     COMMON_EINVAL (COMMON_ETOOBIG for an entry over 64 MiB), nothing
+ *     written, the storage goes on.
+ *   - Any failing file operation returns its error naming the file, and
+ *     the storage is failed: every later call returns COMMON_EIO "storage
+ *     failed earlier: ...". Recovery by a new instance then finds the
+ *     state from before the failed call or after it, never half of it. */
 int storage_wal_new(struct storage_fs *fs,
                     const struct storage_wal_options *opts,
                     struct storage **out);

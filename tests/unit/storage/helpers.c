@@ -160,9 +160,11 @@ void th_model_snapshot(struct th_model *m,
         for (size_t k = 0; k < drop; k++) {
             free(m->entries[k].data);
         }
-        memmove(m->entries, m->entries + drop,
-                (m->n - drop) * sizeof *m->entries);
-        m->n -= drop;
+        if (drop > 0) {
+            memmove(m->entries, m->entries + drop,
+                    (m->n - drop) * sizeof *m->entries);
+            m->n -= drop;
+        }
     } else {
         drop_entries(m, 0);
     }
