@@ -33,7 +33,6 @@
 #include "helpers.h"
 
 static uint64_t first_seed = 1;
-static volatile uint64_t current_seed;
 static uint64_t trials = 600;
 
 /* Totals over all trials, printed so that a run shows it did real work. */
@@ -374,25 +373,15 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
 }
 
 /* A crash (a failed assertion, a bad pointer) must still name the seed
- * that reproduces it: print it, then let the signal go on to cmocka. */
+ * that reproduces it: the line is written before each trial, and the
+ * handler only writes it out and lets the signal go on to cmocka. */
+static char crash_line[96];
+static size_t crash_line_len;
 static struct sigaction previous[32];
 
 static void on_fatal_signal(int sig)
 {
-    char buf[80] = "storage_random: crashed in trial with seed ";
-    size_t n = strlen(buf);
-    char digits[24];
-    size_t d = 0;
-    uint64_t v = current_seed;
-    do {
-        digits[d++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0 && d < sizeof digits);
-    while (d > 0 && n < sizeof buf - 2) {
-        buf[n++] = digits[--d];
-    }
-    buf[n++] = '\n';
-    ssize_t w = write(STDERR_FILENO, buf, n);
+    ssize_t w = write(STDERR_FILENO, crash_line, crash_line_len);
     (void)w;
     sigaction(sig, &previous[sig], NULL);
     raise(sig);
@@ -401,11 +390,11 @@ static void on_fatal_signal(int sig)
 static void catch_fatal_signals(void)
 {
     const int sigs[] = {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
     for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_fatal_signal;
-        sigemptyset(&sa.sa_mask);
         sigaction(sigs[k], &sa, &previous[sigs[k]]);
     }
 }
@@ -420,7 +409,10 @@ static void random_trials_recover_what_was_acknowledged(void **state)
     uint64_t failed = 0;
     for (uint64_t k = 0; k < trials; k++) {
         uint64_t seed = first_seed + k;
-        current_seed = seed;
+        int n = snprintf(crash_line, sizeof crash_line,
+                         "storage_random: crashed in trial with seed %llu\n",
+                         (unsigned long long)seed);
+        crash_line_len = n > 0 ? (size_t)n : 0;
         char why[512] = "";
         if (!run_trial(seed, why, sizeof why)) {
             fprintf(stderr,
