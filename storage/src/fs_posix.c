@@ -307,7 +307,11 @@ static int make_dirs(char *dir, char *why, size_t why_len)
         dir[k] = '\0';
         int rc = mkdir(dir, 0755);
         int err = errno;
-        if (rc != 0 && err != EEXIST) {
+        struct stat st;
+        /* An existing directory is fine, whatever mkdir said about it
+         * (EACCES on a parent we may not write to, for one). */
+        if (rc != 0 && err != EEXIST &&
+            !(stat(dir, &st) == 0 && S_ISDIR(st.st_mode))) {
             char text[128];
             if (strerror_r(err, text, sizeof text) != 0) {
                 snprintf(text, sizeof text, "errno %d", err);
