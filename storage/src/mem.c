@@ -134,16 +134,23 @@ static int mem_save_snapshot(struct storage *s,
     if (len > 0) {
         memcpy(copy, data, len);
     }
+    bool had_snapshot = d->has_snapshot;
+    struct storage_snapshot_meta prev = d->snap;
     free(d->snap_data);
     d->snap_data = copy;
     d->snap_len = len;
     d->snap = *meta;
     d->has_snapshot = true;
     /* Keep the entries after the snapshot only if the log agrees with it
-     * at its index; otherwise the snapshot replaces the whole log. */
+     * at its index (an entry there, or the previous snapshot itself, of
+     * the same term); otherwise the snapshot replaces the whole log. */
     size_t keep_from = d->len;
     bool agrees = false;
-    for (size_t k = 0; k < d->len; k++) {
+    if (had_snapshot && prev.index == meta->index && prev.term == meta->term) {
+        agrees = true;
+        keep_from = 0;
+    }
+    for (size_t k = 0; k < d->len && !agrees; k++) {
         if (d->entries[k].index == meta->index) {
             agrees = d->entries[k].term == meta->term;
             keep_from = k + 1;

@@ -1,7 +1,40 @@
-/* Dispatch through a storage's vtable. */
+/* Dispatch through a storage's vtable, and small shared helpers. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "fs.h"
 #include "storage/storage.h"
+
+int storage_grow(void **array, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    size_t n = *cap > 0 ? *cap : 8;
+    while (n < need) {
+        if (n > SIZE_MAX / 2 / size) {
+            return COMMON_ENOMEM;
+        }
+        n *= 2;
+    }
+    void *grown = realloc(*array, n * size);
+    if (grown == NULL) {
+        return COMMON_ENOMEM;
+    }
+    *array = grown;
+    *cap = n;
+    return 0;
+}
+
+void storage_msgf(char *dst, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
 
 int storage_load(struct storage *s, struct storage_state *out)
 {
@@ -30,5 +63,12 @@ void storage_free(struct storage *s)
 {
     if (s != NULL) {
         s->vt->destroy(s);
+    }
+}
+
+void storage_fs_free(struct storage_fs *fs)
+{
+    if (fs != NULL) {
+        fs->vt->destroy(fs);
     }
 }

@@ -82,7 +82,8 @@ struct storage_vtable
      * entry: the snapshot replaces the log). */
     int (*save_snapshot)(struct storage *s,
                          const struct storage_snapshot_meta *meta,
-                         const void *data, size_t len);
+                         const void *data,
+                         size_t len);
     void (*destroy)(struct storage *s);
 };
 
@@ -97,7 +98,8 @@ int storage_load(struct storage *s, struct storage_state *out);
 int storage_write(struct storage *s, const struct storage_batch *b);
 int storage_save_snapshot(struct storage *s,
                           const struct storage_snapshot_meta *meta,
-                          const void *data, size_t len);
+                          const void *data,
+                          size_t len);
 const char *storage_error(const struct storage *s);
 /* storage_free(NULL) is harmless. */
 void storage_free(struct storage *s);
@@ -124,16 +126,24 @@ struct storage_file; /* an open file */
 struct storage_fs_vtable
 {
     /* Opens for reading and appending; creates when @create. */
-    int (*open)(struct storage_fs *fs, const char *path, bool create,
+    int (*open)(struct storage_fs *fs,
+                const char *path,
+                bool create,
                 struct storage_file **out);
     int (*close)(struct storage_fs *fs, struct storage_file *f);
-    int (*size)(struct storage_fs *fs, struct storage_file *f,
-                uint64_t *size);
-    int (*read)(struct storage_fs *fs, struct storage_file *f,
-                uint64_t offset, void *buf, size_t len, size_t *got);
-    int (*append)(struct storage_fs *fs, struct storage_file *f,
-                  const void *buf, size_t len);
-    int (*truncate)(struct storage_fs *fs, struct storage_file *f,
+    int (*size)(struct storage_fs *fs, struct storage_file *f, uint64_t *size);
+    int (*read)(struct storage_fs *fs,
+                struct storage_file *f,
+                uint64_t offset,
+                void *buf,
+                size_t len,
+                size_t *got);
+    int (*append)(struct storage_fs *fs,
+                  struct storage_file *f,
+                  const void *buf,
+                  size_t len);
+    int (*truncate)(struct storage_fs *fs,
+                    struct storage_file *f,
                     uint64_t size);
     int (*sync)(struct storage_fs *fs, struct storage_file *f); /* data */
     int (*rename)(struct storage_fs *fs, const char *from, const char *to);
@@ -141,7 +151,8 @@ struct storage_fs_vtable
     int (*sync_dir)(struct storage_fs *fs);
     /* Calls @fn for each file name in the root directory. */
     int (*list)(struct storage_fs *fs,
-                int (*fn)(void *data, const char *name), void *data);
+                int (*fn)(void *data, const char *name),
+                void *data);
     void (*destroy)(struct storage_fs *fs);
 };
 
@@ -150,28 +161,51 @@ struct storage_fs
     const struct storage_fs_vtable *vt;
     void *impl;
     char error[256];
+    /* Shown before file names in messages (the directory, or "mem");
+     * owned by the file system. */
+    const char *root;
 };
 
-/* The real file system under directory @dir (created if missing). */
+/* The real file system under directory @dir (created with its parents if
+ * missing; @dir is copied). */
 int storage_fs_posix_new(const char *dir, struct storage_fs **out);
+/* The same, and on failure a message naming the path and the errno text
+ * in @why (@why_len bytes, may be 0), since there is no fs to hold it. */
+int storage_fs_posix_open(const char *dir,
+                          char *why,
+                          size_t why_len,
+                          struct storage_fs **out);
 
 /* An in-memory file system with crash semantics: data is durable only
  * once synced (file contents by sync, creations, renames and unlinks by
  * sync_dir). storage_fs_mem_crash() drops everything unsynced; with
  * @tear it keeps a random prefix of the last unsynced append of each file
- * instead of dropping it (a torn write). Survives across WAL instances:
- * the harness keeps one per node. */
+ * instead of dropping it (a torn write): the file keeps its unsynced
+ * appends up to a random point inside the last one (anywhere from none of
+ * it to all of it), as when a disk writes in order and stops part way.
+ * A file whose unsynced changes include a truncation goes back to its
+ * synced contents. What survives a crash counts as synced; handles opened
+ * before it fail with COMMON_EIO (close still works). Survives across WAL
+ * instances: the harness keeps one per node. Safe to call from several
+ * threads (one lock). Randomness comes from @seed only. */
 int storage_fs_mem_new(uint64_t seed, struct storage_fs **out);
+/* No-op on a file system that is not in memory. */
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear);
 
 /* Failure injection for tests: the @n-th next call of the given kind (0 =
- * the next one) fails with @error; -1 disables. */
+ * the next one) fails with @error (0: COMMON_EIO); -1 disables. A failing
+ * append first writes a random prefix of its bytes (possibly none); a
+ * failing sync or sync_dir makes nothing durable. No-op on a file system
+ * that is not in memory. */
 enum storage_fs_op {
     STORAGE_FS_APPEND = 1,
     STORAGE_FS_SYNC = 2,
+    STORAGE_FS_SYNC_DIR = 3, /* nothing in the directory becomes durable */
 };
-void storage_fs_mem_fail(struct storage_fs *fs, enum storage_fs_op op,
-                         int n, int error);
+void storage_fs_mem_fail(struct storage_fs *fs,
+                         enum storage_fs_op op,
+                         int n,
+                         int error);
 
 void storage_fs_free(struct storage_fs *fs);
 
@@ -187,7 +221,26 @@ struct storage_wal_options
 void storage_wal_options_default(struct storage_wal_options *o);
 
 /* A write-ahead log over @fs (borrowed; must outlive the storage). Opening
- * does not read anything: storage_load() recovers. */
+ * does not read anything: storage_load() recovers (and so does the first
+ * write or snapshot, if no load came first). docs/storage.md has the
+ * formats and the rules; in short:
+ *   - storage_write() appends the batch's records and calls fdatasync once;
+ *     storage_save_snapshot() writes the snapshot file atomically (temporary
+ *     file, fsync, rename, directory fsync), logs it, then deletes the
+ *     segments and older snapshot files it covers.
+ *   - storage_load() cuts a torn write at the end of the last segment and
+ *     says so in recovery_note; any other damage - a bad record with valid
+ *     ones after it, a missing or cut-short segment, entries out of order,
+ *     a damaged snapshot file - returns COMMON_ECORRUPT with "PATH: offset
+ *     N: what" in storage_error(): it refuses to start.
+ *   - A batch that does not continue the log, truncates into the snapshot,
+ *     commits beyond the log, or a snapshot older than the one held:
+ *     COMMON_EINVAL (COMMON_ETOOBIG for an entry over 64 MiB), nothing
+ *     written, the storage goes on.
+ *   - Any failing file operation returns its error naming the file, and
+ *     the storage is failed: every later call returns COMMON_EIO "storage
+ *     failed earlier: ...". Recovery by a new instance then finds the
+ *     state from before the failed call or after it, never half of it. */
 int storage_wal_new(struct storage_fs *fs,
                     const struct storage_wal_options *opts,
                     struct storage **out);
