@@ -56,6 +56,10 @@ struct slot
     bool thread_running;
     struct kv_node *node;
     struct storage *disk;
+    struct storage_fs *fs;    /* crash disks and files: survives crashes */
+    bool arm_crash;           /* guarded by lock: fail the next sync */
+    bool crash_pending;       /* sim: a crash event is scheduled */
+    uint64_t installs_before; /* snapshots installed by earlier lives */
     /* Sim mode: incarnation (events of an earlier one are stale), and the
      * events parked while paused, oldest first. */
     uint64_t gen;
@@ -323,6 +327,10 @@ static void publish(struct slot *s)
     st.commit = raft_commit_index(r);
     st.applied = raft_applied_index(r);
     st.last = raft_last_index(r);
+    struct kv_node_stats ks;
+    kv_node_stats(s->node, &ks);
+    st.snapshots_installed = ks.snapshots_installed;
+    st.snapshots_taken = ks.snapshots_taken;
     pthread_mutex_lock(&s->lock);
     st.paused = s->paused;
     s->status = st;
@@ -388,7 +396,13 @@ static void *node_main(void *arg)
                     (s->reqs_len - n_reqs) * sizeof *s->reqs);
             s->reqs_len -= n_reqs;
         }
+        bool arm = s->arm_crash;
+        s->arm_crash = false;
         pthread_mutex_unlock(&s->lock);
+        if (arm) {
+            /* The power cut: this thread's next sync never happens. */
+            storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, 0, COMMON_EIO);
+        }
 
         for (size_t k = 0; k < n_msgs; k++) {
             /* A partition also stops what was already on the wire. */
@@ -568,12 +582,18 @@ static int node_boot(struct cluster *c, struct slot *s)
     nc.env.reply = node_reply;
     nc.env.observe = node_observe;
     nc.env.failed = node_failed;
+    struct storage_state st;
+    rv = storage_load(s->disk, &st);
+    if (rv != 0) {
+        event(c, "node %llu refuses to start: %s", (unsigned long long)s->id,
+              storage_error(s->disk));
+        return rv;
+    }
+    if (st.recovery_note[0] != '\0') {
+        event(c, "node %llu recovery: %s", (unsigned long long)s->id,
+              st.recovery_note);
+    }
     if (c->cfg.monitor != NULL) {
-        struct storage_state st;
-        rv = storage_load(s->disk, &st);
-        if (rv != 0) {
-            return rv;
-        }
         monitor_boot(c->cfg.monitor, s->id, st.snapshot_index, st.snapshot_term,
                      st.entries, st.n_entries);
     }
@@ -608,6 +628,32 @@ static int node_boot(struct cluster *c, struct slot *s)
     }
     s->thread_running = true;
     return 0;
+}
+
+/* Opens the node's storage over its file system (or a perfect disk). */
+static int open_disk(struct cluster *c, struct slot *s)
+{
+    if (c->cfg.disk == CLUSTER_DISK_MEMORY) {
+        return storage_mem_new(&s->disk);
+    }
+    int rv = 0;
+    if (s->fs == NULL) {
+        if (c->cfg.disk == CLUSTER_DISK_CRASH) {
+            rv = storage_fs_mem_new(common_mix64(c->cfg.seed + s->id), &s->fs);
+        } else {
+            char dir[1024];
+            snprintf(dir, sizeof dir, "%s/node-%llu",
+                     c->cfg.data_dir != NULL ? c->cfg.data_dir : ".",
+                     (unsigned long long)s->id);
+            rv = storage_fs_posix_new(dir, &s->fs);
+        }
+        if (rv != 0) {
+            return rv;
+        }
+    }
+    struct storage_wal_options wo;
+    storage_wal_options_default(&wo);
+    return storage_wal_new(s->fs, &wo, &s->disk);
 }
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out)
@@ -646,7 +692,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         s->id = k + 1;
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, &attr);
-        rv = storage_mem_new(&s->disk);
+        rv = open_disk(c, s);
         if (rv != 0) {
             pthread_condattr_destroy(&attr);
             c->cfg.nodes = k + 1;
@@ -693,11 +739,41 @@ static void stop_thread(struct cluster *c, struct slot *s)
     pthread_mutex_lock(&s->lock);
     s->up = false;
     s->paused = false;
+    s->arm_crash = false;
     inbox_clear(s);
+    s->installs_before += s->status.snapshots_installed;
     memset(&s->status, 0, sizeof s->status);
     pthread_mutex_unlock(&s->lock);
     kv_node_free(s->node);
     s->node = NULL;
+}
+
+/* The machine loses power: the node is gone, and so is whatever its disk
+ * had not made durable. The storage object goes with the node; the file
+ * system (crash disks, files) stays for the restart. */
+static void power_off(struct cluster *c, struct slot *s)
+{
+    stop_thread(c, s);
+    if (c->cfg.disk != CLUSTER_DISK_MEMORY) {
+        storage_free(s->disk);
+        s->disk = NULL;
+        if (c->cfg.disk == CLUSTER_DISK_CRASH) {
+            storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, -1, 0);
+            storage_fs_mem_crash(s->fs, c->cfg.torn_writes);
+        }
+    }
+    event(c, "node %llu crashed", (unsigned long long)s->id);
+}
+
+static void sim_crash(void *data, uint64_t arg, void *owned, uint64_t now)
+{
+    (void)owned;
+    (void)now;
+    struct slot *s = data;
+    if (s->crash_pending && s->gen == arg) {
+        s->crash_pending = false;
+        power_off(s->c, s);
+    }
 }
 
 void cluster_free(struct cluster *c)
@@ -711,6 +787,7 @@ void cluster_free(struct cluster *c)
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];
         storage_free(s->disk);
+        storage_fs_free(s->fs);
         free(s->heap);
         free(s->reqs);
         pthread_mutex_destroy(&s->lock);
@@ -731,11 +808,40 @@ int cluster_crash(struct cluster *c, raft_id id)
     if (s == NULL) {
         return COMMON_EINVAL;
     }
-    if (!s->thread_running) {
+    if (!s->thread_running || s->crash_pending) {
         return 0;
     }
-    stop_thread(c, s);
-    event(c, "node %llu crashed", (unsigned long long)id);
+    if (c->cfg.disk != CLUSTER_DISK_CRASH) {
+        power_off(c, s);
+        return 0;
+    }
+    /* Strike during the next write: its sync fails, so it is not durable
+     * (and, with torn_writes, may be cut short). */
+    uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
+    if (sim(c)) {
+        storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, 0, COMMON_EIO);
+        s->crash_pending = true;
+        return sched_at(
+            c->cfg.sched,
+            cluster_now(c) + 1 + common_prng_below(&c->prng, 2 * tick_ns),
+            sim_crash, s, s->gen, NULL);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->arm_crash = true;
+    pthread_mutex_unlock(&s->lock);
+    /* Give it a couple of ticks to write (under load it writes all the
+     * time); an idle node simply stops. */
+    uint64_t until = cluster_now(c) + 2 * tick_ns;
+    for (;;) {
+        struct cluster_node_status st;
+        cluster_status(c, id, &st);
+        if (st.failed || cluster_now(c) >= until) {
+            break;
+        }
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
+        nanosleep(&ts, NULL);
+    }
+    power_off(c, s);
     return 0;
 }
 
@@ -745,10 +851,23 @@ int cluster_restart(struct cluster *c, raft_id id)
     if (s == NULL) {
         return COMMON_EINVAL;
     }
+    if (s->crash_pending) {
+        s->crash_pending = false;
+        power_off(c, s); /* the crash it was about to have happens now */
+    }
     if (s->thread_running) {
         return 0;
     }
-    int rv = node_boot(c, s);
+    int rv = 0;
+    if (s->disk == NULL) {
+        rv = open_disk(c, s);
+        if (rv != 0) {
+            event(c, "node %llu cannot open its disk: %s",
+                  (unsigned long long)id, common_strerror(rv));
+            return rv;
+        }
+    }
+    rv = node_boot(c, s);
     if (rv == 0) {
         event(c, "node %llu restarted", (unsigned long long)id);
     }
@@ -832,6 +951,18 @@ raft_id cluster_leader(struct cluster *c)
 unsigned cluster_size(const struct cluster *c)
 {
     return c->cfg.nodes;
+}
+
+uint64_t cluster_snapshots_installed(struct cluster *c)
+{
+    uint64_t n = 0;
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        pthread_mutex_lock(&s->lock);
+        n += s->installs_before + s->status.snapshots_installed;
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
 }
 
 struct transport_mem *cluster_net(struct cluster *c)

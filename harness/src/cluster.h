@@ -34,6 +34,15 @@
 
 struct cluster;
 
+/* Where each node keeps its Raft state. */
+enum cluster_disk {
+    CLUSTER_DISK_MEMORY = 0, /* a perfect disk: a crash loses nothing that
+                                was written */
+    CLUSTER_DISK_CRASH = 1,  /* the WAL over an in-memory file system that
+                                loses unsynced writes on a crash */
+    CLUSTER_DISK_FILES = 2,  /* the WAL over real files in data_dir */
+};
+
 struct cluster_config
 {
     unsigned nodes;
@@ -58,6 +67,11 @@ struct cluster_config
     bool latency_set;
     uint64_t latency_ns_min;
     uint64_t latency_ns_max;
+    /* Storage: the kind, whether a crash may tear the last write (crash
+     * disks), and for files the directory that holds node-<id>/. */
+    enum cluster_disk disk;
+    bool torn_writes;
+    const char *data_dir;
     /* Log compaction (kv_node_config). */
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;
@@ -68,7 +82,9 @@ struct cluster_node_status
 {
     bool up; /* running (not crashed) */
     bool paused;
-    bool failed; /* storage failed */
+    bool failed;                  /* storage failed */
+    uint64_t snapshots_installed; /* by InstallSnapshot, this incarnation */
+    uint64_t snapshots_taken;
     enum raft_role role;
     raft_term term;
     raft_id leader;
@@ -91,6 +107,10 @@ void cluster_request(struct cluster *c,
                      raft_id id,
                      const struct kv_request *req);
 
+/* Crashes node @id: it loses everything not on its disk. With a crash
+ * disk, the crash strikes during the node's next write when one comes
+ * soon (its sync fails, so that write is lost, or torn when torn_writes),
+ * as a power cut would. */
 int cluster_crash(struct cluster *c, raft_id id);
 int cluster_restart(struct cluster *c, raft_id id);
 int cluster_pause(struct cluster *c, raft_id id);
@@ -109,5 +129,8 @@ uint64_t cluster_now(const struct cluster *c);
 /* Sim mode: a client request or reply takes this long to arrive (drawn
  * from the run's seed). */
 uint64_t cluster_client_latency(struct cluster *c);
+/* Snapshots installed by InstallSnapshot, summed over every node and
+ * incarnation. */
+uint64_t cluster_snapshots_installed(struct cluster *c);
 
 #endif /* HARNESS_CLUSTER_H */

@@ -228,14 +228,6 @@ int main(int argc, char **argv)
         scenario_fini(&s);
         return HARNESS_EXIT_USAGE;
     }
-    if (s.storage.kind != SCENARIO_STORAGE_MEMORY) {
-        fprintf(stderr,
-                "%s: storage kinds other than 'memory' are not available in "
-                "this build yet\n",
-                path);
-        scenario_fini(&s);
-        return HARNESS_EXIT_USAGE;
-    }
     if (duration_set) {
         s.duration_s = duration;
     }

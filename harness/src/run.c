@@ -11,6 +11,7 @@
  */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -47,6 +48,8 @@ struct run
     struct workload *wl;
     struct monitor *mon;
     struct sched *sched; /* sim mode, else NULL */
+    char data_dir[1024]; /* files: where the nodes keep them */
+    bool data_dir_temp;  /* ... a temporary directory to remove */
     struct common_prng prng;
     unsigned n;
 
@@ -734,6 +737,7 @@ static void print_summary(FILE *f,
                           struct run *r,
                           const struct tally *t,
                           const struct monitor_stats *ms,
+                          uint64_t installs,
                           const char *verdict,
                           double check_s,
                           double run_s)
@@ -773,7 +777,33 @@ static void print_summary(FILE *f,
             (double)r->max_leaderless / 1e6);
     fprintf(f, "  committed    %llu entries (applied %llu times in all)\n",
             (unsigned long long)ms->committed, (unsigned long long)ms->applied);
+    fprintf(f, "  snapshots    %llu installed by InstallSnapshot\n",
+            (unsigned long long)installs);
     fprintf(f, "  checker      %s in %.3f s\n", verdict, check_s);
+}
+
+/* rm -r: the nodes' files of a run that keeps none. */
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d != NULL) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+                continue;
+            }
+            char sub[1300];
+            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+            struct stat st;
+            if (lstat(sub, &st) == 0 && S_ISDIR(st.st_mode)) {
+                remove_tree(sub);
+            } else {
+                unlink(sub);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }
 
 static int make_dir(const char *path)
@@ -865,6 +895,22 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         return HARNESS_EXIT_USAGE;
     }
 
+    if (s->storage.kind == SCENARIO_STORAGE_FILES) {
+        if (o->out_dir != NULL) {
+            snprintf(r.data_dir, sizeof r.data_dir, "%s/data", o->out_dir);
+        } else {
+            const char *tmp = getenv("TMPDIR");
+            snprintf(r.data_dir, sizeof r.data_dir, "%s/raftkv-harness-XXXXXX",
+                     tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+            if (mkdtemp(r.data_dir) == NULL) {
+                fprintf(stderr, "harness: cannot create %s: %s\n", r.data_dir,
+                        strerror(errno));
+                pthread_mutex_destroy(&r.log_lock);
+                return HARNESS_EXIT_USAGE;
+            }
+            r.data_dir_temp = true;
+        }
+    }
     r.mon = monitor_new();
     if (o->sim) {
         r.sched = sched_new();
@@ -885,6 +931,9 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         .event = on_cluster_event,
         .event_data = &r,
         .sched = r.sched,
+        .disk = (enum cluster_disk)s->storage.kind,
+        .torn_writes = s->storage.torn_writes,
+        .data_dir = r.data_dir,
         .snapshot_entries = s->storage.snapshot_entries,
         .snapshot_bytes = s->storage.snapshot_bytes,
         .snapshot_trailing = s->storage.snapshot_trailing,
@@ -994,6 +1043,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         r.heal_never_led = true;
     }
     double run_s = (double)now / 1e9;
+    uint64_t installs = cluster_snapshots_installed(r.cl);
     if (o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -1086,9 +1136,15 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
     if (ex->no_ok_on_minority) {
         check_minority(&r, ev, n_ev);
     }
+    if (installs < ex->min_snapshot_installs) {
+        failure(&r,
+                "min_snapshot_installs: %llu snapshots installed by "
+                "InstallSnapshot, expected at least %u",
+                (unsigned long long)installs, ex->min_snapshot_installs);
+    }
 
     if (!o->quiet) {
-        print_summary(stdout, &r, &t, &ms, verdict, check_s, run_s);
+        print_summary(stdout, &r, &t, &ms, installs, verdict, check_s, run_s);
         if (cres != NULL && cres->verdict == CHECKER_NOT_LINEARIZABLE) {
             checker_result_write_text(stdout, h, cres);
         }
@@ -1152,6 +1208,9 @@ out:
     workload_free(r.wl);
     monitor_free(r.mon);
     sched_free(r.sched);
+    if (r.data_dir_temp) {
+        remove_tree(r.data_dir);
+    }
     free(r.intervals);
     common_vec_fini(&r.log);
     pthread_mutex_destroy(&r.log_lock);

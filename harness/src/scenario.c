@@ -968,6 +968,7 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
         E_LEADER_WITHIN,
         E_NO_OK_MINORITY,
         E_LEADERLESS,
+        E_SNAPSHOTS,
         E_N
     };
     struct harness_yfield f[E_N] = {
@@ -975,6 +976,7 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
         [E_LEADER_WITHIN] = {.key = "leader_within_ms_after_heal"},
         [E_NO_OK_MINORITY] = {.key = "no_ok_on_minority"},
         [E_LEADERLESS] = {.key = "max_leaderless_ms"},
+        [E_SNAPSHOTS] = {.key = "min_snapshot_installs"},
     };
     struct scenario_expect *e = &ld->s->expect;
     int rc = harness_yaml_fields(&ld->r, map, "expect", f, E_N);
@@ -997,6 +999,10 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
     if (rc == 0) {
         rc = read_unsigned_field(ld, &f[E_LEADERLESS], "expect", 0,
                                  EXPECT_MS_MAX, &e->max_leaderless_ms);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[E_SNAPSHOTS], "expect", 0, 1000000,
+                                 &e->min_snapshot_installs);
     }
     return rc;
 }

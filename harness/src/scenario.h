@@ -129,6 +129,10 @@ struct scenario_expect
     bool no_ok_on_minority;
     /* 0 = not checked: the longest span with no leader, in ms. */
     unsigned max_leaderless_ms;
+    /* 0 = not checked: at least this many snapshots installed by
+     * InstallSnapshot over the run (a node that fell behind the compacted
+     * log caught up that way). */
+    unsigned min_snapshot_installs;
 };
 
 enum scenario_storage_kind {

@@ -7,6 +7,7 @@
  */
 #include "workload.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -48,6 +49,8 @@ struct workload
     size_t *open_invoke;  /* per client: its open invoke's event index */
     uint64_t wake_at;     /* sim: time of the pending wake-up */
     uint64_t wake_gen;    /* sim: only the latest wake-up event counts */
+    unsigned final_key;   /* the next key to read at the end */
+    unsigned final_keys;  /* keys read at the end (0: none) */
     uint64_t *invoked_at; /* per client: time of its open invoke */
     uint64_t *lat;
     size_t n_lat;
@@ -277,6 +280,8 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
     w->invoked_at = calloc(cfg->clients, sizeof *w->invoked_at);
     w->open_invoke = calloc(cfg->clients, sizeof *w->open_invoke);
     w->wake_at = UINT64_MAX;
+    /* Benchmarks keep no history: no final reads for them. */
+    w->final_keys = cfg->latencies_only ? 0 : cfg->keys;
     if (w->clients == NULL || w->next_start == NULL || w->known == NULL ||
         w->invoked_at == NULL || w->open_invoke == NULL) {
         workload_free(w);
@@ -348,10 +353,17 @@ static enum kv_op pick_op(struct workload *w)
     return KV_OP_GET;
 }
 
-static void start_op(struct workload *w, unsigned idx, uint64_t now)
+/* Starts client @idx's next op: drawn from the mix on a random key, or,
+ * when @final_key is not UINT_MAX, a get of that key. */
+static void start_op(struct workload *w,
+                     unsigned idx,
+                     uint64_t now,
+                     unsigned final_key)
 {
     struct kv_client *c = w->clients[idx];
-    unsigned key = (unsigned)common_prng_below(&w->prng, w->cfg.keys);
+    unsigned key = final_key != UINT_MAX
+                       ? final_key
+                       : (unsigned)common_prng_below(&w->prng, w->cfg.keys);
     char kbuf[24];
     int klen = snprintf(kbuf, sizeof kbuf, "k%u", key);
     char vbuf[80];
@@ -366,7 +378,7 @@ static void start_op(struct workload *w, unsigned idx, uint64_t now)
     }
     struct kv_op_spec op;
     memset(&op, 0, sizeof op);
-    op.op = pick_op(w);
+    op.op = final_key != UINT_MAX ? KV_OP_GET : pick_op(w);
     op.key = (struct common_buf){kbuf, (size_t)klen};
     if (op.op == KV_OP_PUT || op.op == KV_OP_APPEND || op.op == KV_OP_CAS) {
         op.value = (struct common_buf){val, len};
@@ -451,8 +463,14 @@ static bool poll_clients(struct workload *w,
             }
             if (!draining && now >= w->next_start[k]) {
                 w->open_invoke[k] = w->n_events;
-                start_op(w, k, now);
+                start_op(w, k, now, UINT_MAX);
                 w->next_start[k] = UINT64_MAX;
+            } else if (draining && w->final_key < w->final_keys) {
+                /* Final reads: once the run is over and the faults healed,
+                 * every key is read once more, so that a lost
+                 * acknowledged write cannot hide behind the end. */
+                w->open_invoke[k] = w->n_events;
+                start_op(w, k, now, w->final_key++);
             }
         }
         uint64_t d = kv_client_deadline(c);
