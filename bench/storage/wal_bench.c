@@ -219,8 +219,10 @@ static struct append_result append_run(const struct config *c,
     return r;
 }
 
-/* Drops a directory's files from the page cache (they are clean: synced). */
-static void drop_cache(const char *dir)
+/* Calls @fn with a read-only descriptor of each file in @dir. */
+static void for_each_file(const char *dir,
+                          void (*fn)(int fd, void *data),
+                          void *data)
 {
     DIR *d = opendir(dir);
     if (d == NULL) {
@@ -234,10 +236,22 @@ static void drop_cache(const char *dir)
         if (fd < 0) {
             continue;
         }
-        (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+        fn(fd, data);
         close(fd);
     }
     closedir(d);
+}
+
+static void drop_file(int fd, void *data)
+{
+    (void)data;
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+/* Drops a directory's files from the page cache (they are clean: synced). */
+static void drop_cache(const char *dir)
+{
+    for_each_file(dir, drop_file, NULL);
 }
 
 struct recovery_result
@@ -247,6 +261,7 @@ struct recovery_result
     double rss_start_mib;
     uint64_t entries;
     uint64_t snapshot_bytes;
+    uint64_t bytes_read; /* the plain read baseline */
 };
 
 typedef void (*measure_fn)(const char *dir, struct recovery_result *r);
@@ -264,33 +279,24 @@ static void measure_load(const char *dir, struct recovery_result *r)
     r->snapshot_bytes = st.snapshot_len;
 }
 
+static void read_file(int fd, void *data)
+{
+    static uint8_t buf[1 << 20];
+    struct recovery_result *r = data;
+    ssize_t n;
+    off_t off = 0;
+    while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
+        off += n;
+        r->bytes_read += (uint64_t)n;
+    }
+}
+
 /* Baseline: reading every file of @dir once, 1 MiB at a time into one
  * buffer - what the disk and the kernel's copy cost alone. */
 static void measure_read(const char *dir, struct recovery_result *r)
 {
-    static uint8_t buf[1 << 20];
     double start = now_s();
-    DIR *d = opendir(dir);
-    if (d == NULL) {
-        die(dir, strerror(errno));
-    }
-    struct dirent *de;
-    char path[1024];
-    while ((de = readdir(d)) != NULL) {
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-        int fd = open(path, O_RDONLY);
-        if (fd < 0) {
-            continue;
-        }
-        ssize_t n;
-        off_t off = 0;
-        while ((n = pread(fd, buf, sizeof buf, off)) > 0) {
-            off += n;
-            r->snapshot_bytes += (uint64_t)n; /* bytes read */
-        }
-        close(fd);
-    }
-    closedir(d);
+    for_each_file(dir, read_file, r);
     r->seconds = now_s() - start;
 }
 
@@ -442,9 +448,9 @@ static void log_recovery(const struct config *c)
     }
     printf("  baselines without the WAL, same files and sizes:\n");
     report_recovery("plain read, cache dropped", read_cold, c->runs,
-                    (double)read_cold[0].snapshot_bytes);
+                    (double)read_cold[0].bytes_read);
     report_recovery("plain read, cache warm", read_warm, c->runs,
-                    (double)read_warm[0].snapshot_bytes);
+                    (double)read_warm[0].bytes_read);
     report_recovery("touch as much fresh memory", touch, c->runs,
                     (double)total);
     remove_dir(dir);
