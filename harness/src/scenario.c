@@ -1042,7 +1042,7 @@ static void set_defaults(struct scenario *s, const char *path)
     default_name(path, s->name, sizeof s->name);
     snprintf(s->path, sizeof s->path, "%s", path);
     s->seed = 1;
-    s->storage.kind = SCENARIO_STORAGE_MEMORY;
+    s->storage.kind = SCENARIO_STORAGE_CRASH_DISK;
     s->storage.snapshot_entries = 1000;
     s->storage.snapshot_trailing = 100;
     s->timing.tick_ms = 10;

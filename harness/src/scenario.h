@@ -144,7 +144,7 @@ enum scenario_storage_kind {
 
 struct scenario_storage
 {
-    enum scenario_storage_kind kind; /* default memory */
+    enum scenario_storage_kind kind; /* default crash-disk */
     bool torn_writes; /* crash-disk: a crash may tear the last write */
     /* Log compaction: snapshot after this many entries (default 1000) or
      * bytes of entries (default 0: no byte threshold) since the last one;

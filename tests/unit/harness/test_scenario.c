@@ -634,7 +634,7 @@ static void storage_and_latency_fields(void **state)
     (void)state;
     struct scenario s;
     parse_ok(BASE, &s);
-    assert_int_equal(s.storage.kind, SCENARIO_STORAGE_MEMORY);
+    assert_int_equal(s.storage.kind, SCENARIO_STORAGE_CRASH_DISK);
     assert_int_equal(s.storage.snapshot_entries, 1000);
     assert_int_equal(s.storage.snapshot_trailing, 100);
     assert_int_equal(s.storage.snapshot_bytes, 0);
@@ -658,8 +658,8 @@ static void storage_and_latency_fields(void **state)
     scenario_fini(&s);
     check_error(BASE "storage: {kind: tape}\n", COMMON_EINVAL,
                 "t.yaml:5:", "storage.kind");
-    check_error(BASE "storage: {torn_writes: true}\n", COMMON_EINVAL,
-                "t.yaml:5:", "needs kind: crash-disk");
+    check_error(BASE "storage: {kind: memory, torn_writes: true}\n",
+                COMMON_EINVAL, "t.yaml:5:", "needs kind: crash-disk");
     check_error(BASE "timing: {latency_us: [9, 3]}\n", COMMON_EINVAL,
                 "t.yaml:5:", "min 9 is greater than max 3");
     check_error(BASE "timing: {latency_us: [1, 2, 3]}\n", COMMON_EINVAL,
