@@ -61,3 +61,16 @@ for op in put get; do
         printf '%-4s %9s %14s %14s %9s %9s ms %9s ms\n' $op $n "$ro" "$eo" "$ratio" "$rp" "$ep"
     done
 done
+
+# Peak memory of the servers over the whole run (VmHWM), per process.
+echo
+for i in 0 1 2; do
+    p=${pids[$i]}
+    printf 'raftkv-server %d peak RSS: %s\n' $((i + 1)) \
+        "$(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' /proc/$p/status 2>/dev/null || echo '?')"
+done
+for i in 3 4 5; do
+    p=${pids[$i]}
+    printf 'etcd member %d peak RSS: %s\n' $((i - 2)) \
+        "$(awk '/VmHWM/ { printf "%.1f MiB", $2 / 1024 }' /proc/$p/status 2>/dev/null || echo '?')"
+done
