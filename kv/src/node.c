@@ -168,20 +168,19 @@ static void fail_waiting(struct kv_node *n,
         reply(n, w->token, w->client_id, w->seq, status, NULL, 0);
         fifo_pop(&n->writes);
     }
-    size_t keep = 0;
+    /* One pass over the reads in order: each is answered, or (a confirmed
+     * read that stays valid) rotated to the back, which keeps the order. */
     size_t len = n->reads.len;
     for (size_t k = 0; k < len; k++) {
         struct pending_read r = *(struct pending_read *)fifo_at(&n->reads, 0);
         fifo_pop(&n->reads);
         if (r.confirmed && !include_confirmed_reads) {
             fifo_push(&n->reads, &r); /* cannot fail: room was just made */
-            keep++;
             continue;
         }
         reply(n, r.token, r.client_id, r.seq, status, NULL, 0);
         free(r.key);
     }
-    (void)keep;
 }
 
 static void node_fail(struct kv_node *n, const char *why)

@@ -141,8 +141,8 @@ void read_on_heartbeat_ack(struct raft *r)
 void read_fail_all(struct raft *r)
 {
     for (size_t k = 0; k < r->reads_len; k++) {
-        /* Leaks nothing if this fails: the context is simply not reported,
-         * and the caller's own timeout fails the read. */
+        /* Without memory to report it, the read is simply not reported:
+         * the caller's own timeout then fails it. */
         (void)read_push_ready(r, r->reads[k].context, 0);
     }
     r->reads_len = 0;
