@@ -314,6 +314,7 @@ void transport_grpc_options_default(struct transport_grpc_options *o)
     o->peer_timeout_ms = 500;
     o->peer_inflight_max = 1;
     o->peer_queue_max = 8192;
+    o->peer_queue_bytes_max = 64u << 20;
     o->batch_bytes_max = 4u << 20;
     o->backoff_initial_ms = 50;
     o->backoff_min_ms = 200;
@@ -487,7 +488,9 @@ static int grpc_send(struct transport *t, const struct raft_message *m)
         rv = COMMON_EINVAL;
     } else if (g->stopping) {
         rv = COMMON_ESHUTDOWN;
-    } else if (p->queue_len >= g->o.peer_queue_max) {
+    } else if (p->queue_len >= g->o.peer_queue_max ||
+               p->queue_bytes + transport_grpc_msg_estimate(m) >
+                   g->o.peer_queue_bytes_max) {
         rv = COMMON_EBUSY; /* the peer is slow or down */
     } else if (p->queue_len == p->queue_cap) {
         size_t cap = p->queue_cap > 0 ? 2 * p->queue_cap : 64;
@@ -830,13 +833,18 @@ static void serve_raft(struct transport_grpc *g,
                        struct transport_grpc_call *c,
                        grpc_byte_buffer *payload)
 {
+    if (payload == NULL) {
+        /* Nothing sent: usually a peer that cancelled the call. */
+        answer(c, GRPC_STATUS_INVALID_ARGUMENT, "no message in the call", NULL,
+               0);
+        return;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     char why[256];
-    int rv = payload != NULL ? transport_grpc_read_payload(payload, &buf, &len)
-                             : COMMON_ECORRUPT;
+    int rv = transport_grpc_read_payload(payload, &buf, &len);
     if (rv == COMMON_ECORRUPT) {
-        snprintf(why, sizeof why, "no message in the call");
+        snprintf(why, sizeof why, "the message cannot be read");
     } else if (rv != 0) {
         snprintf(why, sizeof why, "out of memory");
     }
@@ -1208,8 +1216,8 @@ int transport_grpc_new(const struct transport_grpc_options *o,
 {
     if (o->id == 0 || o->listen == NULL || o->listen[0] == '\0' ||
         o->peer_inflight_max == 0 || o->peer_queue_max == 0 ||
-        o->batch_bytes_max == 0 || o->message_bytes_max == 0 ||
-        o->streams_max == 0 || o->calls_max == 0 ||
+        o->peer_queue_bytes_max == 0 || o->batch_bytes_max == 0 ||
+        o->message_bytes_max == 0 || o->streams_max == 0 || o->calls_max == 0 ||
         (o->n_methods > 0 && (o->methods == NULL || o->on_call == NULL))) {
         fill_why(why, why_len, "invalid transport options");
         return COMMON_EINVAL;
