@@ -25,6 +25,11 @@ int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+void cmd_usage_short(const char *program, const char *synopsis)
+{
+    fprintf(stderr, "%sTry '%s --help' for more.\n", synopsis, program);
+}
+
 int cmd_parse_seconds_ms(const char *s, double max, uint64_t *out_ms)
 {
     if (s == NULL || *s == '\0' || *s == '-' || *s == '+') {

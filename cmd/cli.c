@@ -57,13 +57,6 @@ struct cli
     size_t n_clients;
 };
 
-/* After a usage error: the synopsis and where to read more. */
-static void usage_short(void)
-{
-    fprintf(stderr, "%s", SYNOPSIS);
-    fprintf(stderr, "Try '%s --help' for more.\n", PROGRAM);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -392,7 +385,7 @@ int main(int argc, char **argv)
         } else if (!options_done && strcmp(a, "--endpoints") == 0) {
             if (v == NULL) {
                 fprintf(stderr, "raftkv-cli: --endpoints needs a list\n");
-                usage_short();
+                cmd_usage_short(PROGRAM, SYNOPSIS);
                 return CMD_EXIT_USAGE;
             }
             endpoints = v;
@@ -402,7 +395,7 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "raftkv-cli: --timeout needs seconds (> 0, at most "
                         "3600)\n");
-                usage_short();
+                cmd_usage_short(PROGRAM, SYNOPSIS);
                 return CMD_EXIT_USAGE;
             }
             k++;
@@ -410,13 +403,13 @@ int main(int argc, char **argv)
             absent = true;
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "raftkv-cli: unknown option %s\n", a);
-            usage_short();
+            cmd_usage_short(PROGRAM, SYNOPSIS);
             return CMD_EXIT_USAGE;
         } else if (n_args < sizeof args / sizeof args[0]) {
             args[n_args++] = a;
         } else {
             fprintf(stderr, "raftkv-cli: too many arguments\n");
-            usage_short();
+            cmd_usage_short(PROGRAM, SYNOPSIS);
             return CMD_EXIT_USAGE;
         }
     }
@@ -424,7 +417,7 @@ int main(int argc, char **argv)
         fprintf(
             stderr, "raftkv-cli: %s\n",
             endpoints == NULL ? "--endpoints is required" : "no command given");
-        usage_short();
+        cmd_usage_short(PROGRAM, SYNOPSIS);
         return CMD_EXIT_USAGE;
     }
     if (parse_endpoints(&c, endpoints) != 0) {
@@ -457,12 +450,12 @@ int main(int argc, char **argv)
         want = 1;
     } else {
         fprintf(stderr, "raftkv-cli: unknown command '%s'\n", cmd);
-        usage_short();
+        cmd_usage_short(PROGRAM, SYNOPSIS);
         return CMD_EXIT_USAGE;
     }
     if (n_args != want || (absent && method != CMD_CAS)) {
         fprintf(stderr, "raftkv-cli: wrong arguments for %s\n", cmd);
-        usage_short();
+        cmd_usage_short(PROGRAM, SYNOPSIS);
         return CMD_EXIT_USAGE;
     }
     int rc;

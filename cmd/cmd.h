@@ -78,6 +78,9 @@ bool cmd_address_valid(const char *address, bool port0_ok);
 
 /* A decimal integer in [min, max], the whole string. */
 int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* After a usage error: @synopsis and where to read more, on stderr. */
+void cmd_usage_short(const char *program, const char *synopsis);
+
 /* Seconds as a decimal number > 0 and <= @max, in milliseconds. */
 int cmd_parse_seconds_ms(const char *s, double max, uint64_t *out_ms);
 

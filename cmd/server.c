@@ -96,13 +96,6 @@ struct server
     int exit_code;
 };
 
-/* After a usage error: the synopsis and where to read more. */
-static void usage_short(void)
-{
-    fprintf(stderr, "%s", SYNOPSIS);
-    fprintf(stderr, "Try '%s --help' for more.\n", PROGRAM);
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -748,7 +741,7 @@ int main(int argc, char **argv)
         if (rc > 0) {
             usage(stdout);
         } else {
-            usage_short();
+            cmd_usage_short(PROGRAM, SYNOPSIS);
         }
         return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
     }
