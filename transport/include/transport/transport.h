@@ -238,11 +238,11 @@ struct transport_grpc_options
     const char *listen; /* "HOST:PORT" to bind ("127.0.0.1:0": any free
                            port, see transport_grpc_port); copied */
     /* Peer calls. */
-    unsigned peer_timeout_ms;   /* deadline of each batch call (500) */
-    unsigned peer_inflight_max; /* batch calls in flight per peer (1) */
+    unsigned peer_timeout_ms;    /* deadline of each batch call (500) */
+    unsigned peer_inflight_max;  /* batch calls in flight per peer (1) */
     size_t peer_queue_max;       /* messages waiting per peer (8192) */
     size_t peer_queue_bytes_max; /* and their bytes (64 MiB) */
-    size_t batch_bytes_max;     /* about this many bytes per call (4 MiB) */
+    size_t batch_bytes_max;      /* about this many bytes per call (4 MiB) */
     /* Reconnection to a peer that went away: first wait, per-attempt
      * connect timeout, and the cap of the exponential backoff. */
     unsigned backoff_initial_ms; /* 50 */
