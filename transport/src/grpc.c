@@ -996,8 +996,15 @@ static void request_done(struct transport_grpc *g, struct request *r, int ok)
 
 static void handle(struct transport_grpc *g, void *tag, int ok)
 {
+    /* Every object behind a tag was set up under the lock before gRPC got
+     * it; taking the lock here makes that hand-off through gRPC's queue
+     * visible to ThreadSanitizer, which cannot see gRPC's own
+     * synchronisation (Debian's gRPC is not built for it). */
     struct tag *t = tag;
-    switch (t->kind) {
+    pthread_mutex_lock(&g->lock);
+    enum tag_kind kind = t->kind;
+    pthread_mutex_unlock(&g->lock);
+    switch (kind) {
         case TAG_REQUEST:
             request_done(g, (struct request *)t, ok);
             break;
