@@ -9,6 +9,9 @@ packages=(
     libyaml-dev libjansson-dev libxxhash-dev
     libcmocka-dev
     clang-format
+    libgrpc-dev
+    python3-grpcio python3-protobuf protobuf-compiler
+    docker-compose
 )
 
 missing=()

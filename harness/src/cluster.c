@@ -8,6 +8,11 @@
  * and client-driver code -> slot lock (requests); nothing takes a slot lock
  * and then another lock. Lifecycle calls (crash, restart, pause, resume,
  * free) come from one controlling thread.
+ *
+ * Over gRPC, each endpoint's polling thread delivers into its node's inbox
+ * (slot lock, after the network's lock in transport_mem_route, never
+ * inside the endpoint's own lock); node threads send and flush through
+ * the endpoint, which is thread-safe.
  */
 #include "cluster.h"
 
@@ -56,7 +61,13 @@ struct slot
     bool thread_running;
     struct kv_node *node;
     struct storage *disk;
-    struct storage_fs *fs;    /* crash disks and files: survives crashes */
+    struct storage_fs *fs;       /* crash disks and files: survives crashes */
+    struct transport *transport; /* what the node sends through */
+    /* Over gRPC: the node's endpoint and its polling thread (they outlive
+     * the node's crashes, like its address would). */
+    struct transport_grpc *grpc;
+    pthread_t grpc_thread;
+    bool grpc_polling;
     bool arm_crash;           /* guarded by lock: fail the next sync */
     bool crash_pending;       /* sim: a crash event is scheduled */
     uint64_t installs_before; /* snapshots installed by earlier lives */
@@ -208,6 +219,26 @@ static void deliver(void *data, struct transport_msg *msg)
     if (!s->up || !heap_push(s, msg)) {
         free(msg);
     } else {
+        pthread_cond_signal(&s->cond);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* gRPC endpoint callback, on its polling thread: the network's fault table
+ * decides what becomes of the message (lost, delayed, duplicated), then
+ * it waits in the inbox like one sent through the network. */
+static void grpc_deliver(void *data, struct transport_msg *msg)
+{
+    struct slot *s = data;
+    struct transport_msg *copies[2];
+    unsigned n = transport_mem_route(s->c->net, msg, copies);
+    pthread_mutex_lock(&s->lock);
+    for (unsigned k = 0; k < n; k++) {
+        if (!s->up || !heap_push(s, copies[k])) {
+            free(copies[k]);
+        }
+    }
+    if (n > 0) {
         pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
@@ -425,6 +456,7 @@ static void *node_main(void *arg)
             next_tick = now + tick_ns;
         }
         kv_node_flush(s->node);
+        transport_flush(s->transport);
         publish(s);
     }
 }
@@ -577,7 +609,9 @@ static int node_boot(struct cluster *c, struct slot *s)
     nc.snapshot_bytes = c->cfg.snapshot_bytes;
     nc.snapshot_trailing = c->cfg.snapshot_trailing;
     nc.storage = s->disk;
-    nc.transport = transport_mem_endpoint(c->net, s->id);
+    s->transport = s->grpc != NULL ? transport_grpc_transport(s->grpc)
+                                   : transport_mem_endpoint(c->net, s->id);
+    nc.transport = s->transport;
     nc.env.data = s;
     nc.env.reply = node_reply;
     nc.env.observe = node_observe;
@@ -656,10 +690,68 @@ static int open_disk(struct cluster *c, struct slot *s)
     return storage_wal_new(s->fs, &wo, &s->disk);
 }
 
+static void grpc_log(void *data, const char *msg)
+{
+    struct slot *s = data;
+    event(s->c, "node %llu: %s", (unsigned long long)s->id, msg);
+}
+
+static void *grpc_main(void *arg)
+{
+    struct slot *s = arg;
+    while (transport_grpc_poll(s->grpc, 100) != TRANSPORT_GRPC_STOPPED) {
+    }
+    return NULL;
+}
+
+/* Gives every node a gRPC endpoint on loopback and tells each where the
+ * others are. */
+static int grpc_start(struct cluster *c)
+{
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        struct transport_grpc_options o;
+        transport_grpc_options_default(&o);
+        o.id = s->id;
+        o.listen = "127.0.0.1:0";
+        o.deliver = grpc_deliver;
+        o.deliver_data = s;
+        o.log = grpc_log;
+        o.log_data = s;
+        char why[256];
+        int rv = transport_grpc_new(&o, why, sizeof why, &s->grpc);
+        if (rv != 0) {
+            event(c, "node %llu: no gRPC endpoint: %s",
+                  (unsigned long long)s->id, why);
+            return rv;
+        }
+    }
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        for (unsigned j = 0; j < c->cfg.nodes; j++) {
+            char address[64];
+            snprintf(address, sizeof address, "127.0.0.1:%u",
+                     transport_grpc_port(c->slots[j].grpc));
+            if (j != k && transport_grpc_set_peer(c->slots[k].grpc, j + 1,
+                                                  address) != 0) {
+                return COMMON_ENOMEM;
+            }
+        }
+    }
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        if (pthread_create(&s->grpc_thread, NULL, grpc_main, s) != 0) {
+            return COMMON_ENOMEM;
+        }
+        s->grpc_polling = true;
+    }
+    return 0;
+}
+
 int cluster_new(const struct cluster_config *cfg, struct cluster **out)
 {
     if (cfg->nodes == 0 || cfg->nodes > CLUSTER_MAX_NODES ||
-        cfg->reply == NULL || cfg->tick_ms == 0) {
+        cfg->reply == NULL || cfg->tick_ms == 0 ||
+        (cfg->grpc && cfg->sched != NULL)) {
         return COMMON_EINVAL;
     }
     struct cluster *c = calloc(1, sizeof *c);
@@ -701,6 +793,13 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         }
     }
     pthread_condattr_destroy(&attr);
+    if (cfg->grpc) {
+        rv = grpc_start(c);
+        if (rv != 0) {
+            cluster_free(c);
+            return rv;
+        }
+    }
     *out = c;
     return 0;
 }
@@ -783,6 +882,14 @@ void cluster_free(struct cluster *c)
     }
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         stop_thread(c, &c->slots[k]);
+    }
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        if (s->grpc_polling) {
+            transport_grpc_stop(s->grpc);
+            pthread_join(s->grpc_thread, NULL);
+        }
+        transport_grpc_free(s->grpc);
     }
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];

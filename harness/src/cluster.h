@@ -14,6 +14,13 @@
  * Other threads see each node through a published status (role, term,
  * leader, indexes) that the node thread refreshes after every flush.
  *
+ * Over gRPC (cluster_config.grpc): each node also gets a gRPC endpoint on
+ * 127.0.0.1 (an ephemeral port) with a thread polling it, and Raft messages
+ * travel through gRPC instead of the in-memory network. The network's
+ * fault table still decides each message's fate: the receiving side asks
+ * it (transport_mem_route) before the message enters the inbox, whose
+ * delivery times honour the delays. Client requests stay in-process.
+ *
  * Sim mode (cluster_config.sched set): no thread at all. Every tick,
  * message delivery and client request is an event of the deterministic
  * scheduler, run on the caller's thread in virtual time; pausing a node
@@ -72,6 +79,8 @@ struct cluster_config
     enum cluster_disk disk;
     bool torn_writes;
     const char *data_dir;
+    /* Raft messages over gRPC on loopback (threads only, not sim). */
+    bool grpc;
     /* Log compaction (kv_node_config). */
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;

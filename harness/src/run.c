@@ -931,6 +931,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         .event = on_cluster_event,
         .event_data = &r,
         .sched = r.sched,
+        .grpc = s->transport_grpc,
         .disk = (enum cluster_disk)s->storage.kind,
         .torn_writes = s->storage.torn_writes,
         .data_dir = r.data_dir,
@@ -990,8 +991,9 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         fprintf(stderr, "harness: cannot start: %s\n", common_strerror(rv));
         goto out;
     }
-    logf_run(&r, "run: scenario %s, %u nodes, seed %llu", s->name, s->nodes,
-             (unsigned long long)s->seed);
+    logf_run(&r, "run: scenario %s, %u nodes, seed %llu%s", s->name, s->nodes,
+             (unsigned long long)s->seed,
+             s->transport_grpc ? ", Raft over gRPC" : "");
 
     uint64_t end = (uint64_t)(s->duration_s * 1e9);
     r.nem_next = (uint64_t)(s->nemesis.start_s * 1e9);

@@ -72,6 +72,42 @@ static uint64_t pick_delay(struct transport_mem *net,
     return d;
 }
 
+/* Rolls the dice of link @f for one message, under the lock: how many
+ * copies reach the receiver (0, 1 or 2). The order of the draws is part of
+ * sim mode's determinism: keep it. */
+static int roll(struct transport_mem *net,
+                const struct transport_link_faults *f,
+                bool attached)
+{
+    if (f->cut) {
+        net->stats.dropped_cut++;
+        return 0;
+    }
+    if (f->loss > 0 && common_prng_chance(&net->prng, f->loss)) {
+        net->stats.dropped_loss++;
+        return 0;
+    }
+    if (!attached) {
+        net->stats.dropped_detached++;
+        return 0;
+    }
+    if (f->duplicate > 0 && common_prng_chance(&net->prng, f->duplicate)) {
+        return 2;
+    }
+    return 1;
+}
+
+/* Stamps a copy that goes on, under the lock. */
+static void stamp(struct transport_mem *net,
+                  const struct transport_link_faults *f,
+                  struct transport_msg *c,
+                  uint64_t now)
+{
+    net->stats.delivered++;
+    c->deliver_at_ns = now + pick_delay(net, f);
+    c->seq = ++net->seq;
+}
+
 static int mem_send(struct transport *t, const struct raft_message *m)
 {
     struct endpoint *ep = t->impl;
@@ -88,34 +124,17 @@ static int mem_send(struct transport *t, const struct raft_message *m)
     net->stats.sent++;
     const struct transport_link_faults *f = &net->links[m->from - 1][m->to - 1];
     struct receiver rx = net->rx[m->to - 1];
-    int copies = 1;
-    if (f->cut) {
-        net->stats.dropped_cut++;
-        copies = 0;
-    } else if (f->loss > 0 && common_prng_chance(&net->prng, f->loss)) {
-        net->stats.dropped_loss++;
-        copies = 0;
-    } else if (rx.fn == NULL) {
-        net->stats.dropped_detached++;
-        copies = 0;
-    } else if (f->duplicate > 0 &&
-               common_prng_chance(&net->prng, f->duplicate)) {
-        copies = 2;
-    }
+    int copies = roll(net, f, rx.fn != NULL);
     if (copies == 2) {
         struct transport_msg *d = transport_msg_clone(m);
         if (d != NULL) {
             net->stats.duplicated++;
-            net->stats.delivered++;
-            d->deliver_at_ns = now + pick_delay(net, f);
-            d->seq = ++net->seq;
+            stamp(net, f, d, now);
             rx.fn(rx.data, d);
         }
     }
     if (copies > 0) {
-        net->stats.delivered++;
-        c->deliver_at_ns = now + pick_delay(net, f);
-        c->seq = ++net->seq;
+        stamp(net, f, c, now);
         rx.fn(rx.data, c);
         c = NULL;
     }
@@ -124,8 +143,44 @@ static int mem_send(struct transport *t, const struct raft_message *m)
     return 0;
 }
 
+unsigned transport_mem_route(struct transport_mem *net,
+                             struct transport_msg *msg,
+                             struct transport_msg *out[2])
+{
+    out[0] = out[1] = NULL;
+    if (!valid_id(net, msg->m.from) || !valid_id(net, msg->m.to)) {
+        free(msg);
+        return 0;
+    }
+    uint64_t now = net->clock(net->clock_data);
+    pthread_mutex_lock(&net->lock);
+    net->stats.sent++;
+    const struct transport_link_faults *f =
+        &net->links[msg->m.from - 1][msg->m.to - 1];
+    unsigned n = (unsigned)roll(net, f, true);
+    if (n == 2) {
+        /* The duplicate first, as mem_send delivers it. */
+        out[1] = transport_msg_clone(&msg->m);
+        if (out[1] != NULL) {
+            net->stats.duplicated++;
+            stamp(net, f, out[1], now);
+        } else {
+            n = 1;
+        }
+    }
+    if (n > 0) {
+        stamp(net, f, msg, now);
+        out[0] = msg;
+        msg = NULL;
+    }
+    pthread_mutex_unlock(&net->lock);
+    free(msg);
+    return n;
+}
+
 static const struct transport_vtable mem_vtable = {
     .send = mem_send,
+    .flush = NULL,   /* every send is delivered at once */
     .destroy = NULL, /* endpoints belong to the network */
 };
 

@@ -9,6 +9,11 @@ int transport_send(struct transport *t, const struct raft_message *m)
     return t->vt->send(t, m);
 }
 
+int transport_flush(struct transport *t)
+{
+    return t->vt->flush != NULL ? t->vt->flush(t) : 0;
+}
+
 void transport_free(struct transport *t)
 {
     if (t != NULL && t->vt->destroy != NULL) {

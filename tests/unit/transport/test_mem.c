@@ -161,12 +161,63 @@ static void mem_clone_is_deep(void **state)
     free(c);
 }
 
+/* The fault table as a policy for another carrier (the harness over
+ * gRPC): route decides each message's fate as a send would - cut, loss,
+ * duplication, delays - stamps the copies and counts them. */
+static void mem_route_applies_the_links_faults(void **state)
+{
+    (void)state;
+    struct sink sinks[4];
+    struct transport_mem *net = net3(sinks);
+    fake_now = 1000;
+    struct raft_message m = hb(1, 2);
+    struct transport_msg *out[2];
+    transport_mem_cut(net, 1, 2, true);
+    assert_int_equal(transport_mem_route(net, transport_msg_clone(&m), out), 0);
+    assert_null(out[0]);
+    transport_mem_cut(net, 1, 2, false);
+    struct transport_link_faults f = {.loss = 1.0};
+    transport_mem_set_faults(net, 1, 2, &f);
+    assert_int_equal(transport_mem_route(net, transport_msg_clone(&m), out), 0);
+    f = (struct transport_link_faults){
+        .duplicate = 1.0, .delay_ns_min = 500, .delay_ns_max = 900};
+    transport_mem_set_faults(net, 1, 2, &f);
+    assert_int_equal(transport_mem_route(net, transport_msg_clone(&m), out), 2);
+    for (int k = 0; k < 2; k++) {
+        assert_non_null(out[k]);
+        assert_true(out[k]->deliver_at_ns >= 1500 &&
+                    out[k]->deliver_at_ns <= 1900);
+        assert_int_equal(out[k]->m.heartbeat.context, m.heartbeat.context);
+    }
+    assert_true(out[0]->seq != out[1]->seq);
+    free(out[0]);
+    free(out[1]);
+    transport_mem_heal(net);
+    assert_int_equal(transport_mem_route(net, transport_msg_clone(&m), out), 1);
+    assert_int_equal(out[0]->deliver_at_ns, 1000);
+    free(out[0]);
+    /* Unknown nodes: dropped, never an out-of-bounds link. */
+    m.from = 9;
+    assert_int_equal(transport_mem_route(net, transport_msg_clone(&m), out), 0);
+    struct transport_mem_stats st;
+    transport_mem_stats(net, &st);
+    assert_int_equal(st.sent, 4);
+    assert_int_equal(st.dropped_cut, 1);
+    assert_int_equal(st.dropped_loss, 1);
+    assert_int_equal(st.duplicated, 1);
+    assert_int_equal(st.delivered, 3);
+    /* Nothing went through the receivers: route only decides. */
+    assert_int_equal(sinks[2].n, 0);
+    transport_mem_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mem_cuts_and_detach),
         cmocka_unit_test(mem_loss_duplication_delay),
         cmocka_unit_test(mem_clone_is_deep),
+        cmocka_unit_test(mem_route_applies_the_links_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,9 @@ struct transport_vtable
     /* Sends @m (copied before return); never blocks on the network. A
      * message may be lost: Raft retries. */
     int (*send)(struct transport *t, const struct raft_message *m);
+    /* Optional (NULL: every send goes out at once): puts on the wire what
+     * earlier sends queued, batched per peer. */
+    int (*flush)(struct transport *t);
     void (*destroy)(struct transport *t);
 };
 
@@ -54,6 +57,10 @@ struct transport
 };
 
 int transport_send(struct transport *t, const struct raft_message *m);
+/* Sends what transport_send() queued. A driver calls it after each
+ * kv_node_flush(): a transport that batches (grpc) sends nothing until then;
+ * for the others it does nothing. */
+int transport_flush(struct transport *t);
 /* transport_free(NULL) is harmless. */
 void transport_free(struct transport *t);
 
@@ -122,6 +129,18 @@ void transport_mem_set_base_delay(struct transport_mem *net,
                                   uint64_t min_ns,
                                   uint64_t max_ns);
 
+/* The fault table as a policy, for a transport that carries messages
+ * itself (the harness over gRPC): decides the fate of @msg on the link
+ * msg->m.from -> msg->m.to as a send through this network would (cut,
+ * loss, duplication, delays, reordering, the base delay), stamps each copy
+ * with deliver_at_ns and seq, and counts it in the stats. Ownership of @msg
+ * passes to the callee. Returns how many copies go on: 0 (@msg was
+ * dropped and freed), 1 (out[0] is @msg) or 2 (out[1] is a copy). Any
+ * thread. */
+unsigned transport_mem_route(struct transport_mem *net,
+                             struct transport_msg *msg,
+                             struct transport_msg *out[2]);
+
 struct transport_mem_stats
 {
     uint64_t sent;
@@ -133,5 +152,210 @@ struct transport_mem_stats
 };
 void transport_mem_stats(struct transport_mem *net,
                          struct transport_mem_stats *s);
+
+/* ------------------------------------------------------------------------ */
+/* grpc: between processes, over the gRPC C core                             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * One endpoint per node: a gRPC server on the node's address carrying the
+ * peer service raftkv.raft.Raft (proto/raft.proto) and, optionally, an
+ * application service whose unary methods the owner answers (raftkv.KV,
+ * see cmd/), plus one channel to each peer. Built in libtransport_grpc.a,
+ * apart from libtransport.a, so that programs without gRPC do not link it.
+ *
+ * Sending: transport_send() queues a copy for its peer; transport_flush()
+ * sends each peer's queue as one MessageBatch call with a deadline, at
+ * most peer_inflight_max calls per peer at a time (what queues meanwhile
+ * goes in the next call, sent as soon as one finishes). With the default
+ * of one call in flight a peer receives messages in the order they were
+ * sent (calls in flight together may be served in any order). A full
+ * queue, a failed call or an unknown peer loses messages: Raft retries.
+ *
+ * Threads: one thread polls (transport_grpc_poll), and every callback runs
+ * on it: deliveries, application calls, logs. Sending, flushing, replying
+ * to application calls, setting peers and stopping are safe from any
+ * thread. transport_grpc_free() runs on the polling thread, or on any
+ * thread once none polls.
+ *
+ * Errors answered to callers: a batch that does not decode or holds a
+ * malformed message INVALID_ARGUMENT (nothing of it is delivered), a
+ * message above message_bytes_max RESOURCE_EXHAUSTED (gRPC's own check),
+ * an unknown method UNIMPLEMENTED, calls during shutdown UNAVAILABLE.
+ */
+
+/* gRPC status codes, with gRPC's values. */
+enum transport_grpc_status {
+    TRANSPORT_GRPC_OK = 0,
+    TRANSPORT_GRPC_CANCELLED = 1,
+    TRANSPORT_GRPC_UNKNOWN = 2,
+    TRANSPORT_GRPC_INVALID_ARGUMENT = 3,
+    TRANSPORT_GRPC_DEADLINE_EXCEEDED = 4,
+    TRANSPORT_GRPC_NOT_FOUND = 5,
+    TRANSPORT_GRPC_ALREADY_EXISTS = 6,
+    TRANSPORT_GRPC_PERMISSION_DENIED = 7,
+    TRANSPORT_GRPC_RESOURCE_EXHAUSTED = 8,
+    TRANSPORT_GRPC_FAILED_PRECONDITION = 9,
+    TRANSPORT_GRPC_ABORTED = 10,
+    TRANSPORT_GRPC_OUT_OF_RANGE = 11,
+    TRANSPORT_GRPC_UNIMPLEMENTED = 12,
+    TRANSPORT_GRPC_INTERNAL = 13,
+    TRANSPORT_GRPC_UNAVAILABLE = 14,
+    TRANSPORT_GRPC_DATA_LOSS = 15,
+    TRANSPORT_GRPC_UNAUTHENTICATED = 16,
+};
+
+/* "OK", "INVALID_ARGUMENT", ... or "UNKNOWN". */
+const char *transport_grpc_status_name(int status);
+
+/* The peer service's one method. */
+#define TRANSPORT_GRPC_RAFT_METHOD "/raftkv.raft.Raft/Send"
+
+/* Returned by transport_grpc_poll() once the endpoint has stopped. */
+#define TRANSPORT_GRPC_STOPPED 1
+
+struct transport_grpc;
+/* An application call waiting for its answer. */
+struct transport_grpc_call;
+
+/* An application call arrived for options.methods[@method]; @req (@len
+ * bytes) is borrowed for the callback. The owner answers it with
+ * transport_grpc_reply() exactly once, now or later; @call stays valid
+ * until then (or until transport_grpc_free, which answers UNAVAILABLE). */
+typedef void (*transport_grpc_call_fn)(void *data,
+                                       struct transport_grpc_call *call,
+                                       unsigned method,
+                                       const void *req,
+                                       size_t len);
+
+/* A line for the log (peer unreachable, peer back, rejected batch); @msg
+ * is borrowed for the call. */
+typedef void (*transport_grpc_log_fn)(void *data, const char *msg);
+
+struct transport_grpc_options
+{
+    raft_id id;         /* this node */
+    const char *listen; /* "HOST:PORT" to bind ("127.0.0.1:0": any free
+                           port, see transport_grpc_port); copied */
+    /* Peer calls. */
+    unsigned peer_timeout_ms;    /* deadline of each batch call (500) */
+    unsigned peer_inflight_max;  /* batch calls in flight per peer (1) */
+    size_t peer_queue_max;       /* messages waiting per peer (8192) */
+    size_t peer_queue_bytes_max; /* and their bytes (64 MiB) */
+    size_t batch_bytes_max;      /* about this many bytes per call (4 MiB) */
+    /* Reconnection to a peer that went away: first wait, per-attempt
+     * connect timeout, and the cap of the exponential backoff. */
+    unsigned backoff_initial_ms; /* 50 */
+    unsigned backoff_min_ms;     /* 200 */
+    unsigned backoff_max_ms;     /* 1000 */
+    /* Server limits. */
+    size_t message_bytes_max; /* largest message in or out (8 MiB) */
+    unsigned streams_max;     /* concurrent calls per connection (100) */
+    size_t calls_max;         /* application calls waiting for answers (4096);
+                                 beyond, RESOURCE_EXHAUSTED */
+    /* Received Raft messages (ownership passes to the callee). */
+    transport_deliver_fn deliver;
+    void *deliver_data;
+    /* The application service: full method names ("/raftkv.KV/Put"),
+     * borrowed until transport_grpc_free. n_methods 0: none. */
+    const char *const *methods;
+    size_t n_methods;
+    transport_grpc_call_fn on_call;
+    void *call_data;
+    transport_grpc_log_fn log; /* NULL: no log */
+    void *log_data;
+};
+
+/* Fills @o with the defaults above; the caller sets id, listen and
+ * deliver (and the rest as wanted). */
+void transport_grpc_options_default(struct transport_grpc_options *o);
+
+/* Starts the endpoint: binds and serves at once. COMMON_EINVAL for bad
+ * options, COMMON_EUNAVAILABLE when the address cannot be bound,
+ * COMMON_ENOMEM; @why (@why_len bytes, may be 0) then says what, naming
+ * the address and the system's reason ("127.0.0.1:7001: Address already in
+ * use"). */
+int transport_grpc_new(const struct transport_grpc_options *o,
+                       char *why,
+                       size_t why_len,
+                       struct transport_grpc **out);
+/* Stops serving and frees everything; answers application calls still
+ * waiting UNAVAILABLE. NULL is harmless. */
+void transport_grpc_free(struct transport_grpc *g);
+
+/* The endpoint's struct transport (owned by the endpoint). */
+struct transport *transport_grpc_transport(struct transport_grpc *g);
+/* The port it listens on. */
+unsigned transport_grpc_port(const struct transport_grpc *g);
+
+/* Where peer @id listens ("HOST:PORT", copied). Replaces an earlier
+ * address (its calls in flight finish or fail). COMMON_EINVAL for id 0,
+ * this node's id or an empty address. */
+int transport_grpc_set_peer(struct transport_grpc *g,
+                            raft_id id,
+                            const char *address);
+
+/* Waits up to @timeout_ms for network events, then handles every event
+ * ready (a bounded number). 0, or TRANSPORT_GRPC_STOPPED once stopped. */
+int transport_grpc_poll(struct transport_grpc *g, unsigned timeout_ms);
+/* Stops accepting calls and wakes the polling thread, whose poll then
+ * returns TRANSPORT_GRPC_STOPPED. Application calls still waiting are
+ * answered UNAVAILABLE; their owner may still reply to them (nothing more
+ * is sent) until transport_grpc_free. Any thread; idempotent. */
+void transport_grpc_stop(struct transport_grpc *g);
+
+/* Answers an application call: @status (enum transport_grpc_status) with
+ * @message (NULL: none; copied) and, when OK, the response bytes @resp
+ * (@len, copied). Frees @call. */
+void transport_grpc_reply(struct transport_grpc_call *call,
+                          int status,
+                          const char *message,
+                          const void *resp,
+                          size_t len);
+
+struct transport_grpc_stats
+{
+    uint64_t sent;           /* messages handed to send() */
+    uint64_t batches_sent;   /* calls started */
+    uint64_t batches_failed; /* calls that did not return OK */
+    uint64_t dropped;        /* messages lost before a call: queue full,
+                                unknown peer, no memory, stopping */
+    uint64_t received;       /* messages delivered */
+    uint64_t batches_received;
+    uint64_t batches_rejected; /* answered INVALID_ARGUMENT */
+    uint64_t calls;            /* application calls received */
+};
+void transport_grpc_stats(struct transport_grpc *g,
+                          struct transport_grpc_stats *s);
+
+/* ------------------------------------------------------------------------ */
+/* A blocking unary gRPC client (the CLI, tests)                             */
+/* ------------------------------------------------------------------------ */
+
+struct transport_grpc_client;
+
+/* A channel to @address ("HOST:PORT", copied), with a short reconnect
+ * backoff; nothing connects until the first call. */
+int transport_grpc_client_new(const char *address,
+                              struct transport_grpc_client **out);
+void transport_grpc_client_free(struct transport_grpc_client *c);
+
+struct transport_grpc_result
+{
+    int status;        /* enum transport_grpc_status */
+    char message[256]; /* the status message, cut to fit */
+    uint8_t *data;     /* the response when OK (malloc'd; free() it) */
+    size_t len;
+};
+
+/* Calls @method ("/raftkv.KV/Get") with @req (@len bytes, borrowed) and
+ * waits at most @timeout_ms. Returns 0 with @res filled - a failed call
+ * is a status in @res, not an error here - or COMMON_ENOMEM. */
+int transport_grpc_client_call(struct transport_grpc_client *c,
+                               const char *method,
+                               const void *req,
+                               size_t len,
+                               unsigned timeout_ms,
+                               struct transport_grpc_result *res);
 
 #endif /* TRANSPORT_TRANSPORT_H */

@@ -1,0 +1,180 @@
+/*
+ * cmd: what raftkv-server and raftkv-cli share - the client service
+ * raftkv.KV (proto/kv.proto) as plain C (requests become struct
+ * kv_request, answers struct kv_response and back), and the parsing of
+ * their flags (the cluster map, numbers, addresses).
+ *
+ * The KV service on the wire (docs/api.md): every call is unary; a request
+ * that cannot be decoded is the caller's error (gRPC INVALID_ARGUMENT); an
+ * answer always carries a ResponseHeader whose Code is the kv_status.
+ */
+#ifndef CMD_CMD_H
+#define CMD_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kv/kv.h"
+
+/* Exit codes (DESIGN.md). */
+#define CMD_EXIT_OK 0
+#define CMD_EXIT_FAILED                                                     \
+    1                          /* cli: not found, cas mismatch; server: the \
+                                  node failed while running */
+#define CMD_EXIT_USAGE       2 /* bad flags, bad input, unusable data dir */
+#define CMD_EXIT_UNAVAILABLE 3 /* timed out, unreachable, port in use */
+
+/* The methods of raftkv.KV, in the order of cmd_method_paths. */
+enum cmd_method {
+    CMD_PUT = 0,
+    CMD_GET = 1,
+    CMD_DELETE = 2,
+    CMD_CAS = 3,
+    CMD_APPEND = 4,
+    CMD_STATUS = 5,
+};
+#define CMD_METHODS 6
+
+/* "/raftkv.KV/Put", ... (static strings). */
+extern const char *const cmd_method_paths[CMD_METHODS];
+
+/* The largest request the server takes (key, values and framing): a
+ * command must fit in one Raft log entry's limit (1 MiB). Larger ones are
+ * answered RESOURCE_EXHAUSTED. */
+#define CMD_REQUEST_BYTES_MAX (1000u * 1000u)
+
+/* ------------------------------------------------------------------------ */
+/* Cluster map and flags                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define CMD_ADDRESS_MAX 256
+
+struct cmd_member
+{
+    raft_id id;
+    char address[CMD_ADDRESS_MAX]; /* "HOST:PORT" */
+};
+
+struct cmd_cluster
+{
+    size_t n;
+    struct cmd_member members[RAFT_MAX_SERVERS];
+};
+
+/* Parses "1=127.0.0.1:7001,2=127.0.0.1:7002": ids positive and distinct,
+ * addresses HOST:PORT with a port in 1..65535, at most RAFT_MAX_SERVERS.
+ * COMMON_EPARSE with the reason in @why. */
+int cmd_cluster_parse(const char *spec,
+                      struct cmd_cluster *out,
+                      char *why,
+                      size_t why_len);
+/* The address of member @id, or NULL. */
+const char *cmd_cluster_address(const struct cmd_cluster *c, raft_id id);
+
+/* Checks "HOST:PORT" (HOST may be a name, an IPv4 address or [IPv6]; PORT
+ * 1..65535, or 0 when @port0_ok). */
+bool cmd_address_valid(const char *address, bool port0_ok);
+
+/* A decimal integer in [min, max], the whole string. */
+int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* After a usage error: @synopsis and where to read more, on stderr. */
+void cmd_usage_short(const char *program, const char *synopsis);
+
+/* Seconds as a decimal number > 0 and <= @max, in milliseconds. */
+int cmd_parse_seconds_ms(const char *s, double max, uint64_t *out_ms);
+
+/* ------------------------------------------------------------------------ */
+/* Server side                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* A decoded request; req's buffers point into it. */
+struct cmd_request
+{
+    struct kv_request req;
+    void *decoded; /* owned: release with cmd_request_free */
+};
+
+/* Decodes the request of @method (not CMD_STATUS) from @len bytes at
+ * @buf into @out (req.token left 0). COMMON_EPARSE with the reason in @why
+ * for bytes that are not that request or for contradictory fields (a seq
+ * of 0 in a session, cas with both expected and expected_absent). */
+int cmd_request_decode(enum cmd_method method,
+                       const void *buf,
+                       size_t len,
+                       struct cmd_request *out,
+                       char *why,
+                       size_t why_len);
+void cmd_request_free(struct cmd_request *r);
+
+/* What a response says besides the node's answer. */
+struct cmd_reply_info
+{
+    raft_term term;
+    const char *leader_address; /* NULL or "" when unknown */
+    const char *message;        /* NULL: none */
+};
+
+/* Encodes @method's response for @r (a kv_node answer) into a new buffer
+ * (free() it). COMMON_ENOMEM. */
+int cmd_response_encode(enum cmd_method method,
+                        const struct kv_response *r,
+                        const struct cmd_reply_info *info,
+                        uint8_t **out,
+                        size_t *len);
+
+/* A node's own view, for Status. */
+struct cmd_status
+{
+    raft_id id;
+    char role[32];
+    raft_term term;
+    raft_id leader_id;
+    char leader_address[CMD_ADDRESS_MAX];
+    raft_index commit;
+    raft_index applied;
+    raft_index last;
+    uint64_t digest;
+    uint64_t keys;
+    raft_index snapshot_index;
+};
+
+int cmd_status_encode(const struct cmd_status *s, uint8_t **out, size_t *len);
+/* Do these bytes decode as a StatusRequest? */
+bool cmd_status_request_valid(const void *buf, size_t len);
+
+/* ------------------------------------------------------------------------ */
+/* Client side                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Encodes @req as @method's request (not CMD_STATUS) into a new buffer
+ * (free() it). COMMON_ENOMEM. */
+int cmd_request_encode(enum cmd_method method,
+                       const struct kv_request *req,
+                       uint8_t **out,
+                       size_t *len);
+
+struct cmd_response
+{
+    enum kv_status code;
+    raft_id leader_id;
+    char leader_address[CMD_ADDRESS_MAX];
+    raft_term term;
+    raft_index index;
+    char message[256];
+    bool found;     /* get, delete */
+    uint8_t *value; /* get: malloc'd (NULL when absent); free() it */
+    size_t value_len;
+};
+
+/* Decodes @method's response. COMMON_EPARSE for bytes that are not one,
+ * or a Code outside the known ones. */
+int cmd_response_decode(enum cmd_method method,
+                        const void *buf,
+                        size_t len,
+                        struct cmd_response *out);
+
+/* COMMON_EPARSE for bytes that are not a StatusResponse. */
+int cmd_status_decode(const void *buf, size_t len, struct cmd_status *out);
+
+#endif /* CMD_CMD_H */

@@ -1,0 +1,786 @@
+/*
+ * raftkv-server: one raft-kv node as a process.
+ *
+ *   raftkv-server --id N --cluster 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR
+ *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
+ *                 [--heartbeat-ticks N] [--snapshot-entries N]
+ *                 [--snapshot-trailing N] [--request-timeout SECONDS]
+ *                 [--quiet]
+ *
+ * One thread owns the node (a kv_node over the write-ahead log in DIR and
+ * the gRPC transport): it waits in the endpoint's completion queue with
+ * the next Raft tick as the timeout, feeds what arrived - peer messages,
+ * client calls - to the kv_node, ticks it when due, then flushes: the
+ * kv_node persists, sends, applies and answers, and the transport puts
+ * each peer's messages on the wire as one batch call. Everything the node
+ * touches is confined to this thread; gRPC's own threads only move bytes.
+ *
+ * Client calls (service raftkv.KV) wait in a table until the kv_node
+ * answers them (writes once committed and applied, reads once a ReadIndex
+ * round confirmed the leadership); the token of each kv_request finds its
+ * call again. A follower answers CODE_NOT_LEADER with the leader's id and
+ * address from --cluster. A call with no answer after --request-timeout
+ * is answered DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ *
+ * SIGTERM and SIGINT are blocked in every thread (before grpc_init starts
+ * its threads) and polled for between events: the node answers what
+ * waits UNAVAILABLE, stops serving and exits 0.
+ *
+ * Exit codes: 0 clean shutdown, 1 the node failed while running (a storage
+ * write failed), 2 bad flags or an unusable data directory (missing
+ * rights, locked by another server, refused by recovery), 3 the address
+ * cannot be bound (port in use).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "kv/kv.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
+
+/* Client calls waiting for the node: the transport's own limit. */
+#define PROGRAM "raftkv-server"
+#define SYNOPSIS                                                             \
+    "usage: raftkv-server --id N --cluster ID=HOST:PORT,... --data-dir DIR " \
+    "[options]\n"
+#define PENDING_BITS 12
+#define PENDING_MAX  (1u << PENDING_BITS)
+
+struct pending
+{
+    uint64_t gen; /* 0: free */
+    struct transport_grpc_call *call;
+    enum cmd_method method;
+    uint64_t started_ns;
+};
+
+struct options
+{
+    raft_id id;
+    struct cmd_cluster cluster;
+    const char *data_dir;
+    const char *listen;
+    uint64_t tick_ms;
+    uint64_t election_ticks;
+    uint64_t heartbeat_ticks;
+    uint64_t snapshot_entries;
+    uint64_t snapshot_trailing;
+    uint64_t request_timeout_ms;
+    bool quiet;
+};
+
+struct server
+{
+    struct options o;
+    int lock_fd;
+    struct storage_fs *fs;
+    struct storage *disk;
+    struct transport_grpc *grpc;
+    struct kv_node *node;
+    struct pending pending[PENDING_MAX];
+    uint32_t free_slots[PENDING_MAX];
+    size_t n_free;
+    uint64_t next_gen;
+    /* Last logged view, to log changes only. */
+    enum raft_role role;
+    raft_id leader;
+    bool stop;
+    int exit_code;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "%s\n"
+            "Runs node N of a raft-kv cluster: the Raft peer service and the\n"
+            "client service raftkv.KV on the node's address, with durable\n"
+            "storage in DIR. SIGTERM or SIGINT stops it cleanly.\n"
+            "\n"
+            "  --id N                this node's id, one of the cluster's\n"
+            "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...\n"
+            "  --data-dir DIR        the write-ahead log and snapshots\n"
+            "                        (created if missing; one server at a "
+            "time)\n"
+            "  --listen HOST:PORT    bind here instead of the cluster's\n"
+            "                        address for N (e.g. 0.0.0.0:7001)\n"
+            "  --tick-ms MS          Raft tick (default 20)\n"
+            "  --election-ticks N    election timeout, N to 2N ticks "
+            "(default 15)\n"
+            "  --heartbeat-ticks N   leader heartbeat period (default 3)\n"
+            "  --snapshot-entries N  snapshot every N applied entries\n"
+            "                        (default 10000; 0: never)\n"
+            "  --snapshot-trailing N entries kept behind a snapshot "
+            "(default 1000)\n"
+            "  --request-timeout S   answer DEADLINE_EXCEEDED after S "
+            "seconds\n"
+            "                        without the node's answer (default "
+            "10)\n"
+            "  --quiet               log errors only\n"
+            "\n"
+            "Exit codes: 0 stopped by a signal, 1 the node failed while\n"
+            "running, 2 bad flags or unusable data directory, 3 the address\n"
+            "cannot be bound.\n",
+            SYNOPSIS);
+}
+
+static void vlog(const struct server *sv, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    localtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%02d:%02d:%02d.%03ld raftkv-server %llu: %s\n", tm.tm_hour,
+            tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L,
+            (unsigned long long)sv->o.id, msg);
+}
+
+/* Always logged: errors and lifecycle. */
+static void logf_err(const struct server *sv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void logf_err(const struct server *sv, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(sv, fmt, ap);
+    va_end(ap);
+}
+
+/* Logged unless --quiet: role changes and peers. */
+static void logf_info(const struct server *sv, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void logf_info(const struct server *sv, const char *fmt, ...)
+{
+    if (sv->o.quiet) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vlog(sv, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Waiting client calls                                                      */
+/* ------------------------------------------------------------------------ */
+
+static int pending_add(struct server *sv,
+                       struct transport_grpc_call *call,
+                       enum cmd_method method,
+                       uint64_t *token)
+{
+    if (sv->n_free == 0) {
+        return COMMON_EBUSY;
+    }
+    uint32_t idx = sv->free_slots[--sv->n_free];
+    struct pending *p = &sv->pending[idx];
+    p->gen = ++sv->next_gen;
+    p->call = call;
+    p->method = method;
+    p->started_ns = common_now_ns();
+    *token = (p->gen << PENDING_BITS) | idx;
+    return 0;
+}
+
+static struct pending *pending_find(struct server *sv, uint64_t token)
+{
+    struct pending *p = &sv->pending[token & (PENDING_MAX - 1)];
+    return p->gen != 0 && p->gen == token >> PENDING_BITS ? p : NULL;
+}
+
+static void pending_done(struct server *sv, struct pending *p)
+{
+    p->gen = 0;
+    p->call = NULL;
+    sv->free_slots[sv->n_free++] = (uint32_t)(p - sv->pending);
+}
+
+/* Answers every waiting call that is older than the request timeout
+ * (@all: every one) with @status. */
+static void pending_expire(struct server *sv,
+                           bool all,
+                           int status,
+                           const char *message)
+{
+    if (sv->n_free == PENDING_MAX) {
+        return;
+    }
+    uint64_t now = common_now_ns();
+    uint64_t limit = sv->o.request_timeout_ms * 1000000ull;
+    for (size_t k = 0; k < PENDING_MAX; k++) {
+        struct pending *p = &sv->pending[k];
+        if (p->gen != 0 && (all || now - p->started_ns > limit)) {
+            transport_grpc_reply(p->call, status, message, NULL, 0);
+            pending_done(sv, p);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The node's callbacks                                                      */
+/* ------------------------------------------------------------------------ */
+
+static const char *reply_message(const struct server *sv,
+                                 const struct kv_response *r,
+                                 char *buf,
+                                 size_t len)
+{
+    switch (r->status) {
+        case KV_NOT_LEADER:
+            if (r->leader != 0) {
+                const char *addr =
+                    cmd_cluster_address(&sv->o.cluster, r->leader);
+                snprintf(buf, len, "not the leader; node %llu leads (%s)",
+                         (unsigned long long)r->leader,
+                         addr != NULL ? addr : "address unknown");
+            } else {
+                snprintf(buf, len,
+                         "not the leader; no leader known (an election is "
+                         "in progress)");
+            }
+            return buf;
+        case KV_RETRY:
+            return "the outcome is unknown (leadership changed): retry "
+                   "with the same client_id and seq";
+        case KV_INVALID:
+            return "the node refused the request (too large for one log "
+                   "entry?)";
+        case KV_UNAVAILABLE:
+            return "the node cannot serve (its storage failed)";
+        default:
+            return NULL;
+    }
+}
+
+static void on_reply(void *data, const struct kv_response *r)
+{
+    struct server *sv = data;
+    struct pending *p = pending_find(sv, r->token);
+    if (p == NULL) {
+        return; /* answered already: timed out, or shutting down */
+    }
+    char msg[CMD_ADDRESS_MAX + 64];
+    struct cmd_reply_info info = {
+        .term = raft_current_term(kv_node_raft(sv->node)),
+        .leader_address = cmd_cluster_address(&sv->o.cluster, r->leader),
+        .message = reply_message(sv, r, msg, sizeof msg),
+    };
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_response_encode(p->method, r, &info, &buf, &len) != 0) {
+        transport_grpc_reply(p->call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                             "out of memory", NULL, 0);
+    } else {
+        transport_grpc_reply(p->call, TRANSPORT_GRPC_OK, NULL, buf, len);
+    }
+    free(buf);
+    pending_done(sv, p);
+}
+
+static void on_observe(void *data,
+                       struct kv_node *node,
+                       const struct raft_update *u)
+{
+    struct server *sv = data;
+    if (u->role == sv->role && u->leader == sv->leader) {
+        return;
+    }
+    raft_term term = raft_current_term(kv_node_raft(node));
+    if (u->role == RAFT_LEADER) {
+        logf_info(sv, "leader of term %llu", (unsigned long long)term);
+    } else if (u->role == RAFT_CANDIDATE && sv->role != RAFT_CANDIDATE) {
+        logf_info(sv, "candidate in term %llu", (unsigned long long)term);
+    } else if (u->role == RAFT_FOLLOWER && u->leader != 0) {
+        const char *addr = cmd_cluster_address(&sv->o.cluster, u->leader);
+        logf_info(sv, "follower of node %llu (%s) in term %llu",
+                  (unsigned long long)u->leader, addr != NULL ? addr : "?",
+                  (unsigned long long)term);
+    } else if (sv->role == RAFT_LEADER) {
+        logf_info(sv, "no longer leader (term %llu)", (unsigned long long)term);
+    }
+    sv->role = u->role;
+    sv->leader = u->leader;
+}
+
+static void on_failed(void *data, struct kv_node *node, const char *why)
+{
+    (void)node;
+    struct server *sv = data;
+    logf_err(sv, "stopped serving: %s", why);
+    sv->stop = true;
+    sv->exit_code = CMD_EXIT_FAILED;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The transport's callbacks (on this thread, inside transport_grpc_poll)  */
+/* ------------------------------------------------------------------------ */
+
+static void on_deliver(void *data, struct transport_msg *msg)
+{
+    struct server *sv = data;
+    if (sv->node != NULL) {
+        kv_node_receive(sv->node, &msg->m);
+    }
+    free(msg);
+}
+
+static void on_transport_log(void *data, const char *msg)
+{
+    logf_info(data, "%s", msg);
+}
+
+static void reply_status(struct server *sv, struct transport_grpc_call *call)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct kv_sm *sm = kv_node_sm(sv->node);
+    struct kv_node_stats ks;
+    kv_node_stats(sv->node, &ks);
+    struct cmd_status st;
+    memset(&st, 0, sizeof st);
+    st.id = sv->o.id;
+    snprintf(st.role, sizeof st.role, "%s", raft_role_name(raft_role(r)));
+    st.term = raft_current_term(r);
+    st.leader_id = raft_leader(r);
+    const char *addr = cmd_cluster_address(&sv->o.cluster, st.leader_id);
+    snprintf(st.leader_address, sizeof st.leader_address, "%s",
+             addr != NULL ? addr : "");
+    st.commit = raft_commit_index(r);
+    st.applied = raft_applied_index(r);
+    st.last = raft_last_index(r);
+    st.digest = kv_sm_digest(sm);
+    st.keys = kv_sm_keys(sm);
+    st.snapshot_index = ks.snapshot_index;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_status_encode(&st, &buf, &len) != 0) {
+        transport_grpc_reply(call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                             "out of memory", NULL, 0);
+        return;
+    }
+    transport_grpc_reply(call, TRANSPORT_GRPC_OK, NULL, buf, len);
+    free(buf);
+}
+
+static void on_call(void *data,
+                    struct transport_grpc_call *call,
+                    unsigned method,
+                    const void *req,
+                    size_t len)
+{
+    struct server *sv = data;
+    char why[256];
+    if (sv->node == NULL || sv->stop) {
+        transport_grpc_reply(call, TRANSPORT_GRPC_UNAVAILABLE,
+                             "the node is shutting down", NULL, 0);
+        return;
+    }
+    if (method == CMD_STATUS) {
+        if (!cmd_status_request_valid(req, len)) {
+            transport_grpc_reply(call, TRANSPORT_GRPC_INVALID_ARGUMENT,
+                                 "not a raftkv.StatusRequest", NULL, 0);
+            return;
+        }
+        reply_status(sv, call);
+        return;
+    }
+    if (len > CMD_REQUEST_BYTES_MAX) {
+        snprintf(why, sizeof why,
+                 "a request of %zu bytes; the largest taken is %u", len,
+                 CMD_REQUEST_BYTES_MAX);
+        transport_grpc_reply(call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED, why, NULL,
+                             0);
+        return;
+    }
+    struct cmd_request r;
+    if (cmd_request_decode((enum cmd_method)method, req, len, &r, why,
+                           sizeof why) != 0) {
+        transport_grpc_reply(call, TRANSPORT_GRPC_INVALID_ARGUMENT, why, NULL,
+                             0);
+        return;
+    }
+    if (pending_add(sv, call, (enum cmd_method)method, &r.req.token) != 0) {
+        transport_grpc_reply(call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                             "too many requests waiting; retry later", NULL, 0);
+        cmd_request_free(&r);
+        return;
+    }
+    /* May answer at once (not leader): on_reply finds the call. */
+    kv_node_request(sv->node, &r.req);
+    cmd_request_free(&r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Start-up                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int flag_u64(const char *name,
+                    const char *v,
+                    uint64_t min,
+                    uint64_t max,
+                    uint64_t *out)
+{
+    if (cmd_parse_u64(v, min, max, out) != 0) {
+        fprintf(stderr,
+                "raftkv-server: %s needs an integer from %llu to %llu\n", name,
+                (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills @o from the command line; returns -1 after printing why (exit 2),
+ * 1 for --help. */
+static int parse_flags(int argc, char **argv, struct options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->tick_ms = 20;
+    o->election_ticks = 15;
+    o->heartbeat_ticks = 3;
+    o->snapshot_entries = 10000;
+    o->snapshot_trailing = 1000;
+    o->request_timeout_ms = 10000;
+    const char *cluster = NULL;
+    bool have_id = false;
+    for (int k = 1; k < argc; k++) {
+        const char *a = argv[k];
+        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int rv = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            return 1;
+        } else if (strcmp(a, "--quiet") == 0) {
+            o->quiet = true;
+            continue;
+        } else if (v == NULL || a[0] != '-') {
+            fprintf(stderr, "raftkv-server: %s %s\n",
+                    a[0] == '-' ? "missing a value after" : "unexpected", a);
+            return -1;
+        } else if (strcmp(a, "--id") == 0) {
+            rv = flag_u64(a, v, 1, UINT64_MAX, &o->id);
+            have_id = true;
+        } else if (strcmp(a, "--cluster") == 0) {
+            cluster = v;
+        } else if (strcmp(a, "--data-dir") == 0) {
+            o->data_dir = v;
+        } else if (strcmp(a, "--listen") == 0) {
+            o->listen = v;
+        } else if (strcmp(a, "--tick-ms") == 0) {
+            rv = flag_u64(a, v, 1, 1000, &o->tick_ms);
+        } else if (strcmp(a, "--election-ticks") == 0) {
+            rv = flag_u64(a, v, 2, 1000, &o->election_ticks);
+        } else if (strcmp(a, "--heartbeat-ticks") == 0) {
+            rv = flag_u64(a, v, 1, 999, &o->heartbeat_ticks);
+        } else if (strcmp(a, "--snapshot-entries") == 0) {
+            rv = flag_u64(a, v, 0, UINT32_MAX, &o->snapshot_entries);
+        } else if (strcmp(a, "--snapshot-trailing") == 0) {
+            rv = flag_u64(a, v, 0, UINT32_MAX, &o->snapshot_trailing);
+        } else if (strcmp(a, "--request-timeout") == 0) {
+            if (cmd_parse_seconds_ms(v, 3600, &o->request_timeout_ms) != 0) {
+                fprintf(stderr,
+                        "raftkv-server: --request-timeout needs seconds "
+                        "(> 0, at most 3600)\n");
+                rv = -1;
+            }
+        } else {
+            fprintf(stderr, "raftkv-server: unknown option %s\n", a);
+            return -1;
+        }
+        if (rv != 0) {
+            return -1;
+        }
+        k++;
+    }
+    if (!have_id || cluster == NULL || o->data_dir == NULL) {
+        fprintf(stderr,
+                "raftkv-server: --id, --cluster and --data-dir are "
+                "required\n");
+        return -1;
+    }
+    if (o->data_dir[0] == '\0') {
+        fprintf(stderr, "raftkv-server: --data-dir is empty\n");
+        return -1;
+    }
+    char why[256];
+    if (cmd_cluster_parse(cluster, &o->cluster, why, sizeof why) != 0) {
+        fprintf(stderr, "raftkv-server: --cluster: %s\n", why);
+        return -1;
+    }
+    const char *self = cmd_cluster_address(&o->cluster, o->id);
+    if (self == NULL) {
+        fprintf(stderr, "raftkv-server: node %llu is not in --cluster\n",
+                (unsigned long long)o->id);
+        return -1;
+    }
+    if (o->listen == NULL) {
+        o->listen = self;
+    } else if (!cmd_address_valid(o->listen, true)) {
+        fprintf(stderr, "raftkv-server: --listen: '%s' is not HOST:PORT\n",
+                o->listen);
+        return -1;
+    }
+    if (o->heartbeat_ticks >= o->election_ticks) {
+        fprintf(stderr,
+                "raftkv-server: --heartbeat-ticks must be below "
+                "--election-ticks\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes the data directory for this process: a second server on the same
+ * directory would corrupt it. */
+static int lock_dir(struct server *sv)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", sv->o.data_dir);
+    sv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (sv->lock_fd < 0) {
+        logf_err(sv, "cannot use data directory %s: %s: %s", sv->o.data_dir,
+                 path, strerror(errno));
+        return -1;
+    }
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(sv->lock_fd, F_SETLK, &fl) != 0) {
+        logf_err(sv,
+                 "data directory %s is in use by another process (%s is "
+                 "locked)",
+                 sv->o.data_dir, path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens the storage and checks that recovery accepts it. */
+static int open_storage(struct server *sv)
+{
+    char why[512];
+    if (storage_fs_posix_open(sv->o.data_dir, why, sizeof why, &sv->fs) != 0) {
+        logf_err(sv, "cannot use data directory %s: %s", sv->o.data_dir, why);
+        return -1;
+    }
+    if (lock_dir(sv) != 0) {
+        return -1;
+    }
+    struct storage_wal_options wo;
+    storage_wal_options_default(&wo);
+    if (storage_wal_new(sv->fs, &wo, &sv->disk) != 0) {
+        logf_err(sv, "out of memory opening the write-ahead log");
+        return -1;
+    }
+    struct storage_state st;
+    if (storage_load(sv->disk, &st) != 0) {
+        logf_err(sv, "refusing to start: %s", storage_error(sv->disk));
+        return -1;
+    }
+    if (st.recovery_note[0] != '\0') {
+        logf_err(sv, "recovery: %s", st.recovery_note);
+    }
+    logf_info(sv,
+              "storage in %s: term %llu, commit %llu, snapshot at %llu, %zu "
+              "entries after it",
+              sv->o.data_dir, (unsigned long long)st.hard_state.term,
+              (unsigned long long)st.hard_state.commit,
+              (unsigned long long)st.snapshot_index, st.n_entries);
+    return 0;
+}
+
+static int start_transport(struct server *sv)
+{
+    struct transport_grpc_options o;
+    transport_grpc_options_default(&o);
+    o.id = sv->o.id;
+    o.listen = sv->o.listen;
+    o.deliver = on_deliver;
+    o.deliver_data = sv;
+    o.methods = cmd_method_paths;
+    o.n_methods = CMD_METHODS;
+    o.on_call = on_call;
+    o.call_data = sv;
+    o.calls_max = PENDING_MAX;
+    o.log = on_transport_log;
+    o.log_data = sv;
+    char why[512];
+    int rv = transport_grpc_new(&o, why, sizeof why, &sv->grpc);
+    if (rv != 0) {
+        logf_err(sv, "cannot listen: %s", why);
+        return rv == COMMON_EUNAVAILABLE ? CMD_EXIT_UNAVAILABLE
+                                         : CMD_EXIT_FAILED;
+    }
+    for (size_t k = 0; k < sv->o.cluster.n; k++) {
+        const struct cmd_member *m = &sv->o.cluster.members[k];
+        if (m->id != sv->o.id &&
+            transport_grpc_set_peer(sv->grpc, m->id, m->address) != 0) {
+            logf_err(sv, "out of memory adding peer %llu",
+                     (unsigned long long)m->id);
+            return CMD_EXIT_FAILED;
+        }
+    }
+    return 0;
+}
+
+static int start_node(struct server *sv)
+{
+    struct kv_node_config nc;
+    memset(&nc, 0, sizeof nc);
+    raft_options_default(&nc.raft);
+    nc.raft.id = sv->o.id;
+    nc.raft.election_ticks = (unsigned)sv->o.election_ticks;
+    nc.raft.heartbeat_ticks = (unsigned)sv->o.heartbeat_ticks;
+    nc.raft.seed =
+        common_mix64(common_now_ns() ^ ((uint64_t)getpid() << 32) ^ sv->o.id);
+    raft_id ids[RAFT_MAX_SERVERS];
+    for (size_t k = 0; k < sv->o.cluster.n; k++) {
+        ids[k] = sv->o.cluster.members[k].id;
+    }
+    if (raft_configuration_voters(&nc.conf, ids, sv->o.cluster.n) != 0) {
+        logf_err(sv, "invalid cluster configuration");
+        return -1;
+    }
+    nc.snapshot_entries = sv->o.snapshot_entries;
+    nc.snapshot_trailing = sv->o.snapshot_trailing;
+    nc.storage = sv->disk;
+    nc.transport = transport_grpc_transport(sv->grpc);
+    nc.env.data = sv;
+    nc.env.reply = on_reply;
+    nc.env.observe = on_observe;
+    nc.env.failed = on_failed;
+    int rv = kv_node_new(&nc, &sv->node);
+    if (rv != 0) {
+        logf_err(sv, "refusing to start: %s",
+                 rv == COMMON_ECORRUPT ? storage_error(sv->disk)
+                                       : common_strerror(rv));
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The loop                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static int pending_signal(const sigset_t *set)
+{
+    struct timespec zero = {0, 0};
+    int sig = sigtimedwait(set, NULL, &zero);
+    return sig > 0 ? sig : 0;
+}
+
+static void run(struct server *sv, const sigset_t *signals)
+{
+    struct transport *t = transport_grpc_transport(sv->grpc);
+    uint64_t tick_ns = sv->o.tick_ms * 1000000ull;
+    uint64_t next_tick = common_now_ns() + tick_ns;
+    uint64_t next_sweep = common_now_ns() + 100000000ull;
+    while (!sv->stop) {
+        uint64_t now = common_now_ns();
+        unsigned wait_ms =
+            next_tick > now ? (unsigned)((next_tick - now + 999999) / 1000000)
+                            : 0;
+        transport_grpc_poll(sv->grpc, wait_ms);
+        now = common_now_ns();
+        /* Catch up at most a few ticks after a stall, rather than a burst
+         * of timeouts. */
+        for (int k = 0; k < 3 && now >= next_tick; k++) {
+            kv_node_tick(sv->node);
+            next_tick += tick_ns;
+        }
+        if (now >= next_tick) {
+            next_tick = now + tick_ns;
+        }
+        kv_node_flush(sv->node);
+        transport_flush(t);
+        if (now >= next_sweep) {
+            pending_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
+                           "no answer from the node in time");
+            next_sweep = now + 100000000ull;
+        }
+        int sig = pending_signal(signals);
+        if (sig != 0) {
+            logf_err(sv, "shutting down (%s)",
+                     sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            sv->stop = true;
+        }
+    }
+}
+
+static void cleanup(struct server *sv)
+{
+    if (sv->grpc != NULL) {
+        pending_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
+                       "the node is shutting down");
+        transport_grpc_stop(sv->grpc);
+    }
+    kv_node_free(sv->node);
+    sv->node = NULL;
+    transport_grpc_free(sv->grpc);
+    storage_free(sv->disk);
+    storage_fs_free(sv->fs);
+    if (sv->lock_fd >= 0) {
+        close(sv->lock_fd);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct server sv;
+    int rc = parse_flags(argc, argv, &sv.o);
+    if (rc != 0) {
+        if (rc > 0) {
+            usage(stdout);
+        } else {
+            cmd_usage_short(PROGRAM, SYNOPSIS);
+        }
+        return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
+    }
+    sv.lock_fd = -1;
+    sv.exit_code = CMD_EXIT_OK;
+    for (uint32_t k = 0; k < PENDING_MAX; k++) {
+        sv.free_slots[k] = PENDING_MAX - 1 - k;
+    }
+    sv.n_free = PENDING_MAX;
+    /* Before grpc_init starts threads: they inherit the blocked set, so
+     * the signals stay pending for this thread to collect. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (open_storage(&sv) != 0) {
+        cleanup(&sv);
+        return CMD_EXIT_USAGE;
+    }
+    rc = start_transport(&sv);
+    if (rc != 0) {
+        cleanup(&sv);
+        return rc;
+    }
+    if (start_node(&sv) != 0) {
+        cleanup(&sv);
+        return CMD_EXIT_USAGE;
+    }
+    logf_info(&sv,
+              "serving on %s (node %llu of %zu; peers and clients on "
+              "the same port)",
+              sv.o.listen, (unsigned long long)sv.o.id, sv.o.cluster.n);
+    run(&sv, &signals);
+    cleanup(&sv);
+    if (sv.exit_code == CMD_EXIT_OK) {
+        logf_info(&sv, "stopped");
+    }
+    return sv.exit_code;
+}

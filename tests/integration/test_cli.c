@@ -1,0 +1,377 @@
+/*
+ * cli_programs: raftkv-cli and raftkv-server as a user meets them - every
+ * command and its exit code against a one-node cluster, bad flags (exit 2
+ * with usage), an unreachable cluster (exit 3 after --timeout), a port in
+ * use (exit 3), unusable and corrupt data directories (exit 2 naming the
+ * file and offset), bad requests on the wire (INVALID_ARGUMENT,
+ * RESOURCE_EXHAUSTED, UNIMPLEMENTED), and a clean SIGTERM.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cmd.h"
+#include "procs.h"
+#include "transport/transport.h"
+
+static char dir[512];
+static pid_t server;
+static unsigned port;
+static char endpoint[64];
+static char out[65536];
+static char err[65536];
+
+/* Runs a program with a NULL-terminated argument list. */
+static int run(const char *prog, ...)
+{
+    char *argv[32] = {(char *)prog};
+    int n = 1;
+    va_list ap;
+    va_start(ap, prog);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 31) {
+        argv[n++] = (char *)a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return procs_run(argv, out, sizeof out, err, sizeof err);
+}
+
+static void start_server(const char *data, unsigned p)
+{
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "1=127.0.0.1:%u", p);
+    char log[600];
+    snprintf(log, sizeof log, "%s/server.log", dir);
+    char *argv[] = {SERVER_BIN, "--id",       "1",          "--cluster",
+                    cluster,    "--data-dir", (char *)data, NULL};
+    server = procs_spawn(argv, log);
+    assert_true(server > 0);
+    /* Up once it answers a read. */
+    uint64_t until = procs_now_ns() + 15000000000ull;
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%u", p);
+    while (run(CLI_BIN, "--endpoints", ep, "--timeout", "0.5", "get", "none",
+               NULL) != 1) {
+        assert_true(procs_now_ns() < until);
+        procs_sleep_ms(50);
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    procs_tempdir("cli", dir, sizeof dir);
+    assert_true(dir[0] != '\0');
+    port = procs_free_port();
+    snprintf(endpoint, sizeof endpoint, "127.0.0.1:%u", port);
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    start_server(data, port);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (server > 0) {
+        procs_stop(server, SIGKILL, 5000);
+        server = 0;
+    }
+    procs_rmtree(dir);
+    return 0;
+}
+
+#define CLI(...) run(CLI_BIN, "--endpoints", endpoint, __VA_ARGS__, NULL)
+
+/* Every command against a live node: output and exit codes. */
+static void cli_commands_and_exit_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(CLI("put", "k", "v1"), 0);
+    assert_string_equal(out, "OK\n");
+    assert_int_equal(CLI("get", "k"), 0);
+    assert_string_equal(out, "v1\n"); /* the value alone */
+    assert_int_equal(CLI("append", "k", "+2"), 0);
+    assert_int_equal(CLI("get", "k"), 0);
+    assert_string_equal(out, "v1+2\n");
+    assert_int_equal(CLI("cas", "k", "nope", "v3"), 1);
+    assert_non_null(strstr(err, "cas failed"));
+    assert_int_equal(CLI("cas", "k", "v1+2", "v3"), 0);
+    assert_int_equal(CLI("get", "k"), 0);
+    assert_string_equal(out, "v3\n");
+    assert_int_equal(CLI("cas", "--absent", "k", "v4"), 1);
+    assert_int_equal(CLI("cas", "--absent", "fresh", "v4"), 0);
+    assert_int_equal(CLI("delete", "k"), 0);
+    assert_int_equal(CLI("delete", "k"), 1);
+    assert_non_null(strstr(err, "key not found"));
+    assert_int_equal(CLI("get", "k"), 1);
+    assert_string_equal(out, "");
+    /* Values that look like options, after "--"; empty values. */
+    assert_int_equal(CLI("put", "--", "dash", "-x"), 0);
+    assert_int_equal(CLI("get", "dash"), 0);
+    assert_string_equal(out, "-x\n");
+    assert_int_equal(CLI("put", "empty", ""), 0);
+    assert_int_equal(CLI("get", "empty"), 0);
+    assert_string_equal(out, "\n");
+    /* Options after the command work too. */
+    assert_int_equal(
+        run(CLI_BIN, "get", "fresh", "--endpoints", endpoint, NULL), 0);
+    assert_string_equal(out, "v4\n");
+    assert_int_equal(CLI("status"), 0);
+    assert_non_null(strstr(out, "leader: node 1"));
+    assert_non_null(strstr(out, " leader "));
+}
+
+/* Bad flags and arguments exit 2 with the usage line, before any network
+ * activity. */
+static void cli_and_server_bad_flags_exit_2(void **state)
+{
+    (void)state;
+    assert_int_equal(run(CLI_BIN, NULL), 2);
+    assert_non_null(strstr(err, "usage: raftkv-cli"));
+    assert_int_equal(CLI("frobnicate", "k"), 2);
+    assert_non_null(strstr(err, "unknown command"));
+    assert_int_equal(CLI("get"), 2);
+    assert_int_equal(CLI("put", "k"), 2);
+    assert_int_equal(CLI("cas", "k", "a"), 2);
+    assert_int_equal(CLI("get", "k", "extra"), 2);
+    assert_int_equal(CLI("--bogus", "get", "k"), 2);
+    assert_int_equal(CLI("--absent", "get", "k"), 2);
+    assert_int_equal(
+        run(CLI_BIN, "--endpoints", "nohostport", "get", "k", NULL), 2);
+    assert_int_equal(run(CLI_BIN, "--endpoints", "h:99999", "get", "k", NULL),
+                     2);
+    assert_int_equal(CLI("--timeout", "-1", "get", "k"), 2);
+    assert_int_equal(CLI("--timeout", "abc", "get", "k"), 2);
+    assert_int_equal(run(CLI_BIN, "--help", NULL), 0);
+    assert_non_null(strstr(out, "cas --absent"));
+
+    assert_int_equal(run(SERVER_BIN, NULL), 2);
+    assert_non_null(strstr(err, "usage: raftkv-server"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1", NULL),
+                     2);
+    assert_non_null(strstr(err, "required"));
+    assert_int_equal(run(SERVER_BIN, "--id", "0", "--cluster", "1=h:1",
+                         "--data-dir", dir, NULL),
+                     2);
+    assert_int_equal(run(SERVER_BIN, "--id", "2", "--cluster", "1=h:1",
+                         "--data-dir", dir, NULL),
+                     2);
+    assert_non_null(strstr(err, "node 2 is not in --cluster"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1,1=h:2",
+                         "--data-dir", dir, NULL),
+                     2);
+    assert_non_null(strstr(err, "appears twice"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h",
+                         "--data-dir", dir, NULL),
+                     2);
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1", "--data-dir", dir,
+            "--election-ticks", "3", "--heartbeat-ticks", "3", NULL),
+        2);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1",
+                         "--data-dir", dir, "--tick-ms", "0", NULL),
+                     2);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1",
+                         "--data-dir", dir, "--wat", NULL),
+                     2);
+    assert_int_equal(run(SERVER_BIN, "--help", NULL), 0);
+}
+
+/* Nothing listening: the CLI keeps trying until its --timeout, then exits
+ * 3 saying what it last saw. */
+static void cli_unreachable_cluster_exits_3(void **state)
+{
+    (void)state;
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%u", procs_free_port());
+    uint64_t t0 = procs_now_ns();
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--timeout", "0.6", "put",
+                         "k", "v", NULL),
+                     3);
+    uint64_t ms = (procs_now_ns() - t0) / 1000000;
+    assert_true(ms >= 500 && ms < 5000);
+    assert_non_null(strstr(err, "no answer within 0.6 s"));
+    assert_non_null(strstr(err, "UNAVAILABLE"));
+    assert_int_equal(
+        run(CLI_BIN, "--endpoints", ep, "--timeout", "0.5", "status", NULL), 3);
+    assert_non_null(strstr(out, "unreachable"));
+}
+
+/* A port in use: exit 3 naming the address and the reason. */
+static void server_port_in_use_exits_3(void **state)
+{
+    (void)state;
+    char data[600];
+    snprintf(data, sizeof data, "%s/other", dir);
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "1=%s", endpoint);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", data, NULL),
+                     3);
+    assert_non_null(strstr(err, endpoint));
+    assert_non_null(strstr(err, "Address already in use"));
+}
+
+/* A data directory that cannot be used - a file, one held by a running
+ * server - is refused: exit 2 saying why. */
+static void server_unusable_data_dir_exits_2(void **state)
+{
+    (void)state;
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "1=127.0.0.1:%u", procs_free_port());
+    char file[600];
+    snprintf(file, sizeof file, "%s/a-file", dir);
+    int fd = open(file, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", file, NULL),
+                     2);
+    assert_non_null(strstr(err, "cannot use data directory"));
+    assert_non_null(strstr(err, file));
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", data, NULL),
+                     2);
+    assert_non_null(strstr(err, "in use by another process"));
+}
+
+/* Bad bytes on the wire get gRPC's error statuses from the KV service,
+ * and the node goes on serving. */
+static void server_bad_requests_get_grpc_errors(void **state)
+{
+    (void)state;
+    struct transport_grpc_client *c = NULL;
+    assert_int_equal(transport_grpc_client_new(endpoint, &c), 0);
+    struct transport_grpc_result res;
+    static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
+    for (int m = 0; m < CMD_METHODS; m++) {
+        assert_int_equal(
+            transport_grpc_client_call(c, cmd_method_paths[m], junk,
+                                       sizeof junk, 5000, &res),
+            0);
+        assert_int_equal(res.status, TRANSPORT_GRPC_INVALID_ARGUMENT);
+        free(res.data);
+    }
+    /* Garbage on the peer service too. */
+    assert_int_equal(transport_grpc_client_call(c, TRANSPORT_GRPC_RAFT_METHOD,
+                                                junk, sizeof junk, 5000, &res),
+                     0);
+    assert_int_equal(res.status, TRANSPORT_GRPC_INVALID_ARGUMENT);
+    free(res.data);
+    /* A session without a sequence number. */
+    struct kv_request req = {.client_id = 7, .seq = 0};
+    req.key.base = "k";
+    req.key.len = 1;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    assert_int_equal(cmd_request_encode(CMD_PUT, &req, &buf, &len), 0);
+    assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_PUT],
+                                                buf, len, 5000, &res),
+                     0);
+    free(buf);
+    assert_int_equal(res.status, TRANSPORT_GRPC_INVALID_ARGUMENT);
+    assert_non_null(strstr(res.message, "seq"));
+    free(res.data);
+    /* Too big for one log entry, and too big for gRPC itself. */
+    size_t big = 2u << 20;
+    uint8_t *huge = calloc(1, 10u << 20);
+    assert_non_null(huge);
+    req.seq = 1;
+    req.value.base = huge;
+    req.value.len = big;
+    assert_int_equal(cmd_request_encode(CMD_PUT, &req, &buf, &len), 0);
+    assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_PUT],
+                                                buf, len, 5000, &res),
+                     0);
+    free(buf);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    free(res.data);
+    assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_PUT],
+                                                huge, 10u << 20, 5000, &res),
+                     0);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    free(res.data);
+    free(huge);
+    /* A method nobody serves. */
+    assert_int_equal(transport_grpc_client_call(c, "/raftkv.KV/Frobnicate",
+                                                NULL, 0, 5000, &res),
+                     0);
+    assert_int_equal(res.status, TRANSPORT_GRPC_UNIMPLEMENTED);
+    free(res.data);
+    transport_grpc_client_free(c);
+    /* Still serving. */
+    assert_int_equal(CLI("put", "after", "bad"), 0);
+}
+
+/* Damage in the middle of the log: the server refuses to start, naming the
+ * file and the offset, exit 2; SIGTERM before that stops it with 0. */
+static void server_refuses_corrupt_storage(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 20; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "c%d", k);
+        assert_int_equal(CLI("put", key, "some value to fill the log"), 0);
+    }
+    assert_int_equal(procs_stop(server, SIGTERM, 10000), 0);
+    server = 0;
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "ls %s/*.log", data);
+    FILE *ls = popen(cmd, "r");
+    assert_non_null(ls);
+    char seg[700] = "";
+    assert_non_null(fgets(seg, sizeof seg, ls));
+    pclose(ls);
+    seg[strcspn(seg, "\n")] = '\0';
+    struct stat st;
+    assert_int_equal(stat(seg, &st), 0);
+    assert_true(st.st_size > 400);
+    int fd = open(seg, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t b;
+    off_t at = st.st_size / 2;
+    assert_int_equal(pread(fd, &b, 1, at), 1);
+    b ^= 0x5a;
+    assert_int_equal(pwrite(fd, &b, 1, at), 1);
+    close(fd);
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "1=%s", endpoint);
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", data, NULL),
+                     2);
+    assert_non_null(strstr(err, "refusing to start"));
+    assert_non_null(strstr(err, ".log"));
+    assert_non_null(strstr(err, "offset"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cli_commands_and_exit_codes),
+        cmocka_unit_test(cli_and_server_bad_flags_exit_2),
+        cmocka_unit_test(cli_unreachable_cluster_exits_3),
+        cmocka_unit_test(server_port_in_use_exits_3),
+        cmocka_unit_test(server_unusable_data_dir_exits_2),
+        cmocka_unit_test(server_bad_requests_get_grpc_errors),
+        cmocka_unit_test(server_refuses_corrupt_storage),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,441 @@
+/*
+ * cluster_processes: three raftkv-server processes on loopback ports under
+ * client load through raftkv-cli. The leader is killed with SIGKILL; writes
+ * go on through the CLI; it restarts from its data directory. Then every
+ * node converges to the same state, every acknowledged append is in the
+ * final value exactly once (and so on every node), the recorded history is
+ * linearizable (lincheck), and SIGTERM stops every server cleanly.
+ *
+ * Servers die with the test (PR_SET_PDEATHSIG) and the teardown kills them
+ * and removes the temporary directory whatever happened; set
+ * RAFTKV_KEEP_TMP=1 to keep it (logs, history) for a post-mortem.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cmd.h"
+#include "procs.h"
+#include "transport/transport.h"
+
+#define NODES   3
+#define WORKERS 3
+
+struct cluster
+{
+    char dir[512];
+    unsigned ports[NODES];
+    char spec[256];
+    char endpoints[256];
+    pid_t pids[NODES];
+};
+
+static struct cluster cl;
+
+static void node_start(int k)
+{
+    char id[16];
+    char data[600];
+    char log[600];
+    snprintf(id, sizeof id, "%d", k + 1);
+    snprintf(data, sizeof data, "%s/node%d", cl.dir, k + 1);
+    snprintf(log, sizeof log, "%s/node%d.log", cl.dir, k + 1);
+    char *argv[] = {SERVER_BIN, "--id",       id,   "--cluster",
+                    cl.spec,    "--data-dir", data, NULL};
+    cl.pids[k] = procs_spawn(argv, log);
+    assert_true(cl.pids[k] > 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    memset(&cl, 0, sizeof cl);
+    procs_tempdir("cluster", cl.dir, sizeof cl.dir);
+    assert_true(cl.dir[0] != '\0');
+    size_t n = 0;
+    size_t m = 0;
+    for (int k = 0; k < NODES; k++) {
+        cl.ports[k] = procs_free_port();
+        assert_true(cl.ports[k] > 0);
+        n += (size_t)snprintf(cl.spec + n, sizeof cl.spec - n,
+                              "%s%d=127.0.0.1:%u", k > 0 ? "," : "", k + 1,
+                              cl.ports[k]);
+        m += (size_t)snprintf(cl.endpoints + m, sizeof cl.endpoints - m,
+                              "%s127.0.0.1:%u", k > 0 ? "," : "", cl.ports[k]);
+    }
+    for (int k = 0; k < NODES; k++) {
+        node_start(k);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    for (int k = 0; k < NODES; k++) {
+        if (cl.pids[k] > 0) {
+            procs_stop(cl.pids[k], SIGKILL, 5000);
+            cl.pids[k] = 0;
+        }
+    }
+    const char *keep = getenv("RAFTKV_KEEP_TMP");
+    if (keep != NULL && strcmp(keep, "1") == 0) {
+        fprintf(stderr, "kept %s\n", cl.dir);
+    } else {
+        procs_rmtree(cl.dir);
+    }
+    return 0;
+}
+
+/* Node @k's own view; false when it does not answer. */
+static bool node_status(int k, struct cmd_status *st)
+{
+    char address[64];
+    snprintf(address, sizeof address, "127.0.0.1:%u", cl.ports[k]);
+    struct transport_grpc_client *c = NULL;
+    assert_int_equal(transport_grpc_client_new(address, &c), 0);
+    struct transport_grpc_result res;
+    assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_STATUS],
+                                                NULL, 0, 1000, &res),
+                     0);
+    transport_grpc_client_free(c);
+    bool ok = res.status == TRANSPORT_GRPC_OK &&
+              cmd_status_decode(res.data, res.len, st) == 0;
+    free(res.data);
+    return ok;
+}
+
+/* The node that leads (by the highest term any node reports), or -1. */
+static int find_leader(unsigned wait_ms)
+{
+    uint64_t until = procs_now_ns() + (uint64_t)wait_ms * 1000000ull;
+    for (;;) {
+        int leader = -1;
+        raft_term best = 0;
+        for (int k = 0; k < NODES; k++) {
+            struct cmd_status st;
+            if (cl.pids[k] > 0 && node_status(k, &st) &&
+                strcmp(st.role, "leader") == 0 && st.term >= best) {
+                leader = k;
+                best = st.term;
+            }
+        }
+        if (leader >= 0 || procs_now_ns() > until) {
+            return leader;
+        }
+        procs_sleep_ms(50);
+    }
+}
+
+/* Runs the CLI; stdout into @out. Returns its exit code. */
+static int cli(char *out, size_t out_size, const char *endpoints, ...)
+{
+    char *argv[16] = {CLI_BIN, "--endpoints", (char *)endpoints, "--timeout",
+                      "3"};
+    int n = 5;
+    va_list ap;
+    va_start(ap, endpoints);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 15) {
+        argv[n++] = (char *)a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    char err[1024];
+    return procs_run(argv, out, out_size, err, sizeof err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Load                                                                      */
+/* ------------------------------------------------------------------------ */
+
+struct load
+{
+    pthread_mutex_t lock;
+    FILE *history;
+    uint64_t t0;
+    bool stop;
+    uint64_t ok_writes;
+    unsigned anomalies;
+    /* Appends: token -> acknowledged? (tokens "pP.N;" in keys a0, a1) */
+    char acked[WORKERS][4096][1];
+    unsigned invoked[WORKERS];
+};
+
+static struct load ld;
+
+static void record(int process,
+                   const char *type,
+                   const char *f,
+                   const char *key,
+                   const char *value_json)
+{
+    pthread_mutex_lock(&ld.lock);
+    fprintf(ld.history,
+            "{\"process\":%d,\"type\":\"%s\",\"f\":\"%s\",\"key\":\"%s\"%s%s,"
+            "\"time\":%llu}\n",
+            process, type, f, key, value_json != NULL ? ",\"value\":" : "",
+            value_json != NULL ? value_json : "",
+            (unsigned long long)(procs_now_ns() - ld.t0));
+    pthread_mutex_unlock(&ld.lock);
+}
+
+static bool stopping(void)
+{
+    pthread_mutex_lock(&ld.lock);
+    bool s = ld.stop;
+    pthread_mutex_unlock(&ld.lock);
+    return s;
+}
+
+static void *worker(void *arg)
+{
+    int p = (int)(intptr_t)arg;
+    uint64_t x = 0x51ed270b27f4a3c9ull * (uint64_t)(unsigned)(p + 1);
+    char last_seen[64] = "none";
+    char out[4096];
+    for (unsigned n = 0; n < 4096 && !stopping(); n++) {
+        x = common_mix64(x);
+        unsigned r = (unsigned)(x % 100);
+        char key[8];
+        char value[64];
+        char json[160];
+        snprintf(key, sizeof key, "k%u", (unsigned)((x >> 8) % 3));
+        if (r < 30) {
+            snprintf(value, sizeof value, "p%d-%u", p, n);
+            snprintf(json, sizeof json, "\"%s\"", value);
+            record(p, "invoke", "put", key, json);
+            int rc =
+                cli(out, sizeof out, cl.endpoints, "put", key, value, NULL);
+            record(p, rc == 0 ? "ok" : "info", "put", key, json);
+            pthread_mutex_lock(&ld.lock);
+            ld.ok_writes += rc == 0;
+            ld.anomalies += rc != 0 && rc != 3;
+            pthread_mutex_unlock(&ld.lock);
+        } else if (r < 55) {
+            record(p, "invoke", "get", key, NULL);
+            int rc = cli(out, sizeof out, cl.endpoints, "get", key, NULL);
+            if (rc == 0) {
+                out[strcspn(out, "\n")] = '\0';
+                out[sizeof last_seen - 1] = '\0'; /* values are short */
+                snprintf(last_seen, sizeof last_seen, "%.63s", out);
+                snprintf(json, sizeof json, "\"%.63s\"", out);
+                record(p, "ok", "get", key, json);
+            } else if (rc == 1) {
+                record(p, "ok", "get", key, "null");
+            } else {
+                record(p, "info", "get", key, NULL);
+                pthread_mutex_lock(&ld.lock);
+                ld.anomalies += rc != 3;
+                pthread_mutex_unlock(&ld.lock);
+            }
+        } else if (r < 70) {
+            snprintf(value, sizeof value, "c%d-%u", p, n);
+            snprintf(json, sizeof json, "[\"%s\",\"%s\"]", last_seen, value);
+            record(p, "invoke", "cas", key, json);
+            int rc = cli(out, sizeof out, cl.endpoints, "cas", key, last_seen,
+                         value, NULL);
+            if (rc == 1) {
+                pthread_mutex_lock(&ld.lock);
+                fprintf(ld.history,
+                        "{\"process\":%d,\"type\":\"fail\",\"f\":\"cas\","
+                        "\"key\":\"%s\",\"value\":%s,\"error\":\"mismatch\","
+                        "\"time\":%llu}\n",
+                        p, key, json,
+                        (unsigned long long)(procs_now_ns() - ld.t0));
+                pthread_mutex_unlock(&ld.lock);
+            } else {
+                record(p, rc == 0 ? "ok" : "info", "cas", key, json);
+            }
+            pthread_mutex_lock(&ld.lock);
+            ld.ok_writes += rc == 0;
+            ld.anomalies += rc != 0 && rc != 1 && rc != 3;
+            pthread_mutex_unlock(&ld.lock);
+        } else {
+            snprintf(key, sizeof key, "a%u", (unsigned)((x >> 8) % 2));
+            snprintf(value, sizeof value, "p%d.%u;", p, n);
+            snprintf(json, sizeof json, "\"%s\"", value);
+            record(p, "invoke", "append", key, json);
+            int rc =
+                cli(out, sizeof out, cl.endpoints, "append", key, value, NULL);
+            record(p, rc == 0 ? "ok" : "info", "append", key, json);
+            pthread_mutex_lock(&ld.lock);
+            ld.acked[p][n][0] = rc == 0 ? 'y' : 'i';
+            ld.ok_writes += rc == 0;
+            ld.anomalies += rc != 0 && rc != 3;
+            pthread_mutex_unlock(&ld.lock);
+        }
+    }
+    return NULL;
+}
+
+static uint64_t ok_writes(void)
+{
+    pthread_mutex_lock(&ld.lock);
+    uint64_t n = ld.ok_writes;
+    pthread_mutex_unlock(&ld.lock);
+    return n;
+}
+
+/* Every node answers with the same applied index (= its commit) and the
+ * same state digest, twice in a row. */
+static bool converged(unsigned wait_ms)
+{
+    uint64_t until = procs_now_ns() + (uint64_t)wait_ms * 1000000ull;
+    int same = 0;
+    while (procs_now_ns() < until) {
+        struct cmd_status st[NODES];
+        bool all = true;
+        for (int k = 0; k < NODES && all; k++) {
+            all = node_status(k, &st[k]) && st[k].applied == st[k].commit &&
+                  st[k].applied == st[0].applied &&
+                  st[k].digest == st[0].digest && st[k].applied > 0;
+        }
+        same = all ? same + 1 : 0;
+        if (same == 2) {
+            print_message("converged at index %llu, digest %016llx\n",
+                          (unsigned long long)st[0].applied,
+                          (unsigned long long)st[0].digest);
+            return true;
+        }
+        procs_sleep_ms(200);
+    }
+    return false;
+}
+
+/* A client through a follower's address alone reaches the leader: the
+ * follower's not-leader answer names it. */
+static void cli_follows_redirect_from_a_follower(void **state)
+{
+    (void)state;
+    int leader = find_leader(15000);
+    assert_true(leader >= 0);
+    int follower = (leader + 1) % NODES;
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%u", cl.ports[follower]);
+    char out[256];
+    assert_int_equal(cli(out, sizeof out, ep, "put", "redirect", "yes", NULL),
+                     0);
+    assert_string_equal(out, "OK\n");
+    assert_int_equal(cli(out, sizeof out, ep, "get", "redirect", NULL), 0);
+    assert_string_equal(out, "yes\n");
+}
+
+/* The leader dies mid-load and comes back; nothing acknowledged is lost,
+ * nothing is applied twice, and the history is linearizable. */
+static void cluster_survives_leader_kill_under_load(void **state)
+{
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof path, "%s/history.jsonl", cl.dir);
+    memset(&ld, 0, sizeof ld);
+    pthread_mutex_init(&ld.lock, NULL);
+    ld.history = fopen(path, "w");
+    assert_non_null(ld.history);
+    ld.t0 = procs_now_ns();
+    assert_true(find_leader(15000) >= 0);
+    pthread_t th[WORKERS];
+    for (int p = 0; p < WORKERS; p++) {
+        assert_int_equal(
+            pthread_create(&th[p], NULL, worker, (void *)(intptr_t)p), 0);
+    }
+    procs_sleep_ms(3000);
+    int leader = find_leader(5000);
+    assert_true(leader >= 0);
+    uint64_t before = ok_writes();
+    print_message("killing leader node %d after %llu acknowledged writes\n",
+                  leader + 1, (unsigned long long)before);
+    assert_int_equal(procs_stop(cl.pids[leader], SIGKILL, 5000), 128 + 9);
+    cl.pids[leader] = 0;
+    procs_sleep_ms(4000);
+    uint64_t during = ok_writes() - before;
+    print_message("%llu writes acknowledged while node %d was down\n",
+                  (unsigned long long)during, leader + 1);
+    node_start(leader);
+    procs_sleep_ms(3000);
+    pthread_mutex_lock(&ld.lock);
+    ld.stop = true;
+    pthread_mutex_unlock(&ld.lock);
+    for (int p = 0; p < WORKERS; p++) {
+        pthread_join(th[p], NULL);
+    }
+    assert_true(during > 0);
+    assert_int_equal(ld.anomalies, 0);
+    assert_true(ok_writes() >= 20);
+
+    /* The restarted node catches up: every node holds the same state. */
+    assert_true(converged(30000));
+
+    /* Every acknowledged append is in its key's value exactly once, and
+     * nothing there was never sent. */
+    char seen[WORKERS][4096];
+    memset(seen, 0, sizeof seen);
+    for (int a = 0; a < 2; a++) {
+        char key[8];
+        snprintf(key, sizeof key, "a%d", a);
+        static char out[1 << 16];
+        record(99, "invoke", "get", key, NULL);
+        int rc = cli(out, sizeof out, cl.endpoints, "get", key, NULL);
+        assert_true(rc == 0 || rc == 1);
+        out[strcspn(out, "\n")] = '\0';
+        if (rc == 0) {
+            char json[sizeof out + 2];
+            snprintf(json, sizeof json, "\"%s\"", out);
+            record(99, "ok", "get", key, json);
+        } else {
+            out[0] = '\0';
+            record(99, "ok", "get", key, "null");
+        }
+        char *save = NULL;
+        for (char *t = strtok_r(out, ";", &save); t != NULL;
+             t = strtok_r(NULL, ";", &save)) {
+            int p;
+            unsigned n;
+            assert_int_equal(sscanf(t, "p%d.%u", &p, &n), 2);
+            assert_true(p >= 0 && p < WORKERS && n < 4096);
+            assert_int_not_equal(ld.acked[p][n][0], 0); /* was sent */
+            assert_int_equal(seen[p][n], 0);            /* only once */
+            seen[p][n] = 1;
+        }
+    }
+    for (int p = 0; p < WORKERS; p++) {
+        for (unsigned n = 0; n < 4096; n++) {
+            if (ld.acked[p][n][0] == 'y' && !seen[p][n]) {
+                fail_msg("acknowledged append p%d.%u is missing", p, n);
+            }
+        }
+    }
+    fclose(ld.history);
+    ld.history = NULL;
+
+    char *argv[] = {LINCHECK_BIN, path, NULL};
+    char out[4096];
+    char err[4096];
+    int rc = procs_run(argv, out, sizeof out, err, sizeof err);
+    print_message("lincheck: %s%s", out, err);
+    assert_int_equal(rc, 0);
+
+    /* SIGTERM: each server answers what waits and exits 0. */
+    for (int k = 0; k < NODES; k++) {
+        assert_int_equal(procs_stop(cl.pids[k], SIGTERM, 10000), 0);
+        cl.pids[k] = 0;
+    }
+    pthread_mutex_destroy(&ld.lock);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(cli_follows_redirect_from_a_follower),
+        cmocka_unit_test(cluster_survives_leader_kill_under_load),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,797 @@
+/*
+ * transport_grpc: endpoints on loopback exchanging Raft batches, the
+ * application-call path, and every error a caller can meet: malformed and
+ * oversized messages, unknown methods, too many waiting calls, a port in
+ * use, a peer that goes away and comes back, shutdown with calls waiting.
+ *
+ * Each endpoint gets a polling thread, as in the harness; the test's
+ * thread sends, flushes, replies and calls in, as other threads do there.
+ * Ports are ephemeral (":0"), so parallel tests never collide.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "grpc_codec.h"
+#include "transport/transport.h"
+
+#define GOT_MAX  8192
+#define HELD_MAX 16
+
+struct node
+{
+    struct transport_grpc *g;
+    pthread_t thread;
+    bool running;
+    char address[64];
+    pthread_mutex_t lock;
+    /* Guarded by lock: */
+    struct transport_msg *got[GOT_MAX];
+    size_t n_got;
+    char log[8192];
+    struct transport_grpc_call *held[HELD_MAX];
+    size_t n_held;
+};
+
+static const char *const app_methods[] = {"/test.Echo/Now", "/test.Echo/Later"};
+
+static uint64_t now_ms(void)
+{
+    return common_now_ns() / 1000000u;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000,
+                          .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void on_deliver(void *data, struct transport_msg *m)
+{
+    struct node *n = data;
+    pthread_mutex_lock(&n->lock);
+    if (n->n_got < GOT_MAX) {
+        n->got[n->n_got++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&n->lock);
+    free(m);
+}
+
+static void on_log(void *data, const char *msg)
+{
+    struct node *n = data;
+    pthread_mutex_lock(&n->lock);
+    size_t len = strlen(n->log);
+    snprintf(n->log + len, sizeof n->log - len, "%s\n", msg);
+    pthread_mutex_unlock(&n->lock);
+}
+
+/* "Now" echoes the request at once, prefixed with "echo:"; "Later" waits
+ * in held[] for the test to answer. */
+static void on_call(void *data,
+                    struct transport_grpc_call *call,
+                    unsigned method,
+                    const void *req,
+                    size_t len)
+{
+    struct node *n = data;
+    if (method == 0) {
+        char buf[256];
+        int k =
+            snprintf(buf, sizeof buf, "echo:%.*s", (int)len, (const char *)req);
+        transport_grpc_reply(call, TRANSPORT_GRPC_OK, NULL, buf, (size_t)k);
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    if (n->n_held < HELD_MAX) {
+        n->held[n->n_held++] = call;
+        call = NULL;
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (call != NULL) {
+        transport_grpc_reply(call, TRANSPORT_GRPC_INTERNAL, "test full", NULL,
+                             0);
+    }
+}
+
+static void *poller(void *arg)
+{
+    struct node *n = arg;
+    while (transport_grpc_poll(n->g, 50) != TRANSPORT_GRPC_STOPPED) {
+    }
+    return NULL;
+}
+
+static void node_options(struct node *n,
+                         raft_id id,
+                         struct transport_grpc_options *o)
+{
+    transport_grpc_options_default(o);
+    o->id = id;
+    o->listen = "127.0.0.1:0";
+    o->deliver = on_deliver;
+    o->deliver_data = n;
+    o->log = on_log;
+    o->log_data = n;
+    o->methods = app_methods;
+    o->n_methods = 2;
+    o->on_call = on_call;
+    o->call_data = n;
+}
+
+static void node_start(struct node *n, const struct transport_grpc_options *o)
+{
+    memset(n, 0, sizeof *n);
+    pthread_mutex_init(&n->lock, NULL);
+    char why[256];
+    int rv = transport_grpc_new(o, why, sizeof why, &n->g);
+    if (rv != 0) {
+        fail_msg("transport_grpc_new: %s", why);
+    }
+    snprintf(n->address, sizeof n->address, "127.0.0.1:%u",
+             transport_grpc_port(n->g));
+    assert_int_equal(pthread_create(&n->thread, NULL, poller, n), 0);
+    n->running = true;
+}
+
+static void node_start_id(struct node *n, raft_id id)
+{
+    struct transport_grpc_options o;
+    node_options(n, id, &o);
+    node_start(n, &o);
+}
+
+static void node_stop(struct node *n)
+{
+    if (!n->running) {
+        return;
+    }
+    transport_grpc_stop(n->g);
+    pthread_join(n->thread, NULL);
+    transport_grpc_free(n->g);
+    n->running = false;
+    for (size_t k = 0; k < n->n_got; k++) {
+        free(n->got[k]);
+    }
+    pthread_mutex_destroy(&n->lock);
+}
+
+static size_t got_count(struct node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    size_t c = n->n_got;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
+
+static bool log_has(struct node *n, const char *what)
+{
+    pthread_mutex_lock(&n->lock);
+    bool has = strstr(n->log, what) != NULL;
+    pthread_mutex_unlock(&n->lock);
+    return has;
+}
+
+/* Waits up to @ms for node @n to have received @count messages. */
+static bool wait_got(struct node *n, size_t count, unsigned ms)
+{
+    uint64_t until = now_ms() + ms;
+    while (got_count(n) < count) {
+        if (now_ms() > until) {
+            return false;
+        }
+        sleep_ms(2);
+    }
+    return true;
+}
+
+static struct raft_message heartbeat(raft_id from, raft_id to, uint64_t ctx)
+{
+    struct raft_message m = {
+        .type = RAFT_MSG_HEARTBEAT, .from = from, .to = to, .term = 1};
+    m.heartbeat.context = ctx;
+    m.heartbeat.commit = ctx / 2;
+    return m;
+}
+
+/* One blocking call through a fresh client. */
+static void call(const char *address,
+                 const char *method,
+                 const void *req,
+                 size_t len,
+                 struct transport_grpc_result *res)
+{
+    struct transport_grpc_client *c = NULL;
+    assert_int_equal(transport_grpc_client_new(address, &c), 0);
+    assert_int_equal(transport_grpc_client_call(c, method, req, len, 5000, res),
+                     0);
+    transport_grpc_client_free(c);
+}
+
+/* ------------------------------------------------------------------------ */
+
+/* Messages sent between two endpoints arrive complete and in order, both
+ * ways, and go out as one call per flush rather than one per message. */
+static void grpc_endpoints_exchange_batched_messages(void **state)
+{
+    (void)state;
+    struct node a;
+    struct node b;
+    node_start_id(&a, 1);
+    node_start_id(&b, 2);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, b.address), 0);
+    assert_int_equal(transport_grpc_set_peer(b.g, 1, a.address), 0);
+    struct transport *ta = transport_grpc_transport(a.g);
+    struct transport *tb = transport_grpc_transport(b.g);
+    static char payload[100];
+    memset(payload, 'p', sizeof payload);
+    for (unsigned flush = 0; flush < 20; flush++) {
+        for (unsigned k = 0; k < 100; k++) {
+            uint64_t ctx = flush * 100 + k;
+            struct raft_message m = heartbeat(1, 2, ctx);
+            struct raft_entry e = {.term = 1,
+                                   .index = ctx + 1,
+                                   .type = RAFT_ENTRY_COMMAND,
+                                   .data = {payload, ctx % 100}};
+            if (k % 10 == 0) {
+                m.type = RAFT_MSG_APPEND;
+                m.append = (struct raft_append){.prev_index = ctx,
+                                                .prev_term = ctx > 0,
+                                                .commit = ctx,
+                                                .entries = &e,
+                                                .n_entries = 1};
+            }
+            assert_int_equal(transport_send(ta, &m), 0);
+            struct raft_message back = heartbeat(2, 1, ctx);
+            back.type = RAFT_MSG_HEARTBEAT_RESP;
+            back.heartbeat_resp.context = ctx;
+            assert_int_equal(transport_send(tb, &back), 0);
+        }
+        assert_int_equal(transport_flush(ta), 0);
+        assert_int_equal(transport_flush(tb), 0);
+    }
+    assert_true(wait_got(&b, 2000, 10000));
+    assert_true(wait_got(&a, 2000, 10000));
+    pthread_mutex_lock(&b.lock);
+    for (size_t k = 0; k < 2000; k++) {
+        const struct raft_message *m = &b.got[k]->m;
+        assert_int_equal(m->from, 1);
+        assert_int_equal(m->to, 2);
+        if (k % 10 == 0) {
+            assert_int_equal(m->type, RAFT_MSG_APPEND);
+            assert_int_equal(m->append.prev_index, k);
+            assert_int_equal(m->append.n_entries, 1);
+            assert_int_equal(m->append.entries[0].data.len, k % 100);
+        } else {
+            assert_int_equal(m->type, RAFT_MSG_HEARTBEAT);
+            assert_int_equal(m->heartbeat.context, k);
+        }
+    }
+    pthread_mutex_unlock(&b.lock);
+    pthread_mutex_lock(&a.lock);
+    for (size_t k = 0; k < 2000; k++) {
+        assert_int_equal(a.got[k]->m.type, RAFT_MSG_HEARTBEAT_RESP);
+        assert_int_equal(a.got[k]->m.heartbeat_resp.context, k);
+    }
+    pthread_mutex_unlock(&a.lock);
+    struct transport_grpc_stats sa;
+    struct transport_grpc_stats sb;
+    transport_grpc_stats(a.g, &sa);
+    transport_grpc_stats(b.g, &sb);
+    assert_int_equal(sa.sent, 2000);
+    assert_int_equal(sa.dropped, 0);
+    assert_true(sa.batches_sent >= 1 && sa.batches_sent <= 20);
+    assert_int_equal(sa.batches_failed, 0);
+    assert_int_equal(sb.received, 2000);
+    assert_int_equal(sb.batches_received, sa.batches_sent);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* A queue larger than one batch may carry goes out in several calls, none
+ * above the size limit, and every message arrives. */
+static void grpc_large_queues_split_into_several_batches(void **state)
+{
+    (void)state;
+    struct node a;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&a, 1, &o);
+    o.batch_bytes_max = 64 * 1024;
+    node_start(&a, &o);
+    node_start_id(&b, 2);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, b.address), 0);
+    static char data[10000];
+    memset(data, 'd', sizeof data);
+    for (unsigned k = 0; k < 100; k++) {
+        struct raft_entry e = {.term = 1,
+                               .index = k + 1,
+                               .type = RAFT_ENTRY_COMMAND,
+                               .data = {data, sizeof data}};
+        struct raft_message m = {.type = RAFT_MSG_APPEND,
+                                 .from = 1,
+                                 .to = 2,
+                                 .term = 1,
+                                 .append = {.prev_index = k,
+                                            .prev_term = k > 0,
+                                            .entries = &e,
+                                            .n_entries = 1}};
+        assert_int_equal(transport_send(transport_grpc_transport(a.g), &m), 0);
+    }
+    transport_flush(transport_grpc_transport(a.g));
+    assert_true(wait_got(&b, 100, 10000));
+    struct transport_grpc_stats s;
+    transport_grpc_stats(a.g, &s);
+    assert_true(s.batches_sent >= 16);
+    assert_int_equal(s.dropped, 0);
+    pthread_mutex_lock(&b.lock);
+    for (size_t k = 0; k < 100; k++) {
+        assert_int_equal(b.got[k]->m.append.prev_index, k);
+    }
+    pthread_mutex_unlock(&b.lock);
+    node_stop(&a);
+    node_stop(&b);
+}
+
+/* Bytes that are not a valid batch for this node are answered
+ * INVALID_ARGUMENT with the reason, nothing is delivered, and the endpoint
+ * goes on serving. */
+static void grpc_malformed_batches_get_invalid_argument(void **state)
+{
+    (void)state;
+    struct node b;
+    node_start_id(&b, 2);
+    struct transport_grpc_result res;
+    static const uint8_t garbage[] = {0xff, 0xfe, 0xfd, 0x07, 0x00};
+    call(b.address, TRANSPORT_GRPC_RAFT_METHOD, garbage, sizeof garbage, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_INVALID_ARGUMENT);
+    assert_non_null(strstr(res.message, "not a raftkv.raft.MessageBatch"));
+    free(res.data);
+
+    /* Well formed, but for node 3. */
+    struct raft_message m = heartbeat(1, 3, 5);
+    const struct raft_message *p = &m;
+    struct transport_grpc_batch *batch = NULL;
+    assert_int_equal(transport_grpc_batch_new(&p, 1, &batch), 0);
+    size_t len = transport_grpc_batch_size(batch);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    transport_grpc_batch_pack(batch, buf);
+    transport_grpc_batch_free(batch);
+    call(b.address, TRANSPORT_GRPC_RAFT_METHOD, buf, len, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_INVALID_ARGUMENT);
+    assert_non_null(strstr(res.message, "for node 3, not node 2"));
+    free(res.data);
+    free(buf);
+
+    /* A good one still works, and its answer is an empty SendAck. */
+    m = heartbeat(1, 2, 5);
+    assert_int_equal(transport_grpc_batch_new(&p, 1, &batch), 0);
+    len = transport_grpc_batch_size(batch);
+    buf = malloc(len);
+    assert_non_null(buf);
+    transport_grpc_batch_pack(batch, buf);
+    transport_grpc_batch_free(batch);
+    call(b.address, TRANSPORT_GRPC_RAFT_METHOD, buf, len, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_OK);
+    assert_int_equal(res.len, 0);
+    free(res.data);
+    free(buf);
+    assert_true(wait_got(&b, 1, 2000));
+    assert_int_equal(got_count(&b), 1);
+    struct transport_grpc_stats s;
+    transport_grpc_stats(b.g, &s);
+    assert_int_equal(s.batches_rejected, 2);
+    assert_true(log_has(&b, "rejected a Raft batch"));
+    node_stop(&b);
+}
+
+/* A message above the size limit is refused RESOURCE_EXHAUSTED on either
+ * service, and the endpoint goes on serving. */
+static void grpc_oversized_messages_get_resource_exhausted(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.message_bytes_max = 1 << 20;
+    node_start(&b, &o);
+    size_t len = 2u << 20;
+    uint8_t *big = calloc(1, len);
+    assert_non_null(big);
+    struct transport_grpc_result res;
+    call(b.address, TRANSPORT_GRPC_RAFT_METHOD, big, len, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    free(res.data);
+    call(b.address, "/test.Echo/Now", big, len, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    free(res.data);
+    free(big);
+    call(b.address, "/test.Echo/Now", "hi", 2, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_OK);
+    assert_int_equal(res.len, 7);
+    assert_memory_equal(res.data, "echo:hi", 7);
+    free(res.data);
+    node_stop(&b);
+}
+
+/* A method nobody registered is answered UNIMPLEMENTED at once, naming it
+ * (not left to hang until its deadline). */
+static void grpc_unknown_methods_get_unimplemented(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.n_methods = 0; /* no application service */
+    node_start(&b, &o);
+    struct transport_grpc_result res;
+    uint64_t t0 = now_ms();
+    call(b.address, "/raftkv.Nope/Foo", "x", 1, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_UNIMPLEMENTED);
+    assert_non_null(strstr(res.message, "/raftkv.Nope/Foo"));
+    free(res.data);
+    call(b.address, "/test.Echo/Now", "x", 1, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_UNIMPLEMENTED);
+    free(res.data);
+    assert_true(now_ms() - t0 < 2000);
+    node_stop(&b);
+}
+
+struct caller
+{
+    const char *address;
+    const char *method;
+    const char *req;
+    struct transport_grpc_result res;
+    pthread_t thread;
+};
+
+static void *caller_main(void *arg)
+{
+    struct caller *c = arg;
+    struct transport_grpc_client *cl = NULL;
+    if (transport_grpc_client_new(c->address, &cl) != 0) {
+        c->res.status = -1;
+        return NULL;
+    }
+    if (transport_grpc_client_call(cl, c->method, c->req, strlen(c->req), 5000,
+                                   &c->res) != 0) {
+        c->res.status = -1;
+    }
+    transport_grpc_client_free(cl);
+    return NULL;
+}
+
+static void caller_start(struct caller *c, const char *address, const char *req)
+{
+    memset(c, 0, sizeof *c);
+    c->address = address;
+    c->method = "/test.Echo/Later";
+    c->req = req;
+    assert_int_equal(pthread_create(&c->thread, NULL, caller_main, c), 0);
+}
+
+static size_t held_count(struct node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    size_t c = n->n_held;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
+
+static struct transport_grpc_call *held_take(struct node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    struct transport_grpc_call *c = n->n_held > 0 ? n->held[--n->n_held] : NULL;
+    pthread_mutex_unlock(&n->lock);
+    return c;
+}
+
+static void wait_held(struct node *n, size_t count)
+{
+    uint64_t until = now_ms() + 5000;
+    while (held_count(n) < count) {
+        assert_true(now_ms() < until);
+        sleep_ms(2);
+    }
+}
+
+/* An application call waits until its owner answers - from another thread,
+ * with a response or an error status and message - and the caller gets
+ * exactly that. */
+static void grpc_application_calls_wait_for_the_owner(void **state)
+{
+    (void)state;
+    struct node b;
+    node_start_id(&b, 2);
+    struct caller c1;
+    caller_start(&c1, b.address, "one");
+    wait_held(&b, 1);
+    sleep_ms(50); /* still waiting: nobody answered */
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "later", 5);
+    pthread_join(c1.thread, NULL);
+    assert_int_equal(c1.res.status, TRANSPORT_GRPC_OK);
+    assert_int_equal(c1.res.len, 5);
+    assert_memory_equal(c1.res.data, "later", 5);
+    free(c1.res.data);
+
+    struct caller c2;
+    caller_start(&c2, b.address, "two");
+    wait_held(&b, 1);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_NOT_FOUND,
+                         "nothing here", NULL, 0);
+    pthread_join(c2.thread, NULL);
+    assert_int_equal(c2.res.status, TRANSPORT_GRPC_NOT_FOUND);
+    assert_string_equal(c2.res.message, "nothing here");
+    assert_null(c2.res.data);
+    struct transport_grpc_stats s;
+    transport_grpc_stats(b.g, &s);
+    assert_int_equal(s.calls, 2);
+    node_stop(&b);
+}
+
+/* Beyond calls_max waiting calls, a new one is refused at once with
+ * RESOURCE_EXHAUSTED; once an answer goes out there is room again. */
+static void grpc_too_many_waiting_calls_get_resource_exhausted(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.calls_max = 1;
+    node_start(&b, &o);
+    struct caller c1;
+    caller_start(&c1, b.address, "one");
+    wait_held(&b, 1);
+    struct transport_grpc_result res;
+    call(b.address, "/test.Echo/Now", "x", 1, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    free(res.data);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "ok", 2);
+    pthread_join(c1.thread, NULL);
+    assert_int_equal(c1.res.status, TRANSPORT_GRPC_OK);
+    free(c1.res.data);
+    /* The answer's completion frees the slot; allow it a moment. */
+    uint64_t until = now_ms() + 5000;
+    for (;;) {
+        call(b.address, "/test.Echo/Now", "x", 1, &res);
+        free(res.data);
+        if (res.status == TRANSPORT_GRPC_OK) {
+            break;
+        }
+        assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+        assert_true(now_ms() < until);
+        sleep_ms(5);
+    }
+    node_stop(&b);
+}
+
+/* Stopping with calls still waiting answers them UNAVAILABLE; an owner
+ * that replies after that does no harm, and one that never replies leaks
+ * nothing. */
+static void grpc_shutdown_answers_waiting_calls_unavailable(void **state)
+{
+    (void)state;
+    struct node b;
+    node_start_id(&b, 2);
+    struct caller c1;
+    struct caller c2;
+    caller_start(&c1, b.address, "one");
+    caller_start(&c2, b.address, "two");
+    wait_held(&b, 2);
+    struct transport_grpc_call *late = held_take(&b);
+    held_take(&b); /* never answered by the owner */
+    transport_grpc_stop(b.g);
+    pthread_join(c1.thread, NULL);
+    pthread_join(c2.thread, NULL);
+    assert_int_equal(c1.res.status, TRANSPORT_GRPC_UNAVAILABLE);
+    assert_int_equal(c2.res.status, TRANSPORT_GRPC_UNAVAILABLE);
+    assert_non_null(strstr(c1.res.message, "shutting down"));
+    transport_grpc_reply(late, TRANSPORT_GRPC_OK, NULL, "late", 4);
+    node_stop(&b);
+}
+
+/* A second endpoint on a port in use is refused with the address and the
+ * system's reason; so are addresses that cannot be resolved. */
+static void grpc_port_in_use_is_refused_clearly(void **state)
+{
+    (void)state;
+    struct node a;
+    node_start_id(&a, 1);
+    struct transport_grpc_options o;
+    transport_grpc_options_default(&o);
+    o.id = 2;
+    o.listen = a.address;
+    struct transport_grpc *g = NULL;
+    char why[256];
+    assert_int_equal(transport_grpc_new(&o, why, sizeof why, &g),
+                     COMMON_EUNAVAILABLE);
+    assert_null(g);
+    assert_non_null(strstr(why, a.address));
+    assert_non_null(strstr(why, "Address already in use"));
+    o.listen = "no-such-host.invalid:7001";
+    assert_int_equal(transport_grpc_new(&o, why, sizeof why, &g),
+                     COMMON_EUNAVAILABLE);
+    assert_non_null(strstr(why, "no-such-host.invalid:7001"));
+    o.listen = "";
+    assert_int_equal(transport_grpc_new(&o, why, sizeof why, &g),
+                     COMMON_EINVAL);
+    o.listen = "127.0.0.1:0";
+    o.id = 0;
+    assert_int_equal(transport_grpc_new(&o, why, sizeof why, &g),
+                     COMMON_EINVAL);
+    node_stop(&a);
+}
+
+/* Sending checks its message and its peer, and a peer's queue is bounded:
+ * beyond it messages are dropped (Raft retries), never queued forever. */
+static void grpc_send_checks_peers_and_bounds_queues(void **state)
+{
+    (void)state;
+    struct node a;
+    struct transport_grpc_options o;
+    node_options(&a, 1, &o);
+    o.peer_queue_max = 4;
+    node_start(&a, &o);
+    struct transport *t = transport_grpc_transport(a.g);
+    struct raft_message m = heartbeat(1, 2, 1);
+    assert_int_equal(transport_send(t, &m), COMMON_EINVAL); /* no peer 2 */
+    assert_int_equal(transport_grpc_set_peer(a.g, 0, "127.0.0.1:1"),
+                     COMMON_EINVAL);
+    assert_int_equal(transport_grpc_set_peer(a.g, 1, "127.0.0.1:1"),
+                     COMMON_EINVAL);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, ""), COMMON_EINVAL);
+    /* Port 1 on loopback: nothing listens there. */
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, "127.0.0.1:1"), 0);
+    struct raft_message wrong = heartbeat(3, 2, 1);
+    assert_int_equal(transport_send(t, &wrong), COMMON_EINVAL);
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(transport_send(t, &m), 0);
+    }
+    assert_int_equal(transport_send(t, &m), COMMON_EBUSY);
+    struct transport_grpc_stats s;
+    transport_grpc_stats(a.g, &s);
+    assert_int_equal(s.dropped, 2); /* no peer, then full */
+    node_stop(&a);
+}
+
+/* A peer that is down loses what is sent to it (logged once, not per
+ * call); once it listens again the messages flow within about a second -
+ * the reconnect backoff is short. */
+static void grpc_peer_back_from_the_dead_receives_again(void **state)
+{
+    (void)state;
+    /* Learn a free port, then free it. */
+    struct node b;
+    node_start_id(&b, 2);
+    char address[64];
+    snprintf(address, sizeof address, "%s", b.address);
+    node_stop(&b);
+
+    struct node a;
+    node_start_id(&a, 1);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, address), 0);
+    struct transport *t = transport_grpc_transport(a.g);
+    uint64_t ctx = 0;
+    for (int k = 0; k < 15; k++) {
+        struct raft_message m = heartbeat(1, 2, ++ctx);
+        transport_send(t, &m);
+        transport_flush(t);
+        sleep_ms(20);
+    }
+    struct transport_grpc_stats s;
+    transport_grpc_stats(a.g, &s);
+    assert_true(s.batches_failed > 0);
+    assert_true(log_has(&a, "unreachable"));
+    /* One line for the whole outage. */
+    pthread_mutex_lock(&a.lock);
+    const char *first = strstr(a.log, "unreachable");
+    assert_null(strstr(first + 1, "unreachable"));
+    pthread_mutex_unlock(&a.lock);
+
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.listen = address;
+    node_start(&b, &o);
+    uint64_t t0 = now_ms();
+    while (got_count(&b) == 0) {
+        assert_true(now_ms() - t0 < 5000);
+        struct raft_message m = heartbeat(1, 2, ++ctx);
+        transport_send(t, &m);
+        transport_flush(t);
+        sleep_ms(10);
+    }
+    uint64_t took = now_ms() - t0;
+    print_message("peer reachable again after %llu ms\n",
+                  (unsigned long long)took);
+    assert_true(took < 3000);
+    uint64_t until = now_ms() + 2000;
+    while (!log_has(&a, "reachable again")) {
+        assert_true(now_ms() < until);
+        sleep_ms(5);
+    }
+    node_stop(&a);
+    node_stop(&b);
+}
+
+struct long_poll
+{
+    struct transport_grpc *g;
+    int rc;
+};
+
+static void *long_poller(void *arg)
+{
+    struct long_poll *lp = arg;
+    lp->rc = transport_grpc_poll(lp->g, 60000);
+    return NULL;
+}
+
+/* Stopping wakes a thread waiting in poll with a long timeout at once. */
+static void grpc_stop_wakes_the_polling_thread(void **state)
+{
+    (void)state;
+    struct transport_grpc_options o;
+    transport_grpc_options_default(&o);
+    o.id = 1;
+    o.listen = "127.0.0.1:0";
+    struct long_poll lp = {.rc = -1};
+    char why[128];
+    assert_int_equal(transport_grpc_new(&o, why, sizeof why, &lp.g), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, long_poller, &lp), 0);
+    sleep_ms(50);
+    uint64_t t0 = now_ms();
+    transport_grpc_stop(lp.g);
+    transport_grpc_stop(lp.g); /* idempotent */
+    pthread_join(th, NULL);
+    assert_true(now_ms() - t0 < 2000);
+    assert_int_equal(lp.rc, TRANSPORT_GRPC_STOPPED);
+    assert_int_equal(transport_grpc_poll(lp.g, 10), TRANSPORT_GRPC_STOPPED);
+    transport_grpc_free(lp.g);
+    transport_grpc_free(NULL);
+}
+
+/* Status names are gRPC's. */
+static void grpc_status_names(void **state)
+{
+    (void)state;
+    assert_string_equal(transport_grpc_status_name(0), "OK");
+    assert_string_equal(transport_grpc_status_name(3), "INVALID_ARGUMENT");
+    assert_string_equal(transport_grpc_status_name(8), "RESOURCE_EXHAUSTED");
+    assert_string_equal(transport_grpc_status_name(12), "UNIMPLEMENTED");
+    assert_string_equal(transport_grpc_status_name(14), "UNAVAILABLE");
+    assert_string_equal(transport_grpc_status_name(99), "UNKNOWN");
+    assert_string_equal(transport_grpc_status_name(-1), "UNKNOWN");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(grpc_endpoints_exchange_batched_messages),
+        cmocka_unit_test(grpc_large_queues_split_into_several_batches),
+        cmocka_unit_test(grpc_malformed_batches_get_invalid_argument),
+        cmocka_unit_test(grpc_oversized_messages_get_resource_exhausted),
+        cmocka_unit_test(grpc_unknown_methods_get_unimplemented),
+        cmocka_unit_test(grpc_application_calls_wait_for_the_owner),
+        cmocka_unit_test(grpc_too_many_waiting_calls_get_resource_exhausted),
+        cmocka_unit_test(grpc_shutdown_answers_waiting_calls_unavailable),
+        cmocka_unit_test(grpc_port_in_use_is_refused_clearly),
+        cmocka_unit_test(grpc_send_checks_peers_and_bounds_queues),
+        cmocka_unit_test(grpc_peer_back_from_the_dead_receives_again),
+        cmocka_unit_test(grpc_stop_wakes_the_polling_thread),
+        cmocka_unit_test(grpc_status_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
