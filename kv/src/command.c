@@ -50,6 +50,45 @@ const char *kv_status_name(int status)
     }
 }
 
+/* enum kv_op and proto/kv.proto's Op number the operations differently
+ * (GET is first here, PUT there): translate explicitly, so that the log
+ * holds kv.proto's values and any reader of it sees what was meant. */
+static Raftkv__Op op_to_proto(enum kv_op op)
+{
+    switch (op) {
+        case KV_OP_GET:
+            return RAFTKV__OP__OP_GET;
+        case KV_OP_PUT:
+            return RAFTKV__OP__OP_PUT;
+        case KV_OP_DELETE:
+            return RAFTKV__OP__OP_DELETE;
+        case KV_OP_CAS:
+            return RAFTKV__OP__OP_CAS;
+        case KV_OP_APPEND:
+            return RAFTKV__OP__OP_APPEND;
+        default:
+            return RAFTKV__OP__OP_UNSPECIFIED;
+    }
+}
+
+static int op_from_proto(Raftkv__Op op)
+{
+    switch (op) {
+        case RAFTKV__OP__OP_GET:
+            return KV_OP_GET;
+        case RAFTKV__OP__OP_PUT:
+            return KV_OP_PUT;
+        case RAFTKV__OP__OP_DELETE:
+            return KV_OP_DELETE;
+        case RAFTKV__OP__OP_CAS:
+            return KV_OP_CAS;
+        case RAFTKV__OP__OP_APPEND:
+            return KV_OP_APPEND;
+        default:
+            return 0;
+    }
+}
+
 static ProtobufCBinaryData bin(struct common_buf b)
 {
     ProtobufCBinaryData d = {.len = b.len, .data = b.base};
@@ -64,7 +103,7 @@ int kv_command_encode(const struct kv_request *req, uint8_t **out, size_t *len)
     Raftkv__Command c = RAFTKV__COMMAND__INIT;
     c.client_id = req->client_id;
     c.seq = req->seq;
-    c.op = (Raftkv__Op)req->op;
+    c.op = op_to_proto(req->op);
     c.key = bin(req->key);
     c.value = bin(req->value);
     c.expected = bin(req->expected);
@@ -93,13 +132,14 @@ int kv_command_decode(const void *data, size_t len, struct kv_command *cmd)
     if (c == NULL) {
         return COMMON_ECORRUPT;
     }
-    if (c->op < 1 || c->op > KV_OP_MAX) {
+    int op = op_from_proto(c->op);
+    if (op == 0) {
         raftkv__command__free_unpacked(c, NULL);
         return COMMON_ECORRUPT;
     }
     cmd->client_id = c->client_id;
     cmd->seq = c->seq;
-    cmd->op = (enum kv_op)c->op;
+    cmd->op = (enum kv_op)op;
     cmd->key = buf_of(c->key);
     cmd->value = buf_of(c->value);
     cmd->expected = buf_of(c->expected);

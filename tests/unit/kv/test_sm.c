@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "kv/kv.h"
+#include "proto/kv.pb-c.h"
 
 static struct common_buf str(const char *s)
 {
@@ -287,6 +288,34 @@ static void sm_bad_snapshot_refused(void **state)
     kv_sm_free(sm);
 }
 
+/* Commands in the log carry proto/kv.proto's Op values, so a reader that
+ * knows only kv.proto sees the operation that was meant. */
+static void sm_command_uses_proto_op_values(void **state)
+{
+    (void)state;
+    const enum kv_op ops[] = {KV_OP_GET, KV_OP_PUT, KV_OP_DELETE, KV_OP_CAS,
+                              KV_OP_APPEND};
+    const Raftkv__Op want[] = {RAFTKV__OP__OP_GET, RAFTKV__OP__OP_PUT,
+                               RAFTKV__OP__OP_DELETE, RAFTKV__OP__OP_CAS,
+                               RAFTKV__OP__OP_APPEND};
+    for (size_t k = 0; k < 5; k++) {
+        struct kv_request req = {.client_id = 1, .seq = 1, .op = ops[k],
+                                 .key = str("k")};
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        assert_int_equal(kv_command_encode(&req, &bytes, &len), 0);
+        Raftkv__Command *c = raftkv__command__unpack(NULL, len, bytes);
+        assert_non_null(c);
+        assert_int_equal(c->op, want[k]);
+        raftkv__command__free_unpacked(c, NULL);
+        struct kv_command cmd;
+        assert_int_equal(kv_command_decode(bytes, len, &cmd), 0);
+        assert_int_equal(cmd.op, ops[k]);
+        kv_command_free(&cmd);
+        free(bytes);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +323,7 @@ int main(void)
         cmocka_unit_test(sm_session_applies_each_request_once),
         cmocka_unit_test(sm_map_agrees_with_model),
         cmocka_unit_test(sm_corrupt_command_refused),
+        cmocka_unit_test(sm_command_uses_proto_op_values),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
     };
