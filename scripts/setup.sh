@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package raft-kv needs to build, test and benchmark.
+# Installs every Debian package raft-kv needs to build, test and benchmark
+# (etcd-server: the etcd cluster bench/kvbench/compare.sh measures against).
 # Run as root, or as a user with sudo. Does nothing when all are present.
 set -euo pipefail
 
@@ -12,6 +13,7 @@ packages=(
     libgrpc-dev
     python3-grpcio python3-protobuf protobuf-compiler
     docker-compose
+    etcd-server
 )
 
 missing=()
