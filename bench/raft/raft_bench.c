@@ -127,6 +127,13 @@ static uint64_t run(uint64_t total, size_t size, uint64_t batch)
         }
     }
     uint64_t elapsed = common_now_ns() - t0;
+    /* Followers learn the last commit index from the next heartbeat. */
+    for (int tick = 0; tick < 10; tick++) {
+        for (int k = 0; k < NODES; k++) {
+            raft_tick(c.r[k]);
+        }
+        pump(&c);
+    }
     for (int k = 0; k < NODES; k++) {
         if (c.applied[k] < start_applied + total) {
             fprintf(stderr, "raft-bench: node %d applied only %llu of %llu\n",

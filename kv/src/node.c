@@ -563,6 +563,15 @@ void kv_node_flush(struct kv_node *n)
                 memcpy(installed, u.snapshot->data, u.snapshot->len);
             }
         }
+        /* A leader's AppendEntries leave before its own disk write, which
+         * then runs while followers write theirs (the core counts the
+         * leader's copy only once raft_update_done says it is durable). */
+        for (size_t k = 0; k < u.n_messages_early; k++) {
+            transport_send(n->transport, &u.messages[k]);
+        }
+        if (u.n_messages_early > 0) {
+            transport_flush(n->transport);
+        }
         struct storage_batch b = {
             .hard_state = u.hard_state_changed ? &u.hard_state : NULL,
             .truncate_from = u.truncate_from,
@@ -576,13 +585,13 @@ void kv_node_flush(struct kv_node *n)
                 snprintf(why, sizeof why, "storage: %s",
                          storage_error(n->storage));
                 node_fail(n, why);
-                return; /* nothing of this update leaves the node */
+                return; /* no vote or acknowledgement leaves the node */
             }
         }
         if (n->env.observe != NULL) {
             n->env.observe(n->env.data, n, &u);
         }
-        for (size_t k = 0; k < u.n_messages; k++) {
+        for (size_t k = u.n_messages_early; k < u.n_messages; k++) {
             transport_send(n->transport, &u.messages[k]);
         }
         struct raft_snapshot installed_meta;

@@ -342,13 +342,8 @@ int raft_propose(struct raft *r,
     raft_index last = log_last_index(&r->log);
     struct progress *self = raft_progress_of(r, r->id);
     if (self != NULL) {
-        self->match = last;
+        /* Its match moves when the entry is durable (raft_update_done). */
         self->next = last + 1;
-    }
-    if (r->quorum == 1) {
-        /* Alone, the leader's own copy is a majority; otherwise commitment
-         * waits for acknowledgements. */
-        replication_maybe_commit(r);
     }
     if (index != NULL) {
         *index = last;
@@ -519,6 +514,12 @@ int raft_step(struct raft *r, const struct raft_message *m)
 /* Updates                                                                   */
 /* ------------------------------------------------------------------------ */
 
+static bool message_early(const struct raft_message *m)
+{
+    return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+           m->type == RAFT_MSG_SNAPSHOT;
+}
+
 static struct raft_entry *copy_range(struct raft *r,
                                      raft_index from,
                                      raft_index to,
@@ -572,8 +573,25 @@ bool raft_update_get(struct raft *r, struct raft_update *u)
             return false;
         }
     }
+    /* A leader's AppendEntries, heartbeats and snapshot chunks may leave
+     * before the update is persisted; everything else (votes and their
+     * requests, acknowledgements) only after. Stable partition: the early
+     * ones first, each group in its original order. */
+    size_t early = 0;
+    for (size_t k = 0; k < r->outbox_len; k++) {
+        if (message_early(&r->outbox[k])) {
+            if (k != early) {
+                struct raft_message m = r->outbox[k];
+                memmove(&r->outbox[early + 1], &r->outbox[early],
+                        (k - early) * sizeof *r->outbox);
+                r->outbox[early] = m;
+            }
+            early++;
+        }
+    }
     u->messages = r->outbox;
     u->n_messages = r->outbox_len;
+    u->n_messages_early = early;
     raft_index applied = r->applied;
     if (r->install_pending) {
         u->snapshot = &r->install;
@@ -609,6 +627,16 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
         raft_index persisted = u->entries[u->n_entries - 1].index;
         if (persisted > r->log.stable) {
             r->log.stable = persisted;
+        }
+    }
+    if (r->role == RAFT_LEADER) {
+        /* The leader's own log counts towards commitment only as far as it
+         * is durable (Raft dissertation §10.2.1: the leader writes to its
+         * disk in parallel with sending AppendEntries). */
+        struct progress *self = raft_progress_of(r, r->id);
+        if (self != NULL && self->match < r->log.stable) {
+            self->match = r->log.stable;
+            replication_maybe_commit(r);
         }
     }
     if (u->truncate_from != 0) {

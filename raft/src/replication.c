@@ -46,18 +46,16 @@ int replication_become_leader(struct raft *r)
          * follower is sent, with the entry before it as the probe point. */
         progress_reset(p, rv == 0 ? last - 1 : last);
         if (p->is_self) {
-            p->match = last;
+            /* The leader's own copy counts once it is durable: what is
+             * already persisted now, the no-op when its update is done. */
+            p->match = r->log.stable;
             p->next = last + 1;
             p->recent_active = true;
         }
     }
     raft_logf(r, RAFT_LOG_INFO, "leader of term %llu at index %llu",
               (unsigned long long)r->term, (unsigned long long)last);
-    if (rv != 0) {
-        return rv;
-    }
-    replication_maybe_commit(r); /* a single voter commits at once */
-    return 0;
+    return rv;
 }
 
 static int cmp_index_desc(const void *a, const void *b)

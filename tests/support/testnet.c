@@ -300,6 +300,17 @@ void tn_process(struct testnet *tn, raft_id id)
     for (int guard = 0;
          guard < 1000 && node->r != NULL && raft_update_get(node->r, &u);
          guard++) {
+        /* 0. A leader's AppendEntries may leave before its disk write;
+         * sometimes the node crashes right then, its write lost. */
+        for (size_t k = 0; k < u.n_messages_early; k++) {
+            net_send(tn, &u.messages[k]);
+        }
+        if (u.n_messages_early > 0 && u.n_entries > 0 &&
+            common_prng_chance(&tn->prng, tn->crash_mid_write)) {
+            tn->crashes_mid_write++;
+            tn_crash(tn, id);
+            return;
+        }
         /* 1. Persist: snapshot, hard state, truncation, entries. */
         if (u.snapshot != NULL) {
             const struct raft_snapshot *sn = u.snapshot;
@@ -328,8 +339,8 @@ void tn_process(struct testnet *tn, raft_id id)
             disk_append(tn, node, &u.entries[k]);
         }
         monitor_observe(tn->mon, id, node->r, &u);
-        /* 2. Send. */
-        for (size_t k = 0; k < u.n_messages; k++) {
+        /* 2. Send the rest. */
+        for (size_t k = u.n_messages_early; k < u.n_messages; k++) {
             net_send(tn, &u.messages[k]);
         }
         /* 3. Apply: the snapshot, then the entries after it. */

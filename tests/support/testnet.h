@@ -87,6 +87,10 @@ struct testnet
     uint64_t delivered;
     uint64_t dropped;
     uint64_t append_rejects; /* delivered AppendEntries rejections */
+    /* Probability that a leader crashes after sending its AppendEntries
+     * and before its own disk write completes (the write is lost). */
+    double crash_mid_write;
+    uint64_t crashes_mid_write;
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
     /* digest_at[i]: the state machine digest after index i, as first

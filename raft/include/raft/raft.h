@@ -8,9 +8,10 @@
  * one update (struct raft_update), in the spirit of etcd-io/raft's Ready:
  *
  *     while (raft_update_get(r, &u)) {
+ *         send u.messages[0 .. u.n_messages_early)   (may go first)
  *         persist u.hard_state (if changed), drop entries >= u.truncate_from,
  *         append u.entries          -- and make them durable, THEN
- *         send u.messages,
+ *         send the rest of u.messages,
  *         apply u.committed,
  *         serve u.reads once applied >= their index,
  *         raft_update_done(r, &u);
@@ -19,7 +20,10 @@
  * The persist-before-send rule is what makes votes and acknowledgements
  * safe: a vote or an ack leaves the node only after the state it reports is
  * on stable storage (Raft paper, Figure 2: "Updated on stable storage before
- * responding to RPCs").
+ * responding to RPCs"). A leader's AppendEntries may go out while its own
+ * disk write is in progress (dissertation §10.2.1): the leader counts its
+ * own log towards a quorum only once raft_update_done() says it is
+ * durable.
  *
  * Memory: everything an update points to (entries, their data, messages)
  * stays valid until raft_update_done(). Between raft_update_get() and
@@ -357,8 +361,13 @@ struct raft_update
     raft_index truncate_from;
     const struct raft_entry *entries; /* to persist, in order */
     size_t n_entries;
-    const struct raft_message *messages; /* send after persisting */
+    /* Messages to send. The first n_messages_early (a leader's
+     * AppendEntries, heartbeats and snapshot chunks) may go before the
+     * update is persisted, in parallel with the disk write; the rest
+     * (votes, vote requests, acknowledgements) only after. */
+    const struct raft_message *messages;
     size_t n_messages;
+    size_t n_messages_early;
     const struct raft_entry *committed; /* apply in order */
     size_t n_committed;
     const struct raft_read *reads;

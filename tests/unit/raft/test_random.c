@@ -46,6 +46,7 @@ static struct
     uint64_t crashes;
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
+    uint64_t crashes_mid_write;
 } totals;
 
 struct trial
@@ -168,6 +169,7 @@ static bool stable_phase(struct trial *t)
     tn->loss = 0;
     tn->duplicate = 0;
     tn->delay_max = 0;
+    tn->crash_mid_write = 0;
 
     /* Bound: a stale leader outside the group is irrelevant; inside it
      * CheckQuorum, leases and randomized timeouts settle within a few
@@ -286,6 +288,9 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
                       : 0;
     t.delay_max = (unsigned)common_prng_below(&t.prng, 4);
     bool reorder = common_prng_chance(&t.prng, 0.5);
+    /* Leaders crash between sending AppendEntries and finishing their own
+     * disk write now and then. */
+    double mid_write = common_prng_chance(&t.prng, 0.5) ? 0.02 : 0;
 
     bool ok = true;
     unsigned phases = 4;
@@ -294,6 +299,7 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
         t.tn->duplicate = t.duplicate;
         t.tn->delay_max = t.delay_max;
         t.tn->reorder = reorder;
+        t.tn->crash_mid_write = mid_write;
         unsigned events = (unsigned)common_prng_range(&t.prng, 600, 1800);
         for (unsigned e = 0; e < events; e++) {
             chaos_event(&t);
@@ -321,6 +327,7 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
     }
     totals.delivered += t.tn->delivered;
     totals.snapshots_taken += t.tn->snapshots_taken;
+    totals.crashes_mid_write += t.tn->crashes_mid_write;
     totals.snapshots_installed += t.tn->snapshots_installed;
     totals.dropped += t.tn->dropped;
     totals.chaos_commits += t.chaos_commit;
@@ -398,7 +405,8 @@ static void random_trials_keep_safety_and_progress(void **state)
         "  messages delivered %llu, dropped %llu; entries applied %llu;\n"
         "  terms with a leader %llu; highest commit after chaos "
         "phases, summed %llu; crashes %llu\n"
-        "  snapshots taken %llu, installed by InstallSnapshot %llu\n",
+        "  snapshots taken %llu, installed by InstallSnapshot %llu; leaders "
+        "crashed mid-write %llu\n",
         (unsigned long long)trials, (unsigned long long)first_seed,
         (unsigned long long)failed, (unsigned long long)totals.delivered,
         (unsigned long long)totals.dropped, (unsigned long long)totals.applied,
@@ -406,7 +414,8 @@ static void random_trials_keep_safety_and_progress(void **state)
         (unsigned long long)totals.chaos_commits,
         (unsigned long long)totals.crashes,
         (unsigned long long)totals.snapshots_taken,
-        (unsigned long long)totals.snapshots_installed);
+        (unsigned long long)totals.snapshots_installed,
+        (unsigned long long)totals.crashes_mid_write);
     assert_int_equal(failed, 0);
 }
 
