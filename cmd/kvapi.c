@@ -369,7 +369,7 @@ int cmd_response_decode(enum cmd_method method,
     if (h == NULL) {
         h = &empty;
     }
-    if (rv == 0 && ((int)h->code < KV_OK || (int)h->code > KV_UNAVAILABLE)) {
+    if (rv == 0 && ((int)h->code < KV_OK || (int)h->code > KV_EXPIRED)) {
         rv = COMMON_EPARSE;
     }
     if (rv == 0) {

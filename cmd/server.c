@@ -258,6 +258,9 @@ static const char *reply_message(const struct server *sv,
                    "entry?)";
         case KV_UNAVAILABLE:
             return "the node cannot serve (its storage failed)";
+        case KV_EXPIRED:
+            return "the client's session expired (idle too long): use a new "
+                   "client_id";
         default:
             return NULL;
     }

@@ -174,6 +174,15 @@ int kv_client_start(struct kv_client *c,
     return 0;
 }
 
+/* Jepsen: a process whose operation may still take effect is retired; the
+ * client carries on as a fresh process, with a fresh session. */
+static void new_process(struct kv_client *c)
+{
+    c->process += c->cfg.clients;
+    c->session = c->cfg.session_base + c->process + 1;
+    c->seq = 0;
+}
+
 static void finish(struct kv_client *c)
 {
     c->busy = false;
@@ -230,6 +239,14 @@ void kv_client_on_response(struct kv_client *c,
                 schedule_retry(c, next_node(c, r->node), now_ns);
             }
             return;
+        case KV_EXPIRED:
+            /* The session is gone: this attempt was refused, but an
+             * earlier one may have been applied before it expired. */
+            record(c, c->maybe_applied ? KV_EVENT_INFO : KV_EVENT_FAIL, r,
+                   "session-expired", now_ns);
+            new_process(c);
+            finish(c);
+            return;
         case KV_RETRY:
         case KV_UNAVAILABLE:
         default:
@@ -254,11 +271,7 @@ void kv_client_tick(struct kv_client *c, uint64_t now_ns)
         bool outstanding = c->attempt_deadline != UINT64_MAX;
         if (c->maybe_applied || outstanding) {
             record(c, KV_EVENT_INFO, NULL, "timeout", now_ns);
-            /* Jepsen: a process whose operation may still take effect is
-             * retired; the client carries on as a fresh process. */
-            c->process += c->cfg.clients;
-            c->session = c->cfg.session_base + c->process + 1;
-            c->seq = 0;
+            new_process(c);
         } else {
             record(c, KV_EVENT_FAIL, NULL, "unavailable", now_ns);
         }

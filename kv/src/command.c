@@ -45,6 +45,8 @@ const char *kv_status_name(int status)
             return "invalid";
         case KV_UNAVAILABLE:
             return "unavailable";
+        case KV_EXPIRED:
+            return "session-expired";
         default:
             return "?";
     }

@@ -397,7 +397,7 @@ static void apply_entry(struct kv_node *n, const struct raft_entry *e)
     if (e->type == RAFT_ENTRY_COMMAND) {
         struct kv_command cmd;
         if (kv_command_decode(e->data.base, e->data.len, &cmd) == 0) {
-            int rv = kv_sm_apply(n->sm, &cmd, &res);
+            int rv = kv_sm_apply(n->sm, &cmd, e->index, &res);
             kv_command_free(&cmd);
             if (rv != 0) {
                 node_fail(n, "state machine out of memory");

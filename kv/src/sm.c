@@ -31,6 +31,7 @@ struct session
     uint64_t seq;
     enum kv_status status;
     bool found;
+    uint64_t last_index; /* log index of its last request */
 };
 
 struct kv_sm
@@ -41,6 +42,7 @@ struct kv_sm
     struct session *sessions;
     size_t s_cap;
     size_t s_len;
+    uint64_t session_ttl; /* entries; 0: sessions never expire */
 };
 
 static uint64_t key_hash(const void *key, size_t len)
@@ -59,6 +61,7 @@ int kv_sm_new(struct kv_sm **out)
     sm->slots = calloc(sm->cap, sizeof *sm->slots);
     sm->s_cap = 64;
     sm->sessions = calloc(sm->s_cap, sizeof *sm->sessions);
+    sm->session_ttl = KV_SESSION_TTL_DEFAULT;
     if (sm->slots == NULL || sm->sessions == NULL) {
         kv_sm_free(sm);
         return COMMON_ENOMEM;
@@ -276,14 +279,68 @@ static bool buf_eq(struct common_buf a, const uint8_t *b, size_t b_len)
     return a.len == b_len && (b_len == 0 || memcmp(a.base, b, b_len) == 0);
 }
 
+/* Drops every session idle for session_ttl entries, by rebuilding the
+ * table (the probe sequences stay valid). Runs at the same log indexes on
+ * every replica, so every replica drops the same sessions. */
+static int sweep_sessions(struct kv_sm *sm, uint64_t index)
+{
+    struct session *t = calloc(sm->s_cap, sizeof *t);
+    if (t == NULL) {
+        return COMMON_ENOMEM;
+    }
+    size_t len = 0;
+    for (size_t k = 0; k < sm->s_cap; k++) {
+        const struct session *old = &sm->sessions[k];
+        if (old->client_id == 0 || old->last_index + sm->session_ttl <= index) {
+            continue;
+        }
+        size_t j = (size_t)common_mix64(old->client_id) & (sm->s_cap - 1);
+        while (t[j].client_id != 0) {
+            j = (j + 1) & (sm->s_cap - 1);
+        }
+        t[j] = *old;
+        len++;
+    }
+    free(sm->sessions);
+    sm->sessions = t;
+    sm->s_len = len;
+    return 0;
+}
+
+void kv_sm_set_session_ttl(struct kv_sm *sm, uint64_t entries)
+{
+    sm->session_ttl = entries;
+}
+
 int kv_sm_apply(struct kv_sm *sm,
                 const struct kv_command *cmd,
+                uint64_t index,
                 struct kv_result *res)
 {
     memset(res, 0, sizeof *res);
+    /* Sweeps happen at indexes that are multiples of the step - a fact
+     * of the index alone, the same on every replica whatever its history
+     * (one restored from a snapshot included); a multiple that falls on a
+     * non-command entry is skipped alike everywhere. */
+    if (sm->session_ttl > 0) {
+        uint64_t step = sm->session_ttl / 8 > 1024 ? sm->session_ttl / 8 : 1024;
+        if (index % step == 0) {
+            int sv = sweep_sessions(sm, index);
+            if (sv != 0) {
+                return sv;
+            }
+        }
+    }
     bool tracked = cmd->client_id != 0 && cmd->op != KV_OP_GET;
     if (tracked) {
         struct session *s = session_find(sm, cmd->client_id, false);
+        if (s == NULL && cmd->seq > 1) {
+            /* A session's first request has seq 1: this one lost its
+             * session to expiry, and with it the memory of what it did, so
+             * it cannot be applied exactly once. */
+            res->status = KV_EXPIRED;
+            return 0;
+        }
         if (s != NULL && cmd->seq <= s->seq) {
             res->duplicate = true;
             if (cmd->seq == s->seq) {
@@ -348,6 +405,7 @@ int kv_sm_apply(struct kv_sm *sm,
         s->seq = cmd->seq;
         s->status = res->status;
         s->found = res->found;
+        s->last_index = index;
     }
     return 0;
 }
@@ -426,7 +484,8 @@ static size_t pair_len(const struct slot *s)
 static size_t session_len(const struct session *s)
 {
     return 1 + varint_len(s->client_id) + 1 + varint_len(s->seq) + 1 +
-           varint_len((uint64_t)s->status) + 1 + 1;
+           varint_len((uint64_t)s->status) + 1 + 1 + 1 +
+           varint_len(s->last_index);
 }
 
 int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len)
@@ -472,6 +531,8 @@ int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len)
         p = put_varint(p, (uint64_t)s->status);
         *p++ = 0x20;
         *p++ = s->found ? 1 : 0;
+        *p++ = 0x28;
+        p = put_varint(p, s->last_index);
     }
     assert(p == buf + total);
     *out = buf;
@@ -585,7 +646,7 @@ static bool read_session(struct reader *r, struct session *s)
             return false;
         }
         uint64_t field = tag >> 3;
-        if ((tag & 7) == 0 && field >= 1 && field <= 4) {
+        if ((tag & 7) == 0 && field >= 1 && field <= 5) {
             if (!get_varint(r, &v)) {
                 return false;
             }
@@ -594,12 +655,14 @@ static bool read_session(struct reader *r, struct session *s)
             } else if (field == 2) {
                 s->seq = v;
             } else if (field == 3) {
-                if (v > KV_UNAVAILABLE) {
+                if (v > KV_EXPIRED) {
                     return false;
                 }
                 s->status = (enum kv_status)v;
-            } else {
+            } else if (field == 4) {
                 s->found = v != 0;
+            } else {
+                s->last_index = v;
             }
         } else if (!skip_field(r, tag & 7)) {
             return false;
@@ -652,7 +715,9 @@ int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
             goto fail;
         }
     }
-    /* Swap contents: the caller's object stays the same pointer. */
+    /* Swap contents: the caller's object stays the same pointer and keeps
+     * its configuration. */
+    fresh->session_ttl = sm->session_ttl;
     struct kv_sm tmp = *sm;
     *sm = *fresh;
     *fresh = tmp;

@@ -59,6 +59,7 @@ enum kv_status {
     KV_RETRY = 4,       /* may or may not have taken effect: retry, same seq */
     KV_INVALID = 5,     /* malformed request */
     KV_UNAVAILABLE = 6, /* the node cannot serve (storage failed) */
+    KV_EXPIRED = 7,     /* the client's session expired: start a new one */
 };
 
 const char *kv_status_name(int status);
@@ -130,14 +131,24 @@ struct kv_result
 int kv_sm_new(struct kv_sm **out);
 void kv_sm_free(struct kv_sm *sm);
 
-/* Applies one command (deterministically: every replica gets the same
- * result). A (client_id, seq) already applied returns the remembered
- * result with duplicate set; an older seq of the session is not applied
- * and returns KV_RETRY... which cannot happen with one request per client
- * in flight, but is answered safely. */
+/* Sessions idle for this many log entries are forgotten (0: never). */
+#define KV_SESSION_TTL_DEFAULT 1000000
+
+/* Applies one command, the log entry at @index (indexes increase from call
+ * to call), deterministically: every replica gets the same result. A
+ * (client_id, seq) already applied returns the remembered result with
+ * duplicate set; an older seq of the session returns KV_RETRY (void). A
+ * session idle for the session TTL is forgotten, at the same index on
+ * every replica; a request with seq > 1 from a session the state machine
+ * does not know gets KV_EXPIRED, not applied, since it can no longer be
+ * applied exactly once (a first request, seq 1, starts a session). */
 int kv_sm_apply(struct kv_sm *sm,
                 const struct kv_command *cmd,
+                uint64_t index,
                 struct kv_result *res);
+/* Sets the session TTL in log entries (KV_SESSION_TTL_DEFAULT at first;
+ * 0: never expire). Every replica must use the same. */
+void kv_sm_set_session_ttl(struct kv_sm *sm, uint64_t entries);
 /* Reads a key (for ReadIndex reads): found and the value, borrowed. */
 bool kv_sm_get(const struct kv_sm *sm,
                const void *key,

@@ -12,6 +12,8 @@
 #include "kv/kv.h"
 #include "proto/kv.pb-c.h"
 
+static uint64_t next_index; /* the log index of the next command */
+
 static struct common_buf str(const char *s)
 {
     struct common_buf b = {(void *)s, s ? strlen(s) : 0};
@@ -40,7 +42,7 @@ static struct kv_result run(struct kv_sm *sm,
     struct kv_command cmd;
     assert_int_equal(kv_command_decode(bytes, len, &cmd), 0);
     struct kv_result res;
-    assert_int_equal(kv_sm_apply(sm, &cmd, &res), 0);
+    assert_int_equal(kv_sm_apply(sm, &cmd, ++next_index, &res), 0);
     kv_command_free(&cmd);
     free(bytes);
     return res;
@@ -299,8 +301,8 @@ static void sm_command_uses_proto_op_values(void **state)
                                RAFTKV__OP__OP_DELETE, RAFTKV__OP__OP_CAS,
                                RAFTKV__OP__OP_APPEND};
     for (size_t k = 0; k < 5; k++) {
-        struct kv_request req = {.client_id = 1, .seq = 1, .op = ops[k],
-                                 .key = str("k")};
+        struct kv_request req = {
+            .client_id = 1, .seq = 1, .op = ops[k], .key = str("k")};
         uint8_t *bytes = NULL;
         size_t len = 0;
         assert_int_equal(kv_command_encode(&req, &bytes, &len), 0);
@@ -316,6 +318,47 @@ static void sm_command_uses_proto_op_values(void **state)
     }
 }
 
+/* Sessions idle for the TTL are forgotten at the same log index on every
+ * replica (here: the original and one restored from a snapshot), and a
+ * later request of a forgotten session is refused, not applied twice. */
+static void sm_idle_sessions_expire_deterministically(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    kv_sm_set_session_ttl(sm, 2048);
+    next_index = 0;
+    run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    struct kv_result r = run(sm, 7, 2, KV_OP_APPEND, "k", "b", NULL);
+    assert_int_equal(r.status, KV_OK);
+    for (uint64_t seq = 1; seq <= 1000; seq++) {
+        run(sm, 8, seq, KV_OP_PUT, "other", "x", NULL); /* 8 stays busy */
+    }
+    uint8_t *snap = NULL;
+    size_t len = 0;
+    assert_int_equal(kv_sm_snapshot(sm, &snap, &len), 0);
+    struct kv_sm *copy;
+    assert_int_equal(kv_sm_new(&copy), 0);
+    kv_sm_set_session_ttl(copy, 2048);
+    assert_int_equal(kv_sm_restore(copy, snap, len), 0);
+    free(snap);
+    uint64_t at = next_index;
+    for (uint64_t seq = 1001; seq <= 5000; seq++) {
+        run(sm, 8, seq, KV_OP_PUT, "other", "x", NULL);
+        next_index--; /* the same entries, at the same indexes, on copy */
+        run(copy, 8, seq, KV_OP_PUT, "other", "x", NULL);
+    }
+    assert_true(next_index > at + 2048);
+    assert_int_equal(kv_sm_sessions(sm), 1); /* client 7 forgotten */
+    assert_int_equal(kv_sm_sessions(copy), 1);
+    r = run(sm, 7, 3, KV_OP_APPEND, "k", "c", NULL);
+    assert_int_equal(r.status, KV_EXPIRED);
+    assert_key(sm, "k", "ab");
+    assert_int_equal(kv_sm_digest(sm), kv_sm_digest(copy));
+    kv_sm_free(copy);
+    kv_sm_free(sm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +367,7 @@ int main(void)
         cmocka_unit_test(sm_map_agrees_with_model),
         cmocka_unit_test(sm_corrupt_command_refused),
         cmocka_unit_test(sm_command_uses_proto_op_values),
+        cmocka_unit_test(sm_idle_sessions_expire_deterministically),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
     };
