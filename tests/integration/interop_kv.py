@@ -89,18 +89,27 @@ def main():
                 stdout=log, stderr=log, preexec_fn=die_with_parent))
         nodes = [Node(pb, "127.0.0.1:%d" % p) for p in ports]
 
+        # Wait until every node answers and one of them leads. A channel
+        # whose first connection was refused (its server not yet listening)
+        # backs off and fails calls fast until it reconnects, so every
+        # channel must have seen its server before the follower is called.
         leader = None
         deadline = time.monotonic() + 20
-        while leader is None and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            leader, answered = None, 0
             for n in nodes:
                 try:
                     st = n.status()
                 except grpc.RpcError:
                     continue
+                answered += 1
                 if st.role == "leader":
                     leader = n
+            if leader is not None and answered == len(nodes):
+                break
             time.sleep(0.05)
-        expect(leader is not None, "a leader is elected")
+        expect(leader is not None and answered == len(nodes),
+               "every node answers and a leader is elected")
         st = leader.status()
         expect(st.leader_address == leader.address,
                "Status names the leader's address")
