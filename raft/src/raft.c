@@ -629,6 +629,11 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
             r->log.stable = persisted;
         }
     }
+    /* The caller is done with what was reported; cleared before the leader
+     * block below, which may confirm reads (a single voter's first commit
+     * of its term) that the next update must report. */
+    r->outbox_len = 0;
+    r->reads_ready_len = 0;
     if (r->role == RAFT_LEADER) {
         /* The leader's own log counts towards commitment only as far as it
          * is durable (Raft dissertation §10.2.1: the leader writes to its
@@ -653,8 +658,6 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
     if (u->n_committed > 0) {
         r->applied = u->committed[u->n_committed - 1].index;
     }
-    r->outbox_len = 0;
-    r->reads_ready_len = 0;
     arena_reset(&r->arena);
     log_empty_trash(&r->log);
     r->update_out = false;

@@ -144,6 +144,25 @@ static void read_index_single_node_immediate(void **state)
     raft_free(r);
 }
 
+/* A single voter's read asked for before its term's no-op is durable is
+ * confirmed by the commit of that no-op, and reported by the next update
+ * (not lost when the update that made the no-op durable is done). */
+static void read_index_single_node_before_first_commit(void **state)
+{
+    (void)state;
+    struct single_opts o = {.id = 1, .voters = 1, .term = 1};
+    struct raft *r = single_new(&o);
+    raft_campaign(r);
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    assert_int_equal(raft_read_index(r, 9), 0);
+    single_drain(r, &cap);
+    assert_int_equal(cap.n_reads, 1);
+    assert_int_equal(cap.reads[0].context, 9);
+    assert_int_equal(cap.reads[0].index, raft_commit_index(r));
+    assert_true(raft_commit_index(r) > 0);
+    raft_free(r);
+}
+
 /* A leader cut off from the majority never confirms a read, while the new
  * leader on the majority side does within a few rounds. */
 static void read_index_isolated_leader_never_confirms(void **state)
@@ -189,6 +208,7 @@ int main(void)
         cmocka_unit_test(read_index_round_confirms_batch),
         cmocka_unit_test(read_index_failed_on_step_down),
         cmocka_unit_test(read_index_single_node_immediate),
+        cmocka_unit_test(read_index_single_node_before_first_commit),
         cmocka_unit_test(read_index_isolated_leader_never_confirms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
