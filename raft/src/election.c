@@ -200,8 +200,7 @@ int election_tick(struct raft *r)
             r->heartbeat_elapsed = 0;
             if (r->read_round_pending) {
                 /* Reads waiting for a round ride on this heartbeat. */
-                r->read_round_pending = false;
-                r->read_round++;
+                read_round_start(r);
             }
             return replication_heartbeat_all(r);
         }

@@ -260,8 +260,11 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m);
 int replication_heartbeat_all(struct raft *r);
 /* Builds the AppendEntries each follower is due; called by update_get. */
 int replication_flush(struct raft *r);
-bool replication_pending(const struct raft *r);
 bool replication_maybe_commit(struct raft *r);
+/* Called for messages of the current term from its leader (AppendEntries,
+ * InstallSnapshot): a candidate or another follower's follower follows it;
+ * a leader drops it. */
+int replication_accept_leader(struct raft *r, raft_id leader);
 int replication_become_leader(struct raft *r);
 
 /* snapshot.c */
@@ -274,8 +277,13 @@ const char *snapshot_message_invalid(const struct raft_message *m);
 void raft_set_conf(struct raft *r, const struct raft_configuration *conf);
 
 /* read.c */
-int read_on_commit_in_term(struct raft *r);
-void read_on_heartbeat_ack(struct raft *r);
+/* Assigns a round to waiting reads once the leader's term has a commit;
+ * a single voter confirms them at once. */
+void read_on_commit_in_term(struct raft *r);
+/* Moves reads whose round a quorum acknowledged to the ready list. */
+void read_release_confirmed(struct raft *r);
+/* Starts the next confirmation round (sent on the next heartbeat). */
+void read_round_start(struct raft *r);
 /* No read round is waiting for its quorum. */
 bool read_round_idle(const struct raft *r);
 void read_fail_all(struct raft *r);

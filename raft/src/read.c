@@ -55,7 +55,7 @@ static unsigned acked(const struct raft *r, uint64_t round)
 }
 
 /* Moves confirmed reads from the head of the queue to the ready list. */
-static void release_confirmed(struct raft *r)
+void read_release_confirmed(struct raft *r)
 {
     size_t done = 0;
     while (done < r->reads_len) {
@@ -105,15 +105,20 @@ int raft_read_index(struct raft *r, uint64_t context)
     if (committed_in_term(r)) {
         assign_round(r, q);
         if (raft_quorum(r) == 1) {
-            r->read_round_pending = false;
-            r->read_round++;
+            read_round_start(r);
         }
-        release_confirmed(r);
+        read_release_confirmed(r);
     }
     return 0;
 }
 
-int read_on_commit_in_term(struct raft *r)
+void read_round_start(struct raft *r)
+{
+    r->read_round_pending = false;
+    r->read_round++;
+}
+
+void read_on_commit_in_term(struct raft *r)
 {
     for (size_t k = 0; k < r->reads_len; k++) {
         if (r->reads[k].round == 0) {
@@ -121,21 +126,14 @@ int read_on_commit_in_term(struct raft *r)
         }
     }
     if (r->reads_len > 0 && raft_quorum(r) == 1) {
-        r->read_round_pending = false;
-        r->read_round++;
-        release_confirmed(r);
+        read_round_start(r);
+        read_release_confirmed(r);
     }
-    return 0;
 }
 
 bool read_round_idle(const struct raft *r)
 {
     return r->read_round == 0 || acked(r, r->read_round) >= raft_quorum(r);
-}
-
-void read_on_heartbeat_ack(struct raft *r)
-{
-    release_confirmed(r);
 }
 
 void read_fail_all(struct raft *r)

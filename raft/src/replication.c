@@ -58,13 +58,6 @@ int replication_become_leader(struct raft *r)
     return rv;
 }
 
-static int cmp_index_desc(const void *a, const void *b)
-{
-    raft_index x = *(const raft_index *)a;
-    raft_index y = *(const raft_index *)b;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
 bool replication_maybe_commit(struct raft *r)
 {
     raft_index matches[RAFT_MAX_SERVERS];
@@ -83,7 +76,7 @@ bool replication_maybe_commit(struct raft *r)
     for (unsigned i = 1; i < n; i++) {
         raft_index v = matches[i];
         unsigned j = i;
-        while (j > 0 && cmp_index_desc(&matches[j - 1], &v) > 0) {
+        while (j > 0 && matches[j - 1] < v) {
             matches[j] = matches[j - 1];
             j--;
         }
@@ -179,30 +172,13 @@ static bool follower_due(const struct raft *r, const struct progress *p)
     return p->next <= log_last_index(&r->log) || p->send_empty;
 }
 
-bool replication_pending(const struct raft *r)
-{
-    if (r->role != RAFT_LEADER) {
-        return false;
-    }
-    if (r->read_round_pending && read_round_idle(r)) {
-        return true;
-    }
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        if (follower_due(r, &r->progress[k])) {
-            return true;
-        }
-    }
-    return false;
-}
-
 int replication_flush(struct raft *r)
 {
     if (r->role != RAFT_LEADER) {
         return 0;
     }
     if (r->read_round_pending && read_round_idle(r)) {
-        r->read_round_pending = false;
-        r->read_round++;
+        read_round_start(r);
         int rv = replication_heartbeat_all(r);
         if (rv != 0) {
             return rv;
@@ -336,7 +312,7 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
     if (m->heartbeat_resp.context > p->read_acked &&
         m->heartbeat_resp.context <= r->read_round) {
         p->read_acked = m->heartbeat_resp.context;
-        read_on_heartbeat_ack(r);
+        read_release_confirmed(r);
     }
     return 0;
 }
@@ -364,8 +340,7 @@ static int respond_append(struct raft *r,
     return raft_send(r, &resp);
 }
 
-/* Called for messages of the current term from its leader. */
-static int accept_leader(struct raft *r, raft_id leader)
+int replication_accept_leader(struct raft *r, raft_id leader)
 {
     if (r->role == RAFT_LEADER) {
         /* Election Safety makes this impossible between correct nodes. */
@@ -382,7 +357,7 @@ static int accept_leader(struct raft *r, raft_id leader)
 
 int replication_on_append(struct raft *r, const struct raft_message *m)
 {
-    int rv = accept_leader(r, m->from);
+    int rv = replication_accept_leader(r, m->from);
     if (rv != 0) {
         return rv;
     }
@@ -458,7 +433,7 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
 
 int replication_on_heartbeat(struct raft *r, const struct raft_message *m)
 {
-    int rv = accept_leader(r, m->from);
+    int rv = replication_accept_leader(r, m->from);
     if (rv != 0) {
         return rv;
     }

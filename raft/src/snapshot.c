@@ -218,13 +218,10 @@ static int install(struct raft *r, raft_id from)
 
 int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
 {
-    if (r->role == RAFT_LEADER) {
-        return raft_drop(r, "another leader in this node's own term");
+    int rv = replication_accept_leader(r, m->from);
+    if (rv != 0) {
+        return rv;
     }
-    if (r->role != RAFT_FOLLOWER || r->leader != m->from) {
-        become_follower(r, r->term, m->from);
-    }
-    r->election_elapsed = 0;
     const struct raft_snapshot_chunk *c = &m->snapshot;
     if (c->index <= r->commit) {
         /* Already covered: nothing to install. */
