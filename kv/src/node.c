@@ -607,6 +607,12 @@ void kv_node_flush(struct kv_node *n)
         for (size_t k = 0; k < u.n_committed && !n->failed; k++) {
             apply_entry(n, &u.committed[k]);
         }
+        if (n->failed) {
+            /* Entries after the failed one were not applied: the core must
+             * not count them as applied, nor a snapshot be taken there. */
+            free(installed);
+            return;
+        }
         bool leader = u.role == RAFT_LEADER;
         confirm_reads(n, &u);
         raft_update_done(n->raft, &u);
