@@ -71,9 +71,12 @@ struct slot
     bool arm_crash;           /* guarded by lock: fail the next sync */
     bool crash_pending;       /* sim: a crash event is scheduled */
     uint64_t installs_before; /* snapshots installed by earlier lives */
-    /* Sim mode: incarnation (events of an earlier one are stale), and the
-     * events parked while paused, oldest first. */
+    /* Sim mode: incarnation (events of an earlier one are stale), the
+     * current tick chain (a resume starts a new one, so a pause and resume
+     * within one tick leave one chain, not two), and the events parked
+     * while paused, oldest first. */
     uint64_t gen;
+    uint64_t tick_chain;
     struct parked *parked_head;
     struct parked *parked_tail;
 };
@@ -552,14 +555,14 @@ static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
 {
     (void)owned;
     struct slot *s = data;
-    if (live(s, arg) == NULL || s->paused) {
-        return; /* resume reschedules the ticks */
+    if (arg != s->tick_chain || live(s, s->gen) == NULL || s->paused) {
+        return; /* resume and restart start a new chain */
     }
     kv_node_tick(s->node);
     kv_node_flush(s->node);
     publish(s);
     uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
-    sched_at(s->c->cfg.sched, now + tick_ns, sim_tick, s, s->gen, NULL);
+    sched_at(s->c->cfg.sched, now + tick_ns, sim_tick, s, s->tick_chain, NULL);
 }
 
 /* Resumes a paused node: its parked events run now, in order, and its
@@ -581,8 +584,9 @@ static void sim_resume(struct slot *s)
         p = next;
     }
     uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
-    sched_at(s->c->cfg.sched, cluster_now(s->c) + tick_ns, sim_tick, s, s->gen,
-             NULL);
+    s->tick_chain++;
+    sched_at(s->c->cfg.sched, cluster_now(s->c) + tick_ns, sim_tick, s,
+             s->tick_chain, NULL);
 }
 
 static int node_boot(struct cluster *c, struct slot *s)
@@ -648,8 +652,9 @@ static int node_boot(struct cluster *c, struct slot *s)
         uint64_t phase = common_prng_below(&c->prng, tick_ns) + 1;
         s->thread_running = true; /* "running": there is no thread */
         publish(s);
+        s->tick_chain++;
         return sched_at(c->cfg.sched, cluster_now(c) + phase, sim_tick, s,
-                        s->gen, NULL);
+                        s->tick_chain, NULL);
     }
     if (pthread_create(&s->thread, NULL, node_main, s) != 0) {
         transport_mem_attach(c->net, s->id, NULL, NULL);
