@@ -1,7 +1,9 @@
 /*
  * raftkv-cli: one request to a raft-kv cluster.
  *
- *   raftkv-cli --endpoints HOST:PORT[,...] [--timeout SECONDS] COMMAND
+ *   raftkv-cli --endpoints HOST:PORT[,...]
+ *              (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
+ *              [--timeout SECONDS] COMMAND
  *     put KEY VALUE | get KEY | delete KEY | cas KEY EXPECTED NEW |
  *     cas --absent KEY NEW | append KEY VALUE | status
  *
@@ -33,9 +35,10 @@
 #include "transport/transport.h"
 
 #define PROGRAM "raftkv-cli"
-#define SYNOPSIS                                                         \
-    "usage: raftkv-cli --endpoints HOST:PORT[,HOST:PORT...] [--timeout " \
-    "SECONDS] COMMAND\n"
+#define SYNOPSIS                                                             \
+    "usage: raftkv-cli --endpoints HOST:PORT[,HOST:PORT...]\n"               \
+    "         (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)" \
+    " [--timeout SECONDS] COMMAND\n"
 #define ENDPOINTS_MAX 32
 #define CLIENTS_MAX   64
 /* One attempt waits at most this long (a commit under load, an election
@@ -55,6 +58,8 @@ struct cli
     uint64_t timeout_ms;
     struct client_slot clients[CLIENTS_MAX];
     size_t n_clients;
+    struct transport_grpc_tls tls; /* empty with --insecure */
+    bool secure;
 };
 
 static void usage(FILE *f)
@@ -75,13 +80,14 @@ static void usage(FILE *f)
             "  --endpoints LIST       nodes to ask first (followers redirect "
             "to the leader)\n"
             "  --timeout SECONDS      give up after this long (default 5)\n"
+            "%s"
             "  --                     what follows is not an option (values "
             "starting with -)\n"
             "\n"
             "Exit codes: 0 ok, 1 key not found or cas mismatch, 2 bad usage "
             "or invalid\n"
             "request, 3 unavailable or timed out.\n",
-            SYNOPSIS);
+            SYNOPSIS, cmd_tls_usage);
 }
 
 static uint64_t now_ms(void)
@@ -123,7 +129,8 @@ static struct transport_grpc_client *client_for(struct cli *c,
         return NULL;
     }
     struct client_slot *s = &c->clients[c->n_clients];
-    if (transport_grpc_client_new(address, &s->client) != 0) {
+    if (transport_grpc_client_new(address, c->secure ? &c->tls : NULL,
+                                  &s->client) != 0) {
         return NULL;
     }
     snprintf(s->address, sizeof s->address, "%s", address);
@@ -136,6 +143,7 @@ static void cli_fini(struct cli *c)
     for (size_t k = 0; k < c->n_clients; k++) {
         transport_grpc_client_free(c->clients[k].client);
     }
+    transport_grpc_tls_fini(&c->tls);
 }
 
 static bool fatal_status(int status)
@@ -373,9 +381,18 @@ int main(int argc, char **argv)
     const char *args[8];
     size_t n_args = 0;
     bool options_done = false;
+    struct cmd_tls_flags tls_flags = {0};
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        int took = options_done ? 0 : cmd_tls_flag(PROGRAM, a, v, &tls_flags);
+        if (took < 0) {
+            cmd_usage_short(PROGRAM, SYNOPSIS);
+            return CMD_EXIT_USAGE;
+        } else if (took > 0) {
+            k += took - 1;
+            continue;
+        }
         if (!options_done && strcmp(a, "--") == 0) {
             options_done = true;
         } else if (!options_done &&
@@ -456,6 +473,9 @@ int main(int argc, char **argv)
     if (n_args != want || (absent && method != CMD_CAS)) {
         fprintf(stderr, "raftkv-cli: wrong arguments for %s\n", cmd);
         cmd_usage_short(PROGRAM, SYNOPSIS);
+        return CMD_EXIT_USAGE;
+    }
+    if (cmd_tls_load(PROGRAM, &tls_flags, 0, NULL, &c.tls, &c.secure) != 0) {
         return CMD_EXIT_USAGE;
     }
     int rc;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "kv/kv.h"
+#include "transport/transport.h"
 
 /* Exit codes (DESIGN.md). */
 #define CMD_EXIT_OK 0
@@ -83,6 +84,43 @@ void cmd_usage_short(const char *program, const char *synopsis);
 
 /* Seconds as a decimal number > 0 and <= @max, in milliseconds. */
 int cmd_parse_seconds_ms(const char *s, double max, uint64_t *out_ms);
+
+/* ------------------------------------------------------------------------ */
+/* TLS flags (every program: --tls-cert, --tls-key, --tls-ca, --insecure)   */
+/* ------------------------------------------------------------------------ */
+
+struct cmd_tls_flags
+{
+    const char *cert_file; /* --tls-cert */
+    const char *key_file;  /* --tls-key */
+    const char *ca_file;   /* --tls-ca */
+    bool insecure;         /* --insecure */
+};
+
+/* Takes @a when it is a TLS flag, with its value @v (NULL at the end of
+ * the command line). Returns 0 when @a is not one, 1 when it took @a
+ * alone, 2 when it took @a and @v, -1 after printing that the value is
+ * missing. */
+int cmd_tls_flag(const char *program,
+                 const char *a,
+                 const char *v,
+                 struct cmd_tls_flags *f);
+
+/* The usage lines of the TLS flags, for a program's --help. */
+extern const char cmd_tls_usage[];
+
+/* Checks the TLS flags and loads the files into @out. @node: this
+ * server's id (its certificate must be that node's), or 0 for a client
+ * (a certificate is optional; it must allow client use). @host: the
+ * address others dial to reach this server (NULL for a client).
+ * With --insecure, @out is left empty and *@secure false. Returns 0, or
+ * -1 after printing on stderr what is wrong, naming the flag or file. */
+int cmd_tls_load(const char *program,
+                 const struct cmd_tls_flags *f,
+                 raft_id node,
+                 const char *host,
+                 struct transport_grpc_tls *out,
+                 bool *secure);
 
 /* ------------------------------------------------------------------------ */
 /* Server side                                                               */

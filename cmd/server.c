@@ -2,6 +2,8 @@
  * raftkv-server: one raft-kv node as a process.
  *
  *   raftkv-server --id N --cluster 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR
+ *                 (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure)
+ *                 [--allow-clients-without-cert]
  *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
  *                 [--heartbeat-ticks N] [--snapshot-entries N]
  *                 [--snapshot-trailing N] [--request-timeout SECONDS]
@@ -21,6 +23,10 @@
  * call again. A follower answers CODE_NOT_LEADER with the leader's id and
  * address from --cluster. A call with no answer after --request-timeout
  * is answered DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ *
+ * TLS is on by default (mutual TLS between peers, whose certificates name
+ * their node ids; see transport.h and docs/security.md); --insecure runs
+ * without it and says on stderr what that gives away.
  *
  * SIGTERM and SIGINT are blocked in every thread (before grpc_init starts
  * its threads) and polled for between events: the node answers what
@@ -48,8 +54,10 @@
 
 /* Client calls waiting for the node: the transport's own limit. */
 #define PROGRAM "raftkv-server"
-#define SYNOPSIS                                                             \
-    "usage: raftkv-server --id N --cluster ID=HOST:PORT,... --data-dir DIR " \
+#define SYNOPSIS                                                            \
+    "usage: raftkv-server --id N --cluster ID=HOST:PORT,... --data-dir "    \
+    "DIR\n"                                                                 \
+    "         (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure) " \
     "[options]\n"
 #define PENDING_BITS 12
 #define PENDING_MAX  (1u << PENDING_BITS)
@@ -75,6 +83,8 @@ struct options
     uint64_t snapshot_trailing;
     uint64_t request_timeout_ms;
     bool quiet;
+    struct cmd_tls_flags tls;
+    bool clients_without_cert;
 };
 
 struct server
@@ -83,6 +93,8 @@ struct server
     int lock_fd;
     struct storage_fs *fs;
     struct storage *disk;
+    struct transport_grpc_tls tls; /* empty with --insecure */
+    bool secure;
     struct transport_grpc *grpc;
     struct kv_node *node;
     struct pending pending[PENDING_MAX];
@@ -124,11 +136,16 @@ static void usage(FILE *f)
             "                        without the node's answer (default "
             "10)\n"
             "  --quiet               log errors only\n"
+            "%s"
+            "  --allow-clients-without-cert\n"
+            "                        TLS clients need no certificate for "
+            "the KV\n"
+            "                        service (peers always need theirs)\n"
             "\n"
             "Exit codes: 0 stopped by a signal, 1 the node failed while\n"
             "running, 2 bad flags or unusable data directory, 3 the address\n"
             "cannot be bound.\n",
-            SYNOPSIS);
+            SYNOPSIS, cmd_tls_usage);
 }
 
 static void vlog(const struct server *sv, const char *fmt, va_list ap)
@@ -459,10 +476,20 @@ static int parse_flags(int argc, char **argv, struct options *o)
         const char *a = argv[k];
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
         int rv = 0;
+        int took = cmd_tls_flag(PROGRAM, a, v, &o->tls);
+        if (took < 0) {
+            return -1;
+        } else if (took > 0) {
+            k += took - 1;
+            continue;
+        }
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             return 1;
         } else if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
+            continue;
+        } else if (strcmp(a, "--allow-clients-without-cert") == 0) {
+            o->clients_without_cert = true;
             continue;
         } else if (v == NULL || a[0] != '-') {
             fprintf(stderr, "raftkv-server: %s %s\n",
@@ -529,6 +556,12 @@ static int parse_flags(int argc, char **argv, struct options *o)
     } else if (!cmd_address_valid(o->listen, true)) {
         fprintf(stderr, "raftkv-server: --listen: '%s' is not HOST:PORT\n",
                 o->listen);
+        return -1;
+    }
+    if (o->clients_without_cert && o->tls.insecure) {
+        fprintf(stderr,
+                "raftkv-server: --allow-clients-without-cert is about TLS "
+                "clients; with --insecure nobody presents a certificate\n");
         return -1;
     }
     if (o->heartbeat_ticks >= o->election_ticks) {
@@ -600,6 +633,41 @@ static int open_storage(struct server *sv)
     return 0;
 }
 
+/* The host part of "HOST:PORT" or "[V6]:PORT" into @host. */
+static void address_host(const char *address, char *host, size_t len)
+{
+    const char *colon = strrchr(address, ':');
+    size_t n = colon != NULL ? (size_t)(colon - address) : strlen(address);
+    if (n >= 2 && address[0] == '[' && address[n - 1] == ']') {
+        address++;
+        n -= 2;
+    }
+    snprintf(host, len, "%.*s", (int)n, address);
+}
+
+/* TLS on by default: the files are checked before the data directory is
+ * touched; --insecure says what it gives away. */
+static int load_tls(struct server *sv)
+{
+    char host[CMD_ADDRESS_MAX];
+    address_host(cmd_cluster_address(&sv->o.cluster, sv->o.id), host,
+                 sizeof host);
+    if (cmd_tls_load(PROGRAM, &sv->o.tls, sv->o.id, host, &sv->tls,
+                     &sv->secure) != 0) {
+        return -1;
+    }
+    sv->tls.clients_need_cert = !sv->o.clients_without_cert;
+    if (!sv->secure) {
+        logf_err(sv,
+                 "WARNING: --insecure: no TLS. Whoever reaches %s can read "
+                 "every request and answer, call the KV service, and send "
+                 "Raft messages as any node (votes, entries, snapshots): use "
+                 "it only on a network you trust entirely (docs/security.md)",
+                 sv->o.listen);
+    }
+    return 0;
+}
+
 static int start_transport(struct server *sv)
 {
     struct transport_grpc_options o;
@@ -615,6 +683,7 @@ static int start_transport(struct server *sv)
     o.calls_max = PENDING_MAX;
     o.log = on_transport_log;
     o.log_data = sv;
+    o.tls = sv->secure ? &sv->tls : NULL;
     char why[512];
     int rv = transport_grpc_new(&o, why, sizeof why, &sv->grpc);
     if (rv != 0) {
@@ -731,6 +800,7 @@ static void cleanup(struct server *sv)
     transport_grpc_free(sv->grpc);
     storage_free(sv->disk);
     storage_fs_free(sv->fs);
+    transport_grpc_tls_fini(&sv->tls);
     if (sv->lock_fd >= 0) {
         close(sv->lock_fd);
     }
@@ -763,6 +833,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (load_tls(&sv) != 0) {
+        return CMD_EXIT_USAGE;
+    }
     if (open_storage(&sv) != 0) {
         cleanup(&sv);
         return CMD_EXIT_USAGE;

@@ -10,7 +10,7 @@ packages=(
     libyaml-dev libjansson-dev libxxhash-dev
     libcmocka-dev
     clang-format
-    libgrpc-dev
+    libgrpc-dev libssl-dev openssl
     python3-grpcio python3-protobuf protobuf-compiler
     docker-compose
     etcd-server

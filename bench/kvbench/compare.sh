@@ -8,7 +8,8 @@
 #
 # Needs build/bin/raftkv-server and build/bin/raftkv-bench, and etcd
 # (apt-get install etcd-server). Data lives in a temporary directory that
-# is removed at the end; both clusters are stopped on any exit.
+# is removed at the end; both clusters are stopped on any exit. Both run
+# without TLS (etcd's plaintext URLs, raftkv's --insecure), like for like.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-5}
@@ -30,7 +31,7 @@ trap cleanup EXIT
 rk_cluster=1=127.0.0.1:27101,2=127.0.0.1:27102,3=127.0.0.1:27103
 for i in 1 2 3; do
     "$bin/raftkv-server" --id $i --cluster $rk_cluster --data-dir "$tmp/rk$i" \
-        2> "$tmp/rk$i.log" &
+        --insecure 2> "$tmp/rk$i.log" &
     pids+=($!)
 done
 for i in 1 2 3; do
@@ -51,8 +52,8 @@ et=127.0.0.1:27191,127.0.0.1:27192,127.0.0.1:27193
 printf '%-4s %9s %14s %14s %9s %11s %11s\n' op inflight "raftkv ops/s" "etcd ops/s" ratio "raftkv p99" "etcd p99"
 for op in put get; do
     for n in 1 16 64; do
-        r=$("$bin/raftkv-bench" --target raftkv --endpoints $rk --op $op --inflight $n --seconds "$secs" --keys 1000)
-        e=$("$bin/raftkv-bench" --target etcd --endpoints $et --op $op --inflight $n --seconds "$secs" --keys 1000)
+        r=$("$bin/raftkv-bench" --target raftkv --insecure --endpoints $rk --op $op --inflight $n --seconds "$secs" --keys 1000)
+        e=$("$bin/raftkv-bench" --target etcd --insecure --endpoints $et --op $op --inflight $n --seconds "$secs" --keys 1000)
         ro=$(sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p' <<<"$r" | head -1)
         eo=$(sed -n 's/.*: \([0-9]*\) ops\/s.*/\1/p' <<<"$e" | head -1)
         rp=$(sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p' <<<"$r" | head -1)

@@ -9,6 +9,7 @@
  *   raftkv-bench --target raftkv|etcd --endpoints HOST:PORT[,...]
  *                --op put|get [--inflight N] [--seconds S] [--warmup S]
  *                [--keys K] [--value-size B] [--deadline-ms MS]
+ *                (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
  *
  * It finds the leader first (raftkv: Status; etcd: Maintenance.Status) and
  * sends everything to it, so neither system pays for forwarding. For get,
@@ -29,6 +30,7 @@
 #include "bench/kvbench/etcd_kv.pb-c.h"
 #include "common/common.h"
 #include "proto/kv.pb-c.h"
+#include "transport/transport.h"
 
 #define MAX_ENDPOINTS 16
 #define MAX_INFLIGHT  1024
@@ -96,7 +98,9 @@ static void usage(void)
             "HOST:PORT[,...] --op put|get\n"
             "                    [--inflight N] [--seconds S] [--warmup S] "
             "[--keys K]\n"
-            "                    [--value-size B] [--deadline-ms MS]\n");
+            "                    [--value-size B] [--deadline-ms MS]\n"
+            "                    (--tls-ca FILE [--tls-cert FILE --tls-key "
+            "FILE] | --insecure)\n");
 }
 
 static grpc_byte_buffer *buffer_of(void *data, size_t len)
@@ -334,9 +338,25 @@ static uint8_t *unary(grpc_channel *ch,
     return out;
 }
 
+/* The channel credentials every connection uses: TLS with the files
+ * given, or plaintext with --insecure. */
+static struct transport_grpc_tls tls;
+static bool secure;
+
+static grpc_channel_credentials *credentials(void)
+{
+    if (!secure) {
+        return grpc_insecure_credentials_create();
+    }
+    grpc_ssl_pem_key_cert_pair pair = {.private_key = tls.key_pem,
+                                       .cert_chain = tls.cert_pem};
+    return grpc_ssl_credentials_create(
+        tls.ca_pem, tls.cert_pem != NULL ? &pair : NULL, NULL, NULL);
+}
+
 static grpc_channel *channel_to(const char *endpoint)
 {
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel_credentials *cr = credentials();
     grpc_arg args[2];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -421,14 +441,26 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->deadline_ms = 5000;
     bool have_target = false;
     bool have_op = false;
+    struct transport_grpc_tls_files files = {0};
+    bool insecure = false;
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
         char *v = k + 1 < argc ? argv[k + 1] : NULL;
+        if (strcmp(a, "--insecure") == 0) {
+            insecure = true;
+            continue;
+        }
         if (v == NULL) {
             return -1;
         }
         k++;
-        if (strcmp(a, "--target") == 0) {
+        if (strcmp(a, "--tls-ca") == 0) {
+            files.ca_file = v;
+        } else if (strcmp(a, "--tls-cert") == 0) {
+            files.cert_file = v;
+        } else if (strcmp(a, "--tls-key") == 0) {
+            files.key_file = v;
+        } else if (strcmp(a, "--target") == 0) {
             if (strcmp(v, "raftkv") == 0) {
                 o->target = TARGET_RAFTKV;
             } else if (strcmp(v, "etcd") == 0) {
@@ -472,6 +504,23 @@ static int parse_args(int argc, char **argv, struct opts *o)
         o->inflight > MAX_INFLIGHT || !(o->seconds > 0) || o->warmup < 0 ||
         o->keys < 1 || o->value_size > 65536 || o->deadline_ms < 1) {
         return -1;
+    }
+    bool any_tls = files.ca_file != NULL || files.cert_file != NULL ||
+                   files.key_file != NULL;
+    if (insecure == any_tls) {
+        fprintf(stderr,
+                "raftkv-bench: give --tls-ca FILE (with --tls-cert "
+                "and --tls-key for a client certificate), or "
+                "--insecure, not both\n");
+        return -1;
+    }
+    if (any_tls) {
+        char why[512];
+        if (transport_grpc_tls_load(&files, &tls, why, sizeof why) != 0) {
+            fprintf(stderr, "raftkv-bench: TLS: %s\n", why);
+            return -1;
+        }
+        secure = true;
     }
     return 0;
 }
@@ -597,6 +646,7 @@ int main(int argc, char **argv)
     grpc_completion_queue_destroy(b.cq);
     free(b.lat);
     free(b.value);
+    transport_grpc_tls_fini(&tls);
     grpc_shutdown();
     return b.ok > 0 ? 0 : 1;
 }

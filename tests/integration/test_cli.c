@@ -56,15 +56,16 @@ static void start_server(const char *data, unsigned p)
     char log[600];
     snprintf(log, sizeof log, "%s/server.log", dir);
     char *argv[] = {SERVER_BIN, "--id",       "1",          "--cluster",
-                    cluster,    "--data-dir", (char *)data, NULL};
+                    cluster,    "--data-dir", (char *)data, "--insecure",
+                    NULL};
     server = procs_spawn(argv, log);
     assert_true(server > 0);
     /* Up once it answers a read. */
     uint64_t until = procs_now_ns() + 15000000000ull;
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%u", p);
-    while (run(CLI_BIN, "--endpoints", ep, "--timeout", "0.5", "get", "none",
-               NULL) != 1) {
+    while (run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout", "0.5",
+               "get", "none", NULL) != 1) {
         assert_true(procs_now_ns() < until);
         procs_sleep_ms(50);
     }
@@ -94,7 +95,8 @@ static int teardown(void **state)
     return 0;
 }
 
-#define CLI(...) run(CLI_BIN, "--endpoints", endpoint, __VA_ARGS__, NULL)
+#define CLI(...) \
+    run(CLI_BIN, "--endpoints", endpoint, "--insecure", __VA_ARGS__, NULL)
 
 /* Every command against a live node: output and exit codes. */
 static void cli_commands_and_exit_codes(void **state)
@@ -128,7 +130,9 @@ static void cli_commands_and_exit_codes(void **state)
     assert_string_equal(out, "\n");
     /* Options after the command work too. */
     assert_int_equal(
-        run(CLI_BIN, "get", "fresh", "--endpoints", endpoint, NULL), 0);
+        run(CLI_BIN, "get", "fresh", "--endpoints", endpoint, "--insecure",
+            NULL),
+        0);
     assert_string_equal(out, "v4\n");
     assert_int_equal(CLI("status"), 0);
     assert_non_null(strstr(out, "leader: node 1"));
@@ -199,15 +203,17 @@ static void cli_unreachable_cluster_exits_3(void **state)
     char ep[64];
     snprintf(ep, sizeof ep, "127.0.0.1:%u", procs_free_port());
     uint64_t t0 = procs_now_ns();
-    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--timeout", "0.6", "put",
-                         "k", "v", NULL),
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout",
+                         "0.6", "put", "k", "v", NULL),
                      3);
     uint64_t ms = (procs_now_ns() - t0) / 1000000;
     assert_true(ms >= 500 && ms < 5000);
     assert_non_null(strstr(err, "no answer within 0.6 s"));
     assert_non_null(strstr(err, "UNAVAILABLE"));
     assert_int_equal(
-        run(CLI_BIN, "--endpoints", ep, "--timeout", "0.5", "status", NULL), 3);
+        run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout", "0.5",
+            "status", NULL),
+        3);
     assert_non_null(strstr(out, "unreachable"));
 }
 
@@ -220,7 +226,7 @@ static void server_port_in_use_exits_3(void **state)
     char cluster[96];
     snprintf(cluster, sizeof cluster, "1=%s", endpoint);
     assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
-                         "--data-dir", data, NULL),
+                         "--data-dir", data, "--insecure", NULL),
                      3);
     assert_non_null(strstr(err, endpoint));
     assert_non_null(strstr(err, "Address already in use"));
@@ -239,14 +245,14 @@ static void server_unusable_data_dir_exits_2(void **state)
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
-                         "--data-dir", file, NULL),
+                         "--data-dir", file, "--insecure", NULL),
                      2);
     assert_non_null(strstr(err, "cannot use data directory"));
     assert_non_null(strstr(err, file));
     char data[600];
     snprintf(data, sizeof data, "%s/data", dir);
     assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
-                         "--data-dir", data, NULL),
+                         "--data-dir", data, "--insecure", NULL),
                      2);
     assert_non_null(strstr(err, "in use by another process"));
 }
@@ -257,7 +263,7 @@ static void server_bad_requests_get_grpc_errors(void **state)
 {
     (void)state;
     struct transport_grpc_client *c = NULL;
-    assert_int_equal(transport_grpc_client_new(endpoint, &c), 0);
+    assert_int_equal(transport_grpc_client_new(endpoint, NULL, &c), 0);
     struct transport_grpc_result res;
     static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f};
     for (int m = 0; m < CMD_METHODS; m++) {
@@ -355,7 +361,7 @@ static void server_refuses_corrupt_storage(void **state)
     char cluster[96];
     snprintf(cluster, sizeof cluster, "1=%s", endpoint);
     assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
-                         "--data-dir", data, NULL),
+                         "--data-dir", data, "--insecure", NULL),
                      2);
     assert_non_null(strstr(err, "refusing to start"));
     assert_non_null(strstr(err, ".log"));

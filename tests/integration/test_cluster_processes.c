@@ -1,6 +1,7 @@
 /*
- * cluster_processes: three raftkv-server processes on loopback ports under
- * client load through raftkv-cli. The leader is killed with SIGKILL; writes
+ * cluster_processes: three raftkv-server processes on loopback ports, with
+ * TLS as by default (certificates from scripts/gen-certs.sh), under client
+ * load through raftkv-cli. The leader is killed with SIGKILL; writes
  * go on through the CLI; it restarts from its data directory. Then every
  * node converges to the same state, every acknowledged append is in the
  * final value exactly once (and so on every node), the recorded history is
@@ -36,6 +37,10 @@ struct cluster
     char spec[256];
     char endpoints[256];
     pid_t pids[NODES];
+    char ca[1024];
+    char client_cert[1024];
+    char client_key[1024];
+    struct transport_grpc_tls tls; /* the client's */
 };
 
 static struct cluster cl;
@@ -48,8 +53,16 @@ static void node_start(int k)
     snprintf(id, sizeof id, "%d", k + 1);
     snprintf(data, sizeof data, "%s/node%d", cl.dir, k + 1);
     snprintf(log, sizeof log, "%s/node%d.log", cl.dir, k + 1);
-    char *argv[] = {SERVER_BIN, "--id",       id,   "--cluster",
-                    cl.spec,    "--data-dir", data, NULL};
+    char cert[600];
+    char key[600];
+    char ca[600];
+    snprintf(cert, sizeof cert, "%s/certs/node-%d.crt", cl.dir, k + 1);
+    snprintf(key, sizeof key, "%s/certs/node-%d.key", cl.dir, k + 1);
+    snprintf(ca, sizeof ca, "%s/certs/ca.crt", cl.dir);
+    char *argv[] = {SERVER_BIN, "--id",       id,         "--cluster",
+                    cl.spec,    "--data-dir", data,       "--tls-cert",
+                    cert,       "--tls-key",  key,        "--tls-ca",
+                    ca,         NULL};
     cl.pids[k] = procs_spawn(argv, log);
     assert_true(cl.pids[k] > 0);
 }
@@ -60,6 +73,21 @@ static int setup(void **state)
     memset(&cl, 0, sizeof cl);
     procs_tempdir("cluster", cl.dir, sizeof cl.dir);
     assert_true(cl.dir[0] != '\0');
+    /* The cluster runs with TLS, as by default: certificates from the
+     * project's own script. */
+    char certs[600];
+    snprintf(certs, sizeof certs, "%s/certs", cl.dir);
+    char *gen[] = {GEN_CERTS, certs, "1", "2", "3", NULL};
+    assert_int_equal(procs_run(gen, NULL, 0, NULL, 0), 0);
+    snprintf(cl.ca, sizeof cl.ca, "%s/ca.crt", certs);
+    snprintf(cl.client_cert, sizeof cl.client_cert, "%s/client.crt", certs);
+    snprintf(cl.client_key, sizeof cl.client_key, "%s/client.key", certs);
+    struct transport_grpc_tls_files files = {.ca_file = cl.ca,
+                                             .cert_file = cl.client_cert,
+                                             .key_file = cl.client_key};
+    char why[512];
+    assert_int_equal(transport_grpc_tls_load(&files, &cl.tls, why, sizeof why),
+                     0);
     size_t n = 0;
     size_t m = 0;
     for (int k = 0; k < NODES; k++) {
@@ -92,6 +120,7 @@ static int teardown(void **state)
     } else {
         procs_rmtree(cl.dir);
     }
+    transport_grpc_tls_fini(&cl.tls);
     return 0;
 }
 
@@ -101,7 +130,7 @@ static bool node_status(int k, struct cmd_status *st)
     char address[64];
     snprintf(address, sizeof address, "127.0.0.1:%u", cl.ports[k]);
     struct transport_grpc_client *c = NULL;
-    assert_int_equal(transport_grpc_client_new(address, &c), 0);
+    assert_int_equal(transport_grpc_client_new(address, &cl.tls, &c), 0);
     struct transport_grpc_result res;
     assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_STATUS],
                                                 NULL, 0, 1000, &res),
@@ -138,13 +167,15 @@ static int find_leader(unsigned wait_ms)
 /* Runs the CLI; stdout into @out. Returns its exit code. */
 static int cli(char *out, size_t out_size, const char *endpoints, ...)
 {
-    char *argv[16] = {CLI_BIN, "--endpoints", (char *)endpoints, "--timeout",
-                      "3"};
-    int n = 5;
+    char *argv[24] = {CLI_BIN,        "--endpoints", (char *)endpoints,
+                      "--timeout",    "3",           "--tls-ca",
+                      cl.ca,          "--tls-cert",  cl.client_cert,
+                      "--tls-key",    cl.client_key};
+    int n = 11;
     va_list ap;
     va_start(ap, endpoints);
     const char *a;
-    while ((a = va_arg(ap, const char *)) != NULL && n < 15) {
+    while ((a = va_arg(ap, const char *)) != NULL && n < 23) {
         argv[n++] = (char *)a;
     }
     va_end(ap);

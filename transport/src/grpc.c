@@ -63,6 +63,9 @@
  * long the owner's loop goes without a tick). */
 #define POLL_EVENTS_MAX 256
 #define LOG_MAX         320
+/* At most one log line a second about refused peer batches: whoever can
+ * reach the port must not be able to flood the log. */
+#define REFUSAL_LOG_NS 1000000000ull
 
 enum tag_kind {
     TAG_REQUEST = 1,
@@ -170,6 +173,7 @@ struct transport_grpc
     size_t n_requests;
     struct tag shutdown_tag;
     bool started; /* grpc_server_start was called */
+    bool secure;  /* TLS: peers prove who they are */
     grpc_channel_credentials *creds;
     pthread_mutex_t lock;
     /* Guarded by lock: */
@@ -181,6 +185,10 @@ struct transport_grpc
     bool stopping;
     size_t outstanding; /* tags still to come out of the queue */
     struct transport_grpc_stats stats;
+    /* Refused peer batches: logged at most once per REFUSAL_LOG_NS, the
+     * others counted until the next line. */
+    uint64_t refusal_logged_ns;
+    uint64_t refusals_unlogged;
     /* Polling thread only: */
     bool stopped;
 };
@@ -828,11 +836,106 @@ void transport_grpc_reply(struct transport_grpc_call *c,
     answer(c, status, message, resp, len);
 }
 
-/* A Raft batch arrived: decode it whole, deliver it, answer. */
+/* Logs a refused peer batch (@status, @why), at most one line per
+ * REFUSAL_LOG_NS with the count of those not logged since the last. */
+static void log_refusal(struct transport_grpc *g,
+                        grpc_status_code status,
+                        const char *why)
+{
+    uint64_t now = common_now_ns();
+    pthread_mutex_lock(&g->lock);
+    bool due = g->refusal_logged_ns == 0 ||
+               now - g->refusal_logged_ns >= REFUSAL_LOG_NS;
+    uint64_t more = g->refusals_unlogged;
+    if (due) {
+        g->refusal_logged_ns = now;
+        g->refusals_unlogged = 0;
+    } else {
+        g->refusals_unlogged++;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (!due) {
+        return;
+    }
+    if (more > 0) {
+        logf_(g,
+              "refused a Raft batch (%s): %s (and %llu more since the last "
+              "such line)",
+              transport_grpc_status_name((int)status), why,
+              (unsigned long long)more);
+    } else {
+        logf_(g, "refused a Raft batch (%s): %s",
+              transport_grpc_status_name((int)status), why);
+    }
+}
+
+/* Refuses a peer batch: answers @status with @why, counts and logs it. */
+static void refuse_batch(struct transport_grpc *g,
+                         struct transport_grpc_call *c,
+                         grpc_status_code status,
+                         const char *why)
+{
+    pthread_mutex_lock(&g->lock);
+    if (status == GRPC_STATUS_PERMISSION_DENIED) {
+        g->stats.batches_denied++;
+    } else if (status == GRPC_STATUS_INVALID_ARGUMENT) {
+        g->stats.batches_rejected++;
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (status != GRPC_STATUS_RESOURCE_EXHAUSTED) {
+        log_refusal(g, status, why);
+    }
+    answer(c, status, why, NULL, 0);
+}
+
+/* Who may send Raft batches: with TLS, a peer proven by its certificate
+ * (its id in @caller); without, anyone (@caller 0). Returns NULL, or why
+ * not (in @why). */
+static const char *caller_refused(struct transport_grpc *g,
+                                  grpc_call *call,
+                                  raft_id *caller,
+                                  char *why,
+                                  size_t why_len)
+{
+    *caller = 0;
+    if (!g->secure) {
+        return NULL;
+    }
+    raft_id id = transport_grpc_call_node(call);
+    pthread_mutex_lock(&g->lock);
+    bool member = id != 0 && peer_find(g, id) != NULL;
+    pthread_mutex_unlock(&g->lock);
+    if (id == 0) {
+        char *peer = grpc_call_get_peer(call);
+        snprintf(why, why_len,
+                 "the caller at %s presented no node certificate: the Raft "
+                 "service is for cluster members only",
+                 peer != NULL ? peer : "?");
+        gpr_free(peer);
+        return why;
+    }
+    if (!member) {
+        snprintf(why, why_len,
+                 "node %llu is not a member of this node's cluster",
+                 (unsigned long long)id);
+        return why;
+    }
+    *caller = id;
+    return NULL;
+}
+
+/* A Raft batch arrived: check the caller, decode the batch whole, check
+ * (with TLS) that every message is from the caller, deliver it, answer. */
 static void serve_raft(struct transport_grpc *g,
                        struct transport_grpc_call *c,
                        grpc_byte_buffer *payload)
 {
+    char why[256];
+    raft_id caller = 0;
+    if (caller_refused(g, c->call, &caller, why, sizeof why) != NULL) {
+        refuse_batch(g, c, GRPC_STATUS_PERMISSION_DENIED, why);
+        return;
+    }
     if (payload == NULL) {
         /* Nothing sent: usually a peer that cancelled the call. */
         answer(c, GRPC_STATUS_INVALID_ARGUMENT, "no message in the call", NULL,
@@ -841,7 +944,6 @@ static void serve_raft(struct transport_grpc *g,
     }
     uint8_t *buf = NULL;
     size_t len = 0;
-    char why[256];
     int rv = transport_grpc_read_payload(payload, &buf, &len);
     if (rv == COMMON_ECORRUPT) {
         snprintf(why, sizeof why, "the message cannot be read");
@@ -855,22 +957,37 @@ static void serve_raft(struct transport_grpc *g,
                                          sizeof why);
     }
     free(buf);
+    /* With TLS, every message must come from the caller. */
+    grpc_status_code refused = GRPC_STATUS_OK;
     pthread_mutex_lock(&g->lock);
     g->stats.batches_received++;
-    if (rv == COMMON_ECORRUPT) {
-        g->stats.batches_rejected++;
-    } else if (rv == 0) {
+    for (size_t k = 0; rv == 0 && k < n; k++) {
+        raft_id from = msgs[k]->m.from;
+        if (caller != 0 && from != caller) {
+            snprintf(why, sizeof why,
+                     "message %zu claims to be from node %llu, but the "
+                     "caller's certificate is node %llu's",
+                     k, (unsigned long long)from, (unsigned long long)caller);
+            refused = GRPC_STATUS_PERMISSION_DENIED;
+        }
+        if (refused != GRPC_STATUS_OK) {
+            rv = COMMON_EINVAL;
+        }
+    }
+    if (rv == 0) {
         g->stats.received += n;
     }
     pthread_mutex_unlock(&g->lock);
     if (rv != 0) {
-        if (rv == COMMON_ECORRUPT) {
-            logf_(g, "rejected a Raft batch: %s", why);
+        for (size_t k = 0; k < n; k++) {
+            free(msgs[k]);
         }
-        answer(c,
-               rv == COMMON_ECORRUPT ? GRPC_STATUS_INVALID_ARGUMENT
-                                     : GRPC_STATUS_RESOURCE_EXHAUSTED,
-               why, NULL, 0);
+        free(msgs);
+        if (refused == GRPC_STATUS_OK) {
+            refused = rv == COMMON_ECORRUPT ? GRPC_STATUS_INVALID_ARGUMENT
+                                            : GRPC_STATUS_RESOURCE_EXHAUSTED;
+        }
+        refuse_batch(g, c, refused, why);
         return;
     }
     for (size_t k = 0; k < n; k++) {
@@ -1127,21 +1244,10 @@ static void bind_error(const char *listen, char *why, size_t why_len)
     }
 }
 
-static void fill_why(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fill_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why == NULL || why_len == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
-static int start_server(struct transport_grpc *g, char *why, size_t why_len)
+static int start_server(struct transport_grpc *g,
+                        const struct transport_grpc_tls *tls,
+                        char *why,
+                        size_t why_len)
 {
     grpc_arg args[4];
     size_t n = 0;
@@ -1157,7 +1263,7 @@ static int start_server(struct transport_grpc *g, char *why, size_t why_len)
     grpc_channel_args ca = {.num_args = n, .args = args};
     g->server = grpc_server_create(&ca, NULL);
     if (g->server == NULL) {
-        fill_why(why, why_len, "cannot create a gRPC server");
+        transport_grpc_why(why, why_len, "cannot create a gRPC server");
         return COMMON_ENOMEM;
     }
     g->raft_method = grpc_server_register_method(
@@ -1168,18 +1274,35 @@ static int start_server(struct transport_grpc *g, char *why, size_t why_len)
             g->server, g->o.methods[k], NULL,
             GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
         if (g->app_methods[k] == NULL) {
-            fill_why(why, why_len, "cannot register method %s",
-                     g->o.methods[k]);
+            transport_grpc_why(why, why_len, "cannot register method %s",
+                               g->o.methods[k]);
             return COMMON_EINVAL;
         }
     }
     if (g->raft_method == NULL) {
-        fill_why(why, why_len, "cannot register %s",
-                 TRANSPORT_GRPC_RAFT_METHOD);
+        transport_grpc_why(why, why_len, "cannot register %s",
+                           TRANSPORT_GRPC_RAFT_METHOD);
         return COMMON_EINVAL;
     }
     grpc_server_register_completion_queue(g->server, g->cq, NULL);
-    grpc_server_credentials *sc = grpc_insecure_server_credentials_create();
+    grpc_server_credentials *sc;
+    if (tls != NULL) {
+        grpc_ssl_pem_key_cert_pair pair = {.private_key = tls->key_pem,
+                                           .cert_chain = tls->cert_pem};
+        sc = grpc_ssl_server_credentials_create_ex(
+            tls->ca_pem, &pair, 1,
+            tls->clients_need_cert
+                ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY,
+            NULL);
+    } else {
+        sc = grpc_insecure_server_credentials_create();
+    }
+    if (sc == NULL) {
+        transport_grpc_why(why, why_len,
+                           "cannot create the server's credentials");
+        return COMMON_EINVAL;
+    }
     int port = grpc_server_add_http2_port(g->server, g->listen, sc);
     grpc_server_credentials_release(sc);
     if (port <= 0) {
@@ -1226,12 +1349,12 @@ int transport_grpc_new(const struct transport_grpc_options *o,
         o->peer_queue_bytes_max == 0 || o->batch_bytes_max == 0 ||
         o->message_bytes_max == 0 || o->streams_max == 0 || o->calls_max == 0 ||
         (o->n_methods > 0 && (o->methods == NULL || o->on_call == NULL))) {
-        fill_why(why, why_len, "invalid transport options");
+        transport_grpc_why(why, why_len, "invalid transport options");
         return COMMON_EINVAL;
     }
     struct transport_grpc *g = calloc(1, sizeof *g);
     if (g == NULL) {
-        fill_why(why, why_len, "out of memory");
+        transport_grpc_why(why, why_len, "out of memory");
         return COMMON_ENOMEM;
     }
     g->o = *o;
@@ -1249,14 +1372,16 @@ int transport_grpc_new(const struct transport_grpc_options *o,
         free(g->requests);
         free(g->listen);
         free(g);
-        fill_why(why, why_len, "out of memory");
+        transport_grpc_why(why, why_len, "out of memory");
         return COMMON_ENOMEM;
     }
     g->o.listen = g->listen;
+    g->o.tls = NULL; /* borrowed for this call only */
+    g->secure = o->tls != NULL;
     transport_grpc_init();
-    g->creds = grpc_insecure_credentials_create();
+    g->creds = transport_grpc_channel_creds(o->tls);
     g->cq = grpc_completion_queue_create_for_next(NULL);
-    int rv = start_server(g, why, why_len);
+    int rv = start_server(g, o->tls, why, why_len);
     if (rv != 0) {
         transport_grpc_free(g);
         return rv;

@@ -27,6 +27,7 @@ struct transport_grpc_client
 };
 
 int transport_grpc_client_new(const char *address,
+                              const struct transport_grpc_tls *tls,
                               struct transport_grpc_client **out)
 {
     if (address == NULL || address[0] == '\0') {
@@ -51,7 +52,7 @@ int transport_grpc_client_new(const char *address,
     /* The caller decides about retries (with its session, exactly once). */
     args[n++] = transport_grpc_int_arg(GRPC_ARG_ENABLE_RETRIES, 0);
     grpc_channel_args ca = {.num_args = n, .args = args};
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+    grpc_channel_credentials *creds = transport_grpc_channel_creds(tls);
     c->channel = grpc_channel_create(address, creds, &ca);
     grpc_channel_credentials_release(creds);
     c->cq = grpc_completion_queue_create_for_next(NULL);

@@ -11,6 +11,9 @@
 
 #include <grpc/grpc.h>
 
+#include "raft/raft.h"
+#include "transport/transport.h"
+
 /* grpc_init(), with gRPC's own log silenced the first time (unless
  * GRPC_VERBOSITY or GRPC_TRACE is set): our errors say it in one line. */
 void transport_grpc_init(void);
@@ -25,5 +28,21 @@ int transport_grpc_read_payload(grpc_byte_buffer *bb,
                                 size_t *len);
 /* A byte buffer holding a copy of @len bytes at @data. */
 grpc_byte_buffer *transport_grpc_buffer(const void *data, size_t len);
+
+/* Writes a message into @why (@why_len bytes; nothing when NULL or 0). */
+void transport_grpc_why(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Channel credentials: TLS with @tls's CA (and its certificate, when it
+ * has one), or plaintext for NULL. Release with
+ * grpc_channel_credentials_release. */
+grpc_channel_credentials *transport_grpc_channel_creds(
+    const struct transport_grpc_tls *tls);
+
+/* The node that called: the id in the URI SAN raftkv://node/N of the
+ * certificate the caller of @call presented and TLS verified, or 0 (no
+ * certificate, a client's certificate, a plaintext call, or a certificate
+ * naming more than one node). */
+raft_id transport_grpc_call_node(grpc_call *call);
 
 #endif /* TRANSPORT_GRPC_INTERNAL_H */

@@ -2,7 +2,9 @@
  * transport_grpc: endpoints on loopback exchanging Raft batches, the
  * application-call path, and every error a caller can meet: malformed and
  * oversized messages, unknown methods, too many waiting calls, a port in
- * use, a peer that goes away and comes back, shutdown with calls waiting.
+ * use, a peer that goes away and comes back, shutdown with calls waiting;
+ * and with TLS: certificate files checked at load time, peers proving
+ * their node ids, impostors, clients and strangers refused.
  *
  * Each endpoint gets a polling thread, as in the harness; the test's
  * thread sends, flushes, replies and calls in, as other threads do there.
@@ -212,7 +214,7 @@ static void call(const char *address,
                  struct transport_grpc_result *res)
 {
     struct transport_grpc_client *c = NULL;
-    assert_int_equal(transport_grpc_client_new(address, &c), 0);
+    assert_int_equal(transport_grpc_client_new(address, NULL, &c), 0);
     assert_int_equal(transport_grpc_client_call(c, method, req, len, 5000, res),
                      0);
     transport_grpc_client_free(c);
@@ -392,7 +394,7 @@ static void grpc_malformed_batches_get_invalid_argument(void **state)
     struct transport_grpc_stats s;
     transport_grpc_stats(b.g, &s);
     assert_int_equal(s.batches_rejected, 2);
-    assert_true(log_has(&b, "rejected a Raft batch"));
+    assert_true(log_has(&b, "refused a Raft batch (INVALID_ARGUMENT)"));
     node_stop(&b);
 }
 
@@ -461,7 +463,7 @@ static void *caller_main(void *arg)
 {
     struct caller *c = arg;
     struct transport_grpc_client *cl = NULL;
-    if (transport_grpc_client_new(c->address, &cl) != 0) {
+    if (transport_grpc_client_new(c->address, NULL, &cl) != 0) {
         c->res.status = -1;
         return NULL;
     }
@@ -776,6 +778,405 @@ static void grpc_status_names(void **state)
     assert_string_equal(transport_grpc_status_name(-1), "UNKNOWN");
 }
 
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Certificates made once by scripts/gen-certs.sh (nodes 1-4 and a client)
+ * and tests/support/bad-certs.sh, in a temporary directory. */
+static char certs[512];
+
+static void cert_path(char *buf, size_t len, const char *name)
+{
+    snprintf(buf, len, "%s/%s", certs, name);
+}
+
+/* Loads the files named @cert and @key (NULL: none) for @node (0: a
+ * client); returns the loader's code, its message in @why. */
+static int tls_try(const char *ca,
+                   const char *cert,
+                   const char *key,
+                   raft_id node,
+                   struct transport_grpc_tls *t,
+                   char *why,
+                   size_t why_len)
+{
+    char ca_path[600];
+    char cert_path_[600];
+    char key_path[600];
+    cert_path(ca_path, sizeof ca_path, ca);
+    cert_path(cert_path_, sizeof cert_path_, cert != NULL ? cert : "");
+    cert_path(key_path, sizeof key_path, key != NULL ? key : "");
+    struct transport_grpc_tls_files f = {
+        .ca_file = ca_path,
+        .cert_file = cert != NULL ? cert_path_ : NULL,
+        .key_file = key != NULL ? key_path : NULL,
+        .node = node,
+        .host = node != 0 ? "127.0.0.1" : NULL,
+    };
+    return transport_grpc_tls_load(&f, t, why, why_len);
+}
+
+static void tls_node(raft_id id, struct transport_grpc_tls *t)
+{
+    char cert[64];
+    char key[64];
+    snprintf(cert, sizeof cert, "node-%llu.crt", (unsigned long long)id);
+    snprintf(key, sizeof key, "node-%llu.key", (unsigned long long)id);
+    char why[512];
+    if (tls_try("ca.crt", cert, key, id, t, why, sizeof why) != 0) {
+        fail_msg("loading node %llu's certificate: %s", (unsigned long long)id,
+                 why);
+    }
+}
+
+/* Expects loading to fail with a message holding @file and @what. */
+static void tls_refused(const char *ca,
+                        const char *cert,
+                        const char *key,
+                        raft_id node,
+                        const char *file,
+                        const char *what)
+{
+    struct transport_grpc_tls t;
+    char why[512] = "";
+    assert_int_not_equal(tls_try(ca, cert, key, node, &t, why, sizeof why), 0);
+    print_message("refused: %s\n", why);
+    assert_non_null(strstr(why, file));
+    assert_non_null(strstr(why, what));
+    assert_null(t.ca_pem);
+    assert_null(t.key_pem);
+}
+
+/* Every certificate problem an operator can make is refused at load time,
+ * naming the file and what is wrong with it. */
+static void grpc_tls_load_names_the_bad_file(void **state)
+{
+    (void)state;
+    struct transport_grpc_tls t;
+    char why[512];
+    assert_int_equal(
+        tls_try("ca.crt", "node-1.crt", "node-1.key", 1, &t, why, sizeof why),
+        0);
+    assert_non_null(strstr(t.cert_pem, "BEGIN CERTIFICATE"));
+    transport_grpc_tls_fini(&t);
+    assert_int_equal(
+        tls_try("ca.crt", "client.crt", "client.key", 0, &t, why, sizeof why),
+        0);
+    transport_grpc_tls_fini(&t);
+    assert_int_equal(tls_try("ca.crt", NULL, NULL, 0, &t, why, sizeof why), 0);
+    assert_null(t.cert_pem);
+    transport_grpc_tls_fini(&t);
+
+    tls_refused("ca.crt", "missing.crt", "node-1.key", 1, "missing.crt",
+                "No such file");
+    tls_refused("notpem.crt", "node-1.crt", "node-1.key", 1, "notpem.crt",
+                "no PEM certificate");
+    tls_refused("ca.crt", "notpem.crt", "node-1.key", 1, "notpem.crt",
+                "no PEM certificate");
+    tls_refused("ca.crt", "node-1.crt", "node-1.crt", 1, "node-1.crt",
+                "no PEM private key");
+    tls_refused("ca.crt", "node-1.crt", "node-2.key", 1, "node-2.key",
+                "is not the key of the certificate in");
+    tls_refused("ca.crt", "expired.crt", "expired.key", 1, "expired.crt",
+                "expired on Jan  2 00:00:00 2020");
+    tls_refused("ca.crt", "other/node-1.crt", "other/node-1.key", 1,
+                "other/node-1.crt", "not signed by the CA in");
+    tls_refused("other/ca.crt", "node-1.crt", "node-1.key", 1, "node-1.crt",
+                "other/ca.crt");
+    tls_refused("ca.crt", "nosan.crt", "nosan.key", 1, "nosan.crt",
+                "names no raft-kv node");
+    tls_refused("ca.crt", "twonodes.crt", "twonodes.key", 1, "twonodes.crt",
+                "more than one raft-kv node");
+    tls_refused("ca.crt", "node-2.crt", "node-2.key", 1, "node-2.crt",
+                "is the certificate of node 2, not 1");
+    tls_refused("ca.crt", "serveronly.crt", "serveronly.key", 1,
+                "serveronly.crt", "client use");
+    tls_refused("ca.crt", "serveronly.crt", "serveronly.key", 0,
+                "serveronly.crt", "client use");
+    tls_refused("ca.crt", "client.crt", "client.key", 1, "client.crt",
+                "names no raft-kv node");
+    /* A node certificate that does not name the address peers dial. */
+    struct transport_grpc_tls_files f;
+    char ca[600];
+    char cert[600];
+    char key[600];
+    cert_path(ca, sizeof ca, "ca.crt");
+    cert_path(cert, sizeof cert, "node-1.crt");
+    cert_path(key, sizeof key, "node-1.key");
+    f = (struct transport_grpc_tls_files){.ca_file = ca,
+                                          .cert_file = cert,
+                                          .key_file = key,
+                                          .node = 1,
+                                          .host = "10.1.2.3"};
+    assert_int_equal(transport_grpc_tls_load(&f, &t, why, sizeof why),
+                     COMMON_EINVAL);
+    assert_non_null(strstr(why, "does not name 10.1.2.3"));
+    f.host = "localhost";
+    assert_int_equal(transport_grpc_tls_load(&f, &t, why, sizeof why), 0);
+    transport_grpc_tls_fini(&t);
+    f.host = "node9.example";
+    assert_int_equal(transport_grpc_tls_load(&f, &t, why, sizeof why),
+                     COMMON_EINVAL);
+}
+
+/* Node URIs: decimal ids without leading zeros, nothing else. */
+static void grpc_tls_node_uris_parse_strictly(void **state)
+{
+    (void)state;
+    raft_id id = 0;
+    const char *ok = "raftkv://node/42";
+    assert_true(transport_grpc_node_uri_parse(ok, strlen(ok), &id));
+    assert_int_equal(id, 42);
+    const char *max = "raftkv://node/18446744073709551615";
+    assert_true(transport_grpc_node_uri_parse(max, strlen(max), &id));
+    assert_true(id == UINT64_MAX);
+    const char *bad[] = {
+        "raftkv://node/",
+        "raftkv://node/0",
+        "raftkv://node/07",
+        "raftkv://node/1x",
+        "raftkv://node/-1",
+        "raftkv://client",
+        "raftkv://node/18446744073709551616",
+        "RAFTKV://node/1",
+        "raftkv://nodes/1",
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        assert_false(
+            transport_grpc_node_uri_parse(bad[k], strlen(bad[k]), &id));
+    }
+    /* Only the given length counts. */
+    assert_false(transport_grpc_node_uri_parse(ok, 14, &id));
+    assert_true(transport_grpc_node_uri_parse(ok, 15, &id));
+    assert_int_equal(id, 4);
+}
+
+static void tls_node_start(struct node *n,
+                           raft_id id,
+                           struct transport_grpc_tls *t,
+                           bool clients_need_cert)
+{
+    tls_node(id, t);
+    t->clients_need_cert = clients_need_cert;
+    struct transport_grpc_options o;
+    node_options(n, id, &o);
+    o.tls = t;
+    node_start(n, &o);
+}
+
+/* A packed batch of one heartbeat from @from to @to. */
+static uint8_t *heartbeat_batch(raft_id from, raft_id to, size_t *len)
+{
+    struct raft_message m = heartbeat(from, to, 9);
+    const struct raft_message *p = &m;
+    struct transport_grpc_batch *batch = NULL;
+    assert_int_equal(transport_grpc_batch_new(&p, 1, &batch), 0);
+    *len = transport_grpc_batch_size(batch);
+    uint8_t *buf = malloc(*len);
+    assert_non_null(buf);
+    transport_grpc_batch_pack(batch, buf);
+    transport_grpc_batch_free(batch);
+    return buf;
+}
+
+/* One Raft batch from @from to node 2 at @address, presenting @tls (NULL:
+ * plaintext). Returns the status. */
+static int send_as(const char *address,
+                   const struct transport_grpc_tls *tls,
+                   raft_id from,
+                   char *msg,
+                   size_t msg_len)
+{
+    size_t len = 0;
+    uint8_t *buf = heartbeat_batch(from, 2, &len);
+    struct transport_grpc_client *c = NULL;
+    assert_int_equal(transport_grpc_client_new(address, tls, &c), 0);
+    struct transport_grpc_result res;
+    assert_int_equal(transport_grpc_client_call(c, TRANSPORT_GRPC_RAFT_METHOD,
+                                                buf, len, 5000, &res),
+                     0);
+    transport_grpc_client_free(c);
+    free(buf);
+    free(res.data);
+    if (msg != NULL) {
+        snprintf(msg, msg_len, "%s", res.message);
+    }
+    return res.status;
+}
+
+/* With TLS two peers exchange messages both ways (mutual TLS, each
+ * proving its node id). */
+static void grpc_tls_peers_exchange_messages(void **state)
+{
+    (void)state;
+    struct transport_grpc_tls ta;
+    struct transport_grpc_tls tb;
+    struct node a;
+    struct node b;
+    tls_node_start(&a, 1, &ta, true);
+    tls_node_start(&b, 2, &tb, true);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, b.address), 0);
+    assert_int_equal(transport_grpc_set_peer(b.g, 1, a.address), 0);
+    for (uint64_t k = 1; k <= 20; k++) {
+        struct raft_message m = heartbeat(1, 2, k);
+        assert_int_equal(transport_send(transport_grpc_transport(a.g), &m), 0);
+        m = heartbeat(2, 1, k);
+        assert_int_equal(transport_send(transport_grpc_transport(b.g), &m), 0);
+    }
+    transport_flush(transport_grpc_transport(a.g));
+    transport_flush(transport_grpc_transport(b.g));
+    assert_true(wait_got(&b, 20, 10000));
+    assert_true(wait_got(&a, 20, 10000));
+    struct transport_grpc_stats s;
+    transport_grpc_stats(b.g, &s);
+    assert_int_equal(s.batches_denied, 0);
+    node_stop(&a);
+    node_stop(&b);
+    transport_grpc_tls_fini(&ta);
+    transport_grpc_tls_fini(&tb);
+}
+
+/* The peer service takes batches only from a member proving it is the
+ * sender: an impostor with another member's certificate, a client, a node
+ * of no concern, a plaintext caller and a certificate from another CA are
+ * all refused and nothing of theirs is delivered; the refusals are counted
+ * and logged at most once a second. */
+static void grpc_tls_peer_service_refuses_impostors(void **state)
+{
+    (void)state;
+    struct transport_grpc_tls tb;
+    struct node b;
+    tls_node_start(&b, 2, &tb, true);
+    assert_int_equal(transport_grpc_set_peer(b.g, 1, "127.0.0.1:1"), 0);
+    assert_int_equal(transport_grpc_set_peer(b.g, 3, "127.0.0.1:1"), 0);
+    struct transport_grpc_tls n1;
+    struct transport_grpc_tls n3;
+    struct transport_grpc_tls n4;
+    struct transport_grpc_tls client;
+    struct transport_grpc_tls other;
+    char why[512];
+    tls_node(1, &n1);
+    tls_node(3, &n3);
+    tls_node(4, &n4);
+    assert_int_equal(
+        tls_try("ca.crt", "client.crt", "client.key", 0, &client, why, 512), 0);
+    assert_int_equal(tls_try("other/ca.crt", "other/node-1.crt",
+                             "other/node-1.key", 1, &other, why, 512),
+                     0);
+    char msg[256];
+    uint64_t t0 = now_ms();
+    /* Node 3's certificate, claiming to be node 1. */
+    assert_int_equal(send_as(b.address, &n3, 1, msg, sizeof msg),
+                     TRANSPORT_GRPC_PERMISSION_DENIED);
+    assert_non_null(strstr(msg, "claims to be from node 1"));
+    /* A client's certificate. */
+    assert_int_equal(send_as(b.address, &client, 1, msg, sizeof msg),
+                     TRANSPORT_GRPC_PERMISSION_DENIED);
+    assert_non_null(strstr(msg, "no node certificate"));
+    /* Node 4: signed by the CA, but not one of node 2's peers. */
+    assert_int_equal(send_as(b.address, &n4, 4, msg, sizeof msg),
+                     TRANSPORT_GRPC_PERMISSION_DENIED);
+    assert_non_null(strstr(msg, "not a member"));
+    /* No TLS at all, and another CA's node 1: no connection. */
+    assert_int_equal(send_as(b.address, NULL, 1, NULL, 0),
+                     TRANSPORT_GRPC_UNAVAILABLE);
+    assert_int_equal(send_as(b.address, &other, 1, NULL, 0),
+                     TRANSPORT_GRPC_UNAVAILABLE);
+    /* Many more forgeries: counted, not each logged. */
+    for (int k = 0; k < 30; k++) {
+        assert_int_equal(send_as(b.address, &n3, 1, NULL, 0),
+                         TRANSPORT_GRPC_PERMISSION_DENIED);
+    }
+    uint64_t seconds = (now_ms() - t0) / 1000 + 1;
+    assert_int_equal(got_count(&b), 0);
+    /* The real node 1 gets through. */
+    assert_int_equal(send_as(b.address, &n1, 1, NULL, 0), TRANSPORT_GRPC_OK);
+    assert_true(wait_got(&b, 1, 5000));
+    struct transport_grpc_stats s;
+    transport_grpc_stats(b.g, &s);
+    assert_int_equal(s.batches_denied, 33);
+    assert_int_equal(s.received, 1);
+    pthread_mutex_lock(&b.lock);
+    unsigned lines = 0;
+    for (const char *p = b.log; (p = strstr(p, "refused a Raft batch")) != NULL;
+         p++) {
+        lines++;
+    }
+    pthread_mutex_unlock(&b.lock);
+    print_message("%u log lines for 33 refusals in about %llu s\n", lines,
+                  (unsigned long long)seconds);
+    assert_true(lines >= 1 && lines <= seconds + 1);
+    node_stop(&b);
+    transport_grpc_tls_fini(&tb);
+    transport_grpc_tls_fini(&n1);
+    transport_grpc_tls_fini(&n3);
+    transport_grpc_tls_fini(&n4);
+    transport_grpc_tls_fini(&client);
+    transport_grpc_tls_fini(&other);
+}
+
+/* Clients without a certificate: refused at the handshake by default;
+ * when allowed, they get the application service, never the peer
+ * service. */
+static void grpc_tls_clients_without_certificates(void **state)
+{
+    (void)state;
+    struct transport_grpc_tls anonymous;
+    char why[512];
+    assert_int_equal(tls_try("ca.crt", NULL, NULL, 0, &anonymous, why, 512), 0);
+    for (int allow = 0; allow < 2; allow++) {
+        struct transport_grpc_tls tb;
+        struct node b;
+        tls_node_start(&b, 2, &tb, allow == 0);
+        assert_int_equal(transport_grpc_set_peer(b.g, 1, "127.0.0.1:1"), 0);
+        struct transport_grpc_client *c = NULL;
+        assert_int_equal(transport_grpc_client_new(b.address, &anonymous, &c),
+                         0);
+        struct transport_grpc_result res;
+        assert_int_equal(
+            transport_grpc_client_call(c, "/test.Echo/Now", "x", 1, 5000, &res),
+            0);
+        transport_grpc_client_free(c);
+        free(res.data);
+        if (allow == 0) {
+            assert_int_equal(res.status, TRANSPORT_GRPC_UNAVAILABLE);
+        } else {
+            assert_int_equal(res.status, TRANSPORT_GRPC_OK);
+            assert_int_equal(send_as(b.address, &anonymous, 1, NULL, 0),
+                             TRANSPORT_GRPC_PERMISSION_DENIED);
+        }
+        assert_int_equal(got_count(&b), 0);
+        node_stop(&b);
+        transport_grpc_tls_fini(&tb);
+    }
+    transport_grpc_tls_fini(&anonymous);
+}
+
+static int tls_setup(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(certs, sizeof certs, "%s/raftkv-tls-XXXXXX",
+             tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+    if (mkdtemp(certs) == NULL) {
+        return -1;
+    }
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' 1 2 3 4 >/dev/null && '%s' '%s' '%s' >/dev/null",
+             GEN_CERTS, certs, BAD_CERTS, certs, GEN_CERTS);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int tls_teardown(void **state)
+{
+    (void)state;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", certs);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,5 +1194,14 @@ int main(void)
         cmocka_unit_test(grpc_stop_wakes_the_polling_thread),
         cmocka_unit_test(grpc_status_names),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest tls_tests[] = {
+        cmocka_unit_test(grpc_tls_load_names_the_bad_file),
+        cmocka_unit_test(grpc_tls_node_uris_parse_strictly),
+        cmocka_unit_test(grpc_tls_peers_exchange_messages),
+        cmocka_unit_test(grpc_tls_peer_service_refuses_impostors),
+        cmocka_unit_test(grpc_tls_clients_without_certificates),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("tls", tls_tests, tls_setup,
+                                                tls_teardown);
 }

@@ -228,6 +228,73 @@ typedef void (*transport_grpc_call_fn)(void *data,
                                        const void *req,
                                        size_t len);
 
+/* ------------------------------------------------------------------------ */
+/* TLS                                                                       */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * With TLS (transport_grpc_options.tls), every connection is encrypted
+ * and every caller's certificate, when it presents one, must chain to the
+ * CA. Peers authenticate each other with mutual TLS: a node's certificate
+ * names it with the URI SAN TRANSPORT_GRPC_NODE_URI followed by its id
+ * ("raftkv://node/3"), and the Raft service takes a batch only from a
+ * caller whose certificate names a peer of this endpoint (set with
+ * transport_grpc_set_peer) and whose every message says it is from that
+ * peer; anything else is answered PERMISSION_DENIED, counted
+ * (stats.batches_denied) and logged at most once a second. Application
+ * calls are open to every caller TLS let in: a node, a client with a
+ * certificate, or (when clients_need_cert is false) a client without one.
+ *
+ * Without TLS (tls NULL) anyone who reaches the port may speak for any
+ * node: for loopback experiments and the harness only (docs/security.md).
+ */
+#define TRANSPORT_GRPC_NODE_URI "raftkv://node/"
+
+/* PEM text: the CA, and this endpoint's certificate (chain) and key. */
+struct transport_grpc_tls
+{
+    char *ca_pem;   /* owned, NUL-terminated */
+    char *cert_pem; /* owned; NULL for a client without a certificate */
+    char *key_pem;  /* owned; NULL with cert_pem */
+    /* Servers: callers must present a certificate (else the handshake
+     * fails); false lets clients without one call the application
+     * service (never the Raft service). */
+    bool clients_need_cert;
+};
+
+/* What transport_grpc_tls_load reads and checks. */
+struct transport_grpc_tls_files
+{
+    const char *ca_file;   /* required */
+    const char *cert_file; /* NULL (with key_file): no certificate */
+    const char *key_file;
+    /* Not 0: the certificate must be node @node's (one node URI SAN naming
+     * it, usable as TLS server and client). 0: a client's (usable as a
+     * TLS client). */
+    raft_id node;
+    /* Not NULL: the certificate must name this host or IP address (the
+     * address peers and clients dial). */
+    const char *host;
+};
+
+/* Reads the files of @f into @out and checks them before anything
+ * listens or dials: each is PEM, the key is the certificate's, the
+ * certificate is in its validity period and chains to the CA, and it names
+ * what @f expects. COMMON_EIO (unreadable), COMMON_EPARSE (not PEM),
+ * COMMON_EINVAL (a check failed), COMMON_ENOMEM; @why names the file and
+ * what is wrong ("certs/node-1.crt: the certificate expired on ...").
+ * Release @out with transport_grpc_tls_fini. */
+int transport_grpc_tls_load(const struct transport_grpc_tls_files *f,
+                            struct transport_grpc_tls *out,
+                            char *why,
+                            size_t why_len);
+/* Frees what @t holds (the key's bytes are wiped first); NULL harmless. */
+void transport_grpc_tls_fini(struct transport_grpc_tls *t);
+
+/* Parses "raftkv://node/N" (@len bytes at @s, not NUL-terminated): N a
+ * decimal id without leading zeros, 1 to 2^64-1. */
+bool transport_grpc_node_uri_parse(const char *s, size_t len, raft_id *id);
+
 /* A line for the log (peer unreachable, peer back, rejected batch); @msg
  * is borrowed for the call. */
 typedef void (*transport_grpc_log_fn)(void *data, const char *msg);
@@ -264,6 +331,9 @@ struct transport_grpc_options
     void *call_data;
     transport_grpc_log_fn log; /* NULL: no log */
     void *log_data;
+    /* TLS for the server and the peer channels (borrowed for
+     * transport_grpc_new); NULL: plaintext. */
+    const struct transport_grpc_tls *tls;
 };
 
 /* Fills @o with the defaults above; the caller sets id, listen and
@@ -323,6 +393,7 @@ struct transport_grpc_stats
     uint64_t received;       /* messages delivered */
     uint64_t batches_received;
     uint64_t batches_rejected; /* answered INVALID_ARGUMENT */
+    uint64_t batches_denied;   /* answered PERMISSION_DENIED */
     uint64_t calls;            /* application calls received */
 };
 void transport_grpc_stats(struct transport_grpc *g,
@@ -335,8 +406,12 @@ void transport_grpc_stats(struct transport_grpc *g,
 struct transport_grpc_client;
 
 /* A channel to @address ("HOST:PORT", copied), with a short reconnect
- * backoff; nothing connects until the first call. */
+ * backoff; nothing connects until the first call. With @tls (borrowed for
+ * the call; NULL: plaintext) the server's certificate must chain to its CA
+ * and name the host dialled, and the client presents its certificate when
+ * it has one. */
 int transport_grpc_client_new(const char *address,
+                              const struct transport_grpc_tls *tls,
                               struct transport_grpc_client **out);
 void transport_grpc_client_free(struct transport_grpc_client *c);
 
