@@ -59,9 +59,9 @@ static void node_start(int k)
     snprintf(cert, sizeof cert, "%s/certs/node-%d.crt", cl.dir, k + 1);
     snprintf(key, sizeof key, "%s/certs/node-%d.key", cl.dir, k + 1);
     snprintf(ca, sizeof ca, "%s/certs/ca.crt", cl.dir);
-    char *argv[] = {SERVER_BIN, "--id",       id,         "--cluster",
-                    cl.spec,    "--data-dir", data,       "--tls-cert",
-                    cert,       "--tls-key",  key,        "--tls-ca",
+    char *argv[] = {SERVER_BIN, "--id",       id,   "--cluster",
+                    cl.spec,    "--data-dir", data, "--tls-cert",
+                    cert,       "--tls-key",  key,  "--tls-ca",
                     ca,         NULL};
     cl.pids[k] = procs_spawn(argv, log);
     assert_true(cl.pids[k] > 0);
@@ -167,10 +167,10 @@ static int find_leader(unsigned wait_ms)
 /* Runs the CLI; stdout into @out. Returns its exit code. */
 static int cli(char *out, size_t out_size, const char *endpoints, ...)
 {
-    char *argv[24] = {CLI_BIN,        "--endpoints", (char *)endpoints,
-                      "--timeout",    "3",           "--tls-ca",
-                      cl.ca,          "--tls-cert",  cl.client_cert,
-                      "--tls-key",    cl.client_key};
+    char *argv[24] = {CLI_BIN,     "--endpoints", (char *)endpoints,
+                      "--timeout", "3",           "--tls-ca",
+                      cl.ca,       "--tls-cert",  cl.client_cert,
+                      "--tls-key", cl.client_key};
     int n = 11;
     va_list ap;
     va_start(ap, endpoints);
@@ -316,6 +316,19 @@ static uint64_t ok_writes(void)
     return n;
 }
 
+/* Waits until @n writes are acknowledged in all, at most @ms. */
+static bool wait_writes(uint64_t n, unsigned ms)
+{
+    uint64_t until = procs_now_ns() + (uint64_t)ms * 1000000ull;
+    while (ok_writes() < n) {
+        if (procs_now_ns() > until) {
+            return false;
+        }
+        procs_sleep_ms(20);
+    }
+    return true;
+}
+
 /* Every node answers with the same applied index (= its commit) and the
  * same state digest, twice in a row. */
 static bool converged(unsigned wait_ms)
@@ -378,7 +391,9 @@ static void cluster_survives_leader_kill_under_load(void **state)
         assert_int_equal(
             pthread_create(&th[p], NULL, worker, (void *)(intptr_t)p), 0);
     }
-    procs_sleep_ms(3000);
+    /* Phases end on progress, not on time: a slow machine (sanitizers,
+     * TLS handshakes per CLI call) only makes them longer. */
+    assert_true(wait_writes(10, 120000));
     int leader = find_leader(5000);
     assert_true(leader >= 0);
     uint64_t before = ok_writes();
@@ -386,12 +401,12 @@ static void cluster_survives_leader_kill_under_load(void **state)
                   leader + 1, (unsigned long long)before);
     assert_int_equal(procs_stop(cl.pids[leader], SIGKILL, 5000), 128 + 9);
     cl.pids[leader] = 0;
-    procs_sleep_ms(4000);
+    assert_true(wait_writes(before + 5, 120000));
     uint64_t during = ok_writes() - before;
     print_message("%llu writes acknowledged while node %d was down\n",
                   (unsigned long long)during, leader + 1);
     node_start(leader);
-    procs_sleep_ms(3000);
+    assert_true(wait_writes(ok_writes() + 5, 120000));
     pthread_mutex_lock(&ld.lock);
     ld.stop = true;
     pthread_mutex_unlock(&ld.lock);
