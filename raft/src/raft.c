@@ -638,6 +638,10 @@ static struct raft_entry *copy_range(struct raft *r,
 bool raft_update_get(struct raft *r, struct raft_update *u)
 {
     assert(!r->update_out);
+    /* Nothing beyond the bounds is ever handed out to persist (raft.h):
+     * input is checked, and the core stops at them. */
+    assert(r->term <= RAFT_TERM_MAX && r->commit <= RAFT_INDEX_MAX &&
+           log_last_index(&r->log) <= RAFT_INDEX_MAX);
     memset(u, 0, sizeof *u);
     /* On failure the messages wait for the next update; nothing is lost
      * that Raft does not already retry. */

@@ -116,6 +116,8 @@ bool replication_maybe_commit(struct raft *r)
  * entries it carries, or a negative error. */
 static int send_append(struct raft *r, struct progress *p)
 {
+    /* next starts at last + 1 and only ever moves to match + 1 or past. */
+    assert(p->next >= 1);
     raft_index prev = p->next - 1;
     raft_index last = log_last_index(&r->log);
     if (prev < r->log.snapshot_index || p->state == PROGRESS_SNAPSHOT) {
