@@ -845,9 +845,17 @@ static int start_node(struct server *sv)
     nc.env.failed = on_failed;
     int rv = kv_node_new(&nc, &sv->node);
     if (rv != 0) {
-        logf_err(sv, "refusing to start: %s",
-                 rv == COMMON_ECORRUPT ? storage_error(sv->disk)
-                                       : common_strerror(rv));
+        if (rv == COMMON_ECORRUPT) {
+            logf_err(sv, "refusing to start: %s", storage_error(sv->disk));
+        } else if (rv == COMMON_EINVAL) {
+            logf_err(sv,
+                     "refusing to start: the Raft core refuses the state "
+                     "stored in %s (a term or index beyond 2^62, or entries "
+                     "that contradict the hard state or the snapshot)",
+                     sv->o.data_dir);
+        } else {
+            logf_err(sv, "refusing to start: %s", common_strerror(rv));
+        }
         return -1;
     }
     return 0;
