@@ -599,9 +599,11 @@ static void programs_tls_by_default_and_certificate_errors(void **state)
     assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--tls-ca", ca,
                          "--timeout", "1", "get", "secure", NULL),
                      3);
+    assert_non_null(strstr(err, "may require a client certificate"));
     assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout",
                          "1", "get", "secure", NULL),
                      3);
+    assert_non_null(strstr(err, "is the cluster running with TLS?"));
     assert_int_equal(procs_stop(pid, SIGTERM, 10000), 0);
 
     /* --insecure says what it gives away. */
