@@ -678,7 +678,9 @@ int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
     if (rv != 0) {
         return rv;
     }
-    struct reader r = {.p = data, .end = (const uint8_t *)data + len};
+    /* An empty snapshot may come as NULL: even NULL + 0 is undefined. */
+    struct reader r = {.p = data,
+                       .end = len > 0 ? (const uint8_t *)data + len : data};
     rv = COMMON_ECORRUPT;
     while (r.p < r.end) {
         uint64_t tag;
