@@ -63,6 +63,13 @@ void become_follower(struct raft *r, raft_term term, raft_id leader)
     }
 }
 
+/* Whether there is a term to campaign in: the largest term is refused by
+ * every node (raft_step), and after it term + 1 would wrap to 0. */
+static bool term_left(const struct raft *r)
+{
+    return r->term < UINT64_MAX - 1;
+}
+
 static bool promotable(const struct raft *r)
 {
     int k = raft_configuration_find(&r->conf, r->id);
@@ -122,6 +129,9 @@ int election_start(struct raft *r, bool pre_vote)
     }
     if (r->role == RAFT_LEADER) {
         return raft_drop(r, "already leader");
+    }
+    if (!term_left(r)) {
+        return raft_drop(r, "no term left to campaign in");
     }
     raft_term vote_term;
     if (pre_vote) {
@@ -208,7 +218,7 @@ int election_tick(struct raft *r)
     }
     r->election_elapsed++;
     if (r->election_elapsed >= r->randomized_timeout) {
-        if (!promotable(r)) {
+        if (!promotable(r) || !term_left(r)) {
             election_reset_timeout(r);
             return 0;
         }

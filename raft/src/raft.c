@@ -371,6 +371,11 @@ static const char *message_invalid(const struct raft *r,
     if (raft_configuration_find(&r->conf, m->from) < 0) {
         return "message from a node outside the configuration";
     }
+    if (m->term == UINT64_MAX) {
+        /* No term follows it: a node that took it could never campaign
+         * again, and its next term + 1 would wrap to 0. */
+        return "message with the largest term";
+    }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_APPEND ||
          m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT) &&
         m->term == 0) {

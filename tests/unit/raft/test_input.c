@@ -51,6 +51,52 @@ static void input_unknown_type_dropped(void **state)
     raft_free(r);
 }
 
+/* A message with the largest term is dropped without the node taking
+ * that term (it could never campaign after it: term + 1 would wrap to 0
+ * and its term go backwards), and a node whose next term would be the
+ * largest refuses to campaign, keeping its term. Found by fuzz_raft_step:
+ * a snapshot response of term UINT64_MAX, then a campaign, made a node
+ * leader of term 0. */
+static void input_largest_term_refused(void **state)
+{
+    (void)state;
+    struct raft *r = follower();
+    struct raft_message m = {
+        .type = RAFT_MSG_SNAPSHOT_RESP, .from = 1, .to = 2, .term = UINT64_MAX};
+    expect_drop(r, &m, "largest term");
+    m = (struct raft_message){.type = RAFT_MSG_HEARTBEAT,
+                              .from = 1,
+                              .to = 2,
+                              .term = UINT64_MAX,
+                              .heartbeat = {.commit = 1}};
+    expect_drop(r, &m, "largest term");
+    m.type = RAFT_MSG_VOTE;
+    m.vote = (struct raft_vote){.last_index = 9, .last_term = 2};
+    expect_drop(r, &m, "largest term");
+    assert_int_equal(raft_current_term(r), 2);
+    raft_free(r);
+
+    for (raft_term t = UINT64_MAX - 1; t != 0; t++) {
+        struct single_opts o = {.id = 1, .voters = 3, .term = t};
+        r = single_new(&o);
+        assert_int_equal(raft_campaign(r), COMMON_EDROPPED);
+        assert_non_null(strstr(raft_last_drop_reason(r), "no term left"));
+        single_ticks(r, 100, &cap);
+        assert_int_equal(raft_current_term(r), t);
+        assert_int_not_equal(raft_role(r), RAFT_LEADER);
+        raft_free(r);
+    }
+
+    /* The term before them still works: a campaign takes UINT64_MAX - 1. */
+    struct single_opts o = {.id = 1, .voters = 1, .term = UINT64_MAX - 2};
+    r = single_new(&o);
+    assert_int_equal(raft_campaign(r), 0);
+    single_drain(r, &cap);
+    assert_int_equal(raft_current_term(r), UINT64_MAX - 1);
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    raft_free(r);
+}
+
 /* A message from a node outside the configuration, one addressed to
  * another node, and one claiming to come from the receiver are dropped,
  * even with a higher term. */
@@ -349,6 +395,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(input_unknown_type_dropped),
+        cmocka_unit_test(input_largest_term_refused),
         cmocka_unit_test(input_unknown_or_misaddressed_node_dropped),
         cmocka_unit_test(input_malformed_append_dropped),
         cmocka_unit_test(input_index_beyond_log_rejected_with_hint),
