@@ -60,7 +60,9 @@ static void check_update(struct raft *r,
                          struct model *md,
                          const struct raft_update *u)
 {
-    /* Hard state. */
+    /* Hard state. A truncation may not reach what was committed before
+     * this update; the update itself may then commit the new entries. */
+    raft_index committed_before = md->hs.commit;
     const struct raft_hard_state *hs = &u->hard_state;
     if (u->hard_state_changed) {
         FUZZ_CHECK(hs->term >= md->hs.term);
@@ -79,19 +81,30 @@ static void check_update(struct raft *r,
         md->led_term = md->hs.term;
     }
 
-    /* A snapshot replaces the log. */
+    /* A snapshot covers the log up to its index: the entries after it
+     * stay if the log holds its index with its term (Figure 13, step 6),
+     * else it replaces the whole log - what storage_save_snapshot does. */
     if (u->snapshot != NULL) {
-        FUZZ_CHECK(u->snapshot->index > md->applied);
-        FUZZ_CHECK(raft_configuration_valid(&u->snapshot->conf));
-        md->base = u->snapshot->index;
-        md->base_term = u->snapshot->term;
-        md->len = 0;
-        md->applied = u->snapshot->index;
+        const struct raft_snapshot *snap = u->snapshot;
+        FUZZ_CHECK(snap->index > md->applied);
+        FUZZ_CHECK(raft_configuration_valid(&snap->conf));
+        if (snap->index > md->base && snap->index <= model_last(md) &&
+            model_term(md, snap->index) == snap->term) {
+            size_t drop = (size_t)(snap->index - md->base);
+            memmove(md->terms, md->terms + drop,
+                    (md->len - drop) * sizeof *md->terms);
+            md->len -= drop;
+        } else {
+            md->len = 0;
+        }
+        md->base = snap->index;
+        md->base_term = snap->term;
+        md->applied = snap->index;
     }
 
     /* Entries to persist. */
     if (u->truncate_from != 0) {
-        FUZZ_CHECK(u->truncate_from > md->hs.commit);
+        FUZZ_CHECK(u->truncate_from > committed_before);
         FUZZ_CHECK(u->truncate_from > md->base);
         FUZZ_CHECK(u->truncate_from <= model_last(md) + 1);
         md->len = (size_t)(u->truncate_from - 1 - md->base);
@@ -118,7 +131,8 @@ static void check_update(struct raft *r,
     for (size_t k = 0; k < u->n_messages; k++) {
         const struct raft_message *m = &u->messages[k];
         FUZZ_CHECK(m->from == raft_self(r));
-        FUZZ_CHECK(m->to == 2 || m->to == 3);
+        /* Configuration entries from the input may add any peer. */
+        FUZZ_CHECK(m->to != 0 && m->to != raft_self(r));
         FUZZ_CHECK(m->type >= RAFT_MSG_VOTE && m->type <= RAFT_MSG_TYPE_MAX);
         if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
             m->type == RAFT_MSG_SNAPSHOT) {
