@@ -200,6 +200,10 @@ static bool boot_valid(const struct raft_boot *b)
     if (b->snapshot_index > 0 && b->snapshot_term == 0) {
         return false;
     }
+    if (b->n_entries > RAFT_INDEX_MAX ||
+        b->snapshot_index > RAFT_INDEX_MAX - b->n_entries) {
+        return false;
+    }
     for (size_t k = 0; k < b->n_entries; k++) {
         const struct raft_entry *e = &b->entries[k];
         if (e->index != b->snapshot_index + 1 + k || e->term < prev ||
@@ -390,7 +394,8 @@ static const char *message_invalid(const struct raft *r,
         if (a->n_entries > 0 && a->entries == NULL) {
             return "append with entries missing";
         }
-        if (a->prev_index > UINT64_MAX - a->n_entries) {
+        if (a->n_entries > RAFT_INDEX_MAX ||
+            a->prev_index > RAFT_INDEX_MAX - a->n_entries) {
             return "append index overflow";
         }
         if (a->prev_term > m->term ||

@@ -292,7 +292,8 @@ const char *snapshot_message_invalid(const struct raft_message *m)
 {
     if (m->type == RAFT_MSG_SNAPSHOT) {
         const struct raft_snapshot_chunk *c = &m->snapshot;
-        if (c->index == 0 || c->term == 0 || c->term > m->term) {
+        if (c->index == 0 || c->index > RAFT_INDEX_MAX || c->term == 0 ||
+            c->term > m->term) {
             return "snapshot with an impossible index or term";
         }
         if (c->total > SNAPSHOT_MAX_BYTES || c->offset > c->total ||

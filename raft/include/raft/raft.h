@@ -55,6 +55,12 @@ typedef uint64_t raft_index; /* log index; the first entry has index 1 */
 /* Upper bound on servers in one configuration. */
 #define RAFT_MAX_SERVERS 32
 
+/* The largest log index a message, a snapshot or a boot state may name
+ * (2^62): beyond any real log, and so far below UINT64_MAX that the log's
+ * own appends can never make index + 1 wrap to 0. Larger ones are
+ * refused. */
+#define RAFT_INDEX_MAX ((raft_index)1 << 62)
+
 /* ------------------------------------------------------------------------ */
 /* Data                                                                      */
 /* ------------------------------------------------------------------------ */
