@@ -24,6 +24,16 @@ static struct raft *follower(void)
     return single_new(&o);
 }
 
+/* Options of node 1 and the boot state of a new node of {1, 2, 3}. */
+static void fresh_boot(struct raft_options *o, struct raft_boot *b)
+{
+    raft_options_default(o);
+    o->id = 1;
+    const raft_id ids[] = {1, 2, 3};
+    memset(b, 0, sizeof *b);
+    assert_int_equal(raft_configuration_voters(&b->conf, ids, 3), 0);
+}
+
 static void expect_drop(struct raft *r,
                         const struct raft_message *m,
                         const char *reason_part)
@@ -136,12 +146,8 @@ static void input_index_beyond_max_refused(void **state)
     raft_free(r);
 
     struct raft_options o;
-    raft_options_default(&o);
-    o.id = 1;
-    raft_id ids[] = {1, 2, 3};
     struct raft_boot b;
-    memset(&b, 0, sizeof b);
-    assert_int_equal(raft_configuration_voters(&b.conf, ids, 3), 0);
+    fresh_boot(&o, &b);
     b.hard_state.term = 1;
     b.snapshot_term = 1;
     b.snapshot_index = RAFT_INDEX_MAX + 1;
@@ -299,12 +305,8 @@ static void input_invalid_options_and_boot_refused(void **state)
 {
     (void)state;
     struct raft_options o;
-    raft_options_default(&o);
-    o.id = 1;
-    raft_id ids[] = {1, 2, 3};
     struct raft_boot b;
-    memset(&b, 0, sizeof b);
-    assert_int_equal(raft_configuration_voters(&b.conf, ids, 3), 0);
+    fresh_boot(&o, &b);
     struct raft *r = NULL;
     assert_int_equal(raft_new(&o, &b, &r), 0);
     raft_free(r);
