@@ -655,7 +655,9 @@ static bool read_session(struct reader *r, struct session *s)
             } else if (field == 2) {
                 s->seq = v;
             } else if (field == 3) {
-                if (v > KV_EXPIRED) {
+                /* A session remembers the result of an applied request:
+                 * one of the three kv_sm_apply stores, nothing else. */
+                if (v != KV_OK && v != KV_NOT_FOUND && v != KV_MISMATCH) {
                     return false;
                 }
                 s->status = (enum kv_status)v;
@@ -668,7 +670,8 @@ static bool read_session(struct reader *r, struct session *s)
             return false;
         }
     }
-    return s->client_id != 0;
+    /* Only a request that succeeded found its key. */
+    return s->client_id != 0 && (!s->found || s->status == KV_OK);
 }
 
 int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
