@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian package raft-kv needs to build, test and benchmark
-# (etcd-server: the etcd cluster bench/kvbench/compare.sh measures against).
+# (etcd-server: the etcd cluster bench/kvbench/compare.sh measures against;
+# clang and libclang-rt-14-dev, which holds libFuzzer and the sanitizer
+# runtimes and which clang only recommends: scripts/fuzz.sh).
 # Run as root, or as a user with sudo. Does nothing when all are present.
 set -euo pipefail
 
@@ -10,6 +12,7 @@ packages=(
     libyaml-dev libjansson-dev libxxhash-dev
     libcmocka-dev
     clang-format
+    clang libclang-rt-14-dev
     libgrpc-dev libssl-dev openssl
     python3-grpcio python3-protobuf protobuf-compiler
     docker-compose

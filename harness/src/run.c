@@ -724,7 +724,7 @@ static void check_minority(struct run *r,
                     snprintf(first, sizeof first,
                              "%s %s by process %llu answered ok by node %llu "
                              "at %.3f s during '%s'",
-                             kv_op_name(e->op), e->key,
+                             kv_op_name((int)e->op), e->key,
                              (unsigned long long)e->process,
                              (unsigned long long)e->node,
                              (double)e->time_ns / 1e9, iv->what);

@@ -669,7 +669,7 @@ int workload_write_jsonl(const struct workload *w, FILE *f)
         const struct workload_event *e = &w->events[k];
         fprintf(f, "{\"process\":%llu,\"type\":\"%s\",\"f\":\"%s\",\"key\":",
                 (unsigned long long)e->process, type_name(e->type),
-                kv_op_name(e->op));
+                kv_op_name((int)e->op));
         json_string(f, e->key, strlen(e->key));
         if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
             fputs(",\"value\":[", f);

@@ -660,7 +660,9 @@ static bool read_session(struct reader *r, struct session *s)
             } else if (field == 2) {
                 s->seq = v;
             } else if (field == 3) {
-                if (v > KV_EXPIRED) {
+                /* A session remembers the result of an applied request:
+                 * one of the three kv_sm_apply stores, nothing else. */
+                if (v != KV_OK && v != KV_NOT_FOUND && v != KV_MISMATCH) {
                     return false;
                 }
                 s->status = (enum kv_status)v;
@@ -673,7 +675,8 @@ static bool read_session(struct reader *r, struct session *s)
             return false;
         }
     }
-    return s->client_id != 0;
+    /* Only a request that succeeded found its key. */
+    return s->client_id != 0 && (!s->found || s->status == KV_OK);
 }
 
 int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
@@ -683,7 +686,9 @@ int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
     if (rv != 0) {
         return rv;
     }
-    struct reader r = {.p = data, .end = (const uint8_t *)data + len};
+    /* An empty snapshot may come as NULL: even NULL + 0 is undefined. */
+    struct reader r = {.p = data,
+                       .end = len > 0 ? (const uint8_t *)data + len : data};
     rv = COMMON_ECORRUPT;
     while (r.p < r.end) {
         uint64_t tag;

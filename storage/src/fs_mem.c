@@ -363,8 +363,11 @@ static int inode_sync(struct mem_inode *ino)
 {
     struct common_vec *d = &ino->durable;
     if (ino->appends_only) {
+        /* A file that never held a byte has no buffer: data.data is NULL,
+         * and even NULL + 0 is undefined. */
         size_t extra = ino->data.len - d->len;
-        if (common_vec_append(d, ino->data.data + d->len, extra) != 0) {
+        if (extra > 0 &&
+            common_vec_append(d, ino->data.data + d->len, extra) != 0) {
             return COMMON_ENOMEM;
         }
     } else {

@@ -162,8 +162,9 @@ uint64_t kv_sm_digest(const struct kv_sm *sm);
 /* Encodes every key and the session table as proto/kv.proto's Snapshot
  * into a new buffer (free() it). */
 int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len);
-/* Replaces the state machine's content with a snapshot's. COMMON_ECORRUPT
- * for bytes that are not one (the content is then unchanged). */
+/* Replaces the state machine's content with a snapshot's (@data borrowed;
+ * may be NULL when @len is 0, the empty snapshot). COMMON_ECORRUPT for
+ * bytes that are not one (the content is then unchanged). */
 int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len);
 
 /* ------------------------------------------------------------------------ */

@@ -20,6 +20,7 @@
 
 #include "helpers.h"
 #include "internal.h" /* the two JSON Lines parsers, compared */
+#include "same_event.h"
 
 static const char *const seeds[] = {
     "{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"x\","
@@ -162,29 +163,6 @@ static void parsers_survive_any_bytes(void **state)
         try_bytes(buf, len, CHECKER_FORMAT_AUTO);
     }
     free(buf);
-}
-
-static bool same_str(struct checker_str a, struct checker_str b)
-{
-    if (a.ptr == NULL || b.ptr == NULL) {
-        return a.ptr == b.ptr;
-    }
-    return a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
-}
-
-static bool same_event(const struct checker_event *a,
-                       const struct checker_event *b)
-{
-    bool same = a->process == b->process && a->type == b->type &&
-                a->f == b->f && a->has_key == b->has_key &&
-                a->value_count == b->value_count &&
-                a->mismatch == b->mismatch && a->has_time == b->has_time &&
-                (!a->has_time || a->time == b->time) &&
-                (!a->has_key || same_str(a->key, b->key));
-    for (int k = 0; same && k < a->value_count; k++) {
-        same = same_str(a->value[k], b->value[k]);
-    }
-    return same;
 }
 
 /* Whatever line the fast JSON Lines scanner accepts, jansson accepts too

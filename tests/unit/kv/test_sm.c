@@ -290,6 +290,66 @@ static void sm_bad_snapshot_refused(void **state)
     kv_sm_free(sm);
 }
 
+/* A snapshot's session remembers the result of an applied request, so
+ * only the statuses kv_sm_apply stores (ok, not found, mismatch) restore,
+ * and "found" only with ok; anything else is refused as corrupt and the
+ * content kept. Found by fuzz_kv_sm: a session restored with the status
+ * "invalid" answered a client's retry with it. */
+static void sm_snapshot_session_with_impossible_result_refused(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    run(sm, 0, 0, KV_OP_PUT, "keep", "me", NULL);
+    uint64_t before = kv_sm_digest(sm);
+    /* Snapshot { sessions: [{client_id 7, seq 1, code C, found F}] } */
+    uint8_t snap[] = {0x12, 0x08, 0x08, 0x07, 0x10,
+                      0x01, 0x18, 0x00, 0x20, 0x00};
+    for (uint8_t code = 0; code <= 8; code++) {
+        for (uint8_t found = 0; found <= 1; found++) {
+            snap[7] = code;
+            snap[9] = found;
+            bool valid = code <= KV_MISMATCH && (!found || code == KV_OK);
+            int rv = kv_sm_restore(sm, snap, sizeof snap);
+            if (!valid) {
+                assert_int_equal(rv, COMMON_ECORRUPT);
+                assert_int_equal(kv_sm_digest(sm), before);
+                continue;
+            }
+            assert_int_equal(rv, 0);
+            assert_int_equal(kv_sm_sessions(sm), 1);
+            struct kv_result r = run(sm, 7, 1, KV_OP_PUT, "x", "y", NULL);
+            assert_true(r.duplicate);
+            assert_int_equal(r.status, code);
+            assert_int_equal(r.found, found);
+            kv_sm_free(sm);
+            assert_int_equal(kv_sm_new(&sm), 0);
+            run(sm, 0, 0, KV_OP_PUT, "keep", "me", NULL);
+        }
+    }
+    kv_sm_free(sm);
+}
+
+/* An empty snapshot given as NULL and 0 empties the state machine and
+ * keeps no session. The reader once computed NULL + 0 for its end
+ * (undefined; clang's UBSan reports it, GCC's does not). */
+static void sm_restore_empty_snapshot_without_buffer(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    run(sm, 3, 1, KV_OP_PUT, "a", "1", NULL);
+    assert_int_equal(kv_sm_restore(sm, NULL, 0), 0);
+    assert_int_equal(kv_sm_keys(sm), 0);
+    assert_int_equal(kv_sm_sessions(sm), 0);
+    struct kv_sm *fresh;
+    assert_int_equal(kv_sm_new(&fresh), 0);
+    assert_int_equal(kv_sm_digest(sm), kv_sm_digest(fresh));
+    assert_key(sm, "a", NULL);
+    kv_sm_free(fresh);
+    kv_sm_free(sm);
+}
+
 /* Commands in the log carry proto/kv.proto's Op values, so a reader that
  * knows only kv.proto sees the operation that was meant. */
 static void sm_command_uses_proto_op_values(void **state)
@@ -394,6 +454,8 @@ int main(void)
         cmocka_unit_test(sm_huge_session_ttl_does_not_wrap),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
+        cmocka_unit_test(sm_restore_empty_snapshot_without_buffer),
+        cmocka_unit_test(sm_snapshot_session_with_impossible_result_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

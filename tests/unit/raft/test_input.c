@@ -24,6 +24,16 @@ static struct raft *follower(void)
     return single_new(&o);
 }
 
+/* Options of node 1 and the boot state of a new node of {1, 2, 3}. */
+static void fresh_boot(struct raft_options *o, struct raft_boot *b)
+{
+    raft_options_default(o);
+    o->id = 1;
+    const raft_id ids[] = {1, 2, 3};
+    memset(b, 0, sizeof *b);
+    assert_int_equal(raft_configuration_voters(&b->conf, ids, 3), 0);
+}
+
 static void expect_drop(struct raft *r,
                         const struct raft_message *m,
                         const char *reason_part)
@@ -48,6 +58,65 @@ static void input_unknown_type_dropped(void **state)
     expect_drop(r, &m, "unknown message type");
     m.type = (enum raft_msg_type)0;
     expect_drop(r, &m, "unknown message type");
+    raft_free(r);
+}
+
+/* Indexes beyond RAFT_INDEX_MAX are refused: a snapshot there, an append
+ * whose entries would pass it, a boot state that does. Found by
+ * fuzz_raft_step: a snapshot of index UINT64_MAX made the log's first
+ * index wrap to 0, and the node, once leader, put its no-op at index 0. */
+static void input_index_beyond_max_refused(void **state)
+{
+    (void)state;
+    struct raft *r = follower();
+    uint8_t conf[512];
+    size_t conf_len =
+        raft_configuration_encode(raft_config(r), conf, sizeof conf);
+    struct raft_message m = {
+        .type = RAFT_MSG_SNAPSHOT,
+        .from = 1,
+        .to = 2,
+        .term = 2,
+        .snapshot = {.index = UINT64_MAX,
+                     .term = 1,
+                     .conf = conf,
+                     .conf_len = conf_len,
+                     .done = true},
+    };
+    expect_drop(r, &m, "snapshot index or term beyond the bounds");
+    m.snapshot.index = RAFT_INDEX_MAX + 1;
+    expect_drop(r, &m, "snapshot index or term beyond the bounds");
+
+    const raft_term add[] = {2, 2};
+    m = single_append(1, 2, 2, RAFT_INDEX_MAX - 1, 2, add, 2, 0);
+    expect_drop(r, &m, "beyond RAFT_INDEX_MAX");
+    /* Up to RAFT_INDEX_MAX itself the message is well formed: it is
+     * answered (its previous index lies beyond the log). */
+    m = single_append(1, 2, 2, RAFT_INDEX_MAX - 2, 2, add, 2, 0);
+    assert_int_equal(single_step(r, &m, &cap), 0);
+    assert_int_equal(cap.n_msgs, 1);
+    assert_false(cap.msgs[0].append_resp.success);
+    assert_int_equal(raft_last_index(r), 3);
+    raft_free(r);
+
+    struct raft_options o;
+    struct raft_boot b;
+    fresh_boot(&o, &b);
+    b.hard_state.term = 1;
+    b.snapshot_term = 1;
+    b.snapshot_index = RAFT_INDEX_MAX + 1;
+    b.applied = b.snapshot_index;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    struct raft_entry e = {
+        .term = 1, .index = RAFT_INDEX_MAX + 1, .type = RAFT_ENTRY_NOOP};
+    b.snapshot_index = RAFT_INDEX_MAX;
+    b.applied = b.snapshot_index;
+    b.entries = &e;
+    b.n_entries = 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b.n_entries = 0;
+    assert_int_equal(raft_new(&o, &b, &r), 0);
+    assert_int_equal(raft_last_index(r), RAFT_INDEX_MAX);
     raft_free(r);
 }
 
@@ -190,12 +259,8 @@ static void input_invalid_options_and_boot_refused(void **state)
 {
     (void)state;
     struct raft_options o;
-    raft_options_default(&o);
-    o.id = 1;
-    raft_id ids[] = {1, 2, 3};
     struct raft_boot b;
-    memset(&b, 0, sizeof b);
-    assert_int_equal(raft_configuration_voters(&b.conf, ids, 3), 0);
+    fresh_boot(&o, &b);
     struct raft *r = NULL;
     assert_int_equal(raft_new(&o, &b, &r), 0);
     raft_free(r);
@@ -622,6 +687,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(input_unknown_type_dropped),
+        cmocka_unit_test(input_index_beyond_max_refused),
         cmocka_unit_test(input_unknown_or_misaddressed_node_dropped),
         cmocka_unit_test(input_malformed_append_dropped),
         cmocka_unit_test(input_index_beyond_log_rejected_with_hint),
