@@ -87,6 +87,12 @@ static bool grow(struct monitor *m,
     }
     size_t c = *cap ? *cap : 64;
     while (c < need) {
+        if (c > SIZE_MAX / 2 / elem) {
+            /* A table indexed by a term or index that large (only a
+             * forged one comes near) cannot be held. */
+            violation(m, "monitor: out of memory, checks stopped");
+            return false;
+        }
         c *= 2;
     }
     void *q = realloc(*p, c * elem);
@@ -348,6 +354,56 @@ static void check_leader(struct monitor *m,
     }
 }
 
+/* Is @value above @max? Then that is a violation of the bounds. */
+static bool beyond(struct monitor *m,
+                   raft_id id,
+                   const char *what,
+                   uint64_t value,
+                   uint64_t max)
+{
+    if (value <= max) {
+        return false;
+    }
+    violation(m, "Bounds: node %llu %s %llu, beyond the bound 2^62",
+              (unsigned long long)id, what, (unsigned long long)value);
+    return true;
+}
+
+/* The bounds of raft.h: the core drops any term or index above them from
+ * its peers and never produces one, so no node persists, installs or sends
+ * one. */
+static void check_bounds(struct monitor *m,
+                         raft_id id,
+                         const struct raft_update *u)
+{
+    if (beyond(m, id, "persisted term", u->hard_state.term, RAFT_TERM_MAX) ||
+        beyond(m, id, "persisted commit index", u->hard_state.commit,
+               RAFT_INDEX_MAX)) {
+        return;
+    }
+    if (u->snapshot != NULL && (beyond(m, id, "installed a snapshot at index",
+                                       u->snapshot->index, RAFT_INDEX_MAX) ||
+                                beyond(m, id, "installed a snapshot of term",
+                                       u->snapshot->term, RAFT_TERM_MAX))) {
+        return;
+    }
+    for (size_t k = 0; k < u->n_entries; k++) {
+        const struct raft_entry *e = &u->entries[k];
+        if (beyond(m, id, "persisted an entry at index", e->index,
+                   RAFT_INDEX_MAX) ||
+            beyond(m, id, "persisted an entry of term", e->term,
+                   RAFT_TERM_MAX)) {
+            return;
+        }
+    }
+    for (size_t k = 0; k < u->n_messages; k++) {
+        if (beyond(m, id, "sent a message of term", u->messages[k].term,
+                   RAFT_TERM_MAX)) {
+            return;
+        }
+    }
+}
+
 void monitor_observe(struct monitor *m,
                      raft_id id,
                      const struct raft *r,
@@ -357,6 +413,7 @@ void monitor_observe(struct monitor *m,
         return;
     }
     pthread_mutex_lock(&m->lock);
+    check_bounds(m, id, u);
     struct node_view *v = &m->nodes[id - 1];
     if (u->snapshot != NULL) {
         const struct raft_snapshot *sn = u->snapshot;

@@ -10,7 +10,9 @@
  *                        persisted log);
  *   Leader Completeness  a leader of term T holds every entry committed in
  *                        a term before T;
- *   State Machine Safety no two nodes apply different entries at an index.
+ *   State Machine Safety no two nodes apply different entries at an index;
+ *   Bounds               no node persists, installs or sends a term or an
+ *                        index above RAFT_TERM_MAX or RAFT_INDEX_MAX.
  *
  * Nodes call monitor_observe() from their own thread after persisting an
  * update; it is thread-safe. The first violation is kept (with the nodes,

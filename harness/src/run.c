@@ -258,6 +258,49 @@ static uint64_t ms_to_ns(unsigned ms)
     return (uint64_t)ms * 1000000ull;
 }
 
+/* Sends the forged message of @f to node @to through the in-memory
+ * network, as node @from would send it: cuts and link faults apply, and it
+ * arrives like any message from @from (docs/scenarios.md, forge). */
+static void forge(struct run *r,
+                  const struct scenario_fault *f,
+                  raft_id from,
+                  raft_id to)
+{
+    uint64_t t = f->forge_term;
+    uint64_t i = f->forge_index;
+    struct raft_message m = {.from = from, .to = to, .term = t};
+    switch (f->forge_type) {
+        case SCENARIO_FORGE_HEARTBEAT:
+            m.type = RAFT_MSG_HEARTBEAT;
+            m.heartbeat.commit = i;
+            m.heartbeat.context = i;
+            break;
+        case SCENARIO_FORGE_APPEND:
+            m.type = RAFT_MSG_APPEND;
+            m.append.prev_index = i;
+            m.append.prev_term = i > 0 ? t : 0;
+            m.append.commit = i;
+            break;
+        case SCENARIO_FORGE_VOTE:
+        case SCENARIO_FORGE_PRE_VOTE:
+            m.type = RAFT_MSG_VOTE;
+            m.vote.last_index = i;
+            m.vote.last_term = i > 0 ? t : 0;
+            m.vote.pre_vote = f->forge_type == SCENARIO_FORGE_PRE_VOTE;
+            break;
+        case SCENARIO_FORGE_APPEND_RESP:
+            m.type = RAFT_MSG_APPEND_RESP;
+            m.append_resp.success = true;
+            m.append_resp.index = i;
+            break;
+        case SCENARIO_FORGE_HEARTBEAT_RESP:
+            m.type = RAFT_MSG_HEARTBEAT_RESP;
+            m.heartbeat_resp.context = i;
+            break;
+    }
+    transport_send(transport_mem_endpoint(cluster_net(r->cl), from), &m);
+}
+
 static void apply_fault(struct run *r, const struct scenario_fault *f);
 
 static void apply_fault(struct run *r, const struct scenario_fault *f)
@@ -267,6 +310,7 @@ static void apply_fault(struct run *r, const struct scenario_fault *f)
     uint64_t now = cluster_now(r->cl);
     struct transport_mem *net = cluster_net(r->cl);
     raft_id id = 0;
+    raft_id sender = 0; /* FORGE */
     if (f->target.kind == SCENARIO_TARGET_ALL &&
         (f->kind == SCENARIO_FAULT_CRASH || f->kind == SCENARIO_FAULT_PAUSE ||
          f->kind == SCENARIO_FAULT_RESTART ||
@@ -293,6 +337,7 @@ static void apply_fault(struct run *r, const struct scenario_fault *f)
         case SCENARIO_FAULT_RESTART:
         case SCENARIO_FAULT_PAUSE:
         case SCENARIO_FAULT_RESUME:
+        case SCENARIO_FAULT_FORGE:
             id = resolve(r, &f->target, f->kind);
             if (id == 0) {
                 logf_run(r, "fault skipped (no node fits): %s", desc);
@@ -348,6 +393,21 @@ static void apply_fault(struct run *r, const struct scenario_fault *f)
                 transport_mem_cut(net, f->to, f->from, true);
             }
             break;
+        case SCENARIO_FAULT_FORGE:
+            sender = f->from;
+            if (sender == 0) {
+                /* Any node but the receiver (the loader wants 2 nodes). */
+                sender = common_prng_range(&r->prng, 1, r->n - 1);
+                sender += sender >= id ? 1 : 0;
+            }
+            if (sender == id) {
+                logf_run(r, "fault skipped (no node fits): %s", desc);
+                return;
+            }
+            forge(r, f, sender, id);
+            logf_run(r, "fault: %s (node %llu, from %llu)", desc,
+                     (unsigned long long)id, (unsigned long long)sender);
+            return;
     }
     if (id != 0) {
         logf_run(r, "fault: %s (node %llu)", desc, (unsigned long long)id);

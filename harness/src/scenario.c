@@ -578,6 +578,82 @@ static int read_cut(const struct loader *ld,
     return rc;
 }
 
+/* Names of enum scenario_forge_type, in its order. */
+static const char *const forge_types[] = {
+    "heartbeat", "append", "vote", "pre-vote", "append-resp", "heartbeat-resp",
+};
+
+static int read_forge(const struct loader *ld,
+                      const struct harness_ynode *map,
+                      const char *what,
+                      struct scenario_fault *fault)
+{
+    enum {
+        F_TO,
+        F_FROM,
+        F_TYPE,
+        F_TERM,
+        F_INDEX,
+        F_N
+    };
+    struct harness_yfield f[F_N] = {
+        [F_TO] = {.key = "to"},       [F_FROM] = {.key = "from"},
+        [F_TYPE] = {.key = "type"},   [F_TERM] = {.key = "term"},
+        [F_INDEX] = {.key = "index"},
+    };
+    char field[WHAT_MAX];
+    fault->forge_type = SCENARIO_FORGE_HEARTBEAT;
+    fault->forge_term = UINT64_MAX;
+    fault->forge_index = 0;
+    int rc = harness_yaml_fields(&ld->r, map, what, f, F_N);
+    if (rc == 0 && ld->s->nodes < 2) {
+        return harness_yaml_error(&ld->r, map,
+                                  "%s: needs at least 2 nodes (one to "
+                                  "receive, one to claim to send)",
+                                  what);
+    }
+    if (rc == 0 && f[F_TO].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, what, "to");
+    }
+    if (rc == 0) {
+        rc = read_target(ld, f[F_TO].value,
+                         field_path(field, sizeof field, what, "to"), "forge",
+                         TARGETS_UP, &fault->target);
+    }
+    if (rc == 0 && f[F_FROM].value != NULL) {
+        rc = read_node_id(ld, f[F_FROM].value,
+                          field_path(field, sizeof field, what, "from"),
+                          &fault->from);
+    }
+    if (rc == 0 && fault->target.kind == SCENARIO_TARGET_NODE &&
+        fault->from == fault->target.id) {
+        return harness_yaml_error(&ld->r, f[F_FROM].value,
+                                  "%s: from and to are both node %u; a "
+                                  "forged message claims to come from "
+                                  "another node",
+                                  what, fault->from);
+    }
+    if (rc == 0 && f[F_TYPE].value != NULL) {
+        size_t type = 0;
+        rc = harness_yaml_choice(
+            &ld->r, f[F_TYPE].value,
+            field_path(field, sizeof field, what, "type"), forge_types,
+            sizeof forge_types / sizeof forge_types[0], &type);
+        fault->forge_type = (enum scenario_forge_type)type;
+    }
+    if (rc == 0 && f[F_TERM].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[F_TERM].value,
+                               field_path(field, sizeof field, what, "term"), 0,
+                               UINT64_MAX, &fault->forge_term);
+    }
+    if (rc == 0 && f[F_INDEX].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[F_INDEX].value,
+                               field_path(field, sizeof field, what, "index"),
+                               0, UINT64_MAX, &fault->forge_index);
+    }
+    return rc;
+}
+
 /* The keys of a fault item: `at` and one fault. */
 enum {
     K_AT,
@@ -590,6 +666,7 @@ enum {
     K_RESUME,
     K_LINK,
     K_CUT,
+    K_FORGE,
     K_N
 };
 
@@ -603,6 +680,7 @@ static const enum scenario_fault_kind fault_kinds[K_N] = {
     [K_RESUME] = SCENARIO_FAULT_RESUME,
     [K_LINK] = SCENARIO_FAULT_LINK,
     [K_CUT] = SCENARIO_FAULT_CUT,
+    [K_FORGE] = SCENARIO_FAULT_FORGE,
 };
 
 static bool written_before(const struct harness_ynode *a,
@@ -626,6 +704,7 @@ static int read_fault(const struct loader *ld,
         [K_CRASH] = {.key = "crash"}, [K_RESTART] = {.key = "restart"},
         [K_PAUSE] = {.key = "pause"}, [K_RESUME] = {.key = "resume"},
         [K_LINK] = {.key = "link"},   [K_CUT] = {.key = "cut"},
+        [K_FORGE] = {.key = "forge"},
     };
     char what[WHAT_MAX];
     char field[WHAT_MAX];
@@ -669,7 +748,7 @@ static int read_fault(const struct loader *ld,
         return harness_yaml_error(&ld->r, item,
                                   "%s: no fault given (expected one of "
                                   "partition, heal, isolate, crash, restart, "
-                                  "pause, resume, link or cut)",
+                                  "pause, resume, link, cut or forge)",
                                   what);
     }
 
@@ -731,6 +810,8 @@ static int read_fault(const struct loader *ld,
             return read_link(ld, f[k].value, field, fault);
         case SCENARIO_FAULT_CUT:
             return read_cut(ld, f[k].value, field, fault);
+        case SCENARIO_FAULT_FORGE:
+            return read_forge(ld, f[k].value, field, fault);
     }
     return 0;
 }
@@ -1418,6 +1499,7 @@ void scenario_fault_describe(const struct scenario_fault *f,
         [SCENARIO_FAULT_RESUME] = "resume",
         [SCENARIO_FAULT_LINK] = "link",
         [SCENARIO_FAULT_CUT] = "cut",
+        [SCENARIO_FAULT_FORGE] = "forge",
     };
     struct out o = {.buf = buf, .size = size, .len = 0};
     if (buf == NULL || size == 0) {
@@ -1458,6 +1540,18 @@ void scenario_fault_describe(const struct scenario_fault *f,
             out_end(&o, f->from);
             out_printf(&o, "%s", f->both_ways ? "<->" : "->");
             out_end(&o, f->to);
+            return;
+        case SCENARIO_FAULT_FORGE:
+            out_printf(&o, "forge %s term %llu index %llu ",
+                       (unsigned)f->forge_type <
+                               sizeof forge_types / sizeof forge_types[0]
+                           ? forge_types[f->forge_type]
+                           : "?",
+                       (unsigned long long)f->forge_term,
+                       (unsigned long long)f->forge_index);
+            out_end(&o, f->from);
+            out_printf(&o, "->");
+            out_target(&o, &f->target);
             return;
     }
     out_printf(&o, "unknown fault");

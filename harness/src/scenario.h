@@ -63,8 +63,19 @@ enum scenario_fault_kind {
     SCENARIO_FAULT_RESTART = 5,   /* target boots from its disk */
     SCENARIO_FAULT_PAUSE = 6,     /* target stops ticking and receiving */
     SCENARIO_FAULT_RESUME = 7,
-    SCENARIO_FAULT_LINK = 8, /* link faults on chosen links or all */
-    SCENARIO_FAULT_CUT = 9,  /* one-way (or two-way) cut of one link */
+    SCENARIO_FAULT_LINK = 8,   /* link faults on chosen links or all */
+    SCENARIO_FAULT_CUT = 9,    /* one-way (or two-way) cut of one link */
+    SCENARIO_FAULT_FORGE = 10, /* a forged Raft message to the target */
+};
+
+/* The Raft message a forge fault sends (docs/scenarios.md). */
+enum scenario_forge_type {
+    SCENARIO_FORGE_HEARTBEAT = 0,
+    SCENARIO_FORGE_APPEND = 1,
+    SCENARIO_FORGE_VOTE = 2,
+    SCENARIO_FORGE_PRE_VOTE = 3,
+    SCENARIO_FORGE_APPEND_RESP = 4,
+    SCENARIO_FORGE_HEARTBEAT_RESP = 5,
 };
 
 struct scenario_fault
@@ -78,13 +89,20 @@ struct scenario_fault
      * of them in other kinds of fault) are SCENARIO_GROUP_NONE. */
     unsigned n_groups;
     unsigned group[SCENARIO_MAX_NODES];
-    /* ISOLATE, CRASH, RESTART, PAUSE, RESUME. */
+    /* ISOLATE, CRASH, RESTART, PAUSE, RESUME; FORGE: the receiver. */
     struct scenario_target target;
-    /* LINK, CUT: from/to 0 means "every node" on that end. */
+    /* LINK, CUT: from/to 0 means "every node" on that end. FORGE: from is
+     * the sender the message claims (0: a node other than the receiver,
+     * drawn from the seed when the fault fires). */
     unsigned from;
     unsigned to;
     bool both_ways; /* CUT: also cut to -> from */
     struct scenario_link_faults link;
+    /* FORGE: the message's type, its term (default 2^64 - 1) and the value
+     * of every index field it carries (default 0). */
+    enum scenario_forge_type forge_type;
+    uint64_t forge_term;
+    uint64_t forge_index;
 };
 
 enum scenario_nemesis_fault {
@@ -220,7 +238,8 @@ int scenario_parse(const char *name,
 void scenario_fini(struct scenario *s);
 
 /* Short human description of a fault ("partition {1,2,3} {4,5}",
- * "crash leader", "link 1->* loss 0.3 delay 5-20 ms", "cut 1<->2"), cut to
+ * "crash leader", "link 1->* loss 0.3 delay 5-20 ms", "cut 1<->2",
+ * "forge heartbeat term 18446744073709551615 index 0 *->leader"), cut to
  * fit @size (always NUL-terminated when @size > 0). */
 void scenario_fault_describe(const struct scenario_fault *f,
                              char *buf,

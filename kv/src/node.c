@@ -29,6 +29,7 @@
  * received from the leader is stored before anything else in its update
  * and loaded into the state machine before the entries after it apply.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -500,8 +501,12 @@ static int register_snapshot(struct kv_node *n,
 static void maybe_snapshot(struct kv_node *n)
 {
     raft_index applied = raft_applied_index(n->raft);
+    /* The latest snapshot was taken or installed at an applied index, and
+     * applied never goes back. Counting from it, rather than adding the
+     * threshold to it, cannot wrap around 2^64 for a huge threshold. */
+    assert(applied >= n->stats.snapshot_index);
     bool by_entries = n->snapshot_entries > 0 &&
-                      applied >= n->stats.snapshot_index + n->snapshot_entries;
+                      applied - n->stats.snapshot_index >= n->snapshot_entries;
     bool by_bytes =
         n->snapshot_bytes > 0 && n->bytes_since_snapshot >= n->snapshot_bytes;
     if (!by_entries && !by_bytes) {

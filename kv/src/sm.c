@@ -291,7 +291,12 @@ static int sweep_sessions(struct kv_sm *sm, uint64_t index)
     size_t len = 0;
     for (size_t k = 0; k < sm->s_cap; k++) {
         const struct session *old = &sm->sessions[k];
-        if (old->client_id == 0 || old->last_index + sm->session_ttl <= index) {
+        /* Idle for session_ttl entries, without the sum that a large ttl
+         * would wrap around 2^64 (expiring every session). A last index
+         * after @index (only in a bad snapshot) keeps the session. */
+        if (old->client_id == 0 ||
+            (old->last_index <= index &&
+             index - old->last_index >= sm->session_ttl)) {
             continue;
         }
         size_t j = (size_t)common_mix64(old->client_id) & (sm->s_cap - 1);

@@ -39,6 +39,8 @@ void election_reset_timeout(struct raft *r)
 
 void become_follower(struct raft *r, raft_term term, raft_id leader)
 {
+    /* Every term comes from a bounded message or a bounded boot state. */
+    assert(term <= RAFT_TERM_MAX);
     bool was_leader = r->role == RAFT_LEADER;
     if (term > r->term) {
         /* Figure 2, all servers: "If RPC request or response contains term
@@ -122,6 +124,20 @@ int election_start(struct raft *r, bool pre_vote)
     }
     if (r->role == RAFT_LEADER) {
         return raft_drop(r, "already leader");
+    }
+    if (r->term >= RAFT_TERM_MAX) {
+        /* No term is left to campaign in (raft.h): a PreVote or an
+         * election would need RAFT_TERM_MAX + 1. The node waits for a
+         * leader of this last term; a candidate of it gives up. */
+        assert(r->term == RAFT_TERM_MAX);
+        if (r->role != RAFT_FOLLOWER) {
+            become_follower(r, r->term, 0);
+        }
+        election_reset_timeout(r);
+        raft_logf(r, RAFT_LOG_WARN,
+                  "term %llu is RAFT_TERM_MAX: no election can follow it",
+                  (unsigned long long)r->term);
+        return COMMON_ERANGE;
     }
     raft_term vote_term;
     if (pre_vote) {
@@ -212,7 +228,9 @@ int election_tick(struct raft *r)
             election_reset_timeout(r);
             return 0;
         }
-        return election_start(r, r->opts.pre_vote);
+        int rv = election_start(r, r->opts.pre_vote);
+        /* At RAFT_TERM_MAX the timeout only restarts the timer. */
+        return rv == COMMON_ERANGE ? 0 : rv;
     }
     return 0;
 }

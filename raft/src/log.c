@@ -138,6 +138,9 @@ int log_append_copy(struct raft_log *l,
                     const void *data,
                     size_t len)
 {
+    if (log_last_index(l) >= RAFT_INDEX_MAX) {
+        return COMMON_ERANGE;
+    }
     if (l->count == l->cap) {
         int rv = grow(l);
         if (rv != 0) {
@@ -243,7 +246,9 @@ raft_index log_term_first_index(const struct raft_log *l, raft_index i)
 
 raft_index log_term_last_index(const struct raft_log *l, raft_term term)
 {
-    if (term == 0 || term == UINT64_MAX) {
+    /* No entry holds a term above the bound, and `term + 1` below stays
+     * far from wrapping. */
+    if (term == 0 || term > RAFT_TERM_MAX) {
         return 0;
     }
     raft_index last = log_last_index(l);

@@ -196,6 +196,15 @@ static bool boot_valid(const struct raft_boot *b)
     if (b->n_entries > 0 && b->entries == NULL) {
         return false;
     }
+    /* Storage refuses such values too; checked first here because every
+     * sum below relies on them. Entry terms are bounded by the hard
+     * state's term. */
+    if (b->hard_state.term > RAFT_TERM_MAX ||
+        b->hard_state.commit > RAFT_INDEX_MAX ||
+        b->snapshot_index > RAFT_INDEX_MAX || b->applied > RAFT_INDEX_MAX ||
+        b->n_entries > RAFT_INDEX_MAX - b->snapshot_index) {
+        return false;
+    }
     raft_term prev = b->snapshot_term;
     if (b->snapshot_index > 0 && b->snapshot_term == 0) {
         return false;
@@ -354,6 +363,85 @@ int raft_propose(struct raft *r,
     return 0;
 }
 
+/* The term and every index or term field of @m against RAFT_TERM_MAX and
+ * RAFT_INDEX_MAX (raft.h): the reason for a rejection, or NULL. No correct
+ * node sends a value above them, and adopting one would let `term + 1` or
+ * `index + n` wrap (a term of 2^64-1 once made every later election run in
+ * term 0). An append's entries are present and its indexes do not
+ * overflow (message_invalid checks that first). */
+static const char *message_beyond_bounds(const struct raft_message *m)
+{
+    if (m->term > RAFT_TERM_MAX) {
+        return "term beyond RAFT_TERM_MAX";
+    }
+    switch (m->type) {
+        case RAFT_MSG_VOTE:
+            if (m->vote.last_index > RAFT_INDEX_MAX) {
+                return "vote last index beyond RAFT_INDEX_MAX";
+            }
+            if (m->vote.last_term > RAFT_TERM_MAX) {
+                return "vote last term beyond RAFT_TERM_MAX";
+            }
+            return NULL;
+        case RAFT_MSG_APPEND: {
+            const struct raft_append *a = &m->append;
+            if (a->prev_index > RAFT_INDEX_MAX ||
+                a->n_entries > RAFT_INDEX_MAX - a->prev_index) {
+                return "append index beyond RAFT_INDEX_MAX";
+            }
+            if (a->prev_term > RAFT_TERM_MAX) {
+                return "append previous term beyond RAFT_TERM_MAX";
+            }
+            if (a->commit > RAFT_INDEX_MAX) {
+                return "append commit beyond RAFT_INDEX_MAX";
+            }
+            for (size_t k = 0; k < a->n_entries; k++) {
+                if (a->entries[k].index > RAFT_INDEX_MAX ||
+                    a->entries[k].term > RAFT_TERM_MAX) {
+                    return "append entry index or term beyond the bounds";
+                }
+            }
+            return NULL;
+        }
+        case RAFT_MSG_APPEND_RESP:
+            if (m->append_resp.index > RAFT_INDEX_MAX ||
+                m->append_resp.hint_index > RAFT_INDEX_MAX) {
+                return "append response index beyond RAFT_INDEX_MAX";
+            }
+            if (m->append_resp.hint_term > RAFT_TERM_MAX) {
+                return "append response hint term beyond RAFT_TERM_MAX";
+            }
+            return NULL;
+        case RAFT_MSG_HEARTBEAT:
+            if (m->heartbeat.commit > RAFT_INDEX_MAX) {
+                return "heartbeat commit beyond RAFT_INDEX_MAX";
+            }
+            if (m->heartbeat.context > RAFT_INDEX_MAX) {
+                return "heartbeat read round beyond RAFT_INDEX_MAX";
+            }
+            return NULL;
+        case RAFT_MSG_HEARTBEAT_RESP:
+            if (m->heartbeat_resp.context > RAFT_INDEX_MAX) {
+                return "heartbeat response read round beyond RAFT_INDEX_MAX";
+            }
+            return NULL;
+        case RAFT_MSG_SNAPSHOT:
+            if (m->snapshot.index > RAFT_INDEX_MAX ||
+                m->snapshot.term > RAFT_TERM_MAX) {
+                return "snapshot index or term beyond the bounds";
+            }
+            return NULL;
+        case RAFT_MSG_SNAPSHOT_RESP:
+            if (m->snapshot_resp.index > RAFT_INDEX_MAX ||
+                m->snapshot_resp.term > RAFT_TERM_MAX) {
+                return "snapshot response index or term beyond the bounds";
+            }
+            return NULL;
+        default:
+            return NULL;
+    }
+}
+
 /* Structural checks on a message, before any protocol rule: the reason for
  * a rejection, or NULL when the message is well formed. */
 static const char *message_invalid(const struct raft *r,
@@ -376,10 +464,6 @@ static const char *message_invalid(const struct raft *r,
         m->term == 0) {
         return "request with term 0";
     }
-    const char *snap = snapshot_message_invalid(m);
-    if (snap != NULL) {
-        return snap;
-    }
     if (m->type == RAFT_MSG_APPEND) {
         const struct raft_append *a = &m->append;
         if (a->n_entries > 0 && a->entries == NULL) {
@@ -388,6 +472,16 @@ static const char *message_invalid(const struct raft *r,
         if (a->prev_index > UINT64_MAX - a->n_entries) {
             return "append index overflow";
         }
+    }
+    const char *why = message_beyond_bounds(m);
+    if (why == NULL) {
+        why = snapshot_message_invalid(m);
+    }
+    if (why != NULL) {
+        return why;
+    }
+    if (m->type == RAFT_MSG_APPEND) {
+        const struct raft_append *a = &m->append;
         if (a->prev_term > m->term ||
             (a->prev_index == 0) != (a->prev_term == 0)) {
             return "append with an impossible previous term";
@@ -544,6 +638,10 @@ static struct raft_entry *copy_range(struct raft *r,
 bool raft_update_get(struct raft *r, struct raft_update *u)
 {
     assert(!r->update_out);
+    /* Nothing beyond the bounds is ever handed out to persist (raft.h):
+     * input is checked, and the core stops at them. */
+    assert(r->term <= RAFT_TERM_MAX && r->commit <= RAFT_INDEX_MAX &&
+           log_last_index(&r->log) <= RAFT_INDEX_MAX);
     memset(u, 0, sizeof *u);
     /* On failure the messages wait for the next update; nothing is lost
      * that Raft does not already retry. */

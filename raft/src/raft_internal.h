@@ -53,7 +53,8 @@ raft_index log_first_index(const struct raft_log *l);
 raft_term log_term(const struct raft_log *l, raft_index i);
 /* Entry at @i or NULL. */
 const struct raft_entry *log_get(const struct raft_log *l, raft_index i);
-/* Appends a copy of @e (data copied) at last_index + 1. */
+/* Appends a copy of @e (data copied) at last_index + 1; COMMON_ERANGE when
+ * the log already ends at RAFT_INDEX_MAX. */
 int log_append_copy(struct raft_log *l,
                     raft_term term,
                     enum raft_entry_type type,

@@ -89,6 +89,10 @@ int raft_read_index(struct raft *r, uint64_t context)
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
     }
+    if (r->read_round >= RAFT_INDEX_MAX) {
+        /* Its round would be RAFT_INDEX_MAX + 1, which followers drop. */
+        return COMMON_ERANGE;
+    }
     if (r->reads_len == r->reads_cap) {
         size_t cap = r->reads_cap ? r->reads_cap * 2 : 16;
         struct read_request *p = realloc(r->reads, cap * sizeof *p);
@@ -114,6 +118,9 @@ int raft_read_index(struct raft *r, uint64_t context)
 
 void read_round_start(struct raft *r)
 {
+    /* A round is pending only for reads raft_read_index() admitted while
+     * read_round < RAFT_INDEX_MAX, and they all share the next round. */
+    assert(r->read_round < RAFT_INDEX_MAX);
     r->read_round_pending = false;
     r->read_round++;
 }

@@ -38,13 +38,22 @@ int replication_become_leader(struct raft *r)
     /* §8: "each leader commit a blank no-op entry into the log at the start
      * of its term". */
     int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0);
+    bool noop = rv == 0;
+    if (rv == COMMON_ERANGE) {
+        /* The log ends at RAFT_INDEX_MAX: no room for the no-op, nor for
+         * anything this leader could commit; it still leads. */
+        raft_logf(r, RAFT_LOG_WARN,
+                  "the log ends at RAFT_INDEX_MAX: no no-op for term %llu",
+                  (unsigned long long)r->term);
+        rv = 0;
+    }
     raft_index last = log_last_index(&r->log);
     for (uint32_t k = 0; k < r->conf.count; k++) {
         struct progress *p = &r->progress[k];
         /* Figure 2: "nextIndex initialized to leader last log index + 1,
          * matchIndex initialized to 0". The no-op is the first thing each
          * follower is sent, with the entry before it as the probe point. */
-        progress_reset(p, rv == 0 ? last - 1 : last);
+        progress_reset(p, noop ? last - 1 : last);
         if (p->is_self) {
             /* The leader's own copy counts once it is durable: what is
              * already persisted now, the no-op when its update is done. */
@@ -107,6 +116,8 @@ bool replication_maybe_commit(struct raft *r)
  * entries it carries, or a negative error. */
 static int send_append(struct raft *r, struct progress *p)
 {
+    /* next starts at last + 1 and only ever moves to match + 1 or past. */
+    assert(p->next >= 1);
     raft_index prev = p->next - 1;
     raft_index last = log_last_index(&r->log);
     if (prev < r->log.snapshot_index || p->state == PROGRESS_SNAPSHOT) {

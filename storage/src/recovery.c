@@ -23,8 +23,9 @@
  *     leaves the one before unsealed (its seal maybe torn) and the new one
  *     holding only its header: the new one is removed, the seal's remains
  *     cut. The same damage anywhere else, a missing segment, entries out
- *     of order, a batch that its commit record does not count: refuse to
- *     start, naming the file and offset.
+ *     of order, a batch that its commit record does not count, a term or
+ *     index above the bounds of raft.h (2^62): refuse to start, naming the
+ *     file and offset.
  *  5. Apply the snapshot: entries it covers go, and if the crash came
  *     between writing the snapshot file and logging its mark, do what the
  *     file says it did to the log - and log the mark, so that the next
@@ -147,6 +148,42 @@ static int corrupt(struct replay *r,
     va_end(ap);
     return wal_errorf(r->w, COMMON_ECORRUPT, name, "offset %llu: %s",
                       (unsigned long long)offset, what);
+}
+
+/* Refuses to start on a stored term or index above its bound (raft.h:
+ * RAFT_TERM_MAX, RAFT_INDEX_MAX, both 2^62; a segment may begin one past
+ * the last index, @max + 1 there). No correct node writes one: it is
+ * damage or a forged value, and a node booted from it would count terms or
+ * indexes past 2^64. */
+static int check_bound(struct replay *r,
+                       const char *name,
+                       uint64_t offset,
+                       const char *what,
+                       uint64_t value,
+                       uint64_t max)
+{
+    if (value <= max) {
+        return 0;
+    }
+    return corrupt(r, name, offset,
+                   "%s %llu is beyond the bound 2^62%s; no correct node "
+                   "writes it",
+                   what, (unsigned long long)value,
+                   max > RAFT_INDEX_MAX ? " + 1" : "");
+}
+
+static int check_hard_state(struct replay *r,
+                            const char *name,
+                            uint64_t offset,
+                            const struct raft_hard_state *hs)
+{
+    int rv = check_bound(r, name, offset, "the hard state's term", hs->term,
+                         RAFT_TERM_MAX);
+    if (rv == 0) {
+        rv = check_bound(r, name, offset, "the hard state's commit index",
+                         hs->commit, RAFT_INDEX_MAX);
+    }
+    return rv;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -289,12 +326,27 @@ static int append_entries(struct replay *r,
                        "(entries out of order)",
                        (unsigned long long)first, (unsigned long long)r->next);
     }
+    int rv = check_bound(r, seg->name, offset, "the entries' last index",
+                         first + count - 1, RAFT_INDEX_MAX);
+    if (rv != 0) {
+        return rv;
+    }
     if (storage_grow((void **)&r->entries, &r->cap, r->len + count,
                      sizeof *r->entries) != 0) {
         return wal_errorf(r->w, COMMON_ENOMEM, seg->name,
                           "no memory for %zu entries", r->len + count);
     }
     wal_entries_decode(rec->payload, rec->len, r->entries + r->len);
+    for (uint32_t k = 0; k < count; k++) {
+        const struct raft_entry *e = &r->entries[r->len + k];
+        char what[64];
+        snprintf(what, sizeof what, "entry %llu's term",
+                 (unsigned long long)e->index);
+        rv = check_bound(r, seg->name, offset, what, e->term, RAFT_TERM_MAX);
+        if (rv != 0) {
+            return rv;
+        }
+    }
     r->len += count;
     r->next += count;
     return 0;
@@ -312,6 +364,9 @@ static int apply_record(struct replay *r,
                 0) {
                 return corrupt(r, seg->name, st->offset, "%s", why);
             }
+            if (check_hard_state(r, seg->name, st->offset, &r->hs) != 0) {
+                return COMMON_ECORRUPT;
+            }
             r->hs_file = seg->name;
             r->hs_offset = st->offset;
             return 0;
@@ -319,6 +374,10 @@ static int apply_record(struct replay *r,
             raft_index from;
             if (wal_decode_truncate(rec->payload, rec->len, &from, &why) != 0) {
                 return corrupt(r, seg->name, st->offset, "%s", why);
+            }
+            if (check_bound(r, seg->name, st->offset, "a truncation's index",
+                            from, RAFT_INDEX_MAX) != 0) {
+                return COMMON_ECORRUPT;
             }
             if (r->mark_seen && from <= r->mark.index) {
                 return corrupt(r, seg->name, st->offset,
@@ -337,6 +396,12 @@ static int apply_record(struct replay *r,
             if (wal_decode_snapshot_mark(rec->payload, rec->len, &m, &why) !=
                 0) {
                 return corrupt(r, seg->name, st->offset, "%s", why);
+            }
+            if (check_bound(r, seg->name, st->offset, "the snapshot's index",
+                            m.index, RAFT_INDEX_MAX) != 0 ||
+                check_bound(r, seg->name, st->offset, "the snapshot's term",
+                            m.term, RAFT_TERM_MAX) != 0) {
+                return COMMON_ECORRUPT;
             }
             if (!r->has_snap || m.index > r->snap.meta.index) {
                 return corrupt(
@@ -500,6 +565,11 @@ static int replay_segment(struct replay *r,
     struct wal_segment_header h;
     if (wal_decode_segment(rec.payload, rec.len, &h, &why) != 0) {
         return corrupt(r, seg->name, 0, "%s", why);
+    }
+    if (check_bound(r, seg->name, 0, "the segment's first index", h.first_index,
+                    RAFT_INDEX_MAX + 1) != 0 ||
+        check_hard_state(r, seg->name, 0, &h.hard_state) != 0) {
+        return COMMON_ECORRUPT;
     }
     if (h.seq != seg->seq || h.first_index != seg->first_index) {
         return corrupt(r, seg->name, 0,
@@ -868,6 +938,16 @@ int wal_recover(struct wal *w, struct storage_state *out)
             rv = corrupt(&r, r.snap_name, 16,
                          "the snapshot says index %llu, unlike its name",
                          (unsigned long long)r.snap.meta.index);
+            goto err;
+        }
+        /* The index and term fields, at offsets 16 and 24. */
+        rv = check_bound(&r, r.snap_name, 16, "the snapshot's index",
+                         r.snap.meta.index, RAFT_INDEX_MAX);
+        if (rv == 0) {
+            rv = check_bound(&r, r.snap_name, 24, "the snapshot's term",
+                             r.snap.meta.term, RAFT_TERM_MAX);
+        }
+        if (rv != 0) {
             goto err;
         }
         r.has_snap = true;

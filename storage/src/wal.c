@@ -448,11 +448,32 @@ static int check_batch(struct wal *w,
             return wal_errorf(w, COMMON_EINVAL, NULL, "entry %llu has no data",
                               (unsigned long long)e->index);
         }
+        if (e->index > RAFT_INDEX_MAX || e->term > RAFT_TERM_MAX) {
+            /* Recovery would refuse to start on it. */
+            return wal_errorf(w, COMMON_EINVAL, NULL,
+                              "entry %llu of term %llu is beyond the bound "
+                              "2^62",
+                              (unsigned long long)e->index,
+                              (unsigned long long)e->term);
+        }
         if (k == 0 || e->term != b->entries[k - 1].term) {
             (*term_changes)++;
         }
     }
+    if (b->hard_state != NULL && (b->hard_state->term > RAFT_TERM_MAX ||
+                                  b->hard_state->commit > RAFT_INDEX_MAX)) {
+        return wal_errorf(w, COMMON_EINVAL, NULL,
+                          "hard state of term %llu, commit %llu is beyond "
+                          "the bound 2^62",
+                          (unsigned long long)b->hard_state->term,
+                          (unsigned long long)b->hard_state->commit);
+    }
     raft_index from = b->truncate_from;
+    if (from > RAFT_INDEX_MAX) {
+        return wal_errorf(w, COMMON_EINVAL, NULL,
+                          "truncating from %llu, beyond the bound 2^62",
+                          (unsigned long long)from);
+    }
     if (from != 0 && from <= w->base) {
         return wal_errorf(w, COMMON_EINVAL, NULL,
                           "truncating from %llu would drop entries the "
@@ -664,6 +685,13 @@ static int wal_save_snapshot(struct storage *s,
     if (meta == NULL || (len > 0 && data == NULL) || meta->index == 0) {
         return wal_errorf(w, COMMON_EINVAL, NULL,
                           "snapshot without metadata, data or index");
+    }
+    if (meta->index > RAFT_INDEX_MAX || meta->term > RAFT_TERM_MAX) {
+        return wal_errorf(w, COMMON_EINVAL, NULL,
+                          "snapshot at %llu of term %llu is beyond the bound "
+                          "2^62",
+                          (unsigned long long)meta->index,
+                          (unsigned long long)meta->term);
     }
     if (w->has_snapshot && meta->index < w->snap_index) {
         return wal_errorf(w, COMMON_EINVAL, NULL,

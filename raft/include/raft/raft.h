@@ -33,9 +33,10 @@
  *
  * Errors: functions return 0 or a negative code from common/common.h.
  * Malformed or unexpected input (unknown message type, an index beyond the
- * log, a message from a node outside the configuration) is dropped with a
- * reason (raft_last_drop_reason, and the optional log callback), never
- * asserted on.
+ * log, a message from a node outside the configuration, a term or index
+ * above RAFT_TERM_MAX or RAFT_INDEX_MAX) is dropped with a reason
+ * (raft_last_drop_reason, and the optional log callback), never asserted
+ * on.
  *
  * docs/raft.md has the role diagram and which file implements which rule.
  */
@@ -51,6 +52,35 @@
 typedef uint64_t raft_id;    /* node id; 0 means "none" */
 typedef uint64_t raft_term;  /* election term; 0 before the first election */
 typedef uint64_t raft_index; /* log index; the first entry has index 1 */
+
+/* The largest term and the largest log index the core accepts, holds or
+ * produces: 2^62 each. A real cluster never comes near them (2^62 elections
+ * at one a millisecond take 146 million years), so any value above is
+ * forged or damaged input, and the bounds keep every `term + 1` and
+ * `index + n` the core computes far from wrapping around 2^64.
+ *
+ *   - A message from a peer carrying a term or any index or term field
+ *     above its bound (prev index/term, commit, entries, snapshot index and
+ *     term, reject hints, match and last indexes, the ReadIndex round in a
+ *     heartbeat's context) is malformed: dropped with a reason, never
+ *     adopted, never persisted.
+ *   - raft_new() refuses a boot state with a term, commit, snapshot or
+ *     entry beyond them (COMMON_EINVAL).
+ *   - A node whose term is RAFT_TERM_MAX has no term left to campaign in:
+ *     it starts no election or pre-vote (raft_campaign() returns
+ *     COMMON_ERANGE; a timeout just restarts the timer, and a candidate
+ *     becomes a follower). It still votes, follows and, if it leads, leads
+ *     in that last term.
+ *   - A log whose last index is RAFT_INDEX_MAX takes no more entries:
+ *     raft_propose() returns COMMON_ERANGE (and a new leader appends no
+ *     no-op). raft_read_index() likewise refuses once the ReadIndex round
+ *     counter has reached RAFT_INDEX_MAX.
+ *
+ * The bounds are no authentication: a peer that may send any term can still
+ * push the cluster to RAFT_TERM_MAX, where it elects no more leaders. Only
+ * an authenticated transport keeps forged peers out. */
+#define RAFT_TERM_MAX  (UINT64_C(1) << 62)
+#define RAFT_INDEX_MAX (UINT64_C(1) << 62)
 
 /* Upper bound on servers in one configuration. */
 #define RAFT_MAX_SERVERS 32
@@ -299,7 +329,8 @@ struct raft;
 
 /* Creates an instance; COMMON_EINVAL for inconsistent options or boot state
  * (timeouts, a bad configuration, entries not contiguous from the snapshot,
- * a commit index beyond the log), COMMON_ENOMEM. */
+ * a commit index beyond the log, a term or index above RAFT_TERM_MAX or
+ * RAFT_INDEX_MAX), COMMON_ENOMEM. */
 int raft_new(const struct raft_options *opts,
              const struct raft_boot *boot,
              struct raft **out);
@@ -314,7 +345,8 @@ int raft_step(struct raft *r, const struct raft_message *m);
 
 /* Appends a command to the leader's log (data copied). Fills the index and
  * term it was given (either may be NULL). COMMON_ENOTLEADER on non-leaders,
- * COMMON_ETOOBIG above max_bytes_per_msg, COMMON_ENOMEM. */
+ * COMMON_ETOOBIG above max_bytes_per_msg, COMMON_ERANGE when the log already
+ * ends at RAFT_INDEX_MAX, COMMON_ENOMEM. */
 int raft_propose(struct raft *r,
                  const void *data,
                  size_t len,
@@ -324,11 +356,13 @@ int raft_propose(struct raft *r,
 /* Starts a linearizable read (ReadIndex, Raft dissertation §6.4): once a
  * quorum has confirmed this node is still leader, an update lists
  * {context, index} in reads; the caller answers after applying up to index.
- * COMMON_ENOTLEADER on non-leaders. If the node loses leadership first, the
- * read is listed with index 0: it failed, and the caller should retry. */
+ * COMMON_ENOTLEADER on non-leaders, COMMON_ERANGE once the round counter
+ * has reached RAFT_INDEX_MAX. If the node loses leadership first, the read
+ * is listed with index 0: it failed, and the caller should retry. */
 int raft_read_index(struct raft *r, uint64_t context);
 
-/* Forces an election now (tests, leadership hand-off). Not a leader only. */
+/* Forces an election now (tests, leadership hand-off). Not a leader only:
+ * COMMON_EINVAL on a leader, COMMON_ERANGE at RAFT_TERM_MAX. */
 int raft_campaign(struct raft *r);
 
 /* A snapshot of the state machine: it replaces the log up to index. */

@@ -231,12 +231,14 @@ void storage_wal_options_default(struct storage_wal_options *o);
  *   - storage_load() cuts a torn write at the end of the last segment and
  *     says so in recovery_note; any other damage - a bad record with valid
  *     ones after it, a missing or cut-short segment, entries out of order,
- *     a damaged snapshot file - returns COMMON_ECORRUPT with "PATH: offset
- *     N: what" in storage_error(): it refuses to start.
+ *     a damaged snapshot file, a term or index above RAFT_TERM_MAX or
+ *     RAFT_INDEX_MAX - returns COMMON_ECORRUPT with "PATH: offset N: what"
+ *     in storage_error(): it refuses to start.
  *   - A batch that does not continue the log, truncates into the snapshot,
- *     commits beyond the log, or a snapshot older than the one held:
- *     COMMON_EINVAL (COMMON_ETOOBIG for an entry over 64 MiB), nothing
- *     written, the storage goes on.
+ *     commits beyond the log, holds a term or index above the bounds, or a
+ *     snapshot older than the one held or beyond the bounds: COMMON_EINVAL
+ *     (COMMON_ETOOBIG for an entry over 64 MiB), nothing written, the
+ *     storage goes on.
  *   - Any failing file operation returns its error naming the file, and
  *     the storage is failed: every later call returns COMMON_EIO "storage
  *     failed earlier: ...". Recovery by a new instance then finds the

@@ -535,6 +535,89 @@ static void fault_describe_names_each_kind(void **state)
     scenario_fini(&s);
 }
 
+/* A forge fault loads its receiver, sender, message type, term and index,
+ * with the documented defaults (a heartbeat of term 2^64 - 1 and index 0,
+ * from a node drawn when it fires), and describes itself. */
+static void forge_fault_loads_with_defaults(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[128];
+    parse_ok(BASE
+             "faults:\n"
+             "  - {at: 1, forge: {to: follower}}\n"
+             "  - at: 2\n"
+             "    forge: {to: 2, from: 3, type: pre-vote, term: 7,\n"
+             "            index: 4611686018427387905}\n"
+             "  - {at: 3, forge: {to: random, type: heartbeat-resp}}\n",
+             &s);
+    assert_int_equal(s.n_faults, 3);
+    const struct scenario_fault *f = &s.faults[0];
+    assert_int_equal(f->kind, SCENARIO_FAULT_FORGE);
+    assert_int_equal(f->target.kind, SCENARIO_TARGET_FOLLOWER);
+    assert_int_equal(f->from, 0);
+    assert_int_equal(f->forge_type, SCENARIO_FORGE_HEARTBEAT);
+    assert_true(f->forge_term == UINT64_MAX);
+    assert_true(f->forge_index == 0);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(
+        buf, "forge heartbeat term 18446744073709551615 index 0 *->follower");
+    f = &s.faults[1];
+    assert_int_equal(f->target.kind, SCENARIO_TARGET_NODE);
+    assert_int_equal(f->target.id, 2);
+    assert_int_equal(f->from, 3);
+    assert_int_equal(f->forge_type, SCENARIO_FORGE_PRE_VOTE);
+    assert_true(f->forge_term == 7);
+    assert_true(f->forge_index == (UINT64_C(1) << 62) + 1);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(buf,
+                        "forge pre-vote term 7 index 4611686018427387905 3->2");
+    assert_int_equal(s.faults[2].forge_type, SCENARIO_FORGE_HEARTBEAT_RESP);
+    scenario_fini(&s);
+}
+
+/* A forge fault needs a receiver that is up (not `all`), a sender other
+ * than the receiver, a known message type, a term and index in
+ * 0..2^64-1, and a cluster of at least two nodes. */
+static void forge_fault_errors_are_refused(void **state)
+{
+    (void)state;
+    check_error(BASE "faults: [{at: 1, forge: {type: vote}}]\n", COMMON_EINVAL,
+                "t.yaml:5:25: ", "missing required field 'faults[0].forge.to'");
+    check_error(
+        BASE "faults: [{at: 1, forge: {to: 2, from: 2}}]\n", COMMON_EINVAL,
+        "t.yaml:5:39: ", "faults[0].forge: from and to are both node 2");
+    check_error(
+        BASE "faults: [{at: 1, forge: {to: 1, from: 4}}]\n", COMMON_EINVAL,
+        "t.yaml:5:39: ", "faults[0].forge.from: 4 is out of range 1..3");
+    check_error(BASE "faults: [{at: 1, forge: {to: all}}]\n", COMMON_EINVAL,
+                "t.yaml:5:30: ",
+                "faults[0].forge.to: 'all' does not apply to forge; expected "
+                "a node id (1..3), leader, follower or random");
+    check_error(BASE "faults: [{at: 1, forge: {to: 1, type: snapshot}}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0].forge.type: expected heartbeat, append, vote, "
+                "pre-vote, append-resp or heartbeat-resp, got 'snapshot'");
+    check_error(BASE "faults: [{at: 1, forge: {to: 1, term: -1}}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0].forge.term: -1 is out of range "
+                "0..18446744073709551615");
+    check_error(BASE "faults: [{at: 1, forge: {to: 1, index: 1.5}}]\n",
+                COMMON_EINVAL, "t.yaml:5:40: ",
+                "faults[0].forge.index: expected an integer in "
+                "0..18446744073709551615, got '1.5'");
+    check_error(BASE "faults: [{at: 1, forge: {to: 1, frm: 2}}]\n",
+                COMMON_EINVAL, "t.yaml:5:33: ",
+                "unknown field 'frm' in faults[0].forge (expected to, from, "
+                "type, term or index)");
+    check_error(
+        "nodes: 1\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "faults: [{at: 1, forge: {to: 1}}]\n",
+        COMMON_EINVAL,
+        "t.yaml:5:25: ", "faults[0].forge: needs at least 2 nodes");
+}
+
 /* ------------------------------------------------------------------------ */
 /* Errors, one test per class                                                */
 /* ------------------------------------------------------------------------ */
@@ -681,7 +764,8 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
     check_error(BASE "faults: [{at: 1, crush: 2}]\n", COMMON_EINVAL,
                 "t.yaml:5:18: ",
                 "unknown field 'crush' in faults[0] (expected at, partition, "
-                "heal, isolate, crash, restart, pause, resume, link or cut)");
+                "heal, isolate, crash, restart, pause, resume, link, cut or "
+                "forge)");
     check_error(BASE "faults: [{at: 1, link: {lose: 0.1}}]\n", COMMON_EINVAL,
                 "t.yaml:5:25: ", "unknown field 'lose' in faults[0].link");
     check_error(BASE "expect: {min_ok: 1}\n", COMMON_EINVAL,
@@ -959,7 +1043,7 @@ static void fault_item_needs_exactly_one_fault(void **state)
                 "t.yaml:5:30: ", "both 'restart' and 'crash' are given");
     check_error(BASE "faults:\n  - at: 1\n", COMMON_EINVAL, "t.yaml:6:5: ",
                 "faults[0]: no fault given (expected one of partition, heal, "
-                "isolate, crash, restart, pause, resume, link or cut)");
+                "isolate, crash, restart, pause, resume, link, cut or forge)");
 }
 
 /* A partition names every node exactly once, in two groups or more. */
@@ -1390,6 +1474,7 @@ static const char *const fuzz_tokens[] = {
     "\xff",
     "\xc3\xa9",
     "link: {loss: 0.5}",
+    "forge: {to: 1}",
     "crash: 1",
     "[[1, 2], [3]]",
     "delay_ms: [5, 1]",
@@ -1649,6 +1734,17 @@ static const char *fuzz_invalid(const struct scenario *s)
                     return "cut";
                 }
                 break;
+            case SCENARIO_FAULT_FORGE: {
+                const struct scenario_target *t = &f->target;
+                if (s->nodes < 2 || f->from > s->nodes ||
+                    (unsigned)f->forge_type > SCENARIO_FORGE_HEARTBEAT_RESP ||
+                    (t->kind == SCENARIO_TARGET_NODE
+                         ? t->id < 1 || t->id > s->nodes || t->id == f->from
+                         : t->kind == SCENARIO_TARGET_ALL)) {
+                    return "forge";
+                }
+                break;
+            }
             case SCENARIO_FAULT_HEAL:
                 break;
             default:
@@ -1789,6 +1885,8 @@ int main(void)
         cmocka_unit_test(targets_accept_ids_and_words),
         cmocka_unit_test(numbers_take_decimal_forms),
         cmocka_unit_test(fault_describe_names_each_kind),
+        cmocka_unit_test(forge_fault_loads_with_defaults),
+        cmocka_unit_test(forge_fault_errors_are_refused),
         cmocka_unit_test(empty_input_is_an_empty_scenario),
         cmocka_unit_test(non_mapping_document_is_refused),
         cmocka_unit_test(missing_required_field_points_at_parent),

@@ -433,6 +433,44 @@ static void node_snapshot_catch_up_and_restart(void **state)
     snapshot_every = 0;
 }
 
+/* A snapshot threshold of 2^64 - 1 entries means never, also on nodes
+ * that booted from a snapshot: the last snapshot's index plus the
+ * threshold used to wrap around 2^64, and the node took a snapshot after
+ * every entry. */
+static void node_huge_snapshot_threshold_does_not_wrap(void **state)
+{
+    (void)state;
+    snapshot_every = 10;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    for (uint64_t k = 1; k <= 15; k++) {
+        assert_int_equal(
+            request(net, l, 3, k, KV_OP_PUT, "k", "v", NULL)->r.status, KV_OK);
+    }
+    tick_all(net, 3);
+    snapshot_every = UINT64_MAX;
+    for (raft_id id = 1; id <= N; id++) {
+        kv_node_free(net->nodes[id]);
+        boot(net, id);
+        struct kv_node_stats st;
+        kv_node_stats(net->nodes[id], &st);
+        assert_true(st.snapshot_index > 0);
+    }
+    l = elect(net);
+    for (uint64_t k = 16; k <= 20; k++) {
+        assert_int_equal(
+            request(net, l, 3, k, KV_OP_PUT, "k", "w", NULL)->r.status, KV_OK);
+    }
+    tick_all(net, 3);
+    for (raft_id id = 1; id <= N; id++) {
+        struct kv_node_stats st;
+        kv_node_stats(net->nodes[id], &st);
+        assert_int_equal(st.snapshots_taken, 0);
+    }
+    net_free(net);
+    snapshot_every = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +481,7 @@ int main(void)
         cmocka_unit_test(node_cas_and_delete_outcomes),
         cmocka_unit_test(node_storage_failure_stops_node),
         cmocka_unit_test(node_snapshot_catch_up_and_restart),
+        cmocka_unit_test(node_huge_snapshot_threshold_does_not_wrap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -359,6 +359,29 @@ static void sm_idle_sessions_expire_deterministically(void **state)
     kv_sm_free(sm);
 }
 
+/* A session TTL of 2^64 - 1 entries keeps sessions for good: at a sweep
+ * (index a multiple of ttl / 8) the idle check does not add the TTL to
+ * the session's last index, which would wrap around 2^64 and forget every
+ * session - and a retry of a request that did apply would be refused. */
+static void sm_huge_session_ttl_does_not_wrap(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    kv_sm_set_session_ttl(sm, UINT64_MAX);
+    next_index = 0;
+    struct kv_result r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    assert_int_equal(r.status, KV_OK);
+    /* The next command lands on the first sweep index, below 2^62. */
+    next_index = UINT64_MAX / 8 - 1;
+    run(sm, 8, 1, KV_OP_PUT, "other", "x", NULL);
+    assert_int_equal(kv_sm_sessions(sm), 2);
+    r = run(sm, 7, 2, KV_OP_APPEND, "k", "b", NULL);
+    assert_int_equal(r.status, KV_OK);
+    assert_key(sm, "k", "ab");
+    kv_sm_free(sm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +391,7 @@ int main(void)
         cmocka_unit_test(sm_corrupt_command_refused),
         cmocka_unit_test(sm_command_uses_proto_op_values),
         cmocka_unit_test(sm_idle_sessions_expire_deterministically),
+        cmocka_unit_test(sm_huge_session_ttl_does_not_wrap),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
     };

@@ -226,6 +226,78 @@ static void boot_compaction_drops_prefix(void **state)
     raft_free(r);
 }
 
+/* A boot state beyond the bounds is refused with COMMON_EINVAL: a term,
+ * commit, applied or snapshot index above them, an entry past
+ * RAFT_INDEX_MAX or of a term above RAFT_TERM_MAX, and a snapshot index so
+ * large that the entries after it would wrap around to index 0. The same
+ * state at the bounds boots. */
+static void boot_refuses_values_beyond_bounds(void **state)
+{
+    (void)state;
+    struct raft_options o;
+    raft_options_default(&o);
+    o.id = 1;
+    struct raft_entry es[2] = {
+        {.term = RAFT_TERM_MAX,
+         .index = RAFT_INDEX_MAX - 1,
+         .type = RAFT_ENTRY_COMMAND},
+        {.term = RAFT_TERM_MAX,
+         .index = RAFT_INDEX_MAX,
+         .type = RAFT_ENTRY_COMMAND},
+    };
+    const struct raft_boot at = {
+        .hard_state = {.term = RAFT_TERM_MAX, .commit = RAFT_INDEX_MAX},
+        .snapshot_index = RAFT_INDEX_MAX - 2,
+        .snapshot_term = RAFT_TERM_MAX,
+        .conf = three(),
+        .entries = es,
+        .n_entries = 2,
+        .applied = RAFT_INDEX_MAX};
+    struct raft *r = NULL;
+    assert_int_equal(raft_new(&o, &at, &r), 0);
+    assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+    assert_true(raft_last_index(r) == RAFT_INDEX_MAX);
+    raft_free(r);
+
+    struct raft_boot b = at;
+    b.hard_state.term = RAFT_TERM_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b.hard_state.term = UINT64_MAX;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b = at;
+    b.hard_state.commit = RAFT_INDEX_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b = at;
+    b.applied = RAFT_INDEX_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b = at;
+    b.snapshot_term = RAFT_TERM_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b = at;
+    es[0].term = RAFT_TERM_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    es[0].term = RAFT_TERM_MAX;
+    /* Entries one past the bound, then a snapshot itself past it. */
+    b = at;
+    b.snapshot_index = RAFT_INDEX_MAX - 1;
+    es[0].index = RAFT_INDEX_MAX;
+    es[1].index = RAFT_INDEX_MAX + 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    b = at;
+    b.hard_state.commit = 0;
+    b.applied = 0;
+    b.snapshot_index = RAFT_INDEX_MAX + 1;
+    b.n_entries = 0;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+    /* 2^64 - 1, then entries 0 and 1: the sums wrap around. */
+    b.snapshot_index = UINT64_MAX;
+    es[0].index = 0;
+    es[1].index = 1;
+    b.n_entries = 2;
+    b.hard_state.commit = 1;
+    assert_int_equal(raft_new(&o, &b, &r), COMMON_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +306,7 @@ int main(void)
         cmocka_unit_test(boot_configuration_encoding),
         cmocka_unit_test(boot_learner_does_not_count),
         cmocka_unit_test(boot_compaction_drops_prefix),
+        cmocka_unit_test(boot_refuses_values_beyond_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "single.h"
 #include "testnet.h"
 
 static struct testnet *net(unsigned n, uint64_t seed)
@@ -286,6 +287,76 @@ static void election_timeouts_are_randomized(void **state)
     assert_true(distinct >= 8);
 }
 
+/* A node at RAFT_TERM_MAX has no term left to campaign in: however long
+ * it waits, it starts no election or pre-vote and its term never wraps to
+ * 0; raft_campaign() says COMMON_ERANGE; it still grants its vote in that
+ * term. */
+static void election_node_at_term_max_does_not_wrap(void **state)
+{
+    (void)state;
+    struct captured cap;
+    for (int pre_vote = 0; pre_vote < 2; pre_vote++) {
+        struct single_opts o = {.id = 1,
+                                .voters = 3,
+                                .term = RAFT_TERM_MAX,
+                                .pre_vote = pre_vote != 0};
+        struct raft *r = single_new(&o);
+        single_ticks(r, 100, &cap);
+        assert_int_equal(raft_role(r), RAFT_FOLLOWER);
+        assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+        assert_int_equal(cap.n_msgs, 0);
+        assert_false(cap.hs_changed);
+        assert_int_equal(raft_campaign(r), COMMON_ERANGE);
+        single_drain(r, &cap);
+        assert_int_equal(cap.n_msgs, 0);
+        assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+        struct raft_stats st;
+        raft_get_stats(r, &st);
+        assert_int_equal(st.elections_started + st.pre_votes_started, 0);
+        struct raft_message v = {.type = RAFT_MSG_VOTE,
+                                 .from = 2,
+                                 .to = 1,
+                                 .term = RAFT_TERM_MAX,
+                                 .vote = {.last_index = 0, .last_term = 0}};
+        assert_int_equal(single_step(r, &v, &cap), 0);
+        assert_true(cap.msgs[0].vote_resp.granted);
+        assert_int_equal(raft_voted_for(r), 2);
+        raft_free(r);
+    }
+}
+
+/* A candidate may still campaign into the last term and win it, leading
+ * as usual; one that does not win gives up at its next timeout and
+ * follows, its term still RAFT_TERM_MAX. */
+static void election_last_term_can_be_won_once(void **state)
+{
+    (void)state;
+    struct captured cap;
+    struct single_opts o = {.id = 1, .voters = 3, .term = RAFT_TERM_MAX - 1};
+    struct raft *r = single_new(&o);
+    single_make_leader(r, &cap);
+    assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+    assert_int_equal(raft_propose(r, "x", 1, NULL, NULL), 0);
+    single_ticks(r, 5, &cap);
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    assert_non_null(single_find(&cap, RAFT_MSG_HEARTBEAT, 2));
+    raft_free(r);
+
+    r = single_new(&o);
+    assert_int_equal(raft_campaign(r), 0);
+    single_drain(r, &cap);
+    assert_int_equal(raft_role(r), RAFT_CANDIDATE);
+    const struct raft_message *m = single_find(&cap, RAFT_MSG_VOTE, 2);
+    assert_non_null(m);
+    assert_true(m->term == RAFT_TERM_MAX);
+    single_ticks(r, 100, &cap);
+    assert_int_equal(raft_role(r), RAFT_FOLLOWER);
+    assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+    assert_int_equal(raft_voted_for(r), 1);
+    assert_null(single_find(&cap, RAFT_MSG_VOTE, 2));
+    raft_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +369,8 @@ int main(void)
         cmocka_unit_test(election_split_vote_resolves),
         cmocka_unit_test(election_single_node_leads_alone),
         cmocka_unit_test(election_timeouts_are_randomized),
+        cmocka_unit_test(election_node_at_term_max_does_not_wrap),
+        cmocka_unit_test(election_last_term_can_be_won_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,6 +345,279 @@ static void input_random_garbage_never_crashes(void **state)
     tn_free(tn);
 }
 
+/* Drops @m for a term or index beyond the bounds: nothing sent, nothing
+ * persisted, term, vote, log and commit unchanged. */
+static void expect_bound_drop(struct raft *r,
+                              const struct raft_message *m,
+                              const char *reason_part)
+{
+    raft_id vote = raft_voted_for(r);
+    raft_index commit = raft_commit_index(r);
+    enum raft_role role = raft_role(r);
+    expect_drop(r, m, reason_part);
+    assert_false(cap.hs_changed);
+    assert_int_equal(cap.n_persisted, 0);
+    assert_int_equal(raft_voted_for(r), vote);
+    assert_int_equal(raft_commit_index(r), commit);
+    assert_int_equal(raft_role(r), role);
+}
+
+/* Values just above a bound and the largest 64-bit value. */
+static const uint64_t beyond[] = {RAFT_TERM_MAX + 1, UINT64_MAX};
+
+/* Every message type with a term above RAFT_TERM_MAX is dropped, never
+ * adopted: the follower's term stays and nothing is persisted (a heartbeat
+ * of term 2^64-1 once made every later election run in term 0). */
+static void input_term_beyond_bound_dropped(void **state)
+{
+    (void)state;
+    struct raft *r = follower();
+    const raft_term add[] = {2};
+    for (size_t b = 0; b < 2; b++) {
+        struct raft_message ms[] = {
+            {.type = RAFT_MSG_HEARTBEAT, .heartbeat = {.commit = 1}},
+            {.type = RAFT_MSG_HEARTBEAT_RESP},
+            {.type = RAFT_MSG_VOTE, .vote = {.last_index = 3, .last_term = 2}},
+            {.type = RAFT_MSG_VOTE,
+             .vote = {.last_index = 3, .last_term = 2, .pre_vote = true}},
+            {.type = RAFT_MSG_VOTE_RESP, .vote_resp = {.granted = true}},
+            {.type = RAFT_MSG_VOTE_RESP,
+             .vote_resp = {.granted = true, .pre_vote = true}},
+            {.type = RAFT_MSG_APPEND_RESP, .append_resp = {.index = 3}},
+            {.type = RAFT_MSG_SNAPSHOT_RESP,
+             .snapshot_resp = {.index = 3, .term = 2}},
+            single_append(1, 2, 0, 3, 2, add, 1, 3),
+        };
+        for (size_t k = 0; k < sizeof ms / sizeof ms[0]; k++) {
+            ms[k].from = 1;
+            ms[k].to = 2;
+            ms[k].term = beyond[b];
+            expect_bound_drop(r, &ms[k], "term beyond RAFT_TERM_MAX");
+        }
+        /* A chunk's own term is at most its message's: both too high. */
+        uint8_t conf[8 + 9 * 3];
+        struct raft_configuration c = *raft_config(r);
+        size_t conf_len = raft_configuration_encode(&c, conf, sizeof conf);
+        struct raft_message snap = {.type = RAFT_MSG_SNAPSHOT,
+                                    .from = 1,
+                                    .to = 2,
+                                    .term = beyond[b],
+                                    .snapshot = {.index = 10,
+                                                 .term = beyond[b],
+                                                 .conf = conf,
+                                                 .conf_len = conf_len,
+                                                 .done = true}};
+        expect_bound_drop(r, &snap, "term beyond RAFT_TERM_MAX");
+    }
+    assert_int_equal(raft_current_term(r), 2);
+    raft_free(r);
+}
+
+/* Each index or term field a follower receives above its bound drops the
+ * whole message, though its term is valid: vote last index and term,
+ * append previous index and term, commit, entry index and term, heartbeat
+ * commit and read round, snapshot index and term. */
+static void input_follower_fields_beyond_bound_dropped(void **state)
+{
+    (void)state;
+    struct raft *r = follower();
+    const raft_term add[] = {2};
+    const raft_term high[] = {RAFT_TERM_MAX + 1};
+    uint8_t conf[8 + 9 * 3];
+    struct raft_configuration c = *raft_config(r);
+    size_t conf_len = raft_configuration_encode(&c, conf, sizeof conf);
+    for (size_t b = 0; b < 2; b++) {
+        uint64_t v = beyond[b];
+        struct raft_message m = {
+            .type = RAFT_MSG_VOTE,
+            .from = 1,
+            .to = 2,
+            .term = 3,
+            .vote = {.last_index = v, .last_term = 2},
+        };
+        expect_bound_drop(r, &m, "vote last index beyond RAFT_INDEX_MAX");
+        m.vote = (struct raft_vote){.last_index = 3, .last_term = v};
+        expect_bound_drop(r, &m, "vote last term beyond RAFT_TERM_MAX");
+        m.vote.pre_vote = true;
+        expect_bound_drop(r, &m, "vote last term beyond RAFT_TERM_MAX");
+
+        m = single_append(1, 2, 3, v - 1, 2, add, 1, 0);
+        expect_bound_drop(r, &m, "append index beyond RAFT_INDEX_MAX");
+        m = single_append(1, 2, 3, v, 2, NULL, 0, 0);
+        expect_bound_drop(r, &m, "append index beyond RAFT_INDEX_MAX");
+        m = single_append(1, 2, 3, 3, v, NULL, 0, 0);
+        expect_bound_drop(r, &m, "append previous term beyond RAFT_TERM_MAX");
+        m = single_append(1, 2, 3, 3, 2, add, 1, v);
+        expect_bound_drop(r, &m, "append commit beyond RAFT_INDEX_MAX");
+
+        m = (struct raft_message){.type = RAFT_MSG_HEARTBEAT,
+                                  .from = 1,
+                                  .to = 2,
+                                  .term = 3,
+                                  .heartbeat = {.commit = v}};
+        expect_bound_drop(r, &m, "heartbeat commit beyond RAFT_INDEX_MAX");
+        m.heartbeat = (struct raft_heartbeat){.commit = 1, .context = v};
+        expect_bound_drop(r, &m, "heartbeat read round beyond RAFT_INDEX_MAX");
+
+        m = (struct raft_message){.type = RAFT_MSG_SNAPSHOT,
+                                  .from = 1,
+                                  .to = 2,
+                                  .term = 3,
+                                  .snapshot = {.index = v,
+                                               .term = 3,
+                                               .conf = conf,
+                                               .conf_len = conf_len,
+                                               .done = true}};
+        expect_bound_drop(r, &m, "snapshot index or term beyond the bounds");
+    }
+    /* An entry's term above the bound, in a message whose own term is at
+     * the bound; and an entry whose index claims to be beyond it. */
+    struct raft_message m =
+        single_append(1, 2, RAFT_TERM_MAX, 3, 2, high, 1, 0);
+    expect_bound_drop(r, &m, "append entry index or term beyond the bounds");
+    m = single_append(1, 2, 3, 3, 2, add, 1, 0);
+    ((struct raft_entry *)m.append.entries)[0].index = UINT64_MAX;
+    expect_bound_drop(r, &m, "append entry index or term beyond the bounds");
+    assert_int_equal(raft_current_term(r), 2);
+    assert_int_equal(raft_last_index(r), 3);
+    raft_free(r);
+}
+
+/* Each index or term field a leader receives above its bound drops the
+ * message: acknowledgement index, rejection hints, heartbeat read round,
+ * snapshot response index and term. The leader keeps leading its term. */
+static void input_leader_fields_beyond_bound_dropped(void **state)
+{
+    (void)state;
+    struct single_opts o = {.id = 1, .voters = 3, .term = 1};
+    struct raft *r = single_new(&o);
+    single_make_leader(r, &cap);
+    raft_term term = raft_current_term(r);
+    for (size_t b = 0; b < 2; b++) {
+        uint64_t v = beyond[b];
+        struct raft_message m = {.type = RAFT_MSG_APPEND_RESP,
+                                 .from = 2,
+                                 .to = 1,
+                                 .term = term,
+                                 .append_resp = {.success = true, .index = v}};
+        expect_bound_drop(r, &m, "append response index beyond RAFT_INDEX_MAX");
+        m.append_resp = (struct raft_append_resp){.index = 1, .hint_index = v};
+        expect_bound_drop(r, &m, "append response index beyond RAFT_INDEX_MAX");
+        m.append_resp = (struct raft_append_resp){.index = 1, .hint_term = v};
+        expect_bound_drop(r, &m,
+                          "append response hint term beyond RAFT_TERM_MAX");
+        m = (struct raft_message){.type = RAFT_MSG_HEARTBEAT_RESP,
+                                  .from = 2,
+                                  .to = 1,
+                                  .term = term,
+                                  .heartbeat_resp = {.context = v}};
+        expect_bound_drop(
+            r, &m, "heartbeat response read round beyond RAFT_INDEX_MAX");
+        m = (struct raft_message){.type = RAFT_MSG_SNAPSHOT_RESP,
+                                  .from = 2,
+                                  .to = 1,
+                                  .term = term,
+                                  .snapshot_resp = {.index = v, .term = 1}};
+        expect_bound_drop(r, &m,
+                          "snapshot response index or term beyond the bounds");
+        m.snapshot_resp = (struct raft_snapshot_resp){.index = 1, .term = v};
+        expect_bound_drop(r, &m,
+                          "snapshot response index or term beyond the bounds");
+    }
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    assert_int_equal(raft_current_term(r), term);
+    raft_free(r);
+}
+
+/* Values exactly at the bounds are valid: a heartbeat of term RAFT_TERM_MAX
+ * is adopted with a commit of RAFT_INDEX_MAX (held to the log's end), an
+ * AppendEntries whose previous index is RAFT_INDEX_MAX is answered with a
+ * hint, and a vote for a log ending at both bounds is granted. */
+static void input_values_at_bounds_accepted(void **state)
+{
+    (void)state;
+    struct raft *r = follower();
+    struct raft_message m = {
+        .type = RAFT_MSG_HEARTBEAT,
+        .from = 1,
+        .to = 2,
+        .term = RAFT_TERM_MAX,
+        .heartbeat = {.commit = RAFT_INDEX_MAX, .context = RAFT_INDEX_MAX}};
+    assert_int_equal(single_step(r, &m, &cap), 0);
+    assert_true(raft_current_term(r) == RAFT_TERM_MAX);
+    assert_true(cap.hs_changed);
+    assert_true(cap.hs.term == RAFT_TERM_MAX);
+    assert_int_equal(raft_commit_index(r), 3);
+    assert_true(cap.msgs[0].heartbeat_resp.context == RAFT_INDEX_MAX);
+
+    m = single_append(1, 2, RAFT_TERM_MAX, RAFT_INDEX_MAX, RAFT_TERM_MAX, NULL,
+                      0, RAFT_INDEX_MAX);
+    assert_int_equal(single_step(r, &m, &cap), 0);
+    assert_false(cap.msgs[0].append_resp.success);
+    assert_true(cap.msgs[0].append_resp.index == RAFT_INDEX_MAX);
+    assert_int_equal(cap.msgs[0].append_resp.hint_index, 4);
+    raft_free(r);
+
+    r = follower();
+    m = (struct raft_message){
+        .type = RAFT_MSG_VOTE,
+        .from = 3,
+        .to = 2,
+        .term = RAFT_TERM_MAX,
+        .vote = {.last_index = RAFT_INDEX_MAX, .last_term = RAFT_TERM_MAX}};
+    assert_int_equal(single_step(r, &m, &cap), 0);
+    assert_true(cap.msgs[0].vote_resp.granted);
+    assert_true(cap.hs.term == RAFT_TERM_MAX);
+    assert_int_equal(cap.hs.vote, 3);
+    raft_free(r);
+}
+
+/* A leader whose log ends at RAFT_INDEX_MAX refuses proposals with
+ * COMMON_ERANGE and appends nothing; a leader elected on such a log leads
+ * without a no-op. */
+static void input_proposal_beyond_index_bound_refused(void **state)
+{
+    (void)state;
+    struct raft_options o;
+    raft_options_default(&o);
+    o.id = 1;
+    raft_id ids[] = {1};
+    struct raft_boot b;
+    memset(&b, 0, sizeof b);
+    assert_int_equal(raft_configuration_voters(&b.conf, ids, 1), 0);
+    b.hard_state =
+        (struct raft_hard_state){.term = 7, .commit = RAFT_INDEX_MAX - 2};
+    b.snapshot_index = RAFT_INDEX_MAX - 2;
+    b.snapshot_term = 7;
+    b.applied = RAFT_INDEX_MAX - 2;
+    struct raft *r = NULL;
+    assert_int_equal(raft_new(&o, &b, &r), 0);
+    assert_int_equal(raft_campaign(r), 0);
+    single_drain(r, &cap);
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    assert_true(raft_last_index(r) == RAFT_INDEX_MAX - 1); /* the no-op */
+    raft_index i = 0;
+    assert_int_equal(raft_propose(r, "x", 1, &i, NULL), 0);
+    assert_true(i == RAFT_INDEX_MAX);
+    assert_int_equal(raft_propose(r, "y", 1, &i, NULL), COMMON_ERANGE);
+    single_drain(r, &cap);
+    assert_true(raft_last_index(r) == RAFT_INDEX_MAX);
+    assert_true(raft_commit_index(r) == RAFT_INDEX_MAX);
+    raft_free(r);
+
+    b.snapshot_index = RAFT_INDEX_MAX;
+    b.hard_state.commit = RAFT_INDEX_MAX;
+    b.applied = RAFT_INDEX_MAX;
+    assert_int_equal(raft_new(&o, &b, &r), 0);
+    assert_int_equal(raft_campaign(r), 0);
+    single_drain(r, &cap);
+    assert_int_equal(raft_role(r), RAFT_LEADER);
+    assert_true(raft_last_index(r) == RAFT_INDEX_MAX);
+    assert_int_equal(cap.n_persisted, 0);
+    assert_int_equal(raft_propose(r, "z", 1, NULL, NULL), COMMON_ERANGE);
+    raft_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,6 +631,11 @@ int main(void)
         cmocka_unit_test(input_invalid_options_and_boot_refused),
         cmocka_unit_test(input_proposal_errors),
         cmocka_unit_test(input_random_garbage_never_crashes),
+        cmocka_unit_test(input_term_beyond_bound_dropped),
+        cmocka_unit_test(input_follower_fields_beyond_bound_dropped),
+        cmocka_unit_test(input_leader_fields_beyond_bound_dropped),
+        cmocka_unit_test(input_values_at_bounds_accepted),
+        cmocka_unit_test(input_proposal_beyond_index_bound_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,15 @@
  * proposal and every member of the majority applies it within a bounded
  * number of ticks. The safety monitor of testnet checks Election Safety,
  * Log Matching, Leader Completeness and State Machine Safety after every
- * update of every node.
+ * update of every node, and that no node persists or sends a term or index
+ * above RAFT_TERM_MAX or RAFT_INDEX_MAX.
+ *
+ * Now and then, in both kinds of phase, a node also receives a forged
+ * message from a peer: any type, with its term or one of its index or term
+ * fields above the bound. It must be dropped for that reason, changing
+ * nothing. The forgeries draw from a PRNG of their own, and a dropped one
+ * leaves the node as it was, so each seed's trial is otherwise the same as
+ * without them.
  *
  * Usage: raft_random [SEED] [TRIALS]. Without arguments it runs 10,000
  * trials from seed 1; a failing trial prints its seed, and passing that
@@ -47,12 +55,14 @@ static struct
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
     uint64_t crashes_mid_write;
+    uint64_t forged;
 } totals;
 
 struct trial
 {
     struct testnet *tn;
     struct common_prng prng;
+    struct common_prng forge_prng; /* forged messages only */
     uint64_t seed;
     unsigned proposals;
     double loss;
@@ -113,9 +123,158 @@ static void random_partition(struct trial *t)
     }
 }
 
+/* A value above RAFT_TERM_MAX and RAFT_INDEX_MAX (both 2^62). */
+static uint64_t forged_value(struct common_prng *p)
+{
+    switch (common_prng_below(p, 3)) {
+        case 0:
+            return RAFT_TERM_MAX + 1 + common_prng_below(p, 1000);
+        case 1:
+            return UINT64_MAX - common_prng_below(p, 1000);
+        default:
+            return common_prng_range(p, RAFT_TERM_MAX + 1, UINT64_MAX);
+    }
+}
+
+/* A message of a random type from a random peer of @r (node @to), well
+ * formed but for its term or one of its index or term fields, which is
+ * above the bound. Entries and the configuration live in @es and @conf. */
+static struct raft_message forge_message(struct common_prng *p,
+                                         struct testnet *tn,
+                                         raft_id to,
+                                         const struct raft *r,
+                                         struct raft_entry *es,
+                                         uint8_t *conf,
+                                         size_t conf_cap)
+{
+    struct raft_message m;
+    memset(&m, 0, sizeof m);
+    m.type = (enum raft_msg_type)common_prng_range(p, 1, RAFT_MSG_TYPE_MAX);
+    m.to = to;
+    m.from = common_prng_range(p, 1, tn->n - 1);
+    if (m.from >= to) {
+        m.from++;
+    }
+    /* A valid term, often news to the receiver: adopting it would show. */
+    m.term = raft_current_term(r) + common_prng_below(p, 3);
+    if (m.term == 0) {
+        m.term = 1;
+    }
+    uint64_t v = forged_value(p);
+    /* Field 0 is the message's term; the others are the type's fields. */
+    unsigned field = 0;
+    switch (m.type) {
+        case RAFT_MSG_VOTE:
+            field = (unsigned)common_prng_below(p, 3);
+            m.vote.pre_vote = common_prng_chance(p, 0.5);
+            m.vote.last_index = field == 1 ? v : raft_last_index(r);
+            m.vote.last_term = field == 2 ? v : raft_last_term(r);
+            break;
+        case RAFT_MSG_VOTE_RESP:
+            m.vote_resp.granted = common_prng_chance(p, 0.5);
+            m.vote_resp.pre_vote = common_prng_chance(p, 0.5);
+            break;
+        case RAFT_MSG_APPEND:
+            field = (unsigned)common_prng_below(p, 6);
+            m.append.prev_index = field == 1 ? v : 0;
+            m.append.prev_term = field == 2 ? v : 0;
+            m.append.commit = field == 3 ? v : 0;
+            if (field == 4 || field == 5) {
+                /* An entry of a forged term, or one past RAFT_INDEX_MAX. */
+                es[0] = (struct raft_entry){.term = field == 4 ? v : m.term,
+                                            .index = 1,
+                                            .type = RAFT_ENTRY_NOOP};
+                if (field == 5) {
+                    m.append.prev_index = RAFT_INDEX_MAX;
+                    m.append.prev_term = m.term;
+                    es[0].index = RAFT_INDEX_MAX + 1;
+                }
+                m.append.entries = es;
+                m.append.n_entries = 1;
+            }
+            break;
+        case RAFT_MSG_APPEND_RESP:
+            field = (unsigned)common_prng_below(p, 4);
+            m.append_resp.success = common_prng_chance(p, 0.5);
+            m.append_resp.index = field == 1 ? v : 0;
+            m.append_resp.hint_index = field == 2 ? v : 0;
+            m.append_resp.hint_term = field == 3 ? v : 0;
+            break;
+        case RAFT_MSG_HEARTBEAT:
+            field = (unsigned)common_prng_below(p, 3);
+            m.heartbeat.commit = field == 1 ? v : 0;
+            m.heartbeat.context = field == 2 ? v : 0;
+            break;
+        case RAFT_MSG_HEARTBEAT_RESP:
+            field = (unsigned)common_prng_below(p, 2);
+            m.heartbeat_resp.context = field == 1 ? v : 0;
+            break;
+        case RAFT_MSG_SNAPSHOT:
+            field = (unsigned)common_prng_below(p, 3);
+            m.snapshot.index = field == 1 ? v : 1;
+            m.snapshot.term = field == 2 ? v : 1;
+            m.snapshot.conf = conf;
+            m.snapshot.conf_len =
+                raft_configuration_encode(raft_config(r), conf, conf_cap);
+            m.snapshot.done = true;
+            break;
+        case RAFT_MSG_SNAPSHOT_RESP:
+            field = (unsigned)common_prng_below(p, 3);
+            m.snapshot_resp.index = field == 1 ? v : 0;
+            m.snapshot_resp.term = field == 2 ? v : 0;
+            break;
+    }
+    if (field == 0) {
+        m.term = v;
+        if (m.type == RAFT_MSG_SNAPSHOT) {
+            m.snapshot.term = v; /* a chunk's term is at most its message's */
+        }
+    }
+    return m;
+}
+
+/* Now and then (from the forgery PRNG), a forged message to a live node:
+ * it must be dropped for a term or index beyond the bounds, leaving term,
+ * vote, commit and log as they were. */
+static void maybe_forge(struct trial *t, double chance)
+{
+    struct common_prng *p = &t->forge_prng;
+    if (!common_prng_chance(p, chance)) {
+        return;
+    }
+    struct testnet *tn = t->tn;
+    raft_id to = common_prng_range(p, 1, tn->n);
+    struct tn_node *nd = tn_node(tn, to);
+    if (nd->r == NULL || nd->paused) {
+        return;
+    }
+    struct raft_entry es[1];
+    uint8_t conf[8 + 9 * RAFT_MAX_SERVERS];
+    struct raft_message m =
+        forge_message(p, tn, to, nd->r, es, conf, sizeof conf);
+    raft_term term = raft_current_term(nd->r);
+    raft_id vote = raft_voted_for(nd->r);
+    raft_index commit = raft_commit_index(nd->r);
+    raft_index last = raft_last_index(nd->r);
+    int rv = raft_step(nd->r, &m);
+    const char *why = raft_last_drop_reason(nd->r);
+    totals.forged++;
+    if (rv != COMMON_EDROPPED || why == NULL || strstr(why, "beyond") == NULL ||
+        raft_current_term(nd->r) != term || raft_voted_for(nd->r) != vote ||
+        raft_commit_index(nd->r) != commit || raft_last_index(nd->r) != last) {
+        fail_trial(t,
+                   "a forged %s of term %llu to node %llu was not dropped for "
+                   "its bounds (%d, %s)",
+                   raft_msg_type_name(m.type), (unsigned long long)m.term,
+                   (unsigned long long)to, rv, why != NULL ? why : "no reason");
+    }
+    tn_process(tn, to);
+}
+
 static void chaos_event(struct trial *t)
 {
     struct testnet *tn = t->tn;
+    maybe_forge(t, 0.02);
     uint64_t x = common_prng_below(&t->prng, 100);
     raft_id id = common_prng_range(&t->prng, 1, tn->n);
     if (x < 6) {
@@ -181,8 +340,9 @@ static bool stable_phase(struct trial *t)
     int marker_len = 0;
     raft_index marker_index = 0;
     for (unsigned round = 0; round < bound; round++) {
+        maybe_forge(t, 0.1);
         tn_round(tn);
-        if (!tn_safe(tn)) {
+        if (!tn_safe(tn) || t->why[0] != '\0') {
             return false;
         }
         raft_id l = 0;
@@ -259,6 +419,7 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
     memset(&t, 0, sizeof t);
     t.seed = seed;
     common_prng_seed(&t.prng, seed);
+    common_prng_seed(&t.forge_prng, seed ^ 0x666f726765ull);
     static const unsigned sizes[] = {3, 3, 3, 5, 5, 7};
     unsigned n = sizes[common_prng_below(&t.prng, 6)];
 
@@ -307,7 +468,7 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
                 t.tn->round++; /* the clock for message delays */
             }
         }
-        if (!tn_safe(t.tn)) {
+        if (!tn_safe(t.tn) || t.why[0] != '\0') {
             ok = false;
             break;
         }
@@ -318,6 +479,15 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
             }
         }
         ok = stable_phase(&t);
+    }
+    for (raft_id id = 1; id <= n; id++) {
+        struct raft *r = tn_node(t.tn, id)->r;
+        if (r != NULL && raft_current_term(r) > RAFT_TERM_MAX) {
+            fail_trial(&t, "node %llu reached term %llu, beyond the bound",
+                       (unsigned long long)id,
+                       (unsigned long long)raft_current_term(r));
+            ok = false;
+        }
     }
     if (!tn_safe(t.tn)) {
         snprintf(why, why_len, "%s", tn_violation(t.tn));
@@ -406,7 +576,8 @@ static void random_trials_keep_safety_and_progress(void **state)
         "  terms with a leader %llu; highest commit after chaos "
         "phases, summed %llu; crashes %llu\n"
         "  snapshots taken %llu, installed by InstallSnapshot %llu; leaders "
-        "crashed mid-write %llu\n",
+        "crashed mid-write %llu\n"
+        "  forged messages beyond the bounds dropped %llu\n",
         (unsigned long long)trials, (unsigned long long)first_seed,
         (unsigned long long)failed, (unsigned long long)totals.delivered,
         (unsigned long long)totals.dropped, (unsigned long long)totals.applied,
@@ -415,7 +586,8 @@ static void random_trials_keep_safety_and_progress(void **state)
         (unsigned long long)totals.crashes,
         (unsigned long long)totals.snapshots_taken,
         (unsigned long long)totals.snapshots_installed,
-        (unsigned long long)totals.crashes_mid_write);
+        (unsigned long long)totals.crashes_mid_write,
+        (unsigned long long)totals.forged);
     assert_int_equal(failed, 0);
 }
 

@@ -372,6 +372,56 @@ static void basics_rejects_bad_batches(void **state)
     expect_model(fx);
 }
 
+/* The WAL refuses to write a term or index above the bounds of raft.h
+ * (2^62), which recovery would refuse to start on: a hard state's term or
+ * commit, an entry's index or term, a truncation, a snapshot's index or
+ * term. Values at the bounds are written and load again. */
+static void basics_rejects_values_beyond_bounds(void **state)
+{
+    struct fixture *fx = *state;
+    if (fx->kind == KIND_MEM) {
+        skip();
+    }
+    struct raft_hard_state hs = {RAFT_TERM_MAX + 1, 0, 0};
+    struct storage_batch b = {&hs, 0, NULL, 0};
+    assert_int_equal(storage_write(fx->s, &b), COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s),
+                            "hard state of term 4611686018427387905"));
+    hs = (struct raft_hard_state){1, 0, UINT64_MAX};
+    assert_int_equal(storage_write(fx->s, &b), COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s), "beyond the bound 2^62"));
+
+    struct th_entries e;
+    th_entries_make(&e, 1, 2, UINT64_MAX, 8, 0);
+    struct storage_batch entries = {NULL, 0, e.e, e.n};
+    assert_int_equal(storage_write(fx->s, &entries), COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s),
+                            "entry 1 of term 18446744073709551615"));
+    th_entries_free(&e);
+    th_entries_make(&e, RAFT_INDEX_MAX + 1, 1, 1, 8, 0);
+    entries.entries = e.e;
+    entries.n_entries = e.n;
+    assert_int_equal(storage_write(fx->s, &entries), COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s), "entry 4611686018427387905"));
+    th_entries_free(&e);
+    struct storage_batch trunc = {NULL, UINT64_MAX, NULL, 0};
+    assert_int_equal(storage_write(fx->s, &trunc), COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s), "truncating from"));
+
+    hs = (struct raft_hard_state){RAFT_TERM_MAX, 2, 0};
+    write_entries(fx, 1, 3, RAFT_TERM_MAX, 8, 0, &hs);
+    struct storage_snapshot_meta meta = {RAFT_INDEX_MAX + 1, 1, th_conf(3)};
+    assert_int_equal(storage_save_snapshot(fx->s, &meta, "x", 1),
+                     COMMON_EINVAL);
+    assert_true(th_contains(storage_error(fx->s), "snapshot at"));
+    meta = (struct storage_snapshot_meta){2, UINT64_MAX, th_conf(3)};
+    assert_int_equal(storage_save_snapshot(fx->s, &meta, "x", 1),
+                     COMMON_EINVAL);
+    save_snapshot(fx, 2, RAFT_TERM_MAX, 4);
+    reopen(fx);
+    expect_model(fx);
+}
+
 /* Entries handed out by load stay readable until the next call, and a
  * snapshot-only storage (no entries after it) loads. */
 static void basics_snapshot_without_entries(void **state)
@@ -407,6 +457,7 @@ int main(void)
         FOR_EACH_KIND(basics_segments_roll_and_are_dropped),
         FOR_EACH_KIND(basics_large_batch),
         FOR_EACH_KIND(basics_rejects_bad_batches),
+        FOR_EACH_KIND(basics_rejects_values_beyond_bounds),
         FOR_EACH_KIND(basics_snapshot_without_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

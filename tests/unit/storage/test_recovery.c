@@ -459,15 +459,36 @@ static void craft_begin(struct craft *c, uint64_t seq, raft_index first)
     assert_int_equal(wal_record_append(&c->v, WAL_SEGMENT, p, sizeof p), 0);
 }
 
-static size_t craft_entries(struct craft *c, raft_index first, size_t n)
+/* Entries first .. first + n - 1 of @term; returns the record's offset. */
+static size_t craft_entries_of(struct craft *c,
+                               raft_index first,
+                               size_t n,
+                               raft_term term)
 {
     struct th_entries e;
-    th_entries_make(&e, first, n, 1, 5, 0);
+    th_entries_make(&e, first, n, term, 5, 0);
     size_t at;
     assert_int_equal(wal_record_start(&c->v, &at), 0);
     assert_int_equal(wal_encode_entries(&c->v, e.e, n), 0);
     wal_record_finish(&c->v, at, WAL_ENTRIES);
     th_entries_free(&e);
+    c->in_batch++;
+    return at;
+}
+
+static size_t craft_entries(struct craft *c, raft_index first, size_t n)
+{
+    return craft_entries_of(c, first, n, 1);
+}
+
+/* A record of @type with @len bytes of @payload; returns its offset. */
+static size_t craft_record(struct craft *c,
+                           unsigned type,
+                           const void *payload,
+                           size_t len)
+{
+    size_t at = c->v.len;
+    assert_int_equal(wal_record_append(&c->v, type, payload, len), 0);
     c->in_batch++;
     return at;
 }
@@ -651,6 +672,219 @@ static void recovery_refuses_damaged_snapshot(void **state)
     storage_fs_free(src);
 }
 
+/* A segment holding entries 1..3 of term @term, a batch with a hard
+ * state of @hs_term, vote 2, commit @commit, and a truncation from
+ * @truncate (none for 0); *at is the hard state record's offset. */
+static struct storage_fs *craft_bounded(raft_term term,
+                                        raft_term hs_term,
+                                        raft_index commit,
+                                        raft_index truncate,
+                                        size_t *at)
+{
+    struct craft c;
+    craft_begin(&c, 1, 1);
+    craft_entries_of(&c, 1, 3, term);
+    craft_commit(&c, 1);
+    uint8_t p[WAL_HARD_STATE_PAYLOAD];
+    struct raft_hard_state hs = {hs_term, 2, commit};
+    wal_encode_hard_state(p, &hs);
+    *at = craft_record(&c, WAL_HARD_STATE, p, sizeof p);
+    if (truncate != 0) {
+        uint8_t tp[WAL_TRUNCATE_PAYLOAD];
+        wal_encode_truncate(tp, truncate);
+        craft_record(&c, WAL_TRUNCATE, tp, sizeof tp);
+    }
+    craft_commit(&c, c.in_batch);
+    return craft_fs(&c, 1, 1);
+}
+
+/* A stored term or index above the bounds of raft.h (2^62) refuses to
+ * start, naming the file, the record's offset and the value: the hard
+ * state's term (what one forged heartbeat of term 2^64-1 once left on
+ * every node) and commit, entries' terms, a truncation; terms at the bound
+ * load. */
+static void recovery_refuses_hard_state_and_entries_beyond_bounds(void **state)
+{
+    (void)state;
+    char want[256];
+    size_t at;
+    struct storage_fs *fs = craft_bounded(1, UINT64_MAX, 3, 0, &at);
+    snprintf(want, sizeof want,
+             "mem/0000000000000001-0000000000000001.log: offset %zu: the hard "
+             "state's term 18446744073709551615 is beyond the bound 2^62",
+             at);
+    expect_refused(fs, want, NULL);
+    storage_fs_free(fs);
+
+    fs = craft_bounded(1, 1, RAFT_INDEX_MAX + 1, 0, &at);
+    snprintf(want, sizeof want,
+             "offset %zu: the hard state's commit index 4611686018427387905 "
+             "is beyond the bound 2^62",
+             at);
+    expect_refused(fs, want, NULL);
+    storage_fs_free(fs);
+
+    fs = craft_bounded(RAFT_TERM_MAX + 1, RAFT_TERM_MAX + 1, 3, 0, &at);
+    expect_refused(fs, "offset 64: entry 1's term 4611686018427387905",
+                   "beyond the bound 2^62");
+    storage_fs_free(fs);
+
+    fs = craft_bounded(1, 1, 0, UINT64_MAX, &at);
+    expect_refused(fs, "a truncation's index 18446744073709551615",
+                   "beyond the bound 2^62");
+    storage_fs_free(fs);
+
+    /* At the bound: loads. */
+    fs = craft_bounded(RAFT_TERM_MAX, RAFT_TERM_MAX, 3, 0, &at);
+    struct storage *s = th_wal(fs, 0);
+    struct storage_state st;
+    assert_int_equal(storage_load(s, &st), 0);
+    assert_true(st.hard_state.term == RAFT_TERM_MAX);
+    assert_int_equal(st.n_entries, 3);
+    assert_true(st.entries[2].term == RAFT_TERM_MAX);
+    storage_free(s);
+    storage_fs_free(fs);
+
+    /* On real files, the message names the real path. */
+    char dir[] = "/tmp/raftkv-bounds-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct storage_fs *posix;
+    assert_int_equal(storage_fs_posix_new(dir, &posix), 0);
+    fs = craft_bounded(1, UINT64_MAX, 3, 0, &at);
+    uint8_t *buf;
+    size_t len;
+    th_read_file(fs, "0000000000000001-0000000000000001.log", &buf, &len);
+    th_write_file(posix, "0000000000000001-0000000000000001.log", buf, len);
+    snprintf(want, sizeof want,
+             "%s/0000000000000001-0000000000000001.log: offset %zu: the hard "
+             "state's term 18446744073709551615 is beyond the bound 2^62",
+             dir, at);
+    expect_refused(posix, want, NULL);
+    assert_int_equal(
+        posix->vt->unlink(posix, "0000000000000001-0000000000000001.log"), 0);
+    storage_fs_free(posix);
+    assert_int_equal(rmdir(dir), 0);
+    free(buf);
+    storage_fs_free(fs);
+}
+
+/* A segment header whose hard state or first index is beyond the bounds,
+ * entries that run past RAFT_INDEX_MAX, and a snapshot record beyond them
+ * refuse to start at their offsets. */
+static void recovery_refuses_segment_and_marks_beyond_bounds(void **state)
+{
+    (void)state;
+    struct craft c;
+    /* The header's hard state. */
+    common_vec_init(&c.v);
+    c.in_batch = 0;
+    struct wal_segment_header h = {1, 1, {UINT64_MAX, 0, 0}};
+    uint8_t p[WAL_SEGMENT_PAYLOAD];
+    wal_encode_segment(p, &h);
+    craft_record(&c, WAL_SEGMENT, p, sizeof p);
+    struct storage_fs *fs = craft_fs(&c, 1, 1);
+    expect_refused(fs,
+                   "offset 0: the hard state's term 18446744073709551615 is "
+                   "beyond the bound 2^62",
+                   NULL);
+    storage_fs_free(fs);
+
+    /* A first index two past the last index there can be. */
+    craft_begin(&c, 1, RAFT_INDEX_MAX + 2);
+    fs = craft_fs(&c, 1, RAFT_INDEX_MAX + 2);
+    expect_refused(fs,
+                   "offset 0: the segment's first index 4611686018427387906 "
+                   "is beyond the bound 2^62 + 1",
+                   NULL);
+    storage_fs_free(fs);
+
+    /* Entries RAFT_INDEX_MAX - 1 .. RAFT_INDEX_MAX + 1. */
+    craft_begin(&c, 1, RAFT_INDEX_MAX - 1);
+    size_t at = craft_entries(&c, RAFT_INDEX_MAX - 1, 3);
+    craft_commit(&c, 1);
+    fs = craft_fs(&c, 1, RAFT_INDEX_MAX - 1);
+    char want[256];
+    snprintf(want, sizeof want,
+             "offset %zu: the entries' last index 4611686018427387905 is "
+             "beyond the bound 2^62",
+             at);
+    expect_refused(fs, want, NULL);
+    storage_fs_free(fs);
+
+    /* Snapshot records: an index, then a term beyond. */
+    for (int k = 0; k < 2; k++) {
+        craft_begin(&c, 1, 1);
+        craft_entries(&c, 1, 3);
+        craft_commit(&c, 1);
+        uint8_t mp[WAL_SNAPSHOT_PAYLOAD];
+        struct wal_snapshot_mark m = {k == 0 ? UINT64_MAX : 2,
+                                      k == 0 ? 1 : UINT64_MAX, false};
+        wal_encode_snapshot_mark(mp, &m);
+        at = craft_record(&c, WAL_SNAPSHOT, mp, sizeof mp);
+        craft_commit(&c, 1);
+        fs = craft_fs(&c, 1, 1);
+        snprintf(want, sizeof want, "offset %zu: the snapshot's %s", at,
+                 k == 0 ? "index 18446744073709551615"
+                        : "term 18446744073709551615");
+        expect_refused(fs, want, "beyond the bound 2^62");
+        storage_fs_free(fs);
+    }
+}
+
+/* Replaces snapshot file @name in @fs with a valid one of @index and
+ * @term. */
+static void write_snapshot_file(struct storage_fs *fs,
+                                const char *name,
+                                raft_index index,
+                                raft_term term)
+{
+    struct storage_snapshot_meta meta = {index, term, th_conf(3)};
+    struct common_vec v;
+    common_vec_init(&v);
+    assert_int_equal(snap_encode_head(&v, &meta, 0, 4), 0);
+    assert_int_equal(common_vec_append(&v, "data", 4), 0);
+    uint8_t t[SNAP_TRAILER];
+    snap_encode_trailer(t, common_crc32c(0, v.data, v.len));
+    assert_int_equal(common_vec_append(&v, t, sizeof t), 0);
+    th_write_file(fs, name, v.data, v.len);
+    common_vec_fini(&v);
+}
+
+/* A snapshot file whose index or term is beyond the bounds refuses to
+ * start, naming the file and the field's offset (16 for the index, 24 for
+ * the term). */
+static void recovery_refuses_snapshot_file_beyond_bounds(void **state)
+{
+    (void)state;
+    struct th_model m;
+    char snap[WAL_NAME_MAX];
+    struct storage_fs *src = with_snapshot(&m, snap);
+    char want[256];
+
+    struct storage_fs *fs = copy_cut(src, NULL, SIZE_MAX);
+    write_snapshot_file(fs, snap, 20, UINT64_MAX);
+    snprintf(want, sizeof want,
+             "mem/%s: offset 24: the snapshot's term 18446744073709551615 is "
+             "beyond the bound 2^62",
+             snap);
+    expect_refused(fs, want, NULL);
+    storage_fs_free(fs);
+
+    fs = copy_cut(src, NULL, SIZE_MAX);
+    char big[WAL_NAME_MAX];
+    wal_snapshot_name(big, RAFT_INDEX_MAX + 1);
+    write_snapshot_file(fs, big, RAFT_INDEX_MAX + 1, 2);
+    snprintf(want, sizeof want,
+             "mem/%s: offset 16: the snapshot's index 4611686018427387905 is "
+             "beyond the bound 2^62",
+             big);
+    expect_refused(fs, want, NULL);
+    storage_fs_free(fs);
+
+    th_model_free(&m);
+    storage_fs_free(src);
+}
+
 /* A snapshot left half written (a .tmp file) is removed and reported. */
 static void recovery_removes_unfinished_snapshot(void **state)
 {
@@ -772,6 +1006,9 @@ int main(void)
         cmocka_unit_test(recovery_removes_unfinished_snapshot),
         cmocka_unit_test(recovery_applies_snapshot_logged_too_late),
         cmocka_unit_test(recovery_posix_cuts_torn_batch_at_every_offset),
+        cmocka_unit_test(recovery_refuses_hard_state_and_entries_beyond_bounds),
+        cmocka_unit_test(recovery_refuses_segment_and_marks_beyond_bounds),
+        cmocka_unit_test(recovery_refuses_snapshot_file_beyond_bounds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
