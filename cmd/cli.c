@@ -146,10 +146,15 @@ static void cli_fini(struct cli *c)
     transport_grpc_tls_fini(&c->tls);
 }
 
-static bool fatal_status(int status)
+/* An answer that no retry can change: the request is malformed, or too
+ * large for the cluster. RESOURCE_EXHAUSTED for a request of a size the
+ * cluster takes means a node's limits are reached for now (too many calls
+ * waiting, answers unread): that is retried until the timeout. */
+static bool fatal_status(int status, size_t request_len)
 {
     return status == TRANSPORT_GRPC_INVALID_ARGUMENT ||
-           status == TRANSPORT_GRPC_RESOURCE_EXHAUSTED;
+           (status == TRANSPORT_GRPC_RESOURCE_EXHAUSTED &&
+            request_len > CMD_REQUEST_BYTES_MAX);
 }
 
 /* Sends @req as @method until an answer that settles it (ok, not found,
@@ -202,7 +207,7 @@ static int request(struct cli *c,
             snprintf(last, sizeof last, "%s: %s%s%s", target,
                      transport_grpc_status_name(res.status),
                      res.message[0] != '\0' ? ": " : "", res.message);
-            if (fatal_status(res.status)) {
+            if (fatal_status(res.status, len)) {
                 fprintf(stderr, "raftkv-cli: the request was refused: %s\n",
                         last);
                 rc = CMD_EXIT_USAGE;

@@ -123,6 +123,50 @@ int cmd_tls_load(const char *program,
                  bool *secure);
 
 /* ------------------------------------------------------------------------ */
+/* The connection gate (raftkv-server only: cmd/gate.c)                      */
+/* ------------------------------------------------------------------------ */
+
+struct cmd_gate_options
+{
+    unsigned max_connections;     /* open TCP connections in all (1024) */
+    unsigned max_per_address;     /* from one source address (256) */
+    unsigned rate_per_address;    /* new ones per second from one address,
+                                     bursts of twice that (200) */
+    unsigned reserve_descriptors; /* never used by connections (128) */
+    /* The cluster members' hosts (names or addresses, borrowed for
+     * cmd_gate_start): connections from them skip the per-address cap and
+     * rate and may exceed max_connections by member_reserve (64). */
+    const char *const *member_hosts;
+    size_t n_member_hosts;
+    unsigned member_reserve;
+};
+
+void cmd_gate_options_default(struct cmd_gate_options *o);
+
+/* Raises the soft descriptor limit to the hard one and starts admitting
+ * connections by @o: a connection over a cap is closed at once, before
+ * gRPC sees it. Returns the total cap in force (max_connections, or less
+ * when the descriptor limit minus the reserve is lower), or -1 with the
+ * reason in @why. */
+int cmd_gate_start(const struct cmd_gate_options *o, char *why, size_t why_len);
+/* Forgets connections that were closed since the last sweep. */
+void cmd_gate_sweep(void);
+
+struct cmd_gate_stats
+{
+    uint64_t accepted;            /* connections let through */
+    uint64_t refused_total;       /* over max_connections */
+    uint64_t refused_address;     /* over max_per_address */
+    uint64_t refused_rate;        /* over rate_per_address */
+    uint64_t refused_descriptors; /* at the descriptor limit (EMFILE) */
+    unsigned open;                /* let through and not yet seen closed */
+    unsigned cap;                 /* the total cap in force */
+};
+void cmd_gate_stats(struct cmd_gate_stats *s);
+/* Lets everything through again and frees the gate's tables. */
+void cmd_gate_stop(void);
+
+/* ------------------------------------------------------------------------ */
 /* Server side                                                               */
 /* ------------------------------------------------------------------------ */
 

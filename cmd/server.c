@@ -85,6 +85,16 @@ struct options
     bool quiet;
     struct cmd_tls_flags tls;
     bool clients_without_cert;
+    /* Limits (docs/security.md). */
+    struct cmd_gate_options gate;
+    uint64_t max_streams;
+    uint64_t idle_timeout_ms;
+    uint64_t handshake_timeout_ms;
+    uint64_t max_waiting;
+    uint64_t max_waiting_per_ip;
+    uint64_t max_unread_mb;
+    uint64_t max_unread_mb_per_ip;
+    uint64_t grpc_memory_mb;
 };
 
 struct server
@@ -101,6 +111,11 @@ struct server
     uint32_t free_slots[PENDING_MAX];
     size_t n_free;
     uint64_t next_gen;
+    /* Refusals last logged (the gate's and the transport's), to log what
+     * changed at most once a second. */
+    struct cmd_gate_stats gate_logged;
+    uint64_t calls_refused_logged;
+    uint64_t answers_cancelled_logged;
     /* Last logged view, to log changes only. */
     enum raft_role role;
     raft_id leader;
@@ -137,6 +152,29 @@ static void usage(FILE *f)
             "10)\n"
             "  --quiet               log errors only\n"
             "%s"
+            "  --max-connections N   open connections (default 1024)\n"
+            "  --max-connections-per-ip N\n"
+            "                        from one address (default 256)\n"
+            "  --connection-rate-per-ip N\n"
+            "                        new ones a second from one address\n"
+            "                        (default 200)\n"
+            "  --max-streams N       concurrent calls per connection "
+            "(default 100)\n"
+            "  --idle-timeout S      close connections idle this long "
+            "(default 300)\n"
+            "  --handshake-timeout S close connections still in their\n"
+            "                        handshake after S seconds (default 10)\n"
+            "  --max-waiting N       client calls waiting for the node "
+            "(default 4096)\n"
+            "  --max-waiting-per-ip N\n"
+            "                        of them from one address (default "
+            "1024)\n"
+            "  --max-unread-mb N     answers sent but not yet read by "
+            "clients\n"
+            "                        (default 128)\n"
+            "  --max-unread-mb-per-ip N\n"
+            "                        of them to one address (default 32)\n"
+            "  --grpc-memory-mb N    gRPC's own buffers (default 256)\n"
             "  --allow-clients-without-cert\n"
             "                        TLS clients need no certificate for "
             "the KV\n"
@@ -470,6 +508,16 @@ static int parse_flags(int argc, char **argv, struct options *o)
     o->snapshot_entries = 10000;
     o->snapshot_trailing = 1000;
     o->request_timeout_ms = 10000;
+    cmd_gate_options_default(&o->gate);
+    o->max_streams = 100;
+    o->idle_timeout_ms = 300000;
+    o->handshake_timeout_ms = 10000;
+    o->max_waiting = PENDING_MAX;
+    o->max_waiting_per_ip = 1024;
+    o->max_unread_mb = 128;
+    o->max_unread_mb_per_ip = 32;
+    o->grpc_memory_mb = 256;
+    uint64_t u = 0;
     const char *cluster = NULL;
     bool have_id = false;
     for (int k = 1; k < argc; k++) {
@@ -514,6 +562,39 @@ static int parse_flags(int argc, char **argv, struct options *o)
             rv = flag_u64(a, v, 0, UINT32_MAX, &o->snapshot_entries);
         } else if (strcmp(a, "--snapshot-trailing") == 0) {
             rv = flag_u64(a, v, 0, UINT32_MAX, &o->snapshot_trailing);
+        } else if (strcmp(a, "--max-connections") == 0) {
+            rv = flag_u64(a, v, 1, 1000000, &u);
+            o->gate.max_connections = (unsigned)u;
+        } else if (strcmp(a, "--max-connections-per-ip") == 0) {
+            rv = flag_u64(a, v, 1, 1000000, &u);
+            o->gate.max_per_address = (unsigned)u;
+        } else if (strcmp(a, "--connection-rate-per-ip") == 0) {
+            rv = flag_u64(a, v, 1, 1000000, &u);
+            o->gate.rate_per_address = (unsigned)u;
+        } else if (strcmp(a, "--max-streams") == 0) {
+            rv = flag_u64(a, v, 1, 100000, &o->max_streams);
+        } else if (strcmp(a, "--max-waiting") == 0) {
+            rv = flag_u64(a, v, 1, PENDING_MAX, &o->max_waiting);
+        } else if (strcmp(a, "--max-waiting-per-ip") == 0) {
+            rv = flag_u64(a, v, 1, PENDING_MAX, &o->max_waiting_per_ip);
+        } else if (strcmp(a, "--max-unread-mb") == 0) {
+            rv = flag_u64(a, v, 1, 65536, &o->max_unread_mb);
+        } else if (strcmp(a, "--max-unread-mb-per-ip") == 0) {
+            rv = flag_u64(a, v, 1, 65536, &o->max_unread_mb_per_ip);
+        } else if (strcmp(a, "--grpc-memory-mb") == 0) {
+            rv = flag_u64(a, v, 16, 65536, &o->grpc_memory_mb);
+        } else if (strcmp(a, "--idle-timeout") == 0 ||
+                   strcmp(a, "--handshake-timeout") == 0) {
+            uint64_t *ms = strcmp(a, "--idle-timeout") == 0
+                               ? &o->idle_timeout_ms
+                               : &o->handshake_timeout_ms;
+            if (cmd_parse_seconds_ms(v, 86400, ms) != 0) {
+                fprintf(stderr,
+                        "raftkv-server: %s needs seconds (> 0, at most "
+                        "86400)\n",
+                        a);
+                rv = -1;
+            }
         } else if (strcmp(a, "--request-timeout") == 0) {
             if (cmd_parse_seconds_ms(v, 3600, &o->request_timeout_ms) != 0) {
                 fprintf(stderr,
@@ -680,11 +761,44 @@ static int start_transport(struct server *sv)
     o.n_methods = CMD_METHODS;
     o.on_call = on_call;
     o.call_data = sv;
-    o.calls_max = PENDING_MAX;
+    o.calls_max = sv->o.max_waiting;
+    o.calls_per_address_max = sv->o.max_waiting_per_ip;
+    o.unread_bytes_max = sv->o.max_unread_mb << 20;
+    o.unread_bytes_per_address_max = sv->o.max_unread_mb_per_ip << 20;
+    o.streams_max = (unsigned)sv->o.max_streams;
+    o.idle_timeout_ms = (unsigned)sv->o.idle_timeout_ms;
+    o.handshake_timeout_ms = (unsigned)sv->o.handshake_timeout_ms;
+    o.memory_bytes_max = sv->o.grpc_memory_mb << 20;
     o.log = on_transport_log;
     o.log_data = sv;
     o.tls = sv->secure ? &sv->tls : NULL;
     char why[512];
+    char hosts[RAFT_MAX_SERVERS][CMD_ADDRESS_MAX];
+    const char *host_list[RAFT_MAX_SERVERS];
+    for (size_t k = 0; k < sv->o.cluster.n; k++) {
+        address_host(sv->o.cluster.members[k].address, hosts[k],
+                     sizeof hosts[k]);
+        host_list[k] = hosts[k];
+    }
+    sv->o.gate.member_hosts = host_list;
+    sv->o.gate.n_member_hosts = sv->o.cluster.n;
+    int cap = cmd_gate_start(&sv->o.gate, why, sizeof why);
+    sv->o.gate.member_hosts = NULL;
+    if (cap < 0) {
+        logf_err(sv, "cannot start: %s", why);
+        return CMD_EXIT_USAGE;
+    }
+    logf_info(sv,
+              "connections: at most %d (%u per address, %u new a second per "
+              "address)",
+              cap, sv->o.gate.max_per_address, sv->o.gate.rate_per_address);
+    if ((unsigned)cap < sv->o.gate.max_connections) {
+        logf_err(sv,
+                 "at most %d connections rather than %u: the descriptor limit "
+                 "keeps %u for storage and peers (raise it with ulimit -n)",
+                 cap, sv->o.gate.max_connections,
+                 sv->o.gate.reserve_descriptors + sv->o.gate.member_reserve);
+    }
     int rv = transport_grpc_new(&o, why, sizeof why, &sv->grpc);
     if (rv != 0) {
         logf_err(sv, "cannot listen: %s", why);
@@ -731,9 +845,17 @@ static int start_node(struct server *sv)
     nc.env.failed = on_failed;
     int rv = kv_node_new(&nc, &sv->node);
     if (rv != 0) {
-        logf_err(sv, "refusing to start: %s",
-                 rv == COMMON_ECORRUPT ? storage_error(sv->disk)
-                                       : common_strerror(rv));
+        if (rv == COMMON_ECORRUPT) {
+            logf_err(sv, "refusing to start: %s", storage_error(sv->disk));
+        } else if (rv == COMMON_EINVAL) {
+            logf_err(sv,
+                     "refusing to start: the Raft core refuses the state "
+                     "stored in %s (a term or index beyond 2^62, or entries "
+                     "that contradict the hard state or the snapshot)",
+                     sv->o.data_dir);
+        } else {
+            logf_err(sv, "refusing to start: %s", common_strerror(rv));
+        }
         return -1;
     }
     return 0;
@@ -750,12 +872,48 @@ static int pending_signal(const sigset_t *set)
     return sig > 0 ? sig : 0;
 }
 
+/* What the limits refused since the last line (at most one a second, and
+ * none when nothing was refused: refused traffic cannot flood the log). */
+static void log_refusals(struct server *sv)
+{
+    struct cmd_gate_stats g;
+    cmd_gate_stats(&g);
+    struct transport_grpc_stats t;
+    transport_grpc_stats(sv->grpc, &t);
+    const struct cmd_gate_stats *l = &sv->gate_logged;
+    uint64_t total = g.refused_total - l->refused_total;
+    uint64_t address = g.refused_address - l->refused_address;
+    uint64_t rate = g.refused_rate - l->refused_rate;
+    uint64_t fds = g.refused_descriptors - l->refused_descriptors;
+    uint64_t calls = t.calls_refused - sv->calls_refused_logged;
+    uint64_t cancelled = t.answers_cancelled - sv->answers_cancelled_logged;
+    if (total + address + rate + fds > 0) {
+        logf_err(sv,
+                 "refused %llu connections in the last second (%llu over the "
+                 "cap of %u, %llu over the cap per address, %llu over the "
+                 "rate per address, %llu at the descriptor limit); %u open",
+                 (unsigned long long)(total + address + rate + fds),
+                 (unsigned long long)total, g.cap, (unsigned long long)address,
+                 (unsigned long long)rate, (unsigned long long)fds, g.open);
+    }
+    if (calls + cancelled > 0) {
+        logf_err(sv,
+                 "refused %llu client calls over the limits and cancelled "
+                 "%llu answers nobody read in the last second",
+                 (unsigned long long)calls, (unsigned long long)cancelled);
+    }
+    sv->gate_logged = g;
+    sv->calls_refused_logged = t.calls_refused;
+    sv->answers_cancelled_logged = t.answers_cancelled;
+}
+
 static void run(struct server *sv, const sigset_t *signals)
 {
     struct transport *t = transport_grpc_transport(sv->grpc);
     uint64_t tick_ns = sv->o.tick_ms * 1000000ull;
     uint64_t next_tick = common_now_ns() + tick_ns;
     uint64_t next_sweep = common_now_ns() + 100000000ull;
+    uint64_t next_refusals = common_now_ns() + 1000000000ull;
     while (!sv->stop) {
         uint64_t now = common_now_ns();
         unsigned wait_ms =
@@ -779,6 +937,11 @@ static void run(struct server *sv, const sigset_t *signals)
                            "no answer from the node in time");
             next_sweep = now + 100000000ull;
         }
+        if (now >= next_refusals) {
+            cmd_gate_sweep();
+            log_refusals(sv);
+            next_refusals = now + 1000000000ull;
+        }
         int sig = pending_signal(signals);
         if (sig != 0) {
             logf_err(sv, "shutting down (%s)",
@@ -798,6 +961,7 @@ static void cleanup(struct server *sv)
     kv_node_free(sv->node);
     sv->node = NULL;
     transport_grpc_free(sv->grpc);
+    cmd_gate_stop();
     storage_free(sv->disk);
     storage_fs_free(sv->fs);
     transport_grpc_tls_fini(&sv->tls);

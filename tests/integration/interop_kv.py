@@ -108,16 +108,19 @@ def main():
 
         # Wait until every node answers and one of them leads. A channel
         # whose first connection was refused (its server not yet listening)
-        # backs off and fails calls fast until it reconnects, so every
-        # channel must have seen its server before the follower is called.
+        # may stay failed for a long while (Debian's python3-grpcio 1.51,
+        # with TLS, did not reconnect within 15 s), so a node that does not
+        # answer gets a fresh channel for the next try.
         leader = None
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             leader, answered = None, 0
-            for n in nodes:
+            for k, n in enumerate(nodes):
                 try:
                     st = n.status()
                 except grpc.RpcError:
+                    n.channel.close()
+                    nodes[k] = Node(pb, n.address, creds)
                     continue
                 answered += 1
                 if st.role == "leader":

@@ -6,6 +6,8 @@
  * file and offset), bad requests on the wire (INVALID_ARGUMENT,
  * RESOURCE_EXHAUSTED, UNIMPLEMENTED), and a clean SIGTERM.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -55,9 +57,9 @@ static void start_server(const char *data, unsigned p)
     snprintf(cluster, sizeof cluster, "1=127.0.0.1:%u", p);
     char log[600];
     snprintf(log, sizeof log, "%s/server.log", dir);
-    char *argv[] = {SERVER_BIN, "--id",       "1",          "--cluster",
-                    cluster,    "--data-dir", (char *)data, "--insecure",
-                    NULL};
+    char *argv[] = {SERVER_BIN,   "--id",       "1",
+                    "--cluster",  cluster,      "--data-dir",
+                    (char *)data, "--insecure", NULL};
     server = procs_spawn(argv, log);
     assert_true(server > 0);
     /* Up once it answers a read. */
@@ -129,10 +131,9 @@ static void cli_commands_and_exit_codes(void **state)
     assert_int_equal(CLI("get", "empty"), 0);
     assert_string_equal(out, "\n");
     /* Options after the command work too. */
-    assert_int_equal(
-        run(CLI_BIN, "get", "fresh", "--endpoints", endpoint, "--insecure",
-            NULL),
-        0);
+    assert_int_equal(run(CLI_BIN, "get", "fresh", "--endpoints", endpoint,
+                         "--insecure", NULL),
+                     0);
     assert_string_equal(out, "v4\n");
     assert_int_equal(CLI("status"), 0);
     assert_non_null(strstr(out, "leader: node 1"));
@@ -210,10 +211,9 @@ static void cli_unreachable_cluster_exits_3(void **state)
     assert_true(ms >= 500 && ms < 5000);
     assert_non_null(strstr(err, "no answer within 0.6 s"));
     assert_non_null(strstr(err, "UNAVAILABLE"));
-    assert_int_equal(
-        run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout", "0.5",
-            "status", NULL),
-        3);
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout",
+                         "0.5", "status", NULL),
+                     3);
     assert_non_null(strstr(out, "unreachable"));
 }
 
@@ -325,6 +325,153 @@ static void server_bad_requests_get_grpc_errors(void **state)
     assert_int_equal(CLI("put", "after", "bad"), 0);
 }
 
+/* A TCP connection to @port from source address @from (127.0.0.x), or -1
+ * when the connect itself fails. */
+static int connect_from(const char *from, unsigned p)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in src = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &src.sin_addr);
+    assert_int_equal(bind(fd, (struct sockaddr *)&src, sizeof src), 0);
+    struct sockaddr_in dst = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)p)};
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    if (connect(fd, (struct sockaddr *)&dst, sizeof dst) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Does the server still hold @fd open (no reset or end of stream)? What
+ * it sent meanwhile (its HTTP/2 settings) is read and dropped. */
+static bool still_open(int fd)
+{
+    char b[4096];
+    for (;;) {
+        ssize_t n = recv(fd, b, sizeof b, MSG_DONTWAIT);
+        if (n > 0) {
+            continue;
+        }
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+}
+
+/* The connection gate: a source address gets at most
+ * --max-connections-per-ip connections, all addresses together at most
+ * --max-connections; what is over is closed at once and logged (at most a
+ * line a second); the cluster's own address (a member's host) is never
+ * refused, so the CLI from 127.0.0.1 goes on working; and the server raises
+ * its descriptor limit to the hard one. */
+static void server_connection_gate_refuses_what_is_over(void **state)
+{
+    (void)state;
+    char data[600];
+    char log[600];
+    char cluster[96];
+    char ep[64];
+    unsigned p = procs_free_port();
+    snprintf(data, sizeof data, "%s/gate", dir);
+    snprintf(log, sizeof log, "%s/gate.log", dir);
+    snprintf(cluster, sizeof cluster, "1=127.0.0.1:%u", p);
+    snprintf(ep, sizeof ep, "127.0.0.1:%u", p);
+    char *argv[] = {SERVER_BIN,
+                    "--id",
+                    "1",
+                    "--cluster",
+                    cluster,
+                    "--data-dir",
+                    data,
+                    "--insecure",
+                    "--max-connections",
+                    "8",
+                    "--max-connections-per-ip",
+                    "5",
+                    NULL};
+    pid_t pid = procs_spawn(argv, log);
+    assert_true(pid > 0);
+    uint64_t until = procs_now_ns() + 15000000000ull;
+    while (run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout", "0.5",
+               "get", "none", NULL) != 1) {
+        assert_true(procs_now_ns() < until);
+        procs_sleep_ms(50);
+    }
+    int fds[3][10];
+    const char *from[3] = {"127.0.0.2", "127.0.0.3", "127.0.0.4"};
+    for (int a = 0; a < 3; a++) {
+        for (int k = 0; k < 10; k++) {
+            fds[a][k] = connect_from(from[a], p);
+        }
+    }
+    procs_sleep_ms(500); /* the refused ones are reset by now */
+    int open_per[3] = {0, 0, 0};
+    int open_total = 0;
+    for (int a = 0; a < 3; a++) {
+        for (int k = 0; k < 10; k++) {
+            if (fds[a][k] >= 0 && still_open(fds[a][k])) {
+                open_per[a]++;
+                open_total++;
+            }
+        }
+    }
+    print_message("held open: %d, %d, %d\n", open_per[0], open_per[1],
+                  open_per[2]);
+    assert_int_equal(open_per[0], 5);
+    assert_true(open_per[1] <= 5 && open_per[2] <= 5);
+    /* The CLI's own connection (if it still held one) counts too. */
+    assert_true(open_total <= 8 && open_total >= 6);
+    /* The cluster's own host is not refused. */
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--insecure", "put",
+                         "gated", "still", NULL),
+                     0);
+    for (int a = 0; a < 3; a++) {
+        for (int k = 0; k < 10; k++) {
+            if (fds[a][k] >= 0) {
+                close(fds[a][k]);
+            }
+        }
+    }
+    /* Closed connections are forgotten: the address gets in again. */
+    until = procs_now_ns() + 10000000000ull;
+    for (;;) {
+        int fd = connect_from("127.0.0.2", p);
+        procs_sleep_ms(100);
+        bool ok = fd >= 0 && still_open(fd);
+        if (fd >= 0) {
+            close(fd);
+        }
+        if (ok) {
+            break;
+        }
+        assert_true(procs_now_ns() < until);
+    }
+    char status_path[64];
+    snprintf(status_path, sizeof status_path, "/proc/%d/limits", (int)pid);
+    FILE *f = fopen(status_path, "r");
+    assert_non_null(f);
+    char line[256];
+    bool raised = false;
+    while (fgets(line, sizeof line, f) != NULL) {
+        unsigned long long soft = 0;
+        unsigned long long hard = 0;
+        if (sscanf(line, "Max open files %llu %llu", &soft, &hard) == 2) {
+            raised = soft == hard;
+        }
+    }
+    fclose(f);
+    assert_true(raised);
+    assert_int_equal(procs_stop(pid, SIGTERM, 10000), 0);
+    FILE *lf = fopen(log, "r");
+    assert_non_null(lf);
+    static char text[65536];
+    size_t n = fread(text, 1, sizeof text - 1, lf);
+    fclose(lf);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "over the cap per address"));
+    assert_non_null(strstr(text, "connections: at most 8"));
+}
+
 /* Damage in the middle of the log: the server refuses to start, naming the
  * file and the offset, exit 2; SIGTERM before that stops it with 0. */
 static void server_refuses_corrupt_storage(void **state)
@@ -377,6 +524,7 @@ int main(void)
         cmocka_unit_test(server_port_in_use_exits_3),
         cmocka_unit_test(server_unusable_data_dir_exits_2),
         cmocka_unit_test(server_bad_requests_get_grpc_errors),
+        cmocka_unit_test(server_connection_gate_refuses_what_is_over),
         cmocka_unit_test(server_refuses_corrupt_storage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

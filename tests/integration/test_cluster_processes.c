@@ -263,6 +263,19 @@ static uint64_t ok_writes(void)
     return n;
 }
 
+/* Waits until @n writes are acknowledged in all, at most @ms. */
+static bool wait_writes(uint64_t n, unsigned ms)
+{
+    uint64_t until = procs_now_ns() + (uint64_t)ms * 1000000ull;
+    while (ok_writes() < n) {
+        if (procs_now_ns() > until) {
+            return false;
+        }
+        procs_sleep_ms(20);
+    }
+    return true;
+}
+
 /* A client through a follower's address alone reaches the leader: the
  * follower's not-leader answer names it. */
 static void cli_follows_redirect_from_a_follower(void **state)
@@ -299,7 +312,9 @@ static void cluster_survives_leader_kill_under_load(void **state)
         assert_int_equal(
             pthread_create(&th[p], NULL, worker, (void *)(intptr_t)p), 0);
     }
-    procs_sleep_ms(3000);
+    /* Phases end on progress, not on time: a slow machine (sanitizers,
+     * TLS handshakes per CLI call) only makes them longer. */
+    assert_true(wait_writes(10, 120000));
     int leader = servers_leader(&cl.sv, 5000, NULL);
     assert_true(leader >= 0);
     uint64_t before = ok_writes();
@@ -307,12 +322,12 @@ static void cluster_survives_leader_kill_under_load(void **state)
                   leader + 1, (unsigned long long)before);
     assert_int_equal(procs_stop(cl.sv.pids[leader], SIGKILL, 5000), 128 + 9);
     cl.sv.pids[leader] = 0;
-    procs_sleep_ms(4000);
+    assert_true(wait_writes(before + 5, 120000));
     uint64_t during = ok_writes() - before;
     print_message("%llu writes acknowledged while node %d was down\n",
                   (unsigned long long)during, leader + 1);
     node_start(leader);
-    procs_sleep_ms(3000);
+    assert_true(wait_writes(ok_writes() + 5, 120000));
     pthread_mutex_lock(&ld.lock);
     ld.stop = true;
     pthread_mutex_unlock(&ld.lock);

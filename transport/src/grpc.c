@@ -66,6 +66,15 @@
 /* At most one log line a second about refused peer batches: whoever can
  * reach the port must not be able to flood the log. */
 #define REFUSAL_LOG_NS 1000000000ull
+/* Buckets of the table of callers' source addresses. */
+#define SOURCE_BUCKETS 1024
+/* Longest source address kept ("ipv6:[....]"), and how often answers
+ * that take too long are looked for. */
+#define SOURCE_MAX 64
+/* Answers up to this size are never refused for want of room: those of
+ * writes are all below it. */
+#define ANSWER_SMALL_BYTES 4096
+#define ANSWER_SWEEP_NS    250000000ull
 
 enum tag_kind {
     TAG_REQUEST = 1,
@@ -98,11 +107,32 @@ struct request
     grpc_call_details details; /* REQUEST_GENERIC */
 };
 
+/* A source address with application calls: what it holds of the node's
+ * limits. Guarded by the endpoint's lock; freed when it holds nothing. */
+struct source
+{
+    struct source *next; /* in its bucket */
+    char address[SOURCE_MAX];
+    uint32_t hash;
+    size_t calls;  /* application calls until their answers complete */
+    size_t unread; /* bytes of answers started and not yet delivered */
+};
+
 struct transport_grpc_call
 {
     struct tag tag;
     struct transport_grpc *g;
     grpc_call *call;
+    /* Application calls: the caller's source address (until the answer
+     * completes), the bytes of the answer counted as unread, and when the
+     * answer started (guarded by the lock, on the answering list). */
+    struct source *source;
+    size_t unread;
+    uint64_t answer_started_ns;
+    struct transport_grpc_call *answering_prev;
+    struct transport_grpc_call *answering_next;
+    bool answering;
+    bool cancel_sent;
     /* Received with the call; they live until the call is released. */
     grpc_metadata_array md;
     grpc_call_details details;
@@ -174,6 +204,7 @@ struct transport_grpc
     struct tag shutdown_tag;
     bool started; /* grpc_server_start was called */
     bool secure;  /* TLS: peers prove who they are */
+    grpc_resource_quota *quota;
     grpc_channel_credentials *creds;
     pthread_mutex_t lock;
     /* Guarded by lock: */
@@ -182,6 +213,11 @@ struct transport_grpc
     struct transport_grpc_call *waiting; /* application calls unanswered */
     struct transport_grpc_call *orphans; /* answered by stop, see above */
     size_t n_app_calls;                  /* until their answers complete */
+    struct source *sources[SOURCE_BUCKETS];
+    size_t unread; /* bytes of application answers not yet delivered */
+    /* Application answers started and not complete, oldest last. */
+    struct transport_grpc_call *answering;
+    uint64_t answers_swept_ns;
     bool stopping;
     size_t outstanding; /* tags still to come out of the queue */
     struct transport_grpc_stats stats;
@@ -325,11 +361,18 @@ void transport_grpc_options_default(struct transport_grpc_options *o)
     o->peer_queue_bytes_max = 64u << 20;
     o->batch_bytes_max = 4u << 20;
     o->backoff_initial_ms = 50;
-    o->backoff_min_ms = 200;
+    o->backoff_min_ms = 1000;
     o->backoff_max_ms = 1000;
     o->message_bytes_max = 8u << 20;
     o->streams_max = 100;
     o->calls_max = 4096;
+    o->calls_per_address_max = 1024;
+    o->unread_bytes_max = 128u << 20;
+    o->unread_bytes_per_address_max = 32u << 20;
+    o->answer_timeout_ms = 30000;
+    o->idle_timeout_ms = 300000;
+    o->handshake_timeout_ms = 10000;
+    o->memory_bytes_max = 256u << 20;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -683,6 +726,67 @@ out:
 /* Server side                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* The source address of @call: its peer ("ipv4:127.0.0.1:52110") without
+ * the port. */
+static void call_source(grpc_call *call, char *out, size_t len)
+{
+    char *peer = grpc_call_get_peer(call);
+    const char *p = peer != NULL ? peer : "unknown";
+    const char *colon = strrchr(p, ':');
+    size_t n = colon != NULL && colon != p ? (size_t)(colon - p) : strlen(p);
+    if (n >= len) {
+        n = len - 1;
+    }
+    memcpy(out, p, n);
+    out[n] = '\0';
+    gpr_free(peer);
+}
+
+static uint32_t source_hash(const char *address)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = address; *p != '\0'; p++) {
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    }
+    return h;
+}
+
+/* The record of @address, made when missing (NULL without memory). Lock
+ * held. */
+static struct source *source_get(struct transport_grpc *g, const char *address)
+{
+    uint32_t h = source_hash(address);
+    struct source **head = &g->sources[h % SOURCE_BUCKETS];
+    for (struct source *s = *head; s != NULL; s = s->next) {
+        if (s->hash == h && strcmp(s->address, address) == 0) {
+            return s;
+        }
+    }
+    struct source *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    snprintf(s->address, sizeof s->address, "%s", address);
+    s->hash = h;
+    s->next = *head;
+    *head = s;
+    return s;
+}
+
+/* Frees @s once it holds nothing. Lock held. */
+static void source_release(struct transport_grpc *g, struct source *s)
+{
+    if (s == NULL || s->calls > 0 || s->unread > 0) {
+        return;
+    }
+    struct source **p = &g->sources[s->hash % SOURCE_BUCKETS];
+    while (*p != s) {
+        p = &(*p)->next;
+    }
+    *p = s->next;
+    free(s);
+}
+
 /* Posts @r with the server again. Lock held. */
 static void request_post(struct transport_grpc *g, struct request *r)
 {
@@ -736,6 +840,34 @@ static void call_push(struct transport_grpc_call **head,
     *head = c;
 }
 
+/* An application call's answer completed (or could not start): it no
+ * longer counts against the limits. Lock held. */
+static void app_call_end(struct transport_grpc *g,
+                         struct transport_grpc_call *c)
+{
+    g->n_app_calls--;
+    g->unread -= c->unread;
+    if (c->answering) {
+        if (c->answering_prev != NULL) {
+            c->answering_prev->answering_next = c->answering_next;
+        } else {
+            g->answering = c->answering_next;
+        }
+        if (c->answering_next != NULL) {
+            c->answering_next->answering_prev = c->answering_prev;
+        }
+        c->answering = false;
+    }
+    if (c->source != NULL) {
+        c->source->calls--;
+        c->source->unread -= c->unread;
+        source_release(g, c->source);
+        c->source = NULL;
+    }
+    c->unread = 0;
+    c->app = false;
+}
+
 static void answer_release(struct transport_grpc_call *c)
 {
     if (c->resp != NULL) {
@@ -781,8 +913,24 @@ static void answer(struct transport_grpc_call *c,
     grpc_call_error err = grpc_call_start_batch(c->call, ops, n, c, NULL);
     if (err == GRPC_CALL_OK) {
         g->outstanding++;
+        if (c->app) {
+            /* Until the caller has read it: a caller that never reads
+             * holds at most its address's share (serve_app). */
+            c->unread = c->resp != NULL ? len : 0;
+            g->unread += c->unread;
+            if (c->source != NULL) {
+                c->source->unread += c->unread;
+            }
+            c->answer_started_ns = common_now_ns();
+            c->answering = true;
+            c->answering_next = g->answering;
+            if (g->answering != NULL) {
+                g->answering->answering_prev = c;
+            }
+            g->answering = c;
+        }
     } else if (c->app) {
-        g->n_app_calls--;
+        app_call_end(g, c);
     }
     pthread_mutex_unlock(&g->lock);
     if (err != GRPC_CALL_OK) {
@@ -796,7 +944,7 @@ static void answer_done(struct transport_grpc *g, struct transport_grpc_call *c)
     pthread_mutex_lock(&g->lock);
     g->outstanding--;
     if (c->app) {
-        g->n_app_calls--;
+        app_call_end(g, c);
     }
     /* An orphan stays until its owner replies (or the endpoint goes). */
     bool keep = c->answered_by_stop && !c->owner_replied;
@@ -832,6 +980,20 @@ void transport_grpc_reply(struct transport_grpc_call *c,
         return;
     }
     call_unlink(&g->waiting, c);
+    /* A large answer must fit in what its caller's address may leave
+     * unread; else the caller gets RESOURCE_EXHAUSTED instead. Only large
+     * ones: the answer to a write is small, so a write that took effect is
+     * never reported as refused. */
+    if (status == GRPC_STATUS_OK && len > ANSWER_SMALL_BYTES &&
+        c->source != NULL &&
+        (c->source->unread + len > g->o.unread_bytes_per_address_max ||
+         g->unread + len > g->o.unread_bytes_max)) {
+        g->stats.calls_refused++;
+        status = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        message = "too many answers not yet read; read them, then retry";
+        resp = NULL;
+        len = 0;
+    }
     pthread_mutex_unlock(&g->lock);
     answer(c, status, message, resp, len);
 }
@@ -1007,32 +1169,54 @@ static void serve_app(struct transport_grpc *g,
                       unsigned method,
                       grpc_byte_buffer *payload)
 {
+    /* The limits first: a refusal costs neither a copy nor a decode. */
+    char address[SOURCE_MAX];
+    call_source(c->call, address, sizeof address);
+    const char *full = NULL;
+    pthread_mutex_lock(&g->lock);
+    g->stats.calls++;
+    struct source *src = source_get(g, address);
+    if (src == NULL) {
+        full = "out of memory";
+    } else if (g->n_app_calls >= g->o.calls_max) {
+        full = "too many calls waiting for an answer; retry later";
+    } else if (src->calls >= g->o.calls_per_address_max) {
+        full =
+            "too many calls from your address waiting for an answer; "
+            "retry later";
+    } else if (src->unread >= g->o.unread_bytes_per_address_max ||
+               g->unread >= g->o.unread_bytes_max) {
+        full = "too many answers not yet read; read them, then retry";
+    }
+    if (full == NULL) {
+        g->n_app_calls++;
+        src->calls++;
+        c->source = src;
+        c->app = true;
+        call_push(&g->waiting, c);
+    } else {
+        g->stats.calls_refused++;
+        source_release(g, src);
+    }
+    pthread_mutex_unlock(&g->lock);
+    if (full != NULL) {
+        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED, full, NULL, 0);
+        return;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     int rv = payload != NULL ? transport_grpc_read_payload(payload, &buf, &len)
                              : COMMON_ECORRUPT;
     if (rv != 0) {
+        pthread_mutex_lock(&g->lock);
+        call_unlink(&g->waiting, c);
+        pthread_mutex_unlock(&g->lock);
         answer(
             c,
             rv == COMMON_ECORRUPT ? GRPC_STATUS_INVALID_ARGUMENT
                                   : GRPC_STATUS_RESOURCE_EXHAUSTED,
             rv == COMMON_ECORRUPT ? "no message in the call" : "out of memory",
             NULL, 0);
-        return;
-    }
-    pthread_mutex_lock(&g->lock);
-    g->stats.calls++;
-    bool full = g->n_app_calls >= g->o.calls_max;
-    if (!full) {
-        g->n_app_calls++;
-        c->app = true;
-        call_push(&g->waiting, c);
-    }
-    pthread_mutex_unlock(&g->lock);
-    if (full) {
-        free(buf);
-        answer(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-               "too many calls waiting for an answer; retry later", NULL, 0);
         return;
     }
     g->o.on_call(g->o.call_data, c, method, buf, len);
@@ -1145,8 +1329,32 @@ static void handle(struct transport_grpc *g, void *tag, int ok)
     }
 }
 
+/* Cancels application answers that were not delivered within
+ * answer_timeout_ms: a caller that does not read them must not hold their
+ * memory forever. */
+static void cancel_slow_answers(struct transport_grpc *g)
+{
+    uint64_t now = common_now_ns();
+    if (now - g->answers_swept_ns < ANSWER_SWEEP_NS) {
+        return;
+    }
+    g->answers_swept_ns = now;
+    uint64_t limit = (uint64_t)g->o.answer_timeout_ms * 1000000ull;
+    pthread_mutex_lock(&g->lock);
+    for (struct transport_grpc_call *c = g->answering; c != NULL;
+         c = c->answering_next) {
+        if (now - c->answer_started_ns > limit && !c->cancel_sent) {
+            c->cancel_sent = true; /* once; its batch then completes */
+            g->stats.answers_cancelled++;
+            grpc_call_cancel(c->call, NULL);
+        }
+    }
+    pthread_mutex_unlock(&g->lock);
+}
+
 int transport_grpc_poll(struct transport_grpc *g, unsigned timeout_ms)
 {
+    cancel_slow_answers(g);
     gpr_timespec deadline = transport_grpc_deadline(timeout_ms);
     for (int k = 0; k < POLL_EVENTS_MAX && !g->stopped; k++) {
         grpc_event ev = grpc_completion_queue_next(
@@ -1249,10 +1457,32 @@ static int start_server(struct transport_grpc *g,
                         char *why,
                         size_t why_len)
 {
-    grpc_arg args[4];
+    grpc_arg args[8];
     size_t n = 0;
     args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
                                        clamp_int(g->o.message_bytes_max));
+    /* Connections that never finish their handshake, or hold no call for
+     * long, are closed: a descriptor each is all they would cost, but
+     * descriptors are what the connection cap counts. */
+    args[n++] = transport_grpc_int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                                       clamp_int(g->o.handshake_timeout_ms));
+    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                                       clamp_int(g->o.idle_timeout_ms));
+    /* The memory gRPC itself may take for connections and calls: past it,
+     * it sheds new connections and shrinks its buffers rather than grow. */
+    g->quota = grpc_resource_quota_create("raftkv");
+    if (g->quota == NULL) {
+        transport_grpc_why(why, why_len, "cannot create a resource quota");
+        return COMMON_ENOMEM;
+    }
+    grpc_resource_quota_resize(g->quota, g->o.memory_bytes_max);
+    grpc_arg quota;
+    memset(&quota, 0, sizeof quota);
+    quota.type = GRPC_ARG_POINTER;
+    quota.key = (char *)(uintptr_t)GRPC_ARG_RESOURCE_QUOTA;
+    quota.value.pointer.p = g->quota;
+    quota.value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    args[n++] = quota;
     args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
                                        clamp_int(g->o.message_bytes_max));
     args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS,
@@ -1348,6 +1578,10 @@ int transport_grpc_new(const struct transport_grpc_options *o,
         o->peer_inflight_max == 0 || o->peer_queue_max == 0 ||
         o->peer_queue_bytes_max == 0 || o->batch_bytes_max == 0 ||
         o->message_bytes_max == 0 || o->streams_max == 0 || o->calls_max == 0 ||
+        o->calls_per_address_max == 0 || o->unread_bytes_max == 0 ||
+        o->unread_bytes_per_address_max == 0 || o->answer_timeout_ms == 0 ||
+        o->idle_timeout_ms == 0 || o->handshake_timeout_ms == 0 ||
+        o->memory_bytes_max == 0 ||
         (o->n_methods > 0 && (o->methods == NULL || o->on_call == NULL))) {
         transport_grpc_why(why, why_len, "invalid transport options");
         return COMMON_EINVAL;
@@ -1463,6 +1697,16 @@ void transport_grpc_free(struct transport_grpc *g)
     }
     grpc_completion_queue_destroy(g->cq);
     grpc_channel_credentials_release(g->creds);
+    if (g->quota != NULL) {
+        grpc_resource_quota_unref(g->quota);
+    }
+    for (size_t k = 0; k < SOURCE_BUCKETS; k++) {
+        while (g->sources[k] != NULL) {
+            struct source *next = g->sources[k]->next;
+            free(g->sources[k]);
+            g->sources[k] = next;
+        }
+    }
     pthread_mutex_destroy(&g->lock);
     free(g->app_methods);
     free(g->requests);

@@ -21,6 +21,10 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
 
 #include "grpc_codec.h"
 #include "transport/transport.h"
@@ -543,6 +547,24 @@ static void grpc_application_calls_wait_for_the_owner(void **state)
     node_stop(&b);
 }
 
+/* Calls "Now" until it is served, refused RESOURCE_EXHAUSTED meanwhile
+ * (the slot an answer frees comes back when the answer completes). */
+static void call_until_served(const char *address)
+{
+    uint64_t until = now_ms() + 5000;
+    for (;;) {
+        struct transport_grpc_result res;
+        call(address, "/test.Echo/Now", "x", 1, &res);
+        free(res.data);
+        if (res.status == TRANSPORT_GRPC_OK) {
+            return;
+        }
+        assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+        assert_true(now_ms() < until);
+        sleep_ms(5);
+    }
+}
+
 /* Beyond calls_max waiting calls, a new one is refused at once with
  * RESOURCE_EXHAUSTED; once an answer goes out there is room again. */
 static void grpc_too_many_waiting_calls_get_resource_exhausted(void **state)
@@ -565,17 +587,167 @@ static void grpc_too_many_waiting_calls_get_resource_exhausted(void **state)
     assert_int_equal(c1.res.status, TRANSPORT_GRPC_OK);
     free(c1.res.data);
     /* The answer's completion frees the slot; allow it a moment. */
-    uint64_t until = now_ms() + 5000;
-    for (;;) {
-        call(b.address, "/test.Echo/Now", "x", 1, &res);
-        free(res.data);
-        if (res.status == TRANSPORT_GRPC_OK) {
-            break;
-        }
-        assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
-        assert_true(now_ms() < until);
-        sleep_ms(5);
+    call_until_served(b.address);
+    node_stop(&b);
+}
+
+/* A caller that sends "/test.Echo/Later" calls and never reads their
+ * answers: HTTP/2 flow control stops an answer larger than its window in
+ * the server (BDP probing off, a tiny lookahead). */
+struct slow_reader
+{
+    grpc_completion_queue *cq;
+    grpc_channel *channel;
+    grpc_call *calls[8];
+    grpc_byte_buffer *sent[8];
+    size_t n;
+};
+
+static void slow_reader_start(struct slow_reader *r, const char *address)
+{
+    memset(r, 0, sizeof *r);
+    grpc_init();
+    grpc_arg args[3];
+    memset(args, 0, sizeof args);
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = (char *)(uintptr_t)GRPC_ARG_HTTP2_BDP_PROBE;
+    args[0].value.integer = 0;
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = (char *)(uintptr_t)GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES;
+    args[1].value.integer = 1024;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)(uintptr_t)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
+    args[2].value.integer = 1;
+    grpc_channel_args ca = {.num_args = 3, .args = args};
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    r->channel = grpc_channel_create(address, cr, &ca);
+    grpc_channel_credentials_release(cr);
+    r->cq = grpc_completion_queue_create_for_next(NULL);
+}
+
+/* Starts one call: sends its request, reads nothing. */
+static void slow_reader_call(struct slow_reader *r)
+{
+    assert_true(r->n < 8);
+    grpc_slice method = grpc_slice_from_static_string("/test.Echo/Later");
+    grpc_call *call = grpc_channel_create_call(
+        r->channel, NULL, GRPC_PROPAGATE_DEFAULTS, r->cq, method, NULL,
+        gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_slice body = grpc_slice_from_static_string("slow");
+    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_op ops[3];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = bb;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    assert_int_equal(grpc_call_start_batch(call, ops, 3, NULL, NULL),
+                     GRPC_CALL_OK);
+    r->calls[r->n] = call;
+    r->sent[r->n++] = bb;
+}
+
+static void slow_reader_stop(struct slow_reader *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        grpc_call_cancel(r->calls[k], NULL);
+        grpc_call_unref(r->calls[k]);
     }
+    grpc_channel_destroy(r->channel);
+    grpc_completion_queue_shutdown(r->cq);
+    while (grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                      NULL)
+               .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(r->cq);
+    for (size_t k = 0; k < r->n; k++) {
+        grpc_byte_buffer_destroy(r->sent[k]);
+    }
+    grpc_shutdown();
+}
+
+/* One address may hold only calls_per_address_max calls waiting: the next
+ * is refused at once, naming the reason, and served again once one of its
+ * calls is answered. */
+static void grpc_calls_per_address_are_capped(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.calls_per_address_max = 2;
+    node_start(&b, &o);
+    struct caller c1;
+    struct caller c2;
+    caller_start(&c1, b.address, "one");
+    caller_start(&c2, b.address, "two");
+    wait_held(&b, 2);
+    struct transport_grpc_result res;
+    call(b.address, "/test.Echo/Now", "x", 1, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_RESOURCE_EXHAUSTED);
+    assert_non_null(strstr(res.message, "from your address"));
+    free(res.data);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "ok", 2);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "ok", 2);
+    pthread_join(c1.thread, NULL);
+    pthread_join(c2.thread, NULL);
+    free(c1.res.data);
+    free(c2.res.data);
+    call_until_served(b.address);
+    struct transport_grpc_stats st;
+    transport_grpc_stats(b.g, &st);
+    assert_true(st.calls_refused >= 1);
+    node_stop(&b);
+}
+
+/* A caller that does not read its answers holds at most its address's
+ * share of unread bytes: a large answer beyond it is replaced by
+ * RESOURCE_EXHAUSTED, a small one still goes out, and an answer left
+ * unread past answer_timeout_ms is cancelled, which frees its share. */
+static void grpc_unread_answers_are_bounded(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.unread_bytes_per_address_max = 256 * 1024;
+    o.answer_timeout_ms = 1500;
+    node_start(&b, &o);
+    static char big[200 * 1024];
+    memset(big, 'b', sizeof big);
+    struct slow_reader r;
+    slow_reader_start(&r, b.address);
+    slow_reader_call(&r);
+    slow_reader_call(&r);
+    slow_reader_call(&r);
+    wait_held(&b, 3);
+    /* The first large answer is stuck in flow control... */
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, big,
+                         sizeof big);
+    /* ...so the second would pass the share: refused. */
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, big,
+                         sizeof big);
+    struct transport_grpc_stats st;
+    transport_grpc_stats(b.g, &st);
+    assert_int_equal(st.calls_refused, 1);
+    /* A small answer is never refused for room. */
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "ok", 2);
+    /* The stuck answer is cancelled after the timeout; then a large answer
+     * fits again. */
+    uint64_t until = now_ms() + 20000;
+    do {
+        assert_true(now_ms() < until);
+        sleep_ms(20);
+        transport_grpc_stats(b.g, &st);
+    } while (st.answers_cancelled == 0);
+    assert_int_equal(st.answers_cancelled, 1);
+    slow_reader_call(&r);
+    wait_held(&b, 1);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, big,
+                         sizeof big);
+    transport_grpc_stats(b.g, &st);
+    assert_int_equal(st.calls_refused, 1);
+    slow_reader_stop(&r);
     node_stop(&b);
 }
 
@@ -1187,6 +1359,8 @@ int main(void)
         cmocka_unit_test(grpc_unknown_methods_get_unimplemented),
         cmocka_unit_test(grpc_application_calls_wait_for_the_owner),
         cmocka_unit_test(grpc_too_many_waiting_calls_get_resource_exhausted),
+        cmocka_unit_test(grpc_calls_per_address_are_capped),
+        cmocka_unit_test(grpc_unread_answers_are_bounded),
         cmocka_unit_test(grpc_shutdown_answers_waiting_calls_unavailable),
         cmocka_unit_test(grpc_port_in_use_is_refused_clearly),
         cmocka_unit_test(grpc_send_checks_peers_and_bounds_queues),

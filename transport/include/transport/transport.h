@@ -313,13 +313,30 @@ struct transport_grpc_options
     /* Reconnection to a peer that went away: first wait, per-attempt
      * connect timeout, and the cap of the exponential backoff. */
     unsigned backoff_initial_ms; /* 50 */
-    unsigned backoff_min_ms;     /* 200 */
+    unsigned backoff_min_ms;     /* 1000: room for a TLS handshake */
     unsigned backoff_max_ms;     /* 1000 */
     /* Server limits. */
     size_t message_bytes_max; /* largest message in or out (8 MiB) */
     unsigned streams_max;     /* concurrent calls per connection (100) */
     size_t calls_max;         /* application calls waiting for answers (4096);
                                  beyond, RESOURCE_EXHAUSTED */
+    /* What callers from one source address may hold (a caller that stops
+     * reading answers, or floods calls, runs into its own address's
+     * share): calls waiting (1024), and bytes of answers started and not
+     * yet delivered (32 MiB); all addresses together 128 MiB. Beyond,
+     * RESOURCE_EXHAUSTED. An answer not delivered within
+     * answer_timeout_ms (30000) is cancelled. */
+    size_t calls_per_address_max;
+    size_t unread_bytes_per_address_max;
+    size_t unread_bytes_max;
+    unsigned answer_timeout_ms;
+    /* Connections: closed when idle (no call) this long (300000), or when
+     * their TLS/HTTP2 handshake takes longer than this (10000). */
+    unsigned idle_timeout_ms;
+    unsigned handshake_timeout_ms;
+    /* The memory gRPC's own buffers may take (256 MiB): the resource
+     * quota, past which gRPC sheds new connections. */
+    size_t memory_bytes_max;
     /* Received Raft messages (ownership passes to the callee). */
     transport_deliver_fn deliver;
     void *deliver_data;
@@ -392,9 +409,12 @@ struct transport_grpc_stats
                                 unknown peer, no memory, stopping */
     uint64_t received;       /* messages delivered */
     uint64_t batches_received;
-    uint64_t batches_rejected; /* answered INVALID_ARGUMENT */
-    uint64_t batches_denied;   /* answered PERMISSION_DENIED */
-    uint64_t calls;            /* application calls received */
+    uint64_t batches_rejected;  /* answered INVALID_ARGUMENT */
+    uint64_t batches_denied;    /* answered PERMISSION_DENIED */
+    uint64_t calls;             /* application calls received */
+    uint64_t calls_refused;     /* of them answered RESOURCE_EXHAUSTED by a
+                                   limit */
+    uint64_t answers_cancelled; /* not delivered within answer_timeout_ms */
 };
 void transport_grpc_stats(struct transport_grpc *g,
                           struct transport_grpc_stats *s);
