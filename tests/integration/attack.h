@@ -112,7 +112,8 @@ void attack_tcp_close(int *fds, unsigned count);
 struct attack_flood_result
 {
     unsigned attempted;
-    unsigned connected; /* connects that completed */
+    unsigned connected; /* connects that completed (one the server had
+                           already reset when checked counts as not) */
     uint64_t elapsed_ns;
 };
 
