@@ -96,7 +96,8 @@ void attack_relay_free(struct attack_relay *r);
 /* Opens @count TCP connections from @source_ip to @target_ip:@port at
  * once (non-blocking connects, then one wait of at most @timeout_ms for
  * all of them). Each @fds[k] is a connected socket, or -1 for a
- * connection that failed or did not complete in time. Returns how many
+ * connection that failed, did not complete in time, or was already reset
+ * by the server when the wait saw it complete. Returns how many are
  * connected. */
 unsigned attack_tcp_open(const char *source_ip,
                          const char *target_ip,

@@ -975,7 +975,10 @@ static void idle_connections_beyond_the_descriptor_limit_are_refused(
     unsigned opened =
         attack_tcp_open(ATTACKER_IP, "127.0.0.1", cl.sv.ports[cl.leader],
                         IDLE_CONNECTIONS, 10000, fds);
-    print_message("%u idle connections open\n", opened);
+    /* Those the leader refused at once (over its caps) were reset and
+     * are not counted: how many still look open is a race. */
+    print_message("%u of %d idle connections still open\n", opened,
+                  IDLE_CONNECTIONS);
     /* Served while they are held (each put is a new connection). */
     struct writer w;
     pthread_t th;
@@ -985,12 +988,6 @@ static void idle_connections_beyond_the_descriptor_limit_are_refused(
     assert_terms(true);
     bool refused = log_says_refused_within(cl.leader, 15000);
     attack_tcp_close(fds, IDLE_CONNECTIONS);
-    if (opened <= 1024) {
-        fail_msg(
-            "only %u connections opened: no more than the leader's "
-            "descriptors, so no attack",
-            opened);
-    }
     if (!refused) {
         fail_msg("node %d's log does not say it refused connections",
                  cl.leader + 1);
