@@ -157,6 +157,35 @@ static bool fatal_status(int status, size_t request_len)
             request_len > CMD_REQUEST_BYTES_MAX);
 }
 
+/* Did the connection fail past TCP, in the TLS or HTTP/2 handshake? (gRPC
+ * says so in its own words, none of them stable.) */
+static bool handshake_failed(const char *last)
+{
+    return strstr(last, "UNAVAILABLE") != NULL &&
+           (strstr(last, "andshake") != NULL || strstr(last, "SSL") != NULL ||
+            strstr(last, "Ssl") != NULL ||
+            strstr(last, "Socket closed") != NULL);
+}
+
+/* What to check when a node could be reached but no handshake succeeded. */
+static const char *handshake_hint(const struct cli *c)
+{
+    if (!c->secure) {
+        return "the node answered but the connection failed: is the "
+               "cluster running with TLS? Then give --tls-ca (and --tls-cert "
+               "with --tls-key) instead of --insecure";
+    }
+    if (c->tls.cert_pem == NULL) {
+        return "the TLS handshake failed: the servers may require a client "
+               "certificate (--tls-cert and --tls-key), or run without TLS "
+               "(--insecure), or their certificates may not be signed by "
+               "--tls-ca or not name the address dialled";
+    }
+    return "the TLS handshake failed: check that the servers' certificates "
+           "are signed by --tls-ca and name the addresses dialled, that "
+           "they trust the CA of --tls-cert, and that they run with TLS";
+}
+
 /* Sends @req as @method until an answer that settles it (ok, not found,
  * mismatch) or the timeout. Returns 0 with @out filled, or an exit code
  * after printing why. */
@@ -282,6 +311,9 @@ static int request(struct cli *c,
     if (rc == CMD_EXIT_UNAVAILABLE) {
         fprintf(stderr, "raftkv-cli: no answer within %.1f s; last: %s\n",
                 (double)c->timeout_ms / 1000.0, last);
+        if (handshake_failed(last)) {
+            fprintf(stderr, "raftkv-cli: %s\n", handshake_hint(c));
+        }
     }
     return rc;
 }

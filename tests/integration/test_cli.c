@@ -4,7 +4,8 @@
  * with usage), an unreachable cluster (exit 3 after --timeout), a port in
  * use (exit 3), unusable and corrupt data directories (exit 2 naming the
  * file and offset), bad requests on the wire (INVALID_ARGUMENT,
- * RESOURCE_EXHAUSTED, UNIMPLEMENTED), and a clean SIGTERM.
+ * RESOURCE_EXHAUSTED, UNIMPLEMENTED), the connection gate, TLS by default
+ * and certificate errors named at start, and a clean SIGTERM.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -472,6 +473,171 @@ static void server_connection_gate_refuses_what_is_over(void **state)
     assert_non_null(strstr(text, "connections: at most 8"));
 }
 
+/* TLS is on by default: a server or a CLI given neither the TLS files nor
+ * --insecure refuses to start naming both; --insecure says on stderr what
+ * it gives away; bad certificate files are refused at start naming the
+ * file and the problem (exit 2, before the data directory is touched);
+ * and a TLS server serves a CLI with the client certificate, not one
+ * without TLS. */
+static void programs_tls_by_default_and_certificate_errors(void **state)
+{
+    (void)state;
+    char certs[600];
+    snprintf(certs, sizeof certs, "%s/certs", dir);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "'%s' '%s' 1 >/dev/null && '%s' '%s' '%s' >/dev/null", GEN_CERTS,
+             certs, BAD_CERTS, certs, GEN_CERTS);
+    assert_int_equal(system(cmd), 0);
+    char ca[700];
+    char crt[700];
+    char key[700];
+    char expired[700];
+    char expired_key[700];
+    char nosan[700];
+    char nosan_key[700];
+    char other_ca[700];
+    char client_crt[700];
+    char client_key[700];
+    snprintf(ca, sizeof ca, "%s/ca.crt", certs);
+    snprintf(crt, sizeof crt, "%s/node-1.crt", certs);
+    snprintf(key, sizeof key, "%s/node-1.key", certs);
+    snprintf(expired, sizeof expired, "%s/expired.crt", certs);
+    snprintf(expired_key, sizeof expired_key, "%s/expired.key", certs);
+    snprintf(nosan, sizeof nosan, "%s/nosan.crt", certs);
+    snprintf(nosan_key, sizeof nosan_key, "%s/nosan.key", certs);
+    snprintf(other_ca, sizeof other_ca, "%s/other/ca.crt", certs);
+    snprintf(client_crt, sizeof client_crt, "%s/client.crt", certs);
+    snprintf(client_key, sizeof client_key, "%s/client.key", certs);
+    char data[600];
+    snprintf(data, sizeof data, "%s/tls-data", dir);
+    unsigned p = procs_free_port();
+    char cluster[96];
+    snprintf(cluster, sizeof cluster, "1=127.0.0.1:%u", p);
+    char ep[64];
+    snprintf(ep, sizeof ep, "127.0.0.1:%u", p);
+
+    /* Neither TLS nor --insecure. */
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", data, NULL),
+                     2);
+    assert_non_null(strstr(err, "TLS is on by default"));
+    assert_non_null(strstr(err, "--tls-cert FILE --tls-key FILE --tls-ca"));
+    assert_non_null(strstr(err, "--insecure"));
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "get", "k", NULL), 2);
+    assert_non_null(strstr(err, "TLS is on by default"));
+    /* Half the flags, or both ways at once. */
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--cluster", cluster, "--data-dir", data,
+            "--tls-cert", crt, "--tls-ca", ca, NULL),
+        2);
+    assert_non_null(strstr(err, "missing --tls-key"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--cluster", cluster, "--data-dir", data,
+            "--insecure", "--tls-ca", ca, NULL),
+        2);
+    assert_non_null(strstr(err, "contradict"));
+    /* Bad files, each named. */
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
+                         "--data-dir", data, "--tls-cert", expired, "--tls-key",
+                         expired_key, "--tls-ca", ca, NULL),
+                     2);
+    assert_non_null(strstr(err, "expired.crt: the certificate expired on"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--cluster", cluster, "--data-dir", data,
+            "--tls-cert", crt, "--tls-key", key, "--tls-ca", other_ca, NULL),
+        2);
+    assert_non_null(strstr(err, "node-1.crt: not signed by the CA in"));
+    assert_non_null(strstr(err, "other/ca.crt"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--cluster", cluster, "--data-dir", data,
+            "--tls-cert", nosan, "--tls-key", nosan_key, "--tls-ca", ca, NULL),
+        2);
+    assert_non_null(strstr(err, "nosan.crt: names no raft-kv node"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "2", "--cluster", "1=127.0.0.1:1,2=127.0.0.1:2",
+            "--data-dir", data, "--tls-cert", crt, "--tls-key", key, "--tls-ca",
+            ca, NULL),
+        2);
+    assert_non_null(strstr(err, "is the certificate of node 1, not 2"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster",
+                         "1=10.9.8.7:7001", "--data-dir", data, "--tls-cert",
+                         crt, "--tls-key", key, "--tls-ca", ca, NULL),
+                     2);
+    assert_non_null(strstr(err, "does not name 10.9.8.7"));
+    assert_int_equal(
+        run(CLI_BIN, "--endpoints", ep, "--tls-ca", ca, "--tls-cert", expired,
+            "--tls-key", expired_key, "get", "k", NULL),
+        2);
+    assert_non_null(strstr(err, "expired.crt: the certificate expired on"));
+    /* The data directory was not touched by any of these. */
+    struct stat st;
+    assert_int_not_equal(stat(data, &st), 0);
+
+    /* A TLS server: the CLI with the client certificate gets through; one
+     * without a certificate, or without TLS, does not. */
+    char log[600];
+    snprintf(log, sizeof log, "%s/tls.log", dir);
+    char *argv[] = {SERVER_BIN, "--id",       "1",  "--cluster",
+                    cluster,    "--data-dir", data, "--tls-cert",
+                    crt,        "--tls-key",  key,  "--tls-ca",
+                    ca,         NULL};
+    pid_t pid = procs_spawn(argv, log);
+    assert_true(pid > 0);
+    uint64_t until = procs_now_ns() + 15000000000ull;
+    while (run(CLI_BIN, "--endpoints", ep, "--tls-ca", ca, "--tls-cert",
+               client_crt, "--tls-key", client_key, "--timeout", "0.5", "put",
+               "secure", "yes", NULL) != 0) {
+        assert_true(procs_now_ns() < until);
+        procs_sleep_ms(50);
+    }
+    assert_int_equal(
+        run(CLI_BIN, "--endpoints", ep, "--tls-ca", ca, "--tls-cert",
+            client_crt, "--tls-key", client_key, "get", "secure", NULL),
+        0);
+    assert_string_equal(out, "yes\n");
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--tls-ca", ca,
+                         "--timeout", "1", "get", "secure", NULL),
+                     3);
+    assert_non_null(strstr(err, "may require a client certificate"));
+    assert_int_equal(run(CLI_BIN, "--endpoints", ep, "--insecure", "--timeout",
+                         "1", "get", "secure", NULL),
+                     3);
+    assert_non_null(strstr(err, "is the cluster running with TLS?"));
+    assert_int_equal(procs_stop(pid, SIGTERM, 10000), 0);
+
+    /* --insecure says what it gives away. */
+    char data2[600];
+    snprintf(data2, sizeof data2, "%s/insecure-data", dir);
+    unsigned p2 = procs_free_port();
+    char cluster2[96];
+    snprintf(cluster2, sizeof cluster2, "1=127.0.0.1:%u", p2);
+    char log2[600];
+    snprintf(log2, sizeof log2, "%s/insecure.log", dir);
+    char *argv2[] = {SERVER_BIN,   "--id", "1",          "--cluster", cluster2,
+                     "--data-dir", data2,  "--insecure", NULL};
+    pid = procs_spawn(argv2, log2);
+    assert_true(pid > 0);
+    until = procs_now_ns() + 15000000000ull;
+    char text[4096] = "";
+    for (;;) {
+        FILE *f = fopen(log2, "r");
+        if (f != NULL) {
+            size_t n = fread(text, 1, sizeof text - 1, f);
+            text[n] = '\0';
+            fclose(f);
+        }
+        if (strstr(text, "serving on") != NULL) {
+            break;
+        }
+        assert_true(procs_now_ns() < until);
+        procs_sleep_ms(20);
+    }
+    assert_non_null(strstr(text, "WARNING: --insecure: no TLS"));
+    assert_non_null(strstr(text, "send Raft messages as any node"));
+    assert_int_equal(procs_stop(pid, SIGTERM, 10000), 0);
+}
+
 /* Damage in the middle of the log: the server refuses to start, naming the
  * file and the offset, exit 2; SIGTERM before that stops it with 0. */
 static void server_refuses_corrupt_storage(void **state)
@@ -525,6 +691,7 @@ int main(void)
         cmocka_unit_test(server_unusable_data_dir_exits_2),
         cmocka_unit_test(server_bad_requests_get_grpc_errors),
         cmocka_unit_test(server_connection_gate_refuses_what_is_over),
+        cmocka_unit_test(programs_tls_by_default_and_certificate_errors),
         cmocka_unit_test(server_refuses_corrupt_storage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
