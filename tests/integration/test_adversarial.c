@@ -493,39 +493,50 @@ static void assert_cluster_intact(bool same_leader)
     if (!servers_converged(&cl.sv, 30000, NULL)) {
         fail_msg("the nodes did not converge to one state");
     }
+    /* The model of what the nodes must hold; failures are reported once
+     * it is freed (a failed assertion leaves the function). */
     struct kv_sm *model = NULL;
     assert_int_equal(kv_sm_new(&model), 0);
     pthread_mutex_lock(&cl.lock);
     size_t n = cl.n_writes;
     pthread_mutex_unlock(&cl.lock);
-    for (size_t k = 0; k < n; k++) {
+    char why[256] = "";
+    for (size_t k = 0; k < n && why[0] == '\0'; k++) {
         const struct write *w = &cl.writes[k];
         struct kv_request get = {
             .op = KV_OP_GET,
             .key = {(void *)(uintptr_t)w->key, strlen(w->key)}};
         struct cmd_response resp;
-        assert_int_equal(kv_call(CMD_GET, &get, &resp), 0);
+        if (kv_call(CMD_GET, &get, &resp) != 0) {
+            snprintf(why, sizeof why, "no node answers a read of %s", w->key);
+            break;
+        }
         bool found = resp.code == KV_OK && resp.found;
         if (found && (resp.value_len != w->len ||
                       memcmp(resp.value, w->value, w->len) != 0)) {
-            fail_msg("%s holds another value than the one written", w->key);
+            snprintf(why, sizeof why,
+                     "%s holds another value than the one "
+                     "written",
+                     w->key);
+        } else if (!found && w->state == WRITE_ACKED) {
+            snprintf(why, sizeof why, "acknowledged write %s is lost", w->key);
         }
         free(resp.value);
-        if (!found && w->state == WRITE_ACKED) {
-            fail_msg("acknowledged write %s is lost", w->key);
-        }
-        if (found) {
-            struct kv_command cmd = {
-                .op = KV_OP_PUT,
-                .key = {(void *)(uintptr_t)w->key, strlen(w->key)},
-                .value = {w->value, w->len}};
-            struct kv_result r;
-            assert_int_equal(kv_sm_apply(model, &cmd, k + 1, &r), 0);
+        struct kv_command cmd = {
+            .op = KV_OP_PUT,
+            .key = {(void *)(uintptr_t)w->key, strlen(w->key)},
+            .value = {w->value, w->len}};
+        struct kv_result r;
+        if (found && kv_sm_apply(model, &cmd, k + 1, &r) != 0) {
+            snprintf(why, sizeof why, "out of memory");
         }
     }
     uint64_t digest = kv_sm_digest(model);
     size_t keys = kv_sm_keys(model);
     kv_sm_free(model);
+    if (why[0] != '\0') {
+        fail_msg("%s", why);
+    }
     for (int k = 0; k < NODES; k++) {
         struct cmd_status st;
         assert_true(status_patient(k, &st));
