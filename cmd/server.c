@@ -328,6 +328,12 @@ static void on_reply(void *data, const struct kv_response *r)
     if (p == NULL) {
         return; /* answered already: timed out, or shutting down */
     }
+    if (!transport_grpc_reply_room(p->call, r->value.len)) {
+        /* A large read its caller has no room for: refused before the
+         * value is copied into an answer. */
+        pending_done(sv, p);
+        return;
+    }
     char msg[CMD_ADDRESS_MAX + 64];
     struct cmd_reply_info info = {
         .term = raft_current_term(kv_node_raft(sv->node)),

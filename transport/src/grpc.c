@@ -958,11 +958,23 @@ static void answer_done(struct transport_grpc *g, struct transport_grpc_call *c)
     }
 }
 
-void transport_grpc_reply(struct transport_grpc_call *c,
-                          int status,
-                          const char *message,
-                          const void *resp,
-                          size_t len)
+/* Is there room for an answer of @len bytes to @c? Lock held. */
+static bool answer_fits(const struct transport_grpc *g,
+                        const struct transport_grpc_call *c,
+                        size_t len)
+{
+    return len <= ANSWER_SMALL_BYTES || c->source == NULL ||
+           (c->source->unread + len <= g->o.unread_bytes_per_address_max &&
+            g->unread + len <= g->o.unread_bytes_max);
+}
+
+/* The owner's answer to @c; @no_room: refused for want of room. */
+static void reply(struct transport_grpc_call *c,
+                  int status,
+                  const char *message,
+                  const void *resp,
+                  size_t len,
+                  bool no_room)
 {
     struct transport_grpc *g = c->g;
     pthread_mutex_lock(&g->lock);
@@ -984,10 +996,7 @@ void transport_grpc_reply(struct transport_grpc_call *c,
      * unread; else the caller gets RESOURCE_EXHAUSTED instead. Only large
      * ones: the answer to a write is small, so a write that took effect is
      * never reported as refused. */
-    if (status == GRPC_STATUS_OK && len > ANSWER_SMALL_BYTES &&
-        c->source != NULL &&
-        (c->source->unread + len > g->o.unread_bytes_per_address_max ||
-         g->unread + len > g->o.unread_bytes_max)) {
+    if (no_room || (status == GRPC_STATUS_OK && !answer_fits(g, c, len))) {
         g->stats.calls_refused++;
         status = GRPC_STATUS_RESOURCE_EXHAUSTED;
         message = "too many answers not yet read; read them, then retry";
@@ -996,6 +1005,27 @@ void transport_grpc_reply(struct transport_grpc_call *c,
     }
     pthread_mutex_unlock(&g->lock);
     answer(c, status, message, resp, len);
+}
+
+void transport_grpc_reply(struct transport_grpc_call *c,
+                          int status,
+                          const char *message,
+                          const void *resp,
+                          size_t len)
+{
+    reply(c, status, message, resp, len, false);
+}
+
+bool transport_grpc_reply_room(struct transport_grpc_call *c, size_t len)
+{
+    struct transport_grpc *g = c->g;
+    pthread_mutex_lock(&g->lock);
+    bool fits = c->answered_by_stop || answer_fits(g, c, len);
+    pthread_mutex_unlock(&g->lock);
+    if (!fits) {
+        reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, NULL, 0, true);
+    }
+    return fits;
 }
 
 /* Logs a refused peer batch (@status, @why), at most one line per

@@ -400,6 +400,14 @@ void transport_grpc_reply(struct transport_grpc_call *call,
                           const void *resp,
                           size_t len);
 
+/* Is there room for an OK answer of @len bytes to @call (its caller's
+ * address may have too many answers unread)? When there is, returns true
+ * and the owner replies as usual (transport_grpc_reply checks again);
+ * when not, answers @call RESOURCE_EXHAUSTED itself (freeing it, counted
+ * in calls_refused) and returns false. Lets the owner skip building a
+ * large answer that would be refused. Any thread. */
+bool transport_grpc_reply_room(struct transport_grpc_call *call, size_t len);
+
 struct transport_grpc_stats
 {
     uint64_t sent;           /* messages handed to send() */
