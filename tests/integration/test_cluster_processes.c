@@ -25,6 +25,7 @@
 
 #include "cmd.h"
 #include "procs.h"
+#include "servers.h"
 #include "transport/transport.h"
 
 #define NODES   3
@@ -33,10 +34,9 @@
 struct cluster
 {
     char dir[512];
-    unsigned ports[NODES];
+    struct servers sv;
     char spec[256];
     char endpoints[256];
-    pid_t pids[NODES];
     char ca[1024];
     char client_cert[1024];
     char client_key[1024];
@@ -63,8 +63,8 @@ static void node_start(int k)
                     cl.spec,    "--data-dir", data, "--tls-cert",
                     cert,       "--tls-key",  key,  "--tls-ca",
                     ca,         NULL};
-    cl.pids[k] = procs_spawn(argv, log);
-    assert_true(cl.pids[k] > 0);
+    cl.sv.pids[k] = procs_spawn(argv, log);
+    assert_true(cl.sv.pids[k] > 0);
 }
 
 static int setup(void **state)
@@ -88,17 +88,9 @@ static int setup(void **state)
     char why[512];
     assert_int_equal(transport_grpc_tls_load(&files, &cl.tls, why, sizeof why),
                      0);
-    size_t n = 0;
-    size_t m = 0;
-    for (int k = 0; k < NODES; k++) {
-        cl.ports[k] = procs_free_port();
-        assert_true(cl.ports[k] > 0);
-        n += (size_t)snprintf(cl.spec + n, sizeof cl.spec - n,
-                              "%s%d=127.0.0.1:%u", k > 0 ? "," : "", k + 1,
-                              cl.ports[k]);
-        m += (size_t)snprintf(cl.endpoints + m, sizeof cl.endpoints - m,
-                              "%s127.0.0.1:%u", k > 0 ? "," : "", cl.ports[k]);
-    }
+    cl.sv.tls = &cl.tls;
+    assert_true(servers_init(&cl.sv, NODES, cl.spec, sizeof cl.spec,
+                             cl.endpoints, sizeof cl.endpoints));
     for (int k = 0; k < NODES; k++) {
         node_start(k);
     }
@@ -108,12 +100,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    for (int k = 0; k < NODES; k++) {
-        if (cl.pids[k] > 0) {
-            procs_stop(cl.pids[k], SIGKILL, 5000);
-            cl.pids[k] = 0;
-        }
-    }
+    servers_kill(&cl.sv);
     const char *keep = getenv("RAFTKV_KEEP_TMP");
     if (keep != NULL && strcmp(keep, "1") == 0) {
         fprintf(stderr, "kept %s\n", cl.dir);
@@ -122,46 +109,6 @@ static int teardown(void **state)
     }
     transport_grpc_tls_fini(&cl.tls);
     return 0;
-}
-
-/* Node @k's own view; false when it does not answer. */
-static bool node_status(int k, struct cmd_status *st)
-{
-    char address[64];
-    snprintf(address, sizeof address, "127.0.0.1:%u", cl.ports[k]);
-    struct transport_grpc_client *c = NULL;
-    assert_int_equal(transport_grpc_client_new(address, &cl.tls, &c), 0);
-    struct transport_grpc_result res;
-    assert_int_equal(transport_grpc_client_call(c, cmd_method_paths[CMD_STATUS],
-                                                NULL, 0, 1000, &res),
-                     0);
-    transport_grpc_client_free(c);
-    bool ok = res.status == TRANSPORT_GRPC_OK &&
-              cmd_status_decode(res.data, res.len, st) == 0;
-    free(res.data);
-    return ok;
-}
-
-/* The node that leads (by the highest term any node reports), or -1. */
-static int find_leader(unsigned wait_ms)
-{
-    uint64_t until = procs_now_ns() + (uint64_t)wait_ms * 1000000ull;
-    for (;;) {
-        int leader = -1;
-        raft_term best = 0;
-        for (int k = 0; k < NODES; k++) {
-            struct cmd_status st;
-            if (cl.pids[k] > 0 && node_status(k, &st) &&
-                strcmp(st.role, "leader") == 0 && st.term >= best) {
-                leader = k;
-                best = st.term;
-            }
-        }
-        if (leader >= 0 || procs_now_ns() > until) {
-            return leader;
-        }
-        procs_sleep_ms(50);
-    }
 }
 
 /* Runs the CLI; stdout into @out. Returns its exit code. */
@@ -329,42 +276,16 @@ static bool wait_writes(uint64_t n, unsigned ms)
     return true;
 }
 
-/* Every node answers with the same applied index (= its commit) and the
- * same state digest, twice in a row. */
-static bool converged(unsigned wait_ms)
-{
-    uint64_t until = procs_now_ns() + (uint64_t)wait_ms * 1000000ull;
-    int same = 0;
-    while (procs_now_ns() < until) {
-        struct cmd_status st[NODES];
-        bool all = true;
-        for (int k = 0; k < NODES && all; k++) {
-            all = node_status(k, &st[k]) && st[k].applied == st[k].commit &&
-                  st[k].applied == st[0].applied &&
-                  st[k].digest == st[0].digest && st[k].applied > 0;
-        }
-        same = all ? same + 1 : 0;
-        if (same == 2) {
-            print_message("converged at index %llu, digest %016llx\n",
-                          (unsigned long long)st[0].applied,
-                          (unsigned long long)st[0].digest);
-            return true;
-        }
-        procs_sleep_ms(200);
-    }
-    return false;
-}
-
 /* A client through a follower's address alone reaches the leader: the
  * follower's not-leader answer names it. */
 static void cli_follows_redirect_from_a_follower(void **state)
 {
     (void)state;
-    int leader = find_leader(15000);
+    int leader = servers_leader(&cl.sv, 15000, NULL);
     assert_true(leader >= 0);
     int follower = (leader + 1) % NODES;
     char ep[64];
-    snprintf(ep, sizeof ep, "127.0.0.1:%u", cl.ports[follower]);
+    servers_address(&cl.sv, follower, ep, sizeof ep);
     char out[256];
     assert_int_equal(cli(out, sizeof out, ep, "put", "redirect", "yes", NULL),
                      0);
@@ -385,7 +306,7 @@ static void cluster_survives_leader_kill_under_load(void **state)
     ld.history = fopen(path, "w");
     assert_non_null(ld.history);
     ld.t0 = procs_now_ns();
-    assert_true(find_leader(15000) >= 0);
+    assert_true(servers_leader(&cl.sv, 15000, NULL) >= 0);
     pthread_t th[WORKERS];
     for (int p = 0; p < WORKERS; p++) {
         assert_int_equal(
@@ -394,13 +315,13 @@ static void cluster_survives_leader_kill_under_load(void **state)
     /* Phases end on progress, not on time: a slow machine (sanitizers,
      * TLS handshakes per CLI call) only makes them longer. */
     assert_true(wait_writes(10, 120000));
-    int leader = find_leader(5000);
+    int leader = servers_leader(&cl.sv, 5000, NULL);
     assert_true(leader >= 0);
     uint64_t before = ok_writes();
     print_message("killing leader node %d after %llu acknowledged writes\n",
                   leader + 1, (unsigned long long)before);
-    assert_int_equal(procs_stop(cl.pids[leader], SIGKILL, 5000), 128 + 9);
-    cl.pids[leader] = 0;
+    assert_int_equal(procs_stop(cl.sv.pids[leader], SIGKILL, 5000), 128 + 9);
+    cl.sv.pids[leader] = 0;
     assert_true(wait_writes(before + 5, 120000));
     uint64_t during = ok_writes() - before;
     print_message("%llu writes acknowledged while node %d was down\n",
@@ -418,7 +339,11 @@ static void cluster_survives_leader_kill_under_load(void **state)
     assert_true(ok_writes() >= 20);
 
     /* The restarted node catches up: every node holds the same state. */
-    assert_true(converged(30000));
+    struct cmd_status agreed;
+    assert_true(servers_converged(&cl.sv, 30000, &agreed));
+    print_message("converged at index %llu, digest %016llx\n",
+                  (unsigned long long)agreed.applied,
+                  (unsigned long long)agreed.digest);
 
     /* Every acknowledged append is in its key's value exactly once, and
      * nothing there was never sent. */
@@ -471,8 +396,8 @@ static void cluster_survives_leader_kill_under_load(void **state)
 
     /* SIGTERM: each server answers what waits and exits 0. */
     for (int k = 0; k < NODES; k++) {
-        assert_int_equal(procs_stop(cl.pids[k], SIGTERM, 10000), 0);
-        cl.pids[k] = 0;
+        assert_int_equal(procs_stop(cl.sv.pids[k], SIGTERM, 10000), 0);
+        cl.sv.pids[k] = 0;
     }
     pthread_mutex_destroy(&ld.lock);
 }
