@@ -127,8 +127,13 @@ static int cli(char *out, size_t out_size, const char *endpoints, ...)
     }
     va_end(ap);
     argv[n] = NULL;
-    char err[1024];
-    return procs_run(argv, out, out_size, err, sizeof err);
+    char err[4096];
+    int rc = procs_run(argv, out, out_size, err, sizeof err);
+    if (rc != 0 && rc != 1 && rc != 3) {
+        /* Not an answer the load expects (an anomaly): say what it was. */
+        fprintf(stderr, "raftkv-cli %s exited %d: %s\n", argv[11], rc, err);
+    }
+    return rc;
 }
 
 /* ------------------------------------------------------------------------ */
