@@ -882,6 +882,23 @@ static void answer_release(struct transport_grpc_call *c)
     free(c);
 }
 
+/* The answer of @c ended, completed or never started: it no longer counts
+ * against the limits. Returns whether to release @c now: not while its
+ * owner still holds it - an orphan stays until its owner replies (or the
+ * endpoint goes). Lock held. */
+static bool answer_end(struct transport_grpc *g, struct transport_grpc_call *c)
+{
+    if (c->app) {
+        app_call_end(g, c);
+    }
+    bool keep = c->answered_by_stop && !c->owner_replied;
+    c->answer_done = true;
+    if (c->answered_by_stop && !keep) {
+        call_unlink(&g->orphans, c);
+    }
+    return !keep;
+}
+
 /* Sends the answer of @c: status, message and (when OK) the response. */
 static void answer(struct transport_grpc_call *c,
                    int status,
@@ -929,12 +946,13 @@ static void answer(struct transport_grpc_call *c,
             }
             g->answering = c;
         }
-    } else if (c->app) {
-        app_call_end(g, c);
     }
+    bool release = err != GRPC_CALL_OK && answer_end(g, c);
     pthread_mutex_unlock(&g->lock);
     if (err != GRPC_CALL_OK) {
         grpc_call_cancel(c->call, NULL);
+    }
+    if (release) {
         answer_release(c);
     }
 }
@@ -943,17 +961,9 @@ static void answer_done(struct transport_grpc *g, struct transport_grpc_call *c)
 {
     pthread_mutex_lock(&g->lock);
     g->outstanding--;
-    if (c->app) {
-        app_call_end(g, c);
-    }
-    /* An orphan stays until its owner replies (or the endpoint goes). */
-    bool keep = c->answered_by_stop && !c->owner_replied;
-    c->answer_done = true;
-    if (c->answered_by_stop && !keep) {
-        call_unlink(&g->orphans, c);
-    }
+    bool release = answer_end(g, c);
     pthread_mutex_unlock(&g->lock);
-    if (!keep) {
+    if (release) {
         answer_release(c);
     }
 }
@@ -1205,6 +1215,14 @@ static void serve_app(struct transport_grpc *g,
     const char *full = NULL;
     pthread_mutex_lock(&g->lock);
     g->stats.calls++;
+    if (g->stopping) {
+        /* transport_grpc_stop ran since request_done looked: it answered
+         * the waiting calls already and would never answer this one. */
+        pthread_mutex_unlock(&g->lock);
+        answer(c, GRPC_STATUS_UNAVAILABLE, "the node is shutting down", NULL,
+               0);
+        return;
+    }
     struct source *src = source_get(g, address);
     if (src == NULL) {
         full = "out of memory";
@@ -1238,15 +1256,14 @@ static void serve_app(struct transport_grpc *g,
     int rv = payload != NULL ? transport_grpc_read_payload(payload, &buf, &len)
                              : COMMON_ECORRUPT;
     if (rv != 0) {
-        pthread_mutex_lock(&g->lock);
-        call_unlink(&g->waiting, c);
-        pthread_mutex_unlock(&g->lock);
-        answer(
+        /* As its owner: transport_grpc_stop may have answered it since it
+         * joined the waiting calls, which reply() knows. */
+        reply(
             c,
             rv == COMMON_ECORRUPT ? GRPC_STATUS_INVALID_ARGUMENT
                                   : GRPC_STATUS_RESOURCE_EXHAUSTED,
             rv == COMMON_ECORRUPT ? "no message in the call" : "out of memory",
-            NULL, 0);
+            NULL, 0, false);
         return;
     }
     g->o.on_call(g->o.call_data, c, method, buf, len);
