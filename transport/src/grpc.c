@@ -43,11 +43,9 @@
 #include <unistd.h>
 
 #include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
-#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #include "grpc_codec.h"
@@ -229,91 +227,6 @@ struct transport_grpc
     bool stopped;
 };
 
-/* ------------------------------------------------------------------------ */
-/* Helpers                                                                   */
-/* ------------------------------------------------------------------------ */
-
-const char *transport_grpc_status_name(int status)
-{
-    static const char *const names[] = {
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    };
-    if (status < 0 || (size_t)status >= sizeof names / sizeof names[0]) {
-        return "UNKNOWN";
-    }
-    return names[status];
-}
-
-gpr_timespec transport_grpc_deadline(unsigned ms)
-{
-    return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                        gpr_time_from_millis((int64_t)ms, GPR_TIMESPAN));
-}
-
-grpc_arg transport_grpc_int_arg(const char *key, int value)
-{
-    grpc_arg a;
-    memset(&a, 0, sizeof a);
-    a.type = GRPC_ARG_INTEGER;
-    a.key = (char *)(uintptr_t)key;
-    a.value.integer = value;
-    return a;
-}
-
-static int clamp_int(size_t v)
-{
-    return v > (size_t)INT32_MAX ? INT32_MAX : (int)v;
-}
-
-int transport_grpc_read_payload(grpc_byte_buffer *bb,
-                                uint8_t **out,
-                                size_t *len)
-{
-    grpc_byte_buffer_reader reader;
-    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-        return COMMON_ECORRUPT;
-    }
-    grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    size_t n = GRPC_SLICE_LENGTH(s);
-    uint8_t *p = malloc(n > 0 ? n : 1);
-    if (p == NULL) {
-        grpc_slice_unref(s);
-        return COMMON_ENOMEM;
-    }
-    if (n > 0) {
-        memcpy(p, GRPC_SLICE_START_PTR(s), n);
-    }
-    grpc_slice_unref(s);
-    *out = p;
-    *len = n;
-    return 0;
-}
-
-grpc_byte_buffer *transport_grpc_buffer(const void *data, size_t len)
-{
-    grpc_slice s = grpc_slice_from_copied_buffer(data, len);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    return bb;
-}
-
 static void logf_(struct transport_grpc *g, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -328,28 +241,6 @@ static void logf_(struct transport_grpc *g, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     g->o.log(g->o.log_data, buf);
-}
-
-static void quiet_log(gpr_log_func_args *args)
-{
-    (void)args;
-}
-
-static void install_log(void)
-{
-    /* gRPC's own log lines (multi-line error trees on stderr) repeat what
-     * our errors already say in one line. GRPC_VERBOSITY or GRPC_TRACE in
-     * the environment brings them back for debugging. */
-    if (getenv("GRPC_VERBOSITY") == NULL && getenv("GRPC_TRACE") == NULL) {
-        gpr_set_log_function(quiet_log);
-    }
-}
-
-void transport_grpc_init(void)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, install_log);
-    grpc_init();
 }
 
 void transport_grpc_options_default(struct transport_grpc_options *o)
@@ -494,20 +385,8 @@ static void peer_pump(struct transport_grpc *g, struct peer *p)
             p->channel, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq, p->method,
             transport_grpc_deadline(g->o.peer_timeout_ms), NULL);
         grpc_op ops[6];
-        memset(ops, 0, sizeof ops);
-        ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-        ops[1].op = GRPC_OP_SEND_MESSAGE;
-        ops[1].data.send_message.send_message = pc->req;
-        ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-        ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-        ops[3].data.recv_initial_metadata.recv_initial_metadata =
-            &pc->initial_md;
-        ops[4].op = GRPC_OP_RECV_MESSAGE;
-        ops[4].data.recv_message.recv_message = &pc->resp;
-        ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-        ops[5].data.recv_status_on_client.trailing_metadata = &pc->trailing_md;
-        ops[5].data.recv_status_on_client.status = &pc->status;
-        ops[5].data.recv_status_on_client.status_details = &pc->details;
+        transport_grpc_unary_ops(ops, pc->req, &pc->initial_md, &pc->resp,
+                                 &pc->trailing_md, &pc->status, &pc->details);
         if (pc->call == NULL ||
             grpc_call_start_batch(pc->call, ops, 6, pc, NULL) != GRPC_CALL_OK) {
             peer_call_free(pc);
@@ -654,10 +533,12 @@ static grpc_channel *peer_channel(struct transport_grpc *g, const char *address)
                                        (int)g->o.backoff_min_ms);
     args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                                        (int)g->o.backoff_max_ms);
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-                                       clamp_int(g->o.message_bytes_max));
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                                       clamp_int(g->o.message_bytes_max));
+    args[n++] = transport_grpc_int_arg(
+        GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+        transport_grpc_clamp_int(g->o.message_bytes_max));
+    args[n++] = transport_grpc_int_arg(
+        GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+        transport_grpc_clamp_int(g->o.message_bytes_max));
     /* Raft retries by itself; a proxy from the environment has no
      * business between two nodes; each endpoint has its own connections
      * (several endpoints share a process in the harness). */
@@ -1506,15 +1387,18 @@ static int start_server(struct transport_grpc *g,
 {
     grpc_arg args[8];
     size_t n = 0;
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                                       clamp_int(g->o.message_bytes_max));
+    args[n++] = transport_grpc_int_arg(
+        GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+        transport_grpc_clamp_int(g->o.message_bytes_max));
     /* Connections that never finish their handshake, or hold no call for
      * long, are closed: a descriptor each is all they would cost, but
      * descriptors are what the connection cap counts. */
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
-                                       clamp_int(g->o.handshake_timeout_ms));
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
-                                       clamp_int(g->o.idle_timeout_ms));
+    args[n++] = transport_grpc_int_arg(
+        GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+        transport_grpc_clamp_int(g->o.handshake_timeout_ms));
+    args[n++] =
+        transport_grpc_int_arg(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                               transport_grpc_clamp_int(g->o.idle_timeout_ms));
     /* The memory gRPC itself may take for connections and calls: past it,
      * it sheds new connections and shrinks its buffers rather than grow. */
     g->quota = grpc_resource_quota_create("raftkv");
@@ -1530,8 +1414,9 @@ static int start_server(struct transport_grpc *g,
     quota.value.pointer.p = g->quota;
     quota.value.pointer.vtable = grpc_resource_quota_arg_vtable();
     args[n++] = quota;
-    args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-                                       clamp_int(g->o.message_bytes_max));
+    args[n++] = transport_grpc_int_arg(
+        GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
+        transport_grpc_clamp_int(g->o.message_bytes_max));
     args[n++] = transport_grpc_int_arg(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                                        (int)g->o.streams_max);
     /* Without this Linux lets a second server bind the same port, and a
