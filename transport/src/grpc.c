@@ -50,6 +50,7 @@
 
 #include "grpc_codec.h"
 #include "grpc_internal.h"
+#include "grpc_limits.h"
 #include "transport/transport.h"
 
 /* Requests kept posted per method: enough for a burst of calls arriving
@@ -64,15 +65,8 @@
 /* At most one log line a second about refused peer batches: whoever can
  * reach the port must not be able to flood the log. */
 #define REFUSAL_LOG_NS 1000000000ull
-/* Buckets of the table of callers' source addresses. */
-#define SOURCE_BUCKETS 1024
-/* Longest source address kept ("ipv6:[....]"), and how often answers
- * that take too long are looked for. */
-#define SOURCE_MAX 64
-/* Answers up to this size are never refused for want of room: those of
- * writes are all below it. */
-#define ANSWER_SMALL_BYTES 4096
-#define ANSWER_SWEEP_NS    250000000ull
+/* How often answers that take too long are looked for. */
+#define ANSWER_SWEEP_NS 250000000ull
 
 enum tag_kind {
     TAG_REQUEST = 1,
@@ -105,17 +99,6 @@ struct request
     grpc_call_details details; /* REQUEST_GENERIC */
 };
 
-/* A source address with application calls: what it holds of the node's
- * limits. Guarded by the endpoint's lock; freed when it holds nothing. */
-struct source
-{
-    struct source *next; /* in its bucket */
-    char address[SOURCE_MAX];
-    uint32_t hash;
-    size_t calls;  /* application calls until their answers complete */
-    size_t unread; /* bytes of answers started and not yet delivered */
-};
-
 struct transport_grpc_call
 {
     struct tag tag;
@@ -124,7 +107,7 @@ struct transport_grpc_call
     /* Application calls: the caller's source address (until the answer
      * completes), the bytes of the answer counted as unread, and when the
      * answer started (guarded by the lock, on the answering list). */
-    struct source *source;
+    struct limits_source *source;
     size_t unread;
     uint64_t answer_started_ns;
     struct transport_grpc_call *answering_prev;
@@ -210,9 +193,7 @@ struct transport_grpc
     size_t n_peers;
     struct transport_grpc_call *waiting; /* application calls unanswered */
     struct transport_grpc_call *orphans; /* answered by stop, see above */
-    size_t n_app_calls;                  /* until their answers complete */
-    struct source *sources[SOURCE_BUCKETS];
-    size_t unread; /* bytes of application answers not yet delivered */
+    struct limits limits;
     /* Application answers started and not complete, oldest last. */
     struct transport_grpc_call *answering;
     uint64_t answers_swept_ns;
@@ -607,67 +588,6 @@ out:
 /* Server side                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* The source address of @call: its peer ("ipv4:127.0.0.1:52110") without
- * the port. */
-static void call_source(grpc_call *call, char *out, size_t len)
-{
-    char *peer = grpc_call_get_peer(call);
-    const char *p = peer != NULL ? peer : "unknown";
-    const char *colon = strrchr(p, ':');
-    size_t n = colon != NULL && colon != p ? (size_t)(colon - p) : strlen(p);
-    if (n >= len) {
-        n = len - 1;
-    }
-    memcpy(out, p, n);
-    out[n] = '\0';
-    gpr_free(peer);
-}
-
-static uint32_t source_hash(const char *address)
-{
-    uint32_t h = 2166136261u;
-    for (const char *p = address; *p != '\0'; p++) {
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    }
-    return h;
-}
-
-/* The record of @address, made when missing (NULL without memory). Lock
- * held. */
-static struct source *source_get(struct transport_grpc *g, const char *address)
-{
-    uint32_t h = source_hash(address);
-    struct source **head = &g->sources[h % SOURCE_BUCKETS];
-    for (struct source *s = *head; s != NULL; s = s->next) {
-        if (s->hash == h && strcmp(s->address, address) == 0) {
-            return s;
-        }
-    }
-    struct source *s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        return NULL;
-    }
-    snprintf(s->address, sizeof s->address, "%s", address);
-    s->hash = h;
-    s->next = *head;
-    *head = s;
-    return s;
-}
-
-/* Frees @s once it holds nothing. Lock held. */
-static void source_release(struct transport_grpc *g, struct source *s)
-{
-    if (s == NULL || s->calls > 0 || s->unread > 0) {
-        return;
-    }
-    struct source **p = &g->sources[s->hash % SOURCE_BUCKETS];
-    while (*p != s) {
-        p = &(*p)->next;
-    }
-    *p = s->next;
-    free(s);
-}
-
 /* Posts @r with the server again. Lock held. */
 static void request_post(struct transport_grpc *g, struct request *r)
 {
@@ -726,8 +646,6 @@ static void call_push(struct transport_grpc_call **head,
 static void app_call_end(struct transport_grpc *g,
                          struct transport_grpc_call *c)
 {
-    g->n_app_calls--;
-    g->unread -= c->unread;
     if (c->answering) {
         if (c->answering_prev != NULL) {
             c->answering_prev->answering_next = c->answering_next;
@@ -740,9 +658,7 @@ static void app_call_end(struct transport_grpc *g,
         c->answering = false;
     }
     if (c->source != NULL) {
-        c->source->calls--;
-        c->source->unread -= c->unread;
-        source_release(g, c->source);
+        limits_call_end(&g->limits, c->source, c->unread);
         c->source = NULL;
     }
     c->unread = 0;
@@ -815,10 +731,7 @@ static void answer(struct transport_grpc_call *c,
             /* Until the caller has read it: a caller that never reads
              * holds at most its address's share (serve_app). */
             c->unread = c->resp != NULL ? len : 0;
-            g->unread += c->unread;
-            if (c->source != NULL) {
-                c->source->unread += c->unread;
-            }
+            limits_answer_started(&g->limits, c->source, c->unread);
             c->answer_started_ns = common_now_ns();
             c->answering = true;
             c->answering_next = g->answering;
@@ -849,16 +762,6 @@ static void answer_done(struct transport_grpc *g, struct transport_grpc_call *c)
     }
 }
 
-/* Is there room for an answer of @len bytes to @c? Lock held. */
-static bool answer_fits(const struct transport_grpc *g,
-                        const struct transport_grpc_call *c,
-                        size_t len)
-{
-    return len <= ANSWER_SMALL_BYTES || c->source == NULL ||
-           (c->source->unread + len <= g->o.unread_bytes_per_address_max &&
-            g->unread + len <= g->o.unread_bytes_max);
-}
-
 /* The owner's answer to @c; @no_room: refused for want of room. */
 static void reply(struct transport_grpc_call *c,
                   int status,
@@ -887,7 +790,8 @@ static void reply(struct transport_grpc_call *c,
      * unread; else the caller gets RESOURCE_EXHAUSTED instead. Only large
      * ones: the answer to a write is small, so a write that took effect is
      * never reported as refused. */
-    if (no_room || (status == GRPC_STATUS_OK && !answer_fits(g, c, len))) {
+    if (no_room || (status == GRPC_STATUS_OK &&
+                    !limits_answer_fits(&g->limits, c->source, len))) {
         g->stats.calls_refused++;
         status = GRPC_STATUS_RESOURCE_EXHAUSTED;
         message = "too many answers not yet read; read them, then retry";
@@ -911,7 +815,8 @@ bool transport_grpc_reply_room(struct transport_grpc_call *c, size_t len)
 {
     struct transport_grpc *g = c->g;
     pthread_mutex_lock(&g->lock);
-    bool fits = c->answered_by_stop || answer_fits(g, c, len);
+    bool fits =
+        c->answered_by_stop || limits_answer_fits(&g->limits, c->source, len);
     pthread_mutex_unlock(&g->lock);
     if (!fits) {
         reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, NULL, 0, true);
@@ -1091,9 +996,10 @@ static void serve_app(struct transport_grpc *g,
                       grpc_byte_buffer *payload)
 {
     /* The limits first: a refusal costs neither a copy nor a decode. */
-    char address[SOURCE_MAX];
-    call_source(c->call, address, sizeof address);
-    const char *full = NULL;
+    char address[LIMITS_ADDRESS_MAX];
+    char *peer = grpc_call_get_peer(c->call);
+    limits_source_address(peer, address, sizeof address);
+    gpr_free(peer);
     pthread_mutex_lock(&g->lock);
     g->stats.calls++;
     if (g->stopping) {
@@ -1104,28 +1010,14 @@ static void serve_app(struct transport_grpc *g,
                0);
         return;
     }
-    struct source *src = source_get(g, address);
-    if (src == NULL) {
-        full = "out of memory";
-    } else if (g->n_app_calls >= g->o.calls_max) {
-        full = "too many calls waiting for an answer; retry later";
-    } else if (src->calls >= g->o.calls_per_address_max) {
-        full =
-            "too many calls from your address waiting for an answer; "
-            "retry later";
-    } else if (src->unread >= g->o.unread_bytes_per_address_max ||
-               g->unread >= g->o.unread_bytes_max) {
-        full = "too many answers not yet read; read them, then retry";
-    }
+    struct limits_source *src = NULL;
+    const char *full = limits_admit(&g->limits, address, &src);
     if (full == NULL) {
-        g->n_app_calls++;
-        src->calls++;
         c->source = src;
         c->app = true;
         call_push(&g->waiting, c);
     } else {
         g->stats.calls_refused++;
-        source_release(g, src);
     }
     pthread_mutex_unlock(&g->lock);
     if (full != NULL) {
@@ -1527,6 +1419,7 @@ int transport_grpc_new(const struct transport_grpc_options *o,
     g->t.vt = &grpc_vtable;
     g->t.impl = g;
     g->shutdown_tag.kind = TAG_SHUTDOWN;
+    limits_init(&g->limits, o);
     g->listen = strdup(o->listen);
     g->n_requests = POSTED_RAFT + POSTED_APP * o->n_methods + POSTED_GENERIC;
     g->requests = calloc(g->n_requests, sizeof *g->requests);
@@ -1632,13 +1525,7 @@ void transport_grpc_free(struct transport_grpc *g)
     if (g->quota != NULL) {
         grpc_resource_quota_unref(g->quota);
     }
-    for (size_t k = 0; k < SOURCE_BUCKETS; k++) {
-        while (g->sources[k] != NULL) {
-            struct source *next = g->sources[k]->next;
-            free(g->sources[k]);
-            g->sources[k] = next;
-        }
-    }
+    limits_fini(&g->limits);
     pthread_mutex_destroy(&g->lock);
     free(g->app_methods);
     free(g->requests);
