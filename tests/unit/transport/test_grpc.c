@@ -617,6 +617,27 @@ struct slow_reader
     size_t n;
 };
 
+/* A plaintext channel to @address with @args (NULL: none). */
+static grpc_channel *plain_channel(const char *address,
+                                   const grpc_channel_args *args)
+{
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(address, cr, args);
+    grpc_channel_credentials_release(cr);
+    return ch;
+}
+
+/* Shuts @cq down, drains it and destroys it. */
+static void cq_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    while (
+        grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+            .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
 static void slow_reader_start(struct slow_reader *r, const char *address)
 {
     memset(r, 0, sizeof *r);
@@ -633,9 +654,7 @@ static void slow_reader_start(struct slow_reader *r, const char *address)
     args[2].key = (char *)(uintptr_t)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[2].value.integer = 1;
     grpc_channel_args ca = {.num_args = 3, .args = args};
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    r->channel = grpc_channel_create(address, cr, &ca);
-    grpc_channel_credentials_release(cr);
+    r->channel = plain_channel(address, &ca);
     r->cq = grpc_completion_queue_create_for_next(NULL);
 }
 
@@ -668,12 +687,7 @@ static void slow_reader_stop(struct slow_reader *r)
         grpc_call_unref(r->calls[k]);
     }
     grpc_channel_destroy(r->channel);
-    grpc_completion_queue_shutdown(r->cq);
-    while (grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                      NULL)
-               .type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(r->cq);
+    cq_destroy(r->cq);
     for (size_t k = 0; k < r->n; k++) {
         grpc_byte_buffer_destroy(r->sent[k]);
     }
@@ -864,9 +878,7 @@ static int call_without_message(const char *address,
                                 size_t details_len)
 {
     grpc_init();
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(address, cr, NULL);
-    grpc_channel_credentials_release(cr);
+    grpc_channel *ch = plain_channel(address, NULL);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
     grpc_slice path = grpc_slice_from_copied_string(method);
     grpc_call *call = grpc_channel_create_call(
@@ -908,12 +920,7 @@ static int call_without_message(const char *address,
     grpc_metadata_array_destroy(&trailing_md);
     grpc_call_unref(call);
     grpc_channel_destroy(ch);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-                                      NULL)
-               .type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
+    cq_destroy(cq);
     grpc_shutdown();
     return (int)status;
 }

@@ -69,6 +69,24 @@ static void call_transitions_are_the_diagram(void **state)
     assert_false(call_transition_legal(CALL_NEW, CALL_STATES));
 }
 
+/* Adds to @set every state linked to one in it by the arrows: those they
+ * lead to (@forward), or those that lead to them. */
+static void close_over(bool set[CALL_STATES], bool forward)
+{
+    for (int round = 0; round < CALL_STATES; round++) {
+        for (int from = 0; from < CALL_STATES; from++) {
+            for (int to = 0; to < CALL_STATES; to++) {
+                int have = forward ? from : to;
+                int add = forward ? to : from;
+                if (set[have] && call_transition_legal((enum call_state)from,
+                                                       (enum call_state)to)) {
+                    set[add] = true;
+                }
+            }
+        }
+    }
+}
+
 /* Every state is reached from NEW, FREED is reached from every state and
  * nothing leaves it: no call is stranded, none comes back. */
 static void call_states_all_lead_to_freed(void **state)
@@ -76,39 +94,17 @@ static void call_states_all_lead_to_freed(void **state)
     (void)state;
     bool reached[CALL_STATES] = {false};
     reached[CALL_NEW] = true;
-    for (int round = 0; round < CALL_STATES; round++) {
-        for (int from = 0; from < CALL_STATES; from++) {
-            for (int to = 0; to < CALL_STATES; to++) {
-                if (reached[from] &&
-                    call_transition_legal((enum call_state)from,
-                                          (enum call_state)to)) {
-                    reached[to] = true;
-                }
-            }
-        }
-    }
-    for (int s = 0; s < CALL_STATES; s++) {
-        if (!reached[s]) {
-            fail_msg("%s is not reached from NEW",
-                     call_state_name((enum call_state)s));
-        }
-    }
+    close_over(reached, true);
     bool ends[CALL_STATES] = {false};
     ends[CALL_FREED] = true;
-    for (int round = 0; round < CALL_STATES; round++) {
-        for (int from = 0; from < CALL_STATES; from++) {
-            for (int to = 0; to < CALL_STATES; to++) {
-                if (ends[to] && call_transition_legal((enum call_state)from,
-                                                      (enum call_state)to)) {
-                    ends[from] = true;
-                }
-            }
-        }
-    }
+    close_over(ends, false);
     for (int s = 0; s < CALL_STATES; s++) {
+        const char *name = call_state_name((enum call_state)s);
+        if (!reached[s]) {
+            fail_msg("%s is not reached from NEW", name);
+        }
         if (!ends[s]) {
-            fail_msg("%s never leads to FREED",
-                     call_state_name((enum call_state)s));
+            fail_msg("%s never leads to FREED", name);
         }
         assert_false(call_transition_legal(CALL_FREED, (enum call_state)s));
         assert_false(
