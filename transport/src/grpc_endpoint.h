@@ -113,6 +113,7 @@ struct request
  * on_call callback gets it); ANSWERING and ORPHAN_REPLIED gRPC, until the
  * answer's batch completes; ORPHAN_ANSWERING both; ORPHAN_ANSWERED its
  * owner, or transport_grpc_free once the owner may not reply any more.
+ *
  * When the answer's batch cannot start, call_answer ends it at once, as
  * call_answer_done would: ANSWERING and ORPHAN_REPLIED to FREED,
  * ORPHAN_ANSWERING to ORPHAN_ANSWERED.
