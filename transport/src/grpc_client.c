@@ -2,8 +2,8 @@
  * A blocking unary gRPC client: one channel, one call at a time, the
  * calling thread waiting in the completion queue (which is also what
  * drives the channel's connection - see notes/grpc-c-core.md). For the
- * CLI and the tests; nodes talk to each other through the endpoint in
- * grpc.c.
+ * CLI and the tests; nodes talk to each other through the endpoint
+ * (grpc.c, grpc_peer.c).
  *
  * The reconnect backoff is short (50 ms first, at most 500 ms): a client
  * that found a node down retries it within a fraction of a second of its
@@ -109,19 +109,8 @@ int transport_grpc_client_call(struct transport_grpc_client *c,
     grpc_status_code status = GRPC_STATUS_UNKNOWN;
     grpc_slice details = grpc_empty_slice();
     grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trailing_md;
-    ops[5].data.recv_status_on_client.status = &status;
-    ops[5].data.recv_status_on_client.status_details = &details;
+    transport_grpc_unary_ops(ops, send, &initial_md, &recv, &trailing_md,
+                             &status, &details);
     int rv = 0;
     if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
         rv = COMMON_ENOMEM;

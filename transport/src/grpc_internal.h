@@ -1,7 +1,10 @@
 /*
- * Helpers shared by the gRPC endpoint (grpc.c) and the blocking client
- * (grpc_client.c). Internal to libtransport_grpc.a; the only files that
- * include gRPC's headers are these.
+ * Helpers shared by every file of the gRPC transport: the endpoint
+ * (grpc.c and the files of grpc_endpoint.h), the blocking client
+ * (grpc_client.c) and TLS (grpc_tls.c). They live in grpc_util.c, but for
+ * the credentials and the caller's identity, which live in grpc_tls.c.
+ * Internal to libtransport_grpc.a; the only files that include gRPC's
+ * headers are these.
  */
 #ifndef TRANSPORT_GRPC_INTERNAL_H
 #define TRANSPORT_GRPC_INTERNAL_H
@@ -21,11 +24,24 @@ void transport_grpc_init(void);
 gpr_timespec transport_grpc_deadline(unsigned ms);
 /* An integer channel argument; @key is a static string. */
 grpc_arg transport_grpc_int_arg(const char *key, int value);
+/* @v as a channel argument's int: INT32_MAX when larger. */
+int transport_grpc_clamp_int(size_t v);
 /* Copies a received message out of @bb (not freed) into a new buffer.
  * COMMON_ECORRUPT when it cannot be read (bad compression), COMMON_ENOMEM. */
 int transport_grpc_read_payload(grpc_byte_buffer *bb,
                                 uint8_t **out,
                                 size_t *len);
+/* Fills @ops with the six ops of a unary call from a client: send @req,
+ * close, receive the initial metadata into @initial_md, the response into
+ * *@resp (NULL when none), the trailing metadata, *@status and its
+ * *@details. Each pointer is borrowed until the batch completes. */
+void transport_grpc_unary_ops(grpc_op ops[6],
+                              grpc_byte_buffer *req,
+                              grpc_metadata_array *initial_md,
+                              grpc_byte_buffer **resp,
+                              grpc_metadata_array *trailing_md,
+                              grpc_status_code *status,
+                              grpc_slice *details);
 /* A byte buffer holding a copy of @len bytes at @data. */
 grpc_byte_buffer *transport_grpc_buffer(const void *data, size_t len);
 

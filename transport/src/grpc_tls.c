@@ -12,7 +12,6 @@
  * The checks use OpenSSL, which gRPC itself links for its TLS.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,17 +31,6 @@
 
 /* A PEM file larger than this is not a certificate or a key. */
 #define PEM_FILE_MAX (1u << 20)
-
-void transport_grpc_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why == NULL || why_len == 0) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 /* Reads @path whole into a NUL-terminated buffer. */
 static int read_text(const char *path, char **out, char *why, size_t why_len)

@@ -24,9 +24,11 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
 #include "grpc_codec.h"
+#include "grpc_endpoint.h"
 #include "transport/transport.h"
 
 #define GOT_MAX  8192
@@ -135,7 +137,8 @@ static void node_options(struct node *n,
     o->call_data = n;
 }
 
-static void node_start(struct node *n, const struct transport_grpc_options *o)
+/* Starts @n's endpoint; nothing polls it yet. */
+static void node_open(struct node *n, const struct transport_grpc_options *o)
 {
     memset(n, 0, sizeof *n);
     pthread_mutex_init(&n->lock, NULL);
@@ -146,6 +149,11 @@ static void node_start(struct node *n, const struct transport_grpc_options *o)
     }
     snprintf(n->address, sizeof n->address, "127.0.0.1:%u",
              transport_grpc_port(n->g));
+}
+
+static void node_start(struct node *n, const struct transport_grpc_options *o)
+{
+    node_open(n, o);
     assert_int_equal(pthread_create(&n->thread, NULL, poller, n), 0);
     n->running = true;
 }
@@ -157,6 +165,17 @@ static void node_start_id(struct node *n, raft_id id)
     node_start(n, &o);
 }
 
+/* Frees @n's endpoint (stopped, and no thread polls it) and the rest. */
+static void node_close(struct node *n)
+{
+    transport_grpc_free(n->g);
+    n->running = false;
+    for (size_t k = 0; k < n->n_got; k++) {
+        free(n->got[k]);
+    }
+    pthread_mutex_destroy(&n->lock);
+}
+
 static void node_stop(struct node *n)
 {
     if (!n->running) {
@@ -164,12 +183,7 @@ static void node_stop(struct node *n)
     }
     transport_grpc_stop(n->g);
     pthread_join(n->thread, NULL);
-    transport_grpc_free(n->g);
-    n->running = false;
-    for (size_t k = 0; k < n->n_got; k++) {
-        free(n->got[k]);
-    }
-    pthread_mutex_destroy(&n->lock);
+    node_close(n);
 }
 
 static size_t got_count(struct node *n)
@@ -603,6 +617,27 @@ struct slow_reader
     size_t n;
 };
 
+/* A plaintext channel to @address with @args (NULL: none). */
+static grpc_channel *plain_channel(const char *address,
+                                   const grpc_channel_args *args)
+{
+    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
+    grpc_channel *ch = grpc_channel_create(address, cr, args);
+    grpc_channel_credentials_release(cr);
+    return ch;
+}
+
+/* Shuts @cq down, drains it and destroys it. */
+static void cq_destroy(grpc_completion_queue *cq)
+{
+    grpc_completion_queue_shutdown(cq);
+    while (
+        grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+            .type != GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
 static void slow_reader_start(struct slow_reader *r, const char *address)
 {
     memset(r, 0, sizeof *r);
@@ -619,9 +654,7 @@ static void slow_reader_start(struct slow_reader *r, const char *address)
     args[2].key = (char *)(uintptr_t)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
     args[2].value.integer = 1;
     grpc_channel_args ca = {.num_args = 3, .args = args};
-    grpc_channel_credentials *cr = grpc_insecure_credentials_create();
-    r->channel = grpc_channel_create(address, cr, &ca);
-    grpc_channel_credentials_release(cr);
+    r->channel = plain_channel(address, &ca);
     r->cq = grpc_completion_queue_create_for_next(NULL);
 }
 
@@ -654,12 +687,7 @@ static void slow_reader_stop(struct slow_reader *r)
         grpc_call_unref(r->calls[k]);
     }
     grpc_channel_destroy(r->channel);
-    grpc_completion_queue_shutdown(r->cq);
-    while (grpc_completion_queue_next(r->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                      NULL)
-               .type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(r->cq);
+    cq_destroy(r->cq);
     for (size_t k = 0; k < r->n; k++) {
         grpc_byte_buffer_destroy(r->sent[k]);
     }
@@ -782,6 +810,146 @@ static void grpc_shutdown_answers_waiting_calls_unavailable(void **state)
     assert_int_equal(c2.res.status, TRANSPORT_GRPC_UNAVAILABLE);
     assert_non_null(strstr(c1.res.message, "shutting down"));
     transport_grpc_reply(late, TRANSPORT_GRPC_OK, NULL, "late", 4);
+    node_stop(&b);
+}
+
+/* Polls @n (which no thread polls) until it holds @count calls. */
+static void poll_until_held(struct node *n, size_t count)
+{
+    uint64_t until = now_ms() + 5000;
+    while (held_count(n) < count) {
+        assert_true(now_ms() < until);
+        assert_int_equal(transport_grpc_poll(n->g, 10), 0);
+    }
+}
+
+/* A call transport_grpc_stop answered while its owner held it is freed by
+ * whichever lets go last, its answer or its owner: an owner that replies
+ * first (after asking for room, which an orphan always has) lets go at
+ * once, and the call goes when its answer completes; one that replies
+ * after the answer completed frees it then. The test polls the endpoint
+ * itself, so that it knows which comes first. */
+static void grpc_stopped_calls_wait_for_answer_and_owner(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    node_open(&b, &o);
+    struct caller c1;
+    struct caller c2;
+    caller_start(&c1, b.address, "one");
+    caller_start(&c2, b.address, "two");
+    poll_until_held(&b, 2);
+    struct transport_grpc_call *early = held_take(&b);
+    struct transport_grpc_call *late = held_take(&b);
+    assert_int_equal(early->state, CALL_WAITING);
+    transport_grpc_stop(b.g);
+    assert_int_equal(early->state, CALL_ORPHAN_ANSWERING);
+    assert_int_equal(late->state, CALL_ORPHAN_ANSWERING);
+    assert_true(transport_grpc_reply_room(early, 1u << 30));
+    transport_grpc_reply(early, TRANSPORT_GRPC_OK, NULL, "early", 5);
+    assert_int_equal(early->state, CALL_ORPHAN_REPLIED);
+    pthread_join(c1.thread, NULL);
+    pthread_join(c2.thread, NULL);
+    assert_int_equal(c1.res.status, TRANSPORT_GRPC_UNAVAILABLE);
+    assert_int_equal(c2.res.status, TRANSPORT_GRPC_UNAVAILABLE);
+    /* The answers complete (early goes) and the server shuts down. gRPC
+     * does not promise which of the two the queue gives first: late's
+     * answer has most likely completed (late waits for its owner alone),
+     * else transport_grpc_free finds it. */
+    uint64_t until = now_ms() + 5000;
+    while (transport_grpc_poll(b.g, 10) != TRANSPORT_GRPC_STOPPED) {
+        assert_true(now_ms() < until);
+    }
+    print_message("late was %s when its owner replied\n",
+                  call_state_name(late->state));
+    assert_true(late->state == CALL_ORPHAN_ANSWERED ||
+                late->state == CALL_ORPHAN_ANSWERING);
+    transport_grpc_reply(late, TRANSPORT_GRPC_OK, NULL, "late", 4);
+    node_close(&b);
+}
+
+/* Calls @method on @address sending no message at all (a caller that
+ * half-closes at once); returns the status, the message in @details. */
+static int call_without_message(const char *address,
+                                const char *method,
+                                char *details,
+                                size_t details_len)
+{
+    grpc_init();
+    grpc_channel *ch = plain_channel(address, NULL);
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+    grpc_slice path = grpc_slice_from_copied_string(method);
+    grpc_call *call = grpc_channel_create_call(
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path, NULL,
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                     gpr_time_from_millis(5000, GPR_TIMESPAN)),
+        NULL);
+    grpc_slice_unref(path);
+    grpc_metadata_array initial_md;
+    grpc_metadata_array trailing_md;
+    grpc_metadata_array_init(&initial_md);
+    grpc_metadata_array_init(&trailing_md);
+    grpc_byte_buffer *resp = NULL;
+    grpc_status_code status = GRPC_STATUS_UNKNOWN;
+    grpc_slice msg = grpc_empty_slice();
+    grpc_op ops[5];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[2].data.recv_initial_metadata.recv_initial_metadata = &initial_md;
+    ops[3].op = GRPC_OP_RECV_MESSAGE;
+    ops[3].data.recv_message.recv_message = &resp;
+    ops[4].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[4].data.recv_status_on_client.trailing_metadata = &trailing_md;
+    ops[4].data.recv_status_on_client.status = &status;
+    ops[4].data.recv_status_on_client.status_details = &msg;
+    assert_int_equal(grpc_call_start_batch(call, ops, 5, call, NULL),
+                     GRPC_CALL_OK);
+    grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+    char *text = grpc_slice_to_c_string(msg);
+    snprintf(details, details_len, "%s", text);
+    gpr_free(text);
+    if (resp != NULL) {
+        grpc_byte_buffer_destroy(resp);
+    }
+    grpc_slice_unref(msg);
+    grpc_metadata_array_destroy(&initial_md);
+    grpc_metadata_array_destroy(&trailing_md);
+    grpc_call_unref(call);
+    grpc_channel_destroy(ch);
+    cq_destroy(cq);
+    grpc_shutdown();
+    return (int)status;
+}
+
+/* A call that carries no message is answered INVALID_ARGUMENT on either
+ * service, and an application call answered so no longer counts against
+ * the calls waiting: the next one is served. */
+static void grpc_calls_without_a_message_get_invalid_argument(void **state)
+{
+    (void)state;
+    struct node b;
+    struct transport_grpc_options o;
+    node_options(&b, 2, &o);
+    o.calls_max = 1;
+    node_start(&b, &o);
+    char details[256];
+    assert_int_equal(call_without_message(b.address, "/test.Echo/Later",
+                                          details, sizeof details),
+                     TRANSPORT_GRPC_INVALID_ARGUMENT);
+    assert_string_equal(details, "no message in the call");
+    assert_int_equal(held_count(&b), 0); /* never reached the owner */
+    assert_int_equal(call_without_message(b.address, TRANSPORT_GRPC_RAFT_METHOD,
+                                          details, sizeof details),
+                     TRANSPORT_GRPC_INVALID_ARGUMENT);
+    assert_string_equal(details, "no message in the call");
+    call_until_served(b.address);
+    struct transport_grpc_stats st;
+    transport_grpc_stats(b.g, &st);
+    assert_int_equal(st.calls_refused, 0);
     node_stop(&b);
 }
 
@@ -1371,6 +1539,8 @@ int main(void)
         cmocka_unit_test(grpc_calls_per_address_are_capped),
         cmocka_unit_test(grpc_unread_answers_are_bounded),
         cmocka_unit_test(grpc_shutdown_answers_waiting_calls_unavailable),
+        cmocka_unit_test(grpc_stopped_calls_wait_for_answer_and_owner),
+        cmocka_unit_test(grpc_calls_without_a_message_get_invalid_argument),
         cmocka_unit_test(grpc_port_in_use_is_refused_clearly),
         cmocka_unit_test(grpc_send_checks_peers_and_bounds_queues),
         cmocka_unit_test(grpc_peer_back_from_the_dead_receives_again),
