@@ -205,7 +205,7 @@ static bool call_answer_end(struct transport_grpc *g,
             call_move(c, CALL_FREED);
             return true;
         default:
-            assert(!"an answer ended that was not on its way");
+            assert(0 && "an answer ended that was not on its way");
             return false;
     }
 }
