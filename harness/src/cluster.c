@@ -23,6 +23,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "storage/storage.h"
+#include "transport/transport.h"
+
 #define BATCH_MAX 1024
 
 struct inbox_req

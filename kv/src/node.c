@@ -35,6 +35,8 @@
 #include <string.h>
 
 #include "kv/kv.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
 
 struct pending_write
 {

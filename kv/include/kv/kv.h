@@ -31,8 +31,11 @@
 
 #include "common/common.h"
 #include "raft/raft.h"
-#include "storage/storage.h"
-#include "transport/transport.h"
+
+/* A node borrows its storage and its transport; whoever builds one
+ * includes storage/storage.h and transport/transport.h. */
+struct storage;
+struct transport;
 
 /* ------------------------------------------------------------------------ */
 /* Requests and results                                                      */

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 
 #include "kv/kv.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
 
 #define N    3
 #define QMAX 100000
