@@ -26,7 +26,7 @@ step "cmake --install $build --prefix $prefix"
 cmake --install "$build" --prefix "$prefix" >"$work/install.log" ||
     fail "cmake --install failed (see $work/install.log)"
 
-libdir=$(dirname "$(find "$prefix" -name 'libraftkv.so.0' | head -n 1)")
+libdir=$(dirname "$(find "$prefix" -name 'libraftkv.so.0' -print -quit)")
 [ -d "$libdir" ] || fail "no libraftkv.so.0 under $prefix"
 for f in include/raftkv/common/common.h include/raftkv/raft/raft.h \
     include/raftkv/storage/storage.h include/raftkv/transport/transport.h \
@@ -69,8 +69,11 @@ cmake -S "$src/examples/embed" -B "$work/embed" \
     fail "configuring examples/embed failed (see $work/embed-configure.log)"
 cmake --build "$work/embed" >"$work/embed-build.log" ||
     fail "building examples/embed failed (see $work/embed-build.log)"
-ldd "$work/embed/embed" | grep -q "libraftkv.so.0 => $libdir" ||
-    fail "embed does not load the installed libraftkv.so.0"
+loads=$(ldd "$work/embed/embed")
+case $loads in
+*"libraftkv.so.0 => $libdir/"*) ;;
+*) fail "embed does not load the installed libraftkv.so.0: $loads" ;;
+esac
 for prog in embed embed-static solo; do
     echo "-- $prog"
     "$work/embed/$prog" || fail "$prog failed"
