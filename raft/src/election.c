@@ -1,21 +1,10 @@
 /*
  * Leader election (Raft paper §5.2, §5.4.1), PreVote and CheckQuorum
- * (Ongaro's dissertation §9.6 and §6.2).
- *
- *                  timeout              majority of pre-votes
- *   FOLLOWER ---------------> PRE_CANDIDATE -----------------> CANDIDATE
- *      ^   ^   (pre_vote on)    |  (term unchanged)             | term+1,
- *      |   |                    | majority rejects,             | votes self
- *      |   +--------------------+ or hears a leader             |
- *      |   higher term, or a leader of the current term         | majority
- *      +-------------------------------------------------------+ of votes
- *      |                                                         v
- *      +------------------ higher term; lost quorum ------- LEADER
- *
- * Transitions: become_follower() (here), election_start() (to
- * PRE_CANDIDATE or CANDIDATE, here), replication_become_leader() (to
- * LEADER, replication.c). A candidate whose election times out starts a new
- * one (§5.2: "each candidate restarts its randomized election timeout").
+ * (Ongaro's dissertation §9.6 and §6.2): ticks, (pre-)vote requests both
+ * ways and their tally. The role changes they lead to, with the diagram
+ * and the table of legal transitions, are in convert.c. A candidate whose
+ * election times out starts a new one (§5.2: "each candidate restarts its
+ * randomized election timeout").
  *
  * PreVote: before bumping its term a node asks whether it could win; peers
  * answer yes only when its log is up to date and they have not heard from a
@@ -35,34 +24,6 @@ void election_reset_timeout(struct raft *r)
     unsigned e = r->opts.election_ticks;
     r->election_elapsed = 0;
     r->randomized_timeout = e + (unsigned)common_prng_below(&r->prng, e);
-}
-
-void become_follower(struct raft *r, raft_term term, raft_id leader)
-{
-    /* Every term comes from a bounded message or a bounded boot state. */
-    assert(term <= RAFT_TERM_MAX);
-    bool was_leader = r->role == RAFT_LEADER;
-    if (term > r->term) {
-        /* Figure 2, all servers: "If RPC request or response contains term
-         * T > currentTerm: set currentTerm = T, convert to follower". The
-         * vote belongs to the old term. */
-        r->term = term;
-        r->vote = 0;
-    }
-    r->role = RAFT_FOLLOWER;
-    r->leader = leader;
-    r->heartbeat_elapsed = 0;
-    /* The election timer keeps running: Figure 2 resets it only for
-     * AppendEntries from the current leader or a granted vote (callers do
-     * that). Resetting it on every higher term would let candidates that
-     * cannot win (stale logs) keep the one node that can from ever timing
-     * out. A leader stepping down starts a fresh timeout. */
-    unsigned elapsed = was_leader ? 0 : r->election_elapsed;
-    election_reset_timeout(r);
-    r->election_elapsed = elapsed;
-    if (was_leader) {
-        read_fail_all(r);
-    }
 }
 
 static bool promotable(const struct raft *r)
@@ -108,7 +69,7 @@ static int decide(struct raft *r)
         if (r->role == RAFT_PRE_CANDIDATE) {
             return election_start(r, false);
         }
-        return replication_become_leader(r);
+        return become_leader(r);
     }
     if (t < 0) {
         /* A majority said no: wait for a leader or the next timeout. */
@@ -141,22 +102,11 @@ int election_start(struct raft *r, bool pre_vote)
     }
     raft_term vote_term;
     if (pre_vote) {
-        r->role = RAFT_PRE_CANDIDATE;
+        become_pre_candidate(r);
         vote_term = r->term + 1;
-        r->stats.pre_votes_started++;
     } else {
-        /* Figure 2, candidates: "increment currentTerm, vote for self,
-         * reset election timer, send RequestVote RPCs to all servers". */
-        r->role = RAFT_CANDIDATE;
-        r->term++;
-        r->vote = r->id;
+        become_candidate(r);
         vote_term = r->term;
-        r->stats.elections_started++;
-    }
-    r->leader = 0;
-    election_reset_timeout(r);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        r->progress[k].vote = r->progress[k].is_self ? 1 : 0;
     }
     raft_logf(r, RAFT_LOG_INFO, "%s for term %llu",
               pre_vote ? "pre-vote" : "election",

@@ -275,9 +275,7 @@ int raft_new(const struct raft_options *opts,
     }
     raft_set_conf(r, &boot->conf);
 
-    r->role = RAFT_FOLLOWER;
-    r->leader = 0;
-    election_reset_timeout(r);
+    become_follower(r, r->term, 0);
     r->reported_hs = boot->hard_state;
     r->reported_hs.commit = r->commit;
     r->reported_role = RAFT_FOLLOWER;

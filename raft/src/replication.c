@@ -17,8 +17,9 @@
  * Commitment: an index is committed when a majority of voters hold it AND
  * the entry there is of the leader's current term (§5.4.2; Figure 8 shows
  * why counting replicas of an older term's entry is unsafe). A new leader
- * appends a no-op of its term at once (§8) so that it can commit, and learn
- * the commit index, without waiting for a client.
+ * appends a no-op of its term at once (§8, become_leader() in convert.c) so
+ * that it can commit, and learn the commit index, without waiting for a
+ * client.
  */
 #include <string.h>
 
@@ -27,45 +28,6 @@
 /* ------------------------------------------------------------------------ */
 /* Leader                                                                    */
 /* ------------------------------------------------------------------------ */
-
-int replication_become_leader(struct raft *r)
-{
-    r->role = RAFT_LEADER;
-    r->leader = r->id;
-    r->heartbeat_elapsed = 0;
-    r->election_elapsed = 0;
-    r->stats.leader_terms++;
-    /* §8: "each leader commit a blank no-op entry into the log at the start
-     * of its term". */
-    int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0);
-    bool noop = rv == 0;
-    if (rv == COMMON_ERANGE) {
-        /* The log ends at RAFT_INDEX_MAX: no room for the no-op, nor for
-         * anything this leader could commit; it still leads. */
-        raft_logf(r, RAFT_LOG_WARN,
-                  "the log ends at RAFT_INDEX_MAX: no no-op for term %llu",
-                  (unsigned long long)r->term);
-        rv = 0;
-    }
-    raft_index last = log_last_index(&r->log);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        struct progress *p = &r->progress[k];
-        /* Figure 2: "nextIndex initialized to leader last log index + 1,
-         * matchIndex initialized to 0". The no-op is the first thing each
-         * follower is sent, with the entry before it as the probe point. */
-        progress_reset(p, noop ? last - 1 : last);
-        if (p->is_self) {
-            /* The leader's own copy counts once it is durable: what is
-             * already persisted now, the no-op when its update is done. */
-            p->match = r->log.stable;
-            p->next = last + 1;
-            p->recent_active = true;
-        }
-    }
-    raft_logf(r, RAFT_LOG_INFO, "leader of term %llu at index %llu",
-              (unsigned long long)r->term, (unsigned long long)last);
-    return rv;
-}
 
 bool replication_maybe_commit(struct raft *r)
 {
