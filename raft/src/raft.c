@@ -280,6 +280,7 @@ int raft_new(const struct raft_options *opts,
     r->reported_hs.commit = r->commit;
     r->reported_role = RAFT_FOLLOWER;
     r->reported_leader = 0;
+    RAFT_CHECK_INVARIANTS(r);
     *out = r;
     return 0;
 
@@ -311,28 +312,32 @@ void raft_free(struct raft *r)
 /* Inputs                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Every entry point that changes the instance: the calling contract on
+ * the way in, raft_invariants() on the way out (RAFT_CHECK_INVARIANTS). */
+
 int raft_tick(struct raft *r)
 {
     assert(!r->update_out);
-    return election_tick(r);
+    int rv = election_tick(r);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 int raft_campaign(struct raft *r)
 {
     assert(!r->update_out);
-    if (r->role == RAFT_LEADER) {
-        return COMMON_EINVAL;
-    }
-    return election_start(r, r->opts.pre_vote);
+    int rv = r->role == RAFT_LEADER ? COMMON_EINVAL
+                                    : election_start(r, r->opts.pre_vote);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
-int raft_propose(struct raft *r,
-                 const void *data,
-                 size_t len,
-                 raft_index *index,
-                 raft_term *term)
+static int propose(struct raft *r,
+                   const void *data,
+                   size_t len,
+                   raft_index *index,
+                   raft_term *term)
 {
-    assert(!r->update_out);
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
     }
@@ -359,6 +364,18 @@ int raft_propose(struct raft *r,
         *term = r->term;
     }
     return 0;
+}
+
+int raft_propose(struct raft *r,
+                 const void *data,
+                 size_t len,
+                 raft_index *index,
+                 raft_term *term)
+{
+    assert(!r->update_out);
+    int rv = propose(r, data, len, index, term);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 /* The term and every index or term field of @m against RAFT_TERM_MAX and
@@ -505,9 +522,8 @@ static const char *message_invalid(const struct raft *r,
     return NULL;
 }
 
-int raft_step(struct raft *r, const struct raft_message *m)
+static int step(struct raft *r, const struct raft_message *m)
 {
-    assert(!r->update_out);
     if (m == NULL) {
         return raft_drop(r, "no message");
     }
@@ -602,6 +618,14 @@ int raft_step(struct raft *r, const struct raft_message *m)
     }
 }
 
+int raft_step(struct raft *r, const struct raft_message *m)
+{
+    assert(!r->update_out);
+    int rv = step(r, m);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Updates                                                                   */
 /* ------------------------------------------------------------------------ */
@@ -633,9 +657,8 @@ static struct raft_entry *copy_range(struct raft *r,
     return out;
 }
 
-bool raft_update_get(struct raft *r, struct raft_update *u)
+static bool update_get(struct raft *r, struct raft_update *u)
 {
-    assert(!r->update_out);
     /* Nothing beyond the bounds is ever handed out to persist (raft.h):
      * input is checked, and the core stops at them. */
     assert(r->term <= RAFT_TERM_MAX && r->commit <= RAFT_INDEX_MAX &&
@@ -711,6 +734,14 @@ bool raft_update_get(struct raft *r, struct raft_update *u)
     return true;
 }
 
+bool raft_update_get(struct raft *r, struct raft_update *u)
+{
+    assert(!r->update_out);
+    bool ready = update_get(r, u);
+    RAFT_CHECK_INVARIANTS(r);
+    return ready;
+}
+
 void raft_update_done(struct raft *r, const struct raft_update *u)
 {
     assert(r->update_out);
@@ -757,19 +788,20 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
     arena_reset(&r->arena);
     log_empty_trash(&r->log);
     r->update_out = false;
+    RAFT_CHECK_INVARIANTS(r);
 }
 
 int raft_compact(struct raft *r, raft_index index)
 {
     assert(!r->update_out);
+    int rv = 0;
     if (index > r->applied || index > log_last_index(&r->log)) {
-        return COMMON_EINVAL;
+        rv = COMMON_EINVAL;
+    } else if (index > r->log.snapshot_index) {
+        log_compact(&r->log, index, log_term(&r->log, index));
     }
-    if (index <= r->log.snapshot_index) {
-        return 0;
-    }
-    log_compact(&r->log, index, log_term(&r->log, index));
-    return 0;
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 /* ------------------------------------------------------------------------ */

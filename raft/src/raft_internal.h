@@ -8,6 +8,7 @@
  *   read.c         ReadIndex rounds
  *   snapshot.c     InstallSnapshot both ways
  *   raft.c         construction, message dispatch, updates, introspection
+ *   invariants.c   raft_invariants(): the facts all of the above rely on
  */
 #ifndef RAFT_INTERNAL_H
 #define RAFT_INTERNAL_H
@@ -236,6 +237,15 @@ struct raft
     const char *drop_reason;
     struct raft_stats stats;
 };
+
+/* invariants.c: raft_invariants() (raft.h) at the end of every entry point
+ * in builds with RAFTKV_INVARIANTS, which define RAFT_INVARIANTS; nothing
+ * in others. */
+#ifdef RAFT_INVARIANTS
+#define RAFT_CHECK_INVARIANTS(r) raft_invariants(r)
+#else
+#define RAFT_CHECK_INVARIANTS(r) ((void)(r))
+#endif
 
 /* raft.c */
 int raft_send(struct raft *r, const struct raft_message *m);

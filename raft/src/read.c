@@ -83,9 +83,8 @@ static void assign_round(struct raft *r, struct read_request *q)
     r->read_round_pending = true;
 }
 
-int raft_read_index(struct raft *r, uint64_t context)
+static int read_index(struct raft *r, uint64_t context)
 {
-    assert(!r->update_out);
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
     }
@@ -114,6 +113,14 @@ int raft_read_index(struct raft *r, uint64_t context)
         read_release_confirmed(r);
     }
     return 0;
+}
+
+int raft_read_index(struct raft *r, uint64_t context)
+{
+    assert(!r->update_out);
+    int rv = read_index(r, context);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 void read_round_start(struct raft *r)

@@ -45,9 +45,8 @@ void raft_set_conf(struct raft *r, const struct raft_configuration *conf)
     }
 }
 
-int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
+static int snapshot_set(struct raft *r, const struct raft_snapshot *s)
 {
-    assert(!r->update_out);
     if (s->index == 0 || s->index > r->applied ||
         !raft_configuration_valid(&s->conf) || (s->len > 0 && !s->data)) {
         return COMMON_EINVAL;
@@ -64,6 +63,14 @@ int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
     r->snap = *s;
     r->snap_conf_len = n;
     return 0;
+}
+
+int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
+{
+    assert(!r->update_out);
+    int rv = snapshot_set(r, s);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 void snapshot_rx_reset(struct raft *r)
