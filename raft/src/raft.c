@@ -356,6 +356,11 @@ static int propose(struct raft *r,
     if (self != NULL) {
         /* Its match moves when the entry is durable (raft_update_done). */
         self->next = last + 1;
+#ifdef RAFT_PLANTED_BUG_EARLY_SELF_MATCH
+        /* Test-only build (raft_random_planted): the leader counts its own
+         * entry before it is durable. raft_invariants() must catch it. */
+        self->match = last;
+#endif
     }
     if (index != NULL) {
         *index = last;
