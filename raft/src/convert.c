@@ -76,6 +76,8 @@ static void set_role(struct raft *r, enum raft_role to)
 /* The tally of a new (pre-)election: the node's own vote, nobody else's. */
 static void votes_reset(struct raft *r)
 {
+    /* Only a voter campaigns (election_start() checked). */
+    assert(raft_configuration_find(&r->conf, r->id) >= 0);
     for (uint32_t k = 0; k < r->conf.count; k++) {
         r->progress[k].vote = r->progress[k].is_self ? 1 : 0;
     }

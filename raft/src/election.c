@@ -24,16 +24,20 @@ void election_reset_timeout(struct raft *r)
     unsigned e = r->opts.election_ticks;
     r->election_elapsed = 0;
     r->randomized_timeout = e + (unsigned)common_prng_below(&r->prng, e);
+    assert(r->randomized_timeout >= e && r->randomized_timeout < 2 * e);
 }
 
 static bool promotable(const struct raft *r)
 {
     int k = raft_configuration_find(&r->conf, r->id);
+    assert(k < 0 || (uint32_t)k < r->conf.count);
     return k >= 0 && r->conf.servers[k].role == RAFT_VOTER;
 }
 
 bool election_in_lease(const struct raft *r)
 {
+    /* Only a leader names itself as the leader (convert.c). */
+    assert(r->leader != r->id || r->role == RAFT_LEADER);
     return r->opts.check_quorum && r->leader != 0 &&
            r->election_elapsed < r->opts.election_ticks;
 }
@@ -44,15 +48,19 @@ static int tally(const struct raft *r)
 {
     unsigned granted = 0;
     unsigned rejected = 0;
+    unsigned voters = 0;
     for (uint32_t k = 0; k < r->conf.count; k++) {
         const struct progress *p = &r->progress[k];
         if (!p->voter) {
             continue;
         }
+        voters++;
         granted += p->vote > 0;
         rejected += p->vote < 0;
     }
     unsigned q = raft_quorum(r);
+    /* Each voter answers once; a quorum is a majority of the voters. */
+    assert(granted + rejected <= voters && q == voters / 2 + 1);
     if (granted >= q) {
         return 1;
     }
@@ -64,6 +72,7 @@ static int tally(const struct raft *r)
 
 static int decide(struct raft *r)
 {
+    assert(r->role == RAFT_PRE_CANDIDATE || r->role == RAFT_CANDIDATE);
     int t = tally(r);
     if (t > 0) {
         if (r->role == RAFT_PRE_CANDIDATE) {
@@ -136,6 +145,11 @@ int election_start(struct raft *r, bool pre_vote)
 
 int election_tick(struct raft *r)
 {
+    /* Only a leader keeps the heartbeat clock, which the tick before this
+     * one wrapped around. */
+    assert(r->role == RAFT_LEADER
+               ? r->heartbeat_elapsed < r->opts.heartbeat_ticks
+               : r->heartbeat_elapsed == 0);
     if (r->role == RAFT_LEADER) {
         r->heartbeat_elapsed++;
         r->election_elapsed++;
@@ -190,6 +204,8 @@ int election_tick(struct raft *r)
  * term, then whichever log is longer is more up-to-date." */
 static bool log_up_to_date(const struct raft *r, raft_term term, raft_index i)
 {
+    /* From a message raft_step() checked against the bounds. */
+    assert(term <= RAFT_TERM_MAX && i <= RAFT_INDEX_MAX);
     raft_term last_term = log_last_term(&r->log);
     return term > last_term ||
            (term == last_term && i >= log_last_index(&r->log));
@@ -197,6 +213,8 @@ static bool log_up_to_date(const struct raft *r, raft_term term, raft_index i)
 
 int election_on_vote(struct raft *r, const struct raft_message *m)
 {
+    /* raft_step() answered requests of older terms itself. */
+    assert(m->type == RAFT_MSG_VOTE && m->term >= r->term);
     const struct raft_vote *v = &m->vote;
     bool can_vote;
     if (v->pre_vote) {
@@ -235,6 +253,8 @@ int election_on_vote(struct raft *r, const struct raft_message *m)
 
 int election_on_vote_resp(struct raft *r, const struct raft_message *m)
 {
+    /* raft_step() dropped responses of older terms. */
+    assert(m->type == RAFT_MSG_VOTE_RESP && m->term >= r->term);
     const struct raft_vote_resp *v = &m->vote_resp;
     bool expected;
     if (v->pre_vote) {

@@ -31,6 +31,7 @@
 
 bool replication_maybe_commit(struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     raft_index matches[RAFT_MAX_SERVERS];
     unsigned n = 0;
     for (uint32_t k = 0; k < r->conf.count; k++) {
@@ -67,6 +68,9 @@ bool replication_maybe_commit(struct raft *r)
      * they get, or at the latest from the next heartbeat: no message is
      * sent for it alone (the leader answers clients; followers apply a
      * heartbeat later). */
+    /* A majority holds it: no match passes the log (acknowledgements
+     * beyond it are dropped, the leader's own is its stable index). */
+    assert(candidate <= log_last_index(&r->log));
     r->commit = candidate;
     if (first_in_term) {
         read_on_commit_in_term(r);
@@ -136,6 +140,7 @@ static int send_append(struct raft *r, struct progress *p)
 
 static bool follower_due(const struct raft *r, const struct progress *p)
 {
+    assert(r->role == RAFT_LEADER);
     if (p->is_self || progress_paused(p, r->opts.max_inflight)) {
         return false;
     }
@@ -173,12 +178,15 @@ int replication_flush(struct raft *r)
                 break;
             }
         }
+        /* Sending moves next at most to just past the log. */
+        assert(p->next <= log_last_index(&r->log) + 1);
     }
     return 0;
 }
 
 int replication_heartbeat_all(struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     for (uint32_t k = 0; k < r->conf.count; k++) {
         const struct progress *p = &r->progress[k];
         if (p->is_self) {
@@ -207,6 +215,8 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
         return raft_drop(r, "append response while not leader");
     }
     struct progress *p = raft_progress_of(r, m->from);
+    /* raft_step() dropped messages from outside the configuration. */
+    assert(p != NULL);
     const struct raft_append_resp *a = &m->append_resp;
     raft_index last = log_last_index(&r->log);
     if (a->index > last) {
@@ -270,6 +280,7 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
         return raft_drop(r, "heartbeat response while not leader");
     }
     struct progress *p = raft_progress_of(r, m->from);
+    assert(p != NULL);
     p->recent_active = true;
     p->probe_sent = false;
     if (p->state == PROGRESS_REPLICATE &&
@@ -301,6 +312,8 @@ static int respond_append(struct raft *r,
                           raft_index hint_index,
                           raft_term hint_term)
 {
+    /* An acknowledgement is for entries this node holds. */
+    assert(!success || index <= log_last_index(&r->log));
     struct raft_message resp = {
         .type = RAFT_MSG_APPEND_RESP,
         .to = to,
@@ -315,6 +328,8 @@ static int respond_append(struct raft *r,
 
 int replication_accept_leader(struct raft *r, raft_id leader)
 {
+    /* The sender of a message of this node's term (raft_step). */
+    assert(leader != 0 && leader != r->id);
     if (r->role == RAFT_LEADER) {
         /* Election Safety makes this impossible between correct nodes. */
         return raft_drop(r, "another leader in this node's own term");
@@ -334,6 +349,7 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
     if (rv != 0) {
         return rv;
     }
+    assert(r->role == RAFT_FOLLOWER && r->leader == m->from);
     const struct raft_append *a = &m->append;
     raft_index prev = a->prev_index;
     raft_term prev_term = a->prev_term;
@@ -418,6 +434,7 @@ int replication_on_heartbeat(struct raft *r, const struct raft_message *m)
     if (c > r->commit) {
         r->commit = c;
     }
+    assert(r->commit <= last);
     struct raft_message resp = {
         .type = RAFT_MSG_HEARTBEAT_RESP,
         .to = m->from,
