@@ -126,7 +126,7 @@ static void check_role(const struct raft *r)
             assert(r->heartbeat_elapsed < r->opts.heartbeat_ticks);
             break;
         default:
-            assert(!"a known role");
+            assert(0 && "a known role");
     }
     if (r->role != RAFT_LEADER) {
         /* Only a leader keeps the heartbeat clock and reads: stepping down
@@ -164,7 +164,7 @@ static void check_progress(const struct raft *r, const struct progress *p)
             break;
         }
         default:
-            assert(!"a known progress state");
+            assert(0 && "a known progress state");
     }
     if (p->is_self) {
         assert(p->match == r->log.stable && p->next == last + 1);
