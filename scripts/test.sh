@@ -3,9 +3,9 @@
 #   scripts/test.sh                       plain build in build/
 #   scripts/test.sh --sanitize address,undefined   in build-asan/
 #   scripts/test.sh --sanitize thread              in build-tsan/
-# Sanitizer builds also check the Raft core's invariants after every call
-# (RAFTKV_INVARIANTS), so CI runs every test, the sim sweeps among them,
-# with them.
+# Sanitizer builds also check the Raft core's and the WAL's invariants
+# after every call (RAFTKV_INVARIANTS), so CI runs every test, the sim
+# sweeps among them, with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=""

@@ -18,12 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cmocka.h>
 
+#include "death.h"
 #include "raft_internal.h"
 #include "single.h"
 
@@ -75,6 +72,21 @@ static void check(struct raft *r)
     raft_invariants(r);
 }
 
+/* What the child does: break a fact in its copy of the node, then act. */
+struct child
+{
+    struct raft *r;
+    node_fn corrupt;
+    node_fn act;
+};
+
+static void child_main(void *arg)
+{
+    struct child *c = arg;
+    c->corrupt(c->r);
+    c->act(c->r);
+}
+
 /* Runs @corrupt then @act on the node in a child process. Returns true
  * when the child died of SIGABRT; what it wrote to stderr is in @err. */
 static bool child_aborts(struct raft *r,
@@ -83,40 +95,8 @@ static bool child_aborts(struct raft *r,
                          char *err,
                          size_t err_len)
 {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        signal(SIGABRT, SIG_DFL);
-        dup2(fds[1], STDERR_FILENO);
-        close(fds[0]);
-        close(fds[1]);
-        corrupt(r);
-        act(r);
-        _exit(0); /* survived: no cmocka, no leak check in the child */
-    }
-    close(fds[1]);
-    /* Read to the end, so that the child never blocks on a full pipe;
-     * what does not fit @err is read and dropped. */
-    size_t got = 0;
-    char sink[256];
-    for (;;) {
-        bool room = got < err_len - 1;
-        ssize_t n = read(fds[0], room ? err + got : sink,
-                         room ? err_len - 1 - got : sizeof sink);
-        if (n <= 0) {
-            break;
-        }
-        got += room ? (size_t)n : 0;
-    }
-    err[got] = '\0';
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+    struct child c = {r, corrupt, act};
+    return death_run(child_main, &c, err, err_len);
 }
 
 /* The child must die of the assertion whose text contains @expect. */
@@ -125,12 +105,8 @@ static void expect_death(struct raft *r,
                          node_fn act,
                          const char *expect)
 {
-    char err[4096];
-    bool aborted = child_aborts(r, corrupt, act, err, sizeof err);
-    if (!aborted || strstr(err, expect) == NULL) {
-        fail_msg("expected an abort naming \"%s\"; the child %s, saying: %s",
-                 expect, aborted ? "aborted" : "did not abort", err);
-    }
+    struct child c = {r, corrupt, act};
+    death_expect(child_main, &c, expect);
 }
 
 /* ------------------------------------------------------------------------ */
