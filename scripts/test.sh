@@ -3,6 +3,9 @@
 #   scripts/test.sh                       plain build in build/
 #   scripts/test.sh --sanitize address,undefined   in build-asan/
 #   scripts/test.sh --sanitize thread              in build-tsan/
+# Sanitizer builds also check the Raft core's and the WAL's invariants
+# after every call (RAFTKV_INVARIANTS), so CI runs every test, the sim
+# sweeps among them, with them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sanitize=""
@@ -19,7 +22,8 @@ case "$sanitize" in
     *) dir=build-asan ;;
 esac
 if [ -n "$sanitize" ]; then
-    extra=(-DRAFTKV_SANITIZE="$sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+    extra=(-DRAFTKV_SANITIZE="$sanitize" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+           -DRAFTKV_INVARIANTS=ON)
 fi
 scripts/build.sh "$dir" "${extra[@]}"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}

@@ -6,6 +6,7 @@
  * Encoding (little endian): u32 magic "RCF1", u32 count, then per server
  * u64 id and u8 role. Everything is checked on decode.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "raft/raft.h"
@@ -16,9 +17,11 @@ int raft_configuration_voters(struct raft_configuration *conf,
                               const raft_id *ids,
                               size_t count)
 {
+    assert(conf != NULL);
     if (count == 0 || count > RAFT_MAX_SERVERS) {
         return COMMON_EINVAL;
     }
+    assert(ids != NULL);
     memset(conf, 0, sizeof *conf);
     for (size_t i = 0; i < count; i++) {
         conf->servers[i].id = ids[i];
@@ -30,6 +33,7 @@ int raft_configuration_voters(struct raft_configuration *conf,
 
 bool raft_configuration_valid(const struct raft_configuration *conf)
 {
+    assert(conf != NULL);
     if (conf->count == 0 || conf->count > RAFT_MAX_SERVERS) {
         return false;
     }
@@ -54,6 +58,7 @@ bool raft_configuration_valid(const struct raft_configuration *conf)
 
 int raft_configuration_find(const struct raft_configuration *conf, raft_id id)
 {
+    assert(conf != NULL);
     if (id == 0) {
         return -1;
     }
@@ -71,11 +76,13 @@ unsigned raft_configuration_voter_count(const struct raft_configuration *conf)
     for (uint32_t i = 0; i < conf->count && i < RAFT_MAX_SERVERS; i++) {
         n += conf->servers[i].role == RAFT_VOTER;
     }
+    assert(n <= RAFT_MAX_SERVERS);
     return n;
 }
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
+    assert(p != NULL);
     for (int i = 0; i < 4; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
@@ -83,6 +90,7 @@ static void put_u32(uint8_t *p, uint32_t v)
 
 static void put_u64(uint8_t *p, uint64_t v)
 {
+    assert(p != NULL);
     for (int i = 0; i < 8; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
@@ -90,6 +98,7 @@ static void put_u64(uint8_t *p, uint64_t v)
 
 static uint32_t get_u32(const uint8_t *p)
 {
+    assert(p != NULL);
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         v |= (uint32_t)p[i] << (8 * i);
@@ -99,6 +108,7 @@ static uint32_t get_u32(const uint8_t *p)
 
 static uint64_t get_u64(const uint8_t *p)
 {
+    assert(p != NULL);
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) {
         v |= (uint64_t)p[i] << (8 * i);
@@ -110,6 +120,8 @@ size_t raft_configuration_encode(const struct raft_configuration *conf,
                                  uint8_t *buf,
                                  size_t cap)
 {
+    /* A count above the bound would read past conf->servers. */
+    assert(conf->count <= RAFT_MAX_SERVERS);
     size_t need = 8 + (size_t)conf->count * 9;
     if (buf == NULL || cap < need) {
         return need;
@@ -122,6 +134,7 @@ size_t raft_configuration_encode(const struct raft_configuration *conf,
         p[8] = (uint8_t)conf->servers[i].role;
         p += 9;
     }
+    assert((size_t)(p - buf) == need);
     return need;
 }
 
@@ -149,6 +162,8 @@ int raft_configuration_decode(struct raft_configuration *conf,
     if (!raft_configuration_valid(&c)) {
         return COMMON_ECORRUPT;
     }
+    /* What decodes takes exactly the bytes its encoding would. */
+    assert(raft_configuration_encode(&c, NULL, 0) == len);
     *conf = c;
     return 0;
 }

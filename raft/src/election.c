@@ -1,21 +1,10 @@
 /*
  * Leader election (Raft paper §5.2, §5.4.1), PreVote and CheckQuorum
- * (Ongaro's dissertation §9.6 and §6.2).
- *
- *                  timeout              majority of pre-votes
- *   FOLLOWER ---------------> PRE_CANDIDATE -----------------> CANDIDATE
- *      ^   ^   (pre_vote on)    |  (term unchanged)             | term+1,
- *      |   |                    | majority rejects,             | votes self
- *      |   +--------------------+ or hears a leader             |
- *      |   higher term, or a leader of the current term         | majority
- *      +-------------------------------------------------------+ of votes
- *      |                                                         v
- *      +------------------ higher term; lost quorum ------- LEADER
- *
- * Transitions: become_follower() (here), election_start() (to
- * PRE_CANDIDATE or CANDIDATE, here), replication_become_leader() (to
- * LEADER, replication.c). A candidate whose election times out starts a new
- * one (§5.2: "each candidate restarts its randomized election timeout").
+ * (Ongaro's dissertation §9.6 and §6.2): ticks, (pre-)vote requests both
+ * ways and their tally. The role changes they lead to, with the diagram
+ * and the table of legal transitions, are in convert.c. A candidate whose
+ * election times out starts a new one (§5.2: "each candidate restarts its
+ * randomized election timeout").
  *
  * PreVote: before bumping its term a node asks whether it could win; peers
  * answer yes only when its log is up to date and they have not heard from a
@@ -35,44 +24,20 @@ void election_reset_timeout(struct raft *r)
     unsigned e = r->opts.election_ticks;
     r->election_elapsed = 0;
     r->randomized_timeout = e + (unsigned)common_prng_below(&r->prng, e);
-}
-
-void become_follower(struct raft *r, raft_term term, raft_id leader)
-{
-    /* Every term comes from a bounded message or a bounded boot state. */
-    assert(term <= RAFT_TERM_MAX);
-    bool was_leader = r->role == RAFT_LEADER;
-    if (term > r->term) {
-        /* Figure 2, all servers: "If RPC request or response contains term
-         * T > currentTerm: set currentTerm = T, convert to follower". The
-         * vote belongs to the old term. */
-        r->term = term;
-        r->vote = 0;
-    }
-    r->role = RAFT_FOLLOWER;
-    r->leader = leader;
-    r->heartbeat_elapsed = 0;
-    /* The election timer keeps running: Figure 2 resets it only for
-     * AppendEntries from the current leader or a granted vote (callers do
-     * that). Resetting it on every higher term would let candidates that
-     * cannot win (stale logs) keep the one node that can from ever timing
-     * out. A leader stepping down starts a fresh timeout. */
-    unsigned elapsed = was_leader ? 0 : r->election_elapsed;
-    election_reset_timeout(r);
-    r->election_elapsed = elapsed;
-    if (was_leader) {
-        read_fail_all(r);
-    }
+    assert(r->randomized_timeout >= e && r->randomized_timeout < 2 * e);
 }
 
 static bool promotable(const struct raft *r)
 {
     int k = raft_configuration_find(&r->conf, r->id);
+    assert(k < 0 || (uint32_t)k < r->conf.count);
     return k >= 0 && r->conf.servers[k].role == RAFT_VOTER;
 }
 
 bool election_in_lease(const struct raft *r)
 {
+    /* Only a leader names itself as the leader (convert.c). */
+    assert(r->leader != r->id || r->role == RAFT_LEADER);
     return r->opts.check_quorum && r->leader != 0 &&
            r->election_elapsed < r->opts.election_ticks;
 }
@@ -83,15 +48,19 @@ static int tally(const struct raft *r)
 {
     unsigned granted = 0;
     unsigned rejected = 0;
+    unsigned voters = 0;
     for (uint32_t k = 0; k < r->conf.count; k++) {
         const struct progress *p = &r->progress[k];
         if (!p->voter) {
             continue;
         }
+        voters++;
         granted += p->vote > 0;
         rejected += p->vote < 0;
     }
     unsigned q = raft_quorum(r);
+    /* Each voter answers once; a quorum is a majority of the voters. */
+    assert(granted + rejected <= voters && q == voters / 2 + 1);
     if (granted >= q) {
         return 1;
     }
@@ -103,12 +72,13 @@ static int tally(const struct raft *r)
 
 static int decide(struct raft *r)
 {
+    assert(r->role == RAFT_PRE_CANDIDATE || r->role == RAFT_CANDIDATE);
     int t = tally(r);
     if (t > 0) {
         if (r->role == RAFT_PRE_CANDIDATE) {
             return election_start(r, false);
         }
-        return replication_become_leader(r);
+        return become_leader(r);
     }
     if (t < 0) {
         /* A majority said no: wait for a leader or the next timeout. */
@@ -141,22 +111,11 @@ int election_start(struct raft *r, bool pre_vote)
     }
     raft_term vote_term;
     if (pre_vote) {
-        r->role = RAFT_PRE_CANDIDATE;
+        become_pre_candidate(r);
         vote_term = r->term + 1;
-        r->stats.pre_votes_started++;
     } else {
-        /* Figure 2, candidates: "increment currentTerm, vote for self,
-         * reset election timer, send RequestVote RPCs to all servers". */
-        r->role = RAFT_CANDIDATE;
-        r->term++;
-        r->vote = r->id;
+        become_candidate(r);
         vote_term = r->term;
-        r->stats.elections_started++;
-    }
-    r->leader = 0;
-    election_reset_timeout(r);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        r->progress[k].vote = r->progress[k].is_self ? 1 : 0;
     }
     raft_logf(r, RAFT_LOG_INFO, "%s for term %llu",
               pre_vote ? "pre-vote" : "election",
@@ -186,6 +145,11 @@ int election_start(struct raft *r, bool pre_vote)
 
 int election_tick(struct raft *r)
 {
+    /* Only a leader keeps the heartbeat clock, which the tick before this
+     * one wrapped around. */
+    assert(r->role == RAFT_LEADER
+               ? r->heartbeat_elapsed < r->opts.heartbeat_ticks
+               : r->heartbeat_elapsed == 0);
     if (r->role == RAFT_LEADER) {
         r->heartbeat_elapsed++;
         r->election_elapsed++;
@@ -240,6 +204,8 @@ int election_tick(struct raft *r)
  * term, then whichever log is longer is more up-to-date." */
 static bool log_up_to_date(const struct raft *r, raft_term term, raft_index i)
 {
+    /* From a message raft_step() checked against the bounds. */
+    assert(term <= RAFT_TERM_MAX && i <= RAFT_INDEX_MAX);
     raft_term last_term = log_last_term(&r->log);
     return term > last_term ||
            (term == last_term && i >= log_last_index(&r->log));
@@ -247,6 +213,8 @@ static bool log_up_to_date(const struct raft *r, raft_term term, raft_index i)
 
 int election_on_vote(struct raft *r, const struct raft_message *m)
 {
+    /* raft_step() answered requests of older terms itself. */
+    assert(m->type == RAFT_MSG_VOTE && m->term >= r->term);
     const struct raft_vote *v = &m->vote;
     bool can_vote;
     if (v->pre_vote) {
@@ -285,6 +253,8 @@ int election_on_vote(struct raft *r, const struct raft_message *m)
 
 int election_on_vote_resp(struct raft *r, const struct raft_message *m)
 {
+    /* raft_step() dropped responses of older terms. */
+    assert(m->type == RAFT_MSG_VOTE_RESP && m->term >= r->term);
     const struct raft_vote_resp *v = &m->vote_resp;
     bool expected;
     if (v->pre_vote) {

@@ -17,6 +17,8 @@
 
 int log_init(struct raft_log *l, raft_index snapshot_index, raft_term term)
 {
+    /* raft_new() checked the boot state against the bounds. */
+    assert(snapshot_index <= RAFT_INDEX_MAX && term <= RAFT_TERM_MAX);
     memset(l, 0, sizeof *l);
     l->ring = calloc(LOG_INITIAL_CAP, sizeof *l->ring);
     if (l->ring == NULL) {
@@ -31,11 +33,13 @@ int log_init(struct raft_log *l, raft_index snapshot_index, raft_term term)
 
 static struct raft_entry *slot(const struct raft_log *l, size_t k)
 {
+    assert(k < l->cap);
     return &l->ring[(l->head + k) & (l->cap - 1)];
 }
 
 void log_fini(struct raft_log *l)
 {
+    assert(l->count <= l->cap && l->trash_len <= l->trash_cap);
     for (size_t k = 0; k < l->count; k++) {
         free(slot(l, k)->data.base);
     }
@@ -47,17 +51,23 @@ void log_fini(struct raft_log *l)
 
 raft_index log_first_index(const struct raft_log *l)
 {
+    assert(l->snapshot_index <= RAFT_INDEX_MAX);
     return l->snapshot_index + 1;
 }
 
 raft_index log_last_index(const struct raft_log *l)
 {
+    /* The log never passes RAFT_INDEX_MAX (log_append_copy). */
+    assert(l->count <= RAFT_INDEX_MAX - l->snapshot_index);
     return l->snapshot_index + l->count;
 }
 
 raft_term log_last_term(const struct raft_log *l)
 {
-    return log_term(l, log_last_index(l));
+    raft_term t = log_term(l, log_last_index(l));
+    /* Every entry has a term; only an empty log may end at term 0. */
+    assert(l->count == 0 || t > 0);
+    return t;
 }
 
 const struct raft_entry *log_get(const struct raft_log *l, raft_index i)
@@ -65,7 +75,10 @@ const struct raft_entry *log_get(const struct raft_log *l, raft_index i)
     if (i <= l->snapshot_index || i > log_last_index(l)) {
         return NULL;
     }
-    return slot(l, (size_t)(i - l->snapshot_index - 1));
+    const struct raft_entry *e = slot(l, (size_t)(i - l->snapshot_index - 1));
+    /* The ring keeps each entry at the slot its index names. */
+    assert(e->index == i);
+    return e;
 }
 
 raft_term log_term(const struct raft_log *l, raft_index i)
@@ -74,6 +87,7 @@ raft_term log_term(const struct raft_log *l, raft_index i)
         return l->snapshot_term;
     }
     const struct raft_entry *e = log_get(l, i);
+    assert(e == NULL || e->term >= 1);
     return e ? e->term : 0;
 }
 
@@ -94,6 +108,8 @@ static int grow(struct raft_log *l)
     l->ring = ring;
     l->cap = cap;
     l->head = 0;
+    /* slot() masks with cap - 1. */
+    assert((cap & (cap - 1)) == 0 && l->count < cap);
     return 0;
 }
 
@@ -111,12 +127,15 @@ static int trash_push(struct raft_log *l, void *p)
         l->trash = t;
         l->trash_cap = cap;
     }
+    assert(l->trash_len < l->trash_cap);
     l->trash[l->trash_len++] = p;
     return 0;
 }
 
 static void release(struct raft_log *l, struct raft_entry *e)
 {
+    /* log_append_copy() gave every entry with data a buffer of its own. */
+    assert(e->data.len == 0 || e->data.base != NULL);
     /* If the trash cannot grow, leaking is safer than freeing memory an
      * outstanding update may still point to. */
     (void)trash_push(l, e->data.base);
@@ -126,6 +145,7 @@ static void release(struct raft_log *l, struct raft_entry *e)
 
 void log_empty_trash(struct raft_log *l)
 {
+    assert(l->trash_len <= l->trash_cap);
     for (size_t k = 0; k < l->trash_len; k++) {
         free(l->trash[k]);
     }
@@ -141,6 +161,13 @@ int log_append_copy(struct raft_log *l,
     if (log_last_index(l) >= RAFT_INDEX_MAX) {
         return COMMON_ERANGE;
     }
+    /* Terms never go down along a log (the binary searches below rely on
+     * it): a leader appends its own term, which no entry passes, and a
+     * follower copies entries that raft_step() checked and that continue
+     * an entry of the same term as their first one's predecessor. */
+    assert(term >= 1 && term <= RAFT_TERM_MAX);
+    assert(term >= log_last_term(l));
+    assert(len == 0 || data != NULL);
     if (l->count == l->cap) {
         int rv = grow(l);
         if (rv != 0) {
@@ -210,6 +237,7 @@ static raft_index first_with_term_at_least(const struct raft_log *l,
                                            raft_index hi,
                                            raft_term t)
 {
+    assert(lo >= 1 && lo <= hi + 1);
     raft_index end = hi + 1;
     while (lo < end) {
         raft_index mid = lo + (end - lo) / 2;
@@ -224,6 +252,9 @@ static raft_index first_with_term_at_least(const struct raft_log *l,
 
 void log_reset(struct raft_log *l, raft_index i, raft_term term)
 {
+    /* A snapshot raft_step() checked: index and term within the bounds,
+     * the term not 0. */
+    assert(i <= RAFT_INDEX_MAX && term >= 1 && term <= RAFT_TERM_MAX);
     for (size_t k = 0; k < l->count; k++) {
         release(l, slot(l, k));
     }
@@ -237,6 +268,7 @@ void log_reset(struct raft_log *l, raft_index i, raft_term term)
 
 raft_index log_term_first_index(const struct raft_log *l, raft_index i)
 {
+    assert(i >= l->snapshot_index && i <= log_last_index(l));
     if (i <= l->snapshot_index + 1) {
         return i;
     }
@@ -256,6 +288,7 @@ raft_index log_term_last_index(const struct raft_log *l, raft_term term)
     raft_index past =
         first_with_term_at_least(l, l->snapshot_index + 1, last, term + 1);
     raft_index i = past - 1;
+    assert(i <= last);
     if (i >= l->snapshot_index && i > 0 && log_term(l, i) == term) {
         return i;
     }

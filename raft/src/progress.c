@@ -21,6 +21,7 @@
 
 void progress_reset(struct progress *p, raft_index last_index)
 {
+    assert(last_index <= RAFT_INDEX_MAX);
     p->state = PROGRESS_PROBE;
     p->match = 0;
     p->next = last_index + 1;
@@ -35,6 +36,8 @@ void progress_reset(struct progress *p, raft_index last_index)
 
 bool progress_inflight_full(const struct progress *p, unsigned max)
 {
+    /* progress_inflight_add() never fills the window past @max. */
+    assert(p->inflight_count <= max);
     return p->inflight_count >= max;
 }
 
@@ -47,6 +50,8 @@ void progress_inflight_add(struct progress *p, unsigned max, raft_index i)
 
 void progress_inflight_free_to(struct progress *p, unsigned max, raft_index i)
 {
+    /* Only REPLICATE keeps a window (the other states empty it). */
+    assert(p->state == PROGRESS_REPLICATE && p->inflight_count <= max);
     while (p->inflight_count > 0 && p->inflight[p->inflight_start] <= i) {
         p->inflight_start = (p->inflight_start + 1) % max;
         p->inflight_count--;
@@ -55,6 +60,7 @@ void progress_inflight_free_to(struct progress *p, unsigned max, raft_index i)
 
 void progress_inflight_free_first(struct progress *p, unsigned max)
 {
+    assert(p->state == PROGRESS_REPLICATE && p->inflight_count <= max);
     if (p->inflight_count > 0) {
         p->inflight_start = (p->inflight_start + 1) % max;
         p->inflight_count--;
@@ -63,6 +69,9 @@ void progress_inflight_free_first(struct progress *p, unsigned max)
 
 void progress_become_probe(struct progress *p)
 {
+    /* The leader's own record never changes state: no answer comes from
+     * itself. */
+    assert(!p->is_self);
     p->state = PROGRESS_PROBE;
     p->probe_sent = false;
     p->inflight_start = 0;
@@ -73,6 +82,7 @@ void progress_become_probe(struct progress *p)
 
 void progress_become_replicate(struct progress *p)
 {
+    assert(!p->is_self);
     p->state = PROGRESS_REPLICATE;
     p->probe_sent = false;
     p->inflight_start = 0;
@@ -82,6 +92,7 @@ void progress_become_replicate(struct progress *p)
 
 bool progress_paused(const struct progress *p, unsigned max_inflight)
 {
+    assert(p->state >= PROGRESS_PROBE && p->state <= PROGRESS_SNAPSHOT);
     if (p->state == PROGRESS_PROBE || p->state == PROGRESS_SNAPSHOT) {
         return p->probe_sent;
     }

@@ -39,6 +39,7 @@ void *arena_alloc(struct arena *a, size_t size)
     }
     void *p = (char *)b->data + b->used;
     b->used += size;
+    assert(b->used <= b->cap);
     return p;
 }
 
@@ -54,11 +55,14 @@ void arena_reset(struct arena *a)
             free(b);
         }
     }
+    /* arena_alloc() takes the spare only for what fits a standard block. */
+    assert(a->spare == NULL || a->spare->cap == ARENA_BLOCK_SIZE);
 }
 
 void arena_fini(struct arena *a)
 {
     arena_reset(a);
+    assert(a->head == NULL);
     free(a->spare);
     a->spare = NULL;
 }
@@ -69,6 +73,7 @@ void arena_fini(struct arena *a)
 
 void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
 {
+    assert(fmt != NULL);
     if (r->opts.log == NULL) {
         return;
     }
@@ -82,6 +87,8 @@ void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
 
 int raft_drop(struct raft *r, const char *reason)
 {
+    /* A static string: raft_last_drop_reason() hands it out for good. */
+    assert(reason != NULL);
     r->drop_reason = reason;
     r->stats.msgs_dropped++;
     raft_logf(r, RAFT_LOG_DEBUG, "dropped: %s", reason);
@@ -90,6 +97,9 @@ int raft_drop(struct raft *r, const char *reason)
 
 int raft_send(struct raft *r, const struct raft_message *m)
 {
+    /* To a peer, and nothing beyond the bounds ever leaves the core. */
+    assert(m->to != 0 && m->to != r->id);
+    assert(m->term <= RAFT_TERM_MAX);
     if (r->outbox_len == r->outbox_cap) {
         size_t cap = r->outbox_cap ? r->outbox_cap * 2 : 32;
         struct raft_message *o = realloc(r->outbox, cap * sizeof *o);
@@ -109,16 +119,21 @@ int raft_send(struct raft *r, const struct raft_message *m)
 struct progress *raft_progress_of(struct raft *r, raft_id id)
 {
     int k = raft_configuration_find(&r->conf, id);
+    /* The progress records follow the configuration (raft_set_conf). */
+    assert(k < 0 || r->progress[k].id == id);
     return k < 0 ? NULL : &r->progress[k];
 }
 
 unsigned raft_quorum(const struct raft *r)
 {
+    assert(r->quorum >= 1 && r->quorum <= RAFT_MAX_SERVERS / 2 + 1);
     return r->quorum;
 }
 
 const char *raft_msg_type_name(int type)
 {
+    _Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_SNAPSHOT_RESP,
+                   "every message type has a name below");
     switch (type) {
         case RAFT_MSG_VOTE:
             return "VOTE";
@@ -143,6 +158,7 @@ const char *raft_msg_type_name(int type)
 
 const char *raft_role_name(int role)
 {
+    _Static_assert(RAFT_LEADER == 4, "every role has a name below");
     switch (role) {
         case RAFT_FOLLOWER:
             return "follower";
@@ -163,6 +179,7 @@ const char *raft_role_name(int role)
 
 void raft_options_default(struct raft_options *o)
 {
+    assert(o != NULL);
     memset(o, 0, sizeof *o);
     o->election_ticks = 10;
     o->heartbeat_ticks = 1;
@@ -175,6 +192,7 @@ void raft_options_default(struct raft_options *o)
 
 static bool options_valid(const struct raft_options *o)
 {
+    assert(o != NULL);
     return o->id != 0 && o->election_ticks >= 2 && o->heartbeat_ticks >= 1 &&
            o->heartbeat_ticks < o->election_ticks &&
            o->election_ticks <= 1000000 && o->max_inflight >= 1 &&
@@ -184,12 +202,15 @@ static bool options_valid(const struct raft_options *o)
 
 static bool entry_type_valid(enum raft_entry_type t)
 {
+    /* Storage and the wire give an entry's type one byte. */
+    _Static_assert(RAFT_ENTRY_CONFIG <= UINT8_MAX, "an entry type is a byte");
     return t == RAFT_ENTRY_COMMAND || t == RAFT_ENTRY_NOOP ||
            t == RAFT_ENTRY_CONFIG;
 }
 
 static bool boot_valid(const struct raft_boot *b)
 {
+    assert(b != NULL);
     if (!raft_configuration_valid(&b->conf)) {
         return false;
     }
@@ -275,13 +296,15 @@ int raft_new(const struct raft_options *opts,
     }
     raft_set_conf(r, &boot->conf);
 
-    r->role = RAFT_FOLLOWER;
-    r->leader = 0;
-    election_reset_timeout(r);
+    become_follower(r, r->term, 0);
     r->reported_hs = boot->hard_state;
     r->reported_hs.commit = r->commit;
     r->reported_role = RAFT_FOLLOWER;
     r->reported_leader = 0;
+    /* Whatever the boot state held was durable, and its snapshot applied. */
+    assert(r->log.stable == log_last_index(&r->log));
+    assert(r->applied >= boot->snapshot_index && r->applied <= r->commit);
+    RAFT_CHECK_INVARIANTS(r);
     *out = r;
     return 0;
 
@@ -298,6 +321,8 @@ void raft_free(struct raft *r)
     if (r == NULL) {
         return;
     }
+    /* It may go with an update out (a node that crashed mid-write). */
+    assert(r->install_pending == (r->install_buf != NULL));
     log_fini(&r->log);
     arena_fini(&r->arena);
     free(r->inflight_mem);
@@ -313,28 +338,32 @@ void raft_free(struct raft *r)
 /* Inputs                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/* Every entry point that changes the instance: the calling contract on
+ * the way in, raft_invariants() on the way out (RAFT_CHECK_INVARIANTS). */
+
 int raft_tick(struct raft *r)
 {
     assert(!r->update_out);
-    return election_tick(r);
+    int rv = election_tick(r);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 int raft_campaign(struct raft *r)
 {
     assert(!r->update_out);
-    if (r->role == RAFT_LEADER) {
-        return COMMON_EINVAL;
-    }
-    return election_start(r, r->opts.pre_vote);
+    int rv = r->role == RAFT_LEADER ? COMMON_EINVAL
+                                    : election_start(r, r->opts.pre_vote);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
-int raft_propose(struct raft *r,
-                 const void *data,
-                 size_t len,
-                 raft_index *index,
-                 raft_term *term)
+static int propose(struct raft *r,
+                   const void *data,
+                   size_t len,
+                   raft_index *index,
+                   raft_term *term)
 {
-    assert(!r->update_out);
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
     }
@@ -350,10 +379,15 @@ int raft_propose(struct raft *r,
     }
     raft_index last = log_last_index(&r->log);
     struct progress *self = raft_progress_of(r, r->id);
-    if (self != NULL) {
-        /* Its match moves when the entry is durable (raft_update_done). */
-        self->next = last + 1;
-    }
+    /* A leader is a voter of its configuration (convert.c). */
+    assert(self != NULL);
+    /* Its match moves when the entry is durable (raft_update_done). */
+    self->next = last + 1;
+#ifdef RAFT_PLANTED_BUG_EARLY_SELF_MATCH
+    /* Test-only build (raft_random_planted): the leader counts its own
+     * entry before it is durable. raft_invariants() must catch it. */
+    self->match = last;
+#endif
     if (index != NULL) {
         *index = last;
     }
@@ -361,6 +395,18 @@ int raft_propose(struct raft *r,
         *term = r->term;
     }
     return 0;
+}
+
+int raft_propose(struct raft *r,
+                 const void *data,
+                 size_t len,
+                 raft_index *index,
+                 raft_term *term)
+{
+    assert(!r->update_out);
+    int rv = propose(r, data, len, index, term);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 /* The term and every index or term field of @m against RAFT_TERM_MAX and
@@ -371,6 +417,10 @@ int raft_propose(struct raft *r,
  * overflow (message_invalid checks that first). */
 static const char *message_beyond_bounds(const struct raft_message *m)
 {
+    /* message_invalid() checked the type and the append's entries. */
+    assert(m->type >= 1 && m->type <= RAFT_MSG_TYPE_MAX);
+    assert(m->type != RAFT_MSG_APPEND || m->append.n_entries == 0 ||
+           m->append.entries != NULL);
     if (m->term > RAFT_TERM_MAX) {
         return "term beyond RAFT_TERM_MAX";
     }
@@ -447,6 +497,7 @@ static const char *message_beyond_bounds(const struct raft_message *m)
 static const char *message_invalid(const struct raft *r,
                                    const struct raft_message *m)
 {
+    assert(m != NULL);
     if (m->type < 1 || m->type > RAFT_MSG_TYPE_MAX) {
         return "unknown message type";
     }
@@ -507,9 +558,8 @@ static const char *message_invalid(const struct raft *r,
     return NULL;
 }
 
-int raft_step(struct raft *r, const struct raft_message *m)
+static int step(struct raft *r, const struct raft_message *m)
 {
-    assert(!r->update_out);
     if (m == NULL) {
         return raft_drop(r, "no message");
     }
@@ -582,6 +632,9 @@ int raft_step(struct raft *r, const struct raft_message *m)
         }
     }
 
+    /* The term rules are done: what goes on is of this node's term (or
+     * returned above). */
+    assert(m->term == r->term);
     switch (m->type) {
         case RAFT_MSG_VOTE:
             return election_on_vote(r, m);
@@ -604,12 +657,21 @@ int raft_step(struct raft *r, const struct raft_message *m)
     }
 }
 
+int raft_step(struct raft *r, const struct raft_message *m)
+{
+    assert(!r->update_out);
+    int rv = step(r, m);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
+}
+
 /* ------------------------------------------------------------------------ */
 /* Updates                                                                   */
 /* ------------------------------------------------------------------------ */
 
 static bool message_early(const struct raft_message *m)
 {
+    assert(m->type >= 1 && m->type <= RAFT_MSG_TYPE_MAX);
     return m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
            m->type == RAFT_MSG_SNAPSHOT;
 }
@@ -623,6 +685,8 @@ static struct raft_entry *copy_range(struct raft *r,
     if (from > to) {
         return NULL;
     }
+    /* Every index in the range is in the log: log_get() never fails. */
+    assert(from > r->log.snapshot_index && to <= log_last_index(&r->log));
     size_t count = (size_t)(to - from + 1);
     struct raft_entry *out = arena_alloc(&r->arena, count * sizeof *out);
     if (out == NULL) {
@@ -635,9 +699,8 @@ static struct raft_entry *copy_range(struct raft *r,
     return out;
 }
 
-bool raft_update_get(struct raft *r, struct raft_update *u)
+static bool update_get(struct raft *r, struct raft_update *u)
 {
-    assert(!r->update_out);
     /* Nothing beyond the bounds is ever handed out to persist (raft.h):
      * input is checked, and the core stops at them. */
     assert(r->term <= RAFT_TERM_MAX && r->commit <= RAFT_INDEX_MAX &&
@@ -713,6 +776,14 @@ bool raft_update_get(struct raft *r, struct raft_update *u)
     return true;
 }
 
+bool raft_update_get(struct raft *r, struct raft_update *u)
+{
+    assert(!r->update_out);
+    bool ready = update_get(r, u);
+    RAFT_CHECK_INVARIANTS(r);
+    return ready;
+}
+
 void raft_update_done(struct raft *r, const struct raft_update *u)
 {
     assert(r->update_out);
@@ -759,19 +830,20 @@ void raft_update_done(struct raft *r, const struct raft_update *u)
     arena_reset(&r->arena);
     log_empty_trash(&r->log);
     r->update_out = false;
+    RAFT_CHECK_INVARIANTS(r);
 }
 
 int raft_compact(struct raft *r, raft_index index)
 {
     assert(!r->update_out);
+    int rv = 0;
     if (index > r->applied || index > log_last_index(&r->log)) {
-        return COMMON_EINVAL;
+        rv = COMMON_EINVAL;
+    } else if (index > r->log.snapshot_index) {
+        log_compact(&r->log, index, log_term(&r->log, index));
     }
-    if (index <= r->log.snapshot_index) {
-        return 0;
-    }
-    log_compact(&r->log, index, log_term(&r->log, index));
-    return 0;
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -780,66 +852,82 @@ int raft_compact(struct raft *r, raft_index index)
 
 raft_id raft_self(const struct raft *r)
 {
+    assert(r->id != 0 && r->id == r->opts.id);
     return r->id;
 }
 
 enum raft_role raft_role(const struct raft *r)
 {
+    assert(r->role >= RAFT_FOLLOWER && r->role <= RAFT_LEADER);
     return r->role;
 }
 
 raft_id raft_leader(const struct raft *r)
 {
+    assert(r->leader != r->id || r->role == RAFT_LEADER);
     return r->leader;
 }
 
 raft_term raft_current_term(const struct raft *r)
 {
+    assert(r->term <= RAFT_TERM_MAX);
     return r->term;
 }
 
 raft_id raft_voted_for(const struct raft *r)
 {
+    assert(r != NULL);
     return r->vote;
 }
 
 raft_index raft_commit_index(const struct raft *r)
 {
+    assert(r->commit <= log_last_index(&r->log));
     return r->commit;
 }
 
 raft_index raft_applied_index(const struct raft *r)
 {
+    assert(r->applied <= r->commit);
     return r->applied;
 }
 
 raft_index raft_first_index(const struct raft *r)
 {
+    assert(r->log.snapshot_index <= r->commit);
     return log_first_index(&r->log);
 }
 
 raft_index raft_last_index(const struct raft *r)
 {
+    assert(r->log.stable <= log_last_index(&r->log));
     return log_last_index(&r->log);
 }
 
 raft_term raft_last_term(const struct raft *r)
 {
-    return log_last_term(&r->log);
+    raft_term t = log_last_term(&r->log);
+    assert(t <= r->term);
+    return t;
 }
 
 raft_term raft_term_at(const struct raft *r, raft_index index)
 {
-    return log_term(&r->log, index);
+    raft_term t = log_term(&r->log, index);
+    assert(t <= r->term);
+    return t;
 }
 
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
-    return log_get(&r->log, index);
+    const struct raft_entry *e = log_get(&r->log, index);
+    assert(e == NULL || e->index == index);
+    return e;
 }
 
 const struct raft_configuration *raft_config(const struct raft *r)
 {
+    assert(r->conf.count >= 1 && r->conf.count <= RAFT_MAX_SERVERS);
     return &r->conf;
 }
 
@@ -855,6 +943,7 @@ bool raft_progress(const struct raft *r,
     if (k < 0) {
         return false;
     }
+    assert(r->progress[k].id == id);
     if (match != NULL) {
         *match = r->progress[k].match;
     }
@@ -866,10 +955,14 @@ bool raft_progress(const struct raft *r,
 
 const char *raft_last_drop_reason(const struct raft *r)
 {
+    /* raft_drop() sets the reason as it counts the drop. */
+    assert(r->drop_reason != NULL || r->stats.msgs_dropped == 0);
     return r->drop_reason;
 }
 
 void raft_get_stats(const struct raft *r, struct raft_stats *s)
 {
+    /* Every term led was campaigned for (become_candidate). */
+    assert(r->stats.leader_terms <= r->stats.elections_started);
     *s = r->stats;
 }

@@ -2,11 +2,13 @@
  * Internal state of the Raft core, shared by its source files:
  *   log.c          the in-memory log (a ring of entries after the snapshot)
  *   progress.c     the leader's view of each follower, in-flight window
- *   election.c     ticks, PreVote, RequestVote, role transitions
+ *   election.c     ticks, PreVote, RequestVote, CheckQuorum
+ *   convert.c      role transitions, checked against a table of legal ones
  *   replication.c  AppendEntries both ways, heartbeats, commitment
  *   read.c         ReadIndex rounds
  *   snapshot.c     InstallSnapshot both ways
  *   raft.c         construction, message dispatch, updates, introspection
+ *   invariants.c   raft_invariants(): the facts all of the above rely on
  */
 #ifndef RAFT_INTERNAL_H
 #define RAFT_INTERNAL_H
@@ -236,6 +238,15 @@ struct raft
     struct raft_stats stats;
 };
 
+/* invariants.c: raft_invariants() (raft.h) at the end of every entry point
+ * in builds with RAFTKV_INVARIANTS, which define RAFT_INVARIANTS; nothing
+ * in others. */
+#ifdef RAFT_INVARIANTS
+#define RAFT_CHECK_INVARIANTS(r) raft_invariants(r)
+#else
+#define RAFT_CHECK_INVARIANTS(r) ((void)(r))
+#endif
+
 /* raft.c */
 int raft_send(struct raft *r, const struct raft_message *m);
 int raft_drop(struct raft *r, const char *reason);
@@ -244,9 +255,21 @@ void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 unsigned raft_quorum(const struct raft *r);
 
+/* convert.c: every role change (the diagram and the table are there). */
+/* Is a change from role @from (0: an instance being built) to @to legal? */
+bool convert_legal(int from, int to);
+/* To FOLLOWER of @term (>= the current one) under @leader (0: unknown). */
+void become_follower(struct raft *r, raft_term term, raft_id leader);
+/* To PRE_CANDIDATE, or to CANDIDATE of term + 1 voting for itself; both
+ * reset the election timer and the vote tally. */
+void become_pre_candidate(struct raft *r);
+void become_candidate(struct raft *r);
+/* From CANDIDATE to LEADER: appends the no-op of §8 and resets the
+ * progress records. */
+int become_leader(struct raft *r);
+
 /* election.c */
 void election_reset_timeout(struct raft *r);
-void become_follower(struct raft *r, raft_term term, raft_id leader);
 int election_tick(struct raft *r);
 int election_start(struct raft *r, bool pre_vote);
 int election_on_vote(struct raft *r, const struct raft_message *m);
@@ -266,7 +289,6 @@ bool replication_maybe_commit(struct raft *r);
  * InstallSnapshot): a candidate or another follower's follower follows it;
  * a leader drops it. */
 int replication_accept_leader(struct raft *r, raft_id leader);
-int replication_become_leader(struct raft *r);
 
 /* snapshot.c */
 int snapshot_send(struct raft *r, struct progress *p);

@@ -23,6 +23,8 @@
 
 int read_push_ready(struct raft *r, uint64_t context, raft_index index)
 {
+    /* A read is answered at the commit index it saw, or failed (0). */
+    assert(index <= r->commit);
     if (r->reads_ready_len == r->reads_ready_cap) {
         size_t cap = r->reads_ready_cap ? r->reads_ready_cap * 2 : 16;
         struct raft_read *p = realloc(r->reads_ready, cap * sizeof *p);
@@ -39,11 +41,14 @@ int read_push_ready(struct raft *r, uint64_t context, raft_index index)
 
 static bool committed_in_term(const struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     return log_term(&r->log, r->commit) == r->term;
 }
 
 static unsigned acked(const struct raft *r, uint64_t round)
 {
+    /* A read's round is at most the next one (assign_round). */
+    assert(round <= r->read_round + 1);
     unsigned n = 0;
     for (uint32_t k = 0; k < r->conf.count; k++) {
         const struct progress *p = &r->progress[k];
@@ -57,6 +62,7 @@ static unsigned acked(const struct raft *r, uint64_t round)
 /* Moves confirmed reads from the head of the queue to the ready list. */
 void read_release_confirmed(struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     size_t done = 0;
     while (done < r->reads_len) {
         struct read_request *q = &r->reads[done];
@@ -78,14 +84,14 @@ void read_release_confirmed(struct raft *r)
 
 static void assign_round(struct raft *r, struct read_request *q)
 {
+    assert(q->round == 0 && r->role == RAFT_LEADER);
     q->index = r->commit;
     q->round = r->read_round + 1;
     r->read_round_pending = true;
 }
 
-int raft_read_index(struct raft *r, uint64_t context)
+static int read_index(struct raft *r, uint64_t context)
 {
-    assert(!r->update_out);
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
     }
@@ -102,6 +108,7 @@ int raft_read_index(struct raft *r, uint64_t context)
         r->reads = p;
         r->reads_cap = cap;
     }
+    assert(r->reads_len < r->reads_cap);
     struct read_request *q = &r->reads[r->reads_len++];
     q->context = context;
     q->index = 0;
@@ -116,6 +123,14 @@ int raft_read_index(struct raft *r, uint64_t context)
     return 0;
 }
 
+int raft_read_index(struct raft *r, uint64_t context)
+{
+    assert(!r->update_out);
+    int rv = read_index(r, context);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
+}
+
 void read_round_start(struct raft *r)
 {
     /* A round is pending only for reads raft_read_index() admitted while
@@ -127,6 +142,8 @@ void read_round_start(struct raft *r)
 
 void read_on_commit_in_term(struct raft *r)
 {
+    /* The first commit of an entry of the leader's term (§8, Figure 8). */
+    assert(r->role == RAFT_LEADER && log_term(&r->log, r->commit) == r->term);
     for (size_t k = 0; k < r->reads_len; k++) {
         if (r->reads[k].round == 0) {
             assign_round(r, &r->reads[k]);
@@ -140,11 +157,14 @@ void read_on_commit_in_term(struct raft *r)
 
 bool read_round_idle(const struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     return r->read_round == 0 || acked(r, r->read_round) >= raft_quorum(r);
 }
 
 void read_fail_all(struct raft *r)
 {
+    /* A leader stepping down (become_follower): no new rounds from here. */
+    assert(r->role == RAFT_FOLLOWER && r->reads_len <= r->reads_cap);
     for (size_t k = 0; k < r->reads_len; k++) {
         /* Without memory to report it, the read is simply not reported:
          * the caller's own timeout then fails it. */

@@ -17,8 +17,9 @@
  * Commitment: an index is committed when a majority of voters hold it AND
  * the entry there is of the leader's current term (§5.4.2; Figure 8 shows
  * why counting replicas of an older term's entry is unsafe). A new leader
- * appends a no-op of its term at once (§8) so that it can commit, and learn
- * the commit index, without waiting for a client.
+ * appends a no-op of its term at once (§8, become_leader() in convert.c) so
+ * that it can commit, and learn the commit index, without waiting for a
+ * client.
  */
 #include <string.h>
 
@@ -28,47 +29,9 @@
 /* Leader                                                                    */
 /* ------------------------------------------------------------------------ */
 
-int replication_become_leader(struct raft *r)
-{
-    r->role = RAFT_LEADER;
-    r->leader = r->id;
-    r->heartbeat_elapsed = 0;
-    r->election_elapsed = 0;
-    r->stats.leader_terms++;
-    /* §8: "each leader commit a blank no-op entry into the log at the start
-     * of its term". */
-    int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_NOOP, NULL, 0);
-    bool noop = rv == 0;
-    if (rv == COMMON_ERANGE) {
-        /* The log ends at RAFT_INDEX_MAX: no room for the no-op, nor for
-         * anything this leader could commit; it still leads. */
-        raft_logf(r, RAFT_LOG_WARN,
-                  "the log ends at RAFT_INDEX_MAX: no no-op for term %llu",
-                  (unsigned long long)r->term);
-        rv = 0;
-    }
-    raft_index last = log_last_index(&r->log);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        struct progress *p = &r->progress[k];
-        /* Figure 2: "nextIndex initialized to leader last log index + 1,
-         * matchIndex initialized to 0". The no-op is the first thing each
-         * follower is sent, with the entry before it as the probe point. */
-        progress_reset(p, noop ? last - 1 : last);
-        if (p->is_self) {
-            /* The leader's own copy counts once it is durable: what is
-             * already persisted now, the no-op when its update is done. */
-            p->match = r->log.stable;
-            p->next = last + 1;
-            p->recent_active = true;
-        }
-    }
-    raft_logf(r, RAFT_LOG_INFO, "leader of term %llu at index %llu",
-              (unsigned long long)r->term, (unsigned long long)last);
-    return rv;
-}
-
 bool replication_maybe_commit(struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     raft_index matches[RAFT_MAX_SERVERS];
     unsigned n = 0;
     for (uint32_t k = 0; k < r->conf.count; k++) {
@@ -105,6 +68,9 @@ bool replication_maybe_commit(struct raft *r)
      * they get, or at the latest from the next heartbeat: no message is
      * sent for it alone (the leader answers clients; followers apply a
      * heartbeat later). */
+    /* A majority holds it: no match passes the log (acknowledgements
+     * beyond it are dropped, the leader's own is its stable index). */
+    assert(candidate <= log_last_index(&r->log));
     r->commit = candidate;
     if (first_in_term) {
         read_on_commit_in_term(r);
@@ -174,6 +140,7 @@ static int send_append(struct raft *r, struct progress *p)
 
 static bool follower_due(const struct raft *r, const struct progress *p)
 {
+    assert(r->role == RAFT_LEADER);
     if (p->is_self || progress_paused(p, r->opts.max_inflight)) {
         return false;
     }
@@ -211,12 +178,15 @@ int replication_flush(struct raft *r)
                 break;
             }
         }
+        /* Sending moves next at most to just past the log. */
+        assert(p->next <= log_last_index(&r->log) + 1);
     }
     return 0;
 }
 
 int replication_heartbeat_all(struct raft *r)
 {
+    assert(r->role == RAFT_LEADER);
     for (uint32_t k = 0; k < r->conf.count; k++) {
         const struct progress *p = &r->progress[k];
         if (p->is_self) {
@@ -245,6 +215,8 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
         return raft_drop(r, "append response while not leader");
     }
     struct progress *p = raft_progress_of(r, m->from);
+    /* raft_step() dropped messages from outside the configuration. */
+    assert(p != NULL);
     const struct raft_append_resp *a = &m->append_resp;
     raft_index last = log_last_index(&r->log);
     if (a->index > last) {
@@ -308,6 +280,7 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
         return raft_drop(r, "heartbeat response while not leader");
     }
     struct progress *p = raft_progress_of(r, m->from);
+    assert(p != NULL);
     p->recent_active = true;
     p->probe_sent = false;
     if (p->state == PROGRESS_REPLICATE &&
@@ -339,6 +312,8 @@ static int respond_append(struct raft *r,
                           raft_index hint_index,
                           raft_term hint_term)
 {
+    /* An acknowledgement is for entries this node holds. */
+    assert(!success || index <= log_last_index(&r->log));
     struct raft_message resp = {
         .type = RAFT_MSG_APPEND_RESP,
         .to = to,
@@ -353,6 +328,8 @@ static int respond_append(struct raft *r,
 
 int replication_accept_leader(struct raft *r, raft_id leader)
 {
+    /* The sender of a message of this node's term (raft_step). */
+    assert(leader != 0 && leader != r->id);
     if (r->role == RAFT_LEADER) {
         /* Election Safety makes this impossible between correct nodes. */
         return raft_drop(r, "another leader in this node's own term");
@@ -372,6 +349,7 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
     if (rv != 0) {
         return rv;
     }
+    assert(r->role == RAFT_FOLLOWER && r->leader == m->from);
     const struct raft_append *a = &m->append;
     raft_index prev = a->prev_index;
     raft_term prev_term = a->prev_term;
@@ -456,6 +434,7 @@ int replication_on_heartbeat(struct raft *r, const struct raft_message *m)
     if (c > r->commit) {
         r->commit = c;
     }
+    assert(r->commit <= last);
     struct raft_message resp = {
         .type = RAFT_MSG_HEARTBEAT_RESP,
         .to = m->from,

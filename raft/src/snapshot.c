@@ -33,6 +33,8 @@
 
 void raft_set_conf(struct raft *r, const struct raft_configuration *conf)
 {
+    /* From a checked boot state or a decoded snapshot. */
+    assert(raft_configuration_valid(conf));
     r->conf = *conf;
     r->quorum = raft_configuration_voter_count(conf) / 2 + 1;
     for (uint32_t k = 0; k < r->conf.count; k++) {
@@ -45,9 +47,8 @@ void raft_set_conf(struct raft *r, const struct raft_configuration *conf)
     }
 }
 
-int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
+static int snapshot_set(struct raft *r, const struct raft_snapshot *s)
 {
-    assert(!r->update_out);
     if (s->index == 0 || s->index > r->applied ||
         !raft_configuration_valid(&s->conf) || (s->len > 0 && !s->data)) {
         return COMMON_EINVAL;
@@ -63,11 +64,21 @@ int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
     }
     r->snap = *s;
     r->snap_conf_len = n;
+    assert(r->snap.index <= r->applied && n >= 8);
     return 0;
+}
+
+int raft_snapshot_set(struct raft *r, const struct raft_snapshot *s)
+{
+    assert(!r->update_out && s != NULL);
+    int rv = snapshot_set(r, s);
+    RAFT_CHECK_INVARIANTS(r);
+    return rv;
 }
 
 void snapshot_rx_reset(struct raft *r)
 {
+    assert(r->rx.len <= r->rx.cap);
     free(r->rx.buf);
     memset(&r->rx, 0, sizeof r->rx);
 }
@@ -78,6 +89,7 @@ void snapshot_rx_reset(struct raft *r)
 
 int snapshot_send(struct raft *r, struct progress *p)
 {
+    assert(r->role == RAFT_LEADER && !p->is_self);
     if (r->snap.index == 0 || r->snap.index < r->log.snapshot_index) {
         p->probe_sent = true;
         return raft_drop(r,
@@ -126,6 +138,8 @@ int snapshot_on_resp(struct raft *r, const struct raft_message *m)
         return raft_drop(r, "snapshot response while not leader");
     }
     struct progress *p = raft_progress_of(r, m->from);
+    /* raft_step() dropped messages from outside the configuration. */
+    assert(p != NULL);
     p->recent_active = true;
     const struct raft_snapshot_resp *s = &m->snapshot_resp;
     if (p->state != PROGRESS_SNAPSHOT || s->index != p->snap_index ||
@@ -149,6 +163,7 @@ static int respond_offset(struct raft *r,
                           const struct raft_snapshot_chunk *c,
                           uint64_t next)
 {
+    assert(to != 0 && to != r->id && c != NULL);
     struct raft_message resp = {
         .type = RAFT_MSG_SNAPSHOT_RESP,
         .to = to,
@@ -162,6 +177,8 @@ static int respond_offset(struct raft *r,
 
 static int respond_installed(struct raft *r, raft_id to, raft_index index)
 {
+    /* Installed, or already covered: committed either way. */
+    assert(index <= r->commit);
     struct raft_message resp = {
         .type = RAFT_MSG_APPEND_RESP,
         .to = to,
@@ -173,6 +190,9 @@ static int respond_installed(struct raft *r, raft_id to, raft_index index)
 
 static int install(struct raft *r, raft_id from)
 {
+    /* The last chunk of a transfer whose buffer starts with the
+     * configuration's length. */
+    assert(r->rx.buf != NULL && r->rx.len >= sizeof(size_t));
     const struct raft_snapshot_chunk c = {.index = r->rx.index,
                                           .term = r->rx.term};
     struct raft_configuration conf;
@@ -222,6 +242,7 @@ int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
     if (rv != 0) {
         return rv;
     }
+    assert(r->role == RAFT_FOLLOWER && r->leader == m->from);
     const struct raft_snapshot_chunk *c = &m->snapshot;
     if (c->index <= r->commit) {
         /* Already covered: nothing to install. */
@@ -290,6 +311,7 @@ int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
 /* Structural checks for snapshot messages (raft_step). */
 const char *snapshot_message_invalid(const struct raft_message *m)
 {
+    assert(m != NULL);
     if (m->type == RAFT_MSG_SNAPSHOT) {
         const struct raft_snapshot_chunk *c = &m->snapshot;
         if (c->index == 0 || c->term == 0 || c->term > m->term) {

@@ -10,12 +10,14 @@
  * point" costs one small CRC per byte offset rather than one per possible
  * payload.
  */
+#include <assert.h>
 #include <string.h>
 
 #include "format.h"
 
 void fmt_put_u32(uint8_t *p, uint32_t v)
 {
+    assert(p != NULL);
     for (int i = 0; i < 4; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
@@ -23,6 +25,7 @@ void fmt_put_u32(uint8_t *p, uint32_t v)
 
 void fmt_put_u64(uint8_t *p, uint64_t v)
 {
+    assert(p != NULL);
     for (int i = 0; i < 8; i++) {
         p[i] = (uint8_t)(v >> (8 * i));
     }
@@ -30,6 +33,7 @@ void fmt_put_u64(uint8_t *p, uint64_t v)
 
 uint32_t fmt_get_u32(const uint8_t *p)
 {
+    assert(p != NULL);
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
         v |= (uint32_t)p[i] << (8 * i);
@@ -39,6 +43,7 @@ uint32_t fmt_get_u32(const uint8_t *p)
 
 uint64_t fmt_get_u64(const uint8_t *p)
 {
+    assert(p != NULL);
     uint64_t v = 0;
     for (int i = 0; i < 8; i++) {
         v |= (uint64_t)p[i] << (8 * i);
@@ -52,6 +57,8 @@ uint64_t fmt_get_u64(const uint8_t *p)
 
 const char *wal_record_type_name(unsigned type)
 {
+    _Static_assert(WAL_RECORD_TYPE_MAX == WAL_SEAL,
+                   "every record type has a name below");
     switch (type) {
         case WAL_SEGMENT:
             return "segment";
@@ -77,6 +84,11 @@ static void fill_header(uint8_t *h,
                         const uint8_t *payload,
                         uint32_t len)
 {
+    /* Only records that wal_record_parse() accepts are ever written: a
+     * known type, a length within the limit, the payload right after the
+     * header. */
+    assert(type >= 1 && type <= WAL_RECORD_TYPE_MAX);
+    assert(len <= WAL_RECORD_MAX && payload == h + WAL_RECORD_HEADER);
     fmt_put_u32(h, len);
     fmt_put_u32(h + 4, common_crc32c(0, payload, len));
     h[8] = (uint8_t)type;
@@ -84,6 +96,14 @@ static void fill_header(uint8_t *h,
     h[10] = 0;
     h[11] = 0;
     fmt_put_u32(h + 12, common_crc32c(0, h, 12));
+#ifdef STORAGE_INVARIANTS
+    /* The pair: what was framed parses back, CRCs and all. */
+    struct wal_record rec;
+    const char *why = NULL;
+    assert(wal_record_parse(h, WAL_RECORD_HEADER + (size_t)len, &rec, &why) ==
+           WAL_PARSE_OK);
+    assert(rec.type == type && rec.len == len && rec.payload == payload);
+#endif
 }
 
 enum wal_parse wal_record_parse(const uint8_t *buf,
@@ -126,6 +146,9 @@ enum wal_parse wal_record_parse(const uint8_t *buf,
         *why = "record payload CRC mismatch";
         return WAL_PARSE_BAD_PAYLOAD;
     }
+    /* The record ends where its header says, within the buffer. */
+    assert(out->size == WAL_RECORD_HEADER + (size_t)out->len &&
+           out->size <= len);
     return WAL_PARSE_OK;
 }
 
@@ -134,6 +157,7 @@ void wal_record_write(uint8_t *dst,
                       const void *payload,
                       uint32_t len)
 {
+    assert(dst != NULL && (len == 0 || payload != NULL));
     if (len > 0) {
         memmove(dst + WAL_RECORD_HEADER, payload, len);
     }
@@ -142,6 +166,7 @@ void wal_record_write(uint8_t *dst,
 
 int wal_record_start(struct common_vec *v, size_t *at)
 {
+    assert(v != NULL && at != NULL && v->len <= v->cap);
     int rv = common_vec_reserve(v, WAL_RECORD_HEADER);
     if (rv != 0) {
         return rv;
@@ -149,12 +174,18 @@ int wal_record_start(struct common_vec *v, size_t *at)
     *at = v->len;
     memset(v->data + v->len, 0, WAL_RECORD_HEADER);
     v->len += WAL_RECORD_HEADER;
+    /* common_vec_reserve() made room for the header. */
+    assert(v->len <= v->cap);
     return 0;
 }
 
 void wal_record_finish(struct common_vec *v, size_t at, unsigned type)
 {
+    /* A header wal_record_start() reserved, and a payload that fits a
+     * record (fill_header checks the limit). */
+    assert(at + WAL_RECORD_HEADER <= v->len);
     size_t plen = v->len - at - WAL_RECORD_HEADER;
+    assert(plen <= WAL_RECORD_MAX);
     fill_header(v->data + at, type, v->data + at + WAL_RECORD_HEADER,
                 (uint32_t)plen);
 }
@@ -164,6 +195,7 @@ int wal_record_append(struct common_vec *v,
                       const void *payload,
                       size_t len)
 {
+    assert(v != NULL && (len == 0 || payload != NULL));
     size_t at;
     int rv = wal_record_start(v, &at);
     if (rv != 0) {
@@ -184,6 +216,7 @@ int wal_record_append(struct common_vec *v,
 
 void wal_encode_segment(uint8_t *p, const struct wal_segment_header *h)
 {
+    assert(p != NULL && h != NULL);
     fmt_put_u32(p, WAL_SEGMENT_MAGIC);
     fmt_put_u32(p + 4, WAL_VERSION);
     fmt_put_u64(p + 8, h->seq);
@@ -193,6 +226,7 @@ void wal_encode_segment(uint8_t *p, const struct wal_segment_header *h)
 
 void wal_encode_hard_state(uint8_t *p, const struct raft_hard_state *hs)
 {
+    assert(p != NULL && hs != NULL);
     fmt_put_u64(p, hs->term);
     fmt_put_u64(p + 8, hs->vote);
     fmt_put_u64(p + 16, hs->commit);
@@ -200,11 +234,13 @@ void wal_encode_hard_state(uint8_t *p, const struct raft_hard_state *hs)
 
 void wal_encode_truncate(uint8_t *p, raft_index from)
 {
+    assert(p != NULL);
     fmt_put_u64(p, from);
 }
 
 void wal_encode_snapshot_mark(uint8_t *p, const struct wal_snapshot_mark *m)
 {
+    assert(p != NULL && m != NULL);
     fmt_put_u64(p, m->index);
     fmt_put_u64(p + 8, m->term);
     fmt_put_u32(p + 16, m->replaced ? SNAP_REPLACED : 0);
@@ -212,16 +248,19 @@ void wal_encode_snapshot_mark(uint8_t *p, const struct wal_snapshot_mark *m)
 
 void wal_encode_commit(uint8_t *p, uint32_t records)
 {
+    assert(p != NULL);
     fmt_put_u32(p, records);
 }
 
 void wal_encode_seal(uint8_t *p, uint64_t next_seq)
 {
+    assert(p != NULL);
     fmt_put_u64(p, next_seq);
 }
 
 static int check_len(size_t len, size_t want, const char **why, const char *msg)
 {
+    assert(why != NULL && msg != NULL);
     if (len != want) {
         *why = msg;
         return COMMON_ECORRUPT;
@@ -252,8 +291,13 @@ int wal_decode_segment(const uint8_t *p,
         *why = "segment header has a zero sequence number or first index";
         return COMMON_ECORRUPT;
     }
-    return wal_decode_hard_state(p + 24, WAL_HARD_STATE_PAYLOAD, &h->hard_state,
-                                 why);
+    int rv = wal_decode_hard_state(p + 24, WAL_HARD_STATE_PAYLOAD,
+                                   &h->hard_state, why);
+    /* The pair: what decodes encodes back to the same bytes. */
+    uint8_t back[WAL_SEGMENT_PAYLOAD];
+    wal_encode_segment(back, h);
+    assert(rv != 0 || memcmp(back, p, sizeof back) == 0);
+    return rv;
 }
 
 int wal_decode_hard_state(const uint8_t *p,
@@ -268,6 +312,9 @@ int wal_decode_hard_state(const uint8_t *p,
     hs->term = fmt_get_u64(p);
     hs->vote = fmt_get_u64(p + 8);
     hs->commit = fmt_get_u64(p + 16);
+    uint8_t back[WAL_HARD_STATE_PAYLOAD];
+    wal_encode_hard_state(back, hs);
+    assert(memcmp(back, p, sizeof back) == 0);
     return 0;
 }
 
@@ -285,6 +332,9 @@ int wal_decode_truncate(const uint8_t *p,
         *why = "truncate record drops from index 0";
         return COMMON_ECORRUPT;
     }
+    uint8_t back[WAL_TRUNCATE_PAYLOAD];
+    wal_encode_truncate(back, *from);
+    assert(memcmp(back, p, sizeof back) == 0);
     return 0;
 }
 
@@ -305,6 +355,9 @@ int wal_decode_snapshot_mark(const uint8_t *p,
         return COMMON_ECORRUPT;
     }
     m->replaced = (flags & SNAP_REPLACED) != 0;
+    uint8_t back[WAL_SNAPSHOT_PAYLOAD];
+    wal_encode_snapshot_mark(back, m);
+    assert(memcmp(back, p, sizeof back) == 0);
     return 0;
 }
 
@@ -318,6 +371,9 @@ int wal_decode_commit(const uint8_t *p,
         return COMMON_ECORRUPT;
     }
     *records = fmt_get_u32(p);
+    uint8_t back[WAL_COMMIT_PAYLOAD];
+    wal_encode_commit(back, *records);
+    assert(memcmp(back, p, sizeof back) == 0);
     return 0;
 }
 
@@ -331,17 +387,23 @@ int wal_decode_seal(const uint8_t *p,
         return COMMON_ECORRUPT;
     }
     *next_seq = fmt_get_u64(p);
+    uint8_t back[WAL_SEAL_PAYLOAD];
+    wal_encode_seal(back, *next_seq);
+    assert(memcmp(back, p, sizeof back) == 0);
     return 0;
 }
 
 bool wal_entry_type_valid(unsigned type)
 {
+    /* An entries record gives the type one byte. */
+    _Static_assert(RAFT_ENTRY_CONFIG <= UINT8_MAX, "an entry type is a byte");
     return type == RAFT_ENTRY_COMMAND || type == RAFT_ENTRY_NOOP ||
            type == RAFT_ENTRY_CONFIG;
 }
 
 size_t wal_entry_size(const struct raft_entry *e)
 {
+    assert(e->data.len <= SIZE_MAX - WAL_ENTRY_HEAD);
     return WAL_ENTRY_HEAD + e->data.len;
 }
 
@@ -349,9 +411,16 @@ int wal_encode_entries(struct common_vec *v,
                        const struct raft_entry *entries,
                        size_t n)
 {
+    /* The calling contract (check_batch() holds the WAL to it): at least
+     * one entry, consecutive indexes from 1 on, known types, data that
+     * fits a u32 length. */
+    assert(n >= 1 && n <= UINT32_MAX && entries[0].index >= 1);
     size_t need = WAL_ENTRIES_HEAD;
     for (size_t k = 0; k < n; k++) {
-        need += wal_entry_size(&entries[k]);
+        const struct raft_entry *e = &entries[k];
+        assert(e->index == entries[0].index + k);
+        assert(wal_entry_type_valid(e->type) && e->data.len <= UINT32_MAX);
+        need += wal_entry_size(e);
     }
     int rv = common_vec_reserve(v, need);
     if (rv != 0) {
@@ -372,6 +441,8 @@ int wal_encode_entries(struct common_vec *v,
             p += e->data.len;
         }
     }
+    /* Exactly the bytes counted, as wal_entries_scan() will count them. */
+    assert(p == v->data + v->len + need);
     v->len += need;
     return 0;
 }
@@ -418,12 +489,13 @@ int wal_entries_scan(const uint8_t *p,
         *why = "entries record has bytes after its last entry";
         return COMMON_ECORRUPT;
     }
+    assert(*count >= 1 && *first <= UINT64_MAX - *count);
     return 0;
 }
 
 void wal_entries_decode(const uint8_t *p, size_t len, struct raft_entry *out)
 {
-    (void)len;
+    assert(p != NULL && out != NULL && len >= WAL_ENTRIES_HEAD);
     raft_index index = fmt_get_u64(p);
     uint32_t count = fmt_get_u32(p + 8);
     const uint8_t *q = p + WAL_ENTRIES_HEAD;
@@ -437,6 +509,9 @@ void wal_entries_decode(const uint8_t *p, size_t len, struct raft_entry *out)
         e->data.base = e->data.len > 0 ? (void *)q : NULL;
         q += e->data.len;
     }
+    /* The pair with wal_entries_scan(): decoding takes exactly the bytes
+     * the scan checked. */
+    assert(q == p + len);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -471,14 +546,18 @@ int snap_encode_head(struct common_vec *v,
     fmt_put_u64(p + 32, data_len);
     fmt_put_u32(p + 40, common_crc32c(0, p, 40));
     if (conf_len > 0) {
-        raft_configuration_encode(&meta->conf, p + SNAP_HEADER, conf_len);
+        size_t n =
+            raft_configuration_encode(&meta->conf, p + SNAP_HEADER, conf_len);
+        assert(n == conf_len);
     }
     v->len += SNAP_HEADER + conf_len;
+    assert(v->len <= v->cap);
     return 0;
 }
 
 void snap_encode_trailer(uint8_t *p, uint32_t crc)
 {
+    assert(p != NULL);
     fmt_put_u32(p, crc);
 }
 
@@ -487,6 +566,7 @@ static int snap_bad(uint64_t *offset,
                     const char **why,
                     const char *msg)
 {
+    assert(offset != NULL && why != NULL && msg != NULL);
     *offset = at;
     *why = msg;
     return COMMON_ECORRUPT;
@@ -557,5 +637,7 @@ int snap_decode(const uint8_t *buf,
     out->flags = flags;
     out->data = buf + SNAP_HEADER + conf_len;
     out->data_len = data_len;
+    /* Header, configuration, data and CRC make up the whole file. */
+    assert(SNAP_HEADER + (uint64_t)conf_len + data_len + SNAP_TRAILER == len);
     return 0;
 }

@@ -27,6 +27,7 @@
  * file system, so a harness may crash it from another thread than the one
  * that writes.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,13 +72,28 @@ struct mem_fs
     int fail_error[MEM_FAIL_KINDS];
 };
 
+/* An inode is referenced, and while only appends happened since the last
+ * sync (so that its live bytes start with its durable ones) the last
+ * append began between the durable end and the live end: what a crash
+ * (and its tear) and a sync rely on. Lengths only: comparing the bytes
+ * would cost a copy of the file per call. */
+static bool inode_ok(const struct mem_inode *ino)
+{
+    assert(ino != NULL);
+    return ino->refs > 0 &&
+           (!ino->appends_only || (ino->durable.len <= ino->last_append &&
+                                   ino->last_append <= ino->data.len));
+}
+
 static struct mem_fs *mem_of(struct storage_fs *fs)
 {
+    assert(fs != NULL && fs->impl != NULL);
     return fs->impl;
 }
 
 static void inode_unref(struct mem_inode *ino)
 {
+    assert(ino == NULL || ino->refs > 0);
     if (ino != NULL && --ino->refs == 0) {
         common_vec_fini(&ino->data);
         common_vec_fini(&ino->durable);
@@ -87,6 +103,7 @@ static void inode_unref(struct mem_inode *ino)
 
 static struct mem_name *dir_find(struct mem_dir *d, const char *name)
 {
+    assert(d->len <= d->cap && name != NULL);
     for (size_t k = 0; k < d->len; k++) {
         if (strcmp(d->names[k].name, name) == 0) {
             return &d->names[k];
@@ -110,11 +127,13 @@ static int dir_add(struct mem_dir *d, const char *name, struct mem_inode *ino)
     d->names[d->len].inode = ino;
     d->len++;
     ino->refs++;
+    assert(d->len <= d->cap);
     return 0;
 }
 
 static void dir_remove(struct mem_dir *d, struct mem_name *n)
 {
+    assert(n >= d->names && n < d->names + d->len);
     free(n->name);
     inode_unref(n->inode);
     *n = d->names[--d->len];
@@ -122,6 +141,7 @@ static void dir_remove(struct mem_dir *d, struct mem_name *n)
 
 static void dir_clear(struct mem_dir *d)
 {
+    assert(d->len <= d->cap);
     while (d->len > 0) {
         dir_remove(d, &d->names[d->len - 1]);
     }
@@ -142,12 +162,14 @@ static int dir_copy(struct mem_dir *to, const struct mem_dir *from)
     dir_clear(to);
     free(to->names);
     *to = copy;
+    assert(to->len == from->len);
     return 0;
 }
 
 /* Consumes one call of kind @op; true when this one must fail. */
 static bool should_fail(struct mem_fs *m, enum storage_fs_op op)
 {
+    assert((int)op >= 1 && (int)op < MEM_FAIL_KINDS);
     int *n = &m->fail_countdown[op];
     if (*n < 0) {
         return false;
@@ -165,6 +187,8 @@ static int injected(struct storage_fs *fs,
                     const char *name,
                     const char *op)
 {
+    /* storage_fs_mem_fail() stored an error code (COMMON_EIO for 0). */
+    assert(code != 0 && op != NULL);
     char what[96];
     snprintf(what, sizeof what, "%s (injected)", common_strerror(code));
     return fs_error(fs, code, name, op, what);
@@ -175,6 +199,7 @@ static int check_handle(struct storage_fs *fs,
                         struct storage_file *f,
                         const char *op)
 {
+    assert(f != NULL && f->inode != NULL && inode_ok(f->inode));
     if (f->generation != mem_of(fs)->generation) {
         return fs_error(fs, COMMON_EIO, f->name, op,
                         "file handle opened before a crash");
@@ -219,6 +244,8 @@ static int mem_open(struct storage_fs *fs,
     f->inode = n->inode;
     f->inode->refs++;
     f->generation = m->generation;
+    /* Held by its name and by this handle. */
+    assert(f->inode->refs >= 2);
     *out = f;
     pthread_mutex_unlock(&m->lock);
     return 0;
@@ -232,6 +259,7 @@ err:
 
 static int mem_close(struct storage_fs *fs, struct storage_file *f)
 {
+    assert(f != NULL);
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     inode_unref(f->inode);
@@ -245,6 +273,7 @@ static int mem_size(struct storage_fs *fs,
                     struct storage_file *f,
                     uint64_t *size)
 {
+    assert(size != NULL);
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     int rv = check_handle(fs, f, "size");
@@ -262,6 +291,7 @@ static int mem_read(struct storage_fs *fs,
                     size_t len,
                     size_t *got)
 {
+    assert(got != NULL && (buf != NULL || len == 0));
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     int rv = check_handle(fs, f, "read");
@@ -273,6 +303,8 @@ static int mem_read(struct storage_fs *fs,
             n = n < len ? n : len;
             memcpy(buf, d->data + offset, n);
         }
+        /* Never past the end of the file. */
+        assert(n == 0 || offset + n <= d->len);
         *got = n;
     }
     pthread_mutex_unlock(&m->lock);
@@ -285,6 +317,7 @@ static int grow(struct storage_fs *fs,
                 size_t len)
 {
     struct mem_inode *ino = f->inode;
+    assert(buf != NULL || len == 0);
     if (common_vec_append(&ino->data, buf, len) != 0) {
         return fs_error(fs, COMMON_ENOSPACE, f->name, "append",
                         "out of memory");
@@ -318,6 +351,7 @@ static int mem_append(struct storage_fs *fs,
     if (ino->data.len > start) {
         ino->last_append = start;
     }
+    assert(inode_ok(ino));
 out:
     pthread_mutex_unlock(&m->lock);
     return rv;
@@ -353,6 +387,7 @@ static int mem_truncate(struct storage_fs *fs,
             ino->last_append = ino->data.len;
         }
     }
+    assert(inode_ok(ino));
 out:
     pthread_mutex_unlock(&m->lock);
     return rv;
@@ -381,11 +416,13 @@ static int inode_sync(struct mem_inode *ino)
     }
     ino->appends_only = true;
     ino->last_append = ino->data.len;
+    assert(ino->durable.len == ino->data.len);
     return 0;
 }
 
 static int mem_sync(struct storage_fs *fs, struct storage_file *f)
 {
+    assert(f != NULL && f->inode != NULL);
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     int rv = check_handle(fs, f, "sync");
@@ -401,6 +438,7 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
 
 static int mem_rename(struct storage_fs *fs, const char *from, const char *to)
 {
+    assert(from != NULL && to != NULL);
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     int rv = 0;
@@ -431,6 +469,7 @@ out:
 
 static int mem_unlink(struct storage_fs *fs, const char *path)
 {
+    assert(path != NULL);
     struct mem_fs *m = mem_of(fs);
     pthread_mutex_lock(&m->lock);
     int rv = 0;
@@ -456,6 +495,7 @@ static int mem_sync_dir(struct storage_fs *fs)
         rv = fs_error(fs, COMMON_ENOSPACE, NULL, "sync of the directory",
                       "out of memory");
     }
+    assert(rv != 0 || m->durable.len == m->live.len);
     pthread_mutex_unlock(&m->lock);
     return rv;
 }
@@ -464,6 +504,7 @@ static int mem_list(struct storage_fs *fs,
                     int (*fn)(void *data, const char *name),
                     void *data)
 {
+    assert(fn != NULL);
     struct mem_fs *m = mem_of(fs);
     /* Copy the names out, so that @fn may call back into the fs. */
     pthread_mutex_lock(&m->lock);
@@ -492,6 +533,7 @@ static void mem_destroy(struct storage_fs *fs)
     struct mem_fs *m = mem_of(fs);
     dir_clear(&m->live);
     dir_clear(&m->durable);
+    assert(m->live.len == 0 && m->durable.len == 0);
     free(m->live.names);
     free(m->durable.names);
     pthread_mutex_destroy(&m->lock);
@@ -516,6 +558,7 @@ static const struct storage_fs_vtable mem_vtable = {
 
 int storage_fs_mem_new(uint64_t seed, struct storage_fs **out)
 {
+    assert(out != NULL);
     *out = NULL;
     struct storage_fs *fs = calloc(1, sizeof *fs);
     struct mem_fs *m = calloc(1, sizeof *m);
@@ -563,6 +606,7 @@ static void inode_crash(struct mem_fs *m, struct mem_inode *ino, bool tear)
      * copy stays shorter (data still starts with it): a later crash would
      * lose more than it should, never keep what it should not. */
     (void)inode_sync(ino);
+    assert(ino->appends_only && ino->data.len >= ino->durable.len);
 }
 
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
@@ -582,6 +626,7 @@ void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
         (void)dir_add(&m->live, m->durable.names[k].name,
                       m->durable.names[k].inode);
     }
+    assert(m->live.len <= m->durable.len);
     pthread_mutex_unlock(&m->lock);
 }
 
@@ -590,6 +635,11 @@ void storage_fs_mem_fail(struct storage_fs *fs,
                          int n,
                          int error)
 {
+    /* One countdown per kind of call; the error is one of ours (negative)
+     * or 0 for COMMON_EIO: injected() hands it to fs_error(). */
+    _Static_assert(MEM_FAIL_KINDS == STORAGE_FS_SYNC_DIR + 1,
+                   "a countdown for every kind of call");
+    assert(error <= 0);
     if (fs == NULL || fs->vt != &mem_vtable || (int)op < 1 ||
         (int)op >= MEM_FAIL_KINDS) {
         return;

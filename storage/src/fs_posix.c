@@ -9,6 +9,7 @@
  * ENOSPC and EDQUOT become COMMON_ENOSPACE, ENOENT COMMON_ENOTFOUND, and
  * anything else COMMON_EIO.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +33,8 @@ int fs_error(struct storage_fs *fs,
              const char *op,
              const char *what)
 {
+    /* An error code, with what failed: the caller returns it. */
+    assert(code < 0 && op != NULL && what != NULL);
     if (name != NULL) {
         storage_msgf(fs->error, sizeof fs->error, "%s/%s: %s: %s", fs->root,
                      name, op, what);
@@ -44,6 +47,7 @@ int fs_error(struct storage_fs *fs,
 
 char *fs_strdup(const char *name)
 {
+    assert(name != NULL);
     size_t len = strlen(name);
     char *copy = malloc(len + 1);
     if (copy != NULL) {
@@ -54,6 +58,8 @@ char *fs_strdup(const char *name)
 
 static int errno_code(int err)
 {
+    /* Called after a failure, which set errno. */
+    assert(err > 0);
     switch (err) {
         case ENOSPC:
         case EDQUOT:
@@ -73,6 +79,7 @@ static int sys_error(struct storage_fs *fs,
                      const char *op,
                      int err)
 {
+    assert(err > 0 && op != NULL);
     char text[128];
     if (strerror_r(err, text, sizeof text) != 0) {
         snprintf(text, sizeof text, "errno %d", err);
@@ -86,6 +93,7 @@ static int posix_open(struct storage_fs *fs,
                       struct storage_file **out)
 {
     struct posix_fs *p = fs->impl;
+    assert(p->dirfd >= 0 && path != NULL && out != NULL);
     struct storage_file *f = calloc(1, sizeof *f);
     char *name = fs_strdup(path);
     if (f == NULL || name == NULL) {
@@ -112,6 +120,7 @@ static int posix_open(struct storage_fs *fs,
 
 static int posix_close(struct storage_fs *fs, struct storage_file *f)
 {
+    assert(f != NULL && f->fd >= 0);
     int rv = 0;
     if (close(f->fd) != 0 && errno != EINTR) {
         rv = sys_error(fs, f->name, "close", errno);
@@ -125,6 +134,7 @@ static int posix_size(struct storage_fs *fs,
                       struct storage_file *f,
                       uint64_t *size)
 {
+    assert(f->fd >= 0 && size != NULL);
     struct stat st;
     if (fstat(f->fd, &st) != 0) {
         return sys_error(fs, f->name, "fstat", errno);
@@ -140,6 +150,7 @@ static int posix_read(struct storage_fs *fs,
                       size_t len,
                       size_t *got)
 {
+    assert(f->fd >= 0 && got != NULL && (buf != NULL || len == 0));
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done;
@@ -168,6 +179,7 @@ static int posix_append(struct storage_fs *fs,
                         const void *buf,
                         size_t len)
 {
+    assert(f->fd >= 0 && (buf != NULL || len == 0));
     size_t done = 0;
     while (done < len) {
         size_t chunk = len - done;
@@ -193,6 +205,7 @@ static int posix_truncate(struct storage_fs *fs,
                           struct storage_file *f,
                           uint64_t size)
 {
+    assert(f->fd >= 0);
     int rc;
     do {
         rc = ftruncate(f->fd, (off_t)size);
@@ -205,6 +218,7 @@ static int posix_truncate(struct storage_fs *fs,
 
 static int posix_sync(struct storage_fs *fs, struct storage_file *f)
 {
+    assert(f->fd >= 0);
     /* No retry on EINTR or anything else: after a failed fdatasync the
      * kernel may have dropped the dirty pages, and a second call can
      * report success for data that never reached the disk. */
@@ -217,6 +231,7 @@ static int posix_sync(struct storage_fs *fs, struct storage_file *f)
 static int posix_rename(struct storage_fs *fs, const char *from, const char *to)
 {
     struct posix_fs *p = fs->impl;
+    assert(p->dirfd >= 0 && from != NULL && to != NULL);
     if (renameat(p->dirfd, from, p->dirfd, to) != 0) {
         return sys_error(fs, from, "rename", errno);
     }
@@ -226,6 +241,7 @@ static int posix_rename(struct storage_fs *fs, const char *from, const char *to)
 static int posix_unlink(struct storage_fs *fs, const char *path)
 {
     struct posix_fs *p = fs->impl;
+    assert(p->dirfd >= 0 && path != NULL);
     if (unlinkat(p->dirfd, path, 0) != 0) {
         return sys_error(fs, path, "unlink", errno);
     }
@@ -235,6 +251,7 @@ static int posix_unlink(struct storage_fs *fs, const char *path)
 static int posix_sync_dir(struct storage_fs *fs)
 {
     struct posix_fs *p = fs->impl;
+    assert(p->dirfd >= 0);
     if (fsync(p->dirfd) != 0) {
         return sys_error(fs, NULL, "fsync of the directory", errno);
     }
@@ -245,6 +262,7 @@ static int posix_list(struct storage_fs *fs,
                       int (*fn)(void *data, const char *name),
                       void *data)
 {
+    assert(fn != NULL);
     DIR *d = opendir(fs->root);
     if (d == NULL) {
         return sys_error(fs, NULL, "opendir", errno);
@@ -274,6 +292,7 @@ static int posix_list(struct storage_fs *fs,
 static void posix_destroy(struct storage_fs *fs)
 {
     struct posix_fs *p = fs->impl;
+    assert(p->dirfd >= 0 && p->root == fs->root);
     close(p->dirfd);
     free(p->root);
     free(p);
@@ -298,6 +317,8 @@ static const struct storage_fs_vtable posix_vtable = {
 /* mkdir -p: creates @dir and its missing parents (mode 0755). */
 static int make_dirs(char *dir, char *why, size_t why_len)
 {
+    /* storage_fs_posix_open() refused an empty name. */
+    assert(dir != NULL && dir[0] != '\0');
     size_t len = strlen(dir);
     for (size_t k = 1; k <= len; k++) {
         if (dir[k] != '/' && dir[k] != '\0') {
@@ -330,6 +351,7 @@ int storage_fs_posix_open(const char *dir,
                           size_t why_len,
                           struct storage_fs **out)
 {
+    assert(out != NULL);
     *out = NULL;
     if (dir == NULL || dir[0] == '\0') {
         if (why != NULL && why_len > 0) {
@@ -380,5 +402,6 @@ err:
 
 int storage_fs_posix_new(const char *dir, struct storage_fs **out)
 {
+    assert(out != NULL);
     return storage_fs_posix_open(dir, NULL, 0, out);
 }

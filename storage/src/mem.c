@@ -3,6 +3,7 @@
  * return and nothing is ever lost or torn; what a node never wrote does not
  * exist here. Entry data is copied in.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@ struct mem_disk
 static int mem_load(struct storage *s, struct storage_state *out)
 {
     struct mem_disk *d = s->impl;
+    assert(out != NULL && d->len <= d->cap);
     memset(out, 0, sizeof *out);
     out->hard_state = d->hs;
     out->has_snapshot = d->has_snapshot;
@@ -46,6 +48,7 @@ static void drop_from(struct mem_disk *d, raft_index from)
         free(d->entries[d->len - 1].data.base);
         d->len--;
     }
+    assert(d->len == 0 || d->entries[d->len - 1].index < from);
 }
 
 static int mem_write(struct storage *s, const struct storage_batch *b)
@@ -116,6 +119,7 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
         e->data.base = copies[k];
     }
     free(copies);
+    assert(d->len <= d->cap);
     d->writes++;
     return 0;
 }
@@ -126,6 +130,7 @@ static int mem_save_snapshot(struct storage *s,
                              size_t len)
 {
     struct mem_disk *d = s->impl;
+    assert(meta != NULL && (len == 0 || data != NULL));
     void *copy = malloc(len > 0 ? len : 1);
     if (copy == NULL) {
         snprintf(s->error, sizeof s->error, "memory disk: full");
@@ -168,6 +173,7 @@ static int mem_save_snapshot(struct storage *s,
                 (d->len - keep_from) * sizeof *d->entries);
         d->len -= keep_from;
     }
+    assert(d->has_snapshot && d->len <= d->cap);
     d->writes++;
     return 0;
 }
@@ -176,6 +182,7 @@ static void mem_destroy(struct storage *s)
 {
     struct mem_disk *d = s->impl;
     drop_from(d, 0);
+    assert(d->len == 0);
     free(d->snap_data);
     free(d->entries);
     free(d);
@@ -191,6 +198,7 @@ static const struct storage_vtable mem_vtable = {
 
 int storage_mem_new(struct storage **out)
 {
+    assert(out != NULL);
     struct storage *s = calloc(1, sizeof *s);
     struct mem_disk *d = calloc(1, sizeof *d);
     if (s == NULL || d == NULL) {
@@ -206,5 +214,6 @@ int storage_mem_new(struct storage **out)
 
 uint64_t storage_mem_writes(const struct storage *s)
 {
+    assert(s != NULL && s->impl != NULL);
     return ((const struct mem_disk *)s->impl)->writes;
 }

@@ -118,6 +118,7 @@ static void add_note(struct replay *r, const char *fmt, ...)
 static void add_note(struct replay *r, const char *fmt, ...)
 {
     size_t used = strlen(r->note);
+    assert(fmt != NULL && used < sizeof r->note);
     if (used > 0 && used + 2 < sizeof r->note) {
         memcpy(r->note + used, "; ", 3);
         used += 2;
@@ -141,6 +142,7 @@ static int corrupt(struct replay *r,
                    const char *fmt,
                    ...)
 {
+    assert(r->w != NULL && fmt != NULL);
     char what[200];
     va_list ap;
     va_start(ap, fmt);
@@ -162,6 +164,10 @@ static int check_bound(struct replay *r,
                        uint64_t value,
                        uint64_t max)
 {
+    /* Both bounds are 2^62 (the messages say so); a segment's first index
+     * may be one past. */
+    _Static_assert(RAFT_TERM_MAX == RAFT_INDEX_MAX, "one bound, 2^62");
+    assert(max == RAFT_INDEX_MAX || max == RAFT_INDEX_MAX + 1);
     if (value <= max) {
         return 0;
     }
@@ -177,6 +183,7 @@ static int check_hard_state(struct replay *r,
                             uint64_t offset,
                             const struct raft_hard_state *hs)
 {
+    assert(hs != NULL);
     int rv = check_bound(r, name, offset, "the hard state's term", hs->term,
                          RAFT_TERM_MAX);
     if (rv == 0) {
@@ -193,6 +200,7 @@ static int check_hard_state(struct replay *r,
 static int list_one(void *data, const char *name)
 {
     struct listing *l = data;
+    assert(l != NULL && name != NULL);
     uint64_t seq;
     raft_index index;
     if (wal_parse_segment_name(name, &seq, &index)) {
@@ -224,6 +232,7 @@ static int by_seq(const void *a, const void *b)
 {
     const struct wal_segment *x = a;
     const struct wal_segment *y = b;
+    assert(x != NULL && y != NULL);
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -231,13 +240,32 @@ static int by_seq(const void *a, const void *b)
 /* The log being rebuilt                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* The log being rebuilt holds first_held() .. next - 1, one entry per
+ * index, in entries[start .. len) (checked at its ends). */
+static bool replay_log_ok(const struct replay *r)
+{
+    assert(r != NULL && r->w != NULL);
+    if (r->start > r->len || r->len > r->cap) {
+        return false;
+    }
+    if (r->start == r->len) {
+        return true;
+    }
+    raft_index first = r->entries[r->start].index;
+    raft_index last = r->entries[r->len - 1].index;
+    return last - first == r->len - 1 - r->start && last + 1 == r->next;
+}
+
 static raft_index first_held(const struct replay *r)
 {
+    assert(r->start <= r->len);
     return r->start < r->len ? r->entries[r->start].index : r->next;
 }
 
 static void log_clear(struct replay *r, raft_index next)
 {
+    /* After a snapshot mark or a truncation, neither of which is 0. */
+    assert(next >= 1);
     r->start = 0;
     r->len = 0;
     r->next = next;
@@ -255,6 +283,7 @@ static void log_drop_from(struct replay *r, raft_index from)
     }
     r->len = r->start + (size_t)(from - r->entries[r->start].index);
     r->next = from;
+    assert(replay_log_ok(r));
 }
 
 /* Drops entries <= @index. */
@@ -275,6 +304,7 @@ static void log_drop_through(struct replay *r, raft_index index)
         r->len -= r->start;
         r->start = 0;
     }
+    assert(replay_log_ok(r));
 }
 
 /* Applies what a snapshot at @m did to the log. @name and @offset say
@@ -284,6 +314,8 @@ static int apply_mark(struct replay *r,
                       const char *name,
                       uint64_t offset)
 {
+    /* wal_decode_snapshot_mark() refuses index 0, finish() makes none. */
+    assert(m->index >= 1);
     if (m->replaced) {
         log_clear(r, m->index + 1);
         return 0;
@@ -349,6 +381,7 @@ static int append_entries(struct replay *r,
     }
     r->len += count;
     r->next += count;
+    assert(replay_log_ok(r));
     return 0;
 }
 
@@ -358,6 +391,10 @@ static int apply_record(struct replay *r,
 {
     const struct wal_record *rec = &st->rec;
     const char *why = NULL;
+    /* replay_segment() stages every record but segment headers (an
+     * error), seals and commits. */
+    assert(rec->type != WAL_SEGMENT && rec->type != WAL_SEAL &&
+           rec->type != WAL_COMMIT);
     switch (rec->type) {
         case WAL_HARD_STATE:
             if (wal_decode_hard_state(rec->payload, rec->len, &r->hs, &why) !=
@@ -441,6 +478,7 @@ static int stage(struct replay *r,
         return wal_errorf(r->w, COMMON_ENOMEM, NULL,
                           "no memory to replay a batch");
     }
+    assert(r->n_staged < r->cap_staged);
     r->staged[r->n_staged].rec = *rec;
     r->staged[r->n_staged].offset = offset;
     r->n_staged++;
@@ -459,6 +497,7 @@ static bool valid_after(const uint8_t *buf,
                         size_t from,
                         size_t *at)
 {
+    assert(buf != NULL && from <= size + 1);
     for (size_t p = from; p + WAL_RECORD_HEADER <= size; p++) {
         struct wal_record rec;
         const char *why;
@@ -486,6 +525,8 @@ static int damaged(struct replay *r,
                    bool tail_ok,
                    struct repair *fix)
 {
+    /* A record that failed to parse, in the batch that began at @batch. */
+    assert(st != WAL_PARSE_OK && batch <= off && off < size);
     if (!tail_ok) {
         return corrupt(r, seg->name, off,
                        "%s in a segment that is not the last", why);
@@ -534,6 +575,7 @@ static int replay_segment(struct replay *r,
                           struct repair *fix,
                           bool *sealed)
 {
+    assert(buf != NULL && place != NULL && fix != NULL);
     *sealed = false;
     struct wal_record rec;
     const char *why = NULL;
@@ -681,6 +723,7 @@ static int replay_all(struct replay *r,
                       const size_t *sizes,
                       struct repair *fix)
 {
+    assert(l->n_segs == 0 || (bufs != NULL && sizes != NULL));
     size_t n = l->n_segs;
     bool any_sealed = false;
     for (size_t k = 0; k < n; k++) {
@@ -772,6 +815,8 @@ static int finish(struct replay *r, const struct listing *l)
                        (unsigned long long)r->hs.commit,
                        (unsigned long long)last);
     }
+    /* What is handed out continues the snapshot with no gap. */
+    assert(replay_log_ok(r) && first_held(r) == s + 1);
     return 0;
 }
 
@@ -792,6 +837,7 @@ static int rebuild_model(struct wal *w, struct replay *r)
                               "no memory for the log's terms");
         }
     }
+    assert(w->base <= w->last && w->hs.commit <= w->last);
     return 0;
 }
 
@@ -813,6 +859,8 @@ static int log_missing_mark(struct wal *w, const struct wal_snapshot_mark *m)
         common_vec_fini(&v);
         return wal_errorf(w, rv, NULL, "no memory to log a snapshot");
     }
+    assert(w->cur != NULL);
+    WAL_CHECK(wal_check_mark_encoding(v.data, v.len, m));
     struct storage_fs *fs = w->fs;
     rv = fs->vt->append(fs, w->cur, v.data, v.len);
     if (rv == 0) {
@@ -891,6 +939,7 @@ static int repair_and_open(struct wal *w,
 
 static void reset(struct wal *w)
 {
+    assert(w->cur == NULL || w->fs != NULL);
     if (w->cur != NULL) {
         w->fs->vt->close(w->fs, w->cur);
         w->cur = NULL;
@@ -1018,6 +1067,11 @@ int wal_recover(struct wal *w, struct storage_state *out)
     w->out.entries = r.entries;
     out->entries = r.start < r.len ? r.entries + r.start : NULL;
     out->n_entries = r.len - r.start;
+    /* The entries continue the snapshot, and the commit index is among
+     * them (finish()). */
+    assert(out->n_entries == 0 ||
+           out->entries[0].index == out->snapshot_index + 1);
+    assert(out->hard_state.commit <= out->snapshot_index + out->n_entries);
     storage_msgf(out->recovery_note, sizeof out->recovery_note, "%s", r.note);
     free(r.staged);
     free(l.segs);

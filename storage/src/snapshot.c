@@ -22,6 +22,8 @@ int wal_snapshot_write(struct wal *w,
                        const void *data,
                        size_t len)
 {
+    /* save_snapshot() checked the metadata and the data. */
+    assert(meta != NULL && meta->index >= 1 && (len == 0 || data != NULL));
     struct storage_fs *fs = w->fs;
     char name[WAL_NAME_MAX];
     char tmp[WAL_NAME_MAX];
@@ -40,6 +42,8 @@ int wal_snapshot_write(struct wal *w,
     }
     uint8_t trailer[SNAP_TRAILER];
     snap_encode_trailer(trailer, crc);
+    WAL_CHECK(
+        wal_check_snapshot_encoding(&head, meta, flags, data, len, trailer));
 
     struct storage_file *f;
     rv = fs->vt->open(fs, tmp, true, &f);
@@ -104,6 +108,8 @@ int wal_snapshot_read(struct wal *w,
                           "snapshot)",
                           (unsigned long long)offset, why);
     }
+    /* snap_decode() refuses index 0 and data past the file. */
+    assert(out->meta.index >= 1 && out->data_len <= len);
     *buf = data;
     return 0;
 }

@@ -43,19 +43,25 @@
 
 void wal_segment_name(char *buf, uint64_t seq, raft_index first)
 {
-    snprintf(buf, WAL_NAME_MAX, "%016llx-%016llx.log", (unsigned long long)seq,
-             (unsigned long long)first);
+    int n = snprintf(buf, WAL_NAME_MAX, "%016llx-%016llx.log",
+                     (unsigned long long)seq, (unsigned long long)first);
+    /* The length wal_parse_segment_name() expects. */
+    assert(n == 37);
 }
 
 void wal_snapshot_name(char *buf, raft_index index)
 {
-    snprintf(buf, WAL_NAME_MAX, "snapshot-%016llx.snap",
-             (unsigned long long)index);
+    int n = snprintf(buf, WAL_NAME_MAX, "snapshot-%016llx.snap",
+                     (unsigned long long)index);
+    /* The length wal_parse_snapshot_name() expects; ".tmp" still fits. */
+    assert(n == 30 && n + 4 < WAL_NAME_MAX);
 }
 
 /* Reads exactly 16 lowercase hex digits. */
 static bool parse_hex16(const char *p, uint64_t *v)
 {
+    /* Callers checked the length first: 16 characters are there. */
+    assert(p != NULL && v != NULL);
     uint64_t x = 0;
     for (int k = 0; k < 16; k++) {
         char c = p[k];
@@ -75,18 +81,21 @@ static bool parse_hex16(const char *p, uint64_t *v)
 
 bool wal_parse_segment_name(const char *name, uint64_t *seq, raft_index *first)
 {
+    assert(name != NULL);
     return strlen(name) == 37 && parse_hex16(name, seq) && name[16] == '-' &&
            parse_hex16(name + 17, first) && strcmp(name + 33, ".log") == 0;
 }
 
 bool wal_parse_snapshot_name(const char *name, raft_index *index)
 {
+    assert(name != NULL);
     return strlen(name) == 30 && strncmp(name, "snapshot-", 9) == 0 &&
            parse_hex16(name + 9, index) && strcmp(name + 25, ".snap") == 0;
 }
 
 bool wal_is_snapshot_tmp(const char *name)
 {
+    assert(name != NULL);
     raft_index index;
     return strlen(name) == 34 && strncmp(name, "snapshot-", 9) == 0 &&
            parse_hex16(name + 9, &index) && strcmp(name + 25, ".snap.tmp") == 0;
@@ -94,6 +103,8 @@ bool wal_is_snapshot_tmp(const char *name)
 
 int wal_errorf(struct wal *w, int code, const char *name, const char *fmt, ...)
 {
+    /* An error: the caller returns what this returns. */
+    assert(code < 0 && fmt != NULL);
     char what[256];
     va_list ap;
     va_start(ap, fmt);
@@ -111,6 +122,7 @@ int wal_errorf(struct wal *w, int code, const char *name, const char *fmt, ...)
 
 int wal_fail(struct wal *w, int rv)
 {
+    assert(rv < 0);
     storage_msgf(w->s->error, sizeof w->s->error, "%s", w->fs->error);
     if (!w->failed) {
         w->failed = true;
@@ -180,6 +192,7 @@ int wal_read_file(struct wal *w, const char *name, uint8_t **buf, size_t *len)
         goto err_close;
     }
     fs->vt->close(fs, f);
+    assert(got == size);
     *buf = data;
     *len = (size_t)size;
     return 0;
@@ -200,12 +213,16 @@ err_close_msg:
 
 static int runs_reserve(struct wal *w, size_t extra)
 {
-    return storage_grow((void **)&w->runs, &w->cap_runs, w->n_runs + extra,
-                        sizeof *w->runs);
+    int rv = storage_grow((void **)&w->runs, &w->cap_runs, w->n_runs + extra,
+                          sizeof *w->runs);
+    assert(rv != 0 || w->cap_runs >= w->n_runs + extra);
+    return rv;
 }
 
 int wal_runs_append(struct wal *w, raft_index index, raft_term term)
 {
+    /* Entries come in index order (check_batch, recovery's replay). */
+    assert(w->n_runs == 0 || w->runs[w->n_runs - 1].first < index);
     if (w->n_runs > 0 && w->runs[w->n_runs - 1].term == term) {
         return 0;
     }
@@ -224,6 +241,7 @@ void wal_runs_truncate(struct wal *w, raft_index from)
     while (w->n_runs > 0 && w->runs[w->n_runs - 1].first >= from) {
         w->n_runs--;
     }
+    assert(w->n_runs == 0 || w->runs[w->n_runs - 1].first < from);
 }
 
 void wal_runs_drop_through(struct wal *w, raft_index index)
@@ -245,6 +263,7 @@ void wal_runs_drop_through(struct wal *w, raft_index index)
     if (w->n_runs > 0 && w->runs[0].first <= index) {
         w->runs[0].first = index + 1;
     }
+    assert(w->n_runs == 0 || w->runs[0].first == index + 1);
 }
 
 raft_term wal_term_at(const struct wal *w, raft_index index)
@@ -265,6 +284,8 @@ raft_term wal_term_at(const struct wal *w, raft_index index)
             hi = mid;
         }
     }
+    /* The first run starts at base + 1, so some run holds @index. */
+    assert(w->runs[lo].first <= index);
     return w->runs[lo].term;
 }
 
@@ -281,6 +302,7 @@ raft_term wal_term_at(const struct wal *w, raft_index index)
  * holds only its header: recovery removes the latter. */
 static int start_segment(struct wal *w)
 {
+    assert((w->cur == NULL) == (w->n_segs == 0));
     struct storage_fs *fs = w->fs;
     if (storage_grow((void **)&w->segs, &w->cap_segs, w->n_segs + 1,
                      sizeof *w->segs) != 0) {
@@ -300,6 +322,7 @@ static int start_segment(struct wal *w)
     wal_encode_segment(payload, &h);
     uint8_t head[WAL_SEGMENT_RECORD];
     wal_record_write(head, WAL_SEGMENT, payload, sizeof payload);
+    WAL_CHECK(wal_check_header_encoding(head, &h));
 
     struct storage_file *f;
     int rv = fs->vt->open(fs, seg.name, true, &f);
@@ -322,6 +345,7 @@ static int start_segment(struct wal *w)
         uint8_t sp[WAL_SEAL_PAYLOAD];
         wal_encode_seal(sp, seg.seq);
         wal_record_write(seal, WAL_SEAL, sp, sizeof sp);
+        WAL_CHECK(wal_check_seal_encoding(seal, seg.seq));
         rv = fs->vt->append(fs, w->cur, seal, sizeof seal);
         if (rv == 0) {
             rv = fs->vt->sync(fs, w->cur);
@@ -346,6 +370,8 @@ static int start_segment(struct wal *w)
  * past segment_bytes. */
 static int append_batch(struct wal *w)
 {
+    /* A batch always ends in its commit record. */
+    assert(w->buf.len >= WAL_RECORD_HEADER + WAL_COMMIT_PAYLOAD);
     struct storage_fs *fs = w->fs;
     bool full = w->cur_size > WAL_SEGMENT_RECORD &&
                 w->cur_size + w->buf.len > w->opts.segment_bytes;
@@ -369,6 +395,8 @@ static int append_batch(struct wal *w)
 /* Appends a commit record counting the @records before it. */
 static int batch_commit(struct wal *w, uint32_t records)
 {
+    /* wal_write() returns before an empty batch. */
+    assert(records >= 1);
     uint8_t p[WAL_COMMIT_PAYLOAD];
     wal_encode_commit(p, records);
     return wal_record_append(&w->buf, WAL_COMMIT, p, sizeof p);
@@ -396,19 +424,23 @@ static int begin_call(struct wal *w)
             return rv;
         }
     }
+    assert(w->loaded && !w->failed);
     return 0;
 }
 
 static int wal_load(struct storage *s, struct storage_state *out)
 {
     struct wal *w = s->impl;
+    assert(out != NULL);
     wal_loaded_free(w);
     if (w->failed) {
         storage_msgf(s->error, sizeof s->error, "storage failed earlier: %s",
                      w->failure);
         return COMMON_EIO;
     }
-    return wal_recover(w, out);
+    int rv = wal_recover(w, out);
+    WAL_CHECK(wal_invariants(w));
+    return rv;
 }
 
 /* The largest entry data that fits one record. */
@@ -493,6 +525,8 @@ static int check_batch(struct wal *w,
     }
     *new_last =
         b->n_entries > 0 ? b->entries[b->n_entries - 1].index : expect - 1;
+    /* Continues the log after the snapshot, within the bound. */
+    assert(*new_last >= w->base && *new_last <= RAFT_INDEX_MAX);
     raft_index commit = b->hard_state ? b->hard_state->commit : w->hs.commit;
     if (commit > *new_last) {
         return wal_errorf(w, COMMON_EINVAL, NULL,
@@ -546,19 +580,21 @@ static int encode_batch(struct wal *w,
         n++;
         k = j;
     }
+    /* Every entry went into a record, unless memory ran out. */
+    assert(rv != 0 || k == b->n_entries);
     if (rv == 0) {
         rv = batch_commit(w, n);
     }
     if (rv != 0) {
         return wal_errorf(w, rv, NULL, "no memory to encode a batch");
     }
+    WAL_CHECK(wal_check_batch_encoding(w, b, n));
     *records = n;
     return 0;
 }
 
-static int wal_write(struct storage *s, const struct storage_batch *b)
+static int write_batch(struct wal *w, const struct storage_batch *b)
 {
-    struct wal *w = s->impl;
     int rv = begin_call(w);
     if (rv != 0) {
         return rv;
@@ -598,12 +634,23 @@ static int wal_write(struct storage *s, const struct storage_batch *b)
         (void)wal_runs_append(w, b->entries[k].index, b->entries[k].term);
     }
     w->last = new_last;
+    assert(w->hs.commit <= w->last);
     return 0;
+}
+
+static int wal_write(struct storage *s, const struct storage_batch *b)
+{
+    struct wal *w = s->impl;
+    assert(b != NULL);
+    int rv = write_batch(w, b);
+    WAL_CHECK(wal_invariants(w));
+    return rv;
 }
 
 /* Does the log hold @index with @term? */
 static bool log_holds(const struct wal *w, raft_index index, raft_term term)
 {
+    assert(w->loaded);
     if (index == w->base) {
         return w->has_snapshot && w->base_term == term;
     }
@@ -621,6 +668,8 @@ struct stale_snapshots
 static int remove_stale_snapshot(void *data, const char *name)
 {
     struct stale_snapshots *st = data;
+    /* The snapshot just saved, which stays. */
+    assert(st->keep >= 1);
     raft_index index;
     if (!wal_parse_snapshot_name(name, &index) || index >= st->keep) {
         return 0;
@@ -655,6 +704,8 @@ static int drop_covered(struct wal *w, raft_index index)
         memmove(w->segs, w->segs + k, (w->n_segs - k) * sizeof *w->segs);
         w->n_segs -= k;
     }
+    /* Never the current segment. */
+    assert(w->n_segs >= 1);
     if (rv != 0) {
         return wal_fail(w, rv);
     }
@@ -672,12 +723,11 @@ static int drop_covered(struct wal *w, raft_index index)
     return 0;
 }
 
-static int wal_save_snapshot(struct storage *s,
-                             const struct storage_snapshot_meta *meta,
-                             const void *data,
-                             size_t len)
+static int save_snapshot(struct wal *w,
+                         const struct storage_snapshot_meta *meta,
+                         const void *data,
+                         size_t len)
 {
-    struct wal *w = s->impl;
     int rv = begin_call(w);
     if (rv != 0) {
         return rv;
@@ -724,6 +774,7 @@ static int wal_save_snapshot(struct storage *s,
     if (rv != 0) {
         return wal_errorf(w, rv, NULL, "no memory to encode a batch");
     }
+    WAL_CHECK(wal_check_mark_encoding(w->buf.data, w->buf.len, &mark));
 
     /* A segment exists before any snapshot file does, so that a snapshot
      * with no segment beside it can only mean segments went missing. */
@@ -752,11 +803,25 @@ static int wal_save_snapshot(struct storage *s,
     w->snap_term = meta->term;
     w->base = meta->index;
     w->base_term = meta->term;
+    assert(w->base <= w->last && w->hs.commit <= w->last);
     return drop_covered(w, meta->index);
+}
+
+static int wal_save_snapshot(struct storage *s,
+                             const struct storage_snapshot_meta *meta,
+                             const void *data,
+                             size_t len)
+{
+    struct wal *w = s->impl;
+    assert(w->s == s);
+    int rv = save_snapshot(w, meta, data, len);
+    WAL_CHECK(wal_invariants(w));
+    return rv;
 }
 
 void wal_loaded_free(struct wal *w)
 {
+    assert(w->out.n_bufs == 0 || w->out.bufs != NULL);
     for (size_t k = 0; k < w->out.n_bufs; k++) {
         free(w->out.bufs[k]);
     }
@@ -769,6 +834,7 @@ void wal_loaded_free(struct wal *w)
 static void wal_destroy(struct storage *s)
 {
     struct wal *w = s->impl;
+    assert(w->s == s);
     wal_loaded_free(w);
     if (w->cur != NULL) {
         w->fs->vt->close(w->fs, w->cur);
@@ -789,6 +855,7 @@ static const struct storage_vtable wal_vtable = {
 
 void storage_wal_options_default(struct storage_wal_options *o)
 {
+    assert(o != NULL);
     memset(o, 0, sizeof *o);
     o->segment_bytes = (uint64_t)64 << 20;
 }
@@ -797,6 +864,7 @@ int storage_wal_new(struct storage_fs *fs,
                     const struct storage_wal_options *opts,
                     struct storage **out)
 {
+    assert(out != NULL);
     *out = NULL;
     if (fs == NULL || (opts != NULL && opts->segment_bytes == 0)) {
         return COMMON_EINVAL;

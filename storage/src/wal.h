@@ -1,6 +1,7 @@
 /*
  * The write-ahead log's private state, shared by wal.c (the write path and
- * snapshots), recovery.c (load) and snapshot.c (snapshot files).
+ * snapshots), recovery.c (load), snapshot.c (snapshot files) and
+ * invariants.c (what all of them rely on, checked).
  *
  * The WAL keeps a small model of what is durable - the hard state, the
  * snapshot, the log's index range and the term of every entry as runs -
@@ -14,6 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <assert.h>
 
 #include "format.h"
 #include "fs.h"
@@ -123,5 +126,44 @@ int wal_snapshot_read(struct wal *w,
                       const char *name,
                       uint8_t **buf,
                       struct snap_decoded *out);
+
+/* Invariants (invariants.c): the WAL's own, after every call, and the
+ * encode/decode pairs of its write path, after every encoding. WAL_CHECK()
+ * runs them in builds with RAFTKV_INVARIANTS, which define
+ * STORAGE_INVARIANTS, and compiles to nothing in others; tests may call
+ * them directly. */
+#ifdef STORAGE_INVARIANTS
+#define WAL_CHECK(call) (call)
+#else
+#define WAL_CHECK(call) ((void)0)
+#endif
+
+/* The model and the files agree: the model bounded and consistent (the
+ * snapshot its base, the commit within the log, term runs ordered), the
+ * segments in sequence and named for their headers, the first holding
+ * base + 1, and the current one exactly as long as the model says. */
+void wal_invariants(const struct wal *w);
+/* w->buf decodes to @b: hard state, truncation, entries (index, term,
+ * type, data), then a commit counting @records. */
+void wal_check_batch_encoding(const struct wal *w,
+                              const struct storage_batch *b,
+                              uint32_t records);
+/* A segment header record (WAL_SEGMENT_RECORD bytes at @record) decodes
+ * to @h; a seal record to @next_seq; a snapshot mark and its commit (@len
+ * bytes) to @m. */
+void wal_check_header_encoding(const uint8_t *record,
+                               const struct wal_segment_header *h);
+void wal_check_seal_encoding(const uint8_t *record, uint64_t next_seq);
+void wal_check_mark_encoding(const uint8_t *records,
+                             size_t len,
+                             const struct wal_snapshot_mark *m);
+/* The snapshot file made of @head, @data and @trailer decodes to @meta,
+ * @flags and @data. */
+void wal_check_snapshot_encoding(const struct common_vec *head,
+                                 const struct storage_snapshot_meta *meta,
+                                 uint32_t flags,
+                                 const void *data,
+                                 size_t len,
+                                 const uint8_t *trailer);
 
 #endif /* STORAGE_WAL_H */

@@ -470,4 +470,13 @@ struct raft_stats
 };
 void raft_get_stats(const struct raft *r, struct raft_stats *s);
 
+/* Asserts the instance's own invariants - commit within the log, applied
+ * within commit, the leader's view of each follower, the facts of its
+ * role, the ReadIndex queue, ... (src/invariants.c has the list) - and
+ * aborts naming the first that does not hold. Builds with the CMake option
+ * RAFTKV_INVARIANTS call it at the end of every function above that
+ * changes the instance; others never do, but it may be called at any
+ * time. Costs O(servers + messages in flight + queued reads). */
+void raft_invariants(const struct raft *r);
+
 #endif /* RAFT_RAFT_H */
