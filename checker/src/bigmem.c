@@ -44,11 +44,11 @@ int big_reserve(void *pp, size_t *cap, size_t need, size_t elem)
     if (need <= *cap) {
         return 0;
     }
-    if (array_grown_cap(*cap, need, elem, &n) != 0) {
+    if (common_grown_cap(*cap, need, elem, ARRAY_MIN_CAP, &n) != 0) {
         return COMMON_ENOMEM;
     }
     if (n * elem < HUGE_MIN) {
-        return array_reserve(pp, cap, need, elem);
+        return common_grow(pp, cap, need, elem, ARRAY_MIN_CAP);
     }
     void *old;
     memcpy(&old, pp, sizeof old);

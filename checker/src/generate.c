@@ -80,7 +80,8 @@ static const struct pstr NULL_STR = {SIZE_MAX, 0};
 
 static int pool_put(struct pool *p, const char *s, size_t len, struct pstr *out)
 {
-    if (array_reserve(&p->buf, &p->cap, p->len + len + 1, 1) != 0) {
+    if (common_grow(&p->buf, &p->cap, p->len + len + 1, 1, ARRAY_MIN_CAP) !=
+        0) {
         return COMMON_ENOMEM;
     }
     if (len > 0) {
@@ -191,8 +192,8 @@ static int apply(struct pool *pool, struct pstr *state, struct gop *g)
             /* The pool may move: copy through offsets. */
             size_t len = cur->len + g->v[0].len;
             struct pstr out;
-            if (array_reserve(&pool->buf, &pool->cap, pool->len + len + 1, 1) !=
-                0) {
+            if (common_grow(&pool->buf, &pool->cap, pool->len + len + 1, 1,
+                            ARRAY_MIN_CAP) != 0) {
                 return COMMON_ENOMEM;
             }
             memcpy(pool->buf + pool->len, pool->buf + cur->off, cur->len);

@@ -222,8 +222,8 @@ static int add_invoke(struct checker_history *h,
     o.f = (uint8_t)ev->f;
     o.outcome = CHECKER_INVOKE;
     if ((ev->has_key && intern(h, ev->key, &o.key) != 0) ||
-        array_reserve(&h->ops, &h->ops_cap, h->ops_len + 1, sizeof *h->ops) !=
-            0) {
+        common_grow(&h->ops, &h->ops_cap, h->ops_len + 1, sizeof *h->ops,
+                    ARRAY_MIN_CAP) != 0) {
         return COMMON_ENOMEM;
     }
     if (ev->has_key && o.key == 0) {

@@ -19,18 +19,13 @@
 
 #include "checker/checker.h"
 
-/* Grows the array whose pointer is at @pp (any T **), of *@cap elements of
- * @elem bytes, to hold at least @need (doubling). 0 or COMMON_ENOMEM (then
- * the array is unchanged). */
-int array_reserve(void *pp, size_t *cap, size_t need, size_t elem);
-/* The capacity array_reserve grows @cap to for @need elements of @elem
- * bytes, in *@out; COMMON_ENOMEM when it would overflow. */
-int array_grown_cap(size_t cap, size_t need, size_t elem, size_t *out);
+/* The smallest capacity the checker's arrays grow to (common_grow). */
+#define ARRAY_MIN_CAP 16
 
 /* A zeroed array of @n elements of @size bytes, on huge pages when it is
  * large (bigmem.c); free() releases it. NULL when out of memory. */
 void *big_calloc(size_t n, size_t size);
-/* array_reserve for arrays that may grow large: on huge pages past 2 MiB
+/* common_grow for arrays that may grow large: on huge pages past 2 MiB
  * (the new part is zeroed then). */
 int big_reserve(void *pp, size_t *cap, size_t need, size_t elem);
 

@@ -10,17 +10,12 @@
  * out). Options may come before or after FILE; "-" reads stdin.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checker/checker.h"
-
-enum {
-    EXIT_USAGE = 2
-};
 
 static const char usage[] =
     "usage: lincheck [options] FILE      (FILE \"-\" reads stdin)\n"
@@ -63,7 +58,7 @@ static int usage_error(const char *fmt, ...)
     fputs("\n", stderr);
     fputs(usage, stderr);
     va_end(ap);
-    return EXIT_USAGE;
+    return COMMON_EXIT_USAGE;
 }
 
 /* The value of option @name: "--name=value" or the next argument. */
@@ -122,22 +117,16 @@ static int parse_args(int argc, char **argv, struct args *a)
             }
         } else if (is_option(arg, "--timeout")) {
             const char *v = option_value(argc, argv, &i, "--timeout");
-            char *end = NULL;
-            errno = 0;
-            double s = v != NULL ? strtod(v, &end) : 0;
-            if (v == NULL || end == v || *end != 0 || errno != 0 ||
-                !isfinite(s) || s <= 0) {
+            double s = 0;
+            if (common_parse_double(v, 0, 1e9, &s) != 0 || s <= 0) {
                 return usage_error(
                     "--timeout needs a positive number of seconds");
             }
             a->opts.timeout_s = s;
         } else if (is_option(arg, "--threads")) {
             const char *v = option_value(argc, argv, &i, "--threads");
-            char *end = NULL;
-            errno = 0;
-            long n = v != NULL ? strtol(v, &end, 10) : 0;
-            if (v == NULL || end == v || *end != 0 || errno != 0 || n < 1 ||
-                n > 1024) {
+            uint64_t n = 0;
+            if (common_parse_u64(v, 1, 1024, &n) != 0) {
                 return usage_error(
                     "--threads needs a number from 1 to "
                     "1024");
@@ -170,9 +159,9 @@ int main(int argc, char **argv)
     struct checker_history *h = checker_history_new();
     if (h == NULL) {
         fputs("lincheck: out of memory\n", stderr);
-        return EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
-    int code = EXIT_USAGE;
+    int code = COMMON_EXIT_USAGE;
     struct checker_result *r = NULL;
     if (checker_history_read_file(h, a.file, a.format) != 0 ||
         checker_check(h, &a.opts, &r) != 0) {
@@ -195,7 +184,9 @@ int main(int argc, char **argv)
     if (fflush(stdout) != 0) {
         goto out;
     }
-    code = (int)r->verdict;
+    code = r->verdict == CHECKER_LINEARIZABLE       ? COMMON_EXIT_OK
+           : r->verdict == CHECKER_NOT_LINEARIZABLE ? COMMON_EXIT_FAILED
+                                                    : COMMON_EXIT_UNKNOWN;
 
 out:
     checker_result_free(r);

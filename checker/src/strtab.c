@@ -93,41 +93,6 @@ static int grow_slots(struct strtab *t)
     return 0;
 }
 
-int array_grown_cap(size_t cap, size_t need, size_t elem, size_t *out)
-{
-    size_t n = cap ? cap : 16;
-    while (n < need) {
-        if (n > SIZE_MAX / 2 / elem) {
-            return COMMON_ENOMEM;
-        }
-        n *= 2;
-    }
-    *out = n;
-    return 0;
-}
-
-int array_reserve(void *pp, size_t *cap, size_t need, size_t elem)
-{
-    size_t n;
-    if (need <= *cap) {
-        return 0;
-    }
-    if (array_grown_cap(*cap, need, elem, &n) != 0) {
-        return COMMON_ENOMEM;
-    }
-    /* @pp points at a pointer of any object type: go through memcpy rather
-     * than a void ** so no aliasing rule is bent. */
-    void *p;
-    memcpy(&p, pp, sizeof p);
-    void *q = realloc(p, n * elem);
-    if (q == NULL) {
-        return COMMON_ENOMEM;
-    }
-    memcpy(pp, &q, sizeof q);
-    *cap = n;
-    return 0;
-}
-
 int strtab_intern(struct strtab *t, const void *p, size_t len, uint32_t *id)
 {
     uint64_t hash = strtab_hash(p, len);
@@ -143,9 +108,10 @@ int strtab_intern(struct strtab *t, const void *p, size_t len, uint32_t *id)
         return COMMON_ENOMEM;
     }
     if (len > SIZE_MAX - t->bytes_len ||
-        array_reserve(&t->bytes, &t->bytes_cap, t->bytes_len + len, 1) != 0 ||
-        array_reserve(&t->ents, &t->ents_cap, t->count + 1, sizeof *t->ents) !=
-            0) {
+        common_grow(&t->bytes, &t->bytes_cap, t->bytes_len + len, 1,
+                    ARRAY_MIN_CAP) != 0 ||
+        common_grow(&t->ents, &t->ents_cap, t->count + 1, sizeof *t->ents,
+                    ARRAY_MIN_CAP) != 0) {
         return COMMON_ENOMEM;
     }
     struct strtab_ent *e = &t->ents[t->count];

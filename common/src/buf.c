@@ -1,10 +1,59 @@
-/* A growable byte vector with geometric growth. */
+/* Growth of arrays, and a growable byte vector built on it. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/common.h"
+
+int common_grown_cap(size_t cap,
+                     size_t need,
+                     size_t size,
+                     size_t min_cap,
+                     size_t *out)
+{
+    assert(size > 0 && min_cap > 0 && out != NULL);
+    size_t n = cap > min_cap ? cap : min_cap;
+    while (n < need) {
+        if (n > SIZE_MAX / 2) {
+            n = need;
+            break;
+        }
+        n *= 2;
+    }
+    if (n > SIZE_MAX / size) {
+        return COMMON_ENOMEM;
+    }
+    *out = n;
+    return 0;
+}
+
+int common_grow(void *items,
+                size_t *cap,
+                size_t need,
+                size_t size,
+                size_t min_cap)
+{
+    assert(items != NULL && cap != NULL);
+    if (need <= *cap) {
+        return 0;
+    }
+    size_t n;
+    if (common_grown_cap(*cap, need, size, min_cap, &n) != 0) {
+        return COMMON_ENOMEM;
+    }
+    void *old;
+    memcpy(&old, items, sizeof old);
+    void *grown = realloc(old, n * size);
+    if (grown == NULL) {
+        return COMMON_ENOMEM;
+    }
+    memcpy(items, &grown, sizeof grown);
+    *cap = n;
+    assert(*cap >= need);
+    return 0;
+}
 
 void common_vec_init(struct common_vec *v)
 {
@@ -24,21 +73,8 @@ int common_vec_reserve(struct common_vec *v, size_t extra)
     if (extra > SIZE_MAX - v->len - 1) {
         return COMMON_ENOMEM;
     }
-    size_t need = v->len + extra + 1; /* room for a NUL terminator */
-    if (need <= v->cap) {
-        return 0;
-    }
-    size_t cap = v->cap ? v->cap : 64;
-    while (cap < need) {
-        cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    }
-    uint8_t *data = realloc(v->data, cap);
-    if (data == NULL) {
-        return COMMON_ENOMEM;
-    }
-    v->data = data;
-    v->cap = cap;
-    return 0;
+    /* Room for a NUL terminator too. */
+    return common_grow(&v->data, &v->cap, v->len + extra + 1, 1, 64);
 }
 
 int common_vec_append(struct common_vec *v, const void *src, size_t len)

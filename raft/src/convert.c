@@ -157,7 +157,7 @@ int become_leader(struct raft *r)
     if (rv == COMMON_ERANGE) {
         /* The log ends at RAFT_INDEX_MAX: no room for the no-op, nor for
          * anything this leader could commit; it still leads. */
-        raft_logf(r, RAFT_LOG_WARN,
+        raft_logf(r, COMMON_LOG_WARN,
                   "the log ends at RAFT_INDEX_MAX: no no-op for term %llu",
                   (unsigned long long)r->term);
         rv = 0;
@@ -177,7 +177,7 @@ int become_leader(struct raft *r)
             p->recent_active = true;
         }
     }
-    raft_logf(r, RAFT_LOG_INFO, "leader of term %llu at index %llu",
+    raft_logf(r, COMMON_LOG_INFO, "leader of term %llu at index %llu",
               (unsigned long long)r->term, (unsigned long long)last);
     return rv;
 }

@@ -104,7 +104,7 @@ int election_start(struct raft *r, bool pre_vote)
             become_follower(r, r->term, 0);
         }
         election_reset_timeout(r);
-        raft_logf(r, RAFT_LOG_WARN,
+        raft_logf(r, COMMON_LOG_WARN,
                   "term %llu is RAFT_TERM_MAX: no election can follow it",
                   (unsigned long long)r->term);
         return COMMON_ERANGE;
@@ -117,7 +117,7 @@ int election_start(struct raft *r, bool pre_vote)
         become_candidate(r);
         vote_term = r->term;
     }
-    raft_logf(r, RAFT_LOG_INFO, "%s for term %llu",
+    raft_logf(r, COMMON_LOG_INFO, "%s for term %llu",
               pre_vote ? "pre-vote" : "election",
               (unsigned long long)vote_term);
     int rv = decide(r); /* a single voter wins at once */
@@ -167,7 +167,7 @@ int election_tick(struct raft *r)
                     }
                 }
                 if (active < raft_quorum(r)) {
-                    raft_logf(r, RAFT_LOG_INFO,
+                    raft_logf(r, COMMON_LOG_INFO,
                               "term %llu: no quorum heard from, stepping down",
                               (unsigned long long)r->term);
                     r->stats.step_downs_check_quorum++;

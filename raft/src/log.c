@@ -118,14 +118,9 @@ static int trash_push(struct raft_log *l, void *p)
     if (p == NULL) {
         return 0;
     }
-    if (l->trash_len == l->trash_cap) {
-        size_t cap = l->trash_cap ? l->trash_cap * 2 : 64;
-        void **t = realloc(l->trash, cap * sizeof *t);
-        if (t == NULL) {
-            return COMMON_ENOMEM;
-        }
-        l->trash = t;
-        l->trash_cap = cap;
+    if (common_grow(&l->trash, &l->trash_cap, l->trash_len + 1,
+                    sizeof *l->trash, 64) != 0) {
+        return COMMON_ENOMEM;
     }
     assert(l->trash_len < l->trash_cap);
     l->trash[l->trash_len++] = p;

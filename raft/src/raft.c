@@ -71,18 +71,16 @@ void arena_fini(struct arena *a)
 /* Helpers shared by the other files                                         */
 /* ------------------------------------------------------------------------ */
 
-void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
+void raft_logf(struct raft *r,
+               enum common_log_level level,
+               const char *fmt,
+               ...)
 {
-    assert(fmt != NULL);
-    if (r->opts.log == NULL) {
-        return;
-    }
-    char buf[256];
+    assert(r != NULL);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    common_vlogf(r->opts.log, r->opts.log_data, level, fmt, ap);
     va_end(ap);
-    r->opts.log(r->opts.log_data, level, buf);
 }
 
 int raft_drop(struct raft *r, const char *reason)
@@ -91,7 +89,7 @@ int raft_drop(struct raft *r, const char *reason)
     assert(reason != NULL);
     r->drop_reason = reason;
     r->stats.msgs_dropped++;
-    raft_logf(r, RAFT_LOG_DEBUG, "dropped: %s", reason);
+    raft_logf(r, COMMON_LOG_DEBUG, "dropped: %s", reason);
     return COMMON_EDROPPED;
 }
 
@@ -100,15 +98,9 @@ int raft_send(struct raft *r, const struct raft_message *m)
     /* To a peer, and nothing beyond the bounds ever leaves the core. */
     assert(m->to != 0 && m->to != r->id);
     assert(m->term <= RAFT_TERM_MAX);
-    if (r->outbox_len == r->outbox_cap) {
-        size_t cap = r->outbox_cap ? r->outbox_cap * 2 : 32;
-        struct raft_message *o = realloc(r->outbox, cap * sizeof *o);
-        if (o == NULL) {
-            /* Like a lost message: Raft retries. */
-            return COMMON_ENOMEM;
-        }
-        r->outbox = o;
-        r->outbox_cap = cap;
+    if (common_grow(&r->outbox, &r->outbox_cap, r->outbox_len + 1,
+                    sizeof *r->outbox, 32) != 0) {
+        return COMMON_ENOMEM; /* like a lost message: Raft retries */
     }
     struct raft_message *out = &r->outbox[r->outbox_len++];
     *out = *m;

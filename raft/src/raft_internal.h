@@ -250,8 +250,10 @@ struct raft
 /* raft.c */
 int raft_send(struct raft *r, const struct raft_message *m);
 int raft_drop(struct raft *r, const char *reason);
-void raft_logf(struct raft *r, enum raft_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+void raft_logf(struct raft *r,
+               enum common_log_level level,
+               const char *fmt,
+               ...) __attribute__((format(printf, 3, 4)));
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 unsigned raft_quorum(const struct raft *r);
 

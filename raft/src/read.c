@@ -25,14 +25,9 @@ int read_push_ready(struct raft *r, uint64_t context, raft_index index)
 {
     /* A read is answered at the commit index it saw, or failed (0). */
     assert(index <= r->commit);
-    if (r->reads_ready_len == r->reads_ready_cap) {
-        size_t cap = r->reads_ready_cap ? r->reads_ready_cap * 2 : 16;
-        struct raft_read *p = realloc(r->reads_ready, cap * sizeof *p);
-        if (p == NULL) {
-            return COMMON_ENOMEM;
-        }
-        r->reads_ready = p;
-        r->reads_ready_cap = cap;
+    if (common_grow(&r->reads_ready, &r->reads_ready_cap,
+                    r->reads_ready_len + 1, sizeof *r->reads_ready, 16) != 0) {
+        return COMMON_ENOMEM;
     }
     r->reads_ready[r->reads_ready_len++] =
         (struct raft_read){.context = context, .index = index};
@@ -99,14 +94,9 @@ static int read_index(struct raft *r, uint64_t context)
         /* Its round would be RAFT_INDEX_MAX + 1, which followers drop. */
         return COMMON_ERANGE;
     }
-    if (r->reads_len == r->reads_cap) {
-        size_t cap = r->reads_cap ? r->reads_cap * 2 : 16;
-        struct read_request *p = realloc(r->reads, cap * sizeof *p);
-        if (p == NULL) {
-            return COMMON_ENOMEM;
-        }
-        r->reads = p;
-        r->reads_cap = cap;
+    if (common_grow(&r->reads, &r->reads_cap, r->reads_len + 1,
+                    sizeof *r->reads, 16) != 0) {
+        return COMMON_ENOMEM;
     }
     assert(r->reads_len < r->reads_cap);
     struct read_request *q = &r->reads[r->reads_len++];

@@ -231,7 +231,7 @@ static int install(struct raft *r, raft_id from)
     r->install_pending = true;
     r->rx.buf = NULL; /* now owned by install_buf */
     snapshot_rx_reset(r);
-    raft_logf(r, RAFT_LOG_INFO, "installed snapshot at index %llu term %llu",
+    raft_logf(r, COMMON_LOG_INFO, "installed snapshot at index %llu term %llu",
               (unsigned long long)c.index, (unsigned long long)c.term);
     return respond_installed(r, from, c.index);
 }
@@ -283,17 +283,9 @@ int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
         return respond_offset(r, m->from, c, have);
     }
     if (c->len > 0) {
-        if (r->rx.len + c->len > r->rx.cap) {
-            size_t cap = r->rx.cap * 2;
-            if (cap < r->rx.len + c->len) {
-                cap = r->rx.len + c->len;
-            }
-            uint8_t *b = realloc(r->rx.buf, cap);
-            if (b == NULL) {
-                return COMMON_ENOMEM;
-            }
-            r->rx.buf = b;
-            r->rx.cap = cap;
+        if (common_grow(&r->rx.buf, &r->rx.cap, r->rx.len + c->len, 1,
+                        c->len) != 0) {
+            return COMMON_ENOMEM;
         }
         memcpy(r->rx.buf + r->rx.len, c->data, c->len);
         r->rx.len += c->len;

@@ -27,9 +27,8 @@ int fs_error(struct storage_fs *fs,
              const char *op,
              const char *what);
 
-/* Makes room for @need elements of @size bytes in *@array (capacity
- * *@cap, doubled as needed). 0 or COMMON_ENOMEM (array unchanged). */
-int storage_grow(void **array, size_t *cap, size_t need, size_t size);
+/* The smallest capacity storage's arrays grow to (common_grow). */
+#define STORAGE_MIN_CAP 8
 
 /* vsnprintf into @dst: messages are cut to fit, which is expected. */
 void storage_msgf(char *dst, size_t cap, const char *fmt, ...)

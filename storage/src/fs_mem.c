@@ -115,8 +115,8 @@ static struct mem_name *dir_find(struct mem_dir *d, const char *name)
 /* Adds @name -> @ino (which gains a reference). */
 static int dir_add(struct mem_dir *d, const char *name, struct mem_inode *ino)
 {
-    if (storage_grow((void **)&d->names, &d->cap, d->len + 1,
-                     sizeof *d->names) != 0) {
+    if (common_grow(&d->names, &d->cap, d->len + 1, sizeof *d->names,
+                    STORAGE_MIN_CAP) != 0) {
         return COMMON_ENOMEM;
     }
     char *copy = fs_strdup(name);

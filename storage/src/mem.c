@@ -68,18 +68,10 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
                      (unsigned long long)(expect - 1));
             return COMMON_EINVAL;
         }
-        if (d->len + b->n_entries > d->cap) {
-            size_t cap = d->cap ? d->cap : 256;
-            while (cap < d->len + b->n_entries) {
-                cap *= 2;
-            }
-            struct raft_entry *e = realloc(d->entries, cap * sizeof *e);
-            if (e == NULL) {
-                snprintf(s->error, sizeof s->error, "memory disk: full");
-                return COMMON_ENOSPACE;
-            }
-            d->entries = e;
-            d->cap = cap;
+        if (common_grow(&d->entries, &d->cap, d->len + b->n_entries,
+                        sizeof *d->entries, 256) != 0) {
+            snprintf(s->error, sizeof s->error, "memory disk: full");
+            return COMMON_ENOSPACE;
         }
     }
     /* Copy the data first so that a failure leaves the disk unchanged. */

@@ -204,8 +204,8 @@ static int list_one(void *data, const char *name)
     uint64_t seq;
     raft_index index;
     if (wal_parse_segment_name(name, &seq, &index)) {
-        if (storage_grow((void **)&l->segs, &l->cap_segs, l->n_segs + 1,
-                         sizeof *l->segs) != 0) {
+        if (common_grow(&l->segs, &l->cap_segs, l->n_segs + 1, sizeof *l->segs,
+                        STORAGE_MIN_CAP) != 0) {
             return COMMON_ENOMEM;
         }
         struct wal_segment *s = &l->segs[l->n_segs++];
@@ -218,8 +218,8 @@ static int list_one(void *data, const char *name)
             l->snap_index = index;
         }
     } else if (wal_is_snapshot_tmp(name)) {
-        if (storage_grow((void **)&l->tmps, &l->cap_tmps, l->n_tmps + 1,
-                         sizeof *l->tmps) != 0) {
+        if (common_grow(&l->tmps, &l->cap_tmps, l->n_tmps + 1, sizeof *l->tmps,
+                        STORAGE_MIN_CAP) != 0) {
             return COMMON_ENOMEM;
         }
         snprintf(l->tmps[l->n_tmps++], WAL_NAME_MAX, "%s", name);
@@ -363,8 +363,8 @@ static int append_entries(struct replay *r,
     if (rv != 0) {
         return rv;
     }
-    if (storage_grow((void **)&r->entries, &r->cap, r->len + count,
-                     sizeof *r->entries) != 0) {
+    if (common_grow(&r->entries, &r->cap, r->len + count, sizeof *r->entries,
+                    STORAGE_MIN_CAP) != 0) {
         return wal_errorf(r->w, COMMON_ENOMEM, seg->name,
                           "no memory for %zu entries", r->len + count);
     }
@@ -473,8 +473,8 @@ static int stage(struct replay *r,
                  const struct wal_record *rec,
                  uint64_t offset)
 {
-    if (storage_grow((void **)&r->staged, &r->cap_staged, r->n_staged + 1,
-                     sizeof *r->staged) != 0) {
+    if (common_grow(&r->staged, &r->cap_staged, r->n_staged + 1,
+                    sizeof *r->staged, STORAGE_MIN_CAP) != 0) {
         return wal_errorf(r->w, COMMON_ENOMEM, NULL,
                           "no memory to replay a batch");
     }

@@ -9,29 +9,6 @@
 #include "fs.h"
 #include "storage/storage.h"
 
-int storage_grow(void **array, size_t *cap, size_t need, size_t size)
-{
-    assert(array != NULL && cap != NULL && size > 0);
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t n = *cap > 0 ? *cap : 8;
-    while (n < need) {
-        if (n > SIZE_MAX / 2 / size) {
-            return COMMON_ENOMEM;
-        }
-        n *= 2;
-    }
-    void *grown = realloc(*array, n * size);
-    if (grown == NULL) {
-        return COMMON_ENOMEM;
-    }
-    *array = grown;
-    *cap = n;
-    assert(*cap >= need);
-    return 0;
-}
-
 void storage_msgf(char *dst, size_t cap, const char *fmt, ...)
 {
     assert(dst != NULL && cap > 0 && fmt != NULL);

@@ -213,8 +213,8 @@ err_close_msg:
 
 static int runs_reserve(struct wal *w, size_t extra)
 {
-    int rv = storage_grow((void **)&w->runs, &w->cap_runs, w->n_runs + extra,
-                          sizeof *w->runs);
+    int rv = common_grow(&w->runs, &w->cap_runs, w->n_runs + extra,
+                         sizeof *w->runs, STORAGE_MIN_CAP);
     assert(rv != 0 || w->cap_runs >= w->n_runs + extra);
     return rv;
 }
@@ -304,8 +304,8 @@ static int start_segment(struct wal *w)
 {
     assert((w->cur == NULL) == (w->n_segs == 0));
     struct storage_fs *fs = w->fs;
-    if (storage_grow((void **)&w->segs, &w->cap_segs, w->n_segs + 1,
-                     sizeof *w->segs) != 0) {
+    if (common_grow(&w->segs, &w->cap_segs, w->n_segs + 1, sizeof *w->segs,
+                    STORAGE_MIN_CAP) != 0) {
         return wal_errorf(w, COMMON_ENOMEM, NULL,
                           "no memory for a new segment");
     }

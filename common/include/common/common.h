@@ -8,10 +8,13 @@
  * - A small seeded PRNG (xoshiro256**, seeded through splitmix64), so that
  *   every source of randomness is an explicit, per-instance object.
  * - A monotonic clock in nanoseconds, for drivers (never for raft/ or kv/).
+ * - The exit codes every program uses, strict parsing of numbers given as
+ *   text, overflow-checked growth of arrays and one log callback type.
  */
 #ifndef COMMON_COMMON_H
 #define COMMON_COMMON_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -54,6 +57,20 @@ const char *common_strerror(int code);
 const char *common_error_name(int code);
 
 /* ------------------------------------------------------------------------ */
+/* Exit codes (DESIGN.md): the same in every program                         */
+/* ------------------------------------------------------------------------ */
+
+enum common_exit {
+    COMMON_EXIT_OK = 0,     /* success; every expectation held */
+    COMMON_EXIT_FAILED = 1, /* a check failed: not linearizable, an
+                               expectation missed, a key not found */
+    COMMON_EXIT_USAGE = 2,  /* bad usage or bad input (the message says
+                               where) */
+    COMMON_EXIT_UNKNOWN = 3 /* unknown or unavailable: a time budget ran
+                               out, the cluster could not be reached */
+};
+
+/* ------------------------------------------------------------------------ */
 /* Buffers                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -82,6 +99,76 @@ int common_vec_append(struct common_vec *v, const void *src, size_t len);
  * but data[len] is always NUL after a successful call). */
 int common_vec_appendf(struct common_vec *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Makes room for at least @need items of @size bytes in the array *@items
+ * (a T ** passed as void *) of capacity *@cap items, doubling the capacity,
+ * and starting from @min_cap items. On failure - no memory, or a byte count
+ * that would overflow size_t - returns COMMON_ENOMEM and leaves *@items and
+ * *@cap as they were; 0 otherwise. */
+int common_grow(void *items,
+                size_t *cap,
+                size_t need,
+                size_t size,
+                size_t min_cap);
+/* The capacity common_grow would choose, in *@out, for an allocator of its
+ * own (huge pages, say): 0, or COMMON_ENOMEM when @need items of @size
+ * bytes overflow size_t. */
+int common_grown_cap(size_t cap,
+                     size_t need,
+                     size_t size,
+                     size_t min_cap,
+                     size_t *out);
+
+/* ------------------------------------------------------------------------ */
+/* Numbers given as text                                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Strict: the whole string is the number, in decimal, with no sign, space
+ * or prefix. 0, COMMON_EPARSE when it is not such a number (NULL, empty,
+ * trailing characters) or COMMON_ERANGE when it lies outside [@min, @max]
+ * (or outside uint64_t); *@out is set only on success. */
+int common_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* The same for a decimal fraction: digits, at most one '.', an optional
+ * exponent (e or E, an optional sign, digits); at least one digit before
+ * the exponent. No sign, "inf", "nan" or hexadecimal. */
+int common_parse_double(const char *s, double min, double max, double *out);
+
+/* ------------------------------------------------------------------------ */
+/* Logging                                                                   */
+/* ------------------------------------------------------------------------ */
+
+enum common_log_level {
+    COMMON_LOG_DEBUG = 1,
+    COMMON_LOG_INFO = 2,
+    COMMON_LOG_WARN = 3,
+    COMMON_LOG_ERROR = 4,
+};
+
+/* "debug", "info", "warn", "error" or "?". */
+const char *common_log_level_name(int level);
+
+/* How a module says something: one line, without its newline, borrowed for
+ * the call. Modules never print; their owner decides where lines go. */
+typedef void (*common_log_fn)(void *data,
+                              enum common_log_level level,
+                              const char *msg);
+
+/* The longest line common_logf hands over, with its NUL; longer ones are
+ * cut. */
+#define COMMON_LOG_LINE_MAX 512
+
+/* Formats one line and hands it to @fn (nothing when @fn is NULL). The
+ * second takes the arguments as a va_list, for functions that wrap it. */
+void common_logf(common_log_fn fn,
+                 void *data,
+                 enum common_log_level level,
+                 const char *fmt,
+                 ...) __attribute__((format(printf, 4, 5)));
+void common_vlogf(common_log_fn fn,
+                  void *data,
+                  enum common_log_level level,
+                  const char *fmt,
+                  va_list ap) __attribute__((format(printf, 4, 0)));
 
 /* ------------------------------------------------------------------------ */
 /* CRC32C                                                                    */

@@ -279,12 +279,6 @@ enum raft_role {
 /* "follower", "pre-candidate", "candidate", "leader". */
 const char *raft_role_name(int role);
 
-enum raft_log_level {
-    RAFT_LOG_DEBUG = 1,
-    RAFT_LOG_INFO = 2,
-    RAFT_LOG_WARN = 3,
-};
-
 struct raft_options
 {
     raft_id id;
@@ -298,8 +292,10 @@ struct raft_options
     unsigned max_entries_per_msg;
     size_t max_bytes_per_msg; /* entry data bytes per AppendEntries */
     uint64_t seed;            /* PRNG seed for election timeouts */
-    /* Optional: called with a static or short-lived message. */
-    void (*log)(void *data, enum raft_log_level level, const char *msg);
+    /* Optional: what the core has to say (dropped messages at debug level;
+     * elections, new leaders and installed snapshots at info; refusals to
+     * campaign at warn). */
+    common_log_fn log;
     void *log_data;
 };
 

@@ -1,8 +1,11 @@
-/* common: error table, byte vector, CRC32C and PRNG. */
+/* common: error table, byte vector, CRC32C, PRNG, array growth, number
+ * parsing and the log helper. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -77,6 +80,121 @@ static void prng_is_seeded_and_bounded(void **state)
     assert_true(common_prng_chance(&a, 1.0));
 }
 
+static void grow_doubles_and_refuses_overflow(void **state)
+{
+    (void)state;
+    uint32_t *items = NULL;
+    size_t cap = 0;
+    assert_int_equal(common_grow(&items, &cap, 1, sizeof *items, 8), 0);
+    assert_int_equal(cap, 8);
+    items[7] = 7;
+    assert_int_equal(common_grow(&items, &cap, 8, sizeof *items, 8), 0);
+    assert_int_equal(cap, 8); /* already room: nothing moves */
+    assert_int_equal(common_grow(&items, &cap, 9, sizeof *items, 8), 0);
+    assert_int_equal(cap, 16);
+    assert_int_equal(items[7], 7);
+    assert_int_equal(common_grow(&items, &cap, 100, sizeof *items, 8), 0);
+    assert_int_equal(cap, 128);
+    /* Bytes beyond size_t: refused, the array as it was. */
+    uint32_t *before = items;
+    assert_int_equal(common_grow(&items, &cap, SIZE_MAX / 2, sizeof *items, 8),
+                     COMMON_ENOMEM);
+    assert_ptr_equal(items, before);
+    assert_int_equal(cap, 128);
+    assert_int_equal(common_grow(&items, &cap, SIZE_MAX, 2, 8), COMMON_ENOMEM);
+    assert_int_equal(cap, 128);
+    free(items);
+}
+
+static void parse_u64_takes_whole_decimals_only(void **state)
+{
+    (void)state;
+    uint64_t v = 42;
+    assert_int_equal(common_parse_u64("0", 0, 10, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(
+        common_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+    assert_true(v == UINT64_MAX);
+    const char *bad[] = {NULL, "",     " 1",  "+1",  "-1",
+                         "1 ", "0x10", "1e3", "1.0", "12a"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        v = 42;
+        assert_int_equal(common_parse_u64(bad[k], 0, UINT64_MAX, &v),
+                         COMMON_EPARSE);
+        assert_int_equal(v, 42);
+    }
+    assert_int_equal(
+        common_parse_u64("18446744073709551616", 0, UINT64_MAX, &v),
+        COMMON_ERANGE);
+    assert_int_equal(common_parse_u64("11", 0, 10, &v), COMMON_ERANGE);
+    assert_int_equal(common_parse_u64("4", 5, 10, &v), COMMON_ERANGE);
+    assert_int_equal(v, 42);
+}
+
+static void parse_double_takes_plain_decimals_only(void **state)
+{
+    (void)state;
+    double v = -1;
+    assert_int_equal(common_parse_double("2.5", 0, 10, &v), 0);
+    assert_true(v == 2.5);
+    assert_int_equal(common_parse_double(".5", 0, 10, &v), 0);
+    assert_true(v == 0.5);
+    assert_int_equal(common_parse_double("5.", 0, 10, &v), 0);
+    assert_int_equal(common_parse_double("1e-3", 0, 10, &v), 0);
+    assert_true(v == 1e-3);
+    assert_int_equal(common_parse_double("2E+1", 0, 100, &v), 0);
+    assert_true(v == 20);
+    const char *bad[] = {NULL, "",    ".",    "-1",  "+1",
+                         " 1", "1 ",  "inf",  "nan", "0x1p3",
+                         "1e", "1e+", "1..2", "e5",  "1.5x"};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        v = -1;
+        assert_int_equal(common_parse_double(bad[k], 0, 1e300, &v),
+                         COMMON_EPARSE);
+        assert_true(v == -1);
+    }
+    assert_int_equal(common_parse_double("1e400", 0, 1e308, &v), COMMON_ERANGE);
+    assert_int_equal(common_parse_double("10.5", 0, 10, &v), COMMON_ERANGE);
+    assert_true(v == -1);
+}
+
+struct log_seen
+{
+    int calls;
+    enum common_log_level level;
+    char line[COMMON_LOG_LINE_MAX + 8];
+};
+
+static void log_capture(void *data,
+                        enum common_log_level level,
+                        const char *msg)
+{
+    struct log_seen *seen = data;
+    seen->calls++;
+    seen->level = level;
+    snprintf(seen->line, sizeof seen->line, "%s", msg);
+}
+
+static void logf_formats_one_bounded_line(void **state)
+{
+    (void)state;
+    struct log_seen seen = {0};
+    common_logf(log_capture, &seen, COMMON_LOG_WARN, "node %d: %s", 3, "up");
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.level, COMMON_LOG_WARN);
+    assert_string_equal(seen.line, "node 3: up");
+    char big[2 * COMMON_LOG_LINE_MAX];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    common_logf(log_capture, &seen, COMMON_LOG_INFO, "%s", big);
+    assert_int_equal(strlen(seen.line), COMMON_LOG_LINE_MAX - 1);
+    common_logf(NULL, &seen, COMMON_LOG_INFO, "nobody listens");
+    assert_int_equal(seen.calls, 2);
+    assert_string_equal(common_log_level_name(COMMON_LOG_DEBUG), "debug");
+    assert_string_equal(common_log_level_name(COMMON_LOG_ERROR), "error");
+    assert_string_equal(common_log_level_name(0), "?");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -84,6 +202,10 @@ int main(void)
         cmocka_unit_test(crc32c_matches_check_value),
         cmocka_unit_test(vec_appends_and_formats),
         cmocka_unit_test(prng_is_seeded_and_bounded),
+        cmocka_unit_test(grow_doubles_and_refuses_overflow),
+        cmocka_unit_test(parse_u64_takes_whole_decimals_only),
+        cmocka_unit_test(parse_double_takes_plain_decimals_only),
+        cmocka_unit_test(logf_formats_one_bounded_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
