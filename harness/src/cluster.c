@@ -31,6 +31,14 @@ struct inbox_req
     uint8_t data[];
 };
 
+/* A Raft message in a node's inbox, keyed on its delivery time and the
+ * network's sequence number (unique per message). */
+struct inbox_msg
+{
+    struct common_timed key;
+    struct transport_msg *msg;
+};
+
 /* Sim mode: an event parked while its node is paused. */
 struct parked
 {
@@ -49,9 +57,7 @@ struct slot
     bool up;
     bool paused;
     bool stop;
-    struct transport_msg **heap; /* min-heap on (deliver_at_ns, seq) */
-    size_t heap_len;
-    size_t heap_cap;
+    struct common_heap inbox; /* struct inbox_msg, by (deliver_at_ns, seq) */
     struct inbox_req **reqs;
     size_t reqs_len;
     size_t reqs_cap;
@@ -134,71 +140,31 @@ static void event(struct cluster *c, const char *fmt, ...)
 /* Inbox                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static bool msg_before(const struct transport_msg *a,
-                       const struct transport_msg *b)
-{
-    return a->deliver_at_ns < b->deliver_at_ns ||
-           (a->deliver_at_ns == b->deliver_at_ns && a->seq < b->seq);
-}
-
 static bool heap_push(struct slot *s, struct transport_msg *m)
 {
-    if (s->heap_len == s->heap_cap) {
-        size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
-        struct transport_msg **h = realloc(s->heap, cap * sizeof *h);
-        if (h == NULL) {
-            return false;
-        }
-        s->heap = h;
-        s->heap_cap = cap;
-    }
-    size_t k = s->heap_len++;
-    s->heap[k] = m;
-    while (k > 0) {
-        size_t parent = (k - 1) / 2;
-        if (!msg_before(s->heap[k], s->heap[parent])) {
-            break;
-        }
-        struct transport_msg *t = s->heap[k];
-        s->heap[k] = s->heap[parent];
-        s->heap[parent] = t;
-        k = parent;
-    }
-    return true;
+    struct inbox_msg im = {.key = {.at = m->deliver_at_ns, .seq = m->seq},
+                           .msg = m};
+    return common_heap_push(&s->inbox, &im) == 0;
 }
 
-static struct transport_msg *heap_pop(struct slot *s)
+/* The message due first, if it is due at @now. */
+static struct transport_msg *heap_pop_due(struct slot *s, uint64_t now)
 {
-    struct transport_msg *top = s->heap[0];
-    s->heap[0] = s->heap[--s->heap_len];
-    size_t k = 0;
-    for (;;) {
-        size_t l = 2 * k + 1;
-        size_t r = l + 1;
-        size_t m = k;
-        if (l < s->heap_len && msg_before(s->heap[l], s->heap[m])) {
-            m = l;
-        }
-        if (r < s->heap_len && msg_before(s->heap[r], s->heap[m])) {
-            m = r;
-        }
-        if (m == k) {
-            break;
-        }
-        struct transport_msg *t = s->heap[k];
-        s->heap[k] = s->heap[m];
-        s->heap[m] = t;
-        k = m;
+    const struct common_timed *top = common_heap_top(&s->inbox);
+    if (top == NULL || top->at > now) {
+        return NULL;
     }
-    return top;
+    struct inbox_msg im;
+    common_heap_pop(&s->inbox, &im);
+    return im.msg;
 }
 
 static void inbox_clear(struct slot *s)
 {
-    for (size_t k = 0; k < s->heap_len; k++) {
-        free(s->heap[k]);
+    for (size_t k = 0; k < common_heap_len(&s->inbox); k++) {
+        free(((struct inbox_msg *)common_heap_at(&s->inbox, k))->msg);
     }
-    s->heap_len = 0;
+    common_heap_clear(&s->inbox);
     for (size_t k = 0; k < s->reqs_len; k++) {
         free(s->reqs[k]);
     }
@@ -405,21 +371,22 @@ static void *node_main(void *arg)
                 next_tick = cluster_now(c) + tick_ns;
                 continue;
             }
-            bool msg_due = s->heap_len > 0 && s->heap[0]->deliver_at_ns <= now;
+            const struct common_timed *first = common_heap_top(&s->inbox);
+            bool msg_due = first != NULL && first->at <= now;
             if (msg_due || s->reqs_len > 0 || now >= next_tick) {
                 break;
             }
             uint64_t wake = next_tick;
-            if (s->heap_len > 0 && s->heap[0]->deliver_at_ns < wake) {
-                wake = s->heap[0]->deliver_at_ns;
+            if (first != NULL && first->at < wake) {
+                wake = first->at;
             }
             struct timespec ts;
             abs_deadline(c, wake, &ts);
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
         }
-        while (n_msgs < BATCH_MAX && s->heap_len > 0 &&
-               s->heap[0]->deliver_at_ns <= now) {
-            msgs[n_msgs++] = heap_pop(s);
+        while (n_msgs < BATCH_MAX &&
+               (msgs[n_msgs] = heap_pop_due(s, now)) != NULL) {
+            n_msgs++;
         }
         while (n_reqs < BATCH_MAX && n_reqs < s->reqs_len) {
             reqs[n_reqs] = s->reqs[n_reqs];
@@ -787,6 +754,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         struct slot *s = &c->slots[k];
         s->c = c;
         s->id = k + 1;
+        common_heap_init(&s->inbox, sizeof(struct inbox_msg));
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, &attr);
         rv = open_disk(c, s);
@@ -900,7 +868,7 @@ void cluster_free(struct cluster *c)
         struct slot *s = &c->slots[k];
         storage_free(s->disk);
         storage_fs_free(s->fs);
-        free(s->heap);
+        common_heap_fini(&s->inbox);
         free(s->reqs);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
