@@ -627,63 +627,13 @@ static void advance(struct run *r, unsigned ms)
 /* Judging                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static enum checker_f checker_f_of(enum kv_op op)
-{
-    switch (op) {
-        case KV_OP_GET:
-            return CHECKER_GET;
-        case KV_OP_PUT:
-            return CHECKER_PUT;
-        case KV_OP_DELETE:
-            return CHECKER_DELETE;
-        case KV_OP_CAS:
-            return CHECKER_CAS;
-        default:
-            return CHECKER_APPEND;
-    }
-}
-
 static int build_history(const struct workload_event *ev,
                          size_t n,
                          struct checker_history *h)
 {
     for (size_t k = 0; k < n; k++) {
-        const struct workload_event *e = &ev[k];
         struct checker_event ce;
-        memset(&ce, 0, sizeof ce);
-        ce.process = (int64_t)e->process;
-        ce.type = e->type == KV_EVENT_INVOKE ? CHECKER_INVOKE
-                  : e->type == KV_EVENT_OK   ? CHECKER_OK
-                  : e->type == KV_EVENT_FAIL ? CHECKER_FAIL
-                                             : CHECKER_INFO;
-        ce.f = checker_f_of(e->op);
-        ce.has_key = true;
-        ce.key.ptr = e->key;
-        ce.key.len = strlen(e->key);
-        if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
-            ce.value_count = 2;
-            if (!e->expected_absent) {
-                ce.value[0].ptr = e->expected;
-                ce.value[0].len = e->expected_len;
-            }
-            ce.value[1].ptr = e->value;
-            ce.value[1].len = e->value_len;
-        } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
-            ce.value_count = 1;
-            ce.value[0].ptr = e->value;
-            ce.value[0].len = e->value_len;
-        } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
-            ce.value_count = 1;
-            if (e->found) {
-                ce.value[0].ptr = e->value;
-                ce.value[0].len = e->value_len;
-            }
-        }
-        ce.mismatch = e->type == KV_EVENT_FAIL && e->error != NULL &&
-                      strcmp(e->error, "mismatch") == 0;
-        ce.has_time = true;
-        ce.time = (int64_t)e->time_ns;
-        ce.line = k + 1;
+        workload_event_checker(&ev[k], k + 1, &ce);
         int rv = checker_history_add(h, &ce);
         if (rv != 0) {
             return rv;

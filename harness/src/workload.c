@@ -632,73 +632,86 @@ const struct workload_event *workload_events(const struct workload *w,
     return w->events;
 }
 
-static void json_string(FILE *f, const char *s, size_t len)
+static enum checker_f checker_f_of(enum kv_op op)
 {
-    fputc('"', f);
-    for (size_t k = 0; k < len; k++) {
-        unsigned char ch = (unsigned char)s[k];
-        if (ch == '"' || ch == '\\') {
-            fputc('\\', f);
-            fputc(ch, f);
-        } else if (ch < 0x20) {
-            fprintf(f, "\\u%04x", ch);
-        } else {
-            fputc(ch, f);
-        }
+    switch (op) {
+        case KV_OP_GET:
+            return CHECKER_GET;
+        case KV_OP_PUT:
+            return CHECKER_PUT;
+        case KV_OP_DELETE:
+            return CHECKER_DELETE;
+        case KV_OP_CAS:
+            return CHECKER_CAS;
+        default:
+            return CHECKER_APPEND;
     }
-    fputc('"', f);
 }
 
-static const char *type_name(enum kv_event_type t)
+static enum checker_type checker_type_of(enum kv_event_type type)
 {
-    switch (t) {
+    switch (type) {
         case KV_EVENT_INVOKE:
-            return "invoke";
+            return CHECKER_INVOKE;
         case KV_EVENT_OK:
-            return "ok";
+            return CHECKER_OK;
         case KV_EVENT_FAIL:
-            return "fail";
+            return CHECKER_FAIL;
         default:
-            return "info";
+            return CHECKER_INFO;
     }
+}
+
+static struct checker_str str_of(const char *p, size_t len)
+{
+    struct checker_str s = {p, len};
+    return s;
+}
+
+void workload_event_checker(const struct workload_event *e,
+                            uint64_t line,
+                            struct checker_event *out)
+{
+    memset(out, 0, sizeof *out);
+    out->process = (int64_t)e->process;
+    out->type = checker_type_of(e->type);
+    out->f = checker_f_of(e->op);
+    out->has_key = true;
+    out->key = str_of(e->key, strlen(e->key));
+    if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
+        out->value_count = 2;
+        if (!e->expected_absent) {
+            out->value[0] = str_of(e->expected, e->expected_len);
+        }
+        out->value[1] = str_of(e->value, e->value_len);
+    } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
+        out->value_count = 1;
+        out->value[0] = str_of(e->value, e->value_len);
+    } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
+        out->value_count = 1;
+        if (e->found) {
+            out->value[0] = str_of(e->value, e->value_len);
+        }
+    }
+    if (e->type == KV_EVENT_FAIL && e->error != NULL) {
+        out->error = str_of(e->error, strlen(e->error));
+        out->mismatch = strcmp(e->error, "mismatch") == 0;
+    }
+    out->node = e->node;
+    out->has_time = true;
+    out->time = (int64_t)e->time_ns;
+    out->line = line;
 }
 
 int workload_write_jsonl(const struct workload *w, FILE *f)
 {
     for (size_t k = 0; k < w->n_events; k++) {
-        const struct workload_event *e = &w->events[k];
-        fprintf(f, "{\"process\":%llu,\"type\":\"%s\",\"f\":\"%s\",\"key\":",
-                (unsigned long long)e->process, type_name(e->type),
-                kv_op_name((int)e->op));
-        json_string(f, e->key, strlen(e->key));
-        if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
-            fputs(",\"value\":[", f);
-            if (e->expected_absent) {
-                fputs("null", f);
-            } else {
-                json_string(f, e->expected, e->expected_len);
-            }
-            fputc(',', f);
-            json_string(f, e->value, e->value_len);
-            fputc(']', f);
-        } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
-            fputs(",\"value\":", f);
-            json_string(f, e->value, e->value_len);
-        } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
-            fputs(",\"value\":", f);
-            if (e->found) {
-                json_string(f, e->value, e->value_len);
-            } else {
-                fputs("null", f);
-            }
+        struct checker_event ce;
+        workload_event_checker(&w->events[k], k + 1, &ce);
+        int rv = checker_event_write_jsonl(f, &ce);
+        if (rv != 0) {
+            return rv;
         }
-        if (e->type == KV_EVENT_FAIL && e->error != NULL) {
-            fprintf(f, ",\"error\":\"%s\"", e->error);
-        }
-        if (e->node != 0) {
-            fprintf(f, ",\"node\":%llu", (unsigned long long)e->node);
-        }
-        fprintf(f, ",\"time\":%llu}\n", (unsigned long long)e->time_ns);
     }
-    return ferror(f) ? COMMON_EIO : 0;
+    return 0;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "checker/checker.h"
 #include "cluster.h"
 #include "kv/kv.h"
 
@@ -95,7 +96,14 @@ const struct workload_event *workload_events(const struct workload *w,
  * order; valid after workload_join(). */
 const uint64_t *workload_latencies(const struct workload *w, size_t *n);
 
-/* Writes the history as JSON Lines (DESIGN.md's format). */
+/* Event @e as the checker sees it, @line its 1-based place in the history
+ * (strings borrowed from @e). */
+void workload_event_checker(const struct workload_event *e,
+                            uint64_t line,
+                            struct checker_event *out);
+
+/* Writes the history as JSON Lines (DESIGN.md's format), through the
+ * checker's writer. 0 or COMMON_EIO. */
 int workload_write_jsonl(const struct workload *w, FILE *f);
 
 #endif /* HARNESS_WORKLOAD_H */
