@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #include "kv/kv.h"
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "sched.h"
 #include "transport/transport.h"
 

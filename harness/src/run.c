@@ -25,7 +25,7 @@
 
 #include "checker/checker.h"
 #include "cluster.h"
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "sched.h"
 #include "workload.h"
 
