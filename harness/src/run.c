@@ -923,7 +923,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
     }
     r.mon = monitor_new();
     if (o->sim) {
-        r.sched = sched_new();
+        r.sched = sched_new(s->seed);
         if (r.sched == NULL) {
             fprintf(stderr, "harness: out of memory\n");
             goto out;
@@ -952,11 +952,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
     };
-    cc.reply = workload_reply;
-    /* The workload needs the cluster and the cluster the workload's reply
-     * callback: create the cluster first, bind the callback's data after. */
     struct workload *wl_slot = NULL;
-    cc.reply_data = NULL;
     int rv = r.mon == NULL ? COMMON_ENOMEM : cluster_new(&cc, &r.cl);
     if (rv != 0) {
         fprintf(stderr, "harness: cannot build the cluster: %s\n",
@@ -992,7 +988,6 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
         goto out;
     }
     r.wl = wl_slot;
-    cluster_set_reply_data(r.cl, r.wl);
     rv = cluster_start(r.cl);
     if (rv == 0) {
         rv = workload_start(r.wl);

@@ -20,21 +20,32 @@ struct event
     void *owned;
 };
 
+/* Salt of the timing randomness: "clus", from when the cluster held it,
+ * kept so that a seed still gives the runs it gave. */
+#define TIMING_SALT 0x636c7573ull
+
 struct sched
 {
     struct common_heap events; /* struct event */
+    struct common_prng timing;
     uint64_t now;
     uint64_t seq;
     uint64_t executed;
 };
 
-struct sched *sched_new(void)
+struct sched *sched_new(uint64_t seed)
 {
     struct sched *s = calloc(1, sizeof(struct sched));
     if (s != NULL) {
         common_heap_init(&s->events, sizeof(struct event));
+        common_prng_seed(&s->timing, seed ^ TIMING_SALT);
     }
     return s;
+}
+
+uint64_t sched_below(struct sched *s, uint64_t bound)
+{
+    return common_prng_below(&s->timing, bound);
 }
 
 void sched_free(struct sched *s)

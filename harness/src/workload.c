@@ -3,7 +3,7 @@
  * sleeps until a response arrives or the next client deadline, feeds
  * responses to their clients, fires timeouts, and starts the next
  * operation of every idle client. Responses come from node threads through
- * workload_reply(), which copies them into the driver's inbox.
+ * the client network, whose receiver queues them in the driver's inbox.
  */
 #include "workload.h"
 
@@ -13,13 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct reply_msg
-{
-    struct reply_msg *next;
-    struct kv_response r; /* r.value points into data[] */
-    uint8_t data[];
-};
 
 struct known
 {
@@ -41,9 +34,10 @@ struct workload
     bool thread_running;
     pthread_mutex_t lock; /* guards the inbox and the flags below */
     pthread_cond_t cond;
-    struct reply_msg *inbox_head;
-    struct reply_msg *inbox_tail;
+    struct client_reply *inbox_head;
+    struct client_reply *inbox_tail;
     bool draining;
+    bool attached; /* to the client network */
 
     /* Driver thread only: */
     size_t *open_invoke;  /* per client: its open invoke's event index */
@@ -195,46 +189,23 @@ static void on_record(void *data, const struct kv_event *ev)
     w->n_events++;
 }
 
-/* Client env: send a request to a node (driver thread). A client lives
- * beside its home node and sees the network as that node does: a node cut
- * off from its home is out of its reach too. */
+/* Client env: send a request to a node (driver thread), through the
+ * client network, which knows where each client lives. */
 static void on_send(void *data, raft_id to, const struct kv_request *req)
 {
     struct workload *w = data;
-    unsigned idx = (unsigned)(req->token >> 32);
-    raft_id home = idx % w->cfg.nodes + 1;
-    if (home != to &&
-        transport_mem_is_cut(cluster_net(w->cfg.cluster), home, to)) {
-        return; /* lost: the attempt times out */
-    }
-    cluster_request(w->cfg.cluster, to, req);
+    client_net_request(cluster_clients(w->cfg.cluster), to, req);
 }
 
 static void sim_reply(void *data, uint64_t arg, void *owned, uint64_t now);
 
-void workload_reply(void *data, const struct kv_response *resp)
+/* The client network's receiver (under its lock): sim mode schedules the
+ * reply's arrival; threads queue it in the driver's inbox. */
+static void receive_reply(void *data, struct client_reply *m)
 {
     struct workload *w = data;
-    unsigned idx = (unsigned)(resp->token >> 32);
-    raft_id home = idx % w->cfg.nodes + 1;
-    if (home != resp->node &&
-        transport_mem_is_cut(cluster_net(w->cfg.cluster), resp->node, home)) {
-        return; /* the answer cannot reach the client */
-    }
-    struct reply_msg *m = malloc(sizeof *m + resp->value.len);
-    if (m == NULL) {
-        return; /* lost: the client's attempt times out */
-    }
-    m->next = NULL;
-    m->r = *resp;
-    if (resp->value.len > 0) {
-        memcpy(m->data, resp->value.base, resp->value.len);
-    }
-    m->r.value.base = m->data;
     if (w->cfg.sched != NULL) {
-        struct cluster *cl = w->cfg.cluster;
-        if (sched_at(w->cfg.sched, cluster_now(cl) + cluster_client_latency(cl),
-                     sim_reply, w, 0, m) != 0) {
+        if (sched_at(w->cfg.sched, m->at, sim_reply, w, 0, m) != 0) {
             free(m);
         }
         return;
@@ -304,6 +275,8 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
             return rv;
         }
     }
+    client_net_attach_clients(cluster_clients(cfg->cluster), receive_reply, w);
+    w->attached = true;
     *out = w;
     return 0;
 }
@@ -326,7 +299,7 @@ void workload_free(struct workload *w)
     free(w->open_invoke);
     free(w->lat);
     while (w->inbox_head != NULL) {
-        struct reply_msg *m = w->inbox_head;
+        struct client_reply *m = w->inbox_head;
         w->inbox_head = m->next;
         free(m);
     }
@@ -427,16 +400,18 @@ static void learn(struct workload *w,
 }
 
 /* Feeds one reply to its client (frees it). */
-static void handle_reply(struct workload *w, struct reply_msg *m, uint64_t now)
+static void handle_reply(struct workload *w,
+                         struct client_reply *m,
+                         uint64_t now)
 {
-    unsigned idx = (unsigned)(m->r.token >> 32);
+    unsigned idx = (unsigned)(m->resp.token >> 32);
     if (idx < w->cfg.clients) {
         struct kv_client *c = w->clients[idx];
         bool was_busy = kv_client_busy(c);
-        kv_client_on_response(c, &m->r, now);
+        kv_client_on_response(c, &m->resp, now);
         if (was_busy && !kv_client_busy(c) &&
             w->open_invoke[idx] < w->n_events) {
-            learn(w, &w->events[w->open_invoke[idx]], &m->r);
+            learn(w, &w->events[w->open_invoke[idx]], &m->resp);
         }
     }
     free(m);
@@ -505,14 +480,14 @@ static void *driver_main(void *arg)
             ts.tv_nsec = (long)(mono % 1000000000ull);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
-        struct reply_msg *batch = w->inbox_head;
+        struct client_reply *batch = w->inbox_head;
         w->inbox_head = w->inbox_tail = NULL;
         bool draining = w->draining;
         pthread_mutex_unlock(&w->lock);
 
         now = cluster_now(cl);
         while (batch != NULL) {
-            struct reply_msg *m = batch;
+            struct client_reply *m = batch;
             batch = m->next;
             handle_reply(w, m, now);
         }
@@ -598,6 +573,10 @@ void workload_join(struct workload *w)
     if (w->thread_running) {
         pthread_join(w->thread, NULL);
         w->thread_running = false;
+    }
+    if (w->attached) {
+        client_net_attach_clients(cluster_clients(w->cfg.cluster), NULL, NULL);
+        w->attached = false;
     }
 }
 
