@@ -9,6 +9,7 @@
  * drops them. Ticks form a chain, each scheduling the next; resume and
  * restart start a new chain and the old one ends at its next link.
  */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "cluster_driver.h"
@@ -23,8 +24,11 @@ struct parked
 
 static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now);
 
+/* Appends to @s's parked events (a FIFO: resume runs them in order). */
 static void park(struct slot *s, bool is_msg, void *ptr)
 {
+    assert(s->paused);
+    assert((s->parked_head == NULL) == (s->parked_tail == NULL));
     struct parked *p = malloc(sizeof *p);
     if (p == NULL) {
         free(ptr); /* lost, as a message to a stalled process may be */
@@ -187,6 +191,7 @@ static int sim_crash(struct slot *s)
  * ticks start again. */
 static void sim_resume(struct slot *s)
 {
+    assert(!s->paused); /* else arrive() would park them again */
     struct parked *p = s->parked_head;
     s->parked_head = s->parked_tail = NULL;
     while (p != NULL) {

@@ -19,6 +19,7 @@
  * send and flush through the endpoint, which is thread-safe. Client
  * requests stay in-process.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,39 @@ static void threads_discard(struct slot *s)
     s->reqs_len = 0;
 }
 
+/* Queues client request @r at the back of @s's requests (under the
+ * slot's lock); false when there is no room for it. */
+static bool reqs_push(struct slot *s, struct client_request *r)
+{
+    assert(s->reqs_len <= s->reqs_cap);
+    if (s->reqs_len == s->reqs_cap) {
+        size_t cap = s->reqs_cap ? s->reqs_cap * 2 : 64;
+        struct client_request **q = realloc(s->reqs, cap * sizeof *q);
+        if (q == NULL) {
+            return false;
+        }
+        s->reqs = q;
+        s->reqs_cap = cap;
+    }
+    s->reqs[s->reqs_len++] = r;
+    return true;
+}
+
+/* Takes up to @max requests from the front of @s's requests into @out,
+ * oldest first (under the slot's lock). Returns how many. */
+static size_t reqs_take(struct slot *s, struct client_request **out, size_t max)
+{
+    assert(s->reqs_len <= s->reqs_cap);
+    size_t n = s->reqs_len < max ? s->reqs_len : max;
+    if (n == 0) {
+        return 0;
+    }
+    memcpy(out, s->reqs, n * sizeof *out);
+    memmove(s->reqs, s->reqs + n, (s->reqs_len - n) * sizeof *s->reqs);
+    s->reqs_len -= n;
+    return n;
+}
+
 /* The in-memory network's receiver, under its lock. */
 static void threads_deliver(void *data, struct transport_msg *msg)
 {
@@ -83,21 +117,9 @@ static void threads_request(void *data, struct client_request *r)
 {
     struct slot *s = data;
     pthread_mutex_lock(&s->lock);
-    bool queued = false;
-    if (s->up) {
-        if (s->reqs_len == s->reqs_cap) {
-            size_t cap = s->reqs_cap ? s->reqs_cap * 2 : 64;
-            struct client_request **q = realloc(s->reqs, cap * sizeof *q);
-            if (q != NULL) {
-                s->reqs = q;
-                s->reqs_cap = cap;
-            }
-        }
-        if (s->reqs_len < s->reqs_cap) {
-            s->reqs[s->reqs_len++] = r;
-            queued = true;
-            pthread_cond_signal(&s->cond);
-        }
+    bool queued = s->up && reqs_push(s, r);
+    if (queued) {
+        pthread_cond_signal(&s->cond);
     }
     pthread_mutex_unlock(&s->lock);
     if (!queued) {
@@ -160,15 +182,7 @@ static void *node_main(void *arg)
                (msgs[n_msgs] = inbox_pop_due(s, now)) != NULL) {
             n_msgs++;
         }
-        while (n_reqs < BATCH_MAX && n_reqs < s->reqs_len) {
-            reqs[n_reqs] = s->reqs[n_reqs];
-            n_reqs++;
-        }
-        if (n_reqs > 0) {
-            memmove(s->reqs, s->reqs + n_reqs,
-                    (s->reqs_len - n_reqs) * sizeof *s->reqs);
-            s->reqs_len -= n_reqs;
-        }
+        n_reqs = reqs_take(s, reqs, BATCH_MAX);
         bool arm = s->arm_crash;
         s->arm_crash = false;
         pthread_mutex_unlock(&s->lock);

@@ -7,6 +7,7 @@
  */
 #include "workload.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -211,6 +212,7 @@ static void receive_reply(void *data, struct client_reply *m)
         return;
     }
     pthread_mutex_lock(&w->lock);
+    assert((w->inbox_head == NULL) == (w->inbox_tail == NULL));
     if (w->inbox_tail != NULL) {
         w->inbox_tail->next = m;
     } else {
