@@ -11,8 +11,9 @@
 # swarmed at seed 3 (as `--swarm --seed 3`, which keeps its files, and as
 # the sweep `--swarm --seeds 3..3`, which keeps only its result line).
 # Each run keeps history.jsonl, events.log, and a "result" file: the exit
-# code, the result line, and a hash of report.html with the checker's
-# elapsed time blanked (the only thing in it that may differ). A compare
+# code, the summary and result line, and a hash of report.html, with the
+# checker's elapsed time blanked in both (the only thing in them that may
+# differ). A compare
 # prints every run that differs and exits 1 if any did.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,11 +41,10 @@ run() {
     local out=$work/$name
     mkdir -p "$out"
     local rc=0
-    "$harness" "$@" --out "$out" --quiet --no-status >"$out/stdout" 2>&1 ||
-        rc=$?
+    "$harness" "$@" --out "$out" --no-status >"$out/stdout" 2>&1 || rc=$?
     {
         echo "exit $rc"
-        cat "$out/stdout"
+        sed -E 's/^(  checker +[a-z ]+ in )[0-9.]+ s$/\1X s/' "$out/stdout"
         if [ -f "$out/report.html" ]; then
             sed -E 's/, [0-9]+\.[0-9]+ s\)/, X s)/' "$out/report.html" |
                 sha256sum | cut -d' ' -f1

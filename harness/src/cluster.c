@@ -41,7 +41,7 @@ uint64_t cluster_now(const struct cluster *c)
 
 uint64_t cluster_tick_ns(const struct cluster *c)
 {
-    return (uint64_t)c->cfg.tick_ms * 1000000ull;
+    return (uint64_t)c->cfg.tick_ms * COMMON_NS_PER_MS;
 }
 
 static uint64_t net_clock(void *data)

@@ -124,6 +124,10 @@ uint64_t common_mix64(uint64_t x);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t common_now_ns(void);
 
+/* Nanoseconds in a millisecond, in a second. */
+#define COMMON_NS_PER_MS 1000000ull
+#define COMMON_NS_PER_S  1000000000ull
+
 /* ------------------------------------------------------------------------ */
 /* Timed heap                                                                */
 /* ------------------------------------------------------------------------ */
