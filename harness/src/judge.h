@@ -18,10 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "harness/harness.h"
 #include "monitor/monitor.h"
 #include "nemesis.h"
-#include "run.h"
-#include "scenario.h"
 #include "workload.h"
 
 struct judge;

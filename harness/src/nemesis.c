@@ -25,7 +25,6 @@
 #include <string.h>
 
 #include "common/common.h"
-#include "run.h"
 
 /* Salt of the nemesis's randomness ("neme"). */
 #define NEMESIS_SALT 0x6e656d65ull

@@ -26,7 +26,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
-#include "scenario.h"
+#include "harness/harness.h"
 
 /* A span during which a partition or an isolation held. */
 struct nemesis_interval

@@ -1,5 +1,5 @@
 /*
- * One harness run (see run.h): the run loop.
+ * One harness run (harness_run in harness.h): the run loop.
  *
  * It builds what the scenario describes - the safety monitor, in sim mode
  * the scheduler, the cluster, the workload, the judge and the nemesis -
@@ -22,7 +22,7 @@
  * inside advance(). The event log is the one thing written from several
  * threads (node events), under its own lock.
  */
-#include "run.h"
+#include "harness/harness.h"
 
 #include <dirent.h>
 #include <errno.h>
