@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {

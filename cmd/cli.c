@@ -31,7 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "transport/transport.h"
 
 #define PROGRAM "raftkv-cli"

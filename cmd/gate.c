@@ -53,7 +53,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 /* On-demand sweeps at most this often while a cap is reached. */
 #define SWEEP_MIN_NS 10000000ull

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "proto/kv.pb-c.h"
 
 const char *const cmd_method_paths[CMD_METHODS] = {

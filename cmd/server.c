@@ -47,7 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "kv/kv.h"
 #include "storage/storage.h"
 #include "transport/transport.h"

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 const char cmd_tls_usage[] =
     "  --tls-cert FILE       this program's certificate (PEM)\n"

@@ -59,7 +59,6 @@ static int run(unsigned clients,
         .pre_vote = true,
         .check_quorum = true,
         .seed = seed,
-        .reply = workload_reply,
         /* Compaction as in the scenarios' defaults, so memory stays flat. */
         .snapshot_entries = 1000,
         .snapshot_trailing = 100,
@@ -88,7 +87,6 @@ static int run(unsigned clients,
         cluster_free(cl);
         return rv;
     }
-    cluster_set_reply_data(cl, wl);
     rv = cluster_start(cl);
     /* Wait for a leader so the measurement is of steady state. */
     for (int k = 0; k < 500 && cluster_leader(cl) == 0; k++) {
@@ -98,6 +96,7 @@ static int run(unsigned clients,
         rv = workload_start(wl);
     }
     if (rv != 0) {
+        workload_join(wl);
         workload_free(wl);
         cluster_free(cl);
         return rv;

@@ -14,8 +14,7 @@
 #include <sys/resource.h>
 
 #include "common/common.h"
-#include "run.h"
-#include "scenario.h"
+#include "harness/harness.h"
 
 static int cmp_u64(const void *a, const void *b)
 {

@@ -416,33 +416,3 @@ void checker_gen_free(struct checker_gen *gen)
     free(g->pool);
     free(g);
 }
-
-int checker_event_write_jsonl(FILE *f, const struct checker_event *ev)
-{
-    static const char *const types[] = {"invoke", "ok", "fail", "info"};
-    static const char *const fs[] = {"get", "put", "delete", "cas", "append"};
-    fprintf(f, "{\"process\":%lld,\"type\":\"%s\",\"f\":\"%s\"",
-            (long long)ev->process, types[ev->type], fs[ev->f]);
-    if (ev->has_key) {
-        fputs(",\"key\":", f);
-        report_json_string(f, ev->key);
-    }
-    if (ev->value_count == 1) {
-        fputs(",\"value\":", f);
-        report_json_string(f, ev->value[0]);
-    } else if (ev->value_count == 2) {
-        fputs(",\"value\":[", f);
-        report_json_string(f, ev->value[0]);
-        fputc(',', f);
-        report_json_string(f, ev->value[1]);
-        fputc(']', f);
-    }
-    if (ev->mismatch) {
-        fputs(",\"error\":\"mismatch\"", f);
-    }
-    if (ev->has_time) {
-        fprintf(f, ",\"time\":%lld", (long long)ev->time);
-    }
-    fputs("}\n", f);
-    return ferror(f) ? COMMON_EIO : 0;
-}

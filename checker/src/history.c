@@ -149,11 +149,17 @@ static struct proc_slot *proc_get(struct checker_history *h, int64_t process)
 /* Adding events                                                             */
 /* ------------------------------------------------------------------------ */
 
-static const char *f_name(enum checker_f f)
+const char *history_f_word(enum checker_f f)
 {
-    static const char *const names[] = {"get", "put", "delete", "cas",
+    static const char *const words[] = {"get", "put", "delete", "cas",
                                         "append"};
-    return names[f];
+    return words[f];
+}
+
+const char *history_type_word(enum checker_type t)
+{
+    static const char *const words[] = {"invoke", "ok", "fail", "info"};
+    return words[t];
 }
 
 static int intern(struct checker_history *h, struct checker_str s, uint32_t *id)
@@ -175,7 +181,7 @@ static int check_invoke_values(struct checker_history *h,
         case CHECKER_APPEND:
             if (ev->value_count != 1 || ev->value[0].ptr == NULL) {
                 history_errorf(h, line, "%s needs a string value",
-                               f_name(ev->f));
+                               history_f_word(ev->f));
                 return COMMON_EINVAL;
             }
             return 0;
@@ -266,7 +272,8 @@ static int add_completion(struct checker_history *h,
         history_errorf(h, line,
                        "the completion's f is %s but process %" PRId64
                        " invoked %s at line %" PRIu64,
-                       f_name(ev->f), ev->process, f_name(o->f), o->call_line);
+                       history_f_word(ev->f), ev->process, history_f_word(o->f),
+                       o->call_line);
         return COMMON_EINVAL;
     }
     if (ev->has_key) {

@@ -135,6 +135,10 @@ void history_errorf(struct checker_history *h,
                     ...) __attribute__((format(printf, 3, 4)));
 /* The name used in messages ("<stdin>" for "-"). */
 const char *history_name(const struct checker_history *h);
+/* The history format's words: "get", "put", "delete", "cas", "append";
+ * "invoke", "ok", "fail", "info". */
+const char *history_f_word(enum checker_f f);
+const char *history_type_word(enum checker_type t);
 
 /* ------------------------------------------------------------------------ */
 /* Parsers (parse.c and parse_*.c)                                           */

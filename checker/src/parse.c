@@ -89,9 +89,8 @@ int parse_failf(char *msg, size_t size, const char *fmt, ...)
 
 bool parse_type_word(const char *p, size_t len, enum checker_type *out)
 {
-    static const char *const words[] = {"invoke", "ok", "fail", "info"};
-    for (int i = 0; i < 4; i++) {
-        if (word_is(p, len, words[i])) {
+    for (int i = CHECKER_INVOKE; i <= CHECKER_INFO; i++) {
+        if (word_is(p, len, history_type_word((enum checker_type)i))) {
             *out = (enum checker_type)i;
             return true;
         }

@@ -90,8 +90,7 @@ static const char *outcome_word(const struct checker_op *o)
     if (!o->completed) {
         return "pending";
     }
-    static const char *const words[] = {"invoke", "ok", "fail", "info"};
-    return words[o->outcome];
+    return history_type_word(o->outcome);
 }
 
 void report_json_op(FILE *f,
@@ -99,12 +98,11 @@ void report_json_op(FILE *f,
                     size_t i,
                     const struct checker_str *after)
 {
-    static const char *const fs[] = {"get", "put", "delete", "cas", "append"};
     struct checker_op o;
     checker_history_op(h, i, &o);
     fprintf(f,
             "{\"index\":%zu,\"process\":%" PRId64 ",\"f\":\"%s\",\"key\":", i,
-            o.process, fs[o.f]);
+            o.process, history_f_word(o.f));
     report_json_string(f, o.key);
     fputs(",\"value\":", f);
     if (o.value_count == 2) {

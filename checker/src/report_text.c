@@ -75,13 +75,6 @@ void report_quote(struct checker_str s, char *buf, size_t size)
     }
 }
 
-static const char *f_word(enum checker_f f)
-{
-    static const char *const words[] = {"get", "put", "delete", "cas",
-                                        "append"};
-    return words[f];
-}
-
 void report_describe_op(const struct checker_op *o, char *buf, size_t size)
 {
     char a[160];
@@ -109,7 +102,7 @@ void report_describe_op(const struct checker_op *o, char *buf, size_t size)
             return;
         case CHECKER_PUT:
         case CHECKER_APPEND:
-            snprintf(buf, size, "%s %s%s", f_word(o->f), a, tail);
+            snprintf(buf, size, "%s %s%s", history_f_word(o->f), a, tail);
             return;
     }
 }

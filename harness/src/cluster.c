@@ -1,20 +1,25 @@
 /*
- * The threaded cluster (see cluster.h).
+ * The cluster's node slots and their lifecycle (see cluster.h and
+ * cluster_driver.h): booting a node from its disk, the node's environment
+ * (replies into the client network, updates to the monitor, events to the
+ * log), crash, restart, pause and resume, and the published status.
+ * Driving the nodes is the drivers' (cluster_threads.c, cluster_sim.c).
  *
- * Locking: each node slot has one mutex guarding its inbox, its lifecycle
- * flags and its published status. The node thread never holds it while
- * running the kv_node (which sends through the transport and replies to
- * clients), so the lock orders are: transport lock -> slot lock (delivery)
- * and client-driver code -> slot lock (requests); nothing takes a slot lock
- * and then another lock. Lifecycle calls (crash, restart, pause, resume,
- * free) come from one controlling thread.
+ * A node's life:
  *
- * Over gRPC, each endpoint's polling thread delivers into its node's inbox
- * (slot lock, after the network's lock in transport_mem_route, never
- * inside the endpoint's own lock); node threads send and flush through
- * the endpoint, which is thread-safe.
+ *            cluster_start / cluster_restart (node_boot)
+ *   down --------------------------------------------------> up
+ *    ^                                                       |  ^
+ *    |     cluster_crash (cluster_power_off; on a crash      |  |
+ * cluster_resume
+ *    +------ disk, when its next write strikes)  <-----------+  |
+ *    |                                                       v  |
+ *    +-------------------------------------------------- paused-+
+ *
+ * Lifecycle calls (crash, restart, pause, resume, free) come from one
+ * controlling thread.
  */
-#include "cluster.h"
+#include "cluster_driver.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -24,74 +29,9 @@
 #include <time.h>
 
 #include "storage/storage.h"
-#include "transport/transport.h"
 
-#define BATCH_MAX 1024
-
-struct inbox_req
-{
-    struct kv_request req; /* buffers point into data[] */
-    uint8_t data[];
-};
-
-/* Sim mode: an event parked while its node is paused. */
-struct parked
-{
-    struct parked *next;
-    bool is_msg;
-    void *ptr; /* struct transport_msg or struct inbox_req */
-};
-
-struct slot
-{
-    struct cluster *c;
-    raft_id id;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    /* Guarded by lock: */
-    bool up;
-    bool paused;
-    bool stop;
-    struct transport_msg **heap; /* min-heap on (deliver_at_ns, seq) */
-    size_t heap_len;
-    size_t heap_cap;
-    struct inbox_req **reqs;
-    size_t reqs_len;
-    size_t reqs_cap;
-    struct cluster_node_status status;
-    /* Owned by the controlling thread (and the node thread while up): */
-    pthread_t thread;
-    bool thread_running;
-    struct kv_node *node;
-    struct storage *disk;
-    struct storage_fs *fs;       /* crash disks and files: survives crashes */
-    struct transport *transport; /* what the node sends through */
-    /* Over gRPC: the node's endpoint and its polling thread (they outlive
-     * the node's crashes, like its address would). */
-    struct transport_grpc *grpc;
-    pthread_t grpc_thread;
-    bool grpc_polling;
-    bool arm_crash;           /* guarded by lock: fail the next sync */
-    bool crash_pending;       /* sim: a crash event is scheduled */
-    uint64_t installs_before; /* snapshots installed by earlier lives */
-    /* Sim mode: incarnation (events of an earlier one are stale), the
-     * current tick chain (a resume starts a new one, so a pause and resume
-     * within one tick leave one chain, not two), and the events parked
-     * while paused, oldest first. */
-    uint64_t gen;
-    uint64_t tick_chain;
-    struct parked *parked_head;
-    struct parked *parked_tail;
-};
-
-struct cluster
-{
-    struct cluster_config cfg;
-    uint64_t start_ns; /* CLOCK_MONOTONIC at creation */
-    struct transport_mem *net;
-    struct common_prng prng; /* sim mode: latencies, tick phases */
-    struct slot slots[CLUSTER_MAX_NODES];
-};
+/* Salt of the in-memory network's randomness ("net"). */
+#define NET_SALT 0x6e6574ull
 
 uint64_t cluster_now(const struct cluster *c)
 {
@@ -101,15 +41,9 @@ uint64_t cluster_now(const struct cluster *c)
     return common_now_ns() - c->start_ns;
 }
 
-uint64_t cluster_client_latency(struct cluster *c)
+uint64_t cluster_tick_ns(const struct cluster *c)
 {
-    /* 20 to 80 microseconds, like a local network hop. */
-    return 20000 + common_prng_below(&c->prng, 60001);
-}
-
-static bool sim(const struct cluster *c)
-{
-    return c->cfg.sched != NULL;
+    return (uint64_t)c->cfg.tick_ms * COMMON_NS_PER_MS;
 }
 
 static uint64_t net_clock(void *data)
@@ -117,10 +51,7 @@ static uint64_t net_clock(void *data)
     return cluster_now(data);
 }
 
-static void event(struct cluster *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void event(struct cluster *c, const char *fmt, ...)
+void cluster_event(struct cluster *c, const char *fmt, ...)
 {
     if (c->cfg.event == NULL) {
         return;
@@ -134,186 +65,13 @@ static void event(struct cluster *c, const char *fmt, ...)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Inbox                                                                     */
-/* ------------------------------------------------------------------------ */
-
-static bool msg_before(const struct transport_msg *a,
-                       const struct transport_msg *b)
-{
-    return a->deliver_at_ns < b->deliver_at_ns ||
-           (a->deliver_at_ns == b->deliver_at_ns && a->seq < b->seq);
-}
-
-static bool heap_push(struct slot *s, struct transport_msg *m)
-{
-    if (s->heap_len == s->heap_cap) {
-        size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
-        struct transport_msg **h = realloc(s->heap, cap * sizeof *h);
-        if (h == NULL) {
-            return false;
-        }
-        s->heap = h;
-        s->heap_cap = cap;
-    }
-    size_t k = s->heap_len++;
-    s->heap[k] = m;
-    while (k > 0) {
-        size_t parent = (k - 1) / 2;
-        if (!msg_before(s->heap[k], s->heap[parent])) {
-            break;
-        }
-        struct transport_msg *t = s->heap[k];
-        s->heap[k] = s->heap[parent];
-        s->heap[parent] = t;
-        k = parent;
-    }
-    return true;
-}
-
-static struct transport_msg *heap_pop(struct slot *s)
-{
-    struct transport_msg *top = s->heap[0];
-    s->heap[0] = s->heap[--s->heap_len];
-    size_t k = 0;
-    for (;;) {
-        size_t l = 2 * k + 1;
-        size_t r = l + 1;
-        size_t m = k;
-        if (l < s->heap_len && msg_before(s->heap[l], s->heap[m])) {
-            m = l;
-        }
-        if (r < s->heap_len && msg_before(s->heap[r], s->heap[m])) {
-            m = r;
-        }
-        if (m == k) {
-            break;
-        }
-        struct transport_msg *t = s->heap[k];
-        s->heap[k] = s->heap[m];
-        s->heap[m] = t;
-        k = m;
-    }
-    return top;
-}
-
-static void inbox_clear(struct slot *s)
-{
-    for (size_t k = 0; k < s->heap_len; k++) {
-        free(s->heap[k]);
-    }
-    s->heap_len = 0;
-    for (size_t k = 0; k < s->reqs_len; k++) {
-        free(s->reqs[k]);
-    }
-    s->reqs_len = 0;
-}
-
-static void sim_msg(void *data, uint64_t arg, void *owned, uint64_t now);
-
-/* Transport callback, under the transport's lock. */
-static void deliver(void *data, struct transport_msg *msg)
-{
-    struct slot *s = data;
-    if (sim(s->c)) {
-        if (sched_at(s->c->cfg.sched, msg->deliver_at_ns, sim_msg, s, s->gen,
-                     msg) != 0) {
-            free(msg);
-        }
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    if (!s->up || !heap_push(s, msg)) {
-        free(msg);
-    } else {
-        pthread_cond_signal(&s->cond);
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-/* gRPC endpoint callback, on its polling thread: the network's fault table
- * decides what becomes of the message (lost, delayed, duplicated), then
- * it waits in the inbox like one sent through the network. */
-static void grpc_deliver(void *data, struct transport_msg *msg)
-{
-    struct slot *s = data;
-    struct transport_msg *copies[2];
-    unsigned n = transport_mem_route(s->c->net, msg, copies);
-    pthread_mutex_lock(&s->lock);
-    for (unsigned k = 0; k < n; k++) {
-        if (!s->up || !heap_push(s, copies[k])) {
-            free(copies[k]);
-        }
-    }
-    if (n > 0) {
-        pthread_cond_signal(&s->cond);
-    }
-    pthread_mutex_unlock(&s->lock);
-}
-
-static void sim_req(void *data, uint64_t arg, void *owned, uint64_t now);
-
-void cluster_request(struct cluster *c,
-                     raft_id id,
-                     const struct kv_request *req)
-{
-    if (id < 1 || id > c->cfg.nodes) {
-        return;
-    }
-    struct slot *s = &c->slots[id - 1];
-    size_t n = req->key.len + req->value.len + req->expected.len;
-    struct inbox_req *r = malloc(sizeof *r + n);
-    if (r == NULL) {
-        return; /* lost, like a dropped packet: the client times out */
-    }
-    r->req = *req;
-    uint8_t *p = r->data;
-    struct common_buf *bufs[3] = {&r->req.key, &r->req.value, &r->req.expected};
-    for (int k = 0; k < 3; k++) {
-        if (bufs[k]->len > 0) {
-            memcpy(p, bufs[k]->base, bufs[k]->len);
-        }
-        bufs[k]->base = p;
-        p += bufs[k]->len;
-    }
-    if (sim(c)) {
-        if (!s->up ||
-            sched_at(c->cfg.sched, cluster_now(c) + cluster_client_latency(c),
-                     sim_req, s, s->gen, r) != 0) {
-            free(r);
-        }
-        return;
-    }
-    pthread_mutex_lock(&s->lock);
-    bool queued = false;
-    if (s->up) {
-        if (s->reqs_len == s->reqs_cap) {
-            size_t cap = s->reqs_cap ? s->reqs_cap * 2 : 64;
-            struct inbox_req **q = realloc(s->reqs, cap * sizeof *q);
-            if (q != NULL) {
-                s->reqs = q;
-                s->reqs_cap = cap;
-            }
-        }
-        if (s->reqs_len < s->reqs_cap) {
-            s->reqs[s->reqs_len++] = r;
-            queued = true;
-            pthread_cond_signal(&s->cond);
-        }
-    }
-    pthread_mutex_unlock(&s->lock);
-    if (!queued) {
-        free(r);
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Node threads                                                              */
+/* The node's environment                                                    */
 /* ------------------------------------------------------------------------ */
 
 static void node_reply(void *data, const struct kv_response *resp)
 {
     struct slot *s = data;
-    s->c->cfg.reply(s->c->cfg.reply_data, resp);
+    client_net_reply(s->c->clients, resp);
 }
 
 static void node_observe(void *data,
@@ -327,18 +85,18 @@ static void node_observe(void *data,
     }
     if (u->role_changed) {
         if (u->role == RAFT_LEADER) {
-            event(c, "node %llu became leader of term %llu",
-                  (unsigned long long)s->id,
-                  (unsigned long long)u->hard_state.term);
+            cluster_event(c, "node %llu became leader of term %llu",
+                          (unsigned long long)s->id,
+                          (unsigned long long)u->hard_state.term);
         } else if (u->role == RAFT_CANDIDATE) {
-            event(c, "node %llu campaigns in term %llu",
-                  (unsigned long long)s->id,
-                  (unsigned long long)u->hard_state.term);
+            cluster_event(c, "node %llu campaigns in term %llu",
+                          (unsigned long long)s->id,
+                          (unsigned long long)u->hard_state.term);
         } else if (u->role == RAFT_FOLLOWER && u->leader == 0 &&
                    s->status.role == RAFT_LEADER) {
-            event(c, "node %llu stepped down in term %llu",
-                  (unsigned long long)s->id,
-                  (unsigned long long)u->hard_state.term);
+            cluster_event(c, "node %llu stepped down in term %llu",
+                          (unsigned long long)s->id,
+                          (unsigned long long)u->hard_state.term);
         }
     }
 }
@@ -347,11 +105,11 @@ static void node_failed(void *data, struct kv_node *node, const char *why)
 {
     (void)node;
     struct slot *s = data;
-    event(s->c, "node %llu stopped serving: %s", (unsigned long long)s->id,
-          why);
+    cluster_event(s->c, "node %llu stopped serving: %s",
+                  (unsigned long long)s->id, why);
 }
 
-static void publish(struct slot *s)
+void cluster_publish(struct slot *s)
 {
     const struct raft *r = kv_node_raft(s->node);
     struct cluster_node_status st;
@@ -374,222 +132,17 @@ static void publish(struct slot *s)
     pthread_mutex_unlock(&s->lock);
 }
 
-static void abs_deadline(const struct cluster *c,
-                         uint64_t at_ns,
-                         struct timespec *ts)
-{
-    uint64_t mono = c->start_ns + at_ns;
-    ts->tv_sec = (time_t)(mono / 1000000000ull);
-    ts->tv_nsec = (long)(mono % 1000000000ull);
-}
-
-static void *node_main(void *arg)
-{
-    struct slot *s = arg;
-    struct cluster *c = s->c;
-    uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
-    uint64_t next_tick = cluster_now(c) + tick_ns;
-    struct transport_msg *msgs[BATCH_MAX];
-    struct inbox_req *reqs[BATCH_MAX];
-    publish(s);
-    for (;;) {
-        size_t n_msgs = 0;
-        size_t n_reqs = 0;
-        uint64_t now;
-        pthread_mutex_lock(&s->lock);
-        for (;;) {
-            if (s->stop) {
-                pthread_mutex_unlock(&s->lock);
-                return NULL;
-            }
-            now = cluster_now(c);
-            if (s->paused) {
-                pthread_cond_wait(&s->cond, &s->lock);
-                next_tick = cluster_now(c) + tick_ns;
-                continue;
-            }
-            bool msg_due = s->heap_len > 0 && s->heap[0]->deliver_at_ns <= now;
-            if (msg_due || s->reqs_len > 0 || now >= next_tick) {
-                break;
-            }
-            uint64_t wake = next_tick;
-            if (s->heap_len > 0 && s->heap[0]->deliver_at_ns < wake) {
-                wake = s->heap[0]->deliver_at_ns;
-            }
-            struct timespec ts;
-            abs_deadline(c, wake, &ts);
-            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-        }
-        while (n_msgs < BATCH_MAX && s->heap_len > 0 &&
-               s->heap[0]->deliver_at_ns <= now) {
-            msgs[n_msgs++] = heap_pop(s);
-        }
-        while (n_reqs < BATCH_MAX && n_reqs < s->reqs_len) {
-            reqs[n_reqs] = s->reqs[n_reqs];
-            n_reqs++;
-        }
-        if (n_reqs > 0) {
-            memmove(s->reqs, s->reqs + n_reqs,
-                    (s->reqs_len - n_reqs) * sizeof *s->reqs);
-            s->reqs_len -= n_reqs;
-        }
-        bool arm = s->arm_crash;
-        s->arm_crash = false;
-        pthread_mutex_unlock(&s->lock);
-        if (arm) {
-            /* The power cut: this thread's next sync never happens. */
-            storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, 0, COMMON_EIO);
-        }
-
-        for (size_t k = 0; k < n_msgs; k++) {
-            /* A partition also stops what was already on the wire. */
-            if (!transport_mem_is_cut(c->net, msgs[k]->m.from, s->id)) {
-                kv_node_receive(s->node, &msgs[k]->m);
-            }
-            free(msgs[k]);
-        }
-        for (size_t k = 0; k < n_reqs; k++) {
-            kv_node_request(s->node, &reqs[k]->req);
-            free(reqs[k]);
-        }
-        /* Catch up at most a few ticks after a stall (a loaded machine),
-         * rather than firing a burst of timeouts. */
-        for (int k = 0; k < 3 && now >= next_tick; k++) {
-            kv_node_tick(s->node);
-            next_tick += tick_ns;
-        }
-        if (now >= next_tick) {
-            next_tick = now + tick_ns;
-        }
-        kv_node_flush(s->node);
-        transport_flush(s->transport);
-        publish(s);
-    }
-}
-
 /* ------------------------------------------------------------------------ */
-/* Sim mode                                                                  */
+/* Boot and power-off                                                        */
 /* ------------------------------------------------------------------------ */
 
-static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now);
-
-static void park(struct slot *s, bool is_msg, void *ptr)
+/* Attaches @s to both networks (or detaches it, @on false). */
+static void attach(struct cluster *c, struct slot *s, bool on)
 {
-    struct parked *p = malloc(sizeof *p);
-    if (p == NULL) {
-        free(ptr); /* lost, as a message to a stalled process may be */
-        return;
-    }
-    p->next = NULL;
-    p->is_msg = is_msg;
-    p->ptr = ptr;
-    if (s->parked_tail != NULL) {
-        s->parked_tail->next = p;
-    } else {
-        s->parked_head = p;
-    }
-    s->parked_tail = p;
-}
-
-static void drop_parked(struct slot *s)
-{
-    while (s->parked_head != NULL) {
-        struct parked *p = s->parked_head;
-        s->parked_head = p->next;
-        free(p->ptr);
-        free(p);
-    }
-    s->parked_tail = NULL;
-}
-
-/* The event's node: NULL when the event belongs to an earlier incarnation
- * (the node crashed since) or the node is down. */
-static struct slot *live(struct slot *s, uint64_t gen)
-{
-    return s->up && s->gen == gen && s->node != NULL ? s : NULL;
-}
-
-static void run_msg(struct slot *s, struct transport_msg *m)
-{
-    /* A partition also stops what was already on the wire. */
-    if (!transport_mem_is_cut(s->c->net, m->m.from, s->id)) {
-        kv_node_receive(s->node, &m->m);
-        kv_node_flush(s->node);
-        publish(s);
-    }
-    free(m);
-}
-
-static void run_req(struct slot *s, struct inbox_req *r)
-{
-    kv_node_request(s->node, &r->req);
-    kv_node_flush(s->node);
-    publish(s);
-    free(r);
-}
-
-static void sim_msg(void *data, uint64_t arg, void *owned, uint64_t now)
-{
-    (void)now;
-    struct slot *s = data;
-    if (live(s, arg) == NULL) {
-        free(owned);
-    } else if (s->paused) {
-        park(s, true, owned);
-    } else {
-        run_msg(s, owned);
-    }
-}
-
-static void sim_req(void *data, uint64_t arg, void *owned, uint64_t now)
-{
-    (void)now;
-    struct slot *s = data;
-    if (live(s, arg) == NULL) {
-        free(owned);
-    } else if (s->paused) {
-        park(s, false, owned);
-    } else {
-        run_req(s, owned);
-    }
-}
-
-static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
-{
-    (void)owned;
-    struct slot *s = data;
-    if (arg != s->tick_chain || live(s, s->gen) == NULL || s->paused) {
-        return; /* resume and restart start a new chain */
-    }
-    kv_node_tick(s->node);
-    kv_node_flush(s->node);
-    publish(s);
-    uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
-    sched_at(s->c->cfg.sched, now + tick_ns, sim_tick, s, s->tick_chain, NULL);
-}
-
-/* Resumes a paused node: its parked events run now, in order, and its
- * ticks start again. */
-static void sim_resume(struct slot *s)
-{
-    struct parked *p = s->parked_head;
-    s->parked_head = s->parked_tail = NULL;
-    while (p != NULL) {
-        struct parked *next = p->next;
-        if (live(s, s->gen) == NULL) {
-            free(p->ptr);
-        } else if (p->is_msg) {
-            run_msg(s, p->ptr);
-        } else {
-            run_req(s, p->ptr);
-        }
-        free(p);
-        p = next;
-    }
-    uint64_t tick_ns = (uint64_t)s->c->cfg.tick_ms * 1000000ull;
-    s->tick_chain++;
-    sched_at(s->c->cfg.sched, cluster_now(s->c) + tick_ns, sim_tick, s,
-             s->tick_chain, NULL);
+    transport_mem_attach(c->net, s->id, on ? c->driver->deliver : NULL,
+                         on ? s : NULL);
+    client_net_attach_node(c->clients, s->id, on ? c->driver->request : NULL,
+                           on ? s : NULL);
 }
 
 static int node_boot(struct cluster *c, struct slot *s)
@@ -626,13 +179,13 @@ static int node_boot(struct cluster *c, struct slot *s)
     struct storage_state st;
     rv = storage_load(s->disk, &st);
     if (rv != 0) {
-        event(c, "node %llu refuses to start: %s", (unsigned long long)s->id,
-              storage_error(s->disk));
+        cluster_event(c, "node %llu refuses to start: %s",
+                      (unsigned long long)s->id, storage_error(s->disk));
         return rv;
     }
     if (st.recovery_note[0] != '\0') {
-        event(c, "node %llu recovery: %s", (unsigned long long)s->id,
-              st.recovery_note);
+        cluster_event(c, "node %llu recovery: %s", (unsigned long long)s->id,
+                      st.recovery_note);
     }
     if (c->cfg.monitor != NULL) {
         monitor_boot(c->cfg.monitor, s->id, st.snapshot_index, st.snapshot_term,
@@ -648,27 +201,18 @@ static int node_boot(struct cluster *c, struct slot *s)
     s->paused = false;
     s->gen++;
     pthread_mutex_unlock(&s->lock);
-    transport_mem_attach(c->net, s->id, deliver, s);
-    if (sim(c)) {
-        /* Each node ticks at its own phase within the tick interval. */
-        uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
-        uint64_t phase = common_prng_below(&c->prng, tick_ns) + 1;
-        s->thread_running = true; /* "running": there is no thread */
-        publish(s);
-        s->tick_chain++;
-        return sched_at(c->cfg.sched, cluster_now(c) + phase, sim_tick, s,
-                        s->tick_chain, NULL);
-    }
-    if (pthread_create(&s->thread, NULL, node_main, s) != 0) {
-        transport_mem_attach(c->net, s->id, NULL, NULL);
+    attach(c, s, true);
+    rv = c->driver->start(s);
+    if (rv != 0) {
+        attach(c, s, false);
         pthread_mutex_lock(&s->lock);
         s->up = false;
         pthread_mutex_unlock(&s->lock);
         kv_node_free(s->node);
         s->node = NULL;
-        return COMMON_ENOMEM;
+        return rv;
     }
-    s->thread_running = true;
+    s->running = true;
     return 0;
 }
 
@@ -698,68 +242,52 @@ static int open_disk(struct cluster *c, struct slot *s)
     return storage_wal_new(s->fs, &wo, &s->disk);
 }
 
-static void grpc_log(void *data, const char *msg)
+/* The node stops being driven and is freed; what waits for it is lost. */
+static void stop_node(struct cluster *c, struct slot *s)
 {
-    struct slot *s = data;
-    event(s->c, "node %llu: %s", (unsigned long long)s->id, msg);
+    if (!s->running) {
+        return;
+    }
+    attach(c, s, false);
+    c->driver->stop(s);
+    s->running = false;
+    pthread_mutex_lock(&s->lock);
+    c->driver->discard(s);
+    s->up = false;
+    s->paused = false;
+    s->arm_crash = false;
+    s->installs_before += s->status.snapshots_installed;
+    memset(&s->status, 0, sizeof s->status);
+    pthread_mutex_unlock(&s->lock);
+    kv_node_free(s->node);
+    s->node = NULL;
 }
 
-static void *grpc_main(void *arg)
+/* The machine loses power: the node is gone, and so is whatever its disk
+ * had not made durable. The storage object goes with the node; the file
+ * system (crash disks, files) stays for the restart. */
+void cluster_power_off(struct cluster *c, struct slot *s)
 {
-    struct slot *s = arg;
-    while (transport_grpc_poll(s->grpc, 100) != TRANSPORT_GRPC_STOPPED) {
+    stop_node(c, s);
+    if (c->cfg.disk != CLUSTER_DISK_MEMORY) {
+        storage_free(s->disk);
+        s->disk = NULL;
+        if (c->cfg.disk == CLUSTER_DISK_CRASH) {
+            storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, -1, 0);
+            storage_fs_mem_crash(s->fs, c->cfg.torn_writes);
+        }
     }
-    return NULL;
+    cluster_event(c, "node %llu crashed", (unsigned long long)s->id);
 }
 
-/* Gives every node a gRPC endpoint on loopback and tells each where the
- * others are. */
-static int grpc_start(struct cluster *c)
-{
-    for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        struct slot *s = &c->slots[k];
-        struct transport_grpc_options o;
-        transport_grpc_options_default(&o);
-        o.id = s->id;
-        o.listen = "127.0.0.1:0";
-        o.deliver = grpc_deliver;
-        o.deliver_data = s;
-        o.log = grpc_log;
-        o.log_data = s;
-        char why[256];
-        int rv = transport_grpc_new(&o, why, sizeof why, &s->grpc);
-        if (rv != 0) {
-            event(c, "node %llu: no gRPC endpoint: %s",
-                  (unsigned long long)s->id, why);
-            return rv;
-        }
-    }
-    for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        for (unsigned j = 0; j < c->cfg.nodes; j++) {
-            char address[64];
-            snprintf(address, sizeof address, "127.0.0.1:%u",
-                     transport_grpc_port(c->slots[j].grpc));
-            if (j != k && transport_grpc_set_peer(c->slots[k].grpc, j + 1,
-                                                  address) != 0) {
-                return COMMON_ENOMEM;
-            }
-        }
-    }
-    for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        struct slot *s = &c->slots[k];
-        if (pthread_create(&s->grpc_thread, NULL, grpc_main, s) != 0) {
-            return COMMON_ENOMEM;
-        }
-        s->grpc_polling = true;
-    }
-    return 0;
-}
+/* ------------------------------------------------------------------------ */
+/* The cluster                                                               */
+/* ------------------------------------------------------------------------ */
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out)
 {
     if (cfg->nodes == 0 || cfg->nodes > CLUSTER_MAX_NODES ||
-        cfg->reply == NULL || cfg->tick_ms == 0 ||
-        (cfg->grpc && cfg->sched != NULL)) {
+        cfg->tick_ms == 0 || (cfg->grpc && cfg->sched != NULL)) {
         return COMMON_EINVAL;
     }
     struct cluster *c = calloc(1, sizeof *c);
@@ -767,18 +295,27 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         return COMMON_ENOMEM;
     }
     c->cfg = *cfg;
+    c->driver =
+        cfg->sched != NULL ? &cluster_sim_driver : &cluster_threads_driver;
     c->start_ns = common_now_ns();
-    common_prng_seed(&c->prng, cfg->seed ^ 0x636c7573ull);
-    int rv = transport_mem_new(cfg->nodes, cfg->seed ^ 0x6e6574ull, net_clock,
-                               c, &c->net);
+    int rv = transport_mem_new(cfg->nodes, cfg->seed ^ NET_SALT, net_clock, c,
+                               &c->net);
     if (rv != 0) {
+        free(c);
+        return rv;
+    }
+    struct client_net_config cc = {
+        .nodes = cfg->nodes, .net = c->net, .sched = cfg->sched};
+    rv = client_net_new(&cc, &c->clients);
+    if (rv != 0) {
+        transport_mem_free(c->net);
         free(c);
         return rv;
     }
     if (cfg->latency_set) {
         transport_mem_set_base_delay(c->net, cfg->latency_ns_min,
                                      cfg->latency_ns_max);
-    } else if (sim(c)) {
+    } else if (cfg->sched != NULL) {
         /* Threads get their network latency from the machine; virtual time
          * has none, so give the links a LAN's: 0.1 to 0.5 ms. */
         transport_mem_set_base_delay(c->net, 100000, 500000);
@@ -790,6 +327,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         struct slot *s = &c->slots[k];
         s->c = c;
         s->id = k + 1;
+        common_heap_init(&s->inbox, sizeof(struct inbox_msg));
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, &attr);
         rv = open_disk(c, s);
@@ -802,7 +340,7 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
     }
     pthread_condattr_destroy(&attr);
     if (cfg->grpc) {
-        rv = grpc_start(c);
+        rv = cluster_grpc_start(c);
         if (rv != 0) {
             cluster_free(c);
             return rv;
@@ -810,11 +348,6 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
     }
     *out = c;
     return 0;
-}
-
-void cluster_set_reply_data(struct cluster *c, void *data)
-{
-    c->cfg.reply_data = data;
 }
 
 int cluster_start(struct cluster *c)
@@ -828,86 +361,25 @@ int cluster_start(struct cluster *c)
     return 0;
 }
 
-static void stop_thread(struct cluster *c, struct slot *s)
-{
-    if (!s->thread_running) {
-        return;
-    }
-    transport_mem_attach(c->net, s->id, NULL, NULL);
-    if (!sim(c)) {
-        pthread_mutex_lock(&s->lock);
-        s->stop = true;
-        pthread_cond_signal(&s->cond);
-        pthread_mutex_unlock(&s->lock);
-        pthread_join(s->thread, NULL);
-    }
-    s->thread_running = false;
-    drop_parked(s); /* pending sim events of this incarnation go stale */
-    pthread_mutex_lock(&s->lock);
-    s->up = false;
-    s->paused = false;
-    s->arm_crash = false;
-    inbox_clear(s);
-    s->installs_before += s->status.snapshots_installed;
-    memset(&s->status, 0, sizeof s->status);
-    pthread_mutex_unlock(&s->lock);
-    kv_node_free(s->node);
-    s->node = NULL;
-}
-
-/* The machine loses power: the node is gone, and so is whatever its disk
- * had not made durable. The storage object goes with the node; the file
- * system (crash disks, files) stays for the restart. */
-static void power_off(struct cluster *c, struct slot *s)
-{
-    stop_thread(c, s);
-    if (c->cfg.disk != CLUSTER_DISK_MEMORY) {
-        storage_free(s->disk);
-        s->disk = NULL;
-        if (c->cfg.disk == CLUSTER_DISK_CRASH) {
-            storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, -1, 0);
-            storage_fs_mem_crash(s->fs, c->cfg.torn_writes);
-        }
-    }
-    event(c, "node %llu crashed", (unsigned long long)s->id);
-}
-
-static void sim_crash(void *data, uint64_t arg, void *owned, uint64_t now)
-{
-    (void)owned;
-    (void)now;
-    struct slot *s = data;
-    if (s->crash_pending && s->gen == arg) {
-        s->crash_pending = false;
-        power_off(s->c, s);
-    }
-}
-
 void cluster_free(struct cluster *c)
 {
     if (c == NULL) {
         return;
     }
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        stop_thread(c, &c->slots[k]);
+        stop_node(c, &c->slots[k]);
     }
-    for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        struct slot *s = &c->slots[k];
-        if (s->grpc_polling) {
-            transport_grpc_stop(s->grpc);
-            pthread_join(s->grpc_thread, NULL);
-        }
-        transport_grpc_free(s->grpc);
-    }
+    cluster_grpc_stop(c);
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];
         storage_free(s->disk);
         storage_fs_free(s->fs);
-        free(s->heap);
+        common_heap_fini(&s->inbox);
         free(s->reqs);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
     }
+    client_net_free(c->clients);
     transport_mem_free(c->net);
     free(c);
 }
@@ -923,41 +395,14 @@ int cluster_crash(struct cluster *c, raft_id id)
     if (s == NULL) {
         return COMMON_EINVAL;
     }
-    if (!s->thread_running || s->crash_pending) {
+    if (!s->running || s->crash_pending) {
         return 0;
     }
     if (c->cfg.disk != CLUSTER_DISK_CRASH) {
-        power_off(c, s);
+        cluster_power_off(c, s);
         return 0;
     }
-    /* Strike during the next write: its sync fails, so it is not durable
-     * (and, with torn_writes, may be cut short). */
-    uint64_t tick_ns = (uint64_t)c->cfg.tick_ms * 1000000ull;
-    if (sim(c)) {
-        storage_fs_mem_fail(s->fs, STORAGE_FS_SYNC, 0, COMMON_EIO);
-        s->crash_pending = true;
-        return sched_at(
-            c->cfg.sched,
-            cluster_now(c) + 1 + common_prng_below(&c->prng, 2 * tick_ns),
-            sim_crash, s, s->gen, NULL);
-    }
-    pthread_mutex_lock(&s->lock);
-    s->arm_crash = true;
-    pthread_mutex_unlock(&s->lock);
-    /* Give it a couple of ticks to write (under load it writes all the
-     * time); an idle node simply stops. */
-    uint64_t until = cluster_now(c) + 2 * tick_ns;
-    for (;;) {
-        struct cluster_node_status st;
-        cluster_status(c, id, &st);
-        if (st.failed || cluster_now(c) >= until) {
-            break;
-        }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = 1000000};
-        nanosleep(&ts, NULL);
-    }
-    power_off(c, s);
-    return 0;
+    return c->driver->crash(s);
 }
 
 int cluster_restart(struct cluster *c, raft_id id)
@@ -968,23 +413,23 @@ int cluster_restart(struct cluster *c, raft_id id)
     }
     if (s->crash_pending) {
         s->crash_pending = false;
-        power_off(c, s); /* the crash it was about to have happens now */
+        cluster_power_off(c, s); /* the crash it was about to have: now */
     }
-    if (s->thread_running) {
+    if (s->running) {
         return 0;
     }
     int rv = 0;
     if (s->disk == NULL) {
         rv = open_disk(c, s);
         if (rv != 0) {
-            event(c, "node %llu cannot open its disk: %s",
-                  (unsigned long long)id, common_strerror(rv));
+            cluster_event(c, "node %llu cannot open its disk: %s",
+                          (unsigned long long)id, common_strerror(rv));
             return rv;
         }
     }
     rv = node_boot(c, s);
     if (rv == 0) {
-        event(c, "node %llu restarted", (unsigned long long)id);
+        cluster_event(c, "node %llu restarted", (unsigned long long)id);
     }
     return rv;
 }
@@ -1004,10 +449,10 @@ static int set_paused(struct cluster *c, raft_id id, bool paused)
     }
     pthread_mutex_unlock(&s->lock);
     if (change) {
-        event(c, "node %llu %s", (unsigned long long)id,
-              paused ? "paused" : "resumed");
-        if (sim(c) && !paused) {
-            sim_resume(s);
+        cluster_event(c, "node %llu %s", (unsigned long long)id,
+                      paused ? "paused" : "resumed");
+        if (!paused && c->driver->resume != NULL) {
+            c->driver->resume(s);
         }
     }
     return 0;
@@ -1083,4 +528,9 @@ uint64_t cluster_snapshots_installed(struct cluster *c)
 struct transport_mem *cluster_net(struct cluster *c)
 {
     return c->net;
+}
+
+struct client_net *cluster_clients(struct cluster *c)
+{
+    return c->clients;
 }

@@ -1,30 +1,25 @@
 /*
- * The threaded cluster: N kv nodes, one thread each, linked by the
- * in-memory transport, each with its own perfect disk that survives its
- * crashes.
+ * The in-process cluster: N kv nodes linked by the in-memory network (the
+ * Raft network) and reached by the workload's clients through the client
+ * network, each node with its own disk that survives its crashes.
  *
- * Each node thread waits on its inbox (a mutex and a condition variable)
- * for Raft messages that are due, client requests and control commands,
- * with a timeout for its next tick; it then feeds them to its kv_node and
- * flushes. Crash stops the thread and throws the kv_node away (everything
- * not on its disk is lost); restart boots a new one from the disk. Pause
- * keeps the node but stops its ticks and its processing of messages and
- * requests, which queue up until it resumes.
+ * Two drivers run the nodes (cluster_driver.h): threads (the default), one
+ * thread per node on the real clock; and sim (cluster_config.sched set), no
+ * thread at all, every tick, delivery and request an event of the
+ * deterministic scheduler in virtual time. Either way the nodes' code paths
+ * are the same.
+ *
+ * Crash stops the node and throws the kv_node away (everything not on its
+ * disk is lost); restart boots a new one from the disk. Pause keeps the
+ * node but stops its ticks and its processing of messages and requests,
+ * which queue up until it resumes.
  *
  * Other threads see each node through a published status (role, term,
- * leader, indexes) that the node thread refreshes after every flush.
+ * leader, indexes) that the node's driver refreshes after every flush.
  *
- * Over gRPC (cluster_config.grpc): each node also gets a gRPC endpoint on
- * 127.0.0.1 (an ephemeral port) with a thread polling it, and Raft messages
- * travel through gRPC instead of the in-memory network. The network's
- * fault table still decides each message's fate: the receiving side asks
- * it (transport_mem_route) before the message enters the inbox, whose
- * delivery times honour the delays. Client requests stay in-process.
- *
- * Sim mode (cluster_config.sched set): no thread at all. Every tick,
- * message delivery and client request is an event of the deterministic
- * scheduler, run on the caller's thread in virtual time; pausing a node
- * parks its events until it resumes, and a crash drops its pending ones.
+ * Over gRPC (cluster_config.grpc, threads only), Raft messages travel
+ * through gRPC endpoints on loopback instead of the in-memory network,
+ * whose fault table still decides each message's fate.
  */
 #ifndef HARNESS_CLUSTER_H
 #define HARNESS_CLUSTER_H
@@ -32,8 +27,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "client_net.h"
 #include "kv/kv.h"
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "sched.h"
 #include "transport/transport.h"
 
@@ -60,9 +56,6 @@ struct cluster_config
     bool check_quorum;
     uint64_t seed;
     struct monitor *monitor; /* borrowed; may be NULL */
-    /* Replies to client requests arrive here, from node threads. */
-    void (*reply)(void *data, const struct kv_response *resp);
-    void *reply_data;
     /* Role and term changes, storage failures, for the event log. */
     void (*event)(void *data, uint64_t now_ns, const char *text);
     void *event_data;
@@ -105,16 +98,8 @@ struct cluster_node_status
 int cluster_new(const struct cluster_config *cfg, struct cluster **out);
 /* Stops every node thread and frees everything. */
 void cluster_free(struct cluster *c);
-/* Where replies go (before cluster_start). */
-void cluster_set_reply_data(struct cluster *c, void *data);
 /* Starts every node. */
 int cluster_start(struct cluster *c);
-
-/* Delivers a client request to node @id (dropped if it is down). Safe from
- * any thread not holding a node's lock. */
-void cluster_request(struct cluster *c,
-                     raft_id id,
-                     const struct kv_request *req);
 
 /* Crashes node @id: it loses everything not on its disk. With a crash
  * disk, the crash strikes during the node's next write when one comes
@@ -131,13 +116,13 @@ void cluster_status(struct cluster *c,
 /* The node that leads with the highest term among live ones, or 0. */
 raft_id cluster_leader(struct cluster *c);
 unsigned cluster_size(const struct cluster *c);
+/* The Raft network (its faults are the nemesis's to set). */
 struct transport_mem *cluster_net(struct cluster *c);
+/* The clients' network: the workload attaches its clients there. */
+struct client_net *cluster_clients(struct cluster *c);
 /* Nanoseconds since the cluster was created (the run's clock; virtual in
  * sim mode). */
 uint64_t cluster_now(const struct cluster *c);
-/* Sim mode: a client request or reply takes this long to arrive (drawn
- * from the run's seed). */
-uint64_t cluster_client_latency(struct cluster *c);
 /* Snapshots installed by InstallSnapshot, summed over every node and
  * incarnation. */
 uint64_t cluster_snapshots_installed(struct cluster *c);

@@ -16,8 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "run.h"
-#include "scenario.h"
+#include "harness/harness.h"
 
 static void usage(FILE *f)
 {

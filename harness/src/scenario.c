@@ -17,7 +17,7 @@
  * repeat), the nemesis list by its seven names (none may repeat), mappings
  * by their known keys (an unknown or repeated one stops the reading).
  */
-#include "scenario.h"
+#include "harness/harness.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,38 +1,51 @@
 /*
- * The sim scheduler (see sched.h): a binary min-heap of events keyed on
+ * The sim scheduler (see sched.h): events in common/'s timed heap, keyed on
  * (time, sequence). The sequence number breaks ties in the order events
  * were scheduled, which is itself deterministic, so no two runs of the same
  * seed can order events differently.
  */
 #include "sched.h"
 
+#include <assert.h>
 #include <stdlib.h>
 
 #include "common/common.h"
 
 struct event
 {
-    uint64_t at;
-    uint64_t seq;
+    struct common_timed key; /* first: the heap orders events by it */
     sched_fn fn;
     void *data;
     uint64_t arg;
     void *owned;
 };
 
+/* Salt of the timing randomness: "clus", from when the cluster held it,
+ * kept so that a seed still gives the runs it gave. */
+#define TIMING_SALT 0x636c7573ull
+
 struct sched
 {
-    struct event *heap;
-    size_t len;
-    size_t cap;
+    struct common_heap events; /* struct event */
+    struct common_prng timing;
     uint64_t now;
     uint64_t seq;
     uint64_t executed;
 };
 
-struct sched *sched_new(void)
+struct sched *sched_new(uint64_t seed)
 {
-    return calloc(1, sizeof(struct sched));
+    struct sched *s = calloc(1, sizeof(struct sched));
+    if (s != NULL) {
+        common_heap_init(&s->events, sizeof(struct event));
+        common_prng_seed(&s->timing, seed ^ TIMING_SALT);
+    }
+    return s;
+}
+
+uint64_t sched_below(struct sched *s, uint64_t bound)
+{
+    return common_prng_below(&s->timing, bound);
 }
 
 void sched_free(struct sched *s)
@@ -40,21 +53,16 @@ void sched_free(struct sched *s)
     if (s == NULL) {
         return;
     }
-    for (size_t k = 0; k < s->len; k++) {
-        free(s->heap[k].owned);
+    for (size_t k = 0; k < common_heap_len(&s->events); k++) {
+        free(((struct event *)common_heap_at(&s->events, k))->owned);
     }
-    free(s->heap);
+    common_heap_fini(&s->events);
     free(s);
 }
 
 uint64_t sched_now(const struct sched *s)
 {
     return s->now;
-}
-
-static bool before(const struct event *a, const struct event *b)
-{
-    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
 int sched_at(struct sched *s,
@@ -64,70 +72,31 @@ int sched_at(struct sched *s,
              uint64_t arg,
              void *owned)
 {
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        struct event *h = realloc(s->heap, cap * sizeof *h);
-        if (h == NULL) {
-            return COMMON_ENOMEM;
-        }
-        s->heap = h;
-        s->cap = cap;
-    }
-    struct event e = {.at = at < s->now ? s->now : at,
-                      .seq = s->seq++,
+    assert(fn != NULL);
+    struct event e = {.key = {.at = at < s->now ? s->now : at, .seq = s->seq},
                       .fn = fn,
                       .data = data,
                       .arg = arg,
                       .owned = owned};
-    size_t k = s->len++;
-    while (k > 0) {
-        size_t parent = (k - 1) / 2;
-        if (!before(&e, &s->heap[parent])) {
-            break;
-        }
-        s->heap[k] = s->heap[parent];
-        k = parent;
+    int rv = common_heap_push(&s->events, &e);
+    if (rv == 0) {
+        s->seq++;
     }
-    s->heap[k] = e;
-    return 0;
-}
-
-static struct event pop(struct sched *s)
-{
-    struct event top = s->heap[0];
-    struct event last = s->heap[--s->len];
-    size_t k = 0;
-    for (;;) {
-        size_t l = 2 * k + 1;
-        size_t r = l + 1;
-        size_t m = k;
-        const struct event *best = &last;
-        if (l < s->len && before(&s->heap[l], best)) {
-            m = l;
-            best = &s->heap[l];
-        }
-        if (r < s->len && before(&s->heap[r], best)) {
-            m = r;
-        }
-        if (m == k) {
-            break;
-        }
-        s->heap[k] = s->heap[m];
-        k = m;
-    }
-    if (s->len > 0) {
-        s->heap[k] = last;
-    }
-    return top;
+    return rv;
 }
 
 uint64_t sched_run_until(struct sched *s, uint64_t until)
 {
     uint64_t n = 0;
-    while (s->len > 0 && s->heap[0].at <= until) {
-        struct event e = pop(s);
-        s->now = e.at;
-        e.fn(e.data, e.arg, e.owned, e.at);
+    const struct common_timed *next;
+    while ((next = common_heap_top(&s->events)) != NULL && next->at <= until) {
+        struct event e;
+        common_heap_pop(&s->events, &e);
+        /* Virtual time never runs backwards: sched_at schedules nothing
+         * before now. */
+        assert(e.key.at >= s->now);
+        s->now = e.key.at;
+        e.fn(e.data, e.arg, e.owned, e.key.at);
         n++;
     }
     if (until > s->now) {
@@ -139,7 +108,7 @@ uint64_t sched_run_until(struct sched *s, uint64_t until)
 
 size_t sched_pending(const struct sched *s)
 {
-    return s->len;
+    return common_heap_len(&s->events);
 }
 
 uint64_t sched_executed(const struct sched *s)

@@ -3,23 +3,17 @@
  * sleeps until a response arrives or the next client deadline, feeds
  * responses to their clients, fires timeouts, and starts the next
  * operation of every idle client. Responses come from node threads through
- * workload_reply(), which copies them into the driver's inbox.
+ * the client network, whose receiver queues them in the driver's inbox.
  */
 #include "workload.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-struct reply_msg
-{
-    struct reply_msg *next;
-    struct kv_response r; /* r.value points into data[] */
-    uint8_t data[];
-};
 
 struct known
 {
@@ -41,9 +35,10 @@ struct workload
     bool thread_running;
     pthread_mutex_t lock; /* guards the inbox and the flags below */
     pthread_cond_t cond;
-    struct reply_msg *inbox_head;
-    struct reply_msg *inbox_tail;
+    struct client_reply *inbox_head;
+    struct client_reply *inbox_tail;
     bool draining;
+    bool attached; /* to the client network */
 
     /* Driver thread only: */
     size_t *open_invoke;  /* per client: its open invoke's event index */
@@ -195,51 +190,29 @@ static void on_record(void *data, const struct kv_event *ev)
     w->n_events++;
 }
 
-/* Client env: send a request to a node (driver thread). A client lives
- * beside its home node and sees the network as that node does: a node cut
- * off from its home is out of its reach too. */
+/* Client env: send a request to a node (driver thread), through the
+ * client network, which knows where each client lives. */
 static void on_send(void *data, raft_id to, const struct kv_request *req)
 {
     struct workload *w = data;
-    unsigned idx = (unsigned)(req->token >> 32);
-    raft_id home = idx % w->cfg.nodes + 1;
-    if (home != to &&
-        transport_mem_is_cut(cluster_net(w->cfg.cluster), home, to)) {
-        return; /* lost: the attempt times out */
-    }
-    cluster_request(w->cfg.cluster, to, req);
+    client_net_request(cluster_clients(w->cfg.cluster), to, req);
 }
 
 static void sim_reply(void *data, uint64_t arg, void *owned, uint64_t now);
 
-void workload_reply(void *data, const struct kv_response *resp)
+/* The client network's receiver (under its lock): sim mode schedules the
+ * reply's arrival; threads queue it in the driver's inbox. */
+static void receive_reply(void *data, struct client_reply *m)
 {
     struct workload *w = data;
-    unsigned idx = (unsigned)(resp->token >> 32);
-    raft_id home = idx % w->cfg.nodes + 1;
-    if (home != resp->node &&
-        transport_mem_is_cut(cluster_net(w->cfg.cluster), resp->node, home)) {
-        return; /* the answer cannot reach the client */
-    }
-    struct reply_msg *m = malloc(sizeof *m + resp->value.len);
-    if (m == NULL) {
-        return; /* lost: the client's attempt times out */
-    }
-    m->next = NULL;
-    m->r = *resp;
-    if (resp->value.len > 0) {
-        memcpy(m->data, resp->value.base, resp->value.len);
-    }
-    m->r.value.base = m->data;
     if (w->cfg.sched != NULL) {
-        struct cluster *cl = w->cfg.cluster;
-        if (sched_at(w->cfg.sched, cluster_now(cl) + cluster_client_latency(cl),
-                     sim_reply, w, 0, m) != 0) {
+        if (sched_at(w->cfg.sched, m->at, sim_reply, w, 0, m) != 0) {
             free(m);
         }
         return;
     }
     pthread_mutex_lock(&w->lock);
+    assert((w->inbox_head == NULL) == (w->inbox_tail == NULL));
     if (w->inbox_tail != NULL) {
         w->inbox_tail->next = m;
     } else {
@@ -304,6 +277,8 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
             return rv;
         }
     }
+    client_net_attach_clients(cluster_clients(cfg->cluster), receive_reply, w);
+    w->attached = true;
     *out = w;
     return 0;
 }
@@ -326,7 +301,7 @@ void workload_free(struct workload *w)
     free(w->open_invoke);
     free(w->lat);
     while (w->inbox_head != NULL) {
-        struct reply_msg *m = w->inbox_head;
+        struct client_reply *m = w->inbox_head;
         w->inbox_head = m->next;
         free(m);
     }
@@ -427,16 +402,18 @@ static void learn(struct workload *w,
 }
 
 /* Feeds one reply to its client (frees it). */
-static void handle_reply(struct workload *w, struct reply_msg *m, uint64_t now)
+static void handle_reply(struct workload *w,
+                         struct client_reply *m,
+                         uint64_t now)
 {
-    unsigned idx = (unsigned)(m->r.token >> 32);
+    unsigned idx = (unsigned)(m->resp.token >> 32);
     if (idx < w->cfg.clients) {
         struct kv_client *c = w->clients[idx];
         bool was_busy = kv_client_busy(c);
-        kv_client_on_response(c, &m->r, now);
+        kv_client_on_response(c, &m->resp, now);
         if (was_busy && !kv_client_busy(c) &&
             w->open_invoke[idx] < w->n_events) {
-            learn(w, &w->events[w->open_invoke[idx]], &m->r);
+            learn(w, &w->events[w->open_invoke[idx]], &m->resp);
         }
     }
     free(m);
@@ -505,14 +482,14 @@ static void *driver_main(void *arg)
             ts.tv_nsec = (long)(mono % 1000000000ull);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
-        struct reply_msg *batch = w->inbox_head;
+        struct client_reply *batch = w->inbox_head;
         w->inbox_head = w->inbox_tail = NULL;
         bool draining = w->draining;
         pthread_mutex_unlock(&w->lock);
 
         now = cluster_now(cl);
         while (batch != NULL) {
-            struct reply_msg *m = batch;
+            struct client_reply *m = batch;
             batch = m->next;
             handle_reply(w, m, now);
         }
@@ -599,6 +576,10 @@ void workload_join(struct workload *w)
         pthread_join(w->thread, NULL);
         w->thread_running = false;
     }
+    if (w->attached) {
+        client_net_attach_clients(cluster_clients(w->cfg.cluster), NULL, NULL);
+        w->attached = false;
+    }
 }
 
 bool workload_done(struct workload *w)
@@ -632,73 +613,86 @@ const struct workload_event *workload_events(const struct workload *w,
     return w->events;
 }
 
-static void json_string(FILE *f, const char *s, size_t len)
+static enum checker_f checker_f_of(enum kv_op op)
 {
-    fputc('"', f);
-    for (size_t k = 0; k < len; k++) {
-        unsigned char ch = (unsigned char)s[k];
-        if (ch == '"' || ch == '\\') {
-            fputc('\\', f);
-            fputc(ch, f);
-        } else if (ch < 0x20) {
-            fprintf(f, "\\u%04x", ch);
-        } else {
-            fputc(ch, f);
-        }
+    switch (op) {
+        case KV_OP_GET:
+            return CHECKER_GET;
+        case KV_OP_PUT:
+            return CHECKER_PUT;
+        case KV_OP_DELETE:
+            return CHECKER_DELETE;
+        case KV_OP_CAS:
+            return CHECKER_CAS;
+        default:
+            return CHECKER_APPEND;
     }
-    fputc('"', f);
 }
 
-static const char *type_name(enum kv_event_type t)
+static enum checker_type checker_type_of(enum kv_event_type type)
 {
-    switch (t) {
+    switch (type) {
         case KV_EVENT_INVOKE:
-            return "invoke";
+            return CHECKER_INVOKE;
         case KV_EVENT_OK:
-            return "ok";
+            return CHECKER_OK;
         case KV_EVENT_FAIL:
-            return "fail";
+            return CHECKER_FAIL;
         default:
-            return "info";
+            return CHECKER_INFO;
     }
+}
+
+static struct checker_str str_of(const char *p, size_t len)
+{
+    struct checker_str s = {p, len};
+    return s;
+}
+
+void workload_event_checker(const struct workload_event *e,
+                            uint64_t line,
+                            struct checker_event *out)
+{
+    memset(out, 0, sizeof *out);
+    out->process = (int64_t)e->process;
+    out->type = checker_type_of(e->type);
+    out->f = checker_f_of(e->op);
+    out->has_key = true;
+    out->key = str_of(e->key, strlen(e->key));
+    if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
+        out->value_count = 2;
+        if (!e->expected_absent) {
+            out->value[0] = str_of(e->expected, e->expected_len);
+        }
+        out->value[1] = str_of(e->value, e->value_len);
+    } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
+        out->value_count = 1;
+        out->value[0] = str_of(e->value, e->value_len);
+    } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
+        out->value_count = 1;
+        if (e->found) {
+            out->value[0] = str_of(e->value, e->value_len);
+        }
+    }
+    if (e->type == KV_EVENT_FAIL && e->error != NULL) {
+        out->error = str_of(e->error, strlen(e->error));
+        out->mismatch = strcmp(e->error, "mismatch") == 0;
+    }
+    out->node = e->node;
+    out->has_time = true;
+    out->time = (int64_t)e->time_ns;
+    out->line = line;
 }
 
 int workload_write_jsonl(const struct workload *w, FILE *f)
 {
     for (size_t k = 0; k < w->n_events; k++) {
-        const struct workload_event *e = &w->events[k];
-        fprintf(f, "{\"process\":%llu,\"type\":\"%s\",\"f\":\"%s\",\"key\":",
-                (unsigned long long)e->process, type_name(e->type),
-                kv_op_name((int)e->op));
-        json_string(f, e->key, strlen(e->key));
-        if (e->type == KV_EVENT_INVOKE && e->op == KV_OP_CAS) {
-            fputs(",\"value\":[", f);
-            if (e->expected_absent) {
-                fputs("null", f);
-            } else {
-                json_string(f, e->expected, e->expected_len);
-            }
-            fputc(',', f);
-            json_string(f, e->value, e->value_len);
-            fputc(']', f);
-        } else if (e->type == KV_EVENT_INVOKE && e->value != NULL) {
-            fputs(",\"value\":", f);
-            json_string(f, e->value, e->value_len);
-        } else if (e->type == KV_EVENT_OK && e->op == KV_OP_GET) {
-            fputs(",\"value\":", f);
-            if (e->found) {
-                json_string(f, e->value, e->value_len);
-            } else {
-                fputs("null", f);
-            }
+        struct checker_event ce;
+        workload_event_checker(&w->events[k], k + 1, &ce);
+        int rv = checker_event_write_jsonl(f, &ce);
+        if (rv != 0) {
+            return rv;
         }
-        if (e->type == KV_EVENT_FAIL && e->error != NULL) {
-            fprintf(f, ",\"error\":\"%s\"", e->error);
-        }
-        if (e->node != 0) {
-            fprintf(f, ",\"node\":%llu", (unsigned long long)e->node);
-        }
-        fprintf(f, ",\"time\":%llu}\n", (unsigned long long)e->time_ns);
     }
-    return ferror(f) ? COMMON_EIO : 0;
+    return 0;
 }

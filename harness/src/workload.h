@@ -3,11 +3,10 @@
  * event-driven kv_client objects, generating operations from the op mix and
  * recording the history.
  *
- * Placement: client i lives beside node (i mod nodes) + 1, its home, and
- * sees the network as its home does: while a partition separates its home
- * from a node, its requests to that node and the answers are lost. So the
- * clients on the minority side of a partition cannot reach a quorum, and
- * the history shows it (their operations fail or time out).
+ * The clients reach the nodes through the cluster's client network
+ * (client_net.h), which places each client beside a home node and lets it
+ * see the Raft network as its home does; the workload attaches itself
+ * there when it is created and detaches in workload_join().
  *
  * Operations: keys "k0".."k<keys-1>"; every put and append writes a value
  * unique in the run ("<process>.<n>", padded with '.' to value_size), so
@@ -22,6 +21,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "checker/checker.h"
 #include "cluster.h"
 #include "kv/kv.h"
 
@@ -65,13 +65,14 @@ struct workload_event
 struct workload;
 
 int workload_new(const struct workload_config *cfg, struct workload **out);
+/* Frees @w (after workload_join, if it was created). */
 void workload_free(struct workload *w);
-/* The reply callback to give the cluster (data = the workload). */
-void workload_reply(void *data, const struct kv_response *resp);
 int workload_start(struct workload *w);
 /* Stops starting new operations; lets open ones finish or time out. */
 void workload_drain(struct workload *w);
-/* Waits for the driver thread to end (after workload_drain). */
+/* Waits for the driver thread to end (after workload_drain) and detaches
+ * the workload from the client network: no reply reaches it after this
+ * returns. Call it before the cluster is freed. */
 void workload_join(struct workload *w);
 /* The driver thread has finished (every open operation completed). */
 bool workload_done(struct workload *w);
@@ -95,7 +96,14 @@ const struct workload_event *workload_events(const struct workload *w,
  * order; valid after workload_join(). */
 const uint64_t *workload_latencies(const struct workload *w, size_t *n);
 
-/* Writes the history as JSON Lines (DESIGN.md's format). */
+/* Event @e as the checker sees it, @line its 1-based place in the history
+ * (strings borrowed from @e). */
+void workload_event_checker(const struct workload_event *e,
+                            uint64_t line,
+                            struct checker_event *out);
+
+/* Writes the history as JSON Lines (DESIGN.md's format), through the
+ * checker's writer. 0 or COMMON_EIO. */
 int workload_write_jsonl(const struct workload *w, FILE *f);
 
 #endif /* HARNESS_WORKLOAD_H */

@@ -93,6 +93,7 @@ struct kv_node
 
 static void *fifo_at(const struct fifo *f, size_t k)
 {
+    assert(k < f->len);
     return (char *)f->data + ((f->head + k) % f->cap) * f->size;
 }
 
@@ -112,6 +113,7 @@ static int fifo_push(struct fifo *f, const void *rec)
         f->cap = cap;
         f->head = 0;
     }
+    assert(f->len < f->cap);
     memcpy((char *)f->data + ((f->head + f->len) % f->cap) * f->size, rec,
            f->size);
     f->len++;
@@ -120,6 +122,8 @@ static int fifo_push(struct fifo *f, const void *rec)
 
 static void fifo_pop(struct fifo *f)
 {
+    assert(f->len > 0); /* underflow */
+    assert(f->head < f->cap);
     f->head = (f->head + 1) % f->cap;
     f->len--;
 }
@@ -331,6 +335,11 @@ static void request_read(struct kv_node *n, const struct kv_request *req)
     if (req->key.len > 0) {
         memcpy(r.key, req->key.base, req->key.len);
     }
+    /* Reads wait in the order of their contexts, which serve_reads and the
+     * rotation in fail_waiting keep. */
+    assert(n->reads.len == 0 ||
+           ((const struct pending_read *)fifo_at(&n->reads, n->reads.len - 1))
+                   ->context < r.context);
     int rv = raft_read_index(n->raft, r.context);
     if (rv == 0) {
         rv = fifo_push(&n->reads, &r);

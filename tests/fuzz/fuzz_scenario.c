@@ -14,7 +14,7 @@
 
 #include "common/common.h"
 #include "fuzz.h"
-#include "scenario.h"
+#include "harness/harness.h"
 
 static const char NAME[] = "fuzz.yaml";
 

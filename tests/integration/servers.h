@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "transport/transport.h"
 
 #define SERVERS_MAX 8

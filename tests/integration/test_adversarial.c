@@ -44,7 +44,7 @@
 #include <cmocka.h>
 
 #include "attack.h"
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "procs.h"
 #include "servers.h"
 #include "transport/transport.h"

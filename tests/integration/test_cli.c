@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "procs.h"
 #include "transport/transport.h"
 

@@ -23,7 +23,7 @@
 
 #include <cmocka.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 #include "procs.h"
 #include "servers.h"
 #include "transport/transport.h"

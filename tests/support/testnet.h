@@ -9,7 +9,7 @@
  * tn_restart() boots a new core from the disk.
  *
  * Faults: cut links (one-way or both), message loss, duplication, delay and
- * reordering. The harness's safety monitor (harness/src/monitor.h) checks
+ * reordering. The safety monitor (monitor/, libmonitor.a) checks
  * the properties of the Raft paper's Figure 3 after every update any node
  * produces; tn_safe() and tn_violation() report it, together with the few
  * checks of the net's own (a disk written out of order, a lower term
@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "common/common.h"
-#include "monitor.h"
+#include "monitor/monitor.h"
 #include "raft/raft.h"
 #include "transport/transport.h"
 

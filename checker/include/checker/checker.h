@@ -93,6 +93,12 @@ struct checker_event
     bool has_time; /* false: the order of the events is their time */
     int64_t time;
     uint64_t line; /* source line for messages; 0: the event's ordinal */
+    /* Written by checker_event_write_jsonl, not read back: the error of a
+     * fail ("error"; ptr NULL: "mismatch" when mismatch is set, else none)
+     * and the server that answered ("node"; 0: none). The checker needs
+     * neither. */
+    struct checker_str error;
+    uint64_t node;
 };
 
 struct checker_history;
@@ -140,6 +146,17 @@ int checker_history_parse(struct checker_history *h,
 int checker_history_read_file(struct checker_history *h,
                               const char *path,
                               enum checker_format format);
+
+/*
+ * Writes @ev as one line of DESIGN.md's JSON Lines history, with its
+ * newline: process, type, f, key (when has_key), value (by value_count),
+ * error, node, time (when has_time), in that order. This is the one writer
+ * of the format: the harness's history.jsonl, generated histories and the
+ * tests all go through it. Strings are escaped as in every JSON the
+ * checker writes (control characters, <, > and & as \u escapes, bad UTF-8
+ * as U+FFFD). 0, or COMMON_EIO when @f reports an error.
+ */
+int checker_event_write_jsonl(FILE *f, const struct checker_event *ev);
 
 /* The format a parse detected or was told (AUTO before any parse). */
 enum checker_format checker_history_format(const struct checker_history *h);
@@ -326,8 +343,5 @@ struct checker_gen
 int checker_generate(const struct checker_gen_options *o,
                      struct checker_gen **out);
 void checker_gen_free(struct checker_gen *g);
-
-/* Writes @ev as one JSON Lines history line (with its newline). */
-int checker_event_write_jsonl(FILE *f, const struct checker_event *ev);
 
 #endif /* CHECKER_CHECKER_H */

@@ -8,6 +8,8 @@
  * - A small seeded PRNG (xoshiro256**, seeded through splitmix64), so that
  *   every source of randomness is an explicit, per-instance object.
  * - A monotonic clock in nanoseconds, for drivers (never for raft/ or kv/).
+ * - A timed heap: the (time, sequence) priority queue that drivers order
+ *   their events and messages by.
  * - The exit codes every program uses, strict parsing of numbers given as
  *   text, overflow-checked growth of arrays and one log callback type.
  */
@@ -208,5 +210,63 @@ uint64_t common_mix64(uint64_t x);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t common_now_ns(void);
+
+/* Nanoseconds in a millisecond, in a second. */
+#define COMMON_NS_PER_MS 1000000ull
+#define COMMON_NS_PER_S  1000000000ull
+
+/* ------------------------------------------------------------------------ */
+/* Timed heap                                                                */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A binary min-heap of fixed-size items ordered by (time, sequence number),
+ * the queue under both of the harness's drivers (the sim scheduler's events,
+ * a node thread's inbox). Every item begins with a struct common_timed.
+ *
+ * Determinism rests on the keys being unique within a heap: then the order
+ * in which items come out depends on nothing but their keys, never on the
+ * order of pushes or on the heap's shape. A pop asserts it (the item it
+ * takes comes strictly before the next one), and asserts that the heap was
+ * not empty.
+ */
+struct common_timed
+{
+    uint64_t at;  /* time, ns */
+    uint64_t seq; /* breaks ties in time; unique within a heap */
+};
+
+/* True when @a comes before @b: earlier, or as early with a lower seq. */
+bool common_timed_before(const struct common_timed *a,
+                         const struct common_timed *b);
+
+/* Fields are the heap's own; use the functions. */
+struct common_heap
+{
+    unsigned char *items;
+    size_t item_size;
+    size_t len;
+    size_t cap;
+};
+
+/* An empty heap of items of @item_size bytes, each starting with a struct
+ * common_timed (so @item_size >= sizeof(struct common_timed); asserted). */
+void common_heap_init(struct common_heap *h, size_t item_size);
+/* Frees the heap's memory (not what the items point to) and empties it. */
+void common_heap_fini(struct common_heap *h);
+/* Copies the item at @item in. 0, or COMMON_ENOMEM with the heap as it
+ * was. */
+int common_heap_push(struct common_heap *h, const void *item);
+/* The first item (borrowed until the next push or pop), NULL when empty. */
+const struct common_timed *common_heap_top(const struct common_heap *h);
+/* Copies the first item to @out (@item_size bytes) and removes it. The heap
+ * must not be empty. */
+void common_heap_pop(struct common_heap *h, void *out);
+size_t common_heap_len(const struct common_heap *h);
+/* Item @k (0 <= k < len) in the heap's own order, for visiting every item
+ * (to free what they own, say) before common_heap_clear(). */
+void *common_heap_at(struct common_heap *h, size_t k);
+/* Removes every item; keeps the memory for reuse. */
+void common_heap_clear(struct common_heap *h);
 
 #endif /* COMMON_COMMON_H */

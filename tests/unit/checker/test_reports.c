@@ -1,6 +1,7 @@
 /*
  * checker: the three reports say what the result says: the verdict line,
- * the JSON object (parsed back with jansson), and the HTML page.
+ * the JSON object (parsed back with jansson), and the HTML page; and the
+ * history writer writes what the parser reads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -170,6 +171,106 @@ static void html_report_is_saved_to_a_path(void **state)
     checked_free(&c);
 }
 
+static struct checker_str cstr(const char *s)
+{
+    struct checker_str v = {s, s != NULL ? strlen(s) : 0};
+    return v;
+}
+
+/* The history writer writes each field in DESIGN.md's order, errors and
+ * the answering node included, and the parser reads the lines back as the
+ * same operations. */
+static void history_writer_round_trips(void **state)
+{
+    (void)state;
+    struct checker_event ev[4];
+    memset(ev, 0, sizeof ev);
+    ev[0].process = 2;
+    ev[0].type = CHECKER_INVOKE;
+    ev[0].f = CHECKER_CAS;
+    ev[0].has_key = true;
+    ev[0].key = cstr("k1");
+    ev[0].value_count = 2;
+    ev[0].value[1] = cstr("2.1");
+    ev[0].has_time = true;
+    ev[0].time = 10;
+    ev[1] = ev[0];
+    ev[1].type = CHECKER_FAIL;
+    ev[1].value_count = 0;
+    ev[1].error = cstr("session-expired");
+    ev[1].node = 3;
+    ev[1].time = 20;
+    ev[2] = ev[0];
+    ev[2].f = CHECKER_GET;
+    ev[2].value_count = 0;
+    ev[2].time = 30;
+    ev[3] = ev[2];
+    ev[3].type = CHECKER_OK;
+    ev[3].value_count = 1; /* read null: the key is absent */
+    ev[3].mismatch = false;
+    ev[3].node = 1;
+    ev[3].time = 40;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    for (size_t k = 0; k < 4; k++) {
+        assert_int_equal(checker_event_write_jsonl(f, &ev[k]), 0);
+    }
+    fclose(f);
+    assert_string_equal(
+        text,
+        "{\"process\":2,\"type\":\"invoke\",\"f\":\"cas\",\"key\":\"k1\","
+        "\"value\":[null,\"2.1\"],\"time\":10}\n"
+        "{\"process\":2,\"type\":\"fail\",\"f\":\"cas\",\"key\":\"k1\","
+        "\"error\":\"session-expired\",\"node\":3,\"time\":20}\n"
+        "{\"process\":2,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"k1\","
+        "\"time\":30}\n"
+        "{\"process\":2,\"type\":\"ok\",\"f\":\"get\",\"key\":\"k1\","
+        "\"value\":null,\"node\":1,\"time\":40}\n");
+    struct checked c = check_text(text, CHECKER_FORMAT_JSONL, NULL);
+    assert_int_equal(c.parse_rv, 0);
+    assert_int_equal(checker_history_len(c.h), 2);
+    struct checker_op o;
+    assert_int_equal(checker_history_op(c.h, 0, &o), 0);
+    assert_int_equal(o.f, CHECKER_CAS);
+    assert_int_equal(o.outcome, CHECKER_FAIL);
+    assert_false(o.mismatch);
+    assert_int_equal(o.value_count, 2);
+    assert_null(o.value[0].ptr);
+    assert_memory_equal(o.value[1].ptr, "2.1", 3);
+    assert_int_equal(checker_history_op(c.h, 1, &o), 0);
+    assert_int_equal(o.outcome, CHECKER_OK);
+    assert_int_equal(o.value_count, 1);
+    assert_null(o.value[0].ptr);
+    assert_int_equal(o.return_time, 40);
+    assert_int_equal(c.r->verdict, CHECKER_LINEARIZABLE);
+    checked_free(&c);
+    free(text);
+}
+
+/* A mismatch with no error text is written as the error "mismatch", which
+ * the parser reads back as a mismatch. */
+static void history_writer_writes_mismatch(void **state)
+{
+    (void)state;
+    struct checker_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = CHECKER_FAIL;
+    ev.f = CHECKER_CAS;
+    ev.mismatch = true;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_int_equal(checker_event_write_jsonl(f, &ev), 0);
+    fclose(f);
+    assert_string_equal(text,
+                        "{\"process\":0,\"type\":\"fail\",\"f\":\"cas\","
+                        "\"error\":\"mismatch\"}\n");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +280,8 @@ int main(void)
         cmocka_unit_test(json_report_replaces_bytes_that_are_not_utf8),
         cmocka_unit_test(html_report_is_self_contained),
         cmocka_unit_test(html_report_is_saved_to_a_path),
+        cmocka_unit_test(history_writer_round_trips),
+        cmocka_unit_test(history_writer_writes_mismatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "cmd.h"
+#include "cmd/cmd.h"
 
 static char why[256];
 

@@ -1,5 +1,5 @@
 /*
- * harness_scenario: the scenario loader (harness/src/scenario.h).
+ * harness_scenario: the scenario loader (harness/include/harness/harness.h).
  *
  * A full scenario loads with every field as written, omitted fields take
  * their defaults, each class of bad input gets a message at the exact
@@ -28,7 +28,7 @@
 #include <cmocka.h>
 
 #include "common/common.h"
-#include "scenario.h"
+#include "harness/harness.h"
 
 #ifndef SCENARIOS_DIR
 #error "SCENARIOS_DIR must name the scenarios/ folder"

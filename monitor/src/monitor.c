@@ -3,7 +3,7 @@
  * work per update is O(entries in it), plus O(committed entries) once per
  * new leader for Leader Completeness.
  */
-#include "monitor.h"
+#include "monitor/monitor.h"
 
 #include <pthread.h>
 #include <stdarg.h>

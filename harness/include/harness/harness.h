@@ -1,4 +1,15 @@
 /*
+ * harness: runs a scenario against an in-process cluster and judges it.
+ * This is the module's face, what the `harness` program, the tests and the
+ * benchmarks build on; everything else (the cluster and its drivers, the
+ * client network, the workload, the nemesis, the judge, the scheduler)
+ * stays inside harness/src.
+ *
+ *   scenario_load / scenario_parse   a YAML file into struct scenario
+ *   harness_swarm                    optionally, redraw its random nemesis
+ *   harness_run                      build, run and judge it: an exit code
+ *   scenario_fini                    release it
+ *
  * Scenarios: a YAML file describing a cluster run - size, timing, client
  * workload, a fault timeline and/or a random nemesis, and expectations -
  * loaded into plain structs. The format is documented field by field in
@@ -11,8 +22,8 @@
  * than SCENARIO_MAX_BYTES of it). scenario_load also fails with COMMON_EIO
  * ("PATH: cannot open: ..."), and either with COMMON_ENOMEM.
  */
-#ifndef HARNESS_SCENARIO_H
-#define HARNESS_SCENARIO_H
+#ifndef HARNESS_HARNESS_H
+#define HARNESS_HARNESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -245,4 +256,40 @@ void scenario_fault_describe(const struct scenario_fault *f,
                              char *buf,
                              size_t size);
 
-#endif /* HARNESS_SCENARIO_H */
+/* ------------------------------------------------------------------------ */
+/* Runs                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Exit codes (DESIGN.md). */
+#define HARNESS_EXIT_OK      0
+#define HARNESS_EXIT_FAILED  1
+#define HARNESS_EXIT_USAGE   2
+#define HARNESS_EXIT_UNKNOWN 3
+
+struct harness_options
+{
+    const char *out_dir;    /* NULL: write no files */
+    double check_timeout_s; /* the checker's time budget */
+    bool live;              /* one-line live status on stderr */
+    bool quiet;             /* no summary table, only the result line */
+    /* Sim mode: one thread, virtual time, a seeded scheduler; the same
+     * scenario and seed give byte-identical history and event log. */
+    bool sim;
+};
+
+/* Swarm testing: redraws @s's nemesis from @seed - which faults, how
+ * often and how long, how lossy and slow the links get - so that many
+ * seeds explore many different worlds. The fault timeline and the
+ * expectations stay as written. */
+void harness_swarm(struct scenario *s, uint64_t seed);
+
+/* Runs @s (seed and duration already final; borrowed for the call): builds
+ * the cluster it describes, runs the client workload, the fault timeline
+ * and the random nemesis, then judges the run - linearizability of the
+ * whole history, Raft's safety properties as monitored during the run, and
+ * the scenario's expectations - prints a summary (unless quiet) and the
+ * result line on stdout, and writes history.jsonl, events.log and
+ * report.html into out_dir when one is given. Returns an exit code. */
+int harness_run(const struct scenario *s, const struct harness_options *o);
+
+#endif /* HARNESS_HARNESS_H */

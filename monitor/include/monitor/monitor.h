@@ -17,9 +17,13 @@
  * Nodes call monitor_observe() from their own thread after persisting an
  * update; it is thread-safe. The first violation is kept (with the nodes,
  * term and index involved) and never cleared.
+ *
+ * A library of its own (libmonitor.a, over raft, common and xxhash only),
+ * so that both the harness and the Raft core's own tests (tests/support's
+ * testnet) can watch a cluster without linking anything else.
  */
-#ifndef HARNESS_MONITOR_H
-#define HARNESS_MONITOR_H
+#ifndef MONITOR_MONITOR_H
+#define MONITOR_MONITOR_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -64,4 +68,4 @@ struct monitor_stats
 };
 void monitor_stats(struct monitor *m, struct monitor_stats *s);
 
-#endif /* HARNESS_MONITOR_H */
+#endif /* MONITOR_MONITOR_H */

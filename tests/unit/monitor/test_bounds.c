@@ -1,5 +1,5 @@
 /*
- * harness_monitor: the safety monitor's check of the bounds of raft.h - no
+ * monitor_bounds: the safety monitor's check of the bounds of raft.h - no
  * node persists, installs or sends a term or index above RAFT_TERM_MAX or
  * RAFT_INDEX_MAX - fed hand-made updates. (Its checks of the Raft paper's
  * Figure 3 are exercised by the raft tests over testnet and every
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "monitor.h"
+#include "monitor/monitor.h"
 
 /* Observes @u from node 1 of a fresh monitor; returns whether it held,
  * with the violation in @why. No core is passed: the monitor reads one

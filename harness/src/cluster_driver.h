@@ -1,0 +1,144 @@
+/*
+ * Inside the cluster: what its lifecycle code (cluster.c) and its two
+ * drivers share. cluster.c keeps the node slots - booting a node from its
+ * disk, crashing it, restarting it, pausing it, publishing its status - and
+ * hands the driving to a driver through struct cluster_driver:
+ *
+ *   cluster_threads.c  one thread per node waiting on its inbox (a timed
+ *                      heap of Raft messages and a queue of client
+ *                      requests) with the real clock; and the gRPC wiring,
+ *                      which only threads can run;
+ *   cluster_sim.c      no thread: ticks, deliveries and requests are events
+ *                      of the sim scheduler, in virtual time.
+ *
+ * Both take messages from the in-memory network and requests from the
+ * client network through the same receivers, so the life of a node is the
+ * same code whichever drives it.
+ */
+#ifndef HARNESS_CLUSTER_DRIVER_H
+#define HARNESS_CLUSTER_DRIVER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client_net.h"
+#include "cluster.h"
+#include "common/common.h"
+#include "storage/storage.h"
+#include "transport/transport.h"
+
+struct parked;
+
+/* A Raft message in a node's inbox (threads), keyed on its delivery time
+ * and the network's sequence number, which is unique per message. */
+struct inbox_msg
+{
+    struct common_timed key;
+    struct transport_msg *msg;
+};
+
+/*
+ * A node slot: one node's place in the cluster, which outlives the node's
+ * crashes (its disk and, over gRPC, its endpoint stay).
+ *
+ * Locking: the mutex guards the inbox, the lifecycle flags and the
+ * published status. A node thread never holds it while running its
+ * kv_node (which sends through the networks), so the lock orders are:
+ * Raft network lock -> slot lock (delivery), client network lock -> slot
+ * lock (requests); nothing takes a slot lock and then another lock.
+ * Lifecycle calls come from one controlling thread.
+ */
+struct slot
+{
+    struct cluster *c;
+    raft_id id;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    /* Guarded by lock: */
+    bool up;
+    bool paused;
+    bool stop;                    /* threads: the node thread is to end */
+    bool arm_crash;               /* threads: fail the next sync */
+    struct common_heap inbox;     /* threads: struct inbox_msg, by due time */
+    struct client_request **reqs; /* threads: client requests, oldest first */
+    size_t reqs_len;
+    size_t reqs_cap;
+    struct cluster_node_status status;
+    /* Owned by the controlling thread (and the node thread while up): */
+    bool running; /* driven: by a thread, or by sim events */
+    pthread_t thread;
+    struct kv_node *node;
+    struct storage *disk;
+    struct storage_fs *fs;       /* crash disks and files: survives crashes */
+    struct transport *transport; /* what the node sends through */
+    /* Over gRPC: the node's endpoint and its polling thread (they outlive
+     * the node's crashes, like its address would). */
+    struct transport_grpc *grpc;
+    pthread_t grpc_thread;
+    bool grpc_polling;
+    bool crash_pending;       /* sim: a crash event is scheduled */
+    uint64_t installs_before; /* snapshots installed by earlier lives */
+    /* Sim mode: incarnation (events of an earlier one are stale), the
+     * current tick chain (a resume starts a new one, so a pause and resume
+     * within one tick leave one chain, not two), and the events parked
+     * while paused, oldest first. */
+    uint64_t gen;
+    uint64_t tick_chain;
+    struct parked *parked_head;
+    struct parked *parked_tail;
+};
+
+/* How a node is driven. */
+struct cluster_driver
+{
+    /* Starts driving @s, whose node has just booted (up, and attached to
+     * both networks). On failure the caller undoes the boot. */
+    int (*start)(struct slot *s);
+    /* Stops driving @s before its node is freed (ends its thread). */
+    void (*stop)(struct slot *s);
+    /* Drops whatever waits for @s (its inbox, its parked events); called
+     * under the slot's lock as the node goes down. */
+    void (*discard)(struct slot *s);
+    /* The receivers: Raft messages from the in-memory network (under its
+     * lock) and client requests from the client network (under its lock).
+     * @slot is the struct slot; the message passes to the driver. */
+    void (*deliver)(void *slot, struct transport_msg *msg);
+    void (*request)(void *slot, struct client_request *r);
+    /* Crashes @s on a crash disk: the power cut strikes during the node's
+     * next write when one comes soon (cluster_crash). */
+    int (*crash)(struct slot *s);
+    /* @s has just been resumed (NULL: nothing to do). */
+    void (*resume)(struct slot *s);
+};
+
+extern const struct cluster_driver cluster_threads_driver;
+extern const struct cluster_driver cluster_sim_driver;
+
+struct cluster
+{
+    struct cluster_config cfg;
+    const struct cluster_driver *driver;
+    uint64_t start_ns;          /* CLOCK_MONOTONIC at creation */
+    struct transport_mem *net;  /* the Raft network */
+    struct client_net *clients; /* the clients' network */
+    struct slot slots[CLUSTER_MAX_NODES];
+};
+
+/* A line for the event log, stamped with the run's clock. */
+void cluster_event(struct cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Publishes @s's status from its node (on the thread that runs it). */
+void cluster_publish(struct slot *s);
+/* The node of @s loses power now (see cluster_crash). */
+void cluster_power_off(struct cluster *c, struct slot *s);
+/* One tick, in nanoseconds. */
+uint64_t cluster_tick_ns(const struct cluster *c);
+
+/* The gRPC wiring of the threaded driver: every node gets an endpoint on
+ * loopback and a thread polling it; stop ends the threads, and frees the
+ * endpoints. */
+int cluster_grpc_start(struct cluster *c);
+void cluster_grpc_stop(struct cluster *c);
+
+#endif /* HARNESS_CLUSTER_DRIVER_H */

@@ -1,0 +1,68 @@
+/*
+ * The judge: decides whether a run held. It watches leadership while the
+ * run goes (the longest span without a leader, the time from each heal to
+ * the next leader), and at the end it weighs the evidence - the safety
+ * monitor's verdict, the linearizability checker's on the whole history,
+ * the scenario's expectations - prints the summary, and gives the result
+ * line and the exit code.
+ *
+ *   judge_new -> (judge_watch_leader, judge_healed)* -> judge_run_over
+ *             -> judge_check -> (judge_fail)* -> judge_result -> judge_free
+ *
+ * One thread: the run loop's.
+ */
+#ifndef HARNESS_JUDGE_H
+#define HARNESS_JUDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "harness/harness.h"
+#include "monitor/monitor.h"
+#include "nemesis.h"
+#include "workload.h"
+
+struct judge;
+
+/* @s and @o are borrowed for the judge's life. NULL when out of memory. */
+struct judge *judge_new(const struct scenario *s,
+                        const struct harness_options *o);
+void judge_free(struct judge *j);
+
+/* The cluster's leader at @now (0: none). */
+void judge_watch_leader(struct judge *j, raft_id leader, uint64_t now);
+/* The network was healed at @now: a leader is due. */
+void judge_healed(struct judge *j, uint64_t now);
+/* The run is over (after the last judge_watch_leader). */
+void judge_run_over(struct judge *j);
+
+/* What the run left behind, borrowed for judge_check. */
+struct judge_evidence
+{
+    struct monitor *monitor;
+    const struct workload_event *events; /* the history */
+    size_t n_events;
+    bool history_incomplete; /* recording ran out of memory */
+    const struct nemesis_interval *intervals;
+    size_t n_intervals;
+    uint64_t snapshots_installed;
+    double run_s; /* the run's length on its clock */
+};
+
+/* Judges the run: safety, linearizability, expectations; prints the
+ * summary (unless quiet) and, for a history that is not linearizable, the
+ * checker's explanation. */
+void judge_check(struct judge *j, const struct judge_evidence *e);
+/* Writes the checker's HTML report to @path, if the checker ran (after
+ * judge_check); a file that cannot be written fails the run. */
+void judge_save_report(struct judge *j, const char *path);
+/* A failure the judge did not find itself (a file that cannot be
+ * written). */
+void judge_fail(struct judge *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints the result line (PASS, FAIL with every failure, or UNKNOWN) and
+ * returns the exit code. */
+int judge_result(struct judge *j);
+
+#endif /* HARNESS_JUDGE_H */

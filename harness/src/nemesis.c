@@ -1,0 +1,725 @@
+/*
+ * The nemesis (see nemesis.h): the scenario's fault timeline, the random
+ * nemesis, and the record of the faults in force.
+ *
+ * The functions that put a fault in force also write it down: cut_groups
+ * (partitions, isolations), set_link_faults, crash_node, pause_node, and
+ * put_in_force's restart and resume; heal_network and revive_all undo
+ * both. One-link cuts and forged messages leave no record (a heal ends
+ * the cuts). The timeline's faults name their targets ("leader",
+ * "random", "all") and the random nemesis draws its own; both resolve
+ * them against the record, never against the cluster's view of its
+ * nodes, which lags behind a crash that has not struck yet.
+ *
+ * Determinism: every draw comes from the nemesis's PRNG, in the order the
+ * faults fire, so the same seed fires the same faults at the same nodes.
+ * Changing the order of the draws here changes the history of every sim
+ * run whose faults draw from the seed.
+ */
+#include "nemesis.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/common.h"
+
+/* Salt of the nemesis's randomness ("neme"). */
+#define NEMESIS_SALT 0x6e656d65ull
+/* Salt of the swarm's draws ("swarm"). */
+#define SWARM_SALT 0x737761726dull
+
+/* The random nemesis's kinds of fault (enum scenario_nemesis_fault). */
+#define RANDOM_KINDS 7
+
+struct nemesis
+{
+    struct nemesis_config cfg;
+    const struct scenario *s;
+    struct cluster *cl;
+    struct common_prng prng;
+    unsigned nodes;
+    size_t next_fault; /* the timeline's next fault */
+
+    /* Faults in force. */
+    bool crashed[SCENARIO_MAX_NODES + 1];
+    bool paused[SCENARIO_MAX_NODES + 1];
+    bool split; /* a partition or isolation holds (since cur.start) */
+    bool link_faults;
+    struct nemesis_interval cur;
+    struct nemesis_interval *intervals;
+    size_t n_intervals;
+    char faults_desc[160];
+
+    /* The random nemesis. */
+    uint64_t random_next;    /* when it next draws a fault */
+    uint64_t random_heal_at; /* 0: none of its faults in force */
+};
+
+static uint64_t s_to_ns(double s)
+{
+    return (uint64_t)(s * 1e9);
+}
+
+static void logf_nemesis(struct nemesis *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void logf_nemesis(struct nemesis *n, const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    n->cfg.log(n->cfg.log_data, cluster_now(n->cl), buf);
+}
+
+/* The fault shown on the status line while faults hold. */
+static void set_desc(struct nemesis *n, const char *desc)
+{
+    snprintf(n->faults_desc, sizeof n->faults_desc, "%s", desc);
+}
+
+int nemesis_new(const struct nemesis_config *cfg, struct nemesis **out)
+{
+    assert(cfg->scenario->nodes <= SCENARIO_MAX_NODES);
+    struct nemesis *n = calloc(1, sizeof *n);
+    if (n == NULL) {
+        return COMMON_ENOMEM;
+    }
+    n->cfg = *cfg;
+    n->s = cfg->scenario;
+    n->cl = cfg->cluster;
+    n->nodes = n->s->nodes;
+    common_prng_seed(&n->prng, n->s->seed ^ NEMESIS_SALT);
+    set_desc(n, "none");
+    n->random_next = s_to_ns(n->s->nemesis.start_s);
+    *out = n;
+    return 0;
+}
+
+void nemesis_free(struct nemesis *n)
+{
+    if (n == NULL) {
+        return;
+    }
+    free(n->intervals);
+    free(n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Targets                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Whether node @id may take a fault of @kind aimed at "random" or "all":
+ * a node that is down for restart and resume, one that is up and running
+ * for every other fault. */
+static bool fits(const struct nemesis *n,
+                 raft_id id,
+                 enum scenario_fault_kind kind)
+{
+    switch (kind) {
+        case SCENARIO_FAULT_RESTART:
+            return n->crashed[id];
+        case SCENARIO_FAULT_RESUME:
+            return n->paused[id];
+        default:
+            return !n->crashed[id] && !n->paused[id];
+    }
+}
+
+/* Resolves a target to a node id, or 0 when nobody fits. */
+static raft_id resolve(struct nemesis *n,
+                       const struct scenario_target *t,
+                       enum scenario_fault_kind kind)
+{
+    if (t->kind == SCENARIO_TARGET_NODE) {
+        return t->id;
+    }
+    raft_id leader = cluster_leader(n->cl);
+    if (t->kind == SCENARIO_TARGET_LEADER) {
+        return leader;
+    }
+    raft_id pool[SCENARIO_MAX_NODES];
+    unsigned count = 0;
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (fits(n, id, kind) &&
+            !(t->kind == SCENARIO_TARGET_FOLLOWER && id == leader)) {
+            pool[count++] = id;
+        }
+    }
+    return count == 0 ? 0 : pool[common_prng_below(&n->prng, count)];
+}
+
+/* ------------------------------------------------------------------------ */
+/* The network                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void close_interval(struct nemesis *n, uint64_t now)
+{
+    if (!n->split) {
+        return;
+    }
+    n->split = false;
+    n->cur.end = now;
+    struct nemesis_interval *iv =
+        realloc(n->intervals, (n->n_intervals + 1) * sizeof *iv);
+    if (iv != NULL) {
+        n->intervals = iv;
+        n->intervals[n->n_intervals++] = n->cur;
+    }
+}
+
+static void open_interval(struct nemesis *n,
+                          uint64_t now,
+                          const bool *minority,
+                          const char *what)
+{
+    close_interval(n, now);
+    memset(&n->cur, 0, sizeof n->cur);
+    n->cur.start = now;
+    memcpy(n->cur.minority, minority, sizeof n->cur.minority);
+    snprintf(n->cur.what, sizeof n->cur.what, "%s", what);
+    n->split = true;
+}
+
+/* Every cut and link fault goes; the judge hears of it. */
+static void heal_network(struct nemesis *n, uint64_t now)
+{
+    transport_mem_heal(cluster_net(n->cl));
+    close_interval(n, now);
+    n->link_faults = false;
+    n->cfg.healed(n->cfg.healed_data, now);
+}
+
+/* Cuts every link between different groups (group[k] for node k+1) and
+ * opens an interval whose minority is every group of at most half the
+ * nodes. */
+static void cut_groups(struct nemesis *n,
+                       const unsigned *group,
+                       unsigned n_groups,
+                       const char *what)
+{
+    struct transport_mem *net = cluster_net(n->cl);
+    uint64_t now = cluster_now(n->cl);
+    transport_mem_cut(net, 0, 0, false);
+    for (raft_id i = 1; i <= n->nodes; i++) {
+        for (raft_id j = 1; j <= n->nodes; j++) {
+            if (i != j && group[i - 1] != group[j - 1]) {
+                transport_mem_cut(net, i, j, true);
+            }
+        }
+    }
+    bool minority[SCENARIO_MAX_NODES + 1] = {false};
+    for (unsigned g = 0; g < n_groups; g++) {
+        unsigned size = 0;
+        for (unsigned k = 0; k < n->nodes; k++) {
+            size += group[k] == g;
+        }
+        if (size > n->nodes / 2) {
+            continue;
+        }
+        for (unsigned k = 0; k < n->nodes; k++) {
+            if (group[k] == g) {
+                minority[k + 1] = true;
+            }
+        }
+    }
+    open_interval(n, now, minority, what);
+}
+
+static void isolate(struct nemesis *n, raft_id id, const char *what)
+{
+    assert(id >= 1 && id <= n->nodes);
+    unsigned group[SCENARIO_MAX_NODES];
+    for (unsigned k = 0; k < n->nodes; k++) {
+        group[k] = k + 1 == id ? 1 : 0;
+    }
+    cut_groups(n, group, 2, what);
+}
+
+/* Link faults from @from to @to (0: every node). */
+static void set_link_faults(struct nemesis *n,
+                            raft_id from,
+                            raft_id to,
+                            const struct transport_link_faults *lf)
+{
+    transport_mem_set_faults(cluster_net(n->cl), from, to, lf);
+    n->link_faults = true;
+}
+
+/* Sends the forged message of @f to node @to through the in-memory
+ * network, as node @from would send it: cuts and link faults apply, and it
+ * arrives like any message from @from (docs/scenarios.md, forge). */
+static void forge(struct nemesis *n,
+                  const struct scenario_fault *f,
+                  raft_id from,
+                  raft_id to)
+{
+    uint64_t t = f->forge_term;
+    uint64_t i = f->forge_index;
+    struct raft_message m = {.from = from, .to = to, .term = t};
+    switch (f->forge_type) {
+        case SCENARIO_FORGE_HEARTBEAT:
+            m.type = RAFT_MSG_HEARTBEAT;
+            m.heartbeat.commit = i;
+            m.heartbeat.context = i;
+            break;
+        case SCENARIO_FORGE_APPEND:
+            m.type = RAFT_MSG_APPEND;
+            m.append.prev_index = i;
+            m.append.prev_term = i > 0 ? t : 0;
+            m.append.commit = i;
+            break;
+        case SCENARIO_FORGE_VOTE:
+        case SCENARIO_FORGE_PRE_VOTE:
+            m.type = RAFT_MSG_VOTE;
+            m.vote.last_index = i;
+            m.vote.last_term = i > 0 ? t : 0;
+            m.vote.pre_vote = f->forge_type == SCENARIO_FORGE_PRE_VOTE;
+            break;
+        case SCENARIO_FORGE_APPEND_RESP:
+            m.type = RAFT_MSG_APPEND_RESP;
+            m.append_resp.success = true;
+            m.append_resp.index = i;
+            break;
+        case SCENARIO_FORGE_HEARTBEAT_RESP:
+            m.type = RAFT_MSG_HEARTBEAT_RESP;
+            m.heartbeat_resp.context = i;
+            break;
+    }
+    transport_send(transport_mem_endpoint(cluster_net(n->cl), from), &m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Nodes                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void crash_node(struct nemesis *n, raft_id id)
+{
+    cluster_crash(n->cl, id);
+    n->crashed[id] = true;
+    n->paused[id] = false;
+}
+
+static void pause_node(struct nemesis *n, raft_id id)
+{
+    cluster_pause(n->cl, id);
+    n->paused[id] = true;
+}
+
+/* Brings back every node the nemesis took down, whether or not it comes
+ * back: the record says no fault holds. */
+static void revive_all(struct nemesis *n)
+{
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (n->paused[id]) {
+            cluster_resume(n->cl, id);
+            n->paused[id] = false;
+        }
+        if (n->crashed[id]) {
+            cluster_restart(n->cl, id);
+            n->crashed[id] = false;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The timeline                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void apply_fault(struct nemesis *n, const struct scenario_fault *f);
+
+static bool is_node_fault(enum scenario_fault_kind kind)
+{
+    return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_PAUSE ||
+           kind == SCENARIO_FAULT_RESTART || kind == SCENARIO_FAULT_RESUME;
+}
+
+static bool has_target(enum scenario_fault_kind kind)
+{
+    return is_node_fault(kind) || kind == SCENARIO_FAULT_ISOLATE ||
+           kind == SCENARIO_FAULT_FORGE;
+}
+
+/* A node fault aimed at "all": every node that fits, one after the other,
+ * each as a fault of its own. */
+static void apply_to_all(struct nemesis *n,
+                         const struct scenario_fault *f,
+                         const char *desc)
+{
+    struct scenario_fault one = *f;
+    one.target.kind = SCENARIO_TARGET_NODE;
+    logf_nemesis(n, "fault: %s", desc);
+    for (raft_id k = 1; k <= n->nodes; k++) {
+        if (fits(n, k, f->kind)) {
+            one.target.id = (unsigned)k;
+            apply_fault(n, &one);
+        }
+    }
+}
+
+/* A forge fault at node @to, from its sender or one drawn from the seed. */
+static void apply_forge(struct nemesis *n,
+                        const struct scenario_fault *f,
+                        raft_id to,
+                        const char *desc)
+{
+    raft_id sender = f->from;
+    if (sender == 0) {
+        /* Any node but the receiver (the loader wants 2 nodes). */
+        sender = common_prng_range(&n->prng, 1, n->nodes - 1);
+        sender += sender >= to ? 1 : 0;
+    }
+    if (sender == to) {
+        logf_nemesis(n, "fault skipped (no node fits): %s", desc);
+        return;
+    }
+    forge(n, f, sender, to);
+    logf_nemesis(n, "fault: %s (node %llu, from %llu)", desc,
+                 (unsigned long long)to, (unsigned long long)sender);
+}
+
+/* Puts @f in force at node @id (0 for faults without a target). */
+static void put_in_force(struct nemesis *n,
+                         const struct scenario_fault *f,
+                         raft_id id,
+                         const char *desc)
+{
+    struct transport_mem *net = cluster_net(n->cl);
+    switch (f->kind) {
+        case SCENARIO_FAULT_PARTITION:
+            cut_groups(n, f->group, f->n_groups, desc);
+            break;
+        case SCENARIO_FAULT_ISOLATE:
+            isolate(n, id, desc);
+            break;
+        case SCENARIO_FAULT_HEAL:
+            heal_network(n, cluster_now(n->cl));
+            break;
+        case SCENARIO_FAULT_CRASH:
+            crash_node(n, id);
+            break;
+        case SCENARIO_FAULT_RESTART:
+            if (cluster_restart(n->cl, id) == 0) {
+                n->crashed[id] = false;
+            }
+            break;
+        case SCENARIO_FAULT_PAUSE:
+            pause_node(n, id);
+            break;
+        case SCENARIO_FAULT_RESUME:
+            cluster_resume(n->cl, id);
+            n->paused[id] = false;
+            break;
+        case SCENARIO_FAULT_LINK: {
+            struct transport_link_faults lf = {
+                .loss = f->link.loss,
+                .duplicate = f->link.duplicate,
+                .reorder = f->link.reorder,
+                .delay_ns_min = f->link.delay_ms_min * COMMON_NS_PER_MS,
+                .delay_ns_max = f->link.delay_ms_max * COMMON_NS_PER_MS,
+            };
+            set_link_faults(n, f->from, f->to, &lf);
+            break;
+        }
+        case SCENARIO_FAULT_CUT:
+            transport_mem_cut(net, f->from, f->to, true);
+            if (f->both_ways) {
+                transport_mem_cut(net, f->to, f->from, true);
+            }
+            break;
+        case SCENARIO_FAULT_FORGE:
+            assert(0 && "forge faults go through apply_forge");
+            break;
+    }
+}
+
+/* One fault of the timeline: its target resolved, put in force, logged. */
+static void apply_fault(struct nemesis *n, const struct scenario_fault *f)
+{
+    char desc[128];
+    scenario_fault_describe(f, desc, sizeof desc);
+    if (f->target.kind == SCENARIO_TARGET_ALL && is_node_fault(f->kind)) {
+        apply_to_all(n, f, desc);
+        return;
+    }
+    raft_id id = 0;
+    if (has_target(f->kind)) {
+        id = resolve(n, &f->target, f->kind);
+        if (id == 0) {
+            logf_nemesis(n, "fault skipped (no node fits): %s", desc);
+            return;
+        }
+        assert(id <= n->nodes);
+    }
+    if (f->kind == SCENARIO_FAULT_FORGE) {
+        apply_forge(n, f, id, desc);
+        return;
+    }
+    put_in_force(n, f, id, desc);
+    if (id != 0) {
+        logf_nemesis(n, "fault: %s (node %llu)", desc, (unsigned long long)id);
+    } else {
+        logf_nemesis(n, "fault: %s", desc);
+    }
+    set_desc(n, desc);
+}
+
+static void fire_timeline(struct nemesis *n, uint64_t now)
+{
+    const struct scenario *s = n->s;
+    while (n->next_fault < s->n_faults &&
+           s_to_ns(s->faults[n->next_fault].at_s) <= now) {
+        apply_fault(n, &s->faults[n->next_fault++]);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* The random nemesis: one fault at a time, healed after fault_s             */
+/* ------------------------------------------------------------------------ */
+
+/* A random minority (1 to (nodes - 1) / 2 nodes) cut from the rest. */
+static bool random_partition(struct nemesis *n, char *desc, size_t size)
+{
+    unsigned order[SCENARIO_MAX_NODES];
+    for (unsigned k = 0; k < n->nodes; k++) {
+        order[k] = k;
+    }
+    for (unsigned k = n->nodes; k > 1; k--) {
+        unsigned j = (unsigned)common_prng_below(&n->prng, k);
+        unsigned t = order[k - 1];
+        order[k - 1] = order[j];
+        order[j] = t;
+    }
+    unsigned small = n->nodes < 3 ? 1
+                                  : (unsigned)common_prng_range(
+                                        &n->prng, 1, (n->nodes - 1) / 2);
+    unsigned group[SCENARIO_MAX_NODES] = {0};
+    int len = snprintf(desc, size, "partition {");
+    for (unsigned k = 0; k < small; k++) {
+        group[order[k]] = 1;
+        len += snprintf(desc + len, size - (size_t)len, "%s%u", k ? "," : "",
+                        order[k] + 1);
+    }
+    snprintf(desc + len, size - (size_t)len, "} from the rest");
+    cut_groups(n, group, 2, desc);
+    return true;
+}
+
+static bool random_isolate_leader(struct nemesis *n, char *desc, size_t size)
+{
+    raft_id l = cluster_leader(n->cl);
+    if (l == 0) {
+        return false;
+    }
+    snprintf(desc, size, "isolate leader %llu", (unsigned long long)l);
+    isolate(n, l, desc);
+    return true;
+}
+
+/* Crashes (@crash) or pauses a random node that is up and running. */
+static bool random_node_down(struct nemesis *n,
+                             bool crash,
+                             char *desc,
+                             size_t size)
+{
+    struct scenario_target t = {.kind = SCENARIO_TARGET_RANDOM};
+    raft_id id = resolve(n, &t, SCENARIO_FAULT_CRASH);
+    if (id == 0) {
+        return false;
+    }
+    if (crash) {
+        crash_node(n, id);
+    } else {
+        pause_node(n, id);
+    }
+    snprintf(desc, size, "%s node %llu", crash ? "crash" : "pause",
+             (unsigned long long)id);
+    return true;
+}
+
+static bool random_loss(struct nemesis *n, char *desc, size_t size)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    struct transport_link_faults lf = {.loss = nm->loss};
+    set_link_faults(n, 0, 0, &lf);
+    snprintf(desc, size, "loss %.0f%% on every link", nm->loss * 100);
+    return true;
+}
+
+static bool random_delay(struct nemesis *n, char *desc, size_t size)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    struct transport_link_faults lf = {
+        .delay_ns_min = nm->delay_ms_min * COMMON_NS_PER_MS,
+        .delay_ns_max = nm->delay_ms_max * COMMON_NS_PER_MS,
+        .reorder = 0.1,
+    };
+    set_link_faults(n, 0, 0, &lf);
+    snprintf(desc, size, "delay %u-%u ms on every link", nm->delay_ms_min,
+             nm->delay_ms_max);
+    return true;
+}
+
+/* One link cut one way, between two different random nodes. */
+static bool random_one_way(struct nemesis *n, char *desc, size_t size)
+{
+    if (n->nodes < 2) {
+        return false;
+    }
+    raft_id a = (raft_id)common_prng_range(&n->prng, 1, n->nodes);
+    raft_id b = (raft_id)common_prng_range(&n->prng, 1, n->nodes - 1);
+    if (b >= a) {
+        b++;
+    }
+    transport_mem_cut(cluster_net(n->cl), a, b, true);
+    snprintf(desc, size, "cut %llu -> %llu", (unsigned long long)a,
+             (unsigned long long)b);
+    return true;
+}
+
+/* Puts a fault of @kind in force and describes it in @desc; false when
+ * none fits now (no leader, no node up). */
+static bool random_fault(struct nemesis *n,
+                         unsigned kind,
+                         char *desc,
+                         size_t size)
+{
+    switch (kind) {
+        case SCENARIO_NEMESIS_PARTITION:
+            return random_partition(n, desc, size);
+        case SCENARIO_NEMESIS_ISOLATE_LEADER:
+            return random_isolate_leader(n, desc, size);
+        case SCENARIO_NEMESIS_CRASH:
+        case SCENARIO_NEMESIS_PAUSE:
+            return random_node_down(n, kind == SCENARIO_NEMESIS_CRASH, desc,
+                                    size);
+        case SCENARIO_NEMESIS_LOSS:
+            return random_loss(n, desc, size);
+        case SCENARIO_NEMESIS_DELAY:
+            return random_delay(n, desc, size);
+        case SCENARIO_NEMESIS_ONE_WAY:
+            return random_one_way(n, desc, size);
+        default:
+            return false;
+    }
+}
+
+/* One of the scenario's kinds of fault, drawn; 0 when it allows none. */
+static unsigned draw_kind(struct nemesis *n)
+{
+    unsigned kinds[RANDOM_KINDS];
+    unsigned n_kinds = 0;
+    for (unsigned bit = 0; bit < RANDOM_KINDS; bit++) {
+        if (n->s->nemesis.faults & (1u << bit)) {
+            kinds[n_kinds++] = 1u << bit;
+        }
+    }
+    return n_kinds == 0 ? 0 : kinds[common_prng_below(&n->prng, n_kinds)];
+}
+
+static void random_heal(struct nemesis *n, uint64_t now)
+{
+    n->random_heal_at = 0;
+    heal_network(n, now);
+    revive_all(n);
+    logf_nemesis(n, "nemesis: heal");
+    set_desc(n, "none");
+}
+
+static void random_step(struct nemesis *n, uint64_t now)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    if (!nm->enabled) {
+        return;
+    }
+    if (n->random_heal_at != 0 && now >= n->random_heal_at) {
+        random_heal(n, now);
+    }
+    if (now < n->random_next) {
+        return;
+    }
+    n->random_next += s_to_ns(nm->interval_s);
+    if (n->random_heal_at != 0) {
+        return; /* the previous fault still holds */
+    }
+    unsigned kind = draw_kind(n);
+    char desc[128] = "";
+    if (kind == 0 || !random_fault(n, kind, desc, sizeof desc)) {
+        return;
+    }
+    n->random_heal_at = now + s_to_ns(nm->fault_s);
+    logf_nemesis(n, "nemesis: %s", desc);
+    set_desc(n, desc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The run loop's calls                                                      */
+/* ------------------------------------------------------------------------ */
+
+void nemesis_step(struct nemesis *n, uint64_t now)
+{
+    fire_timeline(n, now);
+    random_step(n, now);
+}
+
+void nemesis_heal_all(struct nemesis *n, uint64_t now)
+{
+    heal_network(n, now);
+    n->random_heal_at = 0;
+    revive_all(n);
+}
+
+const char *nemesis_faults(const struct nemesis *n)
+{
+    return n->split || n->link_faults || n->random_heal_at != 0 ? n->faults_desc
+                                                                : "none";
+}
+
+const struct nemesis_interval *nemesis_intervals(const struct nemesis *n,
+                                                 size_t *count)
+{
+    assert(!n->split); /* after nemesis_heal_all, every interval is closed */
+    *count = n->n_intervals;
+    return n->intervals;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Swarm testing                                                             */
+/* ------------------------------------------------------------------------ */
+
+void harness_swarm(struct scenario *s, uint64_t seed)
+{
+    struct common_prng p;
+    common_prng_seed(&p, seed ^ SWARM_SALT);
+    struct scenario_nemesis *nm = &s->nemesis;
+    const unsigned all[RANDOM_KINDS] = {
+        SCENARIO_NEMESIS_PARTITION, SCENARIO_NEMESIS_ISOLATE_LEADER,
+        SCENARIO_NEMESIS_CRASH,     SCENARIO_NEMESIS_PAUSE,
+        SCENARIO_NEMESIS_LOSS,      SCENARIO_NEMESIS_DELAY,
+        SCENARIO_NEMESIS_ONE_WAY,
+    };
+    /* Each fault kind is in or out with probability 1/2; at least one. */
+    unsigned mask = 0;
+    while (mask == 0) {
+        for (size_t k = 0; k < RANDOM_KINDS; k++) {
+            if (common_prng_chance(&p, 0.5)) {
+                mask |= all[k];
+            }
+        }
+    }
+    nm->enabled = true;
+    nm->faults = mask;
+    nm->interval_s = 0.5 + common_prng_double(&p) * 2.5;
+    nm->fault_s = nm->interval_s * (0.2 + common_prng_double(&p) * 0.6);
+    nm->start_s = common_prng_double(&p) * nm->interval_s;
+    if (nm->start_s >= s->duration_s) {
+        nm->start_s = 0;
+    }
+    nm->loss = common_prng_double(&p) * 0.3;
+    nm->delay_ms_min = (unsigned)common_prng_below(&p, 5);
+    nm->delay_ms_max = nm->delay_ms_min + (unsigned)common_prng_below(&p, 40);
+}
