@@ -3,27 +3,11 @@
  * HOST:PORT addresses, numbers and durations. Every parser takes the
  * whole string or refuses it, with a reason a user can act on.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
-
-int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    if (s == NULL || *s < '0' || *s > '9') {
-        return COMMON_EPARSE;
-    }
-    errno = 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v < min || v > max) {
-        return COMMON_EPARSE;
-    }
-    *out = v;
-    return 0;
-}
 
 void cmd_usage_short(const char *program, const char *synopsis)
 {
@@ -32,13 +16,8 @@ void cmd_usage_short(const char *program, const char *synopsis)
 
 int cmd_parse_seconds_ms(const char *s, double max, uint64_t *out_ms)
 {
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+') {
-        return COMMON_EPARSE;
-    }
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !(v > 0) || v > max) {
+    double v = 0;
+    if (common_parse_double(s, 0, max, &v) != 0 || !(v > 0)) {
         return COMMON_EPARSE;
     }
     uint64_t ms = (uint64_t)(v * 1000.0 + 0.5);
@@ -73,7 +52,7 @@ bool cmd_address_valid(const char *address, bool port0_ok)
         }
     }
     uint64_t port;
-    return cmd_parse_u64(colon + 1, port0_ok ? 0 : 1, 65535, &port) == 0;
+    return common_parse_u64(colon + 1, port0_ok ? 0 : 1, 65535, &port) == 0;
 }
 
 int cmd_cluster_parse(const char *spec,
@@ -104,7 +83,7 @@ int cmd_cluster_parse(const char *spec,
         }
         *eq = '\0';
         uint64_t id;
-        if (cmd_parse_u64(item, 1, UINT64_MAX, &id) != 0) {
+        if (common_parse_u64(item, 1, UINT64_MAX, &id) != 0) {
             snprintf(why, why_len, "'%s' is not a node id (1 or more)", item);
             return COMMON_EPARSE;
         }

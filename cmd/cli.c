@@ -198,7 +198,7 @@ static int request(struct cli *c,
     size_t len = 0;
     if (cmd_request_encode(method, req, &buf, &len) != 0) {
         fprintf(stderr, "raftkv-cli: out of memory\n");
-        return CMD_EXIT_UNAVAILABLE;
+        return COMMON_EXIT_UNKNOWN;
     }
     uint64_t deadline = now_ms() + c->timeout_ms;
     char target[CMD_ADDRESS_MAX];
@@ -208,7 +208,7 @@ static int request(struct cli *c,
     size_t next = 0;     /* endpoint to try when there is no hint */
     size_t misses = 0;   /* attempts since the last pause */
     uint64_t pause = 25; /* grows to 400 ms while nothing works */
-    int rc = CMD_EXIT_UNAVAILABLE;
+    int rc = COMMON_EXIT_UNKNOWN;
     for (;;) {
         uint64_t now = now_ms();
         if (now >= deadline) {
@@ -239,7 +239,7 @@ static int request(struct cli *c,
             if (fatal_status(res.status, len)) {
                 fprintf(stderr, "raftkv-cli: the request was refused: %s\n",
                         last);
-                rc = CMD_EXIT_USAGE;
+                rc = COMMON_EXIT_USAGE;
                 free(res.data);
                 break;
             }
@@ -270,7 +270,7 @@ static int request(struct cli *c,
                     fprintf(stderr,
                             "raftkv-cli: the request was refused: %s: %s\n",
                             target, out->message);
-                    rc = CMD_EXIT_USAGE;
+                    rc = COMMON_EXIT_USAGE;
                     break;
                 default:
                     snprintf(
@@ -288,7 +288,7 @@ static int request(struct cli *c,
             rc = 0;
             break;
         }
-        if (rc == CMD_EXIT_USAGE) {
+        if (rc == COMMON_EXIT_USAGE) {
             break;
         }
         if (hint) {
@@ -308,7 +308,7 @@ static int request(struct cli *c,
         }
     }
     free(buf);
-    if (rc == CMD_EXIT_UNAVAILABLE) {
+    if (rc == COMMON_EXIT_UNKNOWN) {
         fprintf(stderr, "raftkv-cli: no answer within %.1f s; last: %s\n",
                 (double)c->timeout_ms / 1000.0, last);
         if (handshake_failed(last)) {
@@ -337,7 +337,7 @@ static int status(struct cli *c)
             transport_grpc_client_call(cl, cmd_method_paths[CMD_STATUS], NULL,
                                        0, (unsigned)attempt, &res) != 0) {
             fprintf(stderr, "raftkv-cli: out of memory\n");
-            return CMD_EXIT_UNAVAILABLE;
+            return COMMON_EXIT_UNKNOWN;
         }
         if (res.status != TRANSPORT_GRPC_OK) {
             printf("%-4s %-22s unreachable (%s%s%s)\n", "-", ep,
@@ -374,9 +374,9 @@ static int status(struct cli *c)
     }
     if (answered == 0) {
         fprintf(stderr, "raftkv-cli: no endpoint answered\n");
-        return CMD_EXIT_UNAVAILABLE;
+        return COMMON_EXIT_UNKNOWN;
     }
-    return CMD_EXIT_OK;
+    return COMMON_EXIT_OK;
 }
 
 static int parse_endpoints(struct cli *c, const char *list)
@@ -425,7 +425,7 @@ int main(int argc, char **argv)
         int took = options_done ? 0 : cmd_tls_flag(PROGRAM, a, v, &tls_flags);
         if (took < 0) {
             cmd_usage_short(PROGRAM, SYNOPSIS);
-            return CMD_EXIT_USAGE;
+            return COMMON_EXIT_USAGE;
         } else if (took > 0) {
             k += took - 1;
             continue;
@@ -435,12 +435,12 @@ int main(int argc, char **argv)
         } else if (!options_done &&
                    (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
             usage(stdout);
-            return CMD_EXIT_OK;
+            return COMMON_EXIT_OK;
         } else if (!options_done && strcmp(a, "--endpoints") == 0) {
             if (v == NULL) {
                 fprintf(stderr, "raftkv-cli: --endpoints needs a list\n");
                 cmd_usage_short(PROGRAM, SYNOPSIS);
-                return CMD_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             endpoints = v;
             k++;
@@ -450,7 +450,7 @@ int main(int argc, char **argv)
                         "raftkv-cli: --timeout needs seconds (> 0, at most "
                         "3600)\n");
                 cmd_usage_short(PROGRAM, SYNOPSIS);
-                return CMD_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             k++;
         } else if (!options_done && strcmp(a, "--absent") == 0) {
@@ -458,13 +458,13 @@ int main(int argc, char **argv)
         } else if (!options_done && a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "raftkv-cli: unknown option %s\n", a);
             cmd_usage_short(PROGRAM, SYNOPSIS);
-            return CMD_EXIT_USAGE;
+            return COMMON_EXIT_USAGE;
         } else if (n_args < sizeof args / sizeof args[0]) {
             args[n_args++] = a;
         } else {
             fprintf(stderr, "raftkv-cli: too many arguments\n");
             cmd_usage_short(PROGRAM, SYNOPSIS);
-            return CMD_EXIT_USAGE;
+            return COMMON_EXIT_USAGE;
         }
     }
     if (endpoints == NULL || n_args == 0) {
@@ -472,12 +472,12 @@ int main(int argc, char **argv)
             stderr, "raftkv-cli: %s\n",
             endpoints == NULL ? "--endpoints is required" : "no command given");
         cmd_usage_short(PROGRAM, SYNOPSIS);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (parse_endpoints(&c, endpoints) != 0) {
         fprintf(stderr, "raftkv-cli: --endpoints takes up to %d HOST:PORT\n",
                 ENDPOINTS_MAX);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     const char *cmd = args[0];
     struct kv_request req;
@@ -505,15 +505,15 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "raftkv-cli: unknown command '%s'\n", cmd);
         cmd_usage_short(PROGRAM, SYNOPSIS);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (n_args != want || (absent && method != CMD_CAS)) {
         fprintf(stderr, "raftkv-cli: wrong arguments for %s\n", cmd);
         cmd_usage_short(PROGRAM, SYNOPSIS);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (cmd_tls_load(PROGRAM, &tls_flags, 0, NULL, &c.tls, &c.secure) != 0) {
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     int rc;
     if (method == CMD_STATUS) {
@@ -540,15 +540,15 @@ int main(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
-    rc = CMD_EXIT_OK;
+    rc = COMMON_EXIT_OK;
     if (r.code == KV_NOT_FOUND) {
         fprintf(stderr, "raftkv-cli: key not found\n");
-        rc = CMD_EXIT_FAILED;
+        rc = COMMON_EXIT_FAILED;
     } else if (r.code == KV_MISMATCH) {
         fprintf(stderr,
                 "raftkv-cli: cas failed: the key does not hold the expected "
                 "value\n");
-        rc = CMD_EXIT_FAILED;
+        rc = COMMON_EXIT_FAILED;
     } else if (method == CMD_GET) {
         if (r.value_len > 0) {
             fwrite(r.value, 1, r.value_len, stdout);
@@ -559,7 +559,7 @@ int main(int argc, char **argv)
     }
     free(r.value);
     if (fflush(stdout) != 0) {
-        return CMD_EXIT_UNAVAILABLE;
+        return COMMON_EXIT_UNKNOWN;
     }
     return rc;
 }

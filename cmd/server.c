@@ -272,7 +272,7 @@ static void pending_expire(struct server *sv,
         return;
     }
     uint64_t now = common_now_ns();
-    uint64_t limit = sv->o.request_timeout_ms * 1000000ull;
+    uint64_t limit = sv->o.request_timeout_ms * COMMON_NS_PER_MS;
     for (size_t k = 0; k < PENDING_MAX; k++) {
         struct pending *p = &sv->pending[k];
         if (p->gen != 0 && (all || now - p->started_ns > limit)) {
@@ -383,7 +383,7 @@ static void on_failed(void *data, struct kv_node *node, const char *why)
     struct server *sv = data;
     logf_err(sv, "stopped serving: %s", why);
     sv->stop = true;
-    sv->exit_code = CMD_EXIT_FAILED;
+    sv->exit_code = COMMON_EXIT_FAILED;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -399,8 +399,13 @@ static void on_deliver(void *data, struct transport_msg *msg)
     free(msg);
 }
 
-static void on_transport_log(void *data, const char *msg)
+static void on_transport_log(void *data,
+                             enum common_log_level level,
+                             const char *msg)
 {
+    /* Peers and refused batches, rate-limited by the transport: logged
+     * unless --quiet, whatever their level. */
+    (void)level;
     logf_info(data, "%s", msg);
 }
 
@@ -494,7 +499,7 @@ static int flag_u64(const char *name,
                     uint64_t max,
                     uint64_t *out)
 {
-    if (cmd_parse_u64(v, min, max, out) != 0) {
+    if (common_parse_u64(v, min, max, out) != 0) {
         fprintf(stderr,
                 "raftkv-server: %s needs an integer from %llu to %llu\n", name,
                 (unsigned long long)min, (unsigned long long)max);
@@ -792,7 +797,7 @@ static int start_transport(struct server *sv)
     sv->o.gate.member_hosts = NULL;
     if (cap < 0) {
         logf_err(sv, "cannot start: %s", why);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     logf_info(sv,
               "connections: at most %d (%u per address, %u new a second per "
@@ -808,8 +813,8 @@ static int start_transport(struct server *sv)
     int rv = transport_grpc_new(&o, why, sizeof why, &sv->grpc);
     if (rv != 0) {
         logf_err(sv, "cannot listen: %s", why);
-        return rv == COMMON_EUNAVAILABLE ? CMD_EXIT_UNAVAILABLE
-                                         : CMD_EXIT_FAILED;
+        return rv == COMMON_EUNAVAILABLE ? COMMON_EXIT_UNKNOWN
+                                         : COMMON_EXIT_FAILED;
     }
     for (size_t k = 0; k < sv->o.cluster.n; k++) {
         const struct cmd_member *m = &sv->o.cluster.members[k];
@@ -817,7 +822,7 @@ static int start_transport(struct server *sv)
             transport_grpc_set_peer(sv->grpc, m->id, m->address) != 0) {
             logf_err(sv, "out of memory adding peer %llu",
                      (unsigned long long)m->id);
-            return CMD_EXIT_FAILED;
+            return COMMON_EXIT_FAILED;
         }
     }
     return 0;
@@ -916,10 +921,10 @@ static void log_refusals(struct server *sv)
 static void run(struct server *sv, const sigset_t *signals)
 {
     struct transport *t = transport_grpc_transport(sv->grpc);
-    uint64_t tick_ns = sv->o.tick_ms * 1000000ull;
+    uint64_t tick_ns = sv->o.tick_ms * COMMON_NS_PER_MS;
     uint64_t next_tick = common_now_ns() + tick_ns;
     uint64_t next_sweep = common_now_ns() + 100000000ull;
-    uint64_t next_refusals = common_now_ns() + 1000000000ull;
+    uint64_t next_refusals = common_now_ns() + COMMON_NS_PER_S;
     while (!sv->stop) {
         uint64_t now = common_now_ns();
         unsigned wait_ms =
@@ -946,7 +951,7 @@ static void run(struct server *sv, const sigset_t *signals)
         if (now >= next_refusals) {
             cmd_gate_sweep();
             log_refusals(sv);
-            next_refusals = now + 1000000000ull;
+            next_refusals = now + COMMON_NS_PER_S;
         }
         int sig = pending_signal(signals);
         if (sig != 0) {
@@ -986,10 +991,10 @@ int main(int argc, char **argv)
         } else {
             cmd_usage_short(PROGRAM, SYNOPSIS);
         }
-        return rc > 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
+        return rc > 0 ? COMMON_EXIT_OK : COMMON_EXIT_USAGE;
     }
     sv.lock_fd = -1;
-    sv.exit_code = CMD_EXIT_OK;
+    sv.exit_code = COMMON_EXIT_OK;
     for (uint32_t k = 0; k < PENDING_MAX; k++) {
         sv.free_slots[k] = PENDING_MAX - 1 - k;
     }
@@ -1004,11 +1009,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (load_tls(&sv) != 0) {
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (open_storage(&sv) != 0) {
         cleanup(&sv);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     rc = start_transport(&sv);
     if (rc != 0) {
@@ -1017,7 +1022,7 @@ int main(int argc, char **argv)
     }
     if (start_node(&sv) != 0) {
         cleanup(&sv);
-        return CMD_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     logf_info(&sv,
               "serving on %s (node %llu of %zu; peers and clients on "
@@ -1025,7 +1030,7 @@ int main(int argc, char **argv)
               sv.o.listen, (unsigned long long)sv.o.id, sv.o.cluster.n);
     run(&sv, &signals);
     cleanup(&sv);
-    if (sv.exit_code == CMD_EXIT_OK) {
+    if (sv.exit_code == COMMON_EXIT_OK) {
         logf_info(&sv, "stopped");
     }
     return sv.exit_code;

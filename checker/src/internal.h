@@ -62,8 +62,6 @@ struct strtab_ent
 
 void strtab_init(struct strtab *t, uint32_t first_id);
 void strtab_fini(struct strtab *t);
-/* Forgets every string but keeps the memory. */
-void strtab_clear(struct strtab *t);
 uint64_t strtab_hash(const void *p, size_t len);
 /* Interns @len bytes at @p; *@id gets its id. 0 or COMMON_ENOMEM (also
  * when ids run out). */
@@ -191,9 +189,8 @@ int parse_jepsen_line(const struct line *l,
                       size_t msg_size);
 
 /* Copies @len bytes into @s and returns where they are (NULL: no memory).
- * Earlier results stay valid until scratch_reset(). */
+ * Earlier results stay valid while @s lives. */
 const char *scratch_put(struct parse_scratch *s, const char *p, size_t len);
-void scratch_reset(struct parse_scratch *s);
 
 /* Formats a parse error into @msg; returns COMMON_EPARSE. */
 int parse_failf(char *msg, size_t size, const char *fmt, ...)
@@ -350,7 +347,6 @@ struct memo
 
 void memo_init(struct memo *m);
 void memo_fini(struct memo *m);
-void memo_clear(struct memo *m);
 /* Adds (bits[lo..hi), state) with hash @hash unless present. Returns 1 when
  * added, 0 when it was there, COMMON_ENOMEM. Words below lo are all ones,
  * words from hi on all zeros. */

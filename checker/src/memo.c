@@ -23,9 +23,6 @@ struct memo_slot
     uint32_t rec; /* 0: empty; else 1 + index of the record in the arena */
 };
 
-/* Slots kept by memo_clear; a larger table is given back. */
-static const size_t KEEP_SLOTS = (size_t)1 << 16;
-
 void memo_init(struct memo *m)
 {
     memset(m, 0, sizeof *m);
@@ -36,19 +33,6 @@ void memo_fini(struct memo *m)
     free(m->slots);
     free(m->arena);
     memo_init(m);
-}
-
-void memo_clear(struct memo *m)
-{
-    if (m->cap > KEEP_SLOTS) {
-        memo_fini(m);
-        return;
-    }
-    if (m->slots != NULL) {
-        memset(m->slots, 0, m->cap * sizeof *m->slots);
-    }
-    m->len = 0;
-    m->arena_len = 0;
 }
 
 size_t memo_bytes(const struct memo *m)

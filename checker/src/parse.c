@@ -119,11 +119,6 @@ static int scratch_prepare(struct parse_scratch *s, size_t need)
     return 0;
 }
 
-void scratch_reset(struct parse_scratch *s)
-{
-    s->len = 0;
-}
-
 const char *scratch_put(struct parse_scratch *s, const char *p, size_t len)
 {
     if (len > s->cap - s->len) {

@@ -28,15 +28,6 @@ void strtab_fini(struct strtab *t)
     strtab_init(t, t->first_id);
 }
 
-void strtab_clear(struct strtab *t)
-{
-    t->bytes_len = 0;
-    t->count = 0;
-    if (t->slots != NULL) {
-        memset(t->slots, 0, t->slots_cap * sizeof *t->slots);
-    }
-}
-
 uint64_t strtab_hash(const void *p, size_t len)
 {
     return XXH3_64bits(p, len);

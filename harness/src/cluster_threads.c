@@ -71,14 +71,9 @@ static void threads_discard(struct slot *s)
 static bool reqs_push(struct slot *s, struct client_request *r)
 {
     assert(s->reqs_len <= s->reqs_cap);
-    if (s->reqs_len == s->reqs_cap) {
-        size_t cap = s->reqs_cap ? s->reqs_cap * 2 : 64;
-        struct client_request **q = realloc(s->reqs, cap * sizeof *q);
-        if (q == NULL) {
-            return false;
-        }
-        s->reqs = q;
-        s->reqs_cap = cap;
+    if (common_grow(&s->reqs, &s->reqs_cap, s->reqs_len + 1, sizeof *s->reqs,
+                    64) != 0) {
+        return false;
     }
     s->reqs[s->reqs_len++] = r;
     return true;
@@ -136,8 +131,8 @@ static void abs_deadline(const struct cluster *c,
                          struct timespec *ts)
 {
     uint64_t mono = c->start_ns + at_ns;
-    ts->tv_sec = (time_t)(mono / 1000000000ull);
-    ts->tv_nsec = (long)(mono % 1000000000ull);
+    ts->tv_sec = (time_t)(mono / COMMON_NS_PER_S);
+    ts->tv_nsec = (long)(mono % COMMON_NS_PER_S);
 }
 
 static void *node_main(void *arg)
@@ -290,8 +285,9 @@ static void grpc_deliver(void *data, struct transport_msg *msg)
     pthread_mutex_unlock(&s->lock);
 }
 
-static void grpc_log(void *data, const char *msg)
+static void grpc_log(void *data, enum common_log_level level, const char *msg)
 {
+    (void)level; /* the run's events log has no levels */
     struct slot *s = data;
     cluster_event(s->c, "node %llu: %s", (unsigned long long)s->id, msg);
 }

@@ -431,17 +431,17 @@ int judge_result(struct judge *j)
             printf("%s %s", k ? ";" : "", j->failures[k]);
         }
         printf("\n");
-        return HARNESS_EXIT_FAILED;
+        return COMMON_EXIT_FAILED;
     }
     if (j->unknown) {
         printf("UNKNOWN %s: the checker ran out of its %.0f s budget (%s)\n",
                s->name, j->o->check_timeout_s,
                j->cres->unknown_why != NULL ? j->cres->unknown_why : "timeout");
-        return HARNESS_EXIT_UNKNOWN;
+        return COMMON_EXIT_UNKNOWN;
     }
     printf(
         "PASS %s: %llu ok ops, linearizable, safety held, "
         "expectations met\n",
         s->name, (unsigned long long)j->ok_ops);
-    return HARNESS_EXIT_OK;
+    return COMMON_EXIT_OK;
 }

@@ -10,12 +10,12 @@
  * which), 2 bad usage or a bad scenario, 3 the checker ran out of its time
  * budget (verdict unknown).
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/common.h"
 #include "harness/harness.h"
 
 static void usage(FILE *f)
@@ -53,28 +53,14 @@ static void usage(FILE *f)
 
 static int parse_u64(const char *s, uint64_t *out)
 {
-    if (s == NULL || *s == '\0' || *s == '-') {
-        return -1;
-    }
-    errno = 0;
-    char *end = NULL;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return common_parse_u64(s, 0, UINT64_MAX, out);
 }
 
+/* Seconds: > 0, at most a day. */
 static int parse_seconds(const char *s, double *out)
 {
-    if (s == NULL || *s == '\0') {
-        return -1;
-    }
-    errno = 0;
-    char *end = NULL;
-    double v = strtod(s, &end);
-    if (errno != 0 || *end != '\0' || !(v > 0) || v > 86400) {
+    double v = 0;
+    if (common_parse_double(s, 0, 86400, &v) != 0 || !(v > 0)) {
         return -1;
     }
     *out = v;
@@ -138,13 +124,13 @@ int main(int argc, char **argv)
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
-            return HARNESS_EXIT_OK;
+            return COMMON_EXIT_OK;
         } else if (strcmp(a, "--seed") == 0) {
             if (parse_u64(v, &seed) != 0) {
                 fprintf(stderr,
                         "harness: --seed needs a non-negative "
                         "integer\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             seed_set = true;
             k++;
@@ -153,7 +139,7 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "harness: --duration needs a number of "
                         "seconds > 0\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             duration_set = true;
             k++;
@@ -162,13 +148,13 @@ int main(int argc, char **argv)
                 fprintf(stderr,
                         "harness: --check-timeout needs a number of "
                         "seconds > 0\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             k++;
         } else if (strcmp(a, "--out") == 0) {
             if (v == NULL || *v == '\0') {
                 fprintf(stderr, "harness: --out needs a directory\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             o.out_dir = v;
             k++;
@@ -179,13 +165,13 @@ int main(int argc, char **argv)
                 o.sim = false;
             } else {
                 fprintf(stderr, "harness: --mode takes threads or sim\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             k++;
         } else if (strcmp(a, "--seeds") == 0) {
             if (parse_range(v, &seed_first, &seed_last) != 0) {
                 fprintf(stderr, "harness: --seeds takes A..B with A <= B\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             seeds_set = true;
             k++;
@@ -196,7 +182,7 @@ int main(int argc, char **argv)
                 transport = 1;
             } else {
                 fprintf(stderr, "harness: --transport takes mem or grpc\n");
-                return HARNESS_EXIT_USAGE;
+                return COMMON_EXIT_USAGE;
             }
             k++;
         } else if (strcmp(a, "--swarm") == 0) {
@@ -208,32 +194,32 @@ int main(int argc, char **argv)
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, "harness: unknown option %s\n", a);
             usage(stderr);
-            return HARNESS_EXIT_USAGE;
+            return COMMON_EXIT_USAGE;
         } else if (path == NULL) {
             path = a;
         } else {
             fprintf(stderr, "harness: more than one scenario: %s and %s\n",
                     path, a);
-            return HARNESS_EXIT_USAGE;
+            return COMMON_EXIT_USAGE;
         }
     }
     if (path == NULL) {
         usage(stderr);
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (seeds_set && !o.sim) {
         fprintf(stderr, "harness: --seeds needs --mode sim\n");
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (seeds_set && seed_set) {
         fprintf(stderr, "harness: --seed and --seeds exclude each other\n");
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     struct scenario s;
     char err[SCENARIO_ERROR_MAX];
     if (scenario_load(path, &s, err, sizeof err) != 0) {
         fprintf(stderr, "%s\n", err);
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (transport >= 0) {
         s.transport_grpc = transport == 1;
@@ -246,7 +232,7 @@ int main(int argc, char **argv)
                 "virtual time; use transport mem there)\n",
                 path);
         scenario_fini(&s);
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (duration_set) {
         s.duration_s = duration;
@@ -266,13 +252,13 @@ int main(int argc, char **argv)
     o.quiet = true;
     o.live = false;
     const char *out_dir = o.out_dir;
-    int rc = HARNESS_EXIT_OK;
+    int rc = COMMON_EXIT_OK;
     uint64_t ran = 0;
     for (uint64_t sd = seed_first;; sd++) {
         struct scenario one;
         if (scenario_load(path, &one, err, sizeof err) != 0) {
             fprintf(stderr, "%s\n", err);
-            rc = HARNESS_EXIT_USAGE;
+            rc = COMMON_EXIT_USAGE;
             break;
         }
         one.seed = sd;
@@ -288,12 +274,12 @@ int main(int argc, char **argv)
         o.out_dir = NULL; /* only the failing seed's files are kept */
         rc = harness_run(&one, &o);
         ran++;
-        if (rc != HARNESS_EXIT_OK && out_dir != NULL) {
+        if (rc != COMMON_EXIT_OK && out_dir != NULL) {
             o.out_dir = out_dir;
             harness_run(&one, &o); /* the same run again, with its files */
         }
         scenario_fini(&one);
-        if (rc != HARNESS_EXIT_OK) {
+        if (rc != COMMON_EXIT_OK) {
             printf(
                 "seed %llu failed; reproduce with:\n  %s %s --mode sim "
                 "--seed %llu%s%s%s\n",
@@ -306,7 +292,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    if (rc == HARNESS_EXIT_OK) {
+    if (rc == COMMON_EXIT_OK) {
         printf("all %llu seeds passed (%llu..%llu)\n", (unsigned long long)ran,
                (unsigned long long)seed_first, (unsigned long long)seed_last);
     }

@@ -358,7 +358,7 @@ static int build(struct run *r)
 }
 
 /* Creates the output folder and the nodes' data folder, builds everything
- * and starts the cluster and the workload. HARNESS_EXIT_OK, or the exit
+ * and starts the cluster and the workload. COMMON_EXIT_OK, or the exit
  * code of the failure (after a message on stderr). */
 static int prepare(struct run *r)
 {
@@ -366,13 +366,13 @@ static int prepare(struct run *r)
     if (r->o->out_dir != NULL && make_dir(r->o->out_dir) != 0) {
         fprintf(stderr, "harness: cannot create %s: %s\n", r->o->out_dir,
                 strerror(errno));
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (make_data_dir(r) != 0) {
-        return HARNESS_EXIT_USAGE;
+        return COMMON_EXIT_USAGE;
     }
     if (build(r) != 0) {
-        return HARNESS_EXIT_FAILED;
+        return COMMON_EXIT_FAILED;
     }
     int rv = cluster_start(r->cl);
     if (rv == 0) {
@@ -380,14 +380,14 @@ static int prepare(struct run *r)
     }
     if (rv != 0) {
         fprintf(stderr, "harness: cannot start: %s\n", common_strerror(rv));
-        return HARNESS_EXIT_FAILED;
+        return COMMON_EXIT_FAILED;
     }
     char line[256];
     snprintf(line, sizeof line, "run: scenario %s, %u nodes, seed %llu%s",
              s->name, s->nodes, (unsigned long long)s->seed,
              s->transport_grpc ? ", Raft over gRPC" : "");
     log_line(r, cluster_now(r->cl), line);
-    return HARNESS_EXIT_OK;
+    return COMMON_EXIT_OK;
 }
 
 /* The scenario's duration: faults fire, clients run. Returns the time it
@@ -481,7 +481,7 @@ int harness_run(const struct scenario *s, const struct harness_options *o)
     r.o = o;
     pthread_mutex_init(&r.log_lock, NULL);
     int exit_code = prepare(&r);
-    if (exit_code == HARNESS_EXIT_OK) {
+    if (exit_code == COMMON_EXIT_OK) {
         uint64_t end = wind_down(&r, play(&r));
         exit_code = conclude(&r, end);
     }

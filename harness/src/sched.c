@@ -106,11 +106,6 @@ uint64_t sched_run_until(struct sched *s, uint64_t until)
     return n;
 }
 
-size_t sched_pending(const struct sched *s)
-{
-    return common_heap_len(&s->events);
-}
-
 uint64_t sched_executed(const struct sched *s)
 {
     return s->executed;

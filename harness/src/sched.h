@@ -51,8 +51,6 @@ uint64_t sched_run_until(struct sched *s, uint64_t until);
 /* A draw from the timing randomness: uniform in [0, @bound). */
 uint64_t sched_below(struct sched *s, uint64_t bound);
 
-/* Events waiting. */
-size_t sched_pending(const struct sched *s);
 /* Events run since the start. */
 uint64_t sched_executed(const struct sched *s);
 

@@ -63,6 +63,9 @@ struct workload
     atomic_uint_fast64_t info;
 };
 
+/* Salt of the workload's randomness ("work"). */
+#define WORKLOAD_SALT 0x776f726bull
+
 /* History strings live in large blocks freed all at once: a run records
  * hundreds of thousands of them. */
 #define STR_BLOCK (1u << 20)
@@ -233,7 +236,7 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
         return COMMON_ENOMEM;
     }
     w->cfg = *cfg;
-    common_prng_seed(&w->prng, cfg->seed ^ 0x776f726bull);
+    common_prng_seed(&w->prng, cfg->seed ^ WORKLOAD_SALT);
     for (int k = 1; k <= KV_OP_MAX; k++) {
         w->mix_total += cfg->mix[k];
     }
@@ -478,8 +481,8 @@ static void *driver_main(void *arg)
             }
             struct timespec ts;
             uint64_t mono = common_now_ns() + wait;
-            ts.tv_sec = (time_t)(mono / 1000000000ull);
-            ts.tv_nsec = (long)(mono % 1000000000ull);
+            ts.tv_sec = (time_t)(mono / COMMON_NS_PER_S);
+            ts.tv_nsec = (long)(mono % COMMON_NS_PER_S);
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
         }
         struct client_reply *batch = w->inbox_head;

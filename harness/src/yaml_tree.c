@@ -222,15 +222,9 @@ static struct harness_ynode *node_new(enum harness_ynode_kind kind,
 
 static int node_append(struct harness_ynode *parent, struct harness_ynode *n)
 {
-    if (parent->n_items == parent->cap_items) {
-        size_t cap = parent->cap_items == 0 ? 4 : 2 * parent->cap_items;
-        struct harness_ynode **items =
-            realloc(parent->items, cap * sizeof *items);
-        if (items == NULL) {
-            return COMMON_ENOMEM;
-        }
-        parent->items = items;
-        parent->cap_items = cap;
+    if (common_grow(&parent->items, &parent->cap_items, parent->n_items + 1,
+                    sizeof *parent->items, 4) != 0) {
+        return COMMON_ENOMEM;
     }
     parent->items[parent->n_items++] = n;
     return 0;

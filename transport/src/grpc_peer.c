@@ -238,6 +238,7 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
 {
     char line[LOG_MAX];
     line[0] = '\0';
+    enum common_log_level level = COMMON_LOG_WARN;
     pthread_mutex_lock(&g->lock);
     struct peer *p = pc->peer;
     g->outstanding--;
@@ -266,13 +267,14 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
     } else if (p->failing) {
         snprintf(line, sizeof line, "peer %llu at %s reachable again",
                  (unsigned long long)p->id, p->address);
+        level = COMMON_LOG_INFO;
         p->failing = false;
     }
     peer_pump(g, p);
     pthread_mutex_unlock(&g->lock);
     peer_call_free(pc);
     if (line[0] != '\0' && g->o.log != NULL) {
-        g->o.log(g->o.log_data, line);
+        g->o.log(g->o.log_data, level, line);
     }
 }
 

@@ -40,15 +40,10 @@ static void logf_(struct transport_grpc *g, const char *fmt, ...)
 
 static void logf_(struct transport_grpc *g, const char *fmt, ...)
 {
-    if (g->o.log == NULL) {
-        return;
-    }
-    char buf[LOG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    common_vlogf(g->o.log, g->o.log_data, COMMON_LOG_WARN, fmt, ap);
     va_end(ap);
-    g->o.log(g->o.log_data, buf);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -18,13 +18,10 @@
 #include "kv/kv.h"
 #include "transport/transport.h"
 
-/* Exit codes (DESIGN.md). */
-#define CMD_EXIT_OK 0
-#define CMD_EXIT_FAILED                                                     \
-    1                          /* cli: not found, cas mismatch; server: the \
-                                  node failed while running */
-#define CMD_EXIT_USAGE       2 /* bad flags, bad input, unusable data dir */
-#define CMD_EXIT_UNAVAILABLE 3 /* timed out, unreachable, port in use */
+/* Exit codes: enum common_exit (common/common.h). COMMON_EXIT_FAILED: for
+ * the CLI a key not found or a cas mismatch, for the server the node failed
+ * while running; COMMON_EXIT_USAGE: bad flags, bad input, an unusable data
+ * directory; COMMON_EXIT_UNKNOWN: timed out, unreachable, port in use. */
 
 /* The methods of raftkv.KV, in the order of cmd_method_paths. */
 enum cmd_method {
@@ -77,8 +74,6 @@ const char *cmd_cluster_address(const struct cmd_cluster *c, raft_id id);
  * 1..65535, or 0 when @port0_ok). */
 bool cmd_address_valid(const char *address, bool port0_ok);
 
-/* A decimal integer in [min, max], the whole string. */
-int cmd_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* After a usage error: @synopsis and where to read more, on stderr. */
 void cmd_usage_short(const char *program, const char *synopsis);
 

@@ -260,11 +260,10 @@ void scenario_fault_describe(const struct scenario_fault *f,
 /* Runs                                                                      */
 /* ------------------------------------------------------------------------ */
 
-/* Exit codes (DESIGN.md). */
-#define HARNESS_EXIT_OK      0
-#define HARNESS_EXIT_FAILED  1
-#define HARNESS_EXIT_USAGE   2
-#define HARNESS_EXIT_UNKNOWN 3
+/* Exit codes are common/common.h's enum common_exit (DESIGN.md): the
+ * harness returns COMMON_EXIT_OK when every run passed, COMMON_EXIT_FAILED
+ * when one failed a check, COMMON_EXIT_USAGE for a bad scenario or flag and
+ * COMMON_EXIT_UNKNOWN when a budget ran out. */
 
 struct harness_options
 {

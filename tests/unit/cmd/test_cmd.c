@@ -54,21 +54,23 @@ static void cluster_map_parses_and_refuses(void **state)
     assert_non_null(strstr(why, "more than"));
 }
 
-/* Numbers and durations take the whole string, in range. */
+/* Numbers and durations take the whole string, in range; a number out of
+ * range is told apart from one that is not a number. */
 static void numbers_and_durations_parse_strictly(void **state)
 {
     (void)state;
     uint64_t v;
-    assert_int_equal(cmd_parse_u64("42", 1, 100, &v), 0);
+    assert_int_equal(common_parse_u64("42", 1, 100, &v), 0);
     assert_int_equal(v, 42);
-    assert_int_equal(cmd_parse_u64("0", 1, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64("101", 1, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64("-1", 0, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64("4x", 0, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64("", 0, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64(NULL, 0, 100, &v), COMMON_EPARSE);
-    assert_int_equal(cmd_parse_u64("99999999999999999999", 0, UINT64_MAX, &v),
-                     COMMON_EPARSE);
+    assert_int_equal(common_parse_u64("0", 1, 100, &v), COMMON_ERANGE);
+    assert_int_equal(common_parse_u64("101", 1, 100, &v), COMMON_ERANGE);
+    assert_int_equal(common_parse_u64("-1", 0, 100, &v), COMMON_EPARSE);
+    assert_int_equal(common_parse_u64("4x", 0, 100, &v), COMMON_EPARSE);
+    assert_int_equal(common_parse_u64("", 0, 100, &v), COMMON_EPARSE);
+    assert_int_equal(common_parse_u64(NULL, 0, 100, &v), COMMON_EPARSE);
+    assert_int_equal(
+        common_parse_u64("99999999999999999999", 0, UINT64_MAX, &v),
+        COMMON_ERANGE);
     assert_int_equal(cmd_parse_seconds_ms("0.5", 10, &v), 0);
     assert_int_equal(v, 500);
     assert_int_equal(cmd_parse_seconds_ms("0", 10, &v), COMMON_EPARSE);

@@ -75,12 +75,14 @@ static void on_deliver(void *data, struct transport_msg *m)
     free(m);
 }
 
-static void on_log(void *data, const char *msg)
+/* Keeps every line with its level: "warn: peer 2 at ... unreachable". */
+static void on_log(void *data, enum common_log_level level, const char *msg)
 {
     struct node *n = data;
     pthread_mutex_lock(&n->lock);
     size_t len = strlen(n->log);
-    snprintf(n->log + len, sizeof n->log - len, "%s\n", msg);
+    snprintf(n->log + len, sizeof n->log - len, "%s: %s\n",
+             common_log_level_name(level), msg);
     pthread_mutex_unlock(&n->lock);
 }
 
@@ -1044,6 +1046,7 @@ static void grpc_peer_back_from_the_dead_receives_again(void **state)
     struct transport_grpc_stats s;
     transport_grpc_stats(a.g, &s);
     assert_true(s.batches_failed > 0);
+    assert_true(log_has(&a, "warn: peer 2 at "));
     assert_true(log_has(&a, "unreachable"));
     /* One line for the whole outage. */
     pthread_mutex_lock(&a.lock);
@@ -1068,7 +1071,7 @@ static void grpc_peer_back_from_the_dead_receives_again(void **state)
                   (unsigned long long)took);
     assert_true(took < 3000);
     uint64_t until = now_ms() + 2000;
-    while (!log_has(&a, "reachable again")) {
+    while (!log_has(&a, "info: peer 2 at")) {
         assert_true(now_ms() < until);
         sleep_ms(5);
     }
@@ -1448,8 +1451,8 @@ static void grpc_tls_peer_service_refuses_impostors(void **state)
     assert_int_equal(s.received, 1);
     pthread_mutex_lock(&b.lock);
     unsigned lines = 0;
-    for (const char *p = b.log; (p = strstr(p, "refused a Raft batch")) != NULL;
-         p++) {
+    for (const char *p = b.log;
+         (p = strstr(p, "warn: refused a Raft batch")) != NULL; p++) {
         lines++;
     }
     pthread_mutex_unlock(&b.lock);

@@ -295,10 +295,6 @@ void transport_grpc_tls_fini(struct transport_grpc_tls *t);
  * decimal id without leading zeros, 1 to 2^64-1. */
 bool transport_grpc_node_uri_parse(const char *s, size_t len, raft_id *id);
 
-/* A line for the log (peer unreachable, peer back, rejected batch); @msg
- * is borrowed for the call. */
-typedef void (*transport_grpc_log_fn)(void *data, const char *msg);
-
 struct transport_grpc_options
 {
     raft_id id;         /* this node */
@@ -346,7 +342,9 @@ struct transport_grpc_options
     size_t n_methods;
     transport_grpc_call_fn on_call;
     void *call_data;
-    transport_grpc_log_fn log; /* NULL: no log */
+    /* Lines for the log (common_log_fn; NULL: none): a peer unreachable
+     * (warn) or back (info), refused batches (warn). */
+    common_log_fn log;
     void *log_data;
     /* TLS for the server and the peer channels (borrowed for
      * transport_grpc_new); NULL: plaintext. */
