@@ -187,6 +187,9 @@ static void usage(FILE *f)
 }
 
 static void vlog(const struct server *sv, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void vlog(const struct server *sv, const char *fmt, va_list ap)
 {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -418,7 +421,7 @@ static void reply_status(struct server *sv, struct transport_grpc_call *call)
     struct cmd_status st;
     memset(&st, 0, sizeof st);
     st.id = sv->o.id;
-    snprintf(st.role, sizeof st.role, "%s", raft_role_name(raft_role(r)));
+    snprintf(st.role, sizeof st.role, "%s", raft_role_name((int)raft_role(r)));
     st.term = raft_current_term(r);
     st.leader_id = raft_leader(r);
     const char *addr = cmd_cluster_address(&sv->o.cluster, st.leader_id);

@@ -168,10 +168,10 @@ int main(int argc, char **argv)
     int runs = 5;
     uint64_t batches[16];
     int n_batches = 0;
-    for (int k = 1; k < argc; k++) {
+    /* Flags come in pairs: --name VALUE. */
+    for (int k = 1; k < argc; k += 2) {
         const char *a = argv[k];
         const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        char *end = NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             return 0;
@@ -180,8 +180,8 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        unsigned long long x = strtoull(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || x == 0) {
+        uint64_t x = 0;
+        if (common_parse_u64(v, 1, UINT64_MAX, &x) != 0) {
             fprintf(stderr,
                     "raft-bench: %s needs a positive number, got '%s'\n", a, v);
             return 2;
@@ -198,7 +198,6 @@ int main(int argc, char **argv)
             usage();
             return 2;
         }
-        k++;
     }
     if (n_batches == 0) {
         const uint64_t dflt[] = {1, 16, 256, 4096};

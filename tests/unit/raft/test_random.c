@@ -265,7 +265,7 @@ static void maybe_forge(struct trial *t, double chance)
         fail_trial(t,
                    "a forged %s of term %llu to node %llu was not dropped for "
                    "its bounds (%d, %s)",
-                   raft_msg_type_name(m.type), (unsigned long long)m.term,
+                   raft_msg_type_name((int)m.type), (unsigned long long)m.term,
                    (unsigned long long)to, rv, why != NULL ? why : "no reason");
     }
     tn_process(tn, to);
@@ -396,7 +396,7 @@ static bool stable_phase(struct trial *t)
             fprintf(stderr,
                     "  node %llu: %s term %llu vote %llu leader %llu last "
                     "%llu/%llu commit %llu applied %llu\n",
-                    (unsigned long long)id, raft_role_name(raft_role(r)),
+                    (unsigned long long)id, raft_role_name((int)raft_role(r)),
                     (unsigned long long)raft_current_term(r),
                     (unsigned long long)raft_voted_for(r),
                     (unsigned long long)raft_leader(r),

@@ -82,7 +82,7 @@ static void on_log(void *data, enum common_log_level level, const char *msg)
     pthread_mutex_lock(&n->lock);
     size_t len = strlen(n->log);
     snprintf(n->log + len, sizeof n->log - len, "%s: %s\n",
-             common_log_level_name(level), msg);
+             common_log_level_name((int)level), msg);
     pthread_mutex_unlock(&n->lock);
 }
 
