@@ -21,6 +21,7 @@
  */
 #include "cluster_driver.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -484,28 +485,48 @@ void cluster_status(struct cluster *c,
     pthread_mutex_unlock(&s->lock);
 }
 
+/* The leader rule (docs/scenarios.md, "Who is the leader"). A node is
+ * live when it is up, running (not paused) and serving (not failed); a
+ * node reaches another when both are live and the network cuts neither
+ * direction between them (loss and delay do not count: they slow a link,
+ * the Raft core retries). Among the live nodes in the leader role that
+ * reach a quorum of the cluster (themselves included), the leader is the
+ * one of the highest term. Nodes cut off from it, whatever their term,
+ * neither hide it nor lead: a candidate of term 55 that cannot win a vote
+ * does not depose the leader of term 1 that still has its quorum (issue
+ * 12's ring). */
+static bool live(const struct cluster_node_status *st)
+{
+    return st->up && !st->paused && !st->failed;
+}
+
 raft_id cluster_leader(struct cluster *c)
 {
+    unsigned n = c->cfg.nodes;
+    assert(n <= CLUSTER_MAX_NODES);
+    struct cluster_node_status st[CLUSTER_MAX_NODES + 1];
+    for (raft_id id = 1; id <= n; id++) {
+        cluster_status(c, id, &st[id]);
+    }
     raft_id best = 0;
-    raft_term best_term = 0;
-    raft_term max_term = 0;
-    for (raft_id id = 1; id <= c->cfg.nodes; id++) {
-        struct cluster_node_status st;
-        cluster_status(c, id, &st);
-        if (!st.up || st.paused) {
+    for (raft_id id = 1; id <= n; id++) {
+        if (!live(&st[id]) || st[id].role != RAFT_LEADER ||
+            (best != 0 && st[id].term <= st[best].term)) {
             continue;
         }
-        if (st.term > max_term) {
-            max_term = st.term;
+        unsigned reached = 1; /* itself */
+        for (raft_id peer = 1; peer <= n; peer++) {
+            if (peer != id && live(&st[peer]) &&
+                !transport_mem_is_cut(c->net, id, peer) &&
+                !transport_mem_is_cut(c->net, peer, id)) {
+                reached++;
+            }
         }
-        if (st.role == RAFT_LEADER && st.term >= best_term) {
+        if (reached >= n / 2 + 1) {
             best = id;
-            best_term = st.term;
         }
     }
-    /* A deposed leader that has not heard of the new term yet does not
-     * count. */
-    return best_term == max_term ? best : 0;
+    return best;
 }
 
 unsigned cluster_size(const struct cluster *c)

@@ -113,7 +113,9 @@ int cluster_resume(struct cluster *c, raft_id id);
 void cluster_status(struct cluster *c,
                     raft_id id,
                     struct cluster_node_status *s);
-/* The node that leads with the highest term among live ones, or 0. */
+/* The leader, or 0 when there is none: of the live nodes in the leader
+ * role that reach a quorum through the network's cuts, the one of the
+ * highest term (docs/scenarios.md, "Who is the leader"). */
 raft_id cluster_leader(struct cluster *c);
 unsigned cluster_size(const struct cluster *c);
 /* The Raft network (its faults are the nemesis's to set). */

@@ -114,6 +114,12 @@ void judge_watch_leader(struct judge *j, raft_id leader, uint64_t now)
 
 void judge_healed(struct judge *j, uint64_t now)
 {
+    /* A heal while an earlier one still waits for its leader does not
+     * restart the count: the first leader after both answers the earlier
+     * one, whose wait is the longer (issue 12). */
+    if (j->heal_pending) {
+        return;
+    }
     j->heal_pending = true;
     j->heal_at = now;
 }
