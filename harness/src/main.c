@@ -4,19 +4,35 @@
  *   harness SCENARIO.yaml [--seed N] [--out DIR] [--duration SECONDS]
  *                         [--check-timeout SECONDS] [--quiet] [--no-status]
  *                         [--mode threads|sim] [--seeds A..B] [--swarm]
- *                         [--transport mem|grpc]
+ *                         [--transport mem|grpc] [--jobs N]
+ *
+ * A sweep (--seeds) runs its seeds in --jobs worker processes (default:
+ * one per online core). Worker w of N runs seeds A+w, A+w+N, ...; each
+ * seed's stdout is caught in a temporary file and sent to the parent
+ * through a pipe as one record, and the parent prints the records in seed
+ * order and stops at the first failing seed (rerunning it itself, with
+ * its files, when --out is given). So the output is byte for byte the one
+ * a single process prints running the seeds one by one, whatever the
+ * number of workers; only the wall time changes.
  *
  * Exit codes: 0 every check held, 1 a check failed (the last line says
  * which), 2 bad usage or a bad scenario, 3 the checker ran out of its time
  * budget (verdict unknown).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/common.h"
 #include "harness/harness.h"
+
+/* A sweep's worker processes, at most. */
+#define SWEEP_JOBS_MAX 256
 
 static void usage(FILE *f)
 {
@@ -43,6 +59,8 @@ static void usage(FILE *f)
             "                       a seeded scheduler (same seed, same run)\n"
             "  --seeds A..B         sim: run seeds A to B, stop at the first\n"
             "                       that fails and print how to rerun it\n"
+            "  --jobs N             a sweep's worker processes (default: one\n"
+            "                       per online core); the output is the same\n"
             "  --swarm              each seed also draws its own faults and\n"
             "                       timing (nemesis mix, loss, delays)\n"
             "  --transport mem|grpc override the scenario's transport: grpc\n"
@@ -101,6 +119,316 @@ static int parse_range(const char *s, uint64_t *a, uint64_t *b)
     return 0;
 }
 
+/* Workers for a sweep by default: one per online core. */
+static unsigned online_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > SWEEP_JOBS_MAX ? SWEEP_JOBS_MAX : (unsigned)n);
+}
+
+/* A sweep over seeds first..last of one scenario file. */
+struct sweep
+{
+    const char *path;
+    const char *argv0;
+    struct harness_options o; /* quiet, no files */
+    uint64_t first;
+    uint64_t last;
+    bool swarm;
+    int transport; /* -1: as the scenario says, 0 mem, 1 grpc */
+    bool duration_set;
+    double duration;
+    const char *duration_arg; /* as given, for the rerun command */
+};
+
+/* Runs seed @sd from scratch, writing its files into @out_dir if not NULL;
+ * sets *@rc to its exit code. -1 when the scenario no longer loads (the
+ * message is on stderr). */
+static int sweep_run_seed(const struct sweep *w,
+                          uint64_t sd,
+                          const char *out_dir,
+                          int *rc)
+{
+    struct scenario one;
+    char err[SCENARIO_ERROR_MAX];
+    if (scenario_load(w->path, &one, err, sizeof err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    one.seed = sd;
+    if (w->transport >= 0) {
+        one.transport_grpc = w->transport == 1;
+    }
+    if (w->duration_set) {
+        one.duration_s = w->duration;
+    }
+    if (w->swarm) {
+        harness_swarm(&one, sd);
+    }
+    struct harness_options o = w->o;
+    o.out_dir = out_dir;
+    *rc = harness_run(&one, &o);
+    scenario_fini(&one);
+    return 0;
+}
+
+static void sweep_print_failure(const struct sweep *w, uint64_t sd)
+{
+    printf(
+        "seed %llu failed; reproduce with:\n  %s %s --mode sim "
+        "--seed %llu%s%s%s\n",
+        (unsigned long long)sd, w->argv0, w->path, (unsigned long long)sd,
+        w->swarm ? " --swarm" : "", w->duration_set ? " --duration " : "",
+        w->duration_arg);
+}
+
+static void sweep_print_passed(const struct sweep *w)
+{
+    printf("all %llu seeds passed (%llu..%llu)\n",
+           (unsigned long long)(w->last - w->first + 1),
+           (unsigned long long)w->first, (unsigned long long)w->last);
+}
+
+/* Seed after seed in this process; the first failure stops the sweep and
+ * runs again with its files when @out_dir is given. */
+static int sweep_serial(const struct sweep *w, const char *out_dir)
+{
+    for (uint64_t sd = w->first;; sd++) {
+        int rc;
+        if (sweep_run_seed(w, sd, NULL, &rc) != 0) {
+            return COMMON_EXIT_USAGE;
+        }
+        if (rc != COMMON_EXIT_OK) {
+            int again;
+            if (out_dir != NULL &&
+                sweep_run_seed(w, sd, out_dir, &again) != 0) {
+                return COMMON_EXIT_USAGE;
+            }
+            sweep_print_failure(w, sd);
+            return rc;
+        }
+        if (sd == w->last) {
+            break;
+        }
+    }
+    sweep_print_passed(w);
+    return COMMON_EXIT_OK;
+}
+
+/* What a worker sends its parent for each seed, followed by len bytes:
+ * what the seed printed on stdout. */
+struct sweep_record
+{
+    uint64_t seed;
+    int32_t rc;
+    uint32_t loaded; /* 0: the scenario no longer loads */
+    uint64_t len;
+};
+
+/* Writes (@out) or reads all @len bytes of @buf on @fd: 0, or -1 on an
+ * error or an end of file first. */
+static int move_all(int fd, void *buf, size_t len, bool out)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = out ? write(fd, p, len) : read(fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Sends the seed's record: its header, then what it printed, read back
+ * from the temporary file that is our stdout. */
+static int send_record(int fd, struct sweep_record *r)
+{
+    if (fflush(stdout) != 0) {
+        return -1;
+    }
+    long end = ftell(stdout);
+    if (end < 0) {
+        return -1;
+    }
+    r->len = (uint64_t)end;
+    char *buf = malloc(r->len > 0 ? (size_t)r->len : 1);
+    if (buf == NULL) {
+        return -1;
+    }
+    int rv = -1;
+    size_t got = 0;
+    while (got < r->len) {
+        ssize_t n =
+            pread(STDOUT_FILENO, buf + got, (size_t)r->len - got, (off_t)got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            goto out;
+        }
+        got += (size_t)n;
+    }
+    if (move_all(fd, r, sizeof *r, true) == 0 &&
+        move_all(fd, buf, (size_t)r->len, true) == 0) {
+        rv = 0;
+    }
+out:
+    free(buf);
+    return rv;
+}
+
+/* Worker @k of @jobs: seeds first+k, first+k+jobs, ... up to its first
+ * failure, each record sent on @fd. Never returns. */
+static void sweep_worker(const struct sweep *w,
+                         unsigned k,
+                         unsigned jobs,
+                         int fd)
+{
+    FILE *tmp = tmpfile();
+    if (tmp == NULL || dup2(fileno(tmp), STDOUT_FILENO) < 0) {
+        perror("harness: sweep worker");
+        _exit(COMMON_EXIT_UNKNOWN);
+    }
+    uint64_t span = w->last - w->first;
+    for (uint64_t i = k; i <= span; i += jobs) {
+        struct sweep_record r = {.seed = w->first + i, .loaded = 1};
+        int rc = COMMON_EXIT_OK;
+        if (fflush(stdout) != 0 || fseek(stdout, 0, SEEK_SET) != 0 ||
+            ftruncate(STDOUT_FILENO, 0) != 0) {
+            perror("harness: sweep worker");
+            _exit(COMMON_EXIT_UNKNOWN);
+        }
+        if (sweep_run_seed(w, r.seed, NULL, &rc) != 0) {
+            r.loaded = 0;
+            rc = COMMON_EXIT_USAGE;
+        }
+        r.rc = rc;
+        if (send_record(fd, &r) != 0) {
+            _exit(COMMON_EXIT_UNKNOWN); /* the parent has stopped */
+        }
+        if (rc != COMMON_EXIT_OK || span - i < jobs) {
+            break;
+        }
+    }
+    _exit(COMMON_EXIT_OK);
+}
+
+/* Seeds spread over @jobs worker processes, their output printed in seed
+ * order: the same bytes as sweep_serial's. */
+static int sweep_parallel(const struct sweep *w,
+                          unsigned jobs,
+                          const char *out_dir)
+{
+    if (w->last - w->first < jobs - 1) {
+        jobs = (unsigned)(w->last - w->first + 1);
+    }
+    pid_t pids[SWEEP_JOBS_MAX];
+    int fds[SWEEP_JOBS_MAX];
+    unsigned started = 0;
+    fflush(stdout);
+    fflush(stderr);
+    for (; started < jobs; started++) {
+        int p[2];
+        if (pipe(p) != 0) {
+            break;
+        }
+        pid_t pid = fork();
+        if (pid < 0) {
+            close(p[0]);
+            close(p[1]);
+            break;
+        }
+        if (pid == 0) {
+            for (unsigned k = 0; k < started; k++) {
+                close(fds[k]);
+            }
+            close(p[0]);
+            sweep_worker(w, started, jobs, p[1]);
+        }
+        close(p[1]);
+        pids[started] = pid;
+        fds[started] = p[0];
+    }
+    int rc = COMMON_EXIT_OK;
+    if (started < jobs) {
+        perror("harness: cannot start the sweep's workers");
+        rc = COMMON_EXIT_UNKNOWN;
+    }
+    char *buf = NULL;
+    size_t cap = 0;
+    uint64_t span = w->last - w->first;
+    bool died = false;   /* a worker died on seed sd */
+    bool failed = false; /* seed sd failed */
+    uint64_t sd = w->first;
+    for (uint64_t i = 0; rc == COMMON_EXIT_OK && i <= span; i++) {
+        sd = w->first + i;
+        struct sweep_record r;
+        int fd = fds[i % jobs];
+        bool got = move_all(fd, &r, sizeof r, false) == 0 && r.seed == sd;
+        if (got && r.len > cap) {
+            char *grown = realloc(buf, (size_t)r.len);
+            got = grown != NULL;
+            if (got) {
+                buf = grown;
+                cap = (size_t)r.len;
+            }
+        }
+        if (!got || move_all(fd, buf, (size_t)r.len, false) != 0) {
+            died = true;
+            rc = COMMON_EXIT_UNKNOWN;
+            break;
+        }
+        fwrite(buf, 1, (size_t)r.len, stdout);
+        if (!r.loaded) {
+            rc = COMMON_EXIT_USAGE;
+        } else if (r.rc != COMMON_EXIT_OK) {
+            failed = true;
+            rc = r.rc;
+        }
+    }
+    free(buf);
+    /* Workers still running seeds past a failure are not needed. */
+    for (unsigned k = 0; k < started; k++) {
+        if (rc != COMMON_EXIT_OK) {
+            kill(pids[k], SIGTERM);
+        }
+        close(fds[k]);
+        while (waitpid(pids[k], NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    if (died) {
+        /* The worker died on this seed (an assert, a signal): run it here,
+         * as a serial sweep would have, with its files. */
+        fprintf(stderr,
+                "harness: the sweep's worker died on seed %llu; running it "
+                "again\n",
+                (unsigned long long)sd);
+        int again = COMMON_EXIT_OK;
+        if (sweep_run_seed(w, sd, out_dir, &again) != 0) {
+            rc = COMMON_EXIT_USAGE;
+        } else if (again != COMMON_EXIT_OK) {
+            sweep_print_failure(w, sd);
+            rc = again;
+        }
+    } else if (failed) {
+        int again;
+        if (out_dir != NULL && sweep_run_seed(w, sd, out_dir, &again) != 0) {
+            rc = COMMON_EXIT_USAGE;
+        } else {
+            sweep_print_failure(w, sd);
+        }
+    }
+    if (rc == COMMON_EXIT_OK) {
+        sweep_print_passed(w);
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL;
@@ -118,6 +446,7 @@ int main(int argc, char **argv)
     uint64_t seed_first = 0;
     uint64_t seed_last = 0;
     bool swarm = false;
+    unsigned jobs = online_cores();
     int transport = -1; /* -1: as the scenario says, 0 mem, 1 grpc */
     for (int k = 1; k < argc; k++) {
         const char *a = argv[k];
@@ -174,6 +503,15 @@ int main(int argc, char **argv)
                 return COMMON_EXIT_USAGE;
             }
             seeds_set = true;
+            k++;
+        } else if (strcmp(a, "--jobs") == 0) {
+            uint64_t n = 0;
+            if (parse_u64(v, &n) != 0 || n < 1 || n > SWEEP_JOBS_MAX) {
+                fprintf(stderr, "harness: --jobs takes 1 to %d\n",
+                        SWEEP_JOBS_MAX);
+                return COMMON_EXIT_USAGE;
+            }
+            jobs = (unsigned)n;
             k++;
         } else if (strcmp(a, "--transport") == 0) {
             if (v != NULL && strcmp(v, "mem") == 0) {
@@ -248,54 +586,24 @@ int main(int argc, char **argv)
         scenario_fini(&s);
         return rc;
     }
-    /* A sweep: every seed from scratch; the first failure stops it. */
-    o.quiet = true;
-    o.live = false;
-    const char *out_dir = o.out_dir;
-    int rc = COMMON_EXIT_OK;
-    uint64_t ran = 0;
-    for (uint64_t sd = seed_first;; sd++) {
-        struct scenario one;
-        if (scenario_load(path, &one, err, sizeof err) != 0) {
-            fprintf(stderr, "%s\n", err);
-            rc = COMMON_EXIT_USAGE;
-            break;
-        }
-        one.seed = sd;
-        if (transport >= 0) {
-            one.transport_grpc = transport == 1;
-        }
-        if (duration_set) {
-            one.duration_s = duration;
-        }
-        if (swarm) {
-            harness_swarm(&one, sd);
-        }
-        o.out_dir = NULL; /* only the failing seed's files are kept */
-        rc = harness_run(&one, &o);
-        ran++;
-        if (rc != COMMON_EXIT_OK && out_dir != NULL) {
-            o.out_dir = out_dir;
-            harness_run(&one, &o); /* the same run again, with its files */
-        }
-        scenario_fini(&one);
-        if (rc != COMMON_EXIT_OK) {
-            printf(
-                "seed %llu failed; reproduce with:\n  %s %s --mode sim "
-                "--seed %llu%s%s%s\n",
-                (unsigned long long)sd, argv[0], path, (unsigned long long)sd,
-                swarm ? " --swarm" : "", duration_set ? " --duration " : "",
-                duration_set ? argv_duration(argc, argv) : "");
-            break;
-        }
-        if (sd == seed_last) {
-            break;
-        }
-    }
-    if (rc == COMMON_EXIT_OK) {
-        printf("all %llu seeds passed (%llu..%llu)\n", (unsigned long long)ran,
-               (unsigned long long)seed_first, (unsigned long long)seed_last);
-    }
+    struct sweep w = {
+        .path = path,
+        .argv0 = argv[0],
+        .o = o,
+        .first = seed_first,
+        .last = seed_last,
+        .swarm = swarm,
+        .transport = transport,
+        .duration_set = duration_set,
+        .duration = duration,
+        .duration_arg = duration_set ? argv_duration(argc, argv) : "",
+    };
+    w.o.quiet = true;
+    w.o.live = false;
+    w.o.out_dir = NULL; /* only the failing seed's files are kept */
+    int rc = jobs > 1 && seed_last - seed_first > 0
+                 ? sweep_parallel(&w, jobs, o.out_dir)
+                 : sweep_serial(&w, o.out_dir);
     scenario_fini(&s);
     return rc;
 }

@@ -3,8 +3,11 @@
  * POSIX: what a crash keeps is exactly what was made durable.
  *
  *   - A file's contents (an inode) have two versions: the live bytes every
- *     read sees, and the durable bytes as of its last sync. sync copies
- *     live to durable.
+ *     read sees, and the durable bytes as of its last sync. While only
+ *     appends happened since the last sync the durable bytes are a prefix
+ *     of the live ones, and the inode keeps only their length: a sync
+ *     moves that length, and a log that only grows costs no copy. Only a
+ *     truncation into the durable bytes copies them aside first.
  *   - The directory has two versions too: the live name -> inode table
  *     and the durable one as of the last sync_dir. Creations, renames and
  *     unlinks change the live table only; sync_dir copies it.
@@ -37,10 +40,13 @@
 
 struct mem_inode
 {
-    struct common_vec data;    /* live contents */
-    struct common_vec durable; /* contents as of the last sync */
-    /* Since the last sync, only appends: data starts with durable. */
+    struct common_vec data; /* live contents */
+    size_t durable_len;     /* length of the contents as of the last sync */
+    /* Since the last sync, only appends: the first durable_len bytes of
+     * data are the durable contents. */
     bool appends_only;
+    /* The durable contents when !appends_only (empty otherwise). */
+    struct common_vec durable;
     /* Where the last unsynced append began (when appends_only). */
     size_t last_append;
     unsigned refs; /* live and durable names, open handles */
@@ -81,8 +87,10 @@ static bool inode_ok(const struct mem_inode *ino)
 {
     assert(ino != NULL);
     return ino->refs > 0 &&
-           (!ino->appends_only || (ino->durable.len <= ino->last_append &&
-                                   ino->last_append <= ino->data.len));
+           (ino->appends_only ? (ino->durable.len == 0 &&
+                                 ino->durable_len <= ino->last_append &&
+                                 ino->last_append <= ino->data.len)
+                              : ino->durable.len == ino->durable_len);
 }
 
 static struct mem_fs *mem_of(struct storage_fs *fs)
@@ -380,10 +388,18 @@ static int mem_truncate(struct storage_fs *fs,
         ino->data.len += extra;
         ino->last_append = old; /* zeros appended */
     } else {
-        ino->data.len = (size_t)size;
-        if (ino->data.len < ino->durable.len) {
+        if (ino->appends_only && size < ino->durable_len) {
+            /* The cut reaches into the durable bytes: keep them aside. */
+            if (common_vec_append(&ino->durable, ino->data.data,
+                                  ino->durable_len) != 0) {
+                rv = fs_error(fs, COMMON_ENOSPACE, f->name, "truncate",
+                              "out of memory");
+                goto out;
+            }
             ino->appends_only = false;
-        } else if (ino->last_append > ino->data.len) {
+        }
+        ino->data.len = (size_t)size;
+        if (ino->appends_only && ino->last_append > ino->data.len) {
             ino->last_append = ino->data.len;
         }
     }
@@ -394,30 +410,13 @@ out:
 }
 
 /* Makes an inode's live bytes its durable bytes. */
-static int inode_sync(struct mem_inode *ino)
+static void inode_sync(struct mem_inode *ino)
 {
-    struct common_vec *d = &ino->durable;
-    if (ino->appends_only) {
-        /* A file that never held a byte has no buffer: data.data is NULL,
-         * and even NULL + 0 is undefined. */
-        size_t extra = ino->data.len - d->len;
-        if (extra > 0 &&
-            common_vec_append(d, ino->data.data + d->len, extra) != 0) {
-            return COMMON_ENOMEM;
-        }
-    } else {
-        struct common_vec copy;
-        common_vec_init(&copy);
-        if (common_vec_append(&copy, ino->data.data, ino->data.len) != 0) {
-            return COMMON_ENOMEM;
-        }
-        common_vec_fini(d);
-        *d = copy;
-    }
+    common_vec_fini(&ino->durable);
+    ino->durable_len = ino->data.len;
     ino->appends_only = true;
     ino->last_append = ino->data.len;
-    assert(ino->durable.len == ino->data.len);
-    return 0;
+    assert(inode_ok(ino));
 }
 
 static int mem_sync(struct storage_fs *fs, struct storage_file *f)
@@ -429,8 +428,8 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
     if (rv == 0 && should_fail(m, STORAGE_FS_SYNC)) {
         rv = injected(fs, m->fail_error[STORAGE_FS_SYNC], f->name, "sync");
     }
-    if (rv == 0 && inode_sync(f->inode) != 0) {
-        rv = fs_error(fs, COMMON_ENOSPACE, f->name, "sync", "out of memory");
+    if (rv == 0) {
+        inode_sync(f->inode);
     }
     pthread_mutex_unlock(&m->lock);
     return rv;
@@ -588,7 +587,7 @@ static void inode_crash(struct mem_fs *m, struct mem_inode *ino, bool tear)
 {
     if (ino->appends_only) {
         /* The live bytes start with the durable ones: cutting is enough. */
-        size_t keep = ino->durable.len;
+        size_t keep = ino->durable_len;
         if (tear && ino->data.len > keep) {
             size_t last = ino->last_append;
             keep = last + (size_t)common_prng_below(
@@ -596,17 +595,13 @@ static void inode_crash(struct mem_fs *m, struct mem_inode *ino, bool tear)
         }
         ino->data.len = keep;
     } else {
-        struct common_vec live = ino->data;
+        common_vec_fini(&ino->data);
         ino->data = ino->durable;
-        ino->durable = live;
-        ino->durable.len = 0;
-        ino->appends_only = true;
+        common_vec_init(&ino->durable);
     }
-    /* Whatever survived is on the disk now. Out of memory, the durable
-     * copy stays shorter (data still starts with it): a later crash would
-     * lose more than it should, never keep what it should not. */
-    (void)inode_sync(ino);
-    assert(ino->appends_only && ino->data.len >= ino->durable.len);
+    /* Whatever survived is on the disk now. */
+    inode_sync(ino);
+    assert(ino->appends_only && ino->data.len == ino->durable_len);
 }
 
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
