@@ -476,6 +476,40 @@ static int read_partition(const struct loader *ld,
     return 0;
 }
 
+/* hold: {fraction, ms}: both required. */
+static int read_hold(const struct loader *ld,
+                     const struct harness_ynode *map,
+                     const char *what,
+                     struct scenario_link_faults *l)
+{
+    enum {
+        H_FRACTION,
+        H_MS,
+        H_N
+    };
+    struct harness_yfield f[H_N] = {
+        [H_FRACTION] = {.key = "fraction"},
+        [H_MS] = {.key = "ms"},
+    };
+    char field[WHAT_MAX];
+    int rc = harness_yaml_fields(&ld->r, map, what, f, H_N);
+    for (size_t i = 0; rc == 0 && i < H_N; i++) {
+        if (f[i].value == NULL) {
+            return harness_yaml_missing(&ld->r, map, what, f[i].key);
+        }
+    }
+    if (rc == 0) {
+        rc =
+            read_probability_field(ld, &f[H_FRACTION], what, &l->hold_fraction);
+    }
+    if (rc == 0) {
+        rc = read_delay(ld, f[H_MS].value,
+                        field_path(field, sizeof field, what, "ms"),
+                        &l->hold_ms_min, &l->hold_ms_max);
+    }
+    return rc;
+}
+
 static int read_link(const struct loader *ld,
                      const struct harness_ynode *map,
                      const char *what,
@@ -488,12 +522,14 @@ static int read_link(const struct loader *ld,
         L_DUPLICATE,
         L_REORDER,
         L_DELAY,
+        L_HOLD,
         L_N
     };
     struct harness_yfield f[L_N] = {
         [L_FROM] = {.key = "from"},       [L_TO] = {.key = "to"},
         [L_LOSS] = {.key = "loss"},       [L_DUPLICATE] = {.key = "duplicate"},
         [L_REORDER] = {.key = "reorder"}, [L_DELAY] = {.key = "delay_ms"},
+        [L_HOLD] = {.key = "hold"},
     };
     char field[WHAT_MAX];
     int rc = harness_yaml_fields(&ld->r, map, what, f, L_N);
@@ -528,6 +564,11 @@ static int read_link(const struct loader *ld,
         rc = read_delay(ld, f[L_DELAY].value,
                         field_path(field, sizeof field, what, "delay_ms"),
                         &fault->link.delay_ms_min, &fault->link.delay_ms_max);
+    }
+    if (rc == 0 && f[L_HOLD].value != NULL) {
+        rc = read_hold(ld, f[L_HOLD].value,
+                       field_path(field, sizeof field, what, "hold"),
+                       &fault->link);
     }
     return rc;
 }
@@ -1479,8 +1520,12 @@ static void out_link(struct out *o, const struct scenario_fault *f)
     } else if (l->delay_ms_max > 0) {
         out_printf(o, " delay %u-%u ms", l->delay_ms_min, l->delay_ms_max);
     }
+    if (l->hold_fraction > 0) {
+        out_printf(o, " hold %g %u-%u ms", l->hold_fraction, l->hold_ms_min,
+                   l->hold_ms_max);
+    }
     if (!(l->loss > 0) && !(l->duplicate > 0) && !(l->reorder > 0) &&
-        l->delay_ms_max == 0) {
+        l->delay_ms_max == 0 && !(l->hold_fraction > 0)) {
         out_printf(o, " clear");
     }
 }

@@ -64,6 +64,11 @@ struct scenario_link_faults
     double reorder; /* probability of an extra random delay (reordering) */
     unsigned delay_ms_min;
     unsigned delay_ms_max;
+    /* Long holds: this fraction of the messages is held an extra
+     * [hold_ms_min, hold_ms_max] ms while the rest flow (0: none). */
+    double hold_fraction;
+    unsigned hold_ms_min;
+    unsigned hold_ms_max;
 };
 
 enum scenario_fault_kind {

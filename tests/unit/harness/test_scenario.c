@@ -576,6 +576,57 @@ static void forge_fault_loads_with_defaults(void **state)
     scenario_fini(&s);
 }
 
+/* A link's long hold loads its fraction and range, is described with
+ * them, and needs both; its fraction is a probability and its range an
+ * ordered delay. */
+static void link_hold_loads_and_refuses_bad_holds(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[128];
+    parse_ok(BASE
+             "faults:\n"
+             "  - at: 1\n"
+             "    link: {from: 1, hold: {fraction: 0.05, ms: [1000, "
+             "5000]}}\n"
+             "  - {at: 2, link: {delay_ms: 3, hold: {fraction: 1, ms: "
+             "700}}}\n",
+             &s);
+    const struct scenario_fault *f = &s.faults[0];
+    assert_true(f->link.hold_fraction == 0.05);
+    assert_int_equal(f->link.hold_ms_min, 1000);
+    assert_int_equal(f->link.hold_ms_max, 5000);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(buf, "link 1->* hold 0.05 1000-5000 ms");
+    f = &s.faults[1];
+    assert_int_equal(f->link.hold_ms_min, 700);
+    assert_int_equal(f->link.hold_ms_max, 700);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(buf, "link *->* delay 3 ms hold 1 700-700 ms");
+    scenario_fini(&s);
+    check_error(BASE "faults: [{at: 1, link: {hold: {fraction: 0.1}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "missing required field 'faults[0].link.hold.ms'");
+    check_error(BASE "faults: [{at: 1, link: {hold: {ms: 5}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "missing required field 'faults[0].link.hold.fraction'");
+    check_error(BASE "faults: [{at: 1, link: {hold: {fraction: 2, ms: 5}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:42: ",
+                "faults[0].link.hold.fraction: 2 is out of range");
+    check_error(BASE
+                "faults: [{at: 1, link: {hold: {fraction: 0.5, ms: "
+                "[9, 1]}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:51: ",
+                "faults[0].link.hold.ms: min 9 is greater than max 1");
+    check_error(BASE
+                "faults: [{at: 1, link: {hold: {fraction: 0.5, ms: "
+                "60001}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:51: ",
+                "faults[0].link.hold.ms: 60001 is out of range 0..60000");
+    check_error(BASE "faults: [{at: 1, link: {hold: 0.5}}]\n", COMMON_EINVAL,
+                "t.yaml:5:31: ", "faults[0].link.hold");
+}
+
 /* A forge fault needs a receiver that is up (not `all`), a sender other
  * than the receiver, a known message type, a term and index in
  * 0..2^64-1, and a cluster of at least two nodes. */
@@ -1887,6 +1938,7 @@ int main(void)
         cmocka_unit_test(fault_describe_names_each_kind),
         cmocka_unit_test(forge_fault_loads_with_defaults),
         cmocka_unit_test(forge_fault_errors_are_refused),
+        cmocka_unit_test(link_hold_loads_and_refuses_bad_holds),
         cmocka_unit_test(empty_input_is_an_empty_scenario),
         cmocka_unit_test(non_mapping_document_is_refused),
         cmocka_unit_test(missing_required_field_points_at_parent),
