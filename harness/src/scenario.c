@@ -1220,6 +1220,106 @@ static int read_name_and_description(const struct loader *ld,
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* per_node                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* One item of per_node: {node, clock_rate, election_ticks,
+ * heartbeat_ticks}; @seen holds the items read so far by node. */
+static int read_node_item(const struct loader *ld,
+                          const struct harness_ynode *map,
+                          const char *what,
+                          const struct harness_ynode **seen)
+{
+    enum {
+        P_NODE,
+        P_CLOCK_RATE,
+        P_ELECTION,
+        P_HEARTBEAT,
+        P_N
+    };
+    struct harness_yfield f[P_N] = {
+        [P_NODE] = {.key = "node"},
+        [P_CLOCK_RATE] = {.key = "clock_rate"},
+        [P_ELECTION] = {.key = "election_ticks"},
+        [P_HEARTBEAT] = {.key = "heartbeat_ticks"},
+    };
+    char field[WHAT_MAX];
+    unsigned id = 0;
+    int rc = harness_yaml_fields(&ld->r, map, what, f, P_N);
+    if (rc == 0 && f[P_NODE].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, what, "node");
+    }
+    if (rc == 0) {
+        rc = read_node_id(ld, f[P_NODE].value,
+                          field_path(field, sizeof field, what, "node"), &id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (seen[id - 1] != NULL) {
+        return harness_yaml_error(&ld->r, f[P_NODE].value,
+                                  "%s: node %u is given twice (first at "
+                                  "line %u, column %u)",
+                                  field, id, seen[id - 1]->line,
+                                  seen[id - 1]->column);
+    }
+    seen[id - 1] = f[P_NODE].value;
+    struct scenario_node *n = &ld->s->node[id - 1];
+    if (f[P_CLOCK_RATE].value != NULL) {
+        rc = harness_yaml_number(
+            &ld->r, f[P_CLOCK_RATE].value,
+            field_path(field, sizeof field, what, "clock_rate"), 0.1, false,
+            10.0, false, &n->clock_rate);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[P_ELECTION], what, 2, 1000,
+                                 &n->election_ticks);
+    }
+    unsigned election = n->election_ticks != 0 ? n->election_ticks
+                                               : ld->s->timing.election_ticks;
+    unsigned heartbeat = ld->s->timing.heartbeat_ticks;
+    if (rc == 0 && f[P_HEARTBEAT].value == NULL && heartbeat >= election) {
+        return harness_yaml_error(
+            &ld->r, f[P_ELECTION].value,
+            "%s: %u is not above heartbeat_ticks (%u "
+            "from timing)",
+            field_path(field, sizeof field, what, "election_ticks"), election,
+            heartbeat);
+    }
+    if (rc == 0) {
+        /* A leader must be heard from before followers time out. */
+        rc = read_unsigned_field(ld, &f[P_HEARTBEAT], what, 1, election - 1,
+                                 &n->heartbeat_ticks);
+    }
+    return rc;
+}
+
+static int read_per_node(const struct loader *ld,
+                         const struct harness_ynode *node)
+{
+    const struct harness_ynode *seen[SCENARIO_MAX_NODES] = {NULL};
+    char got[200];
+    char item[WHAT_MAX];
+
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "per_node: expected a sequence of "
+                                  "{node: ID, ...}, got %s",
+                                  got);
+    }
+    /* Each item names a different node, so there are at most nodes. */
+    for (size_t i = 0; i < node->n_items; i++) {
+        snprintf(item, sizeof item, "per_node[%zu]", i);
+        int rc = read_node_item(ld, node->items[i], item, seen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int read_scenario(const struct loader *ld,
                          const struct harness_ynode *root)
 {
@@ -1236,6 +1336,7 @@ static int read_scenario(const struct loader *ld,
         R_NEMESIS,
         R_EXPECT,
         R_STORAGE,
+        R_PER_NODE,
         R_N
     };
     struct harness_yfield f[R_N] = {
@@ -1251,6 +1352,7 @@ static int read_scenario(const struct loader *ld,
         [R_NEMESIS] = {.key = "nemesis"},
         [R_EXPECT] = {.key = "expect"},
         [R_STORAGE] = {.key = "storage"},
+        [R_PER_NODE] = {.key = "per_node"},
     };
     static const char *const transports[] = {"mem", "grpc"};
     struct scenario *s = ld->s;
@@ -1299,6 +1401,9 @@ static int read_scenario(const struct loader *ld,
     }
     if (rc == 0 && f[R_TIMING].value != NULL) {
         rc = read_timing(ld, f[R_TIMING].value);
+    }
+    if (rc == 0 && f[R_PER_NODE].value != NULL) {
+        rc = read_per_node(ld, f[R_PER_NODE].value);
     }
     if (rc == 0) {
         rc = read_clients(ld, f[R_CLIENTS].value);

@@ -627,6 +627,52 @@ static void link_hold_loads_and_refuses_bad_holds(void **state)
                 "t.yaml:5:31: ", "faults[0].link.hold");
 }
 
+/* per_node gives nodes a clock rate and timing of their own; the nodes
+ * it leaves out, and the fields an item leaves out, keep the scenario's
+ * (0). Each node at most once, its clock rate in 0.1..10, and its
+ * heartbeat below its own election timeout. */
+static void per_node_timing_loads_and_refuses_bad_items(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE
+             "per_node:\n"
+             "  - {node: 3, clock_rate: 1.5}\n"
+             "  - {node: 1, election_ticks: 30, heartbeat_ticks: 29}\n",
+             &s);
+    assert_true(s.node[2].clock_rate == 1.5);
+    assert_int_equal(s.node[2].election_ticks, 0);
+    assert_int_equal(s.node[0].election_ticks, 30);
+    assert_int_equal(s.node[0].heartbeat_ticks, 29);
+    assert_true(s.node[0].clock_rate == 0);
+    assert_true(s.node[1].clock_rate == 0);
+    scenario_fini(&s);
+    check_error(BASE "per_node: [{node: 2}, {node: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:30: ",
+                "per_node[1].node: node 2 is given twice (first at line 5, "
+                "column 19)");
+    check_error(BASE "per_node: [{clock_rate: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:12: ", "missing required field 'per_node[0].node'");
+    check_error(BASE "per_node: [{node: 4}]\n", COMMON_EINVAL,
+                "t.yaml:5:19: ", "per_node[0].node: 4 is out of range 1..3");
+    check_error(
+        BASE "per_node: [{node: 1, clock_rate: 10.5}]\n", COMMON_EINVAL,
+        "t.yaml:5:34: ", "per_node[0].clock_rate: 10.5 is out of range");
+    check_error(BASE "per_node: [{node: 1, clock_rate: 0}]\n", COMMON_EINVAL,
+                "t.yaml:5:34: ", "per_node[0].clock_rate: 0 is out of range");
+    check_error(BASE "per_node: [{node: 1, election_ticks: 2}]\n",
+                COMMON_EINVAL, "t.yaml:5:38: ",
+                "per_node[0].election_ticks: 2 is not above heartbeat_ticks "
+                "(2 from timing)");
+    check_error(BASE "per_node: [{node: 1, heartbeat_ticks: 10}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "per_node[0].heartbeat_ticks: 10 is out of range 1..9");
+    check_error(BASE "per_node: {node: 1}\n", COMMON_EINVAL,
+                "t.yaml:5:11: ", "per_node: expected a sequence");
+    check_error(BASE "per_node: [{node: 1, tick_ms: 3}]\n", COMMON_EINVAL,
+                "t.yaml:5:22: ", "unknown field 'tick_ms' in per_node[0]");
+}
+
 /* A forge fault needs a receiver that is up (not `all`), a sender other
  * than the receiver, a known message type, a term and index in
  * 0..2^64-1, and a cluster of at least two nodes. */
@@ -807,7 +853,7 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
     check_error(BASE "node: 3\n", COMMON_EINVAL, "t.yaml:5:1: ",
                 "unknown field 'node' (expected name, description, nodes, "
                 "seed, duration_s, transport, timing, clients, faults, "
-                "nemesis, expect or storage)");
+                "nemesis, expect, storage or per_node)");
     check_error(BASE "timing:\n  tick: 10\n", COMMON_EINVAL, "t.yaml:6:3: ",
                 "unknown field 'tick' in timing (expected tick_ms, "
                 "election_ticks, heartbeat_ticks, pre_vote, check_quorum or "
@@ -1939,6 +1985,7 @@ int main(void)
         cmocka_unit_test(forge_fault_loads_with_defaults),
         cmocka_unit_test(forge_fault_errors_are_refused),
         cmocka_unit_test(link_hold_loads_and_refuses_bad_holds),
+        cmocka_unit_test(per_node_timing_loads_and_refuses_bad_items),
         cmocka_unit_test(empty_input_is_an_empty_scenario),
         cmocka_unit_test(non_mapping_document_is_refused),
         cmocka_unit_test(missing_required_field_points_at_parent),
