@@ -47,6 +47,17 @@ uint64_t cluster_tick_ns(const struct cluster *c)
     return (uint64_t)c->cfg.tick_ms * COMMON_NS_PER_MS;
 }
 
+uint64_t cluster_node_tick_ns(const struct cluster *c, raft_id id)
+{
+    uint64_t tick_ns = cluster_tick_ns(c);
+    double rate = c->cfg.node_timing[id - 1].clock_rate;
+    if (rate <= 0 || rate == 1.0) {
+        return tick_ns; /* exactly the cluster's: no rounding */
+    }
+    double ns = (double)tick_ns / rate;
+    return ns < 1 ? 1 : (uint64_t)ns;
+}
+
 static uint64_t net_clock(void *data)
 {
     return cluster_now(data);
@@ -152,8 +163,11 @@ static int node_boot(struct cluster *c, struct slot *s)
     memset(&nc, 0, sizeof nc);
     raft_options_default(&nc.raft);
     nc.raft.id = s->id;
-    nc.raft.election_ticks = c->cfg.election_ticks;
-    nc.raft.heartbeat_ticks = c->cfg.heartbeat_ticks;
+    const struct cluster_node_timing *nt = &c->cfg.node_timing[s->id - 1];
+    nc.raft.election_ticks =
+        nt->election_ticks != 0 ? nt->election_ticks : c->cfg.election_ticks;
+    nc.raft.heartbeat_ticks =
+        nt->heartbeat_ticks != 0 ? nt->heartbeat_ticks : c->cfg.heartbeat_ticks;
     nc.raft.pre_vote = c->cfg.pre_vote;
     nc.raft.check_quorum = c->cfg.check_quorum;
     nc.raft.seed =

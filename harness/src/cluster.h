@@ -46,6 +46,14 @@ enum cluster_disk {
     CLUSTER_DISK_FILES = 2,  /* the WAL over real files in data_dir */
 };
 
+/* One node's own timing; 0 in a field means the cluster's. */
+struct cluster_node_timing
+{
+    double clock_rate; /* its ticks come clock_rate times as often */
+    unsigned election_ticks;
+    unsigned heartbeat_ticks;
+};
+
 struct cluster_config
 {
     unsigned nodes;
@@ -78,6 +86,8 @@ struct cluster_config
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;
     uint64_t snapshot_trailing;
+    /* Per node (node_timing[k] for node k + 1); zeroed: the cluster's. */
+    struct cluster_node_timing node_timing[CLUSTER_MAX_NODES];
 };
 
 struct cluster_node_status

@@ -134,6 +134,8 @@ void cluster_publish(struct slot *s);
 void cluster_power_off(struct cluster *c, struct slot *s);
 /* One tick, in nanoseconds. */
 uint64_t cluster_tick_ns(const struct cluster *c);
+/* One tick of node @id, whose clock may run fast or slow. */
+uint64_t cluster_node_tick_ns(const struct cluster *c, raft_id id);
 
 /* The gRPC wiring of the threaded driver: every node gets an endpoint on
  * loopback and a thread polling it; stop ends the threads, and frees the

@@ -119,8 +119,8 @@ static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
     kv_node_tick(s->node);
     kv_node_flush(s->node);
     cluster_publish(s);
-    sched_at(s->c->cfg.sched, now + cluster_tick_ns(s->c), sim_tick, s,
-             s->tick_chain, NULL);
+    sched_at(s->c->cfg.sched, now + cluster_node_tick_ns(s->c, s->id), sim_tick,
+             s, s->tick_chain, NULL);
 }
 
 /* The in-memory network's receiver: the message's delivery time is its
@@ -201,8 +201,9 @@ static void sim_resume(struct slot *s)
         p = next;
     }
     s->tick_chain++;
-    sched_at(s->c->cfg.sched, cluster_now(s->c) + cluster_tick_ns(s->c),
-             sim_tick, s, s->tick_chain, NULL);
+    sched_at(s->c->cfg.sched,
+             cluster_now(s->c) + cluster_node_tick_ns(s->c, s->id), sim_tick, s,
+             s->tick_chain, NULL);
 }
 
 const struct cluster_driver cluster_sim_driver = {

@@ -139,7 +139,7 @@ static void *node_main(void *arg)
 {
     struct slot *s = arg;
     struct cluster *c = s->c;
-    uint64_t tick_ns = cluster_tick_ns(c);
+    uint64_t tick_ns = cluster_node_tick_ns(c, s->id);
     uint64_t next_tick = cluster_now(c) + tick_ns;
     struct transport_msg *msgs[BATCH_MAX];
     struct client_request *reqs[BATCH_MAX];

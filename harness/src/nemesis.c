@@ -421,6 +421,9 @@ static void put_in_force(struct nemesis *n,
                 .reorder = f->link.reorder,
                 .delay_ns_min = f->link.delay_ms_min * COMMON_NS_PER_MS,
                 .delay_ns_max = f->link.delay_ms_max * COMMON_NS_PER_MS,
+                .hold = f->link.hold_fraction,
+                .hold_ns_min = f->link.hold_ms_min * COMMON_NS_PER_MS,
+                .hold_ns_max = f->link.hold_ms_max * COMMON_NS_PER_MS,
             };
             set_link_faults(n, f->from, f->to, &lf);
             break;

@@ -274,6 +274,13 @@ static int build_cluster(struct run *r)
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
     };
+    for (unsigned k = 0; k < s->nodes; k++) {
+        cc.node_timing[k] = (struct cluster_node_timing){
+            .clock_rate = s->node[k].clock_rate,
+            .election_ticks = s->node[k].election_ticks,
+            .heartbeat_ticks = s->node[k].heartbeat_ticks,
+        };
+    }
     int rv = cluster_new(&cc, &r->cl);
     if (rv != 0) {
         fprintf(stderr, "harness: cannot build the cluster: %s\n",

@@ -476,6 +476,40 @@ static int read_partition(const struct loader *ld,
     return 0;
 }
 
+/* hold: {fraction, ms}: both required. */
+static int read_hold(const struct loader *ld,
+                     const struct harness_ynode *map,
+                     const char *what,
+                     struct scenario_link_faults *l)
+{
+    enum {
+        H_FRACTION,
+        H_MS,
+        H_N
+    };
+    struct harness_yfield f[H_N] = {
+        [H_FRACTION] = {.key = "fraction"},
+        [H_MS] = {.key = "ms"},
+    };
+    char field[WHAT_MAX];
+    int rc = harness_yaml_fields(&ld->r, map, what, f, H_N);
+    for (size_t i = 0; rc == 0 && i < H_N; i++) {
+        if (f[i].value == NULL) {
+            return harness_yaml_missing(&ld->r, map, what, f[i].key);
+        }
+    }
+    if (rc == 0) {
+        rc =
+            read_probability_field(ld, &f[H_FRACTION], what, &l->hold_fraction);
+    }
+    if (rc == 0) {
+        rc = read_delay(ld, f[H_MS].value,
+                        field_path(field, sizeof field, what, "ms"),
+                        &l->hold_ms_min, &l->hold_ms_max);
+    }
+    return rc;
+}
+
 static int read_link(const struct loader *ld,
                      const struct harness_ynode *map,
                      const char *what,
@@ -488,12 +522,14 @@ static int read_link(const struct loader *ld,
         L_DUPLICATE,
         L_REORDER,
         L_DELAY,
+        L_HOLD,
         L_N
     };
     struct harness_yfield f[L_N] = {
         [L_FROM] = {.key = "from"},       [L_TO] = {.key = "to"},
         [L_LOSS] = {.key = "loss"},       [L_DUPLICATE] = {.key = "duplicate"},
         [L_REORDER] = {.key = "reorder"}, [L_DELAY] = {.key = "delay_ms"},
+        [L_HOLD] = {.key = "hold"},
     };
     char field[WHAT_MAX];
     int rc = harness_yaml_fields(&ld->r, map, what, f, L_N);
@@ -528,6 +564,11 @@ static int read_link(const struct loader *ld,
         rc = read_delay(ld, f[L_DELAY].value,
                         field_path(field, sizeof field, what, "delay_ms"),
                         &fault->link.delay_ms_min, &fault->link.delay_ms_max);
+    }
+    if (rc == 0 && f[L_HOLD].value != NULL) {
+        rc = read_hold(ld, f[L_HOLD].value,
+                       field_path(field, sizeof field, what, "hold"),
+                       &fault->link);
     }
     return rc;
 }
@@ -1179,6 +1220,106 @@ static int read_name_and_description(const struct loader *ld,
     return 0;
 }
 
+/* ------------------------------------------------------------------------ */
+/* per_node                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* One item of per_node: {node, clock_rate, election_ticks,
+ * heartbeat_ticks}; @seen holds the items read so far by node. */
+static int read_node_item(const struct loader *ld,
+                          const struct harness_ynode *map,
+                          const char *what,
+                          const struct harness_ynode **seen)
+{
+    enum {
+        P_NODE,
+        P_CLOCK_RATE,
+        P_ELECTION,
+        P_HEARTBEAT,
+        P_N
+    };
+    struct harness_yfield f[P_N] = {
+        [P_NODE] = {.key = "node"},
+        [P_CLOCK_RATE] = {.key = "clock_rate"},
+        [P_ELECTION] = {.key = "election_ticks"},
+        [P_HEARTBEAT] = {.key = "heartbeat_ticks"},
+    };
+    char field[WHAT_MAX];
+    unsigned id = 0;
+    int rc = harness_yaml_fields(&ld->r, map, what, f, P_N);
+    if (rc == 0 && f[P_NODE].value == NULL) {
+        return harness_yaml_missing(&ld->r, map, what, "node");
+    }
+    if (rc == 0) {
+        rc = read_node_id(ld, f[P_NODE].value,
+                          field_path(field, sizeof field, what, "node"), &id);
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (seen[id - 1] != NULL) {
+        return harness_yaml_error(&ld->r, f[P_NODE].value,
+                                  "%s: node %u is given twice (first at "
+                                  "line %u, column %u)",
+                                  field, id, seen[id - 1]->line,
+                                  seen[id - 1]->column);
+    }
+    seen[id - 1] = f[P_NODE].value;
+    struct scenario_node *n = &ld->s->node[id - 1];
+    if (f[P_CLOCK_RATE].value != NULL) {
+        rc = harness_yaml_number(
+            &ld->r, f[P_CLOCK_RATE].value,
+            field_path(field, sizeof field, what, "clock_rate"), 0.1, false,
+            10.0, false, &n->clock_rate);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[P_ELECTION], what, 2, 1000,
+                                 &n->election_ticks);
+    }
+    unsigned election = n->election_ticks != 0 ? n->election_ticks
+                                               : ld->s->timing.election_ticks;
+    unsigned heartbeat = ld->s->timing.heartbeat_ticks;
+    if (rc == 0 && f[P_HEARTBEAT].value == NULL && heartbeat >= election) {
+        return harness_yaml_error(
+            &ld->r, f[P_ELECTION].value,
+            "%s: %u is not above heartbeat_ticks (%u "
+            "from timing)",
+            field_path(field, sizeof field, what, "election_ticks"), election,
+            heartbeat);
+    }
+    if (rc == 0) {
+        /* A leader must be heard from before followers time out. */
+        rc = read_unsigned_field(ld, &f[P_HEARTBEAT], what, 1, election - 1,
+                                 &n->heartbeat_ticks);
+    }
+    return rc;
+}
+
+static int read_per_node(const struct loader *ld,
+                         const struct harness_ynode *node)
+{
+    const struct harness_ynode *seen[SCENARIO_MAX_NODES] = {NULL};
+    char got[200];
+    char item[WHAT_MAX];
+
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "per_node: expected a sequence of "
+                                  "{node: ID, ...}, got %s",
+                                  got);
+    }
+    /* Each item names a different node, so there are at most nodes. */
+    for (size_t i = 0; i < node->n_items; i++) {
+        snprintf(item, sizeof item, "per_node[%zu]", i);
+        int rc = read_node_item(ld, node->items[i], item, seen);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int read_scenario(const struct loader *ld,
                          const struct harness_ynode *root)
 {
@@ -1195,6 +1336,7 @@ static int read_scenario(const struct loader *ld,
         R_NEMESIS,
         R_EXPECT,
         R_STORAGE,
+        R_PER_NODE,
         R_N
     };
     struct harness_yfield f[R_N] = {
@@ -1210,6 +1352,7 @@ static int read_scenario(const struct loader *ld,
         [R_NEMESIS] = {.key = "nemesis"},
         [R_EXPECT] = {.key = "expect"},
         [R_STORAGE] = {.key = "storage"},
+        [R_PER_NODE] = {.key = "per_node"},
     };
     static const char *const transports[] = {"mem", "grpc"};
     struct scenario *s = ld->s;
@@ -1258,6 +1401,9 @@ static int read_scenario(const struct loader *ld,
     }
     if (rc == 0 && f[R_TIMING].value != NULL) {
         rc = read_timing(ld, f[R_TIMING].value);
+    }
+    if (rc == 0 && f[R_PER_NODE].value != NULL) {
+        rc = read_per_node(ld, f[R_PER_NODE].value);
     }
     if (rc == 0) {
         rc = read_clients(ld, f[R_CLIENTS].value);
@@ -1479,8 +1625,12 @@ static void out_link(struct out *o, const struct scenario_fault *f)
     } else if (l->delay_ms_max > 0) {
         out_printf(o, " delay %u-%u ms", l->delay_ms_min, l->delay_ms_max);
     }
+    if (l->hold_fraction > 0) {
+        out_printf(o, " hold %g %u-%u ms", l->hold_fraction, l->hold_ms_min,
+                   l->hold_ms_max);
+    }
     if (!(l->loss > 0) && !(l->duplicate > 0) && !(l->reorder > 0) &&
-        l->delay_ms_max == 0) {
+        l->delay_ms_max == 0 && !(l->hold_fraction > 0)) {
         out_printf(o, " clear");
     }
 }

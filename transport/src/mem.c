@@ -1,10 +1,10 @@
 /*
  * The in-memory transport: a network of up to TRANSPORT_MEM_MAX_NODES
  * nodes inside one process. Each send deep-copies the message, rolls the
- * link's dice (cut, loss, duplication, delay, reordering) and hands the
- * copy to the receiver's deliver callback, stamped with the time before
- * which it must not be processed; the receiver's inbox honours the stamp,
- * which is how delays and reordering happen without a timer thread here.
+ * link's dice (cut, loss, duplication, delay, reordering, long holds) and
+ * hands the copy to the receiver's deliver callback, stamped with the time
+ * before which it must not be processed; the receiver's inbox honours the
+ * stamp, which is how delays and reordering happen without a timer thread here.
  *
  * Locking: one mutex guards the link table, the receivers, the PRNG and
  * the counters, and is held while calling a deliver callback, so that a
@@ -68,6 +68,12 @@ static uint64_t pick_delay(struct transport_mem *net,
          * millisecond) lets later messages overtake this one. */
         uint64_t span = 2 * f->delay_ns_max + 1000000;
         d += common_prng_below(&net->prng, span);
+    }
+    /* Drawn last, and only when asked for, so that links without holds
+     * draw exactly what they drew before holds existed. */
+    if (f->hold > 0 && common_prng_chance(&net->prng, f->hold)) {
+        net->stats.held++;
+        d += common_prng_range(&net->prng, f->hold_ns_min, f->hold_ns_max);
     }
     return d;
 }
@@ -291,6 +297,9 @@ void transport_mem_set_faults(struct transport_mem *net,
     struct transport_link_faults clean = *f;
     if (clean.delay_ns_max < clean.delay_ns_min) {
         clean.delay_ns_max = clean.delay_ns_min;
+    }
+    if (clean.hold_ns_max < clean.hold_ns_min) {
+        clean.hold_ns_max = clean.hold_ns_min;
     }
     each_link(net, from, to, set_faults, &clean);
 }

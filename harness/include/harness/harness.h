@@ -64,6 +64,11 @@ struct scenario_link_faults
     double reorder; /* probability of an extra random delay (reordering) */
     unsigned delay_ms_min;
     unsigned delay_ms_max;
+    /* Long holds: this fraction of the messages is held an extra
+     * [hold_ms_min, hold_ms_max] ms while the rest flow (0: none). */
+    double hold_fraction;
+    unsigned hold_ms_min;
+    unsigned hold_ms_max;
 };
 
 enum scenario_fault_kind {
@@ -184,6 +189,15 @@ struct scenario_storage
     uint64_t snapshot_trailing;
 };
 
+/* One node's own settings (`per_node`); 0 in a field means the
+ * scenario-wide value. */
+struct scenario_node
+{
+    double clock_rate;        /* ticks per tick_ms: 1.5 runs fast; 0.1..10 */
+    unsigned election_ticks;  /* 2..1000 */
+    unsigned heartbeat_ticks; /* 1..its election_ticks - 1 */
+};
+
 struct scenario
 {
     char name[128];
@@ -226,6 +240,8 @@ struct scenario
     struct scenario_nemesis nemesis;
     struct scenario_expect expect;
     struct scenario_storage storage;
+    /* per_node: node[k] for node k + 1; zeroed when not given. */
+    struct scenario_node node[SCENARIO_MAX_NODES];
 };
 
 /* Loads @path into @s (which the caller later releases with

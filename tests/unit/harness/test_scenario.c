@@ -576,6 +576,103 @@ static void forge_fault_loads_with_defaults(void **state)
     scenario_fini(&s);
 }
 
+/* A link's long hold loads its fraction and range, is described with
+ * them, and needs both; its fraction is a probability and its range an
+ * ordered delay. */
+static void link_hold_loads_and_refuses_bad_holds(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[128];
+    parse_ok(BASE
+             "faults:\n"
+             "  - at: 1\n"
+             "    link: {from: 1, hold: {fraction: 0.05, ms: [1000, "
+             "5000]}}\n"
+             "  - {at: 2, link: {delay_ms: 3, hold: {fraction: 1, ms: "
+             "700}}}\n",
+             &s);
+    const struct scenario_fault *f = &s.faults[0];
+    assert_true(f->link.hold_fraction == 0.05);
+    assert_int_equal(f->link.hold_ms_min, 1000);
+    assert_int_equal(f->link.hold_ms_max, 5000);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(buf, "link 1->* hold 0.05 1000-5000 ms");
+    f = &s.faults[1];
+    assert_int_equal(f->link.hold_ms_min, 700);
+    assert_int_equal(f->link.hold_ms_max, 700);
+    scenario_fault_describe(f, buf, sizeof buf);
+    assert_string_equal(buf, "link *->* delay 3 ms hold 1 700-700 ms");
+    scenario_fini(&s);
+    check_error(BASE "faults: [{at: 1, link: {hold: {fraction: 0.1}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "missing required field 'faults[0].link.hold.ms'");
+    check_error(BASE "faults: [{at: 1, link: {hold: {ms: 5}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "missing required field 'faults[0].link.hold.fraction'");
+    check_error(BASE "faults: [{at: 1, link: {hold: {fraction: 2, ms: 5}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:42: ",
+                "faults[0].link.hold.fraction: 2 is out of range");
+    check_error(BASE
+                "faults: [{at: 1, link: {hold: {fraction: 0.5, ms: "
+                "[9, 1]}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:51: ",
+                "faults[0].link.hold.ms: min 9 is greater than max 1");
+    check_error(BASE
+                "faults: [{at: 1, link: {hold: {fraction: 0.5, ms: "
+                "60001}}}]\n",
+                COMMON_EINVAL, "t.yaml:5:51: ",
+                "faults[0].link.hold.ms: 60001 is out of range 0..60000");
+    check_error(BASE "faults: [{at: 1, link: {hold: 0.5}}]\n", COMMON_EINVAL,
+                "t.yaml:5:31: ", "faults[0].link.hold");
+}
+
+/* per_node gives nodes a clock rate and timing of their own; the nodes
+ * it leaves out, and the fields an item leaves out, keep the scenario's
+ * (0). Each node at most once, its clock rate in 0.1..10, and its
+ * heartbeat below its own election timeout. */
+static void per_node_timing_loads_and_refuses_bad_items(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE
+             "per_node:\n"
+             "  - {node: 3, clock_rate: 1.5}\n"
+             "  - {node: 1, election_ticks: 30, heartbeat_ticks: 29}\n",
+             &s);
+    assert_true(s.node[2].clock_rate == 1.5);
+    assert_int_equal(s.node[2].election_ticks, 0);
+    assert_int_equal(s.node[0].election_ticks, 30);
+    assert_int_equal(s.node[0].heartbeat_ticks, 29);
+    assert_true(s.node[0].clock_rate == 0);
+    assert_true(s.node[1].clock_rate == 0);
+    scenario_fini(&s);
+    check_error(BASE "per_node: [{node: 2}, {node: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:30: ",
+                "per_node[1].node: node 2 is given twice (first at line 5, "
+                "column 19)");
+    check_error(BASE "per_node: [{clock_rate: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:12: ", "missing required field 'per_node[0].node'");
+    check_error(BASE "per_node: [{node: 4}]\n", COMMON_EINVAL,
+                "t.yaml:5:19: ", "per_node[0].node: 4 is out of range 1..3");
+    check_error(
+        BASE "per_node: [{node: 1, clock_rate: 10.5}]\n", COMMON_EINVAL,
+        "t.yaml:5:34: ", "per_node[0].clock_rate: 10.5 is out of range");
+    check_error(BASE "per_node: [{node: 1, clock_rate: 0}]\n", COMMON_EINVAL,
+                "t.yaml:5:34: ", "per_node[0].clock_rate: 0 is out of range");
+    check_error(BASE "per_node: [{node: 1, election_ticks: 2}]\n",
+                COMMON_EINVAL, "t.yaml:5:38: ",
+                "per_node[0].election_ticks: 2 is not above heartbeat_ticks "
+                "(2 from timing)");
+    check_error(BASE "per_node: [{node: 1, heartbeat_ticks: 10}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "per_node[0].heartbeat_ticks: 10 is out of range 1..9");
+    check_error(BASE "per_node: {node: 1}\n", COMMON_EINVAL,
+                "t.yaml:5:11: ", "per_node: expected a sequence");
+    check_error(BASE "per_node: [{node: 1, tick_ms: 3}]\n", COMMON_EINVAL,
+                "t.yaml:5:22: ", "unknown field 'tick_ms' in per_node[0]");
+}
+
 /* A forge fault needs a receiver that is up (not `all`), a sender other
  * than the receiver, a known message type, a term and index in
  * 0..2^64-1, and a cluster of at least two nodes. */
@@ -756,7 +853,7 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
     check_error(BASE "node: 3\n", COMMON_EINVAL, "t.yaml:5:1: ",
                 "unknown field 'node' (expected name, description, nodes, "
                 "seed, duration_s, transport, timing, clients, faults, "
-                "nemesis, expect or storage)");
+                "nemesis, expect, storage or per_node)");
     check_error(BASE "timing:\n  tick: 10\n", COMMON_EINVAL, "t.yaml:6:3: ",
                 "unknown field 'tick' in timing (expected tick_ms, "
                 "election_ticks, heartbeat_ticks, pre_vote, check_quorum or "
@@ -1887,6 +1984,8 @@ int main(void)
         cmocka_unit_test(fault_describe_names_each_kind),
         cmocka_unit_test(forge_fault_loads_with_defaults),
         cmocka_unit_test(forge_fault_errors_are_refused),
+        cmocka_unit_test(link_hold_loads_and_refuses_bad_holds),
+        cmocka_unit_test(per_node_timing_loads_and_refuses_bad_items),
         cmocka_unit_test(empty_input_is_an_empty_scenario),
         cmocka_unit_test(non_mapping_document_is_refused),
         cmocka_unit_test(missing_required_field_points_at_parent),

@@ -131,6 +131,58 @@ static void mem_loss_duplication_delay(void **state)
     transport_mem_free(net);
 }
 
+struct hold_sink
+{
+    size_t n;
+    size_t held; /* stamped at or beyond the hold's minimum */
+    size_t bad;  /* stamped outside both the flow and the hold ranges */
+};
+
+static void collect_hold(void *data, struct transport_msg *m)
+{
+    struct hold_sink *s = data;
+    uint64_t d = m->deliver_at_ns - fake_now;
+    s->n++;
+    if (d >= 1000000000 && d <= 5000000000) {
+        s->held++;
+    } else if (d > 2000) {
+        s->bad++;
+    }
+    free(m);
+}
+
+/* A long hold delays about its fraction of a link's messages by seconds,
+ * within its range, while the rest keep the link's own delay; links
+ * without a hold hold nothing. */
+static void mem_hold_delays_a_fraction_by_seconds(void **state)
+{
+    (void)state;
+    struct transport_mem *net;
+    assert_int_equal(transport_mem_new(3, 7, clock_fn, NULL, &net), 0);
+    struct hold_sink s[4] = {{0}};
+    for (raft_id id = 1; id <= 3; id++) {
+        transport_mem_attach(net, id, collect_hold, &s[id]);
+    }
+    fake_now = 5000;
+    struct transport_link_faults f = {.delay_ns_min = 1000,
+                                      .delay_ns_max = 2000,
+                                      .hold = 0.05,
+                                      .hold_ns_min = 1000000000,
+                                      .hold_ns_max = 4000000000};
+    transport_mem_set_faults(net, 1, 2, &f);
+    send_n(net, 1, 2, 10000);
+    send_n(net, 1, 3, 1000);
+    assert_int_equal(s[2].n, 10000);
+    assert_true(s[2].held > 400 && s[2].held < 600);
+    assert_int_equal(s[2].bad, 0);
+    assert_int_equal(s[3].n, 1000);
+    assert_int_equal(s[3].held, 0);
+    struct transport_mem_stats st;
+    transport_mem_stats(net, &st);
+    assert_int_equal(st.held, s[2].held);
+    transport_mem_free(net);
+}
+
 /* A clone is deep: its entries and their data survive the original. */
 static void mem_clone_is_deep(void **state)
 {
@@ -216,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mem_cuts_and_detach),
         cmocka_unit_test(mem_loss_duplication_delay),
+        cmocka_unit_test(mem_hold_delays_a_fraction_by_seconds),
         cmocka_unit_test(mem_clone_is_deep),
         cmocka_unit_test(mem_route_applies_the_links_faults),
     };

@@ -79,6 +79,12 @@ struct transport_link_faults
     double reorder;   /* probability it gets an extra random delay */
     uint64_t delay_ns_min;
     uint64_t delay_ns_max;
+    /* Long holds (labrpc style): with probability hold, a message is held
+     * an extra delay uniform in [hold_ns_min, hold_ns_max] while the rest
+     * flow. 0 draws nothing. */
+    double hold;
+    uint64_t hold_ns_min;
+    uint64_t hold_ns_max;
 };
 
 struct transport_mem;
@@ -149,6 +155,7 @@ struct transport_mem_stats
     uint64_t dropped_loss;
     uint64_t dropped_detached;
     uint64_t duplicated;
+    uint64_t held; /* messages given a long hold */
 };
 void transport_mem_stats(struct transport_mem *net,
                          struct transport_mem_stats *s);
