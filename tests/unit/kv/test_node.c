@@ -2,6 +2,8 @@
  * kv_node: the node runtime, driven by hand in one thread - three nodes,
  * a queue standing in for the network, replies captured.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -33,10 +36,24 @@ struct reply
     char value[64];
 };
 
+/* What the nodes' disks are: a perfect in-memory disk, the write-ahead
+ * log over the in-memory crash disk, or the write-ahead log over real
+ * files in a temporary directory. */
+enum disk_kind {
+    DISK_MEM,
+    DISK_WAL_MEM,
+    DISK_WAL_FILES,
+};
+
+static enum disk_kind disk_kind; /* for the next net_new() */
+
 struct net
 {
     struct kv_node *nodes[N + 1];
     struct storage *disks[N + 1];
+    enum disk_kind kind;
+    struct storage_fs *fs[N + 1]; /* the WAL kinds' file systems */
+    char dirs[N + 1][64];         /* DISK_WAL_FILES' directories */
     struct endpoint eps[N + 1];
     struct transport_msg *q[QMAX];
     size_t q_len;
@@ -103,17 +120,62 @@ static void boot(struct net *net, raft_id id)
     assert_int_equal(kv_node_new(&c, &net->nodes[id]), 0);
 }
 
+/* Opens node @id's storage over what its disk holds. */
+static void disk_open(struct net *net, raft_id id)
+{
+    if (net->kind == DISK_MEM) {
+        assert_int_equal(storage_mem_new(&net->disks[id]), 0);
+        return;
+    }
+    if (net->fs[id] == NULL && net->kind == DISK_WAL_MEM) {
+        assert_int_equal(storage_fs_mem_new(id, &net->fs[id]), 0);
+    } else if (net->fs[id] == NULL) {
+        snprintf(net->dirs[id], sizeof net->dirs[id], "/tmp/kv_node.XXXXXX");
+        assert_non_null(mkdtemp(net->dirs[id]));
+        assert_int_equal(storage_fs_posix_new(net->dirs[id], &net->fs[id]), 0);
+    }
+    struct storage_wal_options o;
+    storage_wal_options_default(&o);
+    assert_int_equal(storage_wal_new(net->fs[id], &o, &net->disks[id]), 0);
+}
+
+/* Node @id stops and boots again from its disk (a clean stop: with the
+ * write-ahead log the storage is closed and opened again, and the new one
+ * recovers from the files). */
+static void restart(struct net *net, raft_id id)
+{
+    kv_node_free(net->nodes[id]);
+    net->nodes[id] = NULL;
+    if (net->kind != DISK_MEM) {
+        storage_free(net->disks[id]);
+        disk_open(net, id);
+    }
+    boot(net, id);
+}
+
 static struct net *net_new(void)
 {
     struct net *net = calloc(1, sizeof *net);
+    net->kind = disk_kind;
     for (raft_id id = 1; id <= N; id++) {
         net->eps[id].t.vt = &q_vtable;
         net->eps[id].t.impl = &net->eps[id];
         net->eps[id].net = net;
-        assert_int_equal(storage_mem_new(&net->disks[id]), 0);
+        disk_open(net, id);
         boot(net, id);
     }
     return net;
+}
+
+static int remove_one(const char *path,
+                      const struct stat *sb,
+                      int flag,
+                      struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
 }
 
 static void net_free(struct net *net)
@@ -121,6 +183,13 @@ static void net_free(struct net *net)
     for (raft_id id = 1; id <= N; id++) {
         kv_node_free(net->nodes[id]);
         storage_free(net->disks[id]);
+        if (net->fs[id] != NULL) {
+            storage_fs_free(net->fs[id]);
+        }
+        if (net->dirs[id][0] != '\0') {
+            assert_int_equal(
+                nftw(net->dirs[id], remove_one, 8, FTW_DEPTH | FTW_PHYS), 0);
+        }
     }
     for (size_t k = 0; k < net->q_len; k++) {
         free(net->q[k]);
@@ -420,9 +489,7 @@ static void node_snapshot_catch_up_and_restart(void **state)
     }
     /* Restart the follower: snapshot + log from its disk. */
     uint64_t digest = kv_sm_digest(kv_node_sm(net->nodes[f]));
-    kv_node_free(net->nodes[f]);
-    net->nodes[f] = NULL;
-    boot(net, f);
+    restart(net, f);
     assert_int_equal(kv_sm_digest(kv_node_sm(net->nodes[f])) != 0, true);
     tick_all(net, 5);
     assert_int_equal(kv_sm_digest(kv_node_sm(net->nodes[f])), digest);
@@ -473,6 +540,64 @@ static void node_huge_snapshot_threshold_does_not_wrap(void **state)
     snapshot_every = 0;
 }
 
+/* A restart replays only the log after the latest snapshot, on every kind
+ * of disk: the node restores the snapshot, then applies the committed
+ * entries after it, never the entries the snapshot covers. */
+static void restart_replays_only_after_snapshot(enum disk_kind kind)
+{
+    disk_kind = kind;
+    snapshot_every = 10;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    raft_id f = l % N + 1;
+    char key[16];
+    for (int k = 0; k < 45; k++) {
+        snprintf(key, sizeof key, "k%d", k);
+        const struct reply *r =
+            request(net, l, 4, (uint64_t)k + 1, KV_OP_PUT, key, "v", NULL);
+        assert_int_equal(r->r.status, KV_OK);
+    }
+    tick_all(net, 3);
+    struct kv_node_stats st;
+    kv_node_stats(net->nodes[f], &st);
+    raft_index snap = st.snapshot_index;
+    raft_index commit = raft_commit_index(kv_node_raft(net->nodes[f]));
+    assert_true(snap >= 30);
+    assert_true(st.applied >= 45);
+    uint64_t digest = kv_sm_digest(kv_node_sm(net->nodes[f]));
+
+    restart(net, f);
+    kv_node_flush(net->nodes[f]); /* applies what the disk says committed */
+    kv_node_stats(net->nodes[f], &st);
+    assert_int_equal(st.snapshot_index, snap);
+    assert_true(st.applied <= commit - snap); /* none of the first snap */
+    assert_true(raft_applied_index(kv_node_raft(net->nodes[f])) >= snap);
+    tick_all(net, 5);
+    assert_int_equal(kv_sm_digest(kv_node_sm(net->nodes[f])), digest);
+    assert_int_equal(kv_sm_keys(kv_node_sm(net->nodes[f])), 45);
+    net_free(net);
+    snapshot_every = 0;
+    disk_kind = DISK_MEM;
+}
+
+static void node_restart_from_snapshot_mem(void **state)
+{
+    (void)state;
+    restart_replays_only_after_snapshot(DISK_MEM);
+}
+
+static void node_restart_from_snapshot_wal_crash_disk(void **state)
+{
+    (void)state;
+    restart_replays_only_after_snapshot(DISK_WAL_MEM);
+}
+
+static void node_restart_from_snapshot_wal_files(void **state)
+{
+    (void)state;
+    restart_replays_only_after_snapshot(DISK_WAL_FILES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -484,6 +609,9 @@ int main(void)
         cmocka_unit_test(node_storage_failure_stops_node),
         cmocka_unit_test(node_snapshot_catch_up_and_restart),
         cmocka_unit_test(node_huge_snapshot_threshold_does_not_wrap),
+        cmocka_unit_test(node_restart_from_snapshot_mem),
+        cmocka_unit_test(node_restart_from_snapshot_wal_crash_disk),
+        cmocka_unit_test(node_restart_from_snapshot_wal_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
