@@ -74,6 +74,7 @@ struct options
 {
     raft_id id;
     struct cmd_cluster cluster;
+    const char *cluster_token;
     const char *data_dir;
     const char *listen;
     uint64_t tick_ms;
@@ -135,7 +136,12 @@ static void usage(FILE *f)
             "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...\n"
             "  --data-dir DIR        the write-ahead log and snapshots\n"
             "                        (created if missing; one server at a "
-            "time)\n"
+            "time);\n"
+            "                        DIR/IDENTITY records the node and its\n"
+            "                        cluster, checked at every start\n"
+            "  --cluster-token WORD  part of a new cluster's id, so that two\n"
+            "                        clusters with the same map differ\n"
+            "                        (default raftkv)\n"
             "  --listen HOST:PORT    bind here instead of the cluster's\n"
             "                        address for N (e.g. 0.0.0.0:7001)\n"
             "  --tick-ms MS          Raft tick (default 20)\n"
@@ -517,6 +523,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
     o->tick_ms = 20;
+    o->cluster_token = "raftkv";
     o->election_ticks = 15;
     o->heartbeat_ticks = 3;
     o->snapshot_entries = 10000;
@@ -564,6 +571,8 @@ static int parse_flags(int argc, char **argv, struct options *o)
             cluster = v;
         } else if (strcmp(a, "--data-dir") == 0) {
             o->data_dir = v;
+        } else if (strcmp(a, "--cluster-token") == 0) {
+            o->cluster_token = v;
         } else if (strcmp(a, "--listen") == 0) {
             o->listen = v;
         } else if (strcmp(a, "--tick-ms") == 0) {
@@ -633,6 +642,14 @@ static int parse_flags(int argc, char **argv, struct options *o)
     }
     if (o->data_dir[0] == '\0') {
         fprintf(stderr, "raftkv-server: --data-dir is empty\n");
+        return -1;
+    }
+    size_t token_len = strlen(o->cluster_token);
+    if (token_len == 0 || token_len > 64 ||
+        strpbrk(o->cluster_token, " \t\r\n") != NULL) {
+        fprintf(stderr,
+                "raftkv-server: --cluster-token needs 1 to 64 characters "
+                "without spaces\n");
         return -1;
     }
     char why[256];
@@ -705,6 +722,14 @@ static int open_storage(struct server *sv)
     if (lock_dir(sv) != 0) {
         return -1;
     }
+    struct cmd_identity ident;
+    bool created = false;
+    if (cmd_identity_adopt(sv->o.data_dir, sv->o.id, &sv->o.cluster,
+                           sv->o.cluster_token, &ident, &created, why,
+                           sizeof why) != 0) {
+        logf_err(sv, "refusing to start: %s", why);
+        return -1;
+    }
     struct storage_wal_options wo;
     storage_wal_options_default(&wo);
     if (storage_wal_new(sv->fs, &wo, &sv->disk) != 0) {
@@ -719,6 +744,20 @@ static int open_storage(struct server *sv)
     if (st.recovery_note[0] != '\0') {
         logf_err(sv, "recovery: %s", st.recovery_note);
     }
+    bool has_state =
+        st.hard_state.term > 0 || st.n_entries > 0 || st.snapshot_index > 0;
+    if (created && has_state) {
+        logf_err(sv,
+                 "%s held state but no IDENTITY (made by an older "
+                 "raftkv-server): recorded it as node %llu of cluster "
+                 "%016llx, from --id and --cluster",
+                 sv->o.data_dir, (unsigned long long)ident.node_id,
+                 (unsigned long long)ident.cluster_id);
+    }
+    logf_info(sv, "node %llu of cluster %016llx (%s/IDENTITY%s)",
+              (unsigned long long)ident.node_id,
+              (unsigned long long)ident.cluster_id, sv->o.data_dir,
+              created ? ", new" : "");
     logf_info(sv,
               "storage in %s: term %llu, commit %llu, snapshot at %llu, %zu "
               "entries after it",

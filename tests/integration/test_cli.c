@@ -100,6 +100,10 @@ static int teardown(void **state)
 
 #define CLI(...) \
     run(CLI_BIN, "--endpoints", endpoint, "--insecure", __VA_ARGS__, NULL)
+/* raftkv-server in the foreground without TLS, for starts that fail. */
+#define SERVER(id, cluster, data)                                         \
+    run(SERVER_BIN, "--id", id, "--cluster", cluster, "--data-dir", data, \
+        "--insecure", NULL)
 
 /* Every command against a live node: output and exit codes. */
 static void cli_commands_and_exit_codes(void **state)
@@ -638,6 +642,37 @@ static void programs_tls_by_default_and_certificate_errors(void **state)
     assert_int_equal(procs_stop(pid, SIGTERM, 10000), 0);
 }
 
+/* A data directory belongs to one node of one cluster: started with
+ * another --id, or with a map that is not the one it was made with (here
+ * one that lists only this node, which once let a lone node lead a term
+ * of its own), the server refuses, naming DIR/IDENTITY, what it records
+ * and what was given, exit 2; started as it was made, it serves. */
+static void server_refuses_another_identity(void **state)
+{
+    (void)state;
+    assert_int_equal(CLI("put", "who", "node 1"), 0);
+    assert_int_equal(procs_stop(server, SIGTERM, 10000), 0);
+    server = 0;
+    char data[600];
+    snprintf(data, sizeof data, "%s/data", dir);
+    char two[160];
+    snprintf(two, sizeof two, "1=%s,2=127.0.0.1:1", endpoint);
+    assert_int_equal(SERVER("2", two, data), 2);
+    assert_non_null(strstr(err, "refusing to start"));
+    assert_non_null(strstr(err, "/data/IDENTITY records node 1"));
+    assert_non_null(strstr(err, "--id says 2"));
+    assert_int_equal(SERVER("1", two, data), 2);
+    assert_non_null(strstr(err, "but --cluster gives"));
+    assert_non_null(strstr(err, two));
+    char moved[96];
+    snprintf(moved, sizeof moved, "1=127.0.0.1:%u", procs_free_port());
+    assert_int_equal(SERVER("1", moved, data), 2);
+    assert_non_null(strstr(err, moved));
+    start_server(data, port);
+    assert_int_equal(CLI("get", "who"), 0);
+    assert_non_null(strstr(out, "node 1"));
+}
+
 /* Damage in the middle of the log: the server refuses to start, naming the
  * file and the offset, exit 2; SIGTERM before that stops it with 0. */
 static void server_refuses_corrupt_storage(void **state)
@@ -673,9 +708,7 @@ static void server_refuses_corrupt_storage(void **state)
     close(fd);
     char cluster[96];
     snprintf(cluster, sizeof cluster, "1=%s", endpoint);
-    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", cluster,
-                         "--data-dir", data, "--insecure", NULL),
-                     2);
+    assert_int_equal(SERVER("1", cluster, data), 2);
     assert_non_null(strstr(err, "refusing to start"));
     assert_non_null(strstr(err, ".log"));
     assert_non_null(strstr(err, "offset"));
@@ -692,6 +725,7 @@ int main(void)
         cmocka_unit_test(server_bad_requests_get_grpc_errors),
         cmocka_unit_test(server_connection_gate_refuses_what_is_over),
         cmocka_unit_test(programs_tls_by_default_and_certificate_errors),
+        cmocka_unit_test(server_refuses_another_identity),
         cmocka_unit_test(server_refuses_corrupt_storage),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -74,6 +74,53 @@ const char *cmd_cluster_address(const struct cmd_cluster *c, raft_id id);
  * 1..65535, or 0 when @port0_ok). */
 bool cmd_address_valid(const char *address, bool port0_ok);
 
+/* True when @a and @b list the same ids with the same addresses, in any
+ * order. */
+bool cmd_cluster_equal(const struct cmd_cluster *a,
+                       const struct cmd_cluster *b);
+/* "1=HOST:PORT,2=HOST:PORT" in id order, cut to @len bytes. */
+void cmd_cluster_format(const struct cmd_cluster *c, char *buf, size_t len);
+/* The cluster id a new cluster gets from its bootstrap map and
+ * --cluster-token: a 64-bit hash of both (never 0), the same on every
+ * node that bootstraps with the same map and token. */
+uint64_t cmd_cluster_id(const struct cmd_cluster *c, const char *token);
+
+/* A data directory's identity (DIR/IDENTITY, cmd/identity.c): the cluster
+ * it belongs to, the node it is, the members it was made with. */
+struct cmd_identity
+{
+    uint64_t cluster_id;
+    raft_id node_id;
+    struct cmd_cluster members;
+};
+
+/* Reads DIR/IDENTITY. Missing: 0 with *found false. Damaged:
+ * COMMON_EPARSE with "PATH:LINE: what" in @why; unreadable: COMMON_EIO. */
+int cmd_identity_read(const char *dir,
+                      struct cmd_identity *out,
+                      bool *found,
+                      char *why,
+                      size_t why_len);
+/* Writes DIR/IDENTITY atomically (a temporary file, fsync, rename, fsync
+ * of the directory). COMMON_EIO with the path and the reason in @why. */
+int cmd_identity_write(const char *dir,
+                       const struct cmd_identity *id,
+                       char *why,
+                       size_t why_len);
+/* At a server's start: on a directory without IDENTITY, records node
+ * @node of the cluster @cluster (its id from @token) and sets *created;
+ * on one with it, checks that @node and @cluster are what it records and
+ * otherwise returns COMMON_EINVAL with @why naming the file, what it
+ * records and what was given. *out is the identity in force. */
+int cmd_identity_adopt(const char *dir,
+                       raft_id node,
+                       const struct cmd_cluster *cluster,
+                       const char *token,
+                       struct cmd_identity *out,
+                       bool *created,
+                       char *why,
+                       size_t why_len);
+
 /* After a usage error: @synopsis and where to read more, on stderr. */
 void cmd_usage_short(const char *program, const char *synopsis);
 

@@ -1,7 +1,7 @@
 /*
  * cmd_api: what raftkv-server and raftkv-cli share - the cluster map and
  * flag parsers, and raftkv.KV's messages to and from kv_request and
- * kv_response.
+ * kv_response, and a data directory's IDENTITY file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -244,6 +245,164 @@ static void status_round_trips(void **state)
     assert_int_equal(cmd_status_decode("\xff", 1, &got), COMMON_EPARSE);
 }
 
+/* A temporary directory for one identity test; removed by rm_dir. */
+static void make_dir(char *dir, size_t len)
+{
+    snprintf(dir, len, "/tmp/raftkv-identity-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+}
+
+static void rm_dir(const char *dir)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    unlink(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
+static void write_text(const char *dir, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* The cluster id depends on the map and the token, not on the order the
+ * map lists its members in. */
+static void cluster_id_is_order_free(void **state)
+{
+    (void)state;
+    struct cmd_cluster a;
+    struct cmd_cluster b;
+    struct cmd_cluster c;
+    assert_int_equal(
+        cmd_cluster_parse("1=h:1,2=h:2,3=h:3", &a, why, sizeof why), 0);
+    assert_int_equal(
+        cmd_cluster_parse("3=h:3,1=h:1,2=h:2", &b, why, sizeof why), 0);
+    assert_int_equal(
+        cmd_cluster_parse("1=h:1,2=h:2,3=h:4", &c, why, sizeof why), 0);
+    assert_true(cmd_cluster_equal(&a, &b));
+    assert_false(cmd_cluster_equal(&a, &c));
+    assert_int_equal(cmd_cluster_id(&a, "raftkv"),
+                     cmd_cluster_id(&b, "raftkv"));
+    assert_int_not_equal(cmd_cluster_id(&a, "raftkv"),
+                         cmd_cluster_id(&c, "raftkv"));
+    assert_int_not_equal(cmd_cluster_id(&a, "raftkv"),
+                         cmd_cluster_id(&a, "other"));
+    char text[128];
+    cmd_cluster_format(&b, text, sizeof text);
+    assert_string_equal(text, "1=h:1,2=h:2,3=h:3");
+}
+
+/* The first start records the identity; later starts with the same --id
+ * and --cluster adopt it; another --id or another map is refused with the
+ * file, what it records and what was given. */
+static void identity_is_recorded_and_enforced(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    struct cmd_cluster map;
+    assert_int_equal(
+        cmd_cluster_parse("2=h:2,1=h:1,3=h:3", &map, why, sizeof why), 0);
+    struct cmd_identity id;
+    bool created = false;
+    assert_int_equal(cmd_identity_adopt(dir, 3, &map, "raftkv", &id, &created,
+                                        why, sizeof why),
+                     0);
+    assert_true(created);
+    assert_int_equal(id.node_id, 3);
+    assert_int_equal(id.cluster_id, cmd_cluster_id(&map, "raftkv"));
+
+    struct cmd_identity again;
+    bool found = false;
+    assert_int_equal(cmd_identity_read(dir, &again, &found, why, sizeof why),
+                     0);
+    assert_true(found);
+    assert_int_equal(again.cluster_id, id.cluster_id);
+    assert_int_equal(again.node_id, 3);
+    assert_true(cmd_cluster_equal(&again.members, &map));
+
+    /* The same start again, even with another token: adopted as it is. */
+    assert_int_equal(cmd_identity_adopt(dir, 3, &map, "other", &again, &created,
+                                        why, sizeof why),
+                     0);
+    assert_false(created);
+    assert_int_equal(again.cluster_id, id.cluster_id);
+
+    /* Another node's --id. */
+    assert_int_equal(cmd_identity_adopt(dir, 2, &map, "raftkv", &again,
+                                        &created, why, sizeof why),
+                     COMMON_EINVAL);
+    assert_non_null(strstr(why, "/IDENTITY records node 3"));
+    assert_non_null(strstr(why, "--id says 2"));
+
+    /* A map that lists only this node (the split brain of a lone
+     * restart), and one with a moved address. */
+    const char *wrong[] = {"3=h:3", "1=h:1,2=h:2,3=h:9"};
+    for (size_t k = 0; k < 2; k++) {
+        struct cmd_cluster other;
+        assert_int_equal(cmd_cluster_parse(wrong[k], &other, why, sizeof why),
+                         0);
+        assert_int_equal(cmd_identity_adopt(dir, 3, &other, "raftkv", &again,
+                                            &created, why, sizeof why),
+                         COMMON_EINVAL);
+        assert_non_null(strstr(why, "as 1=h:1,2=h:2,3=h:3"));
+        assert_non_null(strstr(why, wrong[k]));
+    }
+    rm_dir(dir);
+}
+
+/* A damaged IDENTITY is refused with the line that is wrong; a missing
+ * one is reported as not found. */
+static void damaged_identity_names_the_line(void **state)
+{
+    (void)state;
+    char dir[64];
+    make_dir(dir, sizeof dir);
+    struct cmd_identity id;
+    bool found = true;
+    assert_int_equal(cmd_identity_read(dir, &id, &found, why, sizeof why), 0);
+    assert_false(found);
+    const struct
+    {
+        const char *text;
+        const char *says;
+    } bad[] = {
+        {"raftkv-identity: 1\ncluster: 00000000000000zz\n", ":2: cluster"},
+        {"raftkv-identity: 2\n", ":1: version '2'"},
+        {"raftkv-identity: 1\nnode 3\n", ":2: expected 'key: value'"},
+        {"raftkv-identity: 1\ncolour: blue\n", ":2: unknown key 'colour'"},
+        {"raftkv-identity: 1\nmember: 1=h:1\nmember: 1=h:2\n",
+         ":3: member 1: listed twice"},
+        {"raftkv-identity: 1\nmember: 1=h\n", ":2: member '1=h'"},
+        {"raftkv-identity: 1\nnode: 0\n", ":2: node '0'"},
+        {"raftkv-identity: 1\ncluster: 0123456789abcdef\nnode: 3\n",
+         "incomplete"},
+        {"raftkv-identity: 1\ncluster: 0123456789abcdef\nnode: 3\nmember: "
+         "1=h:1\n",
+         "node 3 is not among its members"},
+        {"raftkv-identity: 1\ncluster: 0123456789abcdef\nnode: 1\nmember: "
+         "1=h:1",
+         ":4: line too long or unterminated"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        write_text(dir, bad[k].text);
+        why[0] = '\0';
+        assert_int_equal(cmd_identity_read(dir, &id, &found, why, sizeof why),
+                         COMMON_EPARSE);
+        assert_true(found);
+        if (strstr(why, bad[k].says) == NULL) {
+            fail_msg("case %zu: '%s' does not say '%s'", k, why, bad[k].says);
+        }
+        assert_non_null(strstr(why, "/IDENTITY"));
+    }
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +412,9 @@ int main(void)
         cmocka_unit_test(bad_requests_are_refused),
         cmocka_unit_test(responses_round_trip),
         cmocka_unit_test(status_round_trips),
+        cmocka_unit_test(cluster_id_is_order_free),
+        cmocka_unit_test(identity_is_recorded_and_enforced),
+        cmocka_unit_test(damaged_identity_names_the_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
