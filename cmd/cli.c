@@ -355,6 +355,12 @@ static int status(struct cli *c)
                 (unsigned long long)st.applied, (unsigned long long)st.last,
                 (unsigned long long)st.leader_id, (unsigned long long)st.keys,
                 (unsigned long long)st.digest);
+            if (st.follower_lost_entries > 0) {
+                printf(
+                    "     %llu time(s) a follower had lost entries it "
+                    "acknowledged (see this node's log)\n",
+                    (unsigned long long)st.follower_lost_entries);
+            }
             if (st.leader_id != 0 && st.term >= leader_term) {
                 leader = st.leader_id;
                 leader_term = st.term;

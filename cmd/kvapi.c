@@ -243,6 +243,7 @@ int cmd_status_encode(const struct cmd_status *s, uint8_t **out, size_t *len)
     m.state_digest = s->digest;
     m.keys = s->keys;
     m.snapshot_index = s->snapshot_index;
+    m.follower_lost_entries = s->follower_lost_entries;
     return pack(&m.base, out, len);
 }
 
@@ -407,6 +408,7 @@ int cmd_status_decode(const void *buf, size_t len, struct cmd_status *out)
     out->digest = m->state_digest;
     out->keys = m->keys;
     out->snapshot_index = m->snapshot_index;
+    out->follower_lost_entries = m->follower_lost_entries;
     raftkv__status_response__free_unpacked(m, NULL);
     return 0;
 }

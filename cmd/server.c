@@ -439,6 +439,9 @@ static void reply_status(struct server *sv, struct transport_grpc_call *call)
     st.digest = kv_sm_digest(sm);
     st.keys = kv_sm_keys(sm);
     st.snapshot_index = ks.snapshot_index;
+    struct raft_stats rs;
+    raft_get_stats(r, &rs);
+    st.follower_lost_entries = rs.follower_lost_entries;
     uint8_t *buf = NULL;
     size_t len = 0;
     if (cmd_status_encode(&st, &buf, &len) != 0) {

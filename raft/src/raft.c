@@ -461,10 +461,16 @@ static const char *message_beyond_bounds(const struct raft_message *m)
             if (m->heartbeat.context > RAFT_INDEX_MAX) {
                 return "heartbeat read round beyond RAFT_INDEX_MAX";
             }
+            if (m->heartbeat.match > RAFT_INDEX_MAX) {
+                return "heartbeat match beyond RAFT_INDEX_MAX";
+            }
             return NULL;
         case RAFT_MSG_HEARTBEAT_RESP:
             if (m->heartbeat_resp.context > RAFT_INDEX_MAX) {
                 return "heartbeat response read round beyond RAFT_INDEX_MAX";
+            }
+            if (m->heartbeat_resp.log_end > RAFT_INDEX_MAX) {
+                return "heartbeat response log end beyond RAFT_INDEX_MAX";
             }
             return NULL;
         case RAFT_MSG_SNAPSHOT:

@@ -199,7 +199,9 @@ int replication_heartbeat_all(struct raft *r)
             .type = RAFT_MSG_HEARTBEAT,
             .to = p->id,
             .term = r->term,
-            .heartbeat = {.commit = commit, .context = r->read_round},
+            .heartbeat = {.commit = commit,
+                          .context = r->read_round,
+                          .match = p->match},
         };
         int rv = raft_send(r, &m);
         if (rv != 0) {
@@ -274,6 +276,34 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
     return 0;
 }
 
+/* @p answered a heartbeat saying its log ends at @log_end - 1, below the
+ * match it had acknowledged in this term. Within a term a follower's log
+ * never loses what it acknowledged to that term's leader (truncation only
+ * removes entries that conflict with the leader's), and the heartbeat was
+ * sent after that acknowledgement arrived, so this is exact, whatever the
+ * network reordered: the follower restarted from a disk that did not keep
+ * what it synced (or from an old copy). Without this the leader would
+ * probe at match + 1 forever and the follower never catch up. The leader
+ * resends from what the follower holds (entries, or a snapshot when they
+ * were compacted away). Lowering match is safe: the commit index never
+ * goes back, and the next acknowledgement raises match again. */
+static void lost_acknowledged(struct raft *r,
+                              struct progress *p,
+                              raft_index log_end)
+{
+    assert(log_end >= 1 && log_end <= p->match && !p->is_self);
+    r->stats.follower_lost_entries++;
+    raft_logf(r, COMMON_LOG_WARN,
+              "follower %llu holds its log only to %llu, below the %llu it "
+              "acknowledged in term %llu: it lost acknowledged entries (a "
+              "disk that did not keep what it synced?); resending from %llu",
+              (unsigned long long)p->id, (unsigned long long)(log_end - 1),
+              (unsigned long long)p->match, (unsigned long long)r->term,
+              (unsigned long long)log_end);
+    p->match = log_end - 1;
+    progress_become_probe(p);
+}
+
 int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
 {
     if (r->role != RAFT_LEADER) {
@@ -283,6 +313,11 @@ int replication_on_heartbeat_resp(struct raft *r, const struct raft_message *m)
     assert(p != NULL);
     p->recent_active = true;
     p->probe_sent = false;
+    raft_index log_end = m->heartbeat_resp.log_end;
+    if (log_end != 0 && log_end <= p->match) {
+        /* Answered again (a duplicate): match is below log_end by now. */
+        lost_acknowledged(r, p, log_end);
+    }
     if (p->state == PROGRESS_REPLICATE &&
         progress_inflight_full(p, r->opts.max_inflight)) {
         /* A window full of lost messages would otherwise stall for good. */
@@ -435,11 +470,14 @@ int replication_on_heartbeat(struct raft *r, const struct raft_message *m)
         r->commit = c;
     }
     assert(r->commit <= last);
+    /* The leader believes this node acknowledged up to match in this
+     * term; a log that ends before it lost acknowledged entries. */
+    raft_index log_end = m->heartbeat.match > last ? last + 1 : 0;
     struct raft_message resp = {
         .type = RAFT_MSG_HEARTBEAT_RESP,
         .to = m->from,
         .term = r->term,
-        .heartbeat_resp = {.context = m->heartbeat.context},
+        .heartbeat_resp = {.context = m->heartbeat.context, .log_end = log_end},
     };
     return raft_send(r, &resp);
 }

@@ -64,9 +64,11 @@ static bool same_message(const struct raft_message *a,
                    a->append_resp.hint_term == b->append_resp.hint_term;
         case RAFT_MSG_HEARTBEAT:
             return a->heartbeat.commit == b->heartbeat.commit &&
-                   a->heartbeat.context == b->heartbeat.context;
+                   a->heartbeat.context == b->heartbeat.context &&
+                   a->heartbeat.match == b->heartbeat.match;
         case RAFT_MSG_HEARTBEAT_RESP:
-            return a->heartbeat_resp.context == b->heartbeat_resp.context;
+            return a->heartbeat_resp.context == b->heartbeat_resp.context &&
+                   a->heartbeat_resp.log_end == b->heartbeat_resp.log_end;
         case RAFT_MSG_SNAPSHOT: {
             const struct raft_snapshot_chunk *x = &a->snapshot;
             const struct raft_snapshot_chunk *y = &b->snapshot;

@@ -174,9 +174,11 @@ static inline void raft_input_message(struct fuzz_in *in,
         case RAFT_MSG_HEARTBEAT:
             m->heartbeat.commit = raft_input_index(in, r);
             m->heartbeat.context = fuzz_u8(in);
+            m->heartbeat.match = raft_input_index(in, r);
             break;
         case RAFT_MSG_HEARTBEAT_RESP:
             m->heartbeat_resp.context = fuzz_u8(in);
+            m->heartbeat_resp.log_end = raft_input_index(in, r);
             break;
         case RAFT_MSG_SNAPSHOT: {
             struct raft_snapshot_chunk *c = &m->snapshot;

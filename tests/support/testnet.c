@@ -5,6 +5,7 @@
  */
 #include "testnet.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -588,6 +589,19 @@ void tn_restart(struct testnet *tn, raft_id id)
     }
     boot_node(tn, node);
     tn_process(tn, id);
+}
+
+void tn_lose_tail(struct testnet *tn, raft_id id, size_t n)
+{
+    struct tn_node *node = tn_node(tn, id);
+    assert(node != NULL && node->r == NULL && n <= node->disk.len);
+    struct tn_disk *d = &node->disk;
+    raft_index from =
+        d->len == n ? d->snap_index + 1 : d->entries[d->len - n].index;
+    disk_truncate(d, from);
+    if (d->hs.commit >= from) {
+        d->hs.commit = from - 1;
+    }
 }
 
 void tn_boot_log(struct testnet *tn,

@@ -143,6 +143,10 @@ void tn_crash(struct testnet *tn, raft_id id);
 void tn_restart(struct testnet *tn, raft_id id);
 /* Replaces node @id's disk with a log of the given terms and a hard state
  * (term, vote), and boots it (for setting up figures from the paper). */
+/* The disk of crashed node @id loses its last @n log entries, as a disk
+ * that acknowledged syncs it did not keep would (the hard state's commit
+ * is cut to what is left, as recovery would find it). */
+void tn_lose_tail(struct testnet *tn, raft_id id, size_t n);
 void tn_boot_log(struct testnet *tn,
                  raft_id id,
                  const raft_term *terms,

@@ -150,12 +150,14 @@ static int to_wire(const struct raft_message *m,
             raftkv__raft__heartbeat__init(&w->body.heartbeat);
             w->body.heartbeat.commit = m->heartbeat.commit;
             w->body.heartbeat.context = m->heartbeat.context;
+            w->body.heartbeat.match = m->heartbeat.match;
             w->m.body_case = RAFTKV__RAFT__MESSAGE__BODY_HEARTBEAT;
             w->m.heartbeat = &w->body.heartbeat;
             return 0;
         case RAFT_MSG_HEARTBEAT_RESP:
             raftkv__raft__heartbeat_resp__init(&w->body.heartbeat_resp);
             w->body.heartbeat_resp.context = m->heartbeat_resp.context;
+            w->body.heartbeat_resp.log_end = m->heartbeat_resp.log_end;
             w->m.body_case = RAFTKV__RAFT__MESSAGE__BODY_HEARTBEAT_RESP;
             w->m.heartbeat_resp = &w->body.heartbeat_resp;
             return 0;
@@ -386,10 +388,12 @@ static void from_wire(const Raftkv__Raft__Message *w,
             m->type = RAFT_MSG_HEARTBEAT;
             m->heartbeat.commit = w->heartbeat->commit;
             m->heartbeat.context = w->heartbeat->context;
+            m->heartbeat.match = w->heartbeat->match;
             break;
         case RAFTKV__RAFT__MESSAGE__BODY_HEARTBEAT_RESP:
             m->type = RAFT_MSG_HEARTBEAT_RESP;
             m->heartbeat_resp.context = w->heartbeat_resp->context;
+            m->heartbeat_resp.log_end = w->heartbeat_resp->log_end;
             break;
         case RAFTKV__RAFT__MESSAGE__BODY_SNAPSHOT: {
             const Raftkv__Raft__Snapshot *s = w->snapshot;

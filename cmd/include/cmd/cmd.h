@@ -261,6 +261,7 @@ struct cmd_status
     uint64_t digest;
     uint64_t keys;
     raft_index snapshot_index;
+    uint64_t follower_lost_entries;
 };
 
 int cmd_status_encode(const struct cmd_status *s, uint8_t **out, size_t *len);

@@ -209,11 +209,17 @@ struct raft_heartbeat
 {
     raft_index commit;
     uint64_t context; /* read round number (ReadIndex), echoed back */
+    /* The leader's match for the receiver: the index up to which it
+     * acknowledged holding the leader's log in this term. */
+    raft_index match;
 };
 
 struct raft_heartbeat_resp
 {
     uint64_t context;
+    /* 0, or the receiver's last index + 1 when its log ends before the
+     * heartbeat's match: it lost entries it had acknowledged. */
+    raft_index log_end;
 };
 
 /* One chunk of a snapshot (Raft paper, Figure 13, InstallSnapshot). The
@@ -463,6 +469,11 @@ struct raft_stats
     uint64_t pre_votes_started;
     uint64_t leader_terms; /* times it became leader */
     uint64_t step_downs_check_quorum;
+    /* As leader: times a follower's log was found to end before the index
+     * it had acknowledged in this term (it lost acknowledged entries:
+     * replication.c, lost_acknowledged); each time the leader resent from
+     * what the follower holds. */
+    uint64_t follower_lost_entries;
 };
 void raft_get_stats(const struct raft *r, struct raft_stats *s);
 

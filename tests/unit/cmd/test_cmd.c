@@ -232,7 +232,8 @@ static void status_round_trips(void **state)
                            .last = 101,
                            .digest = 0xdeadbeefcafef00dull,
                            .keys = 12,
-                           .snapshot_index = 50};
+                           .snapshot_index = 50,
+                           .follower_lost_entries = 3};
     strcpy(s.role, "follower");
     strcpy(s.leader_address, "h1:7001");
     uint8_t *buf = NULL;

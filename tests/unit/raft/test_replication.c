@@ -268,6 +268,12 @@ static void replication_survives_loss_duplication_reordering(void **state)
             assert_int_equal(tn_node(tn, id)->applied, commit);
         }
         assert_true(proposed > 50);
+        /* Loss, duplicates and reordering never look like lost entries. */
+        for (raft_id id = 1; id <= 5; id++) {
+            struct raft_stats st;
+            raft_get_stats(tn_node(tn, id)->r, &st);
+            assert_int_equal(st.follower_lost_entries, 0);
+        }
         assert_true(tn_safe(tn));
         tn_free(tn);
     }
@@ -299,6 +305,116 @@ static void replication_stale_acks_are_harmless(void **state)
     raft_free(r);
 }
 
+/* A follower whose log ends before the match it acknowledged lost
+ * entries: its heartbeat answer says where its log ends; the leader counts
+ * it, lowers the match to what the follower holds and resends from there
+ * (without it the leader probed at match + 1 forever). A duplicate of the
+ * answer counts nothing more. */
+static void replication_resends_what_a_follower_lost(void **state)
+{
+    (void)state;
+    struct raft *r = leader(3, 0, 0);
+    raft_index base = raft_last_index(r);
+    propose_n(r, 10);
+    single_drain(r, &cap);
+    ack(r, 2, base + 10);
+    single_ticks(r, 1, &cap);
+    const struct raft_message *hb = single_find(&cap, RAFT_MSG_HEARTBEAT, 2);
+    assert_non_null(hb);
+    assert_int_equal(hb->heartbeat.match, base + 10);
+    struct raft_message lost = {
+        .type = RAFT_MSG_HEARTBEAT_RESP,
+        .from = 2,
+        .to = 1,
+        .term = raft_current_term(r),
+        .heartbeat_resp = {.log_end = base + 4},
+    };
+    assert_int_equal(single_step(r, &lost, &cap), 0);
+    struct raft_stats st;
+    raft_get_stats(r, &st);
+    assert_int_equal(st.follower_lost_entries, 1);
+    raft_index match = 0;
+    raft_index next = 0;
+    assert_true(raft_progress(r, 2, &match, &next));
+    assert_int_equal(match, base + 3);
+    assert_int_equal(next, base + 4);
+    const struct raft_message *m = single_find(&cap, RAFT_MSG_APPEND, 2);
+    assert_non_null(m);
+    assert_int_equal(m->append.prev_index, base + 3);
+    assert_int_equal(single_step(r, &lost, &cap), 0);
+    raft_get_stats(r, &st);
+    assert_int_equal(st.follower_lost_entries, 1);
+    ack(r, 2, base + 10);
+    assert_true(raft_progress(r, 2, &match, &next));
+    assert_int_equal(match, base + 10);
+    raft_free(r);
+}
+
+/* The follower's side: a heartbeat whose match is beyond its log gets an
+ * answer saying where the log ends; one within it gets 0. */
+static void replication_follower_reports_a_short_log(void **state)
+{
+    (void)state;
+    const raft_term terms[] = {1, 1, 1, 1, 1};
+    struct single_opts o = {
+        .id = 2, .voters = 3, .terms = terms, .n_terms = 5, .term = 1};
+    struct raft *r = single_new(&o);
+    struct raft_message hb = {
+        .type = RAFT_MSG_HEARTBEAT,
+        .from = 1,
+        .to = 2,
+        .term = 1,
+        .heartbeat = {.commit = 3, .match = 8},
+    };
+    assert_int_equal(single_step(r, &hb, &cap), 0);
+    const struct raft_message *m =
+        single_find(&cap, RAFT_MSG_HEARTBEAT_RESP, 1);
+    assert_non_null(m);
+    assert_int_equal(m->heartbeat_resp.log_end, 6);
+    hb.heartbeat.match = 5;
+    assert_int_equal(single_step(r, &hb, &cap), 0);
+    m = single_find(&cap, RAFT_MSG_HEARTBEAT_RESP, 1);
+    assert_non_null(m);
+    assert_int_equal(m->heartbeat_resp.log_end, 0);
+    raft_free(r);
+}
+
+/* End to end: a follower restarts from a disk that lost the last entries
+ * it had acknowledged; it catches up with the leader and the cluster
+ * stays safe. */
+static void replication_follower_that_lost_entries_catches_up(void **state)
+{
+    (void)state;
+    struct raft_options o;
+    raft_options_default(&o);
+    struct testnet *tn = tn_new(3, &o, 5);
+    raft_id l = tn_elect(tn, 300);
+    assert_int_not_equal(l, 0);
+    raft_id f = l == 3 ? 2 : 3;
+    for (int k = 0; k < 40; k++) {
+        char buf[16];
+        int len = snprintf(buf, sizeof buf, "y%d", k);
+        assert_int_equal(tn_propose(tn, l, buf, (size_t)len), 0);
+        tn_round(tn);
+    }
+    tn_rounds(tn, 20);
+    raft_index last = raft_last_index(tn_node(tn, l)->r);
+    assert_int_equal(tn_node(tn, f)->disk.len, last);
+    tn_crash(tn, f);
+    tn_lose_tail(tn, f, 15);
+    tn_restart(tn, f);
+    /* No new writes: the next heartbeat shows the gap. */
+    tn_rounds(tn, 100);
+    assert_int_equal(tn_leader(tn), l);
+    assert_int_equal(tn_node(tn, f)->disk.len, last);
+    assert_int_equal(tn_node(tn, f)->applied, last);
+    struct raft_stats st;
+    raft_get_stats(tn_node(tn, l)->r, &st);
+    assert_true(st.follower_lost_entries >= 1);
+    assert_true(tn_safe(tn));
+    tn_free(tn);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -312,6 +428,9 @@ int main(void)
         cmocka_unit_test(replication_fast_backtracking_skips_terms),
         cmocka_unit_test(replication_survives_loss_duplication_reordering),
         cmocka_unit_test(replication_stale_acks_are_harmless),
+        cmocka_unit_test(replication_resends_what_a_follower_lost),
+        cmocka_unit_test(replication_follower_reports_a_short_log),
+        cmocka_unit_test(replication_follower_that_lost_entries_catches_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,10 +101,13 @@ static void assert_same(const struct raft_message *a,
         case RAFT_MSG_HEARTBEAT:
             assert_int_equal(a->heartbeat.commit, b->heartbeat.commit);
             assert_int_equal(a->heartbeat.context, b->heartbeat.context);
+            assert_int_equal(a->heartbeat.match, b->heartbeat.match);
             break;
         case RAFT_MSG_HEARTBEAT_RESP:
             assert_int_equal(a->heartbeat_resp.context,
                              b->heartbeat_resp.context);
+            assert_int_equal(a->heartbeat_resp.log_end,
+                             b->heartbeat_resp.log_end);
             break;
         case RAFT_MSG_SNAPSHOT:
             assert_int_equal(a->snapshot.index, b->snapshot.index);
@@ -177,8 +180,10 @@ static void codec_round_trips_every_message_type(void **state)
                                        .n_entries = 3};
     m[3].append_resp = (struct raft_append_resp){
         .success = true, .index = 10, .hint_index = 5, .hint_term = 2};
-    m[4].heartbeat = (struct raft_heartbeat){.commit = 9, .context = 77};
-    m[5].heartbeat_resp = (struct raft_heartbeat_resp){.context = 77};
+    m[4].heartbeat =
+        (struct raft_heartbeat){.commit = 9, .context = 77, .match = 11};
+    m[5].heartbeat_resp =
+        (struct raft_heartbeat_resp){.context = 77, .log_end = 12};
     m[6].snapshot = (struct raft_snapshot_chunk){.index = 500,
                                                  .term = 4,
                                                  .conf = conf_buf,
