@@ -108,6 +108,7 @@ struct server
     bool secure;
     struct transport_grpc *grpc;
     struct kv_node *node;
+    uint64_t cluster_id; /* from DIR/IDENTITY: stamped on peer batches */
     struct pending pending[PENDING_MAX];
     uint32_t free_slots[PENDING_MAX];
     size_t n_free;
@@ -733,6 +734,7 @@ static int open_storage(struct server *sv)
         logf_err(sv, "refusing to start: %s", why);
         return -1;
     }
+    sv->cluster_id = ident.cluster_id;
     struct storage_wal_options wo;
     storage_wal_options_default(&wo);
     if (storage_wal_new(sv->fs, &wo, &sv->disk) != 0) {
@@ -810,6 +812,7 @@ static int start_transport(struct server *sv)
     struct transport_grpc_options o;
     transport_grpc_options_default(&o);
     o.id = sv->o.id;
+    o.cluster_id = sv->cluster_id;
     o.listen = sv->o.listen;
     o.deliver = on_deliver;
     o.deliver_data = sv;

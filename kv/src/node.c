@@ -532,9 +532,12 @@ static void maybe_snapshot(struct kv_node *n)
     if (kv_sm_snapshot(n->sm, &buf, &len) != 0) {
         return; /* no memory now: try again after the next entries */
     }
-    struct storage_snapshot_meta meta = {
-        .index = applied, .term = term, .conf = *raft_config(n->raft)};
-    int rv = storage_save_snapshot(n->storage, &meta, buf, len);
+    struct storage_snapshot_meta meta = {.index = applied, .term = term};
+    /* The configuration at the snapshot's index, not the latest one: an
+     * uncommitted change after it must not outlive a truncation. */
+    int rv = raft_config_at(n->raft, applied, &meta.conf);
+    assert(rv == 0);
+    rv = storage_save_snapshot(n->storage, &meta, buf, len);
     if (rv != 0) {
         free(buf);
         char why[320];

@@ -71,14 +71,17 @@ static void set_role(struct raft *r, enum raft_role to)
 {
     assert(convert_legal((int)r->role, (int)to));
     r->role = to;
+    /* A transfer lasts as long as the leadership it hands over. */
+    r->transfer_to = 0;
+    r->transfer_sent = false;
 }
 
 /* The tally of a new (pre-)election: the node's own vote, nobody else's. */
 static void votes_reset(struct raft *r)
 {
-    /* Only a voter campaigns (election_start() checked). */
-    assert(raft_configuration_find(&r->conf, r->id) >= 0);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    /* Only a node that may campaign does (election_start() checked). */
+    assert(membership_may_campaign(r));
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         r->progress[k].vote = r->progress[k].is_self ? 1 : 0;
     }
 }
@@ -163,7 +166,7 @@ int become_leader(struct raft *r)
         rv = 0;
     }
     raft_index last = log_last_index(&r->log);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         struct progress *p = &r->progress[k];
         /* Figure 2: "nextIndex initialized to leader last log index + 1,
          * matchIndex initialized to 0". The no-op is the first thing each

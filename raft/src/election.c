@@ -27,13 +27,6 @@ void election_reset_timeout(struct raft *r)
     assert(r->randomized_timeout >= e && r->randomized_timeout < 2 * e);
 }
 
-static bool promotable(const struct raft *r)
-{
-    int k = raft_configuration_find(&r->conf, r->id);
-    assert(k < 0 || (uint32_t)k < r->conf.count);
-    return k >= 0 && r->conf.servers[k].role == RAFT_VOTER;
-}
-
 bool election_in_lease(const struct raft *r)
 {
     /* Only a leader names itself as the leader (convert.c). */
@@ -49,7 +42,7 @@ static int tally(const struct raft *r)
     unsigned granted = 0;
     unsigned rejected = 0;
     unsigned voters = 0;
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
         if (!p->voter) {
             continue;
@@ -76,7 +69,7 @@ static int decide(struct raft *r)
     int t = tally(r);
     if (t > 0) {
         if (r->role == RAFT_PRE_CANDIDATE) {
-            return election_start(r, false);
+            return election_start(r, false, false);
         }
         return become_leader(r);
     }
@@ -87,9 +80,9 @@ static int decide(struct raft *r)
     return 0;
 }
 
-int election_start(struct raft *r, bool pre_vote)
+int election_start(struct raft *r, bool pre_vote, bool transfer)
 {
-    if (!promotable(r)) {
+    if (!membership_may_campaign(r)) {
         return raft_drop(r, "not a voter: cannot campaign");
     }
     if (r->role == RAFT_LEADER) {
@@ -125,7 +118,7 @@ int election_start(struct raft *r, bool pre_vote)
         r->role != (pre_vote ? RAFT_PRE_CANDIDATE : RAFT_CANDIDATE)) {
         return rv;
     }
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
         if (p->is_self || !p->voter) {
             continue;
@@ -136,7 +129,8 @@ int election_start(struct raft *r, bool pre_vote)
             .term = vote_term,
             .vote = {.last_index = log_last_index(&r->log),
                      .last_term = log_last_term(&r->log),
-                     .pre_vote = pre_vote},
+                     .pre_vote = pre_vote,
+                     .transfer = transfer},
         };
         raft_send(r, &m);
     }
@@ -153,11 +147,12 @@ int election_tick(struct raft *r)
     if (r->role == RAFT_LEADER) {
         r->heartbeat_elapsed++;
         r->election_elapsed++;
+        transfer_tick(r);
         if (r->election_elapsed >= r->opts.election_ticks) {
             r->election_elapsed = 0;
             if (r->opts.check_quorum) {
                 unsigned active = 0;
-                for (uint32_t k = 0; k < r->conf.count; k++) {
+                for (uint32_t k = 0; k < r->n_progress; k++) {
                     struct progress *p = &r->progress[k];
                     if (p->voter && (p->is_self || p->recent_active)) {
                         active++;
@@ -188,11 +183,11 @@ int election_tick(struct raft *r)
     }
     r->election_elapsed++;
     if (r->election_elapsed >= r->randomized_timeout) {
-        if (!promotable(r)) {
+        if (!membership_may_campaign(r)) {
             election_reset_timeout(r);
             return 0;
         }
-        int rv = election_start(r, r->opts.pre_vote);
+        int rv = election_start(r, r->opts.pre_vote, false);
         /* At RAFT_TERM_MAX the timeout only restarts the timer. */
         return rv == COMMON_ERANGE ? 0 : rv;
     }

@@ -74,16 +74,30 @@ static void check_indexes(const struct raft *r)
            (r->install_pending && r->install.index == l->snapshot_index));
 }
 
-/* A valid configuration, one progress record per server in its order, and
- * the quorum in step with it. */
+/* A valid configuration, from the log entry at conf_index or the one at
+ * the log's start; one progress record per server in its order, then this
+ * node's own when it is not a member; the quorum in step with it. */
 static void check_configuration(const struct raft *r)
 {
     assert(raft_configuration_valid(&r->conf));
+    assert(raft_configuration_valid(&r->base_conf));
     assert(r->quorum == raft_configuration_voter_count(&r->conf) / 2 + 1);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    assert(r->conf_index <= log_last_index(&r->log));
+    if (r->conf_index > r->log.snapshot_index) {
+        const struct raft_entry *e = log_get(&r->log, r->conf_index);
+        assert(e != NULL && e->type == RAFT_ENTRY_CONFIG);
+    }
+    bool member = raft_configuration_find(&r->conf, r->id) >= 0;
+    assert(r->n_progress == r->conf.count + (member ? 0 : 1));
+    if (!member) {
+        const struct progress *p = &r->progress[r->conf.count];
+        assert(p->is_self && p->id == r->id && !p->voter);
+    }
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
-        assert(p->id == r->conf.servers[k].id);
-        assert(p->voter == (r->conf.servers[k].role == RAFT_VOTER));
+        assert(k == r->conf.count ||
+               (p->id == r->conf.servers[k].id &&
+                p->voter == (r->conf.servers[k].role == RAFT_VOTER)));
         assert(p->is_self == (p->id == r->id));
         assert(p->inflight ==
                r->inflight_mem + (size_t)k * r->opts.max_inflight);
@@ -96,12 +110,25 @@ static void check_configuration(const struct raft *r)
  * a timeout is drawn from [election_ticks, 2 * election_ticks). */
 static void check_role(const struct raft *r)
 {
-    int k = raft_configuration_find(&r->conf, r->id);
-    /* Only a voter campaigns, and only a follower's configuration changes
-     * (a snapshot installed), so a node in any other role is a voter. */
-    bool voter = k >= 0 && r->conf.servers[k].role == RAFT_VOTER;
+    /* Only a node that may campaign does (a voter, or while a change is
+     * uncommitted a voter of the configuration before it), and its
+     * configuration and commit index change only as it becomes a follower
+     * (an append or a snapshot); a leader steps down once a committed
+     * configuration no longer lists it as a voter. */
+    bool voter = membership_may_campaign(r);
+    uint32_t k = 0;
+    while (k < r->n_progress && !r->progress[k].is_self) {
+        k++;
+    }
+    assert(k < r->n_progress);
     unsigned e = r->opts.election_ticks;
     assert(r->randomized_timeout >= e && r->randomized_timeout < 2 * e);
+    /* A transfer is a leader's, to another node, for at most an election
+     * timeout (transfer.c). */
+    assert(r->transfer_to == 0 ||
+           (r->role == RAFT_LEADER && r->transfer_to != r->id &&
+            r->transfer_elapsed < e));
+    assert(r->transfer_to != 0 || !r->transfer_sent);
     assert(r->election_elapsed < 2 * e);
     switch (r->role) {
         case RAFT_FOLLOWER:
@@ -120,7 +147,11 @@ static void check_role(const struct raft *r)
         case RAFT_LEADER:
             /* It won its term's election, knows itself as the leader, and
              * counts itself as heard from. */
-            assert(voter && r->leader == r->id && r->vote == r->id);
+            /* A leader outside its voters steps down at its first
+             * commit under a committed configuration. */
+            assert(membership_self_voter(r) || r->conf_index > r->commit ||
+                   log_term(&r->log, r->commit) != r->term);
+            assert(r->leader == r->id && r->vote == r->id);
             assert(r->progress[k].recent_active);
             assert(r->election_elapsed < e);
             assert(r->heartbeat_elapsed < r->opts.heartbeat_ticks);
@@ -236,7 +267,7 @@ void raft_invariants(const struct raft *r)
     check_configuration(r);
     check_role(r);
     if (r->role == RAFT_LEADER) {
-        for (uint32_t k = 0; k < r->conf.count; k++) {
+        for (uint32_t k = 0; k < r->n_progress; k++) {
             check_progress(r, &r->progress[k]);
         }
         check_reads(r);

@@ -110,10 +110,15 @@ int raft_send(struct raft *r, const struct raft_message *m)
 
 struct progress *raft_progress_of(struct raft *r, raft_id id)
 {
-    int k = raft_configuration_find(&r->conf, id);
-    /* The progress records follow the configuration (raft_set_conf). */
-    assert(k < 0 || r->progress[k].id == id);
-    return k < 0 ? NULL : &r->progress[k];
+    /* The records follow the configuration, then this node's own when it
+     * is not in it (membership.c). */
+    assert(r->n_progress >= 1 && r->n_progress <= RAFT_MAX_SERVERS + 1);
+    for (uint32_t k = 0; k < r->n_progress; k++) {
+        if (r->progress[k].id == id) {
+            return &r->progress[k];
+        }
+    }
+    return NULL;
 }
 
 unsigned raft_quorum(const struct raft *r)
@@ -124,7 +129,7 @@ unsigned raft_quorum(const struct raft *r)
 
 const char *raft_msg_type_name(int type)
 {
-    _Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_SNAPSHOT_RESP,
+    _Static_assert(RAFT_MSG_TYPE_MAX == RAFT_MSG_TIMEOUT_NOW,
                    "every message type has a name below");
     switch (type) {
         case RAFT_MSG_VOTE:
@@ -143,6 +148,8 @@ const char *raft_msg_type_name(int type)
             return "SNAPSHOT";
         case RAFT_MSG_SNAPSHOT_RESP:
             return "SNAPSHOT_RESP";
+        case RAFT_MSG_TIMEOUT_NOW:
+            return "TIMEOUT_NOW";
         default:
             return "UNKNOWN";
     }
@@ -227,7 +234,8 @@ static bool boot_valid(const struct raft_boot *b)
         if (e->index != b->snapshot_index + 1 + k || e->term < prev ||
             e->term == 0 || e->term > b->hard_state.term ||
             !entry_type_valid(e->type) ||
-            (e->data.len > 0 && e->data.base == NULL)) {
+            (e->data.len > 0 && e->data.base == NULL) ||
+            !membership_entry_valid(e)) {
             return false;
         }
         prev = e->term;
@@ -281,12 +289,16 @@ int raft_new(const struct raft_options *opts,
     }
 
     rv = COMMON_ENOMEM;
-    r->inflight_mem = calloc((size_t)RAFT_MAX_SERVERS * opts->max_inflight,
-                             sizeof *r->inflight_mem);
+    r->inflight_mem =
+        calloc((size_t)(RAFT_MAX_SERVERS + 1) * opts->max_inflight,
+               sizeof *r->inflight_mem);
     if (r->inflight_mem == NULL) {
         goto err_log;
     }
-    raft_set_conf(r, &boot->conf);
+    /* The boot configuration is the one at the snapshot; entries after
+     * it may change it. */
+    membership_reset(r, &boot->conf);
+    membership_recompute(r);
 
     become_follower(r, r->term, 0);
     r->reported_hs = boot->hard_state;
@@ -344,8 +356,9 @@ int raft_tick(struct raft *r)
 int raft_campaign(struct raft *r)
 {
     assert(!r->update_out);
-    int rv = r->role == RAFT_LEADER ? COMMON_EINVAL
-                                    : election_start(r, r->opts.pre_vote);
+    int rv = r->role == RAFT_LEADER
+                 ? COMMON_EINVAL
+                 : election_start(r, r->opts.pre_vote, false);
     RAFT_CHECK_INVARIANTS(r);
     return rv;
 }
@@ -358,6 +371,9 @@ static int propose(struct raft *r,
 {
     if (r->role != RAFT_LEADER) {
         return COMMON_ENOTLEADER;
+    }
+    if (r->transfer_to != 0) {
+        return COMMON_EBUSY; /* handing leadership over (transfer.c) */
     }
     if (len > r->opts.max_bytes_per_msg) {
         return COMMON_ETOOBIG;
@@ -505,11 +521,22 @@ static const char *message_invalid(const struct raft *r,
     if (m->from == r->id) {
         return "message from this node itself";
     }
-    if (raft_configuration_find(&r->conf, m->from) < 0) {
+    if (m->from == 0) {
+        return "message from node 0";
+    }
+    /* Requests are taken from any node: a follower that has not yet
+     * appended the entry that added its leader must still hear it, and
+     * vote for a candidate its log is behind (membership.c). Answers come
+     * only from the configuration's members: only they have progress. */
+    if ((m->type == RAFT_MSG_VOTE_RESP || m->type == RAFT_MSG_APPEND_RESP ||
+         m->type == RAFT_MSG_HEARTBEAT_RESP ||
+         m->type == RAFT_MSG_SNAPSHOT_RESP) &&
+        raft_configuration_find(&r->conf, m->from) < 0) {
         return "message from a node outside the configuration";
     }
     if ((m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_APPEND ||
-         m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT) &&
+         m->type == RAFT_MSG_HEARTBEAT || m->type == RAFT_MSG_SNAPSHOT ||
+         m->type == RAFT_MSG_TIMEOUT_NOW) &&
         m->term == 0) {
         return "request with term 0";
     }
@@ -550,6 +577,9 @@ static const char *message_invalid(const struct raft *r,
             if (e->data.len > 0 && e->data.base == NULL) {
                 return "append entry data missing";
             }
+            if (!membership_entry_valid(e)) {
+                return "append with a damaged configuration entry";
+            }
             prev = e->term;
         }
     }
@@ -571,7 +601,7 @@ static int step(struct raft *r, const struct raft_message *m)
             /* Dissertation §4.2.3: a server that has heard from a leader
              * within the minimum election timeout neither updates its term
              * nor grants a vote. */
-            if (election_in_lease(r)) {
+            if (election_in_lease(r) && !m->vote.transfer) {
                 return raft_drop(r, "vote request while a leader is live");
             }
             if (m->vote.pre_vote) {
@@ -585,7 +615,8 @@ static int step(struct raft *r, const struct raft_message *m)
             return election_on_vote_resp(r, m);
         }
         raft_id leader =
-            (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT)
+            (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_HEARTBEAT ||
+             m->type == RAFT_MSG_TIMEOUT_NOW)
                 ? m->from
                 : 0;
         become_follower(r, m->term, leader);
@@ -650,6 +681,8 @@ static int step(struct raft *r, const struct raft_message *m)
             return snapshot_on_chunk(r, m);
         case RAFT_MSG_SNAPSHOT_RESP:
             return snapshot_on_resp(r, m);
+        case RAFT_MSG_TIMEOUT_NOW:
+            return transfer_on_timeout_now(r, m);
         default:
             return raft_drop(r, "unknown message type");
     }
@@ -838,6 +871,7 @@ int raft_compact(struct raft *r, raft_index index)
     if (index > r->applied || index > log_last_index(&r->log)) {
         rv = COMMON_EINVAL;
     } else if (index > r->log.snapshot_index) {
+        membership_compacting(r, index);
         log_compact(&r->log, index, log_term(&r->log, index));
     }
     RAFT_CHECK_INVARIANTS(r);

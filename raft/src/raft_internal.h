@@ -179,7 +179,12 @@ struct raft
     enum raft_role role;
     raft_id leader;
 
+    /* The configuration in force (membership.c): the latest in the log,
+     * from the entry at conf_index, or base_conf (the one at the log's
+     * start) when conf_index is 0. */
     struct raft_configuration conf;
+    raft_index conf_index;
+    struct raft_configuration base_conf;
     unsigned quorum; /* voters / 2 + 1, kept in step with conf */
 
     /* The node's latest snapshot, which a leader sends (data borrowed from
@@ -203,8 +208,17 @@ struct raft
     bool install_pending;
     struct raft_snapshot install;
     uint8_t *install_buf;
-    struct progress progress[RAFT_MAX_SERVERS];
-    raft_index *inflight_mem; /* RAFT_MAX_SERVERS * max_inflight */
+    /* One per server of conf, in its order, then this node's own when it
+     * is not in conf (membership.c). */
+    struct progress progress[RAFT_MAX_SERVERS + 1];
+    uint32_t n_progress;
+    raft_index *inflight_mem; /* (RAFT_MAX_SERVERS + 1) * max_inflight */
+
+    /* Leadership transfer under way (leader; transfer.c): to whom, for
+     * how many ticks, and whether TimeoutNow went out. */
+    raft_id transfer_to;
+    unsigned transfer_elapsed;
+    bool transfer_sent;
 
     /* Timers, in ticks. */
     unsigned election_elapsed;
@@ -257,6 +271,37 @@ void raft_logf(struct raft *r,
 struct progress *raft_progress_of(struct raft *r, raft_id id);
 unsigned raft_quorum(const struct raft *r);
 
+/* membership.c: the configuration in force and changes to it. */
+/* Sets the configuration at the log's start (boot, snapshot installed)
+ * and in force; every progress record starts afresh. */
+void membership_reset(struct raft *r, const struct raft_configuration *conf);
+/* Puts in force the latest configuration entry of the log, or base_conf. */
+void membership_recompute(struct raft *r);
+/* After log_truncate(from): the entry in force may be gone. */
+void membership_truncated(struct raft *r, raft_index from);
+/* After appending @e: a configuration entry takes effect at once.
+ * COMMON_EINVAL when it does not decode (checked before, normally). */
+int membership_appended(struct raft *r, const struct raft_entry *e);
+/* Before compacting the log up to @index: base_conf moves there. */
+void membership_compacting(struct raft *r, raft_index index);
+/* True unless @e is a configuration entry that does not decode. */
+bool membership_entry_valid(const struct raft_entry *e);
+bool membership_self_voter(const struct raft *r);
+/* A voter of the configuration in force, or, while it is uncommitted, of
+ * the one before it. */
+bool membership_may_campaign(const struct raft *r);
+/* After the commit index moved: a leader that is not a voter of a
+ * committed configuration steps down. */
+void membership_committed(struct raft *r);
+
+/* transfer.c: leadership transfer. */
+/* An acknowledgement from @from: TimeoutNow when it is the target and now
+ * holds the whole log. */
+int transfer_on_progress(struct raft *r, raft_id from);
+/* A leader's tick: gives up a transfer after an election timeout. */
+void transfer_tick(struct raft *r);
+int transfer_on_timeout_now(struct raft *r, const struct raft_message *m);
+
 /* convert.c: every role change (the diagram and the table are there). */
 /* Is a change from role @from (0: an instance being built) to @to legal? */
 bool convert_legal(int from, int to);
@@ -273,7 +318,9 @@ int become_leader(struct raft *r);
 /* election.c */
 void election_reset_timeout(struct raft *r);
 int election_tick(struct raft *r);
-int election_start(struct raft *r, bool pre_vote);
+/* Campaigns: a PreVote round first when @pre_vote; @transfer marks the
+ * vote requests as a leadership transfer's (transfer.c). */
+int election_start(struct raft *r, bool pre_vote, bool transfer);
 int election_on_vote(struct raft *r, const struct raft_message *m);
 int election_on_vote_resp(struct raft *r, const struct raft_message *m);
 bool election_in_lease(const struct raft *r);
@@ -299,7 +346,6 @@ int snapshot_on_resp(struct raft *r, const struct raft_message *m);
 void snapshot_rx_reset(struct raft *r);
 const char *snapshot_message_invalid(const struct raft_message *m);
 /* Replaces the configuration and rebuilds the progress records. */
-void raft_set_conf(struct raft *r, const struct raft_configuration *conf);
 
 /* read.c */
 /* Assigns a round to waiting reads once the leader's term has a commit;

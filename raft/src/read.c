@@ -45,7 +45,7 @@ static unsigned acked(const struct raft *r, uint64_t round)
     /* A read's round is at most the next one (assign_round). */
     assert(round <= r->read_round + 1);
     unsigned n = 0;
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
         if (p->voter && (p->is_self || p->read_acked >= round)) {
             n++;

@@ -34,7 +34,7 @@ bool replication_maybe_commit(struct raft *r)
     assert(r->role == RAFT_LEADER);
     raft_index matches[RAFT_MAX_SERVERS];
     unsigned n = 0;
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
         if (p->voter) {
             matches[n++] = p->match;
@@ -75,6 +75,7 @@ bool replication_maybe_commit(struct raft *r)
     if (first_in_term) {
         read_on_commit_in_term(r);
     }
+    membership_committed(r);
     return true;
 }
 
@@ -162,7 +163,7 @@ int replication_flush(struct raft *r)
             return rv;
         }
     }
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         struct progress *p = &r->progress[k];
         /* Bounded: each pass either sends entries (at most max_inflight
          * messages) or stops. */
@@ -187,7 +188,7 @@ int replication_flush(struct raft *r)
 int replication_heartbeat_all(struct raft *r)
 {
     assert(r->role == RAFT_LEADER);
-    for (uint32_t k = 0; k < r->conf.count; k++) {
+    for (uint32_t k = 0; k < r->n_progress; k++) {
         const struct progress *p = &r->progress[k];
         if (p->is_self) {
             continue;
@@ -242,6 +243,9 @@ int replication_on_append_resp(struct raft *r, const struct raft_message *m)
         }
         if (advanced) {
             replication_maybe_commit(r);
+        }
+        if (r->role == RAFT_LEADER) {
+            return transfer_on_progress(r, m->from);
         }
         return 0;
     }
@@ -430,6 +434,7 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
         }
         if (log_term(&r->log, i) != entries[k].term) {
             log_truncate(&r->log, i);
+            membership_truncated(r, i);
             break;
         }
     }
@@ -441,6 +446,10 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
             /* What was appended stays; the leader will resend the rest. */
             return rv;
         }
+        /* A configuration takes effect once appended (§4.1); raft_step()
+         * checked that it decodes. */
+        rv = membership_appended(r, log_get(&r->log, log_last_index(&r->log)));
+        assert(rv == 0);
     }
 
     /* Step 5: "If leaderCommit > commitIndex, set commitIndex =

@@ -31,22 +31,6 @@
  * forged transfer could make it allocate. */
 #define SNAPSHOT_MAX_BYTES (1ull << 36)
 
-void raft_set_conf(struct raft *r, const struct raft_configuration *conf)
-{
-    /* From a checked boot state or a decoded snapshot. */
-    assert(raft_configuration_valid(conf));
-    r->conf = *conf;
-    r->quorum = raft_configuration_voter_count(conf) / 2 + 1;
-    for (uint32_t k = 0; k < r->conf.count; k++) {
-        struct progress *p = &r->progress[k];
-        p->id = r->conf.servers[k].id;
-        p->voter = r->conf.servers[k].role == RAFT_VOTER;
-        p->is_self = p->id == r->id;
-        p->inflight = r->inflight_mem + (size_t)k * r->opts.max_inflight;
-        progress_reset(p, log_last_index(&r->log));
-    }
-}
-
 static int snapshot_set(struct raft *r, const struct raft_snapshot *s)
 {
     if (s->index == 0 || s->index > r->applied ||
@@ -220,7 +204,10 @@ static int install(struct raft *r, raft_id from)
     if (r->commit < c.index) {
         r->commit = c.index;
     }
-    raft_set_conf(r, &conf);
+    /* The snapshot's configuration is the one at its index; entries kept
+     * after it may change it. */
+    membership_reset(r, &conf);
+    membership_recompute(r);
     size_t skip = sizeof conf_len + conf_len;
     r->install_buf = r->rx.buf;
     r->install.index = c.index;

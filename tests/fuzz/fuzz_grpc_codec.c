@@ -48,7 +48,8 @@ static bool same_message(const struct raft_message *a,
         case RAFT_MSG_VOTE:
             return a->vote.last_index == b->vote.last_index &&
                    a->vote.last_term == b->vote.last_term &&
-                   a->vote.pre_vote == b->vote.pre_vote;
+                   a->vote.pre_vote == b->vote.pre_vote &&
+                   a->vote.transfer == b->vote.transfer;
         case RAFT_MSG_VOTE_RESP:
             return a->vote_resp.granted == b->vote_resp.granted &&
                    a->vote_resp.pre_vote == b->vote_resp.pre_vote;
@@ -82,6 +83,8 @@ static bool same_message(const struct raft_message *a,
             return a->snapshot_resp.index == b->snapshot_resp.index &&
                    a->snapshot_resp.term == b->snapshot_resp.term &&
                    a->snapshot_resp.next_offset == b->snapshot_resp.next_offset;
+        case RAFT_MSG_TIMEOUT_NOW:
+            return true;
     }
     return false;
 }
@@ -148,10 +151,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct transport_msg **msgs = NULL;
     size_t n = 99;
     char why[256] = "";
-    int rv =
-        transport_grpc_batch_decode(buf, len, self, &msgs, &n, why, sizeof why);
+    int rv = transport_grpc_batch_decode(buf, len, self, 0, &msgs, &n, why,
+                                         sizeof why);
     if (rv != 0) {
-        FUZZ_CHECK(rv == COMMON_ECORRUPT);
+        FUZZ_CHECK(rv == COMMON_ECORRUPT || rv == COMMON_EMISMATCH);
         FUZZ_CHECK(msgs == NULL && n == 0);
         FUZZ_CHECK(why[0] != '\0');
         return 0;
@@ -166,7 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t *enc1 = encode(msgs, n, &len1);
     struct transport_msg **again = NULL;
     size_t n2 = 0;
-    rv = transport_grpc_batch_decode(enc1, len1, self, &again, &n2, why,
+    rv = transport_grpc_batch_decode(enc1, len1, self, 0, &again, &n2, why,
                                      sizeof why);
     if (rv != 0) {
         fprintf(stderr, "a re-encoded batch is refused: %s\n", why);

@@ -263,9 +263,9 @@ static void grpc_seeds(void)
     entries[2].data.len = conf_len;
     static const char snap[] = "snapshot bytes";
 
-    struct raft_message m[8];
+    struct raft_message m[9];
     memset(m, 0, sizeof m);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         m[k].type = (enum raft_msg_type)(k + 1);
         m[k].from = 1;
         m[k].to = 2;
@@ -294,14 +294,14 @@ static void grpc_seeds(void)
                                                  .done = true};
     m[7].snapshot_resp =
         (struct raft_snapshot_resp){.index = 7, .term = 2, .next_offset = 8};
-    const struct raft_message *all[8];
-    for (int k = 0; k < 8; k++) {
+    const struct raft_message *all[9];
+    for (int k = 0; k < 9; k++) {
         all[k] = &m[k];
         char name[32];
         snprintf(name, sizeof name, "%s", raft_msg_type_name(k + 1));
         grpc_save(name, &all[k], 1);
     }
-    grpc_save("all", all, 8);
+    grpc_save("all", all, 9);
     grpc_save("empty", all, 0);
 }
 

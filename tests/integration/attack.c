@@ -95,6 +95,13 @@ int attack_tls_read(const char *ca_file,
     return 0;
 }
 
+static uint64_t attack_cluster;
+
+void attack_set_cluster(uint64_t id)
+{
+    attack_cluster = id;
+}
+
 int attack_batch_pack(const struct raft_message *const *msgs,
                       size_t n,
                       uint8_t **out,
@@ -105,6 +112,7 @@ int attack_batch_pack(const struct raft_message *const *msgs,
     if (rv != 0) {
         return rv;
     }
+    transport_grpc_batch_set_cluster(b, attack_cluster);
     *len = transport_grpc_batch_size(b);
     *out = malloc(*len > 0 ? *len : 1);
     if (*out == NULL) {

@@ -48,6 +48,11 @@ int attack_tls_read(const char *ca_file,
                     const char *key_file,
                     struct transport_grpc_tls *out);
 
+/* The cluster id the batches below carry (0 until set): the victim's, so
+ * that what refuses a forgery is the check under test, or another, to
+ * test the cluster check itself. */
+void attack_set_cluster(uint64_t id);
+
 /* Packs @n messages (borrowed) as a raftkv.raft.MessageBatch into a new
  * buffer (free() it). COMMON_EINVAL for a message the codec cannot
  * encode, COMMON_ENOMEM. */

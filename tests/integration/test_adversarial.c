@@ -112,6 +112,7 @@ struct cluster
     struct servers sv;
     char spec[256];
     char endpoints[256];
+    uint64_t cluster_id; /* what the servers' IDENTITY files hold */
     /* The leader (index) and its term once the cluster is up; the tests
      * compare with them. */
     int leader;
@@ -188,6 +189,14 @@ static void cluster_start(const char *tag, bool insecure, bool limit_fds)
     cl.sv.tls = client_tls();
     assert_true(servers_init(&cl.sv, NODES, cl.spec, sizeof cl.spec,
                              cl.endpoints, sizeof cl.endpoints));
+    /* Forged batches carry the cluster's id, which anyone who knows the
+     * map can compute: what refuses them must be the check each test is
+     * about. */
+    struct cmd_cluster map;
+    char bad[256];
+    assert_int_equal(cmd_cluster_parse(cl.spec, &map, bad, sizeof bad), 0);
+    cl.cluster_id = cmd_cluster_id(&map, "raftkv");
+    attack_set_cluster(cl.cluster_id);
     for (int k = 0; k < NODES; k++) {
         node_start(k);
     }
@@ -719,6 +728,31 @@ static void forged_append_entries_never_inject_a_write(void **state)
     assert_cluster_intact(true);
 }
 
+/* A batch stamped with another cluster's id is refused FAILED_PRECONDITION
+ * before any of it reaches the node, even from the leader's own
+ * certificate: a huge-term heartbeat in it changes no term. */
+static void batches_of_another_cluster_are_refused(void **state)
+{
+    (void)state;
+    int follower = (cl.leader + 1) % NODES;
+    struct raft_message m =
+        forged(RAFT_MSG_HEARTBEAT, cl.leader, follower, cl.term + 1000);
+    const struct raft_message *msgs[1] = {&m};
+    char address[64];
+    servers_address(&cl.sv, follower, address, sizeof address);
+    attack_set_cluster(cl.cluster_id ^ 1);
+    struct transport_grpc_result res;
+    int rv = attack_peer_send(address, ATTACKER_IP, &su.nodes[cl.leader], msgs,
+                              1, 5000, &res);
+    attack_set_cluster(cl.cluster_id);
+    assert_int_equal(rv, 0);
+    assert_int_equal(res.status, TRANSPORT_GRPC_FAILED_PRECONDITION);
+    assert_non_null(strstr(res.message, "this node is in cluster"));
+    free(res.data);
+    puts_ok(3);
+    assert_cluster_intact(true);
+}
+
 /* A forged InstallSnapshot from the leader's id to a follower, ahead of
  * its log and holding nothing but the attacker's key, is refused
  * whatever the credentials: the follower's state is not replaced. */
@@ -1216,6 +1250,8 @@ int main(int argc, char **argv)
             forged_acknowledgements_never_commit_a_write, setup_tls,
             teardown_cluster),
         cmocka_unit_test_setup_teardown(forged_huge_term_heartbeats_are_refused,
+                                        setup_tls, teardown_cluster),
+        cmocka_unit_test_setup_teardown(batches_of_another_cluster_are_refused,
                                         setup_tls, teardown_cluster),
         cmocka_unit_test_setup_teardown(
             insecure_cluster_drops_huge_term_heartbeats, setup_insecure,

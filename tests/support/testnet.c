@@ -161,7 +161,7 @@ static void register_snapshot(struct tn_node *node)
     }
     struct raft_snapshot sn = {.index = node->disk.snap_index,
                                .term = node->disk.snap_term,
-                               .conf = *raft_config(node->r),
+                               .conf = node->disk.snap_conf,
                                .data = node->disk.snap_data,
                                .len = TN_SNAP_LEN};
     raft_snapshot_set(node->r, &sn);
@@ -322,6 +322,7 @@ void tn_process(struct testnet *tn, raft_id id)
                 memcpy(node->disk.snap_data, sn->data, TN_SNAP_LEN);
                 node->disk.has_snap = true;
                 node->disk.snap_index = sn->index;
+                node->disk.snap_conf = sn->conf;
                 node->disk.snap_term = sn->term;
                 disk_compact(&node->disk, sn->index, sn->term);
             }
@@ -404,7 +405,7 @@ static void boot_node(struct testnet *tn, struct tn_node *node)
     struct raft_boot b;
     memset(&b, 0, sizeof b);
     b.hard_state = node->disk.hs;
-    b.conf = all_voters(tn->n);
+    b.conf = node->disk.has_snap ? node->disk.snap_conf : tn->boot_conf;
     b.entries = node->disk.entries;
     b.n_entries = node->disk.len;
     if (node->disk.has_snap) {
@@ -445,6 +446,9 @@ void tn_snapshot(struct testnet *tn, raft_id id, unsigned keep)
     snap_fill(node->disk.snap_data, node->digest, index);
     node->disk.has_snap = true;
     node->disk.snap_index = index;
+    int rv = raft_config_at(node->r, index, &node->disk.snap_conf);
+    assert(rv == 0);
+    (void)rv;
     node->disk.snap_term = term;
     disk_compact(&node->disk, index, term);
     register_snapshot(node);
@@ -461,6 +465,18 @@ struct testnet *tn_new(unsigned n,
     if (n == 0 || n > TN_MAX_NODES) {
         return NULL;
     }
+    struct raft_configuration all = all_voters(n);
+    return tn_new_conf(n, &all, opts, seed);
+}
+
+struct testnet *tn_new_conf(unsigned n,
+                            const struct raft_configuration *conf,
+                            const struct raft_options *opts,
+                            uint64_t seed)
+{
+    if (n == 0 || n > TN_MAX_NODES) {
+        return NULL;
+    }
     struct testnet *tn = calloc(1, sizeof *tn);
     if (tn == NULL) {
         return NULL;
@@ -471,6 +487,7 @@ struct testnet *tn_new(unsigned n,
         return NULL;
     }
     tn->n = n;
+    tn->boot_conf = *conf;
     tn->opts = *opts;
     tn->seed = seed;
     common_prng_seed(&tn->prng, seed);

@@ -43,7 +43,8 @@ struct tn_disk
     raft_index snap_index;
     raft_term snap_term;
     uint8_t snap_data[TN_SNAP_LEN];
-    struct raft_entry *entries; /* data owned */
+    struct raft_configuration snap_conf; /* the configuration at snap_index */
+    struct raft_entry *entries;          /* data owned */
     size_t len;
     size_t cap;
 };
@@ -66,6 +67,8 @@ struct testnet
     unsigned n;
     struct tn_node nodes[TN_MAX_NODES];
     struct raft_options opts; /* template; id and seed set per node */
+    /* What every node boots with when its disk has no snapshot. */
+    struct raft_configuration boot_conf;
     struct common_prng prng;
     uint64_t seed;
     uint64_t round; /* ticks of the global clock */
@@ -109,6 +112,12 @@ struct testnet
 struct testnet *tn_new(unsigned n,
                        const struct raft_options *opts,
                        uint64_t seed);
+/* The same, every node booting with @conf (nodes 1..n outside it start as
+ * non-members, waiting to be added). */
+struct testnet *tn_new_conf(unsigned n,
+                            const struct raft_configuration *conf,
+                            const struct raft_options *opts,
+                            uint64_t seed);
 void tn_free(struct testnet *tn);
 
 /* Node by id (1-based). */

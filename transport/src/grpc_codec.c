@@ -13,6 +13,7 @@
  * sizes) itself and drops what it does not like. A batch is decoded whole
  * before any of it is delivered: a malformed one is refused entirely.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@ struct wire_msg
         Raftkv__Raft__HeartbeatResp heartbeat_resp;
         Raftkv__Raft__Snapshot snapshot;
         Raftkv__Raft__SnapshotResp snapshot_resp;
+        Raftkv__Raft__TimeoutNow timeout_now;
     } body;
 };
 
@@ -103,6 +105,7 @@ static int to_wire(const struct raft_message *m,
             w->body.vote.last_log_index = m->vote.last_index;
             w->body.vote.last_log_term = m->vote.last_term;
             w->body.vote.pre_vote = m->vote.pre_vote;
+            w->body.vote.transfer = m->vote.transfer;
             w->m.body_case = RAFTKV__RAFT__MESSAGE__BODY_VOTE;
             w->m.vote = &w->body.vote;
             return 0;
@@ -183,6 +186,11 @@ static int to_wire(const struct raft_message *m,
             w->m.body_case = RAFTKV__RAFT__MESSAGE__BODY_SNAPSHOT_RESP;
             w->m.snapshot_resp = &w->body.snapshot_resp;
             return 0;
+        case RAFT_MSG_TIMEOUT_NOW:
+            raftkv__raft__timeout_now__init(&w->body.timeout_now);
+            w->m.body_case = RAFTKV__RAFT__MESSAGE__BODY_TIMEOUT_NOW;
+            w->m.timeout_now = &w->body.timeout_now;
+            return 0;
     }
     return COMMON_EINVAL;
 }
@@ -197,6 +205,13 @@ void transport_grpc_batch_free(struct transport_grpc_batch *b)
     free(b->msg_ptrs);
     free(b->msgs);
     free(b);
+}
+
+void transport_grpc_batch_set_cluster(struct transport_grpc_batch *b,
+                                      uint64_t cluster)
+{
+    assert(b != NULL);
+    b->batch.cluster = cluster;
 }
 
 int transport_grpc_batch_new(const struct raft_message *const *msgs,
@@ -353,6 +368,7 @@ static void from_wire(const Raftkv__Raft__Message *w,
             m->vote.last_index = w->vote->last_log_index;
             m->vote.last_term = w->vote->last_log_term;
             m->vote.pre_vote = w->vote->pre_vote;
+            m->vote.transfer = w->vote->transfer;
             break;
         case RAFTKV__RAFT__MESSAGE__BODY_VOTE_RESP:
             m->type = RAFT_MSG_VOTE_RESP;
@@ -415,6 +431,9 @@ static void from_wire(const Raftkv__Raft__Message *w,
             m->snapshot_resp.term = w->snapshot_resp->term;
             m->snapshot_resp.next_offset = w->snapshot_resp->next_offset;
             break;
+        case RAFTKV__RAFT__MESSAGE__BODY_TIMEOUT_NOW:
+            m->type = RAFT_MSG_TIMEOUT_NOW;
+            break;
         default:
             break; /* check() refused it */
     }
@@ -423,6 +442,7 @@ static void from_wire(const Raftkv__Raft__Message *w,
 int transport_grpc_batch_decode(const uint8_t *buf,
                                 size_t len,
                                 raft_id self,
+                                uint64_t cluster,
                                 struct transport_msg ***out,
                                 size_t *n,
                                 char *why,
@@ -436,6 +456,14 @@ int transport_grpc_batch_decode(const uint8_t *buf,
         snprintf(why, why_len,
                  "%zu bytes that are not a raftkv.raft.MessageBatch", len);
         return COMMON_ECORRUPT;
+    }
+    if (b->cluster != cluster) {
+        snprintf(why, why_len,
+                 "a batch of cluster %016llx, but this node is in cluster "
+                 "%016llx",
+                 (unsigned long long)b->cluster, (unsigned long long)cluster);
+        raftkv__raft__message_batch__free_unpacked(b, NULL);
+        return COMMON_EMISMATCH;
     }
     if (b->n_messages > TRANSPORT_GRPC_BATCH_MESSAGES_MAX) {
         snprintf(why, why_len, "%zu messages in one batch (at most %d)",

@@ -30,20 +30,26 @@ size_t transport_grpc_batch_size(const struct transport_grpc_batch *b);
 void transport_grpc_batch_pack(const struct transport_grpc_batch *b,
                                uint8_t *buf);
 void transport_grpc_batch_free(struct transport_grpc_batch *b);
+/* Stamps the batch with the sender's cluster id (0 when none). */
+void transport_grpc_batch_set_cluster(struct transport_grpc_batch *b,
+                                      uint64_t cluster);
 
 /* Bytes a message will take in a batch, roughly (never much less). */
 size_t transport_grpc_msg_estimate(const struct raft_message *m);
 
-/* Decodes and checks a packed MessageBatch received by node @self: every
- * message must decode, have a body, come from another node, be addressed
- * to @self, and carry well-formed entries or snapshot chunk. On success
- * *@out is a malloc'd array of *@n messages (each a transport_msg_clone
- * allocation: the caller frees each, then the array); *@out is NULL when
- * the batch is empty. COMMON_ECORRUPT with the reason in @why (@why_len
- * bytes) for a malformed batch, COMMON_ENOMEM. */
+/* Decodes and checks a packed MessageBatch received by node @self of
+ * cluster @cluster: the batch must carry @cluster, and every message must
+ * decode, have a body, come from another node, be addressed to @self, and
+ * carry well-formed entries or snapshot chunk. On success *@out is a
+ * malloc'd array of *@n messages (each a transport_msg_clone allocation:
+ * the caller frees each, then the array); *@out is NULL when the batch is
+ * empty. COMMON_ECORRUPT with the reason in @why (@why_len bytes) for a
+ * malformed batch, COMMON_EMISMATCH for one of another cluster,
+ * COMMON_ENOMEM. */
 int transport_grpc_batch_decode(const uint8_t *buf,
                                 size_t len,
                                 raft_id self,
+                                uint64_t cluster,
                                 struct transport_msg ***out,
                                 size_t *n,
                                 char *why,

@@ -84,6 +84,7 @@ static grpc_byte_buffer *pack_batch(struct transport_grpc *g,
     if (rv != 0) {
         return NULL;
     }
+    transport_grpc_batch_set_cluster(b, g->o.cluster_id);
     size_t size = transport_grpc_batch_size(b);
     if (size > g->o.message_bytes_max) {
         transport_grpc_batch_free(b);

@@ -126,6 +126,8 @@ static void refuse_batch(struct transport_grpc *g,
         g->stats.batches_denied++;
     } else if (status == GRPC_STATUS_INVALID_ARGUMENT) {
         g->stats.batches_rejected++;
+    } else if (status == GRPC_STATUS_FAILED_PRECONDITION) {
+        g->stats.batches_foreign++;
     }
     pthread_mutex_unlock(&g->lock);
     if (status != GRPC_STATUS_RESOURCE_EXHAUSTED) {
@@ -199,8 +201,8 @@ static void serve_raft(struct transport_grpc *g,
     struct transport_msg **msgs = NULL;
     size_t n = 0;
     if (rv == 0) {
-        rv = transport_grpc_batch_decode(buf, len, g->o.id, &msgs, &n, why,
-                                         sizeof why);
+        rv = transport_grpc_batch_decode(buf, len, g->o.id, g->o.cluster_id,
+                                         &msgs, &n, why, sizeof why);
     }
     free(buf);
     /* With TLS, every message must come from the caller. */
@@ -230,8 +232,9 @@ static void serve_raft(struct transport_grpc *g,
         }
         free(msgs);
         if (refused == GRPC_STATUS_OK) {
-            refused = rv == COMMON_ECORRUPT ? GRPC_STATUS_INVALID_ARGUMENT
-                                            : GRPC_STATUS_RESOURCE_EXHAUSTED;
+            refused = rv == COMMON_ECORRUPT    ? GRPC_STATUS_INVALID_ARGUMENT
+                      : rv == COMMON_EMISMATCH ? GRPC_STATUS_FAILED_PRECONDITION
+                                               : GRPC_STATUS_RESOURCE_EXHAUSTED;
         }
         refuse_batch(g, c, refused, why);
         return;

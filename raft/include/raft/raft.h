@@ -113,7 +113,7 @@ struct raft_hard_state
 
 enum raft_server_role {
     RAFT_VOTER = 1,
-    RAFT_LEARNER = 2, /* receives the log, does not vote or count */
+    RAFT_LEARNER = 2, /* receives the log, never counts in a majority */
 };
 
 struct raft_server
@@ -167,14 +167,18 @@ enum raft_msg_type {
     RAFT_MSG_HEARTBEAT_RESP = 6,
     RAFT_MSG_SNAPSHOT = 7,      /* InstallSnapshot: one chunk */
     RAFT_MSG_SNAPSHOT_RESP = 8, /* progress of a transfer */
+    RAFT_MSG_TIMEOUT_NOW = 9,   /* leadership transfer: campaign now */
 };
-#define RAFT_MSG_TYPE_MAX 8
+#define RAFT_MSG_TYPE_MAX 9
 
 struct raft_vote
 {
     raft_index last_index; /* candidate's last log index */
     raft_term last_term;   /* term of that entry */
     bool pre_vote;         /* PreVote round: nobody changes term or vote */
+    /* The candidate campaigns because the leader handed it leadership
+     * (TimeoutNow): voters set aside their lease (transfer.c). */
+    bool transfer;
 };
 
 struct raft_vote_resp
@@ -297,7 +301,11 @@ struct raft_options
     unsigned max_inflight;    /* AppendEntries in flight per follower */
     unsigned max_entries_per_msg;
     size_t max_bytes_per_msg; /* entry data bytes per AppendEntries */
-    uint64_t seed;            /* PRNG seed for election timeouts */
+    /* A learner is promoted to voter only when it holds the log to within
+     * promote_lag entries of the leader's last index; 0: the default,
+     * max_entries_per_msg (one AppendEntries from caught up). */
+    unsigned promote_lag;
+    uint64_t seed; /* PRNG seed for election timeouts */
     /* Optional: what the core has to say (dropped messages at debug level;
      * elections, new leaders and installed snapshots at info; refusals to
      * campaign at warn). */
@@ -354,6 +362,33 @@ int raft_propose(struct raft *r,
                  size_t len,
                  raft_index *index,
                  raft_term *term);
+
+/* Proposes a membership change (membership.c; Raft dissertation §4.1):
+ * appends a configuration entry for @next, which takes effect at once, on
+ * the leader as on each follower when it appends the entry. @next must
+ * differ from the configuration in force by one server: added (voter or
+ * learner), removed, or its role changed. Fills the entry's index (may be
+ * NULL). COMMON_ENOTLEADER on non-leaders; COMMON_EINVAL when @next is not
+ * valid or changes no server or more than one; COMMON_EBUSY while another
+ * configuration entry is uncommitted or before this leader has committed
+ * an entry of its term; COMMON_ERANGE when it promotes a learner more than
+ * promote_lag entries behind; COMMON_ENOMEM. A leader that removes or
+ * demotes itself goes on leading, without counting itself in majorities,
+ * until the entry commits, then steps down. */
+int raft_propose_conf(struct raft *r,
+                      const struct raft_configuration *next,
+                      raft_index *index);
+
+/* Hands leadership to voter @id (transfer.c; dissertation §3.10): the
+ * leader stops accepting proposals and configuration changes
+ * (COMMON_EBUSY), brings @id's log up to its own and sends it TimeoutNow,
+ * on which @id campaigns at once. If no new leader has taken over within
+ * an election timeout, the leader gives up and accepts proposals again.
+ * COMMON_ENOTLEADER; COMMON_EINVAL when @id is this node or not a voter;
+ * COMMON_EBUSY while another transfer is under way; COMMON_ENOMEM. */
+int raft_transfer_leadership(struct raft *r, raft_id id);
+/* The voter a transfer under way hands leadership to, or 0. */
+raft_id raft_transferee(const struct raft *r);
 
 /* Starts a linearizable read (ReadIndex, Raft dissertation §6.4): once a
  * quorum has confirmed this node is still leader, an update lists
@@ -453,7 +488,16 @@ raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at @index, or NULL; valid until the next call that changes the
  * instance. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
+/* The configuration in force: the latest in the log, committed or not. */
 const struct raft_configuration *raft_config(const struct raft *r);
+/* Index of the entry it came from; 0 when from the boot state or a
+ * snapshot. Committed when at or below the commit index. */
+raft_index raft_config_index(const struct raft *r);
+/* The configuration in force at @index (what a snapshot taken there must
+ * carry). COMMON_ERANGE unless snapshot index <= @index <= last index. */
+int raft_config_at(const struct raft *r,
+                   raft_index index,
+                   struct raft_configuration *out);
 /* Leader's view of a follower; false when not leader or unknown id. */
 bool raft_progress(const struct raft *r,
                    raft_id id,
@@ -474,6 +518,13 @@ struct raft_stats
      * replication.c, lost_acknowledged); each time the leader resent from
      * what the follower holds. */
     uint64_t follower_lost_entries;
+    /* As leader: stepped down because a committed configuration no longer
+     * lists it as a voter. */
+    uint64_t step_downs_removed;
+    /* As leader: leadership transfers started, and those given up after
+     * an election timeout without a new leader. */
+    uint64_t transfers_started;
+    uint64_t transfers_aborted;
 };
 void raft_get_stats(const struct raft *r, struct raft_stats *s);
 

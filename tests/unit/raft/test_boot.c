@@ -167,8 +167,10 @@ static void boot_configuration_encoding(void **state)
     assert_int_equal(raft_configuration_find(&c, 9), -1);
 }
 
-/* A learner receives the log but neither votes nor counts towards the
- * quorum, and never campaigns. */
+/* A learner receives the log but does not count towards the quorum, not
+ * even its own vote: it may campaign (membership.c says why) but alone,
+ * with no voter answering, it never wins, and with PreVote it never even
+ * takes a new term. */
 static void boot_learner_does_not_count(void **state)
 {
     (void)state;
@@ -196,8 +198,13 @@ static void boot_learner_does_not_count(void **state)
     o.id = 3;
     assert_int_equal(raft_new(&o, &b, &r), 0);
     single_ticks(r, 100, &cap);
-    assert_int_equal(raft_role(r), RAFT_FOLLOWER);
+    assert_int_not_equal(raft_role(r), RAFT_LEADER);
+    assert_int_not_equal(raft_role(r), RAFT_CANDIDATE);
     assert_int_equal(raft_current_term(r), 0);
+    struct raft_stats st;
+    raft_get_stats(r, &st);
+    assert_true(st.pre_votes_started > 0);
+    assert_int_equal(st.leader_terms, 0);
     raft_free(r);
 }
 

@@ -120,19 +120,36 @@ static void input_index_beyond_max_refused(void **state)
     raft_free(r);
 }
 
-/* A message from a node outside the configuration, one addressed to
- * another node, and one claiming to come from the receiver are dropped,
- * even with a higher term. */
+/* An answer from a node outside the configuration, a message addressed to
+ * another node, and one claiming to come from the receiver or from node 0
+ * are dropped, even with a higher term. (Requests are taken from any node:
+ * test_membership.c.) */
 static void input_unknown_or_misaddressed_node_dropped(void **state)
 {
     (void)state;
     struct raft *r = follower();
-    struct raft_message m = single_append(7, 2, 50, 3, 2, NULL, 0, 0);
+    struct raft_message m = {
+        .type = RAFT_MSG_VOTE_RESP,
+        .from = 7,
+        .to = 2,
+        .term = 50,
+        .vote_resp = {.granted = true},
+    };
+    expect_drop(r, &m, "outside the configuration");
+    m = (struct raft_message){
+        .type = RAFT_MSG_APPEND_RESP,
+        .from = 7,
+        .to = 2,
+        .term = 50,
+        .append_resp = {.success = true, .index = 1},
+    };
     expect_drop(r, &m, "outside the configuration");
     m = single_append(1, 3, 50, 3, 2, NULL, 0, 0);
     expect_drop(r, &m, "another node");
     m = single_append(2, 2, 50, 3, 2, NULL, 0, 0);
     expect_drop(r, &m, "itself");
+    m = single_append(0, 2, 50, 3, 2, NULL, 0, 0);
+    expect_drop(r, &m, "node 0");
     raft_free(r);
 }
 

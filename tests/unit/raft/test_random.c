@@ -20,6 +20,13 @@
  * leaves the node as it was, so each seed's trial is otherwise the same as
  * without them.
  *
+ * In half the trials the leader also proposes single-server membership
+ * changes now and then (add a node as a learner or a voter, promote,
+ * demote, remove - itself too) and leadership transfers during chaos
+ * phases, drawn from a PRNG of their own. A stable phase's group then grows
+ * until it holds a majority of the voters of every configuration its members
+ * hold, and progress is asked of the members of the leader's configuration.
+ *
  * Usage: raft_random [SEED] [TRIALS]. Without arguments it runs 10,000
  * trials from seed 1; a failing trial prints its seed, and passing that
  * seed back alone reruns exactly that trial.
@@ -56,6 +63,9 @@ static struct
     uint64_t snapshots_installed;
     uint64_t crashes_mid_write;
     uint64_t forged;
+    uint64_t conf_proposed; /* membership changes the leader accepted */
+    uint64_t conf_refused;  /* ... refused (one at a time, lag, ...) */
+    uint64_t transfers;     /* leadership transfers started */
 } totals;
 
 struct trial
@@ -63,6 +73,8 @@ struct trial
     struct testnet *tn;
     struct common_prng prng;
     struct common_prng forge_prng; /* forged messages only */
+    struct common_prng conf_prng;  /* membership changes only */
+    bool membership;               /* this trial changes membership */
     uint64_t seed;
     unsigned proposals;
     double loss;
@@ -223,6 +235,8 @@ static struct raft_message forge_message(struct common_prng *p,
             m.snapshot_resp.index = field == 1 ? v : 0;
             m.snapshot_resp.term = field == 2 ? v : 0;
             break;
+        case RAFT_MSG_TIMEOUT_NOW:
+            break; /* only its term can be forged */
     }
     if (field == 0) {
         m.term = v;
@@ -252,6 +266,10 @@ static void maybe_forge(struct trial *t, double chance)
     uint8_t conf[8 + 9 * RAFT_MAX_SERVERS];
     struct raft_message m =
         forge_message(p, tn, to, nd->r, es, conf, sizeof conf);
+    if (raft_configuration_find(raft_config(nd->r), m.from) < 0) {
+        /* Not a member (membership changed): dropped for that first. */
+        return;
+    }
     raft_term term = raft_current_term(nd->r);
     raft_id vote = raft_voted_for(nd->r);
     raft_index commit = raft_commit_index(nd->r);
@@ -271,10 +289,57 @@ static void maybe_forge(struct trial *t, double chance)
     tn_process(tn, to);
 }
 
+/* A random single-server change at whoever leads. */
+static void maybe_change(struct trial *t, double chance)
+{
+    struct common_prng *p = &t->conf_prng;
+    if (!t->membership || !common_prng_chance(p, chance)) {
+        return;
+    }
+    struct testnet *tn = t->tn;
+    raft_id l = tn_leader(tn);
+    if (l == 0) {
+        return;
+    }
+    struct raft *r = tn_node(tn, l)->r;
+    struct raft_configuration c = *raft_config(r);
+    raft_id id = common_prng_range(p, 1, tn->n);
+    if (common_prng_chance(p, 0.25)) {
+        if (raft_transfer_leadership(r, id) == 0) {
+            totals.transfers++;
+        }
+        tn_process(tn, l);
+        return;
+    }
+    int k = raft_configuration_find(&c, id);
+    bool flip = common_prng_chance(p, 0.5);
+    if (k < 0) {
+        c.servers[c.count].id = id;
+        c.servers[c.count].role = flip ? RAFT_VOTER : RAFT_LEARNER;
+        c.count++;
+    } else if (flip) {
+        c.servers[k].role =
+            c.servers[k].role == RAFT_VOTER ? RAFT_LEARNER : RAFT_VOTER;
+    } else {
+        c.servers[k] = c.servers[c.count - 1];
+        c.count--;
+    }
+    if (!raft_configuration_valid(&c)) {
+        return; /* the last voter stays */
+    }
+    if (raft_propose_conf(r, &c, NULL) == 0) {
+        totals.conf_proposed++;
+    } else {
+        totals.conf_refused++;
+    }
+    tn_process(tn, l);
+}
+
 static void chaos_event(struct trial *t)
 {
     struct testnet *tn = t->tn;
     maybe_forge(t, 0.02);
+    maybe_change(t, 0.01);
     uint64_t x = common_prng_below(&t->prng, 100);
     raft_id id = common_prng_range(&t->prng, 1, tn->n);
     if (x < 6) {
@@ -301,7 +366,30 @@ static void chaos_event(struct trial *t)
     }
 }
 
-/* Stable phase: a random majority, cleanly connected, no faults. Returns
+/* Does @group hold a majority of the voters of each configuration one of
+ * its members holds? Any of them may lead with its own. */
+static bool group_covers(struct testnet *tn, const raft_id *group, size_t m)
+{
+    for (size_t k = 0; k < m; k++) {
+        struct raft *r = tn_node(tn, group[k])->r;
+        if (r == NULL) {
+            return false;
+        }
+        const struct raft_configuration *c = raft_config(r);
+        unsigned in = 0;
+        for (size_t j = 0; j < m; j++) {
+            int at = raft_configuration_find(c, group[j]);
+            in += at >= 0 && c->servers[at].role == RAFT_VOTER;
+        }
+        if (in < raft_configuration_voter_count(c) / 2 + 1) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Stable phase: a random majority (grown to a majority of every
+ * configuration its members hold), cleanly connected, no faults. Returns
  * false (with the reason in t->why) if it makes no progress in time. */
 static bool stable_phase(struct trial *t)
 {
@@ -323,6 +411,11 @@ static bool stable_phase(struct trial *t)
     for (m = 0; m < size; m++) {
         group[m] = order[m];
         tn_restart(tn, group[m]);
+    }
+    while (m < tn->n && !group_covers(tn, group, m)) {
+        group[m] = order[m];
+        tn_restart(tn, group[m]);
+        m++;
     }
     tn_partition(tn, group, m);
     tn->loss = 0;
@@ -360,8 +453,15 @@ static bool stable_phase(struct trial *t)
             marker_len = snprintf(marker, sizeof marker, "stable-%llu-%u",
                                   (unsigned long long)t->seed, round);
             struct raft *r = tn_node(tn, l)->r;
-            if (raft_propose(r, marker, (size_t)marker_len, &marker_index,
-                             NULL) != 0) {
+            int rv = raft_propose(r, marker, (size_t)marker_len, &marker_index,
+                                  NULL);
+            if (rv == COMMON_EBUSY) {
+                /* A leadership transfer from the chaos phase is under
+                 * way: it ends within an election timeout. */
+                leader = 0;
+                continue;
+            }
+            if (rv != 0) {
                 fail_trial(t, "leader %llu refused a proposal",
                            (unsigned long long)l);
                 return false;
@@ -369,9 +469,12 @@ static bool stable_phase(struct trial *t)
             tn_process(tn, l);
         }
         bool all = true;
+        const struct raft_configuration *lc = raft_config(tn_node(tn, l)->r);
         for (size_t k = 0; k < m; k++) {
             struct tn_node *nd = tn_node(tn, group[k]);
-            if (nd->applied < marker_index) {
+            /* Only members get the leader's log. */
+            if (raft_configuration_find(lc, group[k]) >= 0 &&
+                nd->applied < marker_index) {
                 all = false;
             }
         }
@@ -404,6 +507,15 @@ static bool stable_phase(struct trial *t)
                     (unsigned long long)raft_last_term(r),
                     (unsigned long long)raft_commit_index(r),
                     (unsigned long long)tn_node(tn, id)->applied);
+            const struct raft_configuration *c = raft_config(r);
+            fprintf(stderr, "    configuration (entry %llu):",
+                    (unsigned long long)raft_config_index(r));
+            for (uint32_t k = 0; k < c->count; k++) {
+                fprintf(stderr, " %s%llu",
+                        c->servers[k].role == RAFT_VOTER ? "" : "l",
+                        (unsigned long long)c->servers[k].id);
+            }
+            fprintf(stderr, "\n");
         }
     }
     fail_trial(t,
@@ -420,6 +532,8 @@ static bool run_trial(uint64_t seed, char *why, size_t why_len)
     t.seed = seed;
     common_prng_seed(&t.prng, seed);
     common_prng_seed(&t.forge_prng, seed ^ 0x666f726765ull);
+    common_prng_seed(&t.conf_prng, seed ^ 0x636f6e66ull);
+    t.membership = common_prng_chance(&t.conf_prng, 0.5);
     static const unsigned sizes[] = {3, 3, 3, 5, 5, 7};
     unsigned n = sizes[common_prng_below(&t.prng, 6)];
 
@@ -577,7 +691,9 @@ static void random_trials_keep_safety_and_progress(void **state)
         "phases, summed %llu; crashes %llu\n"
         "  snapshots taken %llu, installed by InstallSnapshot %llu; leaders "
         "crashed mid-write %llu\n"
-        "  forged messages beyond the bounds dropped %llu\n",
+        "  forged messages beyond the bounds dropped %llu\n"
+        "  membership changes proposed %llu, refused %llu; leadership "
+        "transfers started %llu\n",
         (unsigned long long)trials, (unsigned long long)first_seed,
         (unsigned long long)failed, (unsigned long long)totals.delivered,
         (unsigned long long)totals.dropped, (unsigned long long)totals.applied,
@@ -587,7 +703,10 @@ static void random_trials_keep_safety_and_progress(void **state)
         (unsigned long long)totals.snapshots_taken,
         (unsigned long long)totals.snapshots_installed,
         (unsigned long long)totals.crashes_mid_write,
-        (unsigned long long)totals.forged);
+        (unsigned long long)totals.forged,
+        (unsigned long long)totals.conf_proposed,
+        (unsigned long long)totals.conf_refused,
+        (unsigned long long)totals.transfers);
     assert_int_equal(failed, 0);
 }
 

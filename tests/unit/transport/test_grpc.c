@@ -418,6 +418,53 @@ static void grpc_malformed_batches_get_invalid_argument(void **state)
     node_stop(&b);
 }
 
+/* Endpoints of different clusters: every batch from the other cluster is
+ * refused FAILED_PRECONDITION, naming both ids, and nothing of it is
+ * delivered; one of the same cluster gets through. */
+static void grpc_batches_of_another_cluster_are_refused(void **state)
+{
+    (void)state;
+    struct node a;
+    struct node b;
+    struct node c;
+    struct transport_grpc_options o;
+    node_options(&a, 1, &o);
+    o.cluster_id = 0xaa;
+    node_start(&a, &o);
+    node_options(&b, 2, &o);
+    o.cluster_id = 0xbb;
+    node_start(&b, &o);
+    node_options(&c, 3, &o);
+    o.cluster_id = 0xbb;
+    node_start(&c, &o);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, b.address), 0);
+    assert_int_equal(transport_grpc_set_peer(c.g, 2, b.address), 0);
+    struct raft_message m = heartbeat(1, 2, 7);
+    assert_int_equal(transport_send(transport_grpc_transport(a.g), &m), 0);
+    transport_flush(transport_grpc_transport(a.g));
+    uint64_t until = now_ms() + 5000;
+    struct transport_grpc_stats s;
+    do {
+        sleep_ms(5);
+        transport_grpc_stats(b.g, &s);
+    } while (s.batches_foreign == 0 && now_ms() < until);
+    assert_int_equal(s.batches_foreign, 1);
+    assert_int_equal(s.batches_rejected + s.batches_denied, 0);
+    assert_true(log_has(&b, "refused a Raft batch (FAILED_PRECONDITION)"));
+    assert_true(log_has(&b,
+                        "a batch of cluster 00000000000000aa, but this "
+                        "node is in cluster 00000000000000bb"));
+    m = heartbeat(3, 2, 8);
+    assert_int_equal(transport_send(transport_grpc_transport(c.g), &m), 0);
+    transport_flush(transport_grpc_transport(c.g));
+    assert_true(wait_got(&b, 1, 5000));
+    assert_int_equal(got_count(&b), 1);
+    assert_int_equal(b.got[0]->m.from, 3);
+    node_stop(&a);
+    node_stop(&b);
+    node_stop(&c);
+}
+
 /* A message above the size limit is refused RESOURCE_EXHAUSTED on either
  * service, and the endpoint goes on serving. */
 static void grpc_oversized_messages_get_resource_exhausted(void **state)
@@ -1534,6 +1581,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(grpc_endpoints_exchange_batched_messages),
         cmocka_unit_test(grpc_large_queues_split_into_several_batches),
+        cmocka_unit_test(grpc_batches_of_another_cluster_are_refused),
         cmocka_unit_test(grpc_malformed_batches_get_invalid_argument),
         cmocka_unit_test(grpc_oversized_messages_get_resource_exhausted),
         cmocka_unit_test(grpc_unknown_methods_get_unimplemented),

@@ -46,9 +46,9 @@ static const char *refused(const uint8_t *buf, size_t len, raft_id self)
     struct transport_msg **msgs = NULL;
     size_t n = 99;
     why[0] = '\0';
-    assert_int_equal(
-        transport_grpc_batch_decode(buf, len, self, &msgs, &n, why, sizeof why),
-        COMMON_ECORRUPT);
+    assert_int_equal(transport_grpc_batch_decode(buf, len, self, 0, &msgs, &n,
+                                                 why, sizeof why),
+                     COMMON_ECORRUPT);
     assert_null(msgs);
     assert_int_equal(n, 0);
     assert_true(why[0] != '\0');
@@ -67,6 +67,7 @@ static void assert_same(const struct raft_message *a,
             assert_int_equal(a->vote.last_index, b->vote.last_index);
             assert_int_equal(a->vote.last_term, b->vote.last_term);
             assert_int_equal(a->vote.pre_vote, b->vote.pre_vote);
+            assert_int_equal(a->vote.transfer, b->vote.transfer);
             break;
         case RAFT_MSG_VOTE_RESP:
             assert_int_equal(a->vote_resp.granted, b->vote_resp.granted);
@@ -128,6 +129,8 @@ static void assert_same(const struct raft_message *a,
             assert_int_equal(a->snapshot_resp.next_offset,
                              b->snapshot_resp.next_offset);
             break;
+        case RAFT_MSG_TIMEOUT_NOW:
+            break;
         default:
             fail_msg("unexpected type %d", a->type);
     }
@@ -162,16 +165,16 @@ static void codec_round_trips_every_message_type(void **state)
     for (size_t k = 0; k < sizeof chunk; k++) {
         chunk[k] = (uint8_t)(k * 7);
     }
-    struct raft_message m[8];
+    struct raft_message m[9];
     memset(m, 0, sizeof m);
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 9; k++) {
         m[k].type = (enum raft_msg_type)(k + 1);
         m[k].from = 2;
         m[k].to = 1;
         m[k].term = 4 + (raft_term)k;
     }
     m[0].vote =
-        (struct raft_vote){.last_index = 10, .last_term = 4, .pre_vote = true};
+        (struct raft_vote){.last_index = 10, .last_term = 4, .transfer = true};
     m[1].vote_resp = (struct raft_vote_resp){.granted = true, .pre_vote = true};
     m[2].append = (struct raft_append){.prev_index = 7,
                                        .prev_term = 3,
@@ -195,19 +198,20 @@ static void codec_round_trips_every_message_type(void **state)
                                                  .done = true};
     m[7].snapshot_resp = (struct raft_snapshot_resp){
         .index = 500, .term = 4, .next_offset = 3000};
-    const struct raft_message *ptrs[8];
-    for (int k = 0; k < 8; k++) {
+    const struct raft_message *ptrs[9];
+    for (int k = 0; k < 9; k++) {
         ptrs[k] = &m[k];
     }
     size_t len = 0;
-    uint8_t *buf = pack(ptrs, 8, &len);
+    uint8_t *buf = pack(ptrs, 9, &len);
     struct transport_msg **out = NULL;
     size_t n = 0;
     char why[256];
     assert_int_equal(
-        transport_grpc_batch_decode(buf, len, 1, &out, &n, why, sizeof why), 0);
-    assert_int_equal(n, 8);
-    for (int k = 0; k < 8; k++) {
+        transport_grpc_batch_decode(buf, len, 1, 0, &out, &n, why, sizeof why),
+        0);
+    assert_int_equal(n, 9);
+    for (int k = 0; k < 9; k++) {
         assert_same(&m[k], &out[k]->m);
     }
     free_msgs(out, n);
@@ -222,7 +226,8 @@ static void codec_accepts_an_empty_batch(void **state)
     size_t n = 5;
     char why[64];
     assert_int_equal(
-        transport_grpc_batch_decode(NULL, 0, 1, &out, &n, why, sizeof why), 0);
+        transport_grpc_batch_decode(NULL, 0, 1, 0, &out, &n, why, sizeof why),
+        0);
     assert_null(out);
     assert_int_equal(n, 0);
 }
@@ -257,9 +262,9 @@ static void codec_refuses_bytes_that_do_not_decode(void **state)
         struct transport_msg **out = NULL;
         size_t got = 0;
         char why[128];
-        int rv =
-            transport_grpc_batch_decode(rnd, n, 1, &out, &got, why, sizeof why);
-        assert_true(rv == 0 || rv == COMMON_ECORRUPT);
+        int rv = transport_grpc_batch_decode(rnd, n, 1, 0, &out, &got, why,
+                                             sizeof why);
+        assert_true(rv == 0 || rv == COMMON_ECORRUPT || rv == COMMON_EMISMATCH);
         if (rv == 0) {
             free_msgs(out, got);
         }
@@ -380,6 +385,41 @@ static void codec_refuses_a_batch_with_one_bad_message(void **state)
 }
 
 /* Our encoder refuses a message it cannot represent. */
+/* A batch carries its sender's cluster id; a receiver of another cluster
+ * refuses it with COMMON_EMISMATCH, naming both. */
+static void codec_batch_carries_its_cluster(void **state)
+{
+    (void)state;
+    struct raft_message m = {
+        .type = RAFT_MSG_HEARTBEAT, .from = 2, .to = 1, .term = 3};
+    const struct raft_message *p = &m;
+    struct transport_grpc_batch *b = NULL;
+    assert_int_equal(transport_grpc_batch_new(&p, 1, &b), 0);
+    transport_grpc_batch_set_cluster(b, 0x1234);
+    size_t len = transport_grpc_batch_size(b);
+    uint8_t *buf = malloc(len);
+    assert_non_null(buf);
+    transport_grpc_batch_pack(b, buf);
+    transport_grpc_batch_free(b);
+    struct transport_msg **out = NULL;
+    size_t n = 0;
+    char why[256] = "";
+    const uint64_t others[] = {0, 0x1235};
+    for (size_t k = 0; k < 2; k++) {
+        assert_int_equal(transport_grpc_batch_decode(buf, len, 1, others[k],
+                                                     &out, &n, why, sizeof why),
+                         COMMON_EMISMATCH);
+        assert_null(out);
+        assert_non_null(strstr(why, "a batch of cluster 0000000000001234"));
+    }
+    assert_int_equal(transport_grpc_batch_decode(buf, len, 1, 0x1234, &out, &n,
+                                                 why, sizeof why),
+                     0);
+    assert_int_equal(n, 1);
+    free_msgs(out, n);
+    free(buf);
+}
+
 static void codec_encoder_refuses_unknown_types(void **state)
 {
     (void)state;
@@ -434,6 +474,7 @@ int main(void)
         cmocka_unit_test(codec_refuses_bytes_that_do_not_decode),
         cmocka_unit_test(codec_refuses_malformed_messages),
         cmocka_unit_test(codec_refuses_a_batch_with_one_bad_message),
+        cmocka_unit_test(codec_batch_carries_its_cluster),
         cmocka_unit_test(codec_encoder_refuses_unknown_types),
         cmocka_unit_test(codec_estimate_bounds_the_packed_size),
     };

@@ -304,7 +304,11 @@ bool transport_grpc_node_uri_parse(const char *s, size_t len, raft_id *id);
 
 struct transport_grpc_options
 {
-    raft_id id;         /* this node */
+    raft_id id; /* this node */
+    /* Its cluster's id (raftkv-server: from DIR/IDENTITY; 0: none). Every
+     * batch sent carries it; a batch carrying another is refused
+     * FAILED_PRECONDITION, naming both, and delivers nothing. */
+    uint64_t cluster_id;
     const char *listen; /* "HOST:PORT" to bind ("127.0.0.1:0": any free
                            port, see transport_grpc_port); copied */
     /* Peer calls. */
@@ -424,6 +428,7 @@ struct transport_grpc_stats
     uint64_t batches_received;
     uint64_t batches_rejected;  /* answered INVALID_ARGUMENT */
     uint64_t batches_denied;    /* answered PERMISSION_DENIED */
+    uint64_t batches_foreign;   /* of another cluster: FAILED_PRECONDITION */
     uint64_t calls;             /* application calls received */
     uint64_t calls_refused;     /* of them answered RESOURCE_EXHAUSTED by a
                                    limit */
