@@ -380,7 +380,8 @@ int cluster_start(struct cluster *c)
 {
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         int rv = node_boot(c, &c->slots[k]);
-        if (rv != 0) {
+        /* A node whose disk fails at once stays down; the rest go on. */
+        if (rv != 0 && !cluster_disk_failed(&c->slots[k])) {
             return rv;
         }
     }

@@ -91,6 +91,11 @@ static bool failed_this_life(struct slot *s)
     return failures(s) > s->disk_faults.failures_at_boot;
 }
 
+bool cluster_disk_failed(struct slot *s)
+{
+    return s->disk_faults.fs != NULL && failed_this_life(s);
+}
+
 /* A message held behind a slow sync (sim). */
 static void send_later(void *data, uint64_t gen, void *owned, uint64_t now)
 {
@@ -225,7 +230,7 @@ void cluster_disk_stopped(struct slot *s)
 {
     /* A power cut fails the node's sync too (cluster_crash): only a stop
      * on an injected failure counts. */
-    if (s->disk_faults.fs != NULL && failed_this_life(s)) {
+    if (cluster_disk_failed(s)) {
         pthread_mutex_lock(&s->lock);
         s->disk_faults.stops++;
         pthread_mutex_unlock(&s->lock);

@@ -170,6 +170,8 @@ bool cluster_disk_busy(const struct slot *s, uint64_t now, uint64_t *until);
 /* The node answers a client: true when the answer was taken care of
  * (delayed behind a slow sync). */
 bool cluster_disk_reply(struct slot *s, const struct kv_response *resp);
+/* Whether @s's disk failed in its current life (an injected fault). */
+bool cluster_disk_failed(struct slot *s);
 /* The node stopped serving (env.failed). */
 void cluster_disk_stopped(struct slot *s);
 void cluster_disk_free(struct slot *s);

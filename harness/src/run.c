@@ -236,7 +236,10 @@ static int make_data_dir(struct run *r)
         return 0;
     }
     if (r->o->out_dir != NULL) {
+        /* Every run starts from empty disks: a node must not boot from
+         * what an earlier run left in the same folder. */
         snprintf(r->data_dir, sizeof r->data_dir, "%s/data", r->o->out_dir);
+        remove_tree(r->data_dir);
         return 0;
     }
     const char *tmp = getenv("TMPDIR");
