@@ -294,7 +294,12 @@ static void print_disks_and_sessions(FILE *f, const struct judge *j)
         }
         fprintf(f, " stopped serving x%llu\n", (unsigned long long)r->stops);
     }
-    if (s->clients.session_ttl_set) {
+    if (s->clients.session_ttl_set && s->clients.session_ttl == 0) {
+        fprintf(f,
+                "  sessions     never expire; %llu ops refused "
+                "session-expired\n",
+                (unsigned long long)j->expired);
+    } else if (s->clients.session_ttl_set) {
         fprintf(f,
                 "  sessions     ttl %llu entries; %llu ops refused "
                 "session-expired\n",
