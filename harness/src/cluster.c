@@ -83,7 +83,9 @@ void cluster_event(struct cluster *c, const char *fmt, ...)
 static void node_reply(void *data, const struct kv_response *resp)
 {
     struct slot *s = data;
-    client_net_reply(s->c->clients, resp);
+    if (!cluster_disk_reply(s, resp)) {
+        client_net_reply(s->c->clients, resp);
+    }
 }
 
 static void node_observe(void *data,
@@ -119,6 +121,7 @@ static void node_failed(void *data, struct kv_node *node, const char *why)
     struct slot *s = data;
     cluster_event(s->c, "node %llu stopped serving: %s",
                   (unsigned long long)s->id, why);
+    cluster_disk_stopped(s);
 }
 
 void cluster_publish(struct slot *s)
@@ -184,8 +187,10 @@ static int node_boot(struct cluster *c, struct slot *s)
     nc.snapshot_bytes = c->cfg.snapshot_bytes;
     nc.snapshot_trailing = c->cfg.snapshot_trailing;
     nc.storage = s->disk;
-    s->transport = s->grpc != NULL ? transport_grpc_transport(s->grpc)
-                                   : transport_mem_endpoint(c->net, s->id);
+    nc.session_ttl = c->cfg.session_ttl;
+    s->transport = cluster_disk_boot(
+        s, s->grpc != NULL ? transport_grpc_transport(s->grpc)
+                           : transport_mem_endpoint(c->net, s->id));
     nc.transport = s->transport;
     nc.env.data = s;
     nc.env.reply = node_reply;
@@ -196,6 +201,7 @@ static int node_boot(struct cluster *c, struct slot *s)
     if (rv != 0) {
         cluster_event(c, "node %llu refuses to start: %s",
                       (unsigned long long)s->id, storage_error(s->disk));
+        cluster_disk_stopped(s);
         return rv;
     }
     if (st.recovery_note[0] != '\0') {
@@ -228,6 +234,7 @@ static int node_boot(struct cluster *c, struct slot *s)
         return rv;
     }
     s->running = true;
+    cluster_disk_settle(s); /* recovery's slow syncs */
     return 0;
 }
 
@@ -252,9 +259,13 @@ static int open_disk(struct cluster *c, struct slot *s)
             return rv;
         }
     }
+    rv = cluster_disk_open(c, s);
+    if (rv != 0) {
+        return rv;
+    }
     struct storage_wal_options wo;
     storage_wal_options_default(&wo);
-    return storage_wal_new(s->fs, &wo, &s->disk);
+    return storage_wal_new(cluster_disk_fs(s), &wo, &s->disk);
 }
 
 /* The node stops being driven and is freed; what waits for it is lost. */
@@ -369,7 +380,8 @@ int cluster_start(struct cluster *c)
 {
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         int rv = node_boot(c, &c->slots[k]);
-        if (rv != 0) {
+        /* A node whose disk fails at once stays down; the rest go on. */
+        if (rv != 0 && !cluster_disk_failed(&c->slots[k])) {
             return rv;
         }
     }
@@ -388,6 +400,7 @@ void cluster_free(struct cluster *c)
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];
         storage_free(s->disk);
+        cluster_disk_free(s);
         storage_fs_free(s->fs);
         common_heap_fini(&s->inbox);
         free(s->reqs);

@@ -31,6 +31,7 @@
 #include "kv/kv.h"
 #include "monitor/monitor.h"
 #include "sched.h"
+#include "storage/storage.h"
 #include "transport/transport.h"
 
 #define CLUSTER_MAX_NODES 15
@@ -88,6 +89,20 @@ struct cluster_config
     uint64_t snapshot_trailing;
     /* Per node (node_timing[k] for node k + 1); zeroed: the cluster's. */
     struct cluster_node_timing node_timing[CLUSTER_MAX_NODES];
+    /* Per node disk faults (crash disks and files; zeroed: none). The
+     * cluster fills in the clock, the delay hook and the seed. */
+    struct storage_fs_faults disk_faults[CLUSTER_MAX_NODES];
+    /* The state machine's session TTL in log entries (0: kv's default). */
+    uint64_t session_ttl;
+};
+
+/* What node @id's disk faults did over the run (cluster_disk_report). */
+struct cluster_disk_report
+{
+    struct storage_fs_fault_stats injected;
+    uint64_t stops;       /* times the node stopped serving on a failure */
+    uint64_t sent_after;  /* Raft messages it sent after its disk failed */
+    uint64_t acked_after; /* final client answers it sent after that */
 };
 
 struct cluster_node_status
@@ -138,5 +153,9 @@ uint64_t cluster_now(const struct cluster *c);
 /* Snapshots installed by InstallSnapshot, summed over every node and
  * incarnation. */
 uint64_t cluster_snapshots_installed(struct cluster *c);
+/* Node @id's disk faults so far (zeroes without faults). */
+void cluster_disk_report(struct cluster *c,
+                         raft_id id,
+                         struct cluster_disk_report *r);
 
 #endif /* HARNESS_CLUSTER_H */

@@ -30,6 +30,22 @@
 
 struct parked;
 
+/* A node's disk faults and what they did (cluster_disk.c). All zero for a
+ * node whose disk has none. The counters are guarded by the slot's lock;
+ * the rest belongs to the thread that runs the node. */
+struct cluster_disk_slot
+{
+    struct storage_fs *fs;     /* the faulty disk over slot.fs */
+    struct transport guard;    /* what the node sends through */
+    struct transport *inner;   /* ... on its way to the network */
+    uint64_t failures_at_boot; /* injected failures before this life */
+    uint64_t out_delay_ns;     /* sim: slow syncs of the current event */
+    uint64_t busy_until;       /* sim: the disk is busy until then */
+    uint64_t stops;            /* times the node stopped on a failure */
+    uint64_t sent_after;       /* Raft messages sent after a failure */
+    uint64_t acked_after;      /* final answers sent after a failure */
+};
+
 /* A Raft message in a node's inbox (threads), keyed on its delivery time
  * and the network's sequence number, which is unique per message. */
 struct inbox_msg
@@ -79,6 +95,9 @@ struct slot
     bool grpc_polling;
     bool crash_pending;       /* sim: a crash event is scheduled */
     uint64_t installs_before; /* snapshots installed by earlier lives */
+    /* Disk faults (cluster_disk.c): the faulty disk over fs (survives
+     * crashes) and its checks. */
+    struct cluster_disk_slot disk_faults;
     /* Sim mode: incarnation (events of an earlier one are stale), the
      * current tick chain (a resume starts a new one, so a pause and resume
      * within one tick leave one chain, not two), and the events parked
@@ -136,6 +155,26 @@ void cluster_power_off(struct cluster *c, struct slot *s);
 uint64_t cluster_tick_ns(const struct cluster *c);
 /* One tick of node @id, whose clock may run fast or slow. */
 uint64_t cluster_node_tick_ns(const struct cluster *c, raft_id id);
+
+/* Disk faults (cluster_disk.c). Opens @s's faulty disk over its file
+ * system when the node has faults; the file system the WAL is to use. */
+int cluster_disk_open(struct cluster *c, struct slot *s);
+struct storage_fs *cluster_disk_fs(struct slot *s);
+/* A new life of @s: @t is the transport it would use; returns the one to
+ * use (a guard that checks, and in sim mode delays, what it sends). */
+struct transport *cluster_disk_boot(struct slot *s, struct transport *t);
+/* Sim mode: the node's slow syncs of the event just run make its disk
+ * busy; and whether it still is at @now (then *@until says till when). */
+void cluster_disk_settle(struct slot *s);
+bool cluster_disk_busy(const struct slot *s, uint64_t now, uint64_t *until);
+/* The node answers a client: true when the answer was taken care of
+ * (delayed behind a slow sync). */
+bool cluster_disk_reply(struct slot *s, const struct kv_response *resp);
+/* Whether @s's disk failed in its current life (an injected fault). */
+bool cluster_disk_failed(struct slot *s);
+/* The node stopped serving (env.failed). */
+void cluster_disk_stopped(struct slot *s);
+void cluster_disk_free(struct slot *s);
 
 /* The gRPC wiring of the threaded driver: every node gets an endpoint on
  * loopback and a thread polling it; stop ends the threads, and frees the

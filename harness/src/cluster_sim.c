@@ -23,6 +23,8 @@ struct parked
 };
 
 static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now);
+static void sim_msg(void *data, uint64_t arg, void *owned, uint64_t now);
+static void sim_req(void *data, uint64_t arg, void *owned, uint64_t now);
 
 /* Appends to @s's parked events (a FIFO: resume runs them in order). */
 static void park(struct slot *s, bool is_msg, void *ptr)
@@ -70,6 +72,7 @@ static void run_msg(struct slot *s, struct transport_msg *m)
         kv_node_receive(s->node, &m->m);
         kv_node_flush(s->node);
         cluster_publish(s);
+        cluster_disk_settle(s);
     }
     free(m);
 }
@@ -79,6 +82,7 @@ static void run_req(struct slot *s, struct client_request *r)
     kv_node_request(s->node, &r->req);
     kv_node_flush(s->node);
     cluster_publish(s);
+    cluster_disk_settle(s);
     free(r);
 }
 
@@ -86,8 +90,15 @@ static void run_req(struct slot *s, struct client_request *r)
  * runs, waits while the node is paused, or is dropped. */
 static void arrive(struct slot *s, uint64_t gen, bool is_msg, void *ptr)
 {
+    uint64_t until;
     if (live(s, gen) == NULL) {
         free(ptr);
+    } else if (cluster_disk_busy(s, cluster_now(s->c), &until)) {
+        /* Its thread is still in a slow sync: the event waits. */
+        if (sched_at(s->c->cfg.sched, until, is_msg ? sim_msg : sim_req, s, gen,
+                     ptr) != 0) {
+            free(ptr);
+        }
     } else if (s->paused) {
         park(s, is_msg, ptr);
     } else if (is_msg) {
@@ -116,9 +127,15 @@ static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
     if (arg != s->tick_chain || live(s, s->gen) == NULL || s->paused) {
         return; /* resume and restart start a new chain */
     }
+    uint64_t until;
+    if (cluster_disk_busy(s, now, &until)) {
+        sched_at(s->c->cfg.sched, until, sim_tick, s, arg, NULL);
+        return; /* the tick comes late: its thread is in a slow sync */
+    }
     kv_node_tick(s->node);
     kv_node_flush(s->node);
     cluster_publish(s);
+    cluster_disk_settle(s);
     sched_at(s->c->cfg.sched, now + cluster_node_tick_ns(s->c, s->id), sim_tick,
              s, s->tick_chain, NULL);
 }

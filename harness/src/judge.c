@@ -43,6 +43,10 @@ struct judge
 
     char failures[MAX_FAILURES][320];
     unsigned n_failures;
+
+    /* For the summary: disk faults (NULL: none), session expiries. */
+    const struct cluster_disk_report *disks;
+    uint64_t expired;
 };
 
 struct judge *judge_new(const struct scenario *s,
@@ -261,6 +265,49 @@ static double pct_ms(const struct tally *t, double p)
     return (double)t->lat[k] / 1e6;
 }
 
+/* The summary's lines for disk faults and session expiry, when the
+ * scenario has them. */
+static void print_disks_and_sessions(FILE *f, const struct judge *j)
+{
+    const struct scenario *s = j->s;
+    const char *head = "  disk faults ";
+    for (unsigned k = 0; j->disks != NULL && k < s->nodes; k++) {
+        const struct scenario_disk *d = &s->node[k].disk;
+        const struct cluster_disk_report *r = &j->disks[k];
+        if (d->line == 0) {
+            continue;
+        }
+        fprintf(f, "%s node %u:", head, k + 1);
+        head = "              ";
+        if (d->full) {
+            fprintf(f, " appends failed on a full disk (ENOSPC) x%llu;",
+                    (unsigned long long)r->injected.enospc);
+        }
+        if (d->fsync_eio_after_set || d->fsync_eio_at_set) {
+            fprintf(f, " syncs failed (EIO) x%llu;",
+                    (unsigned long long)r->injected.sync_eio);
+        }
+        if (d->fsync_ms_max > 0) {
+            fprintf(f, " slow syncs x%llu (%.3f s in all);",
+                    (unsigned long long)r->injected.slow_syncs,
+                    (double)r->injected.slow_ns / 1e9);
+        }
+        fprintf(f, " stopped serving x%llu\n", (unsigned long long)r->stops);
+    }
+    if (s->clients.session_ttl_set && s->clients.session_ttl == 0) {
+        fprintf(f,
+                "  sessions     never expire; %llu ops refused "
+                "session-expired\n",
+                (unsigned long long)j->expired);
+    } else if (s->clients.session_ttl_set) {
+        fprintf(f,
+                "  sessions     ttl %llu entries; %llu ops refused "
+                "session-expired\n",
+                (unsigned long long)s->clients.session_ttl,
+                (unsigned long long)j->expired);
+    }
+}
+
 static void print_summary(FILE *f,
                           const struct judge *j,
                           const struct tally *t,
@@ -307,6 +354,7 @@ static void print_summary(FILE *f,
             (unsigned long long)ms->committed, (unsigned long long)ms->applied);
     fprintf(f, "  snapshots    %llu installed by InstallSnapshot\n",
             (unsigned long long)installs);
+    print_disks_and_sessions(f, j);
     fprintf(f, "  checker      %s in %.3f s\n", verdict, check_s);
 }
 
@@ -387,6 +435,35 @@ static void check_expectations(struct judge *j, const struct judge_evidence *e)
     }
 }
 
+/* Disk faults: a node whose disk failed sent nothing after it in the
+ * same life (docs/scenarios.md, per_node disk), and stopped. Also counts
+ * the session expiries for the summary. */
+static void check_disks_and_sessions(struct judge *j,
+                                     const struct judge_evidence *e)
+{
+    for (size_t k = 0; k < e->n_events; k++) {
+        const char *err = e->events[k].error;
+        if (err != NULL && strcmp(err, "session-expired") == 0) {
+            j->expired++;
+        }
+    }
+    j->disks = e->disks;
+    for (unsigned k = 0; e->disks != NULL && k < j->s->nodes; k++) {
+        const struct cluster_disk_report *r = &e->disks[k];
+        if (r->sent_after > 0 || r->acked_after > 0) {
+            judge_fail(j,
+                       "disk: node %u sent %llu Raft messages and %llu "
+                       "answers after its disk failed",
+                       k + 1, (unsigned long long)r->sent_after,
+                       (unsigned long long)r->acked_after);
+        }
+        if (r->injected.enospc + r->injected.sync_eio > 0 && r->stops == 0) {
+            judge_fail(j, "disk: node %u's disk failed but it never stopped",
+                       k + 1);
+        }
+    }
+}
+
 void judge_check(struct judge *j, const struct judge_evidence *e)
 {
     struct monitor_stats ms;
@@ -410,6 +487,7 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
         j->ok_ops += t.by[op][KV_EVENT_OK];
     }
     check_expectations(j, e);
+    check_disks_and_sessions(j, e);
 
     if (!j->o->quiet) {
         print_summary(stdout, j, &t, &ms, e->snapshots_installed, verdict,

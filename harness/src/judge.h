@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "harness/harness.h"
 #include "monitor/monitor.h"
 #include "nemesis.h"
@@ -48,6 +49,9 @@ struct judge_evidence
     size_t n_intervals;
     uint64_t snapshots_installed;
     double run_s; /* the run's length on its clock */
+    /* What each node's disk faults did ([k] for node k + 1); NULL when
+     * no node has any. */
+    const struct cluster_disk_report *disks;
 };
 
 /* Judges the run: safety, linearizability, expectations; prints the

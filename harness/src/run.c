@@ -59,6 +59,9 @@ struct run
     bool data_dir_temp;           /* ... a temporary directory to remove */
     uint64_t next_status;         /* when the status line is next drawn */
     uint64_t snapshots_installed; /* over the run, read as it stops */
+    /* Disk faults, read as the cluster stops (disks_set: some node has). */
+    bool disks_set;
+    struct cluster_disk_report disks[SCENARIO_MAX_NODES];
 
     pthread_mutex_t log_lock;
     struct common_vec log; /* the event log, guarded by log_lock */
@@ -233,7 +236,10 @@ static int make_data_dir(struct run *r)
         return 0;
     }
     if (r->o->out_dir != NULL) {
+        /* Every run starts from empty disks: a node must not boot from
+         * what an earlier run left in the same folder. */
         snprintf(r->data_dir, sizeof r->data_dir, "%s/data", r->o->out_dir);
+        remove_tree(r->data_dir);
         return 0;
     }
     const char *tmp = getenv("TMPDIR");
@@ -246,6 +252,40 @@ static int make_data_dir(struct run *r)
     }
     r->data_dir_temp = true;
     return 0;
+}
+
+/* per_node disk faults and the session TTL, into the cluster's terms. */
+static void disk_and_session_config(const struct scenario *s,
+                                    struct cluster_config *cc)
+{
+    for (unsigned k = 0; k < s->nodes; k++) {
+        const struct scenario_disk *d = &s->node[k].disk;
+        cc->disk_faults[k] = (struct storage_fs_faults){
+            .full = d->full,
+            .full_bytes = d->full_after_bytes,
+            .sync_fail_after_set = d->fsync_eio_after_set,
+            .sync_fail_after = d->fsync_eio_after,
+            .sync_fail_at_set = d->fsync_eio_at_set,
+            .sync_fail_at_ns = (uint64_t)(d->fsync_eio_at_s * 1e9),
+            .sync_ns_min = (uint64_t)d->fsync_ms_min * COMMON_NS_PER_MS,
+            .sync_ns_max = (uint64_t)d->fsync_ms_max * COMMON_NS_PER_MS,
+        };
+    }
+    if (s->clients.session_ttl_set) {
+        cc->session_ttl =
+            s->clients.session_ttl != 0 ? s->clients.session_ttl : UINT64_MAX;
+    }
+}
+
+/* What the disk faults did, before the cluster goes. */
+static void collect_disks(struct run *r)
+{
+    for (unsigned k = 0; k < r->s->nodes; k++) {
+        if (r->s->node[k].disk.line != 0) {
+            r->disks_set = true;
+        }
+        cluster_disk_report(r->cl, k + 1, &r->disks[k]);
+    }
 }
 
 static int build_cluster(struct run *r)
@@ -281,6 +321,7 @@ static int build_cluster(struct run *r)
             .heartbeat_ticks = s->node[k].heartbeat_ticks,
         };
     }
+    disk_and_session_config(s, &cc);
     int rv = cluster_new(&cc, &r->cl);
     if (rv != 0) {
         fprintf(stderr, "harness: cannot build the cluster: %s\n",
@@ -427,6 +468,7 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     judge_watch_leader(r->judge, cluster_leader(r->cl), now);
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
+    collect_disks(r);
     if (r->o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -449,6 +491,7 @@ static int conclude(struct run *r, uint64_t end)
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
         .run_s = (double)end / 1e9,
+        .disks = r->disks_set ? r->disks : NULL,
     };
     ev.events = workload_events(r->wl, &ev.n_events);
     ev.intervals = nemesis_intervals(r->nem, &ev.n_intervals);

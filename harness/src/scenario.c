@@ -29,11 +29,14 @@
 #include "common/common.h"
 #include "yaml_tree.h"
 
-#define DURATION_S_MAX 3600.0
-#define INTERVAL_S_MAX 3600.0
-#define DELAY_MS_MAX   60000u
-#define EXPECT_MS_MAX  3600000u
-#define MIX_WEIGHT_MAX 1000000u
+#define DURATION_S_MAX  3600.0
+#define INTERVAL_S_MAX  3600.0
+#define DELAY_MS_MAX    60000u
+#define EXPECT_MS_MAX   3600000u
+#define MIX_WEIGHT_MAX  1000000u
+#define SESSION_TTL_MAX 1000000000000ull /* log entries */
+#define DISK_BYTES_MAX  (1ull << 40)
+#define DISK_SYNCS_MAX  1000000000ull
 /* Room for a field's path in messages, such as "faults[1023].link.loss". */
 #define WHAT_MAX 96
 
@@ -291,6 +294,17 @@ static int read_mix(const struct loader *ld, const struct harness_ynode *map)
     return rc;
 }
 
+/* clients.session_ttl: log entries a session may stay idle (0: never
+ * expire). */
+static int read_session_ttl(const struct loader *ld,
+                            const struct harness_ynode *node)
+{
+    struct scenario *s = ld->s;
+    s->clients.session_ttl_set = true;
+    return harness_yaml_uint(&ld->r, node, "clients.session_ttl", 0,
+                             SESSION_TTL_MAX, &s->clients.session_ttl);
+}
+
 static int read_clients(const struct loader *ld,
                         const struct harness_ynode *map)
 {
@@ -301,6 +315,7 @@ static int read_clients(const struct loader *ld,
         C_TIMEOUT,
         C_THINK,
         C_MIX,
+        C_SESSION_TTL,
         C_N
     };
     struct harness_yfield f[C_N] = {
@@ -310,6 +325,7 @@ static int read_clients(const struct loader *ld,
         [C_TIMEOUT] = {.key = "timeout_ms"},
         [C_THINK] = {.key = "think_ms"},
         [C_MIX] = {.key = "mix"},
+        [C_SESSION_TTL] = {.key = "session_ttl"},
     };
     struct scenario *s = ld->s;
     int rc = harness_yaml_fields(&ld->r, map, "clients", f, C_N);
@@ -335,6 +351,9 @@ static int read_clients(const struct loader *ld,
     }
     if (rc == 0 && f[C_MIX].value != NULL) {
         rc = read_mix(ld, f[C_MIX].value);
+    }
+    if (rc == 0 && f[C_SESSION_TTL].value != NULL) {
+        rc = read_session_ttl(ld, f[C_SESSION_TTL].value);
     }
     return rc;
 }
@@ -1224,8 +1243,100 @@ static int read_name_and_description(const struct loader *ld,
 /* per_node                                                                  */
 /* ------------------------------------------------------------------------ */
 
+/* per_node[].disk: {full_after_bytes, fsync_eio_after, fsync_eio_at_s,
+ * fsync_ms}, at least one of them. */
+static int read_node_disk(const struct loader *ld,
+                          const struct harness_ynode *map,
+                          const char *what,
+                          struct scenario_disk *d)
+{
+    enum {
+        D_FULL,
+        D_EIO_AFTER,
+        D_EIO_AT,
+        D_FSYNC_MS,
+        D_N
+    };
+    struct harness_yfield f[D_N] = {
+        [D_FULL] = {.key = "full_after_bytes"},
+        [D_EIO_AFTER] = {.key = "fsync_eio_after"},
+        [D_EIO_AT] = {.key = "fsync_eio_at_s"},
+        [D_FSYNC_MS] = {.key = "fsync_ms"},
+    };
+    char field[WHAT_MAX];
+    int rc = harness_yaml_fields(&ld->r, map, what, f, D_N);
+    if (rc != 0) {
+        return rc;
+    }
+    if (f[D_FULL].value == NULL && f[D_EIO_AFTER].value == NULL &&
+        f[D_EIO_AT].value == NULL && f[D_FSYNC_MS].value == NULL) {
+        return harness_yaml_error(&ld->r, map,
+                                  "%s: no fault given (expected "
+                                  "full_after_bytes, fsync_eio_after, "
+                                  "fsync_eio_at_s or fsync_ms)",
+                                  what);
+    }
+    d->line = map->line;
+    d->column = map->column;
+    d->full = f[D_FULL].value != NULL;
+    if (d->full) {
+        rc = harness_yaml_uint(
+            &ld->r, f[D_FULL].value,
+            field_path(field, sizeof field, what, "full_after_bytes"), 0,
+            DISK_BYTES_MAX, &d->full_after_bytes);
+    }
+    d->fsync_eio_after_set = f[D_EIO_AFTER].value != NULL;
+    if (rc == 0 && d->fsync_eio_after_set) {
+        rc = harness_yaml_uint(
+            &ld->r, f[D_EIO_AFTER].value,
+            field_path(field, sizeof field, what, "fsync_eio_after"), 0,
+            DISK_SYNCS_MAX, &d->fsync_eio_after);
+    }
+    d->fsync_eio_at_set = f[D_EIO_AT].value != NULL;
+    if (rc == 0 && d->fsync_eio_at_set) {
+        rc = harness_yaml_number(
+            &ld->r, f[D_EIO_AT].value,
+            field_path(field, sizeof field, what, "fsync_eio_at_s"), 0.0, false,
+            ld->s->duration_s, true, &d->fsync_eio_at_s);
+    }
+    if (rc == 0 && f[D_FSYNC_MS].value != NULL) {
+        field_path(field, sizeof field, what, "fsync_ms");
+        rc = read_delay(ld, f[D_FSYNC_MS].value, field, &d->fsync_ms_min,
+                        &d->fsync_ms_max);
+        if (rc == 0 && d->fsync_ms_max == 0) {
+            return harness_yaml_error(&ld->r, f[D_FSYNC_MS].value,
+                                      "%s: a slow disk takes more than 0 "
+                                      "ms",
+                                      field);
+        }
+    }
+    return rc;
+}
+
+/* Disk faults need files: a memory disk has none. Checked once storage
+ * is read, at the disk mapping of the first node that has faults. */
+static int check_node_disks(const struct loader *ld)
+{
+    const struct scenario *s = ld->s;
+    if (s->storage.kind != SCENARIO_STORAGE_MEMORY) {
+        return 0;
+    }
+    for (unsigned k = 0; k < s->nodes; k++) {
+        const struct scenario_disk *d = &s->node[k].disk;
+        if (d->line != 0) {
+            struct harness_ynode at = {.line = d->line, .column = d->column};
+            return harness_yaml_error(&ld->r, &at,
+                                      "per_node: node %u has disk faults, "
+                                      "which need storage.kind crash-disk "
+                                      "or files (memory is a perfect disk)",
+                                      k + 1);
+        }
+    }
+    return 0;
+}
+
 /* One item of per_node: {node, clock_rate, election_ticks,
- * heartbeat_ticks}; @seen holds the items read so far by node. */
+ * heartbeat_ticks, disk}; @seen holds the items read so far by node. */
 static int read_node_item(const struct loader *ld,
                           const struct harness_ynode *map,
                           const char *what,
@@ -1236,6 +1347,7 @@ static int read_node_item(const struct loader *ld,
         P_CLOCK_RATE,
         P_ELECTION,
         P_HEARTBEAT,
+        P_DISK,
         P_N
     };
     struct harness_yfield f[P_N] = {
@@ -1243,6 +1355,7 @@ static int read_node_item(const struct loader *ld,
         [P_CLOCK_RATE] = {.key = "clock_rate"},
         [P_ELECTION] = {.key = "election_ticks"},
         [P_HEARTBEAT] = {.key = "heartbeat_ticks"},
+        [P_DISK] = {.key = "disk"},
     };
     char field[WHAT_MAX];
     unsigned id = 0;
@@ -1291,6 +1404,11 @@ static int read_node_item(const struct loader *ld,
         /* A leader must be heard from before followers time out. */
         rc = read_unsigned_field(ld, &f[P_HEARTBEAT], what, 1, election - 1,
                                  &n->heartbeat_ticks);
+    }
+    if (rc == 0 && f[P_DISK].value != NULL) {
+        rc = read_node_disk(ld, f[P_DISK].value,
+                            field_path(field, sizeof field, what, "disk"),
+                            &n->disk);
     }
     return rc;
 }
@@ -1416,6 +1534,9 @@ static int read_scenario(const struct loader *ld,
     }
     if (rc == 0 && f[R_STORAGE].value != NULL) {
         rc = read_storage(ld, f[R_STORAGE].value);
+    }
+    if (rc == 0) {
+        rc = check_node_disks(ld);
     }
     if (rc == 0) {
         rc = read_expect(ld, f[R_EXPECT].value);

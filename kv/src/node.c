@@ -222,6 +222,9 @@ int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
     if (rv != 0) {
         goto err;
     }
+    if (cfg->session_ttl != 0) {
+        kv_sm_set_session_ttl(n->sm, cfg->session_ttl);
+    }
     n->snapshot_entries = cfg->snapshot_entries;
     n->snapshot_bytes = cfg->snapshot_bytes;
     n->snapshot_trailing = cfg->snapshot_trailing;

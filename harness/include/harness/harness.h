@@ -189,6 +189,23 @@ struct scenario_storage
     uint64_t snapshot_trailing;
 };
 
+/* One node's disk faults (`per_node[].disk`, docs/scenarios.md); zeroed:
+ * a sound disk. Needs a disk with files (crash-disk or files). */
+struct scenario_disk
+{
+    bool full;                 /* full_after_bytes given */
+    uint64_t full_after_bytes; /* appends beyond this fail with ENOSPC */
+    bool fsync_eio_after_set;
+    uint64_t fsync_eio_after; /* syncs that succeed before every one fails */
+    bool fsync_eio_at_set;
+    double fsync_eio_at_s; /* from this time on every sync fails */
+    /* Slow fsync: each sync takes [min, max] ms (max 0: not slow). */
+    unsigned fsync_ms_min;
+    unsigned fsync_ms_max;
+    unsigned line; /* where the disk mapping was written, for messages */
+    unsigned column;
+};
+
 /* One node's own settings (`per_node`); 0 in a field means the
  * scenario-wide value. */
 struct scenario_node
@@ -196,6 +213,7 @@ struct scenario_node
     double clock_rate;        /* ticks per tick_ms: 1.5 runs fast; 0.1..10 */
     unsigned election_ticks;  /* 2..1000 */
     unsigned heartbeat_ticks; /* 1..its election_ticks - 1 */
+    struct scenario_disk disk;
 };
 
 struct scenario
@@ -233,6 +251,10 @@ struct scenario
         unsigned think_ms;   /* default 0: pause between a client's ops */
         struct scenario_mix mix; /* default get 50 put 30 cas 10 append 5
                                     delete 5 */
+        /* The state machine forgets a session idle for this many log
+         * entries (0: never); when not set, the kv default. */
+        bool session_ttl_set;
+        uint64_t session_ttl;
     } clients;
 
     struct scenario_fault *faults; /* owned */

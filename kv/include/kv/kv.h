@@ -204,6 +204,10 @@ struct kv_node_config
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes; /* or this many bytes of entries; 0: no limit */
     uint64_t snapshot_trailing;
+    /* The state machine's session TTL in log entries (0:
+     * KV_SESSION_TTL_DEFAULT; UINT64_MAX: sessions never expire). Every
+     * node of a cluster must use the same. */
+    uint64_t session_ttl;
     struct storage *storage;     /* borrowed; outlives the node */
     struct transport *transport; /* borrowed; outlives the node */
     struct kv_node_env env;

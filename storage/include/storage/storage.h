@@ -207,6 +207,51 @@ void storage_fs_mem_fail(struct storage_fs *fs,
                          int n,
                          int error);
 
+/* A disk with faults (storage_fs_fault_new); zeroed: none. */
+struct storage_fs_faults
+{
+    /* Full: the disk takes full_bytes bytes of appends in all; the append
+     * that would go beyond writes what still fits and fails with
+     * COMMON_ENOSPACE, and so does every later one. */
+    bool full;
+    uint64_t full_bytes;
+    /* fsync EIO: once sync_fail_after syncs (of files or the directory)
+     * have succeeded, and/or from sync_fail_at_ns on @clock, every sync
+     * fails with COMMON_EIO and makes nothing durable. */
+    bool sync_fail_after_set;
+    uint64_t sync_fail_after;
+    bool sync_fail_at_set;
+    uint64_t sync_fail_at_ns;
+    /* Slow fsync: every sync first takes a latency uniform in
+     * [sync_ns_min, sync_ns_max], handed to @delay (sync_ns_max 0: none). */
+    uint64_t sync_ns_min;
+    uint64_t sync_ns_max;
+    uint64_t seed;                          /* the latencies' PRNG */
+    uint64_t (*clock)(void *data);          /* needed for sync_fail_at_ns */
+    void (*delay)(void *data, uint64_t ns); /* may be NULL; may sleep */
+    void *data;
+};
+
+/* Faults injected so far. */
+struct storage_fs_fault_stats
+{
+    uint64_t enospc;     /* appends failed: disk full */
+    uint64_t sync_eio;   /* syncs failed with EIO */
+    uint64_t slow_syncs; /* syncs delayed */
+    uint64_t slow_ns;    /* their latencies in all */
+};
+
+/* A file system that passes every call to @inner (borrowed; must outlive
+ * it) and lays @cfg's faults over it (copied). Its messages name @inner's
+ * root; injected errors say "(injected)". Safe from several threads as
+ * long as @inner is. COMMON_EINVAL for a bad @cfg. */
+int storage_fs_fault_new(struct storage_fs *inner,
+                         const struct storage_fs_faults *cfg,
+                         struct storage_fs **out);
+/* Zeroes for a file system that is not one of storage_fs_fault_new. */
+void storage_fs_fault_stats(struct storage_fs *fs,
+                            struct storage_fs_fault_stats *out);
+
 void storage_fs_free(struct storage_fs *fs);
 
 /* ------------------------------------------------------------------------ */

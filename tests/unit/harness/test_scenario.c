@@ -673,6 +673,121 @@ static void per_node_timing_loads_and_refuses_bad_items(void **state)
                 "t.yaml:5:22: ", "unknown field 'tick_ms' in per_node[0]");
 }
 
+/* per_node[].disk gives a node's disk faults: full after N bytes, fsync
+ * EIO after N syncs or from a time, slow fsync by a latency range; the
+ * nodes left out have a sound disk (zeroes). */
+static void per_node_disk_faults_load(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE
+             "per_node:\n"
+             "  - node: 1\n"
+             "    disk: {full_after_bytes: 1500000}\n"
+             "  - node: 2\n"
+             "    disk: {fsync_eio_after: 0, fsync_eio_at_s: 6.5}\n"
+             "  - {node: 3, clock_rate: 2, disk: {fsync_ms: [2, 8]}}\n",
+             &s);
+    const struct scenario_disk *d = &s.node[0].disk;
+    assert_true(d->full && d->full_after_bytes == 1500000);
+    assert_false(d->fsync_eio_after_set || d->fsync_eio_at_set);
+    assert_int_equal(d->fsync_ms_max, 0);
+    assert_int_equal(d->line, 7);
+    assert_int_equal(d->column, 11);
+    d = &s.node[1].disk;
+    assert_false(d->full);
+    assert_true(d->fsync_eio_after_set && d->fsync_eio_after == 0);
+    assert_true(d->fsync_eio_at_set && d->fsync_eio_at_s == 6.5);
+    d = &s.node[2].disk;
+    assert_int_equal(d->fsync_ms_min, 2);
+    assert_int_equal(d->fsync_ms_max, 8);
+    assert_true(s.node[2].clock_rate == 2);
+    scenario_fini(&s);
+    parse_ok(BASE
+             "per_node: [{node: 2, disk: {fsync_ms: 3}}]\n"
+             "storage: {kind: files}\n",
+             &s);
+    assert_int_equal(s.node[1].disk.fsync_ms_min, 3);
+    assert_int_equal(s.node[1].disk.fsync_ms_max, 3);
+    assert_int_equal(s.node[0].disk.line, 0);
+    scenario_fini(&s);
+}
+
+/* Bad disk faults are refused at the value at fault: an empty disk, an
+ * unknown fault, numbers out of range, an EIO time at or after the end,
+ * a slow disk of 0 ms, and any disk fault on a memory disk. */
+static void per_node_disk_faults_refuse_bad_values(void **state)
+{
+    (void)state;
+    check_error(BASE "per_node: [{node: 1, disk: {}}]\n", COMMON_EINVAL,
+                "t.yaml:5:28: ",
+                "per_node[0].disk: no fault given (expected full_after_bytes, "
+                "fsync_eio_after, fsync_eio_at_s or fsync_ms)");
+    check_error(BASE "per_node: [{node: 1, disk: {full: 3}}]\n", COMMON_EINVAL,
+                "t.yaml:5:29: ", "unknown field 'full' in per_node[0].disk");
+    check_error(BASE "per_node: [{node: 1, disk: {full_after_bytes: -1}}]\n",
+                COMMON_EINVAL, "t.yaml:5:47: ",
+                "per_node[0].disk.full_after_bytes: -1 is out of range "
+                "0..1099511627776");
+    check_error(BASE "per_node: [{node: 1, disk: {fsync_eio_after: 1.5}}]\n",
+                COMMON_EINVAL,
+                "t.yaml:5:46: ", "per_node[0].disk.fsync_eio_after");
+    check_error(BASE "per_node: [{node: 1, disk: {fsync_eio_at_s: 10}}]\n",
+                COMMON_EINVAL, "t.yaml:5:45: ",
+                "per_node[0].disk.fsync_eio_at_s: 10 is out of range");
+    check_error(BASE "per_node: [{node: 1, disk: {fsync_ms: [9, 2]}}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "per_node[0].disk.fsync_ms: min 9 is greater than max 2");
+    check_error(BASE "per_node: [{node: 1, disk: {fsync_ms: 0}}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "per_node[0].disk.fsync_ms: a slow disk takes more than 0 ms");
+    check_error(BASE "per_node: [{node: 1, disk: {fsync_ms: 60001}}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "per_node[0].disk.fsync_ms: 60001 is out of range 0..60000");
+    check_error(BASE
+                "per_node: [{node: 3, disk: {fsync_eio_after: 5}}]\n"
+                "storage: {kind: memory}\n",
+                COMMON_EINVAL, "t.yaml:5:28: ",
+                "per_node: node 3 has disk faults, which need storage.kind "
+                "crash-disk or files (memory is a perfect disk)");
+}
+
+/* clients.session_ttl sets the state machine's session lifetime in log
+ * entries (0: never expire); not given, the kv default applies. */
+static void session_ttl_loads_and_refuses_bad_values(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE, &s);
+    assert_false(s.clients.session_ttl_set);
+    scenario_fini(&s);
+    parse_ok(
+        "nodes: 3\nduration_s: 10\nexpect: {min_ok: 1}\n"
+        "clients: {count: 2, session_ttl: 16}\n",
+        &s);
+    assert_true(s.clients.session_ttl_set);
+    assert_true(s.clients.session_ttl == 16);
+    scenario_fini(&s);
+    parse_ok(
+        "nodes: 3\nduration_s: 10\nexpect: {min_ok: 1}\n"
+        "clients: {count: 2, session_ttl: 0}\n",
+        &s);
+    assert_true(s.clients.session_ttl_set && s.clients.session_ttl == 0);
+    scenario_fini(&s);
+    check_error(
+        "nodes: 3\nduration_s: 10\nexpect: {min_ok: 1}\n"
+        "clients: {count: 2, session_ttl: 1000000000001}\n",
+        COMMON_EINVAL, "t.yaml:4:34: ",
+        "clients.session_ttl: 1000000000001 is out of range "
+        "0..1000000000000");
+    check_error(
+        "nodes: 3\nduration_s: 10\nexpect: {min_ok: 1}\n"
+        "clients: {count: 2, session_ttl: \"5\"}\n",
+        COMMON_EINVAL, "t.yaml:4:34: ",
+        "clients.session_ttl: expected an integer in "
+        "0..1000000000000, got the string '5'");
+}
+
 /* A forge fault needs a receiver that is up (not `all`), a sender other
  * than the receiver, a known message type, a term and index in
  * 0..2^64-1, and a cluster of at least two nodes. */
@@ -1986,6 +2101,9 @@ int main(void)
         cmocka_unit_test(forge_fault_errors_are_refused),
         cmocka_unit_test(link_hold_loads_and_refuses_bad_holds),
         cmocka_unit_test(per_node_timing_loads_and_refuses_bad_items),
+        cmocka_unit_test(per_node_disk_faults_load),
+        cmocka_unit_test(per_node_disk_faults_refuse_bad_values),
+        cmocka_unit_test(session_ttl_loads_and_refuses_bad_values),
         cmocka_unit_test(empty_input_is_an_empty_scenario),
         cmocka_unit_test(non_mapping_document_is_refused),
         cmocka_unit_test(missing_required_field_points_at_parent),

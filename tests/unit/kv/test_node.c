@@ -100,6 +100,7 @@ static void on_failed(void *data, struct kv_node *node, const char *why)
 }
 
 static uint64_t snapshot_every; /* kv_node_config.snapshot_entries */
+static uint64_t session_ttl;    /* kv_node_config.session_ttl */
 
 static void boot(struct net *net, raft_id id)
 {
@@ -112,6 +113,7 @@ static void boot(struct net *net, raft_id id)
     raft_configuration_voters(&c.conf, ids, N);
     c.snapshot_entries = snapshot_every;
     c.snapshot_trailing = 2;
+    c.session_ttl = session_ttl;
     c.storage = net->disks[id];
     c.transport = &net->eps[id].t;
     c.env.data = net;
@@ -302,6 +304,38 @@ static void node_write_then_read(void **state)
         assert_memory_equal(v.base, "v1", 2);
     }
     net_free(net);
+}
+
+/* Client 1 writes once, then client 2 writes past the first session
+ * sweep (index 1024); client 1's next write gets @want. */
+static void write_after_idle(uint64_t ttl, enum kv_status want)
+{
+    session_ttl = ttl;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    const struct reply *r = request(net, l, 1, 1, KV_OP_PUT, "a", "1", NULL);
+    assert_int_equal(r->r.status, KV_OK);
+    for (uint64_t seq = 1; seq <= 1030; seq++) {
+        net->n_replies = 0; /* room for the next: only the last is read */
+        r = request(net, l, 2, seq, KV_OP_PUT, "b", "2", NULL);
+        assert_int_equal(r->r.status, KV_OK);
+    }
+    r = request(net, l, 1, 2, KV_OP_PUT, "a", "3", NULL);
+    assert_int_equal(r->r.status, want);
+    net_free(net);
+    session_ttl = 0;
+}
+
+/* kv_node_config.session_ttl reaches the state machine: with a TTL of 10
+ * entries a session idle past a sweep is forgotten and its next write is
+ * refused KV_EXPIRED; with the default (0: KV_SESSION_TTL_DEFAULT) and
+ * with UINT64_MAX (never) it is kept. */
+static void node_session_ttl_expires_idle_sessions(void **state)
+{
+    (void)state;
+    write_after_idle(10, KV_EXPIRED);
+    write_after_idle(0, KV_OK);
+    write_after_idle(UINT64_MAX, KV_OK);
 }
 
 /* A follower refuses with not-leader and names the leader. */
@@ -603,6 +637,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(node_write_then_read),
         cmocka_unit_test(node_follower_redirects),
+        cmocka_unit_test(node_session_ttl_expires_idle_sessions),
         cmocka_unit_test(node_retry_applies_once),
         cmocka_unit_test(node_lost_leadership_answers_retry),
         cmocka_unit_test(node_cas_and_delete_outcomes),
