@@ -79,6 +79,7 @@ struct slot
     bool grpc_polling;
     bool crash_pending;       /* sim: a crash event is scheduled */
     uint64_t installs_before; /* snapshots installed by earlier lives */
+    struct cluster_log_stats log_before; /* ... their snapshots, maxima */
     /* Sim mode: incarnation (events of an earlier one are stale), the
      * current tick chain (a resume starts a new one, so a pause and resume
      * within one tick leave one chain, not two), and the events parked

@@ -59,6 +59,8 @@ struct run
     bool data_dir_temp;           /* ... a temporary directory to remove */
     uint64_t next_status;         /* when the status line is next drawn */
     uint64_t snapshots_installed; /* over the run, read as it stops */
+    /* By node id: snapshots and logs, read as the cluster stops. */
+    struct cluster_log_stats logs[SCENARIO_MAX_NODES + 1];
 
     pthread_mutex_t log_lock;
     struct common_vec log; /* the event log, guarded by log_lock */
@@ -79,6 +81,11 @@ static void log_line(void *data, uint64_t now, const char *text)
 static void on_healed(void *data, uint64_t now)
 {
     judge_healed(data, now);
+}
+
+static void on_fault_ended(void *data, uint64_t now, const char *what)
+{
+    judge_fault_ended(data, now, what);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -122,11 +129,11 @@ static void advance(struct run *r)
     }
 }
 
-/* What every step does besides faults: the judge sees who leads, the
- * status line is redrawn, time moves on. */
+/* What every step does besides faults: the judge watches the cluster,
+ * the status line is redrawn, time moves on. */
 static void watch_and_advance(struct run *r, uint64_t now)
 {
-    judge_watch_leader(r->judge, cluster_leader(r->cl), now);
+    judge_watch(r->judge, r->cl, now);
     if (r->o->live && now >= r->next_status) {
         status_line(r, now);
         r->next_status = now + STATUS_NS;
@@ -334,6 +341,8 @@ static int build_nemesis(struct run *r)
         .log_data = r,
         .healed = on_healed,
         .healed_data = r->judge,
+        .ended = on_fault_ended,
+        .ended_data = r->judge,
     };
     int rv = r->judge == NULL ? COMMON_ENOMEM : nemesis_new(&nc, &r->nem);
     if (rv != 0) {
@@ -424,9 +433,12 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     }
     workload_join(r->wl);
     now = cluster_now(r->cl);
-    judge_watch_leader(r->judge, cluster_leader(r->cl), now);
+    judge_watch(r->judge, r->cl, now);
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
+    for (raft_id id = 1; id <= r->s->nodes; id++) {
+        cluster_log_stats(r->cl, id, &r->logs[id]);
+    }
     if (r->o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -448,6 +460,7 @@ static int conclude(struct run *r, uint64_t end)
         .monitor = r->mon,
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
+        .logs = r->logs,
         .run_s = (double)end / 1e9,
     };
     ev.events = workload_events(r->wl, &ev.n_events);
