@@ -136,11 +136,16 @@ void cluster_publish(struct slot *s)
     st.leader = raft_leader(r);
     st.commit = raft_commit_index(r);
     st.applied = raft_applied_index(r);
+    st.first = raft_first_index(r);
     st.last = raft_last_index(r);
     struct kv_node_stats ks;
     kv_node_stats(s->node, &ks);
     st.snapshots_installed = ks.snapshots_installed;
     st.snapshots_taken = ks.snapshots_taken;
+    st.snapshot_bytes_max = ks.snapshot_bytes_max;
+    st.snapshot_bytes_max_index = ks.snapshot_bytes_max_index;
+    st.compacted_entries_max = ks.compacted_entries_max;
+    st.compacted_entries_max_index = ks.compacted_entries_max_index;
     pthread_mutex_lock(&s->lock);
     st.paused = s->paused;
     s->status = st;
@@ -268,6 +273,26 @@ static int open_disk(struct cluster *c, struct slot *s)
     return storage_wal_new(cluster_disk_fs(s), &wo, &s->disk);
 }
 
+/* @st's snapshot figures folded into @acc, what earlier incarnations
+ * came to. */
+static void fold_log_stats(struct cluster_log_stats *acc,
+                           const struct cluster_node_status *st)
+{
+    acc->snapshots_taken += st->snapshots_taken;
+    if (st->snapshot_bytes_max_index != 0 &&
+        (acc->snapshot_bytes_max_index == 0 ||
+         st->snapshot_bytes_max > acc->snapshot_bytes_max)) {
+        acc->snapshot_bytes_max = st->snapshot_bytes_max;
+        acc->snapshot_bytes_max_index = st->snapshot_bytes_max_index;
+    }
+    if (st->compacted_entries_max_index != 0 &&
+        (acc->compacted_entries_max_index == 0 ||
+         st->compacted_entries_max > acc->compacted_entries_max)) {
+        acc->compacted_entries_max = st->compacted_entries_max;
+        acc->compacted_entries_max_index = st->compacted_entries_max_index;
+    }
+}
+
 /* The node stops being driven and is freed; what waits for it is lost. */
 static void stop_node(struct cluster *c, struct slot *s)
 {
@@ -283,6 +308,7 @@ static void stop_node(struct cluster *c, struct slot *s)
     s->paused = false;
     s->arm_crash = false;
     s->installs_before += s->status.snapshots_installed;
+    fold_log_stats(&s->log_before, &s->status);
     memset(&s->status, 0, sizeof s->status);
     pthread_mutex_unlock(&s->lock);
     kv_node_free(s->node);
@@ -571,6 +597,31 @@ uint64_t cluster_snapshots_installed(struct cluster *c)
         pthread_mutex_unlock(&s->lock);
     }
     return n;
+}
+
+void cluster_log_stats(struct cluster *c,
+                       raft_id id,
+                       struct cluster_log_stats *out)
+{
+    struct slot *s = slot_of(c, id);
+    memset(out, 0, sizeof *out);
+    if (s == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    *out = s->log_before;
+    out->up = false;
+    out->entries = 0;
+    fold_log_stats(out, &s->status);
+    if (s->up) {
+        out->up = true;
+        /* first is 0 until the node first publishes, and 1 or more
+         * after. */
+        out->entries = s->status.first != 0 && s->status.last >= s->status.first
+                           ? s->status.last - s->status.first + 1
+                           : 0;
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 struct transport_mem *cluster_net(struct cluster *c)

@@ -117,7 +117,29 @@ struct cluster_node_status
     raft_id leader;
     raft_index commit;
     raft_index applied;
+    raft_index first; /* the first log entry held in memory */
     raft_index last;
+    /* kv_node_stats's figures on compaction, this incarnation. */
+    uint64_t snapshot_bytes_max;
+    raft_index snapshot_bytes_max_index;
+    uint64_t compacted_entries_max;
+    raft_index compacted_entries_max_index;
+};
+
+/* What a node's snapshots and compactions came to over every incarnation
+ * (kv_node_stats), and the log it holds now. */
+struct cluster_log_stats
+{
+    uint64_t snapshots_taken;
+    /* The largest snapshot taken or installed, and its index (0: none). */
+    uint64_t snapshot_bytes_max;
+    raft_index snapshot_bytes_max_index;
+    /* The most log entries held in memory right after a compaction, and
+     * the index of the snapshot it followed (0: no compaction). */
+    uint64_t compacted_entries_max;
+    raft_index compacted_entries_max_index;
+    bool up;          /* running now */
+    uint64_t entries; /* when up: the log entries it holds in memory now */
 };
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out);
@@ -157,5 +179,9 @@ uint64_t cluster_snapshots_installed(struct cluster *c);
 void cluster_disk_report(struct cluster *c,
                          raft_id id,
                          struct cluster_disk_report *r);
+/* Node @id's snapshots and log (zeroed for an unknown id). */
+void cluster_log_stats(struct cluster *c,
+                       raft_id id,
+                       struct cluster_log_stats *out);
 
 #endif /* HARNESS_CLUSTER_H */

@@ -98,6 +98,7 @@ struct slot
     /* Disk faults (cluster_disk.c): the faulty disk over fs (survives
      * crashes) and its checks. */
     struct cluster_disk_slot disk_faults;
+    struct cluster_log_stats log_before; /* ... their snapshots, maxima */
     /* Sim mode: incarnation (events of an earlier one are stale), the
      * current tick chain (a resume starts a new one, so a pause and resume
      * within one tick leave one chain, not two), and the events parked

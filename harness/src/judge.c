@@ -19,11 +19,44 @@
 
 #define MAX_FAILURES 16
 #define GRACE_NS     (50 * COMMON_NS_PER_MS) /* messages already on the wire */
+#define WHAT_MAX     128
+
+/* What one window of no_leader or term_unchanged saw. */
+struct window_watch
+{
+    uint64_t from; /* ns, the run's clock */
+    uint64_t to;
+    bool reached; /* a step of the run fell inside it */
+    bool broken;  /* the first breach: */
+    uint64_t broken_at;
+    raft_id node;         /* the leader, or the node whose term moved */
+    raft_term term;       /* the leader's term, or the node's new term */
+    raft_term first_term; /* term_unchanged: the node's term before */
+    /* term_unchanged: each node's term when first seen live in it. */
+    bool seen[SCENARIO_MAX_NODES + 1];
+    raft_term base[SCENARIO_MAX_NODES + 1];
+};
+
+/* A fault that ended (progress_within_ms). */
+struct fault_end
+{
+    uint64_t at;
+    char what[WHAT_MAX];
+};
 
 struct judge
 {
     const struct scenario *s;
     const struct harness_options *o;
+
+    /* Windows (expect.no_leader, expect.term_unchanged). */
+    struct window_watch no_leader[SCENARIO_MAX_WINDOWS];
+    struct window_watch terms[SCENARIO_MAX_WINDOWS];
+    /* Faults that ended, in time order. */
+    struct fault_end *ends;
+    size_t n_ends;
+    size_t cap_ends;
+    bool ends_oom;
 
     /* Leadership. */
     bool leaderless;
@@ -49,6 +82,21 @@ struct judge
     uint64_t expired;
 };
 
+static uint64_t s_to_ns(double s)
+{
+    return (uint64_t)(s * 1e9);
+}
+
+static void windows_init(struct window_watch *w,
+                         const struct scenario_window *sw,
+                         unsigned n)
+{
+    for (unsigned k = 0; k < n; k++) {
+        w[k].from = s_to_ns(sw[k].from_s);
+        w[k].to = s_to_ns(sw[k].to_s);
+    }
+}
+
 struct judge *judge_new(const struct scenario *s,
                         const struct harness_options *o)
 {
@@ -56,6 +104,9 @@ struct judge *judge_new(const struct scenario *s,
     if (j != NULL) {
         j->s = s;
         j->o = o;
+        windows_init(j->no_leader, s->expect.no_leader, s->expect.n_no_leader);
+        windows_init(j->terms, s->expect.term_unchanged,
+                     s->expect.n_term_unchanged);
     }
     return j;
 }
@@ -67,6 +118,7 @@ void judge_free(struct judge *j)
     }
     checker_result_free(j->cres);
     checker_history_free(j->h);
+    free(j->ends);
     free(j);
 }
 
@@ -93,7 +145,7 @@ void judge_fail(struct judge *j, const char *fmt, ...)
 /* Watching the leader                                                       */
 /* ------------------------------------------------------------------------ */
 
-void judge_watch_leader(struct judge *j, raft_id leader, uint64_t now)
+static void watch_leader(struct judge *j, raft_id leader, uint64_t now)
 {
     if (leader == 0) {
         if (!j->leaderless) {
@@ -114,6 +166,91 @@ void judge_watch_leader(struct judge *j, raft_id leader, uint64_t now)
         }
         j->heal_pending = false;
     }
+}
+
+/* no_leader: the first leader seen inside each window. */
+static void watch_no_leader(struct judge *j,
+                            struct cluster *cl,
+                            raft_id leader,
+                            uint64_t now)
+{
+    for (unsigned k = 0; k < j->s->expect.n_no_leader; k++) {
+        struct window_watch *w = &j->no_leader[k];
+        if (now < w->from || now > w->to) {
+            continue;
+        }
+        w->reached = true;
+        if (leader != 0 && !w->broken) {
+            struct cluster_node_status st;
+            cluster_status(cl, leader, &st);
+            w->broken = true;
+            w->broken_at = now;
+            w->node = leader;
+            w->term = st.term;
+        }
+    }
+}
+
+/* term_unchanged: each live node's term against the one it had when
+ * first seen live inside the window. */
+static void watch_terms(struct judge *j, struct cluster *cl, uint64_t now)
+{
+    struct cluster_node_status st[SCENARIO_MAX_NODES + 1];
+    bool read = false;
+    unsigned nodes = j->s->nodes;
+    for (unsigned k = 0; k < j->s->expect.n_term_unchanged; k++) {
+        struct window_watch *w = &j->terms[k];
+        if (now < w->from || now > w->to) {
+            continue;
+        }
+        if (!read) {
+            for (raft_id id = 1; id <= nodes; id++) {
+                cluster_status(cl, id, &st[id]);
+            }
+            read = true;
+        }
+        w->reached = true;
+        for (raft_id id = 1; id <= nodes && !w->broken; id++) {
+            if (!st[id].up || st[id].paused || st[id].failed) {
+                continue; /* not live: the harness's rule */
+            }
+            if (!w->seen[id]) {
+                w->seen[id] = true;
+                w->base[id] = st[id].term;
+            } else if (st[id].term != w->base[id]) {
+                w->broken = true;
+                w->broken_at = now;
+                w->node = id;
+                w->first_term = w->base[id];
+                w->term = st[id].term;
+            }
+        }
+    }
+}
+
+void judge_watch(struct judge *j, struct cluster *cl, uint64_t now)
+{
+    raft_id leader = cluster_leader(cl);
+    watch_leader(j, leader, now);
+    watch_no_leader(j, cl, leader, now);
+    watch_terms(j, cl, now);
+}
+
+void judge_fault_ended(struct judge *j, uint64_t now, const char *what)
+{
+    if (j->n_ends == j->cap_ends) {
+        size_t cap = j->cap_ends != 0 ? 2 * j->cap_ends : 64;
+        struct fault_end *e = realloc(j->ends, cap * sizeof *e);
+        if (e == NULL) {
+            j->ends_oom = true;
+            return;
+        }
+        j->ends = e;
+        j->cap_ends = cap;
+    }
+    struct fault_end *e = &j->ends[j->n_ends++];
+    e->at = now;
+    snprintf(e->what, sizeof e->what, "%s", what);
 }
 
 void judge_healed(struct judge *j, uint64_t now)
@@ -308,16 +445,217 @@ static void print_disks_and_sessions(FILE *f, const struct judge *j)
     }
 }
 
+/* How soon an ok operation followed each fault that ended. */
+struct progress
+{
+    bool oom;
+    /* The longest wait (none: no ok operation came after it). */
+    size_t worst;
+    uint64_t worst_wait;
+    bool worst_none;
+    /* Against progress_within_ms: the misses, and the first of them. */
+    size_t misses;
+    size_t first_miss;
+    uint64_t first_next; /* when the next ok came, unless none */
+    bool first_none;
+};
+
+static void measure_progress(const struct judge *j,
+                             const struct judge_evidence *e,
+                             struct progress *p)
+{
+    memset(p, 0, sizeof *p);
+    if (j->n_ends == 0) {
+        return;
+    }
+    uint64_t *ok = malloc((e->n_events + 1) * sizeof *ok);
+    if (ok == NULL) {
+        p->oom = true;
+        return;
+    }
+    size_t n_ok = 0;
+    for (size_t k = 0; k < e->n_events; k++) {
+        if (e->events[k].type == KV_EVENT_OK) {
+            ok[n_ok++] = e->events[k].time_ns;
+        }
+    }
+    qsort(ok, n_ok, sizeof *ok, cmp_u64);
+    uint64_t limit =
+        (uint64_t)j->s->expect.progress_within_ms * COMMON_NS_PER_MS;
+    for (size_t k = 0; k < j->n_ends; k++) {
+        uint64_t at = j->ends[k].at;
+        size_t lo = 0;
+        size_t hi = n_ok;
+        while (lo < hi) { /* the first ok at or after @at */
+            size_t mid = lo + (hi - lo) / 2;
+            if (ok[mid] < at) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        bool none = lo == n_ok;
+        uint64_t wait = none ? UINT64_MAX : ok[lo] - at;
+        if (k == 0 || wait > p->worst_wait) {
+            p->worst = k;
+            p->worst_wait = wait;
+            p->worst_none = none;
+        }
+        if (limit > 0 && wait > limit && p->misses++ == 0) {
+            p->first_miss = k;
+            p->first_none = none;
+            p->first_next = none ? 0 : ok[lo];
+        }
+    }
+    free(ok);
+}
+
+/* The largest snapshot, and the most log entries a node held after a
+ * compaction and at the end, over every node (node 0: none). */
+struct log_peaks
+{
+    uint64_t taken;
+    raft_id snap_node;
+    uint64_t snap_bytes;
+    raft_index snap_index;
+    raft_id compacted_node;
+    uint64_t compacted_entries;
+    raft_index compacted_index;
+    raft_id end_node;
+    uint64_t end_entries;
+};
+
+static void measure_logs(const struct judge *j,
+                         const struct judge_evidence *e,
+                         struct log_peaks *p)
+{
+    memset(p, 0, sizeof *p);
+    for (raft_id id = 1; e->logs != NULL && id <= j->s->nodes; id++) {
+        const struct cluster_log_stats *l = &e->logs[id];
+        p->taken += l->snapshots_taken;
+        if (l->snapshot_bytes_max_index != 0 &&
+            (p->snap_node == 0 || l->snapshot_bytes_max > p->snap_bytes)) {
+            p->snap_node = id;
+            p->snap_bytes = l->snapshot_bytes_max;
+            p->snap_index = l->snapshot_bytes_max_index;
+        }
+        if (l->compacted_entries_max_index != 0 &&
+            (p->compacted_node == 0 ||
+             l->compacted_entries_max > p->compacted_entries)) {
+            p->compacted_node = id;
+            p->compacted_entries = l->compacted_entries_max;
+            p->compacted_index = l->compacted_entries_max_index;
+        }
+        if (l->up && (p->end_node == 0 || l->entries > p->end_entries)) {
+            p->end_node = id;
+            p->end_entries = l->entries;
+        }
+    }
+}
+
+/* "no leader    in 1..2 s: none seen; in 5..6 s: node 3 led at 5.2 s". */
+static void print_windows(FILE *f,
+                          const char *label,
+                          const struct window_watch *w,
+                          const struct scenario_window *sw,
+                          unsigned n,
+                          bool terms)
+{
+    if (n == 0) {
+        return;
+    }
+    fprintf(f, "  %-12s", label);
+    for (unsigned k = 0; k < n; k++) {
+        fprintf(f, "%s in %g..%g s: ", k ? ";" : "", sw[k].from_s, sw[k].to_s);
+        if (!w[k].reached) {
+            fprintf(f, "not reached");
+        } else if (!w[k].broken) {
+            fprintf(f, terms ? "unchanged" : "none seen");
+        } else if (terms) {
+            fprintf(f, "node %llu went from term %llu to %llu at %.3f s",
+                    (unsigned long long)w[k].node,
+                    (unsigned long long)w[k].first_term,
+                    (unsigned long long)w[k].term,
+                    (double)w[k].broken_at / 1e9);
+        } else {
+            fprintf(f, "node %llu led term %llu at %.3f s",
+                    (unsigned long long)w[k].node,
+                    (unsigned long long)w[k].term,
+                    (double)w[k].broken_at / 1e9);
+        }
+    }
+    fprintf(f, "\n");
+}
+
+/* The summary's lines on snapshots, logs, faults that ended and
+ * windows. */
+static void print_expectation_figures(FILE *f,
+                                      const struct judge *j,
+                                      const struct judge_evidence *e,
+                                      const struct progress *p,
+                                      const struct log_peaks *lp)
+{
+    const struct scenario_expect *ex = &j->s->expect;
+    fprintf(f, "  snapshots    %llu installed by InstallSnapshot",
+            (unsigned long long)e->snapshots_installed);
+    if (lp->snap_node != 0) {
+        fprintf(f, ", %llu taken; largest %llu bytes (node %llu, index %llu)",
+                (unsigned long long)lp->taken,
+                (unsigned long long)lp->snap_bytes,
+                (unsigned long long)lp->snap_node,
+                (unsigned long long)lp->snap_index);
+    }
+    fprintf(f, "\n");
+    if (lp->compacted_node != 0 || lp->end_node != 0) {
+        fprintf(f, "  log          ");
+        if (lp->compacted_node != 0) {
+            fprintf(f,
+                    "at most %llu entries in memory after a compaction "
+                    "(node %llu, index %llu); ",
+                    (unsigned long long)lp->compacted_entries,
+                    (unsigned long long)lp->compacted_node,
+                    (unsigned long long)lp->compacted_index);
+        }
+        if (lp->end_node != 0) {
+            fprintf(f, "at the end at most %llu (node %llu)",
+                    (unsigned long long)lp->end_entries,
+                    (unsigned long long)lp->end_node);
+        } else {
+            fprintf(f, "no node up at the end");
+        }
+        fprintf(f, "\n");
+    }
+    if (j->n_ends > 0 && !p->oom) {
+        const struct fault_end *w = &j->ends[p->worst];
+        fprintf(f,
+                "  progress     %zu %s ended; the longest wait for an ok op "
+                "after one: ",
+                j->n_ends, j->n_ends == 1 ? "fault" : "faults");
+        if (p->worst_none) {
+            fprintf(f, "none came");
+        } else {
+            fprintf(f, "%.0f ms", (double)p->worst_wait / 1e6);
+        }
+        fprintf(f, " (after '%s' at %.3f s)\n", w->what, (double)w->at / 1e9);
+    }
+    print_windows(f, "no leader", j->no_leader, ex->no_leader, ex->n_no_leader,
+                  false);
+    print_windows(f, "terms", j->terms, ex->term_unchanged,
+                  ex->n_term_unchanged, true);
+}
+
 static void print_summary(FILE *f,
                           const struct judge *j,
+                          const struct judge_evidence *e,
                           const struct tally *t,
                           const struct monitor_stats *ms,
-                          uint64_t installs,
+                          const struct progress *p,
+                          const struct log_peaks *lp,
                           const char *verdict,
-                          double check_s,
-                          double run_s)
+                          double check_s)
 {
     const struct scenario *s = j->s;
+    double run_s = e->run_s;
     fprintf(f, "\nscenario %s: %u nodes, %u clients, seed %llu, %.1f s\n",
             s->name, s->nodes, s->clients.count, (unsigned long long)s->seed,
             s->duration_s);
@@ -352,8 +690,7 @@ static void print_summary(FILE *f,
             (double)j->max_leaderless / 1e6);
     fprintf(f, "  committed    %llu entries (applied %llu times in all)\n",
             (unsigned long long)ms->committed, (unsigned long long)ms->applied);
-    fprintf(f, "  snapshots    %llu installed by InstallSnapshot\n",
-            (unsigned long long)installs);
+    print_expectation_figures(f, j, e, p, lp);
     print_disks_and_sessions(f, j);
     fprintf(f, "  checker      %s in %.3f s\n", verdict, check_s);
 }
@@ -393,8 +730,107 @@ static void check_history(struct judge *j,
     }
 }
 
+/* expect.no_leader and expect.term_unchanged: the first breach of each
+ * window. */
+static void check_windows(struct judge *j)
+{
+    const struct scenario_expect *ex = &j->s->expect;
+    for (unsigned k = 0; k < ex->n_no_leader; k++) {
+        const struct window_watch *w = &j->no_leader[k];
+        if (w->broken) {
+            judge_fail(j,
+                       "no_leader: node %llu led term %llu at %.3f s, inside "
+                       "the window %g..%g s",
+                       (unsigned long long)w->node, (unsigned long long)w->term,
+                       (double)w->broken_at / 1e9, ex->no_leader[k].from_s,
+                       ex->no_leader[k].to_s);
+        }
+    }
+    for (unsigned k = 0; k < ex->n_term_unchanged; k++) {
+        const struct window_watch *w = &j->terms[k];
+        if (w->broken) {
+            judge_fail(
+                j,
+                "term_unchanged: node %llu's term went from %llu to "
+                "%llu at %.3f s, inside the window %g..%g s",
+                (unsigned long long)w->node, (unsigned long long)w->first_term,
+                (unsigned long long)w->term, (double)w->broken_at / 1e9,
+                ex->term_unchanged[k].from_s, ex->term_unchanged[k].to_s);
+        }
+    }
+}
+
+/* expect.progress_within_ms. */
+static void check_progress(struct judge *j, const struct progress *p)
+{
+    unsigned limit = j->s->expect.progress_within_ms;
+    if (limit == 0) {
+        return;
+    }
+    if (j->ends_oom || p->oom) {
+        judge_fail(j, "progress_within_ms: out of memory checking it");
+        return;
+    }
+    if (p->misses == 0) {
+        return;
+    }
+    const struct fault_end *m = &j->ends[p->first_miss];
+    char next[64];
+    if (p->first_none) {
+        snprintf(next, sizeof next, "none after it");
+    } else {
+        snprintf(next, sizeof next, "the next at %.3f s",
+                 (double)p->first_next / 1e9);
+    }
+    judge_fail(j,
+               "progress_within_ms: %zu of %zu faults that ended were not "
+               "followed by an ok operation within %u ms; first: '%s' at "
+               "%.3f s (%s)",
+               p->misses, j->n_ends, limit, m->what, (double)m->at / 1e9, next);
+}
+
+/* expect.max_snapshot_bytes and expect.max_log_entries. */
+static void check_logs(struct judge *j, const struct log_peaks *lp)
+{
+    const struct scenario_expect *ex = &j->s->expect;
+    if (ex->max_snapshot_bytes > 0 && lp->snap_node != 0 &&
+        lp->snap_bytes > ex->max_snapshot_bytes) {
+        judge_fail(j,
+                   "max_snapshot_bytes: node %llu's snapshot at index %llu is "
+                   "%llu bytes (limit %llu)",
+                   (unsigned long long)lp->snap_node,
+                   (unsigned long long)lp->snap_index,
+                   (unsigned long long)lp->snap_bytes,
+                   (unsigned long long)ex->max_snapshot_bytes);
+    }
+    if (ex->max_log_entries == 0) {
+        return;
+    }
+    if (lp->compacted_node != 0 &&
+        lp->compacted_entries > ex->max_log_entries) {
+        judge_fail(j,
+                   "max_log_entries: node %llu held %llu log entries in "
+                   "memory right after compacting to index %llu (limit %llu)",
+                   (unsigned long long)lp->compacted_node,
+                   (unsigned long long)lp->compacted_entries,
+                   (unsigned long long)lp->compacted_index,
+                   (unsigned long long)ex->max_log_entries);
+    }
+    if (lp->end_node != 0 && lp->end_entries > ex->max_log_entries) {
+        judge_fail(j,
+                   "max_log_entries: node %llu held %llu log entries in "
+                   "memory at the end of the run (limit %llu)",
+                   (unsigned long long)lp->end_node,
+                   (unsigned long long)lp->end_entries,
+                   (unsigned long long)ex->max_log_entries);
+    }
+}
+
 /* The scenario's expectations (expect:). */
-static void check_expectations(struct judge *j, const struct judge_evidence *e)
+static void check_expectations(struct judge *j,
+                               const struct judge_evidence *e,
+                               const struct progress *p,
+                               const struct log_peaks *lp)
 {
     const struct scenario_expect *ex = &j->s->expect;
     if (j->ok_ops < ex->min_ok) {
@@ -433,6 +869,9 @@ static void check_expectations(struct judge *j, const struct judge_evidence *e)
                    (unsigned long long)e->snapshots_installed,
                    ex->min_snapshot_installs);
     }
+    check_windows(j);
+    check_progress(j, p);
+    check_logs(j, lp);
 }
 
 /* Disk faults: a node whose disk failed sent nothing after it in the
@@ -486,12 +925,15 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
     for (int op = 1; op <= KV_OP_MAX; op++) {
         j->ok_ops += t.by[op][KV_EVENT_OK];
     }
-    check_expectations(j, e);
+    struct progress p;
+    struct log_peaks lp;
+    measure_progress(j, e, &p);
+    measure_logs(j, e, &lp);
+    check_expectations(j, e, &p, &lp);
     check_disks_and_sessions(j, e);
 
     if (!j->o->quiet) {
-        print_summary(stdout, j, &t, &ms, e->snapshots_installed, verdict,
-                      check_s, e->run_s);
+        print_summary(stdout, j, e, &t, &ms, &p, &lp, verdict, check_s);
         if (j->cres != NULL && j->cres->verdict == CHECKER_NOT_LINEARIZABLE) {
             checker_result_write_text(stdout, j->h, j->cres);
         }

@@ -1,13 +1,15 @@
 /*
- * The judge: decides whether a run held. It watches leadership while the
+ * The judge: decides whether a run held. It watches the cluster while the
  * run goes (the longest span without a leader, the time from each heal to
- * the next leader), and at the end it weighs the evidence - the safety
- * monitor's verdict, the linearizability checker's on the whole history,
- * the scenario's expectations - prints the summary, and gives the result
- * line and the exit code.
+ * the next leader, leaders inside no_leader windows, terms inside
+ * term_unchanged windows) and notes when faults end, and at the end it
+ * weighs the evidence - the safety monitor's verdict, the linearizability
+ * checker's on the whole history, the scenario's expectations - prints the
+ * summary, and gives the result line and the exit code.
  *
- *   judge_new -> (judge_watch_leader, judge_healed)* -> judge_run_over
- *             -> judge_check -> (judge_fail)* -> judge_result -> judge_free
+ *   judge_new -> (judge_watch, judge_healed, judge_fault_ended)*
+ *             -> judge_run_over -> judge_check -> (judge_fail)*
+ *             -> judge_result -> judge_free
  *
  * One thread: the run loop's.
  */
@@ -31,11 +33,15 @@ struct judge *judge_new(const struct scenario *s,
                         const struct harness_options *o);
 void judge_free(struct judge *j);
 
-/* The cluster's leader at @now (0: none). */
-void judge_watch_leader(struct judge *j, raft_id leader, uint64_t now);
+/* One step of the run loop at @now: who leads @cl (cluster_leader), and,
+ * inside a term_unchanged window, every live node's term. */
+void judge_watch(struct judge *j, struct cluster *cl, uint64_t now);
 /* The network was healed at @now: a leader is due. */
 void judge_healed(struct judge *j, uint64_t now);
-/* The run is over (after the last judge_watch_leader). */
+/* A fault ended at @now (nemesis_config.ended): an ok operation is due
+ * (progress_within_ms). @what is copied. */
+void judge_fault_ended(struct judge *j, uint64_t now, const char *what);
+/* The run is over (after the last judge_watch). */
 void judge_run_over(struct judge *j);
 
 /* What the run left behind, borrowed for judge_check. */
@@ -48,6 +54,9 @@ struct judge_evidence
     const struct nemesis_interval *intervals;
     size_t n_intervals;
     uint64_t snapshots_installed;
+    /* logs[id] for node id: its snapshots and log, read as the cluster
+     * stopped. */
+    const struct cluster_log_stats *logs;
     double run_s; /* the run's length on its clock */
     /* What each node's disk faults did ([k] for node k + 1); NULL when
      * no node has any. */

@@ -7,9 +7,11 @@
  * put_in_force's restart and resume; heal_network and revive_all undo
  * both. One-link cuts and forged messages leave no record (a heal ends
  * the cuts). The timeline's faults name their targets ("leader",
- * "random", "all") and the random nemesis draws its own; both resolve
- * them against the record, never against the cluster's view of its
- * nodes, which lags behind a crash that has not struck yet.
+ * "random", "all"; in partitions, cuts and links also "follower" and
+ * "followers") and the random nemesis draws its own; both resolve them
+ * against the record, never against the cluster's view of its nodes,
+ * which lags behind a crash that has not struck yet. Only the leader is
+ * the cluster's to say (cluster_leader).
  *
  * Determinism: every draw comes from the nemesis's PRNG, in the order the
  * faults fire, so the same seed fires the same faults at the same nodes.
@@ -56,6 +58,7 @@ struct nemesis
     /* The random nemesis. */
     uint64_t random_next;    /* when it next draws a fault */
     uint64_t random_heal_at; /* 0: none of its faults in force */
+    char random_desc[128];   /* ... the one in force */
 };
 
 static uint64_t s_to_ns(double s)
@@ -130,6 +133,73 @@ static bool fits(const struct nemesis *n,
     }
 }
 
+/* Sets of nodes, by id: bit k for node k. */
+static uint32_t node_bit(raft_id id)
+{
+    assert(id >= 1 && id <= SCENARIO_MAX_NODES);
+    return 1u << id;
+}
+
+static uint32_t every_node(const struct nemesis *n)
+{
+    return ((1u << n->nodes) - 1) << 1;
+}
+
+/* The nodes up and running by the record: neither crashed nor paused. */
+static uint32_t up_nodes(const struct nemesis *n)
+{
+    uint32_t set = 0;
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (fits(n, id, SCENARIO_FAULT_CRASH)) {
+            set |= node_bit(id);
+        }
+    }
+    return set;
+}
+
+/* @set when it holds exactly one node, else 0. */
+static uint32_t single(uint32_t set)
+{
+    return set != 0 && (set & (set - 1)) == 0 ? set : 0;
+}
+
+/* One node of @set drawn from the seed; 0 when @set is empty. */
+static raft_id draw(struct nemesis *n, uint32_t set)
+{
+    unsigned count = 0;
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        count += (set & node_bit(id)) != 0;
+    }
+    if (count == 0) {
+        return 0;
+    }
+    uint64_t k = common_prng_below(&n->prng, count);
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if ((set & node_bit(id)) != 0 && k-- == 0) {
+            return id;
+        }
+    }
+    return 0;
+}
+
+/* "1,2,4" into @buf. */
+static const char *set_text(const struct nemesis *n,
+                            uint32_t set,
+                            char *buf,
+                            size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (raft_id id = 1; id <= n->nodes && len + 1 < size; id++) {
+        if ((set & node_bit(id)) != 0) {
+            int k = snprintf(buf + len, size - len, "%s%llu", len ? "," : "",
+                             (unsigned long long)id);
+            len = k < 0 ? len : len + (size_t)k;
+        }
+    }
+    return buf;
+}
+
 /* Resolves a target to a node id, or 0 when nobody fits. */
 static raft_id resolve(struct nemesis *n,
                        const struct scenario_target *t,
@@ -142,15 +212,114 @@ static raft_id resolve(struct nemesis *n,
     if (t->kind == SCENARIO_TARGET_LEADER) {
         return leader;
     }
-    raft_id pool[SCENARIO_MAX_NODES];
-    unsigned count = 0;
+    uint32_t pool = 0;
     for (raft_id id = 1; id <= n->nodes; id++) {
         if (fits(n, id, kind) &&
             !(t->kind == SCENARIO_TARGET_FOLLOWER && id == leader)) {
-            pool[count++] = id;
+            pool |= node_bit(id);
         }
     }
-    return count == 0 ? 0 : pool[common_prng_below(&n->prng, count)];
+    return draw(n, pool);
+}
+
+/* Resolves a partition's selectors into @group (by node) while @leader
+ * leads: the leader, the `follower`s drawn from the nodes up that are
+ * neither the leader nor placed yet (group by group, in order), and
+ * `followers`, every node left (those that are down too: each node needs
+ * a side). False when no node fits: the leader already placed by id, too
+ * few followers up, or a group left empty. */
+static bool resolve_partition(struct nemesis *n,
+                              const struct scenario_fault *f,
+                              raft_id leader,
+                              unsigned *group)
+{
+    unsigned rest = SCENARIO_GROUP_NONE;
+    memcpy(group, f->group, sizeof f->group);
+    for (unsigned g = 0; g < f->n_groups; g++) {
+        if (f->pick[g].leader) {
+            if (group[leader - 1] != SCENARIO_GROUP_NONE) {
+                return false;
+            }
+            group[leader - 1] = g;
+        }
+        if (f->pick[g].followers) {
+            rest = g;
+        }
+    }
+    for (unsigned g = 0; g < f->n_groups; g++) {
+        for (unsigned c = 0; c < f->pick[g].follower; c++) {
+            uint32_t pool = up_nodes(n) & ~node_bit(leader);
+            for (raft_id id = 1; id <= n->nodes; id++) {
+                if (group[id - 1] != SCENARIO_GROUP_NONE) {
+                    pool &= ~node_bit(id);
+                }
+            }
+            raft_id id = draw(n, pool);
+            if (id == 0) {
+                return false;
+            }
+            group[id - 1] = g;
+        }
+    }
+    unsigned size[SCENARIO_MAX_NODES] = {0};
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (group[id - 1] == SCENARIO_GROUP_NONE) {
+            group[id - 1] = rest;
+        }
+        if (group[id - 1] == SCENARIO_GROUP_NONE) {
+            return false;
+        }
+        size[group[id - 1]]++;
+    }
+    for (unsigned g = 0; g < f->n_groups; g++) {
+        if (size[g] == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The nodes one end of a link or cut names now (@leader leads): the
+ * leader; every node up but the leader (followers); one of those drawn,
+ * not in @avoid (follower); or, for no selector, node @id, or every node
+ * when @id is 0. */
+static uint32_t resolve_end(struct nemesis *n,
+                            enum scenario_target_kind kind,
+                            unsigned id,
+                            raft_id leader,
+                            uint32_t avoid)
+{
+    switch (kind) {
+        case SCENARIO_TARGET_LEADER:
+            return node_bit(leader);
+        case SCENARIO_TARGET_FOLLOWERS:
+            return up_nodes(n) & ~node_bit(leader);
+        case SCENARIO_TARGET_FOLLOWER: {
+            raft_id d = draw(n, up_nodes(n) & ~node_bit(leader) & ~avoid);
+            return d != 0 ? node_bit(d) : 0;
+        }
+        default:
+            return id == 0 ? every_node(n) : node_bit((raft_id)id);
+    }
+}
+
+/* Resolves the ends of a link or cut with a selector into sets while
+ * @leader leads; a `follower` at one end is drawn apart from the node at
+ * the other. False when no node fits: an end empty, or only one node at
+ * both ends. */
+static bool resolve_ends(struct nemesis *n,
+                         const struct scenario_fault *f,
+                         raft_id leader,
+                         uint32_t *from,
+                         uint32_t *to)
+{
+    bool draw_to = f->to_kind == SCENARIO_TARGET_FOLLOWER;
+    uint32_t fixed_to =
+        draw_to ? 0 : resolve_end(n, f->to_kind, f->to, leader, 0);
+    *from = resolve_end(n, f->from_kind, f->from, leader, single(fixed_to));
+    *to = draw_to ? resolve_end(n, f->to_kind, f->to, leader, single(*from))
+                  : fixed_to;
+    return *from != 0 && *to != 0 && !(single(*from) && *from == *to);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -330,7 +499,7 @@ static void revive_all(struct nemesis *n)
 /* The timeline                                                              */
 /* ------------------------------------------------------------------------ */
 
-static void apply_fault(struct nemesis *n, const struct scenario_fault *f);
+static bool apply_fault(struct nemesis *n, const struct scenario_fault *f);
 
 static bool is_node_fault(enum scenario_fault_kind kind)
 {
@@ -345,24 +514,27 @@ static bool has_target(enum scenario_fault_kind kind)
 }
 
 /* A node fault aimed at "all": every node that fits, one after the other,
- * each as a fault of its own. */
-static void apply_to_all(struct nemesis *n,
+ * each as a fault of its own. True when one did. */
+static bool apply_to_all(struct nemesis *n,
                          const struct scenario_fault *f,
                          const char *desc)
 {
     struct scenario_fault one = *f;
     one.target.kind = SCENARIO_TARGET_NODE;
+    bool any = false;
     logf_nemesis(n, "fault: %s", desc);
     for (raft_id k = 1; k <= n->nodes; k++) {
         if (fits(n, k, f->kind)) {
             one.target.id = (unsigned)k;
-            apply_fault(n, &one);
+            any = apply_fault(n, &one) || any;
         }
     }
+    return any;
 }
 
-/* A forge fault at node @to, from its sender or one drawn from the seed. */
-static void apply_forge(struct nemesis *n,
+/* A forge fault at node @to, from its sender or one drawn from the seed.
+ * False when skipped. */
+static bool apply_forge(struct nemesis *n,
                         const struct scenario_fault *f,
                         raft_id to,
                         const char *desc)
@@ -375,11 +547,28 @@ static void apply_forge(struct nemesis *n,
     }
     if (sender == to) {
         logf_nemesis(n, "fault skipped (no node fits): %s", desc);
-        return;
+        return false;
     }
     forge(n, f, sender, to);
     logf_nemesis(n, "fault: %s (node %llu, from %llu)", desc,
                  (unsigned long long)to, (unsigned long long)sender);
+    return true;
+}
+
+/* A link fault's settings, as the network takes them. */
+static struct transport_link_faults link_faults_of(
+    const struct scenario_fault *f)
+{
+    return (struct transport_link_faults){
+        .loss = f->link.loss,
+        .duplicate = f->link.duplicate,
+        .reorder = f->link.reorder,
+        .delay_ns_min = f->link.delay_ms_min * COMMON_NS_PER_MS,
+        .delay_ns_max = f->link.delay_ms_max * COMMON_NS_PER_MS,
+        .hold = f->link.hold_fraction,
+        .hold_ns_min = f->link.hold_ms_min * COMMON_NS_PER_MS,
+        .hold_ns_max = f->link.hold_ms_max * COMMON_NS_PER_MS,
+    };
 }
 
 /* Puts @f in force at node @id (0 for faults without a target). */
@@ -415,16 +604,7 @@ static void put_in_force(struct nemesis *n,
             n->paused[id] = false;
             break;
         case SCENARIO_FAULT_LINK: {
-            struct transport_link_faults lf = {
-                .loss = f->link.loss,
-                .duplicate = f->link.duplicate,
-                .reorder = f->link.reorder,
-                .delay_ns_min = f->link.delay_ms_min * COMMON_NS_PER_MS,
-                .delay_ns_max = f->link.delay_ms_max * COMMON_NS_PER_MS,
-                .hold = f->link.hold_fraction,
-                .hold_ns_min = f->link.hold_ms_min * COMMON_NS_PER_MS,
-                .hold_ns_max = f->link.hold_ms_max * COMMON_NS_PER_MS,
-            };
+            struct transport_link_faults lf = link_faults_of(f);
             set_link_faults(n, f->from, f->to, &lf);
             break;
         }
@@ -440,27 +620,129 @@ static void put_in_force(struct nemesis *n,
     }
 }
 
-/* One fault of the timeline: its target resolved, put in force, logged. */
-static void apply_fault(struct nemesis *n, const struct scenario_fault *f)
+/* Whether a partition, cut or link names a node by a selector (leader,
+ * follower, followers). */
+static bool has_selectors(const struct scenario_fault *f)
+{
+    if (f->kind == SCENARIO_FAULT_PARTITION) {
+        for (unsigned g = 0; g < f->n_groups && g < SCENARIO_MAX_NODES; g++) {
+            if (f->pick[g].leader || f->pick[g].followers ||
+                f->pick[g].follower > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return (f->kind == SCENARIO_FAULT_LINK || f->kind == SCENARIO_FAULT_CUT) &&
+           (f->from_kind != 0 || f->to_kind != 0);
+}
+
+/* A partition with selectors, resolved now (@leader leads) and put in
+ * force; false when skipped. */
+static bool apply_selected_partition(struct nemesis *n,
+                                     const struct scenario_fault *f,
+                                     raft_id leader,
+                                     const char *desc)
+{
+    unsigned group[SCENARIO_MAX_NODES];
+    if (!resolve_partition(n, f, leader, group)) {
+        logf_nemesis(n, "fault skipped (no node fits): %s", desc);
+        return false;
+    }
+    char what[256];
+    int len = snprintf(what, sizeof what, "%s (leader %llu:", desc,
+                       (unsigned long long)leader);
+    for (unsigned g = 0;
+         g < f->n_groups && len > 0 && (size_t)len < sizeof what; g++) {
+        uint32_t set = 0;
+        char ids[48];
+        for (raft_id id = 1; id <= n->nodes; id++) {
+            set |= group[id - 1] == g ? node_bit(id) : 0;
+        }
+        len += snprintf(what + len, sizeof what - (size_t)len, " {%s}",
+                        set_text(n, set, ids, sizeof ids));
+    }
+    if (len > 0 && (size_t)len < sizeof what) {
+        snprintf(what + len, sizeof what - (size_t)len, ")");
+    }
+    cut_groups(n, group, f->n_groups, what);
+    logf_nemesis(n, "fault: %s", what);
+    set_desc(n, desc);
+    return true;
+}
+
+/* A cut or link with selectors, resolved now (@leader leads) and put in
+ * force on every link from a node at one end to another at the other;
+ * false when skipped. */
+static bool apply_selected_links(struct nemesis *n,
+                                 const struct scenario_fault *f,
+                                 raft_id leader,
+                                 const char *desc)
+{
+    uint32_t from = 0;
+    uint32_t to = 0;
+    if (!resolve_ends(n, f, leader, &from, &to)) {
+        logf_nemesis(n, "fault skipped (no node fits): %s", desc);
+        return false;
+    }
+    struct transport_mem *net = cluster_net(n->cl);
+    struct transport_link_faults lf = link_faults_of(f);
+    for (raft_id a = 1; a <= n->nodes; a++) {
+        for (raft_id b = 1; b <= n->nodes; b++) {
+            if (a == b || (from & node_bit(a)) == 0 ||
+                (to & node_bit(b)) == 0) {
+                continue;
+            }
+            if (f->kind == SCENARIO_FAULT_LINK) {
+                set_link_faults(n, a, b, &lf);
+                continue;
+            }
+            transport_mem_cut(net, a, b, true);
+            if (f->both_ways) {
+                transport_mem_cut(net, b, a, true);
+            }
+        }
+    }
+    char a[48];
+    char b[48];
+    logf_nemesis(n, "fault: %s (leader %llu: from %s, to %s)", desc,
+                 (unsigned long long)leader, set_text(n, from, a, sizeof a),
+                 set_text(n, to, b, sizeof b));
+    set_desc(n, desc);
+    return true;
+}
+
+/* One fault of the timeline: its target resolved, put in force, logged.
+ * False when it was skipped (no node fits). */
+static bool apply_fault(struct nemesis *n, const struct scenario_fault *f)
 {
     char desc[128];
     scenario_fault_describe(f, desc, sizeof desc);
     if (f->target.kind == SCENARIO_TARGET_ALL && is_node_fault(f->kind)) {
-        apply_to_all(n, f, desc);
-        return;
+        return apply_to_all(n, f, desc);
+    }
+    if (has_selectors(f)) {
+        /* Selectors name nodes by the leader: none, no fault. */
+        raft_id leader = cluster_leader(n->cl);
+        if (leader == 0) {
+            logf_nemesis(n, "fault skipped (no node fits): %s", desc);
+            return false;
+        }
+        return f->kind == SCENARIO_FAULT_PARTITION
+                   ? apply_selected_partition(n, f, leader, desc)
+                   : apply_selected_links(n, f, leader, desc);
     }
     raft_id id = 0;
     if (has_target(f->kind)) {
         id = resolve(n, &f->target, f->kind);
         if (id == 0) {
             logf_nemesis(n, "fault skipped (no node fits): %s", desc);
-            return;
+            return false;
         }
         assert(id <= n->nodes);
     }
     if (f->kind == SCENARIO_FAULT_FORGE) {
-        apply_forge(n, f, id, desc);
-        return;
+        return apply_forge(n, f, id, desc);
     }
     put_in_force(n, f, id, desc);
     if (id != 0) {
@@ -469,6 +751,32 @@ static void apply_fault(struct nemesis *n, const struct scenario_fault *f)
         logf_nemesis(n, "fault: %s", desc);
     }
     set_desc(n, desc);
+    return true;
+}
+
+/* Whether @f, once in force, ends a fault: a heal, a restart, a resume,
+ * or a link fault that clears its links' settings. */
+static bool ends_a_fault(const struct scenario_fault *f)
+{
+    const struct scenario_link_faults *l = &f->link;
+    switch (f->kind) {
+        case SCENARIO_FAULT_HEAL:
+        case SCENARIO_FAULT_RESTART:
+        case SCENARIO_FAULT_RESUME:
+            return true;
+        case SCENARIO_FAULT_LINK:
+            return !(l->loss > 0) && !(l->duplicate > 0) && !(l->reorder > 0) &&
+                   l->delay_ms_max == 0 && !(l->hold_fraction > 0);
+        default:
+            return false;
+    }
+}
+
+static void fault_ended(struct nemesis *n, const char *what)
+{
+    if (n->cfg.ended != NULL) {
+        n->cfg.ended(n->cfg.ended_data, cluster_now(n->cl), what);
+    }
 }
 
 static void fire_timeline(struct nemesis *n, uint64_t now)
@@ -476,7 +784,12 @@ static void fire_timeline(struct nemesis *n, uint64_t now)
     const struct scenario *s = n->s;
     while (n->next_fault < s->n_faults &&
            s_to_ns(s->faults[n->next_fault].at_s) <= now) {
-        apply_fault(n, &s->faults[n->next_fault++]);
+        const struct scenario_fault *f = &s->faults[n->next_fault++];
+        if (apply_fault(n, f) && ends_a_fault(f)) {
+            char desc[128];
+            scenario_fault_describe(f, desc, sizeof desc);
+            fault_ended(n, desc);
+        }
     }
 }
 
@@ -631,6 +944,9 @@ static void random_heal(struct nemesis *n, uint64_t now)
     revive_all(n);
     logf_nemesis(n, "nemesis: heal");
     set_desc(n, "none");
+    char what[160];
+    snprintf(what, sizeof what, "nemesis heal of '%s'", n->random_desc);
+    fault_ended(n, what);
 }
 
 static void random_step(struct nemesis *n, uint64_t now)
@@ -657,6 +973,7 @@ static void random_step(struct nemesis *n, uint64_t now)
     n->random_heal_at = now + s_to_ns(nm->fault_s);
     logf_nemesis(n, "nemesis: %s", desc);
     set_desc(n, desc);
+    snprintf(n->random_desc, sizeof n->random_desc, "%s", desc);
 }
 
 /* ------------------------------------------------------------------------ */

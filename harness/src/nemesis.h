@@ -48,6 +48,12 @@ struct nemesis_config
     /* The network was healed at @now. */
     void (*healed)(void *data, uint64_t now);
     void *healed_data;
+    /* A fault ended at @now (may be NULL): a heal, restart or resume of
+     * the timeline, a link fault that clears its links, the random
+     * nemesis healing its fault; not the heal at the end of the run.
+     * @what (borrowed for the call) describes it. */
+    void (*ended)(void *data, uint64_t now, const char *what);
+    void *ended_data;
 };
 
 struct nemesis;

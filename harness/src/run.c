@@ -62,6 +62,8 @@ struct run
     /* Disk faults, read as the cluster stops (disks_set: some node has). */
     bool disks_set;
     struct cluster_disk_report disks[SCENARIO_MAX_NODES];
+    /* By node id: snapshots and logs, read as the cluster stops. */
+    struct cluster_log_stats logs[SCENARIO_MAX_NODES + 1];
 
     pthread_mutex_t log_lock;
     struct common_vec log; /* the event log, guarded by log_lock */
@@ -82,6 +84,11 @@ static void log_line(void *data, uint64_t now, const char *text)
 static void on_healed(void *data, uint64_t now)
 {
     judge_healed(data, now);
+}
+
+static void on_fault_ended(void *data, uint64_t now, const char *what)
+{
+    judge_fault_ended(data, now, what);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -125,11 +132,11 @@ static void advance(struct run *r)
     }
 }
 
-/* What every step does besides faults: the judge sees who leads, the
- * status line is redrawn, time moves on. */
+/* What every step does besides faults: the judge watches the cluster,
+ * the status line is redrawn, time moves on. */
 static void watch_and_advance(struct run *r, uint64_t now)
 {
-    judge_watch_leader(r->judge, cluster_leader(r->cl), now);
+    judge_watch(r->judge, r->cl, now);
     if (r->o->live && now >= r->next_status) {
         status_line(r, now);
         r->next_status = now + STATUS_NS;
@@ -375,6 +382,8 @@ static int build_nemesis(struct run *r)
         .log_data = r,
         .healed = on_healed,
         .healed_data = r->judge,
+        .ended = on_fault_ended,
+        .ended_data = r->judge,
     };
     int rv = r->judge == NULL ? COMMON_ENOMEM : nemesis_new(&nc, &r->nem);
     if (rv != 0) {
@@ -465,10 +474,13 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     }
     workload_join(r->wl);
     now = cluster_now(r->cl);
-    judge_watch_leader(r->judge, cluster_leader(r->cl), now);
+    judge_watch(r->judge, r->cl, now);
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
     collect_disks(r);
+    for (raft_id id = 1; id <= r->s->nodes; id++) {
+        cluster_log_stats(r->cl, id, &r->logs[id]);
+    }
     if (r->o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -490,6 +502,7 @@ static int conclude(struct run *r, uint64_t end)
         .monitor = r->mon,
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
+        .logs = r->logs,
         .run_s = (double)end / 1e9,
         .disks = r->disks_set ? r->disks : NULL,
     };

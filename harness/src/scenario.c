@@ -370,9 +370,14 @@ static int read_clients(const struct loader *ld,
      TARGET_BIT(SCENARIO_TARGET_RANDOM))
 #define TARGETS_DOWN \
     (TARGET_BIT(SCENARIO_TARGET_RANDOM) | TARGET_BIT(SCENARIO_TARGET_ALL))
+/* The selectors of partition groups and of the ends of cuts and links. */
+#define TARGETS_PICK                        \
+    (TARGET_BIT(SCENARIO_TARGET_LEADER) |   \
+     TARGET_BIT(SCENARIO_TARGET_FOLLOWER) | \
+     TARGET_BIT(SCENARIO_TARGET_FOLLOWERS))
 
 /* A node id, or one of the words in @allowed (leader, follower, random,
- * all). @fault names the fault in messages. */
+ * all, followers). @fault names the fault in messages. */
 static int read_target(const struct loader *ld,
                        const struct harness_ynode *node,
                        const char *what,
@@ -380,19 +385,22 @@ static int read_target(const struct loader *ld,
                        unsigned allowed,
                        struct scenario_target *t)
 {
-    static const char *const names[] = {"leader", "follower", "random", "all"};
+    static const char *const names[] = {"leader", "follower", "random", "all",
+                                        "followers"};
     static const enum scenario_target_kind kinds[] = {
-        SCENARIO_TARGET_LEADER,
-        SCENARIO_TARGET_FOLLOWER,
-        SCENARIO_TARGET_RANDOM,
-        SCENARIO_TARGET_ALL,
+        SCENARIO_TARGET_LEADER,    SCENARIO_TARGET_FOLLOWER,
+        SCENARIO_TARGET_RANDOM,    SCENARIO_TARGET_ALL,
+        SCENARIO_TARGET_FOLLOWERS,
     };
-    const char *words[4];
+    enum {
+        N_WORDS = sizeof names / sizeof names[0]
+    };
+    const char *words[N_WORDS];
     size_t n_words = 0;
     char list[64] = "";
     char got[200];
 
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < N_WORDS; i++) {
         if ((allowed & TARGET_BIT(kinds[i])) != 0) {
             words[n_words++] = names[i];
         }
@@ -402,7 +410,7 @@ static int read_target(const struct loader *ld,
         snprintf(list + o, sizeof list - o, "%s%s",
                  i + 1 == n_words ? " or " : ", ", words[i]);
     }
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < N_WORDS; i++) {
         if (!harness_yaml_is(node, names[i])) {
             continue;
         }
@@ -428,15 +436,83 @@ static int read_target(const struct loader *ld,
                               ld->s->nodes, list, got);
 }
 
+/* Where a partition's members were written, to name the first of two. */
+struct partition_seen
+{
+    const struct harness_ynode *node[SCENARIO_MAX_NODES]; /* by id */
+    const struct harness_ynode *leader;
+    const struct harness_ynode *followers;
+    unsigned members; /* nodes named by id, leader or follower */
+};
+
+/* Member @m of group @g: a node id, leader, follower or followers. */
+static int read_partition_member(const struct loader *ld,
+                                 const struct harness_ynode *member,
+                                 const char *item,
+                                 const char *what,
+                                 unsigned g,
+                                 struct partition_seen *seen,
+                                 struct scenario_fault *fault)
+{
+    struct scenario_target t = {0};
+    int rc = read_target(ld, member, item, "partition", TARGETS_PICK, &t);
+    if (rc != 0) {
+        return rc;
+    }
+    const struct harness_ynode **first = NULL;
+    switch (t.kind) {
+        case SCENARIO_TARGET_LEADER:
+            first = &seen->leader;
+            fault->pick[g].leader = true;
+            break;
+        case SCENARIO_TARGET_FOLLOWERS:
+            first = &seen->followers;
+            fault->pick[g].followers = true;
+            break;
+        case SCENARIO_TARGET_FOLLOWER:
+            fault->pick[g].follower++;
+            break;
+        default:
+            first = &seen->node[t.id - 1];
+            fault->group[t.id - 1] = g;
+            break;
+    }
+    if (first != NULL && *first != NULL) {
+        if (t.kind == SCENARIO_TARGET_NODE) {
+            return harness_yaml_error(&ld->r, member,
+                                      "%s: node %u is in two groups "
+                                      "(first at line %u, column %u)",
+                                      what, t.id, (*first)->line,
+                                      (*first)->column);
+        }
+        return harness_yaml_error(&ld->r, member,
+                                  "%s: '%s' is in two places (first at line "
+                                  "%u, column %u)",
+                                  what, member->text, (*first)->line,
+                                  (*first)->column);
+    }
+    if (first != NULL) {
+        *first = member;
+    }
+    seen->members += t.kind != SCENARIO_TARGET_FOLLOWERS;
+    return 0;
+}
+
+/* Groups of node ids and selectors (leader, follower, followers), which
+ * must place every node exactly once: by id alone, or with followers
+ * taking every node the others leave, or with as many members as
+ * nodes. */
 static int read_partition(const struct loader *ld,
                           const struct harness_ynode *node,
                           const char *what,
                           struct scenario_fault *fault)
 {
-    const struct harness_ynode *seen[SCENARIO_MAX_NODES] = {NULL};
+    struct partition_seen seen;
     char got[200];
     char item[WHAT_MAX + 48];
+    unsigned nodes = ld->s->nodes;
 
+    memset(&seen, 0, sizeof seen);
     if (node->kind != HARNESS_YSEQUENCE) {
         harness_yaml_describe(node, got, sizeof got);
         return harness_yaml_error(&ld->r, node,
@@ -449,8 +525,7 @@ static int read_partition(const struct loader *ld,
                                   "%s: needs at least 2 groups, got %zu", what,
                                   node->n_items);
     }
-    /* Groups are non-empty and share no node, so this loop ends by the
-     * time it has seen nodes + 1 groups. */
+    /* Every group needs a node of its own: at most nodes groups. */
     for (size_t g = 0; g < node->n_items; g++) {
         const struct harness_ynode *group = node->items[g];
         if (group->kind != HARNESS_YSEQUENCE) {
@@ -464,35 +539,62 @@ static int read_partition(const struct loader *ld,
             return harness_yaml_error(&ld->r, group, "%s[%zu]: empty group",
                                       what, g);
         }
+        if (g >= nodes) {
+            return harness_yaml_error(&ld->r, group,
+                                      "%s: more groups than the %u nodes; "
+                                      "every group needs a node",
+                                      what, nodes);
+        }
+        /* A member repeats only as follower, and each one takes a node:
+         * the loop ends within nodes + 2 members. */
         for (size_t m = 0; m < group->n_items; m++) {
-            const struct harness_ynode *member = group->items[m];
-            unsigned id = 0;
             snprintf(item, sizeof item, "%s[%zu][%zu]", what, g, m);
-            int rc = read_node_id(ld, member, item, &id);
+            int rc = read_partition_member(ld, group->items[m], item, what,
+                                           (unsigned)g, &seen, fault);
             if (rc != 0) {
                 return rc;
             }
-            if (seen[id - 1] != NULL) {
-                return harness_yaml_error(&ld->r, member,
-                                          "%s: node %u is in two groups "
-                                          "(first at line %u, column %u)",
-                                          what, id, seen[id - 1]->line,
-                                          seen[id - 1]->column);
+            if (seen.members > nodes) {
+                return harness_yaml_error(&ld->r, group->items[m],
+                                          "%s: names more than the %u "
+                                          "nodes there are",
+                                          what, nodes);
             }
-            seen[id - 1] = member;
-            fault->group[id - 1] = (unsigned)g;
-        }
-    }
-    for (unsigned k = 0; k < ld->s->nodes; k++) {
-        if (seen[k] == NULL) {
-            return harness_yaml_error(&ld->r, node,
-                                      "%s: node %u is in no group; each of "
-                                      "nodes 1..%u must be in exactly one",
-                                      what, k + 1, ld->s->nodes);
         }
     }
     fault->n_groups = (unsigned)node->n_items;
-    return 0;
+    if (seen.followers != NULL && seen.leader == NULL) {
+        return harness_yaml_error(&ld->r, seen.followers,
+                                  "%s: 'followers' (every node but the leader "
+                                  "and those placed elsewhere) needs "
+                                  "'leader' in the partition too",
+                                  what);
+    }
+    if (seen.followers != NULL && seen.members == nodes) {
+        return harness_yaml_error(&ld->r, seen.followers,
+                                  "%s: 'followers' would never take a node: "
+                                  "the rest of the partition places all %u",
+                                  what, nodes);
+    }
+    if (seen.followers != NULL || seen.members == nodes) {
+        return 0;
+    }
+    bool selectors = seen.leader != NULL;
+    for (unsigned g = 0; g < fault->n_groups; g++) {
+        selectors = selectors || fault->pick[g].follower > 0;
+    }
+    for (unsigned k = 0; k < nodes && !selectors; k++) {
+        if (seen.node[k] == NULL) {
+            return harness_yaml_error(&ld->r, node,
+                                      "%s: node %u is in no group; each of "
+                                      "nodes 1..%u must be in exactly one",
+                                      what, k + 1, nodes);
+        }
+    }
+    return harness_yaml_error(&ld->r, node,
+                              "%s: places %u of the %u nodes; name them all, "
+                              "or put followers in a group for the rest",
+                              what, seen.members, nodes);
 }
 
 /* hold: {fraction, ms}: both required. */
@@ -529,6 +631,48 @@ static int read_hold(const struct loader *ld,
     return rc;
 }
 
+/* One end of a link or a cut: a node id into *@id, or a selector
+ * (leader, follower, followers) into *@kind. */
+static int read_end(const struct loader *ld,
+                    const struct harness_ynode *node,
+                    const char *what,
+                    const char *fault,
+                    unsigned *id,
+                    enum scenario_target_kind *kind)
+{
+    struct scenario_target t = {0};
+    int rc = read_target(ld, node, what, fault, TARGETS_PICK, &t);
+    if (rc == 0 && t.kind == SCENARIO_TARGET_NODE) {
+        *id = t.id;
+    } else if (rc == 0) {
+        *kind = t.kind;
+    }
+    return rc;
+}
+
+/* The ends of a link or cut name the same node for sure: the same id, or
+ * both the leader. */
+static bool same_end(const struct scenario_fault *fault)
+{
+    if (fault->from_kind == 0 && fault->to_kind == 0) {
+        return fault->from != 0 && fault->from == fault->to;
+    }
+    return fault->from_kind == SCENARIO_TARGET_LEADER &&
+           fault->to_kind == SCENARIO_TARGET_LEADER;
+}
+
+/* "node 3" or "the leader", the end same_end() found twice. */
+static const char *same_end_name(const struct scenario_fault *fault,
+                                 char *buf,
+                                 size_t size)
+{
+    if (fault->from_kind == SCENARIO_TARGET_LEADER) {
+        return "the leader";
+    }
+    snprintf(buf, size, "node %u", fault->from);
+    return buf;
+}
+
 static int read_link(const struct loader *ld,
                      const struct harness_ynode *map,
                      const char *what,
@@ -551,22 +695,24 @@ static int read_link(const struct loader *ld,
         [L_HOLD] = {.key = "hold"},
     };
     char field[WHAT_MAX];
+    char name[32];
     int rc = harness_yaml_fields(&ld->r, map, what, f, L_N);
     if (rc == 0 && f[L_FROM].value != NULL) {
-        rc = read_node_id(ld, f[L_FROM].value,
-                          field_path(field, sizeof field, what, "from"),
-                          &fault->from);
+        rc = read_end(ld, f[L_FROM].value,
+                      field_path(field, sizeof field, what, "from"), "link",
+                      &fault->from, &fault->from_kind);
     }
     if (rc == 0 && f[L_TO].value != NULL) {
-        rc = read_node_id(ld, f[L_TO].value,
-                          field_path(field, sizeof field, what, "to"),
-                          &fault->to);
+        rc = read_end(ld, f[L_TO].value,
+                      field_path(field, sizeof field, what, "to"), "link",
+                      &fault->to, &fault->to_kind);
     }
-    if (rc == 0 && fault->from != 0 && fault->from == fault->to) {
+    if (rc == 0 && same_end(fault)) {
         return harness_yaml_error(&ld->r, f[L_TO].value,
-                                  "%s: from and to are both node %u; a link "
+                                  "%s: from and to are both %s; a link "
                                   "joins two different nodes",
-                                  what, fault->to);
+                                  what,
+                                  same_end_name(fault, name, sizeof name));
     }
     if (rc == 0) {
         rc = read_probability_field(ld, &f[L_LOSS], what, &fault->link.loss);
@@ -609,6 +755,7 @@ static int read_cut(const struct loader *ld,
         [X_BOTH_WAYS] = {.key = "both_ways"},
     };
     char field[WHAT_MAX];
+    char name[32];
     int rc = harness_yaml_fields(&ld->r, map, what, f, X_N);
     if (rc == 0 && f[X_FROM].value == NULL) {
         return harness_yaml_missing(&ld->r, map, what, "from");
@@ -617,20 +764,21 @@ static int read_cut(const struct loader *ld,
         return harness_yaml_missing(&ld->r, map, what, "to");
     }
     if (rc == 0) {
-        rc = read_node_id(ld, f[X_FROM].value,
-                          field_path(field, sizeof field, what, "from"),
-                          &fault->from);
+        rc = read_end(ld, f[X_FROM].value,
+                      field_path(field, sizeof field, what, "from"), "cut",
+                      &fault->from, &fault->from_kind);
     }
     if (rc == 0) {
-        rc = read_node_id(ld, f[X_TO].value,
-                          field_path(field, sizeof field, what, "to"),
-                          &fault->to);
+        rc = read_end(ld, f[X_TO].value,
+                      field_path(field, sizeof field, what, "to"), "cut",
+                      &fault->to, &fault->to_kind);
     }
-    if (rc == 0 && fault->from == fault->to) {
+    if (rc == 0 && same_end(fault)) {
         return harness_yaml_error(&ld->r, f[X_TO].value,
-                                  "%s: from and to are both node %u; a cut "
+                                  "%s: from and to are both %s; a cut "
                                   "link joins two different nodes",
-                                  what, fault->to);
+                                  what,
+                                  same_end_name(fault, name, sizeof name));
     }
     if (rc == 0) {
         rc = read_bool_field(ld, &f[X_BOTH_WAYS], what, &fault->both_ways);
@@ -1102,6 +1250,93 @@ static int read_storage(const struct loader *ld,
     return rc;
 }
 
+/* A window {from_s, to_s} of the run: 0 <= from_s < to_s <= duration_s. */
+static int read_window(const struct loader *ld,
+                       const struct harness_ynode *map,
+                       const char *what,
+                       struct scenario_window *w)
+{
+    enum {
+        W_FROM,
+        W_TO,
+        W_N
+    };
+    struct harness_yfield f[W_N] = {
+        [W_FROM] = {.key = "from_s"},
+        [W_TO] = {.key = "to_s"},
+    };
+    char field[WHAT_MAX];
+    double duration = ld->s->duration_s;
+    int rc = harness_yaml_fields(&ld->r, map, what, f, W_N);
+    for (size_t i = 0; rc == 0 && i < W_N; i++) {
+        if (f[i].value == NULL) {
+            return harness_yaml_missing(&ld->r, map, what, f[i].key);
+        }
+    }
+    if (rc == 0) {
+        rc =
+            harness_yaml_number(&ld->r, f[W_FROM].value,
+                                field_path(field, sizeof field, what, "from_s"),
+                                0.0, false, duration, true, &w->from_s);
+    }
+    if (rc == 0) {
+        rc = harness_yaml_number(&ld->r, f[W_TO].value,
+                                 field_path(field, sizeof field, what, "to_s"),
+                                 w->from_s, true, duration, false, &w->to_s);
+    }
+    return rc;
+}
+
+/* One window, or a list of 1..SCENARIO_MAX_WINDOWS of them. */
+static int read_windows(const struct loader *ld,
+                        const struct harness_ynode *node,
+                        const char *what,
+                        struct scenario_window *w,
+                        unsigned *n)
+{
+    char got[200];
+    char item[WHAT_MAX];
+    if (node->kind == HARNESS_YMAPPING) {
+        *n = 1;
+        return read_window(ld, node, what, w);
+    }
+    if (node->kind != HARNESS_YSEQUENCE) {
+        harness_yaml_describe(node, got, sizeof got);
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: expected a window {from_s: S, to_s: S} "
+                                  "or a list of them, got %s",
+                                  what, got);
+    }
+    if (node->n_items == 0) {
+        return harness_yaml_error(&ld->r, node,
+                                  "%s: empty; give at least one window "
+                                  "{from_s: S, to_s: S}",
+                                  what);
+    }
+    if (node->n_items > SCENARIO_MAX_WINDOWS) {
+        return harness_yaml_error(&ld->r, node->items[SCENARIO_MAX_WINDOWS],
+                                  "%s: more than %d windows", what,
+                                  SCENARIO_MAX_WINDOWS);
+    }
+    for (size_t i = 0; i < node->n_items; i++) {
+        const struct harness_ynode *win = node->items[i];
+        snprintf(item, sizeof item, "%s[%zu]", what, i);
+        if (win->kind != HARNESS_YMAPPING) {
+            harness_yaml_describe(win, got, sizeof got);
+            return harness_yaml_error(&ld->r, win,
+                                      "%s: expected a window {from_s: S, "
+                                      "to_s: S}, got %s",
+                                      item, got);
+        }
+        int rc = read_window(ld, win, item, &w[i]);
+        if (rc != 0) {
+            return rc;
+        }
+        *n = (unsigned)i + 1;
+    }
+    return 0;
+}
+
 static int read_expect(const struct loader *ld, const struct harness_ynode *map)
 {
     enum {
@@ -1110,6 +1345,11 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
         E_NO_OK_MINORITY,
         E_LEADERLESS,
         E_SNAPSHOTS,
+        E_NO_LEADER,
+        E_TERM_UNCHANGED,
+        E_PROGRESS,
+        E_SNAPSHOT_BYTES,
+        E_LOG_ENTRIES,
         E_N
     };
     struct harness_yfield f[E_N] = {
@@ -1118,6 +1358,11 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
         [E_NO_OK_MINORITY] = {.key = "no_ok_on_minority"},
         [E_LEADERLESS] = {.key = "max_leaderless_ms"},
         [E_SNAPSHOTS] = {.key = "min_snapshot_installs"},
+        [E_NO_LEADER] = {.key = "no_leader"},
+        [E_TERM_UNCHANGED] = {.key = "term_unchanged"},
+        [E_PROGRESS] = {.key = "progress_within_ms"},
+        [E_SNAPSHOT_BYTES] = {.key = "max_snapshot_bytes"},
+        [E_LOG_ENTRIES] = {.key = "max_log_entries"},
     };
     struct scenario_expect *e = &ld->s->expect;
     int rc = harness_yaml_fields(&ld->r, map, "expect", f, E_N);
@@ -1144,6 +1389,29 @@ static int read_expect(const struct loader *ld, const struct harness_ynode *map)
     if (rc == 0) {
         rc = read_unsigned_field(ld, &f[E_SNAPSHOTS], "expect", 0, 1000000,
                                  &e->min_snapshot_installs);
+    }
+    if (rc == 0 && f[E_NO_LEADER].value != NULL) {
+        rc = read_windows(ld, f[E_NO_LEADER].value, "expect.no_leader",
+                          e->no_leader, &e->n_no_leader);
+    }
+    if (rc == 0 && f[E_TERM_UNCHANGED].value != NULL) {
+        rc =
+            read_windows(ld, f[E_TERM_UNCHANGED].value, "expect.term_unchanged",
+                         e->term_unchanged, &e->n_term_unchanged);
+    }
+    if (rc == 0) {
+        rc = read_unsigned_field(ld, &f[E_PROGRESS], "expect", 0, EXPECT_MS_MAX,
+                                 &e->progress_within_ms);
+    }
+    if (rc == 0 && f[E_SNAPSHOT_BYTES].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[E_SNAPSHOT_BYTES].value,
+                               "expect.max_snapshot_bytes", 0, 1ull << 40,
+                               &e->max_snapshot_bytes);
+    }
+    if (rc == 0 && f[E_LOG_ENTRIES].value != NULL) {
+        rc = harness_yaml_uint(&ld->r, f[E_LOG_ENTRIES].value,
+                               "expect.max_log_entries", 0, 1000000000,
+                               &e->max_log_entries);
     }
     return rc;
 }
@@ -1712,26 +1980,39 @@ static void out_target(struct out *o, const struct scenario_target *t)
         case SCENARIO_TARGET_ALL:
             out_printf(o, "all");
             return;
+        case SCENARIO_TARGET_FOLLOWERS:
+            out_printf(o, "followers");
+            return;
     }
     out_printf(o, "?");
 }
 
-static void out_end(struct out *o, unsigned id)
+/* A link's or cut's end: a selector, a node id, or * (every node). */
+static void out_end_of(struct out *o,
+                       enum scenario_target_kind kind,
+                       unsigned id)
 {
-    if (id == 0) {
+    if (kind != 0) {
+        out_target(o, &(struct scenario_target){.kind = kind});
+    } else if (id == 0) {
         out_printf(o, "*");
     } else {
         out_printf(o, "%u", id);
     }
 }
 
+static void out_end(struct out *o, unsigned id)
+{
+    out_end_of(o, 0, id);
+}
+
 static void out_link(struct out *o, const struct scenario_fault *f)
 {
     const struct scenario_link_faults *l = &f->link;
     out_printf(o, "link ");
-    out_end(o, f->from);
+    out_end_of(o, f->from_kind, f->from);
     out_printf(o, "->");
-    out_end(o, f->to);
+    out_end_of(o, f->to_kind, f->to);
     if (l->loss > 0) {
         out_printf(o, " loss %g", l->loss);
     }
@@ -1789,6 +2070,18 @@ void scenario_fault_describe(const struct scenario_fault *f,
                         sep = ",";
                     }
                 }
+                if (f->pick[g].leader) {
+                    out_printf(&o, "%sleader", sep);
+                    sep = ",";
+                }
+                for (unsigned k = 0; k < f->pick[g].follower; k++) {
+                    out_printf(&o, "%sfollower", sep);
+                    sep = ",";
+                }
+                if (f->pick[g].followers) {
+                    out_printf(&o, "%sfollowers", sep);
+                    sep = ",";
+                }
                 out_printf(&o, "%s}", sep[0] == ' ' ? " {" : "");
             }
             return;
@@ -1808,9 +2101,9 @@ void scenario_fault_describe(const struct scenario_fault *f,
             return;
         case SCENARIO_FAULT_CUT:
             out_printf(&o, "cut ");
-            out_end(&o, f->from);
+            out_end_of(&o, f->from_kind, f->from);
             out_printf(&o, "%s", f->both_ways ? "<->" : "->");
-            out_end(&o, f->to);
+            out_end_of(&o, f->to_kind, f->to);
             return;
         case SCENARIO_FAULT_FORGE:
             out_printf(&o, "forge %s term %llu index %llu ",

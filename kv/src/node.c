@@ -511,6 +511,26 @@ static int register_snapshot(struct kv_node *n,
     return 0;
 }
 
+/* A snapshot of @len bytes at @index was just taken or installed and the
+ * log compacted behind it: the figures that bound what a node keeps
+ * (kv_node_stats), measured here, where they are exact. */
+static void note_compaction(struct kv_node *n, raft_index index, size_t len)
+{
+    if (len > n->stats.snapshot_bytes_max ||
+        n->stats.snapshot_bytes_max_index == 0) {
+        n->stats.snapshot_bytes_max = len;
+        n->stats.snapshot_bytes_max_index = index;
+    }
+    raft_index first = raft_first_index(n->raft);
+    raft_index last = raft_last_index(n->raft);
+    uint64_t held = last >= first ? last - first + 1 : 0;
+    if (held > n->stats.compacted_entries_max ||
+        n->stats.compacted_entries_max_index == 0) {
+        n->stats.compacted_entries_max = held;
+        n->stats.compacted_entries_max_index = index;
+    }
+}
+
 /* Takes a snapshot when enough has been applied since the last one. */
 static void maybe_snapshot(struct kv_node *n)
 {
@@ -556,6 +576,7 @@ static void maybe_snapshot(struct kv_node *n)
     if (applied > n->snapshot_trailing) {
         raft_compact(n->raft, applied - n->snapshot_trailing);
     }
+    note_compaction(n, applied, len);
 }
 
 void kv_node_flush(struct kv_node *n)
@@ -638,10 +659,11 @@ void kv_node_flush(struct kv_node *n)
         bool leader = u.role == RAFT_LEADER;
         confirm_reads(n, &u);
         raft_update_done(n->raft, &u);
-        if (installed != NULL) {
+        if (installed != NULL &&
             register_snapshot(n, installed_meta.index, installed_meta.term,
                               &installed_meta.conf, installed,
-                              installed_meta.len);
+                              installed_meta.len) == 0) {
+            note_compaction(n, installed_meta.index, installed_meta.len);
         }
         maybe_snapshot(n);
         if (n->was_leader && !leader) {

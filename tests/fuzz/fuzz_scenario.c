@@ -50,13 +50,23 @@ static void check_fault(const struct scenario *s,
                         const struct scenario_fault *f)
 {
     FUZZ_CHECK(f->kind >= SCENARIO_FAULT_PARTITION &&
-               f->kind <= SCENARIO_FAULT_CUT);
+               f->kind <= SCENARIO_FAULT_FORGE);
     FUZZ_CHECK(f->at_s >= 0.0);
     if (f->kind == SCENARIO_FAULT_PARTITION) {
-        FUZZ_CHECK(f->n_groups >= 1 && f->n_groups <= s->nodes);
+        bool selectors = false;
+        FUZZ_CHECK(f->n_groups >= 2 && f->n_groups <= s->nodes);
+        for (unsigned g = 0; g < f->n_groups; g++) {
+            selectors = selectors || f->pick[g].leader ||
+                        f->pick[g].followers || f->pick[g].follower > 0;
+        }
+        /* Nodes the partition does not name by id are placed by its
+         * selectors when it fires. */
         for (unsigned k = 0; k < SCENARIO_MAX_NODES; k++) {
-            if (k < s->nodes) {
+            if (k < s->nodes && !selectors) {
                 FUZZ_CHECK(f->group[k] < f->n_groups);
+            } else if (k < s->nodes) {
+                FUZZ_CHECK(f->group[k] < f->n_groups ||
+                           f->group[k] == SCENARIO_GROUP_NONE);
             } else {
                 FUZZ_CHECK(f->group[k] == SCENARIO_GROUP_NONE);
             }
@@ -67,6 +77,9 @@ static void check_fault(const struct scenario *s,
     }
     if (f->kind == SCENARIO_FAULT_LINK || f->kind == SCENARIO_FAULT_CUT) {
         FUZZ_CHECK(f->from <= s->nodes && f->to <= s->nodes);
+        /* A selector at an end leaves its id 0. */
+        FUZZ_CHECK(f->from_kind == 0 || f->from == 0);
+        FUZZ_CHECK(f->to_kind == 0 || f->to == 0);
     }
     FUZZ_CHECK(probability(f->link.loss) && probability(f->link.duplicate) &&
                probability(f->link.reorder));
@@ -104,6 +117,19 @@ static void check_scenario(const struct scenario *s)
         FUZZ_CHECK(s->nemesis.delay_ms_min <= s->nemesis.delay_ms_max);
     }
     FUZZ_CHECK(memchr(s->name, '\0', sizeof s->name) != NULL);
+    const struct scenario_expect *e = &s->expect;
+    FUZZ_CHECK(e->n_no_leader <= SCENARIO_MAX_WINDOWS &&
+               e->n_term_unchanged <= SCENARIO_MAX_WINDOWS);
+    for (unsigned k = 0; k < e->n_no_leader; k++) {
+        FUZZ_CHECK(e->no_leader[k].from_s >= 0 &&
+                   e->no_leader[k].from_s < e->no_leader[k].to_s &&
+                   e->no_leader[k].to_s <= s->duration_s);
+    }
+    for (unsigned k = 0; k < e->n_term_unchanged; k++) {
+        FUZZ_CHECK(e->term_unchanged[k].from_s >= 0 &&
+                   e->term_unchanged[k].from_s < e->term_unchanged[k].to_s &&
+                   e->term_unchanged[k].to_s <= s->duration_s);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -29,10 +29,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SCENARIO_MAX_NODES  15
-#define SCENARIO_MAX_FAULTS 1024
-#define SCENARIO_ERROR_MAX  512
-#define SCENARIO_MAX_BYTES  (1024 * 1024) /* larger input is refused */
+#define SCENARIO_MAX_NODES   15
+#define SCENARIO_MAX_FAULTS  1024
+#define SCENARIO_MAX_WINDOWS 32 /* per windowed expectation */
+#define SCENARIO_ERROR_MAX   512
+#define SCENARIO_MAX_BYTES   (1024 * 1024) /* larger input is refused */
 /* scenario_fault.group[k] for the ids above the scenario's nodes. */
 #define SCENARIO_GROUP_NONE 0xFFFFFFFFu
 
@@ -40,13 +41,17 @@
  * fires. isolate takes NODE, LEADER, FOLLOWER, RANDOM; crash and pause take
  * those and ALL; restart and resume take NODE, RANDOM and ALL, which then
  * draw from (or take all of) the nodes that are down (crashed, resp.
- * paused) - a node that is down is no one's leader or follower. */
+ * paused) - a node that is down is no one's leader or follower. The ends
+ * of cuts and links, and the members of partition groups, take NODE,
+ * LEADER, FOLLOWER and FOLLOWERS. */
 enum scenario_target_kind {
-    SCENARIO_TARGET_NODE = 1,     /* "3" */
-    SCENARIO_TARGET_LEADER = 2,   /* "leader": the current leader */
-    SCENARIO_TARGET_RANDOM = 3,   /* "random": any node, drawn from the seed */
-    SCENARIO_TARGET_FOLLOWER = 4, /* "follower": any non-leader */
-    SCENARIO_TARGET_ALL = 5,      /* "all": every node (see above) */
+    SCENARIO_TARGET_NODE = 1,      /* "3" */
+    SCENARIO_TARGET_LEADER = 2,    /* "leader": the current leader */
+    SCENARIO_TARGET_RANDOM = 3,    /* "random": any node, drawn from the seed */
+    SCENARIO_TARGET_FOLLOWER = 4,  /* "follower": any non-leader */
+    SCENARIO_TARGET_ALL = 5,       /* "all": every node (see above) */
+    SCENARIO_TARGET_FOLLOWERS = 6, /* "followers": every node up but the
+                                      leader (a set; see docs/scenarios.md) */
 };
 
 struct scenario_target
@@ -100,11 +105,22 @@ struct scenario_fault
     enum scenario_fault_kind kind;
     unsigned line; /* where it was written, for messages */
     unsigned column;
-    /* PARTITION: group[k] is the group (0-based) of node k+1; every node
-     * appears in exactly one group. Entries past the last node (and all
-     * of them in other kinds of fault) are SCENARIO_GROUP_NONE. */
+    /* PARTITION: group[k] is the group (0-based) of node k+1 when the
+     * partition names it by id. Without selectors every node appears in
+     * exactly one group. With them, the nodes it does not name are
+     * SCENARIO_GROUP_NONE until it fires, and pick[g] says which
+     * selectors group g holds: the leader, `follower` nodes drawn from
+     * the seed, and every node placed nowhere else (followers). Entries
+     * past the last node (and all of them in other kinds of fault) are
+     * SCENARIO_GROUP_NONE. n_groups <= nodes. */
     unsigned n_groups;
     unsigned group[SCENARIO_MAX_NODES];
+    struct
+    {
+        bool leader;
+        bool followers;
+        unsigned follower; /* how many */
+    } pick[SCENARIO_MAX_NODES];
     /* ISOLATE, CRASH, RESTART, PAUSE, RESUME; FORGE: the receiver. */
     struct scenario_target target;
     /* LINK, CUT: from/to 0 means "every node" on that end. FORGE: from is
@@ -112,6 +128,11 @@ struct scenario_fault
      * drawn from the seed when the fault fires). */
     unsigned from;
     unsigned to;
+    /* LINK, CUT: 0 when from (to) is as above; else the selector that end
+     * names (SCENARIO_TARGET_LEADER, _FOLLOWER or _FOLLOWERS), resolved
+     * when the fault fires, and from (to) is 0. */
+    enum scenario_target_kind from_kind;
+    enum scenario_target_kind to_kind;
     bool both_ways; /* CUT: also cut to -> from */
     struct scenario_link_faults link;
     /* FORGE: the message's type, its term (default 2^64 - 1) and the value
@@ -152,6 +173,13 @@ struct scenario_mix
     unsigned append;
 };
 
+/* A span of a run, in seconds from its start. */
+struct scenario_window
+{
+    double from_s; /* >= 0 */
+    double to_s;   /* > from_s, <= duration_s */
+};
+
 struct scenario_expect
 {
     uint64_t min_ok; /* required: a floor of successful ops */
@@ -167,6 +195,23 @@ struct scenario_expect
      * InstallSnapshot over the run (a node that fell behind the compacted
      * log caught up that way). */
     unsigned min_snapshot_installs;
+    /* No leader (by the harness's rule, docs/scenarios.md) at any step of
+     * the run loop within any of these windows. */
+    struct scenario_window no_leader[SCENARIO_MAX_WINDOWS];
+    unsigned n_no_leader;
+    /* No live node's term changes within any of these windows. */
+    struct scenario_window term_unchanged[SCENARIO_MAX_WINDOWS];
+    unsigned n_term_unchanged;
+    /* 0 = not checked: after every fault that ends (a heal, a restart, a
+     * resume, a link cleared, a nemesis fault healed), an operation
+     * completes ok within this many ms. */
+    unsigned progress_within_ms;
+    /* 0 = not checked: every snapshot taken or installed is at most this
+     * many bytes. */
+    uint64_t max_snapshot_bytes;
+    /* 0 = not checked: no node holds more than this many log entries in
+     * memory right after a compaction, nor at the end of the run. */
+    uint64_t max_log_entries;
 };
 
 enum scenario_storage_kind {

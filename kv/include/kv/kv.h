@@ -244,6 +244,15 @@ struct kv_node_stats
     uint64_t snapshots_taken;
     uint64_t snapshots_installed;
     raft_index snapshot_index; /* the latest snapshot's */
+    /* The largest snapshot this node took or installed, in bytes, and its
+     * index (0, 0: none yet). */
+    uint64_t snapshot_bytes_max;
+    raft_index snapshot_bytes_max_index;
+    /* The most log entries the node held in memory right after taking or
+     * installing a snapshot and compacting its log behind it, and that
+     * snapshot's index (0, 0: none yet). */
+    uint64_t compacted_entries_max;
+    raft_index compacted_entries_max_index;
 };
 void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s);
 

@@ -140,7 +140,15 @@ static const char full_text[] =
     "  min_ok: 300\n"                       /* 49 */
     "  leader_within_ms_after_heal: 5000\n" /* 50 */
     "  no_ok_on_minority: true\n"           /* 51 */
-    "  max_leaderless_ms: 8000\n";          /* 52 */
+    "  max_leaderless_ms: 8000\n"           /* 52 */
+    "  min_snapshot_installs: 2\n"          /* 53 */
+    "  no_leader: {from_s: 0.5, to_s: 1}\n" /* 54 */
+    "  term_unchanged:\n"                   /* 55 */
+    "    - {from_s: 3, to_s: 4}\n"          /* 56 */
+    "    - {from_s: 18, to_s: 20.5}\n"      /* 57 */
+    "  progress_within_ms: 7000\n"          /* 58 */
+    "  max_snapshot_bytes: 65536\n"         /* 59 */
+    "  max_log_entries: 1100\n";            /* 60 */
 
 static int parse_named(const char *name,
                        const char *text,
@@ -336,6 +344,18 @@ static void full_scenario_loads_every_field(void **state)
     assert_int_equal(s.expect.leader_within_ms_after_heal, 5000);
     assert_true(s.expect.no_ok_on_minority);
     assert_int_equal(s.expect.max_leaderless_ms, 8000);
+    assert_int_equal(s.expect.min_snapshot_installs, 2);
+    assert_int_equal(s.expect.n_no_leader, 1);
+    assert_true(s.expect.no_leader[0].from_s == 0.5);
+    assert_true(s.expect.no_leader[0].to_s == 1);
+    assert_int_equal(s.expect.n_term_unchanged, 2);
+    assert_true(s.expect.term_unchanged[0].from_s == 3);
+    assert_true(s.expect.term_unchanged[0].to_s == 4);
+    assert_true(s.expect.term_unchanged[1].from_s == 18);
+    assert_true(s.expect.term_unchanged[1].to_s == 20.5);
+    assert_int_equal(s.expect.progress_within_ms, 7000);
+    assert_true(s.expect.max_snapshot_bytes == 65536);
+    assert_true(s.expect.max_log_entries == 1100);
 
     scenario_fini(&s);
     assert_true(is_zeroed(&s));
@@ -379,6 +399,12 @@ static void omitted_fields_take_defaults(void **state)
     assert_int_equal(s.expect.leader_within_ms_after_heal, 0);
     assert_false(s.expect.no_ok_on_minority);
     assert_int_equal(s.expect.max_leaderless_ms, 0);
+    assert_int_equal(s.expect.min_snapshot_installs, 0);
+    assert_int_equal(s.expect.n_no_leader, 0);
+    assert_int_equal(s.expect.n_term_unchanged, 0);
+    assert_int_equal(s.expect.progress_within_ms, 0);
+    assert_true(s.expect.max_snapshot_bytes == 0);
+    assert_true(s.expect.max_log_entries == 0);
     scenario_fini(&s);
 
     /* Nemesis defaults: fault_s half the interval, start 1 s, loss 0.2,
@@ -574,6 +600,277 @@ static void forge_fault_loads_with_defaults(void **state)
                         "forge pre-vote term 7 index 4611686018427387905 3->2");
     assert_int_equal(s.faults[2].forge_type, SCENARIO_FORGE_HEARTBEAT_RESP);
     scenario_fini(&s);
+}
+
+/* no_leader and term_unchanged take one window or a list of them, each
+ * {from_s, to_s} inside the run; progress_within_ms, max_snapshot_bytes
+ * and max_log_entries take integers in their ranges. */
+static void windowed_and_bound_expectations_load(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(
+        "nodes: 3\nduration_s: 10\nclients: {count: 2}\n"
+        "expect:\n"
+        "  min_ok: 1\n"
+        "  no_leader: [{from_s: 0, to_s: 0.25}, {to_s: 10, from_s: 9}]\n"
+        "  term_unchanged: {from_s: 1e0, to_s: 2}\n"
+        "  progress_within_ms: 3600000\n"
+        "  max_snapshot_bytes: 1099511627776\n"
+        "  max_log_entries: 1000000000\n",
+        &s);
+    assert_int_equal(s.expect.n_no_leader, 2);
+    assert_true(s.expect.no_leader[0].from_s == 0);
+    assert_true(s.expect.no_leader[0].to_s == 0.25);
+    assert_true(s.expect.no_leader[1].from_s == 9);
+    assert_true(s.expect.no_leader[1].to_s == 10);
+    assert_int_equal(s.expect.n_term_unchanged, 1);
+    assert_true(s.expect.term_unchanged[0].from_s == 1);
+    assert_true(s.expect.term_unchanged[0].to_s == 2);
+    assert_int_equal(s.expect.progress_within_ms, 3600000);
+    assert_true(s.expect.max_snapshot_bytes == (UINT64_C(1) << 40));
+    assert_true(s.expect.max_log_entries == 1000000000);
+    scenario_fini(&s);
+
+    /* SCENARIO_MAX_WINDOWS windows load; one more is refused at it. */
+    struct common_vec v;
+    common_vec_init(&v);
+    assert_int_equal(common_vec_appendf(&v, "%s",
+                                        "nodes: 3\nduration_s: 10\n"
+                                        "clients: {count: 2}\n"
+                                        "expect:\n  min_ok: 1\n"
+                                        "  no_leader:\n"),
+                     0);
+    for (int i = 0; i < SCENARIO_MAX_WINDOWS; i++) {
+        assert_int_equal(
+            common_vec_appendf(&v, "    - {from_s: %d, to_s: %d.5}\n", i % 9,
+                               i % 9),
+            0);
+    }
+    parse_ok((const char *)v.data, &s);
+    assert_int_equal(s.expect.n_no_leader, SCENARIO_MAX_WINDOWS);
+    scenario_fini(&s);
+    assert_int_equal(common_vec_appendf(&v, "    - {from_s: 1, to_s: 2}\n"), 0);
+    check_error((const char *)v.data, COMMON_EINVAL,
+                "t.yaml:39:7: ", "expect.no_leader: more than 32 windows");
+    common_vec_fini(&v);
+}
+
+/* Each bad window and bound is refused at the value at fault. */
+static void windowed_and_bound_expectation_errors(void **state)
+{
+    (void)state;
+#define EXPECT_AT "nodes: 3\nduration_s: 10\nclients: {count: 2}\n"
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, no_leader: {from_s: 3, "
+                "to_s: 2}}\n",
+                COMMON_EINVAL, "t.yaml:4:50: ",
+                "expect.no_leader.to_s: 2 is out of range: must be > 3 and "
+                "<= 10");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, no_leader: {from_s: 1, "
+                "to_s: 10.5}}\n",
+                COMMON_EINVAL, "t.yaml:4:50: ",
+                "expect.no_leader.to_s: 10.5 is out of range: must be > 1 "
+                "and <= 10");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, no_leader: {from_s: 10, "
+                "to_s: 11}}\n",
+                COMMON_EINVAL, "t.yaml:4:41: ",
+                "expect.no_leader.from_s: 10 is out of range: must be >= 0 "
+                "and < 10");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, no_leader: {from_s: -1, "
+                "to_s: 1}}\n",
+                COMMON_EINVAL,
+                "t.yaml:4:41: ", "expect.no_leader.from_s: -1 is out of range");
+    check_error(EXPECT_AT "expect: {min_ok: 1, no_leader: {from_s: 1}}\n",
+                COMMON_EINVAL, "t.yaml:4:32: ",
+                "missing required field 'expect.no_leader.to_s'");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, no_leader: {from: 1, to_s: "
+                "2}}\n",
+                COMMON_EINVAL, "t.yaml:4:33: ",
+                "unknown field 'from' in expect.no_leader (expected from_s "
+                "or to_s)");
+    check_error(EXPECT_AT "expect: {min_ok: 1, term_unchanged: []}\n",
+                COMMON_EINVAL, "t.yaml:4:37: ",
+                "expect.term_unchanged: empty; give at least one window");
+    check_error(EXPECT_AT "expect: {min_ok: 1, term_unchanged: 5}\n",
+                COMMON_EINVAL, "t.yaml:4:37: ",
+                "expect.term_unchanged: expected a window {from_s: S, to_s: "
+                "S} or a list of them, got '5'");
+    check_error(EXPECT_AT
+                "expect:\n  min_ok: 1\n  term_unchanged:\n"
+                "    - {from_s: 1, to_s: 2}\n    - [3, 4]\n",
+                COMMON_EINVAL, "t.yaml:8:7: ",
+                "expect.term_unchanged[1]: expected a window {from_s: S, "
+                "to_s: S}, got a sequence");
+    check_error(EXPECT_AT
+                "expect:\n  min_ok: 1\n  term_unchanged:\n"
+                "    - {from_s: 1, to_s: 2}\n"
+                "    - {from_s: 4, to_s: 4}\n",
+                COMMON_EINVAL, "t.yaml:8:25: ",
+                "expect.term_unchanged[1].to_s: 4 is out of range: must be > "
+                "4 and <= 10");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, progress_within_ms: "
+                "3600001}\n",
+                COMMON_EINVAL, "t.yaml:4:41: ",
+                "expect.progress_within_ms: 3600001 is out of range "
+                "0..3600000");
+    check_error(EXPECT_AT "expect: {min_ok: 1, progress_within_ms: 1.5}\n",
+                COMMON_EINVAL, "t.yaml:4:41: ",
+                "expect.progress_within_ms: expected an integer in "
+                "0..3600000, got '1.5'");
+    check_error(EXPECT_AT
+                "expect: {min_ok: 1, max_snapshot_bytes: "
+                "1099511627777}\n",
+                COMMON_EINVAL, "t.yaml:4:41: ",
+                "expect.max_snapshot_bytes: 1099511627777 is out of range "
+                "0..1099511627776");
+    check_error(EXPECT_AT "expect: {min_ok: 1, max_snapshot_bytes: \"9\"}\n",
+                COMMON_EINVAL, "t.yaml:4:41: ",
+                "expect.max_snapshot_bytes: expected an integer");
+    check_error(EXPECT_AT "expect: {min_ok: 1, max_log_entries: -5}\n",
+                COMMON_EINVAL, "t.yaml:4:38: ",
+                "expect.max_log_entries: -5 is out of range 0..1000000000");
+#undef EXPECT_AT
+}
+
+/* leader, follower and followers load as members of partition groups
+ * and as the ends of cuts and links, and are described by name. */
+static void selectors_load_in_partitions_cuts_and_links(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[128];
+    parse_ok(
+        "nodes: 5\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "faults:\n"
+        "  - {at: 1, partition: [[leader, follower], [followers]]}\n"
+        "  - {at: 2, partition: [[3, leader], [followers, 1]]}\n"
+        "  - {at: 3, partition: [[leader, 1], [follower, 2, 3]]}\n"
+        "  - {at: 4, cut: {from: leader, to: followers, both_ways: "
+        "true}}\n"
+        "  - {at: 5, cut: {from: 2, to: follower}}\n"
+        "  - {at: 6, link: {from: followers, to: leader, loss: 0.5}}\n"
+        "  - {at: 7, link: {to: leader, delay_ms: 5}}\n"
+        "  - {at: 8, partition: [[1, 2, 3], [4, 5]]}\n",
+        &s);
+    assert_int_equal(s.n_faults, 8);
+    const struct scenario_fault *f = &s.faults[0];
+    assert_int_equal(f->n_groups, 2);
+    assert_true(f->pick[0].leader);
+    assert_int_equal(f->pick[0].follower, 1);
+    assert_false(f->pick[0].followers);
+    assert_true(f->pick[1].followers);
+    assert_false(f->pick[1].leader);
+    for (unsigned k = 0; k < SCENARIO_MAX_NODES; k++) {
+        assert_int_equal(f->group[k], SCENARIO_GROUP_NONE);
+    }
+    f = &s.faults[1];
+    assert_int_equal(f->group[2], 0);
+    assert_int_equal(f->group[0], 1);
+    assert_int_equal(f->group[1], SCENARIO_GROUP_NONE);
+    f = &s.faults[3];
+    assert_int_equal(f->from_kind, SCENARIO_TARGET_LEADER);
+    assert_int_equal(f->to_kind, SCENARIO_TARGET_FOLLOWERS);
+    assert_int_equal(f->from, 0);
+    assert_int_equal(f->to, 0);
+    assert_true(f->both_ways);
+    f = &s.faults[4];
+    assert_int_equal(f->from_kind, 0);
+    assert_int_equal(f->from, 2);
+    assert_int_equal(f->to_kind, SCENARIO_TARGET_FOLLOWER);
+    f = &s.faults[7];
+    for (unsigned g = 0; g < f->n_groups; g++) {
+        assert_false(f->pick[g].leader || f->pick[g].followers ||
+                     f->pick[g].follower > 0);
+    }
+    static const char *const want[] = {
+        "partition {leader,follower} {followers}",
+        "partition {3,leader} {1,followers}",
+        "partition {1,leader} {2,3,follower}",
+        "cut leader<->followers",
+        "cut 2->follower",
+        "link followers->leader loss 0.5",
+        "link *->leader delay 5 ms",
+        "partition {1,2,3} {4,5}",
+    };
+    for (size_t i = 0; i < s.n_faults; i++) {
+        scenario_fault_describe(&s.faults[i], buf, sizeof buf);
+        assert_string_equal(buf, want[i]);
+    }
+    scenario_fini(&s);
+}
+
+/* Selectors that can never place every node once, name one node at both
+ * ends, or do not apply, are refused where they are written. */
+static void selector_errors_are_refused(void **state)
+{
+    (void)state;
+    check_error(BASE "faults: [{at: 1, partition: [[leader, leader], [1]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0].partition: 'leader' is in two places (first at "
+                "line 5, column 31)");
+    check_error(BASE
+                "faults: [{at: 1, partition: [[leader, followers], "
+                "[followers]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:52: ",
+                "faults[0].partition: 'followers' is in two places");
+    check_error(BASE "faults: [{at: 1, partition: [[followers], [1]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "faults[0].partition: 'followers' (every node but the leader "
+                "and those placed elsewhere) needs 'leader' in the partition "
+                "too");
+    check_error(BASE "faults: [{at: 1, partition: [[leader], [1]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:29: ",
+                "faults[0].partition: places 2 of the 3 nodes; name them all, "
+                "or put followers in a group for the rest");
+    check_error(BASE "faults: [{at: 1, partition: [[leader, random], [1]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0].partition[0][1]: 'random' does not apply to "
+                "partition; expected a node id (1..3), leader, follower or "
+                "followers");
+    check_error(BASE "faults: [{at: 1, partition: [[leader, 1, 2], [3]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:47: ",
+                "faults[0].partition: names more than the 3 nodes there are");
+    check_error(BASE
+                "faults: [{at: 1, partition: [[leader, follower], "
+                "[follower, followers]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:61: ",
+                "faults[0].partition: 'followers' would never take a node: "
+                "the rest of the partition places all 3");
+    check_error(BASE
+                "faults: [{at: 1, partition: [[leader], [1], [2], "
+                "[followers]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:50: ",
+                "faults[0].partition: more groups than the 3 nodes; every "
+                "group needs a node");
+    check_error(BASE "faults: [{at: 1, partition: [[leader, x], [1]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0].partition[0][1]: expected a node id (1..3), "
+                "leader, follower or followers, got 'x'");
+    check_error(BASE "faults: [{at: 1, cut: {from: leader, to: leader}}]\n",
+                COMMON_EINVAL, "t.yaml:5:42: ",
+                "faults[0].cut: from and to are both the leader; a cut link "
+                "joins two different nodes");
+    check_error(BASE "faults: [{at: 1, link: {from: leader, to: leader}}]\n",
+                COMMON_EINVAL, "t.yaml:5:43: ",
+                "faults[0].link: from and to are both the leader");
+    check_error(BASE "faults: [{at: 1, link: {from: all}}]\n", COMMON_EINVAL,
+                "t.yaml:5:31: ",
+                "faults[0].link.from: 'all' does not apply to link; expected "
+                "a node id (1..3), leader, follower or followers");
+    check_error(
+        BASE "faults: [{at: 1, cut: {from: random, to: 1}}]\n", COMMON_EINVAL,
+        "t.yaml:5:30: ", "faults[0].cut.from: 'random' does not apply to cut");
+    check_error(BASE "faults: [{at: 1, isolate: followers}]\n", COMMON_EINVAL,
+                "t.yaml:5:27: ",
+                "faults[0].isolate: 'followers' does not apply to isolate; "
+                "expected a node id (1..3), leader, follower or random");
 }
 
 /* A link's long hold loads its fraction and range, is described with
@@ -1276,9 +1573,12 @@ static void partition_must_cover_every_node_once(void **state)
                 COMMON_EINVAL,
                 "t.yaml:5:38: ", "faults[0].partition[1]: empty group");
     check_error(BASE "faults: [{at: 1, partition: [[1, leader], [2, 3]]}]\n",
+                COMMON_EINVAL, "t.yaml:5:47: ",
+                "faults[0].partition: names more than the 3 nodes there are");
+    check_error(BASE "faults: [{at: 1, partition: [[1, \"2\"], [3]]}]\n",
                 COMMON_EINVAL, "t.yaml:5:34: ",
-                "faults[0].partition[0][1]: expected an integer in 1..3, got "
-                "'leader'");
+                "faults[0].partition[0][1]: expected a node id (1..3), "
+                "leader, follower or followers, got the string '2'");
 }
 
 /* A delay range with min above max is refused. */
@@ -1525,9 +1825,10 @@ static void shipped_scenarios_all_load(void **state)
 {
     (void)state;
     static const char *const expected[] = {
-        "flaky-network.yaml", "leader-crash-5.yaml", "leader-crash.yaml",
-        "nemesis-mixed.yaml", "partition-7.yaml",    "partition-churn.yaml",
-        "partition.yaml",
+        "backup.yaml",          "flaky-network.yaml", "leader-crash-5.yaml",
+        "leader-crash.yaml",    "nemesis-mixed.yaml", "partition-7.yaml",
+        "partition-churn.yaml", "partition.yaml",     "re-election.yaml",
+        "snapshot-size.yaml",
     };
     char *names[256];
     size_t n = 0;
@@ -1688,6 +1989,13 @@ static const char *const fuzz_tokens[] = {
     "link: {loss: 0.5}",
     "forge: {to: 1}",
     "crash: 1",
+    "followers",
+    "[[leader, follower], [followers]]",
+    "cut: {from: leader, to: followers}",
+    "no_leader: {from_s: 1, to_s: 2}",
+    "term_unchanged: [{from_s: 0, to_s: 9}]",
+    "progress_within_ms: 500",
+    "max_log_entries: 5",
     "[[1, 2], [3]]",
     "delay_ms: [5, 1]",
     "%YAML 1.1\n",
@@ -1731,6 +2039,10 @@ static const char *const fuzz_values[] = {
     "follower",
     "random",
     "all",
+    "followers",
+    "[leader, followers]",
+    "{from_s: 1, to_s: 3}",
+    "[{from_s: 2, to_s: 1}]",
     "[1, 2]",
     "[[1], [2, 3]]",
     "{}",
@@ -1843,6 +2155,32 @@ static void fuzz_mutate(struct common_prng *p, struct common_vec *v)
     *v = out;
 }
 
+/* An end of a link or cut: an id (or 0), or a selector and no id. */
+static bool fuzz_end_valid(enum scenario_target_kind kind, unsigned id)
+{
+    return kind == 0 || ((kind == SCENARIO_TARGET_LEADER ||
+                          kind == SCENARIO_TARGET_FOLLOWER ||
+                          kind == SCENARIO_TARGET_FOLLOWERS) &&
+                         id == 0);
+}
+
+/* Windows of a run of @duration_s: 0 <= from < to <= duration_s. */
+static bool fuzz_windows_valid(const struct scenario_window *w,
+                               unsigned n,
+                               double duration_s)
+{
+    if (n > SCENARIO_MAX_WINDOWS) {
+        return false;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        if (!(w[k].from_s >= 0 && w[k].from_s < w[k].to_s &&
+              w[k].to_s <= duration_s)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Why an accepted scenario breaks the documented invariants, or NULL. */
 static const char *fuzz_invalid(const struct scenario *s)
 {
@@ -1887,25 +2225,49 @@ static const char *fuzz_invalid(const struct scenario *s)
         scenario_fault_describe(f, buf, 5);
         switch (f->kind) {
             case SCENARIO_FAULT_PARTITION: {
+                /* Members by group: ids, then selectors. */
                 unsigned size[SCENARIO_MAX_NODES] = {0};
+                unsigned members = 0;
+                unsigned leaders = 0;
+                unsigned rests = 0;
                 if (f->n_groups < 2 || f->n_groups > s->nodes) {
                     return "partition group count";
                 }
+                for (unsigned g = 0; g < f->n_groups; g++) {
+                    leaders += f->pick[g].leader;
+                    rests += f->pick[g].followers;
+                    members += f->pick[g].leader + f->pick[g].follower;
+                    size[g] += f->pick[g].leader + f->pick[g].followers +
+                               f->pick[g].follower;
+                }
+                for (unsigned g = f->n_groups; g < SCENARIO_MAX_NODES; g++) {
+                    if (f->pick[g].leader || f->pick[g].followers ||
+                        f->pick[g].follower != 0) {
+                        return "partition selector beyond groups";
+                    }
+                }
                 for (unsigned k = 0; k < SCENARIO_MAX_NODES; k++) {
-                    if (k >= s->nodes) {
-                        if (f->group[k] != SCENARIO_GROUP_NONE) {
+                    if (k >= s->nodes || f->group[k] == SCENARIO_GROUP_NONE) {
+                        if (k >= s->nodes &&
+                            f->group[k] != SCENARIO_GROUP_NONE) {
                             return "partition beyond nodes";
                         }
                     } else if (f->group[k] >= f->n_groups) {
                         return "partition group";
                     } else {
                         size[f->group[k]]++;
+                        members++;
                     }
                 }
                 for (unsigned g = 0; g < f->n_groups; g++) {
                     if (size[g] == 0) {
                         return "empty partition group";
                     }
+                }
+                if (leaders > 1 || rests > 1 || (rests == 1 && leaders == 0) ||
+                    members > s->nodes || (rests == 0 && members != s->nodes) ||
+                    (rests == 1 && members == s->nodes)) {
+                    return "partition selectors";
                 }
                 break;
             }
@@ -1932,7 +2294,12 @@ static const char *fuzz_invalid(const struct scenario *s)
             }
             case SCENARIO_FAULT_LINK:
                 if (f->from > s->nodes || f->to > s->nodes ||
-                    (f->from != 0 && f->from == f->to) ||
+                    !fuzz_end_valid(f->from_kind, f->from) ||
+                    !fuzz_end_valid(f->to_kind, f->to) ||
+                    (f->from_kind == SCENARIO_TARGET_LEADER &&
+                     f->to_kind == SCENARIO_TARGET_LEADER) ||
+                    (f->from_kind == 0 && f->to_kind == 0 && f->from != 0 &&
+                     f->from == f->to) ||
                     !(f->link.loss >= 0 && f->link.loss <= 1) ||
                     !(f->link.duplicate >= 0 && f->link.duplicate <= 1) ||
                     !(f->link.reorder >= 0 && f->link.reorder <= 1) ||
@@ -1941,8 +2308,15 @@ static const char *fuzz_invalid(const struct scenario *s)
                 }
                 break;
             case SCENARIO_FAULT_CUT:
-                if (f->from < 1 || f->from > s->nodes || f->to < 1 ||
-                    f->to > s->nodes || f->from == f->to) {
+                if (f->from > s->nodes || f->to > s->nodes ||
+                    !fuzz_end_valid(f->from_kind, f->from) ||
+                    !fuzz_end_valid(f->to_kind, f->to) ||
+                    (f->from_kind == 0 && f->from == 0) ||
+                    (f->to_kind == 0 && f->to == 0) ||
+                    (f->from_kind == SCENARIO_TARGET_LEADER &&
+                     f->to_kind == SCENARIO_TARGET_LEADER) ||
+                    (f->from_kind == 0 && f->to_kind == 0 &&
+                     f->from == f->to)) {
                     return "cut";
                 }
                 break;
@@ -1972,6 +2346,15 @@ static const char *fuzz_invalid(const struct scenario *s)
          n->delay_ms_min > n->delay_ms_max)) {
         return "nemesis";
     }
+    const struct scenario_expect *e = &s->expect;
+    if (!fuzz_windows_valid(e->no_leader, e->n_no_leader, s->duration_s) ||
+        !fuzz_windows_valid(e->term_unchanged, e->n_term_unchanged,
+                            s->duration_s) ||
+        e->progress_within_ms > 3600000 ||
+        e->max_snapshot_bytes > (UINT64_C(1) << 40) ||
+        e->max_log_entries > 1000000000) {
+        return "expect";
+    }
     return NULL;
 }
 
@@ -1986,6 +2369,15 @@ static const char *fuzz_trial(uint64_t seed, int *rc_out)
         "faults:\n  - {at: 1, partition: [[1], [2, 3]]}\n"
         "  - at: 2\n    heal: true\n",
         BASE "nemesis:\n  interval_s: 1\n  faults: [partition, delay]\n",
+        BASE
+        "faults:\n  - {at: 1, partition: [[leader, follower], [followers]]}\n"
+        "  - {at: 2, cut: {from: leader, to: followers, both_ways: true}}\n"
+        "  - {at: 3, link: {from: 1, to: follower, loss: 0.5}}\n",
+        "nodes: 5\nduration_s: 10\nclients: {count: 2}\n"
+        "expect:\n  min_ok: 1\n  no_leader: {from_s: 1, to_s: 2}\n"
+        "  term_unchanged: [{from_s: 3, to_s: 4}, {from_s: 5, to_s: 6}]\n"
+        "  progress_within_ms: 900\n  max_snapshot_bytes: 4096\n"
+        "  max_log_entries: 100\n",
     };
     static char err[SCENARIO_ERROR_MAX];
     struct common_prng p;
@@ -2099,6 +2491,10 @@ int main(void)
         cmocka_unit_test(fault_describe_names_each_kind),
         cmocka_unit_test(forge_fault_loads_with_defaults),
         cmocka_unit_test(forge_fault_errors_are_refused),
+        cmocka_unit_test(windowed_and_bound_expectations_load),
+        cmocka_unit_test(windowed_and_bound_expectation_errors),
+        cmocka_unit_test(selectors_load_in_partitions_cuts_and_links),
+        cmocka_unit_test(selector_errors_are_refused),
         cmocka_unit_test(link_hold_loads_and_refuses_bad_holds),
         cmocka_unit_test(per_node_timing_loads_and_refuses_bad_items),
         cmocka_unit_test(per_node_disk_faults_load),

@@ -536,6 +536,53 @@ static void node_snapshot_catch_up_and_restart(void **state)
     snapshot_every = 0;
 }
 
+/* The node measures what compaction leaves, at the moment it takes or
+ * installs a snapshot: the largest snapshot and its index, and the most
+ * entries held in memory right after compacting (the trailing entries
+ * kept, plus any not yet applied). Before any snapshot both are 0. */
+static void node_stats_measure_snapshots_and_compacted_logs(void **state)
+{
+    (void)state;
+    snapshot_every = 10;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    raft_id f = l % N + 1;
+    struct kv_node_stats st;
+    kv_node_stats(net->nodes[l], &st);
+    assert_true(st.snapshot_bytes_max == 0 && st.snapshot_bytes_max_index == 0);
+    assert_true(st.compacted_entries_max == 0 &&
+                st.compacted_entries_max_index == 0);
+    for (raft_id id = 1; id <= N; id++) {
+        net->cut[f][id] = net->cut[id][f] = id != f;
+    }
+    char key[16];
+    for (int k = 0; k < 50; k++) {
+        snprintf(key, sizeof key, "k%d", k);
+        const struct reply *r =
+            request(net, l, 3, (uint64_t)k + 1, KV_OP_PUT, key, "v", NULL);
+        assert_int_equal(r->r.status, KV_OK);
+    }
+    kv_node_stats(net->nodes[l], &st);
+    assert_true(st.snapshots_taken >= 4);
+    /* 50 keys make the later snapshots the larger. */
+    assert_true(st.snapshot_bytes_max > 50);
+    assert_true(st.snapshot_bytes_max_index > 10);
+    assert_true(st.snapshot_bytes_max_index <= st.snapshot_index);
+    /* snapshot_trailing is 2; one request at a time leaves little
+     * unapplied. */
+    assert_true(st.compacted_entries_max >= 2);
+    assert_true(st.compacted_entries_max <= 4);
+    assert_true(st.compacted_entries_max_index >= 10);
+    memset(net->cut, 0, sizeof net->cut);
+    tick_all(net, 30);
+    kv_node_stats(net->nodes[f], &st);
+    assert_true(st.snapshots_installed >= 1);
+    assert_true(st.snapshot_bytes_max > 50);
+    assert_true(st.compacted_entries_max_index >= 10);
+    net_free(net);
+    snapshot_every = 0;
+}
+
 /* A snapshot threshold of 2^64 - 1 entries means never, also on nodes
  * that booted from a snapshot: the last snapshot's index plus the
  * threshold used to wrap around 2^64, and the node took a snapshot after
@@ -643,6 +690,7 @@ int main(void)
         cmocka_unit_test(node_cas_and_delete_outcomes),
         cmocka_unit_test(node_storage_failure_stops_node),
         cmocka_unit_test(node_snapshot_catch_up_and_restart),
+        cmocka_unit_test(node_stats_measure_snapshots_and_compacted_logs),
         cmocka_unit_test(node_huge_snapshot_threshold_does_not_wrap),
         cmocka_unit_test(node_restart_from_snapshot_mem),
         cmocka_unit_test(node_restart_from_snapshot_wal_crash_disk),
