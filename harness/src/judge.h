@@ -48,6 +48,11 @@ struct judge_evidence
     size_t n_intervals;
     uint64_t snapshots_installed;
     double run_s; /* the run's length on its clock */
+    /* crash_after faults: whether the scenario arms any, and how many
+     * fired, after a vote and after an acknowledgement. */
+    bool crash_after_used;
+    uint64_t crash_after_votes;
+    uint64_t crash_after_acks;
 };
 
 /* Judges the run: safety, linearizability, expectations; prints the

@@ -59,6 +59,7 @@ struct run
     bool data_dir_temp;           /* ... a temporary directory to remove */
     uint64_t next_status;         /* when the status line is next drawn */
     uint64_t snapshots_installed; /* over the run, read as it stops */
+    uint64_t crash_after_fired[CLUSTER_CRASH_AFTER_KINDS]; /* likewise */
 
     pthread_mutex_t log_lock;
     struct common_vec log; /* the event log, guarded by log_lock */
@@ -248,6 +249,19 @@ static int make_data_dir(struct run *r)
     return 0;
 }
 
+/* Whether @s arms crash_after triggers (the nodes' updates are looked at
+ * for them only then). */
+static bool uses_crash_after(const struct scenario *s)
+{
+    for (size_t k = 0; k < s->n_faults; k++) {
+        if (s->faults[k].kind == SCENARIO_FAULT_CRASH_AFTER_VOTE ||
+            s->faults[k].kind == SCENARIO_FAULT_CRASH_AFTER_ACK) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int build_cluster(struct run *r)
 {
     const struct scenario *s = r->s;
@@ -273,6 +287,7 @@ static int build_cluster(struct run *r)
         .latency_set = s->timing.latency_set,
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
+        .crash_after = uses_crash_after(s),
     };
     for (unsigned k = 0; k < s->nodes; k++) {
         cc.node_timing[k] = (struct cluster_node_timing){
@@ -427,6 +442,10 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     judge_watch_leader(r->judge, cluster_leader(r->cl), now);
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
+    for (int k = 0; k < CLUSTER_CRASH_AFTER_KINDS; k++) {
+        r->crash_after_fired[k] =
+            cluster_crash_after_fired(r->cl, (enum cluster_crash_after)k);
+    }
     if (r->o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -448,6 +467,9 @@ static int conclude(struct run *r, uint64_t end)
         .monitor = r->mon,
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
+        .crash_after_used = uses_crash_after(r->s),
+        .crash_after_votes = r->crash_after_fired[CLUSTER_CRASH_AFTER_VOTE],
+        .crash_after_acks = r->crash_after_fired[CLUSTER_CRASH_AFTER_ACK],
         .run_s = (double)end / 1e9,
     };
     ev.events = workload_events(r->wl, &ev.n_events);
