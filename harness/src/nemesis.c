@@ -977,6 +977,10 @@ void nemesis_step(struct nemesis *n, uint64_t now)
 
 void nemesis_heal_all(struct nemesis *n, uint64_t now)
 {
+    /* Arms that did not fire are dropped: nothing crashes after this. */
+    for (raft_id id = 1; n->armed && id <= n->nodes; id++) {
+        cluster_arm_crash_after(n->cl, id, CLUSTER_CRASH_AFTER_NONE);
+    }
     reap_tripped(n);
     heal_network(n, now);
     n->random_heal_at = 0;

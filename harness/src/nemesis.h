@@ -65,8 +65,9 @@ void nemesis_free(struct nemesis *n);
  * fault, or the healing of those whose time is up) when their time has
  * come. */
 void nemesis_step(struct nemesis *n, uint64_t now);
-/* The end of the run: heals the network and brings every node back
- * (resumed, restarted), so that open operations can finish. */
+/* The end of the run: heals the network, drops the crash_after arms that
+ * did not fire and brings every node back (resumed, restarted), so that
+ * open operations can finish. */
 void nemesis_heal_all(struct nemesis *n, uint64_t now);
 
 /* The last fault put in force, or "none" when none holds (for the live
