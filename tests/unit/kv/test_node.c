@@ -104,6 +104,25 @@ static void on_failed(void *data, struct kv_node *node, const char *why)
 
 static uint64_t snapshot_every; /* kv_node_config.snapshot_entries */
 
+/* env.sent for nodes booted while halt_on_vote is set: halts the node
+ * right after an update that granted a vote. */
+static bool halt_on_vote;
+
+static bool on_sent(void *data,
+                    struct kv_node *node,
+                    const struct raft_update *u)
+{
+    (void)data;
+    (void)node;
+    for (size_t k = 0; k < u->n_messages; k++) {
+        if (u->messages[k].type == RAFT_MSG_VOTE_RESP &&
+            u->messages[k].vote_resp.granted) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void boot(struct net *net, raft_id id)
 {
     struct kv_node_config c;
@@ -120,6 +139,7 @@ static void boot(struct net *net, raft_id id)
     c.env.data = net;
     c.env.reply = on_reply;
     c.env.failed = on_failed;
+    c.env.sent = halt_on_vote ? on_sent : NULL;
     assert_int_equal(kv_node_new(&c, &net->nodes[id]), 0);
 }
 
@@ -839,6 +859,51 @@ static void node_vote_lost_on_disk_that_lies_about_sync(void **state)
     vote_survives_power_cut(DISK_WAL_LYING, true);
 }
 
+/* env.sent halts a node right after an update's messages left: the vote
+ * it granted was sent (and persisted first), and from then on the node
+ * does nothing - no tick, message or request moves it, no client gets an
+ * answer - until it is freed; booted again from its disk it still holds
+ * the vote. */
+static void node_sent_hook_halts_right_after_the_vote(void **state)
+{
+    (void)state;
+    disk_kind = DISK_WAL_MEM;
+    struct net *net = net_new();
+    const raft_id voter = 2;
+    kv_node_free(net->nodes[voter]);
+    halt_on_vote = true;
+    boot(net, voter);
+    halt_on_vote = false;
+    assert_false(kv_node_halted(net->nodes[voter]));
+    assert_true(vote_granted(net, voter, 1, 4));
+    struct kv_node *halted = net->nodes[voter];
+    assert_true(kv_node_halted(halted));
+    for (int k = 0; k < 50; k++) {
+        kv_node_tick(halted);
+        kv_node_flush(halted);
+    }
+    struct raft_message m = {
+        .type = RAFT_MSG_VOTE, .from = 3, .to = voter, .term = 9};
+    kv_node_receive(halted, &m);
+    kv_node_flush(halted);
+    struct kv_request req = {.token = 1,
+                             .client_id = 1,
+                             .seq = 1,
+                             .op = KV_OP_GET,
+                             .key = {(void *)"x", 1}};
+    kv_node_request(halted, &req);
+    kv_node_flush(halted);
+    assert_int_equal(net->q_len, 0);
+    assert_int_equal(net->n_replies, 0);
+    assert_int_equal(raft_current_term(kv_node_raft(halted)), 4);
+    reboot(net, voter, true);
+    assert_false(kv_node_halted(net->nodes[voter]));
+    assert_false(vote_granted(net, voter, 3, 4));
+    assert_true(vote_granted(net, voter, 1, 4));
+    net_free(net);
+    disk_kind = DISK_MEM;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -857,6 +922,7 @@ int main(void)
         cmocka_unit_test(node_vote_survives_power_cut_wal_crash_disk),
         cmocka_unit_test(node_vote_survives_power_cut_wal_files),
         cmocka_unit_test(node_vote_lost_on_disk_that_lies_about_sync),
+        cmocka_unit_test(node_sent_hook_halts_right_after_the_vote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
