@@ -124,6 +124,69 @@ static void node_failed(void *data, struct kv_node *node, const char *why)
     cluster_disk_stopped(s);
 }
 
+/* The message of @u that trips an arm of kind @what, or NULL: a granted
+ * vote, or a successful AppendEntries response sent with entries this
+ * update persisted. Only the messages sent after persisting count. */
+static const struct raft_message *trip_message(enum cluster_crash_after what,
+                                               const struct raft_update *u)
+{
+    if (what == CLUSTER_CRASH_AFTER_ACK && u->n_entries == 0) {
+        return NULL;
+    }
+    for (size_t k = u->n_messages_early; k < u->n_messages; k++) {
+        const struct raft_message *m = &u->messages[k];
+        if (what == CLUSTER_CRASH_AFTER_VOTE && m->type == RAFT_MSG_VOTE_RESP &&
+            m->vote_resp.granted && !m->vote_resp.pre_vote) {
+            return m;
+        }
+        if (what == CLUSTER_CRASH_AFTER_ACK &&
+            m->type == RAFT_MSG_APPEND_RESP && m->append_resp.success) {
+            return m;
+        }
+    }
+    return NULL;
+}
+
+/* env.sent: an armed node whose update trips its arm halts right there
+ * (kv_node_halted); its driver powers it off (sim at once, threads through
+ * cluster_reap_tripped). */
+static bool node_sent(void *data,
+                      struct kv_node *node,
+                      const struct raft_update *u)
+{
+    (void)node;
+    struct slot *s = data;
+    pthread_mutex_lock(&s->lock);
+    enum cluster_crash_after what = s->crash_after;
+    pthread_mutex_unlock(&s->lock);
+    const struct raft_message *m =
+        what != CLUSTER_CRASH_AFTER_NONE ? trip_message(what, u) : NULL;
+    if (m == NULL) {
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->crash_after = CLUSTER_CRASH_AFTER_NONE;
+    s->tripped = true;
+    s->tripped_gen = s->gen;
+    s->crash_after_fired[what]++;
+    pthread_mutex_unlock(&s->lock);
+    if (what == CLUSTER_CRASH_AFTER_VOTE) {
+        cluster_event(s->c,
+                      "node %llu loses power right after granting its vote "
+                      "to node %llu in term %llu",
+                      (unsigned long long)s->id, (unsigned long long)m->to,
+                      (unsigned long long)m->term);
+    } else {
+        cluster_event(s->c,
+                      "node %llu loses power right after acknowledging "
+                      "entries up to %llu to node %llu in term %llu",
+                      (unsigned long long)s->id,
+                      (unsigned long long)m->append_resp.index,
+                      (unsigned long long)m->to, (unsigned long long)m->term);
+    }
+    return true;
+}
+
 void cluster_publish(struct slot *s)
 {
     const struct raft *r = kv_node_raft(s->node);
@@ -201,6 +264,7 @@ static int node_boot(struct cluster *c, struct slot *s)
     nc.env.reply = node_reply;
     nc.env.observe = node_observe;
     nc.env.failed = node_failed;
+    nc.env.sent = c->cfg.crash_after ? node_sent : NULL;
     struct storage_state st;
     rv = storage_load(s->disk, &st);
     if (rv != 0) {
@@ -520,6 +584,52 @@ int cluster_pause(struct cluster *c, raft_id id)
 int cluster_resume(struct cluster *c, raft_id id)
 {
     return set_paused(c, id, false);
+}
+
+int cluster_arm_crash_after(struct cluster *c,
+                            raft_id id,
+                            enum cluster_crash_after what)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL || !c->cfg.crash_after) {
+        return COMMON_EINVAL;
+    }
+    pthread_mutex_lock(&s->lock);
+    s->crash_after = what;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+bool cluster_reap_tripped(struct cluster *c, raft_id id)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL) {
+        return false;
+    }
+    pthread_mutex_lock(&s->lock);
+    bool tripped = s->tripped;
+    bool halted = tripped && s->running && s->tripped_gen == s->gen;
+    s->tripped = false;
+    pthread_mutex_unlock(&s->lock);
+    if (halted) {
+        /* Threads: the node halted and waits for its power-off. */
+        s->crash_pending = false;
+        cluster_power_off(c, s);
+    }
+    return tripped;
+}
+
+uint64_t cluster_crash_after_fired(struct cluster *c,
+                                   enum cluster_crash_after what)
+{
+    uint64_t n = 0;
+    for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        struct slot *s = &c->slots[k];
+        pthread_mutex_lock(&s->lock);
+        n += s->crash_after_fired[what];
+        pthread_mutex_unlock(&s->lock);
+    }
+    return n;
 }
 
 void cluster_status(struct cluster *c,

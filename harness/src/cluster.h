@@ -47,6 +47,14 @@ enum cluster_disk {
     CLUSTER_DISK_FILES = 2,  /* the WAL over real files in data_dir */
 };
 
+/* What a node armed with a crash_after fault waits for. */
+enum cluster_crash_after {
+    CLUSTER_CRASH_AFTER_NONE = 0,
+    CLUSTER_CRASH_AFTER_VOTE = 1, /* it grants a vote (not a pre-vote) */
+    CLUSTER_CRASH_AFTER_ACK = 2,  /* it acknowledges entries it persisted */
+};
+#define CLUSTER_CRASH_AFTER_KINDS 3
+
 /* One node's own timing; 0 in a field means the cluster's. */
 struct cluster_node_timing
 {
@@ -94,6 +102,9 @@ struct cluster_config
     struct storage_fs_faults disk_faults[CLUSTER_MAX_NODES];
     /* The state machine's session TTL in log entries (0: kv's default). */
     uint64_t session_ttl;
+    /* Nodes may be armed with cluster_arm_crash_after (when false, the
+     * nodes' updates are not even looked at for it). */
+    bool crash_after;
 };
 
 /* What node @id's disk faults did over the run (cluster_disk_report). */
@@ -156,6 +167,24 @@ int cluster_crash(struct cluster *c, raft_id id);
 int cluster_restart(struct cluster *c, raft_id id);
 int cluster_pause(struct cluster *c, raft_id id);
 int cluster_resume(struct cluster *c, raft_id id);
+
+/* Arms node @id (cluster_config.crash_after must be set): the next time
+ * one of its updates grants a vote (@what VOTE) or acknowledges entries
+ * that the update persisted (ACK), the node loses power right after the
+ * update was persisted and its messages sent, before it applies, answers
+ * or does anything else. The arm holds until it fires, across the node's
+ * crashes and restarts; arming again replaces it (NONE disarms). A node
+ * that went down so stays down until cluster_restart. */
+int cluster_arm_crash_after(struct cluster *c,
+                            raft_id id,
+                            enum cluster_crash_after what);
+/* Whether node @id went down by its crash_after trigger since the last
+ * call. In sim mode the node is already off; with threads it halted where
+ * it was, and is powered off here (the controlling thread's call). */
+bool cluster_reap_tripped(struct cluster *c, raft_id id);
+/* crash_after triggers of kind @what fired so far, over every node. */
+uint64_t cluster_crash_after_fired(struct cluster *c,
+                                   enum cluster_crash_after what);
 
 void cluster_status(struct cluster *c,
                     raft_id id,

@@ -74,8 +74,14 @@ struct slot
     /* Guarded by lock: */
     bool up;
     bool paused;
-    bool stop;                    /* threads: the node thread is to end */
-    bool arm_crash;               /* threads: fail the next sync */
+    bool stop;      /* threads: the node thread is to end */
+    bool arm_crash; /* threads: fail the next sync */
+    /* crash_after: what the node waits for; whether it fired and in
+     * which incarnation (not yet reaped); how often each kind fired. */
+    enum cluster_crash_after crash_after;
+    bool tripped;
+    uint64_t tripped_gen;
+    uint64_t crash_after_fired[CLUSTER_CRASH_AFTER_KINDS];
     struct common_heap inbox;     /* threads: struct inbox_msg, by due time */
     struct client_request **reqs; /* threads: client requests, oldest first */
     size_t reqs_len;

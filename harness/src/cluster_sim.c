@@ -65,14 +65,28 @@ static struct slot *live(struct slot *s, uint64_t gen)
     return s->up && s->gen == gen && s->node != NULL ? s : NULL;
 }
 
+/* Flushes @s's node and publishes its status; false when the node halted
+ * on its crash_after trigger, which powers it off now (its events of this
+ * incarnation go stale). */
+static bool flush(struct slot *s)
+{
+    kv_node_flush(s->node);
+    if (kv_node_halted(s->node)) {
+        s->crash_pending = false;
+        cluster_power_off(s->c, s);
+        return false;
+    }
+    cluster_publish(s);
+    cluster_disk_settle(s);
+    return true;
+}
+
 static void run_msg(struct slot *s, struct transport_msg *m)
 {
     /* A partition also stops what was already on the wire. */
     if (!transport_mem_is_cut(s->c->net, m->m.from, s->id)) {
         kv_node_receive(s->node, &m->m);
-        kv_node_flush(s->node);
-        cluster_publish(s);
-        cluster_disk_settle(s);
+        flush(s);
     }
     free(m);
 }
@@ -80,9 +94,7 @@ static void run_msg(struct slot *s, struct transport_msg *m)
 static void run_req(struct slot *s, struct client_request *r)
 {
     kv_node_request(s->node, &r->req);
-    kv_node_flush(s->node);
-    cluster_publish(s);
-    cluster_disk_settle(s);
+    flush(s);
     free(r);
 }
 
@@ -133,9 +145,9 @@ static void sim_tick(void *data, uint64_t arg, void *owned, uint64_t now)
         return; /* the tick comes late: its thread is in a slow sync */
     }
     kv_node_tick(s->node);
-    kv_node_flush(s->node);
-    cluster_publish(s);
-    cluster_disk_settle(s);
+    if (!flush(s)) {
+        return;
+    }
     sched_at(s->c->cfg.sched, now + cluster_node_tick_ns(s->c, s->id), sim_tick,
              s, s->tick_chain, NULL);
 }
@@ -211,11 +223,17 @@ static void sim_resume(struct slot *s)
     assert(!s->paused); /* else arrive() would park them again */
     struct parked *p = s->parked_head;
     s->parked_head = s->parked_tail = NULL;
+    uint64_t gen = s->gen;
     while (p != NULL) {
         struct parked *next = p->next;
-        arrive(s, s->gen, p->is_msg, p->ptr); /* not paused: it runs */
+        /* Not paused: it runs, unless a crash_after trip ended this
+         * incarnation on the way (then it is dropped). */
+        arrive(s, gen, p->is_msg, p->ptr);
         free(p);
         p = next;
+    }
+    if (live(s, gen) == NULL) {
+        return;
     }
     s->tick_chain++;
     sched_at(s->c->cfg.sched,

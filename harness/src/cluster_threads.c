@@ -135,6 +135,18 @@ static void abs_deadline(const struct cluster *c,
     ts->tv_nsec = (long)(mono % COMMON_NS_PER_S);
 }
 
+/* The node halted on its crash_after trigger: it does nothing more while
+ * it waits for the controlling thread to power it off
+ * (cluster_reap_tripped), which ends this thread. */
+static void wait_for_power_off(struct slot *s)
+{
+    pthread_mutex_lock(&s->lock);
+    while (!s->stop) {
+        pthread_cond_wait(&s->cond, &s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 static void *node_main(void *arg)
 {
     struct slot *s = arg;
@@ -208,6 +220,10 @@ static void *node_main(void *arg)
         }
         kv_node_flush(s->node);
         transport_flush(s->transport);
+        if (kv_node_halted(s->node)) {
+            wait_for_power_off(s);
+            return NULL;
+        }
         cluster_publish(s);
     }
 }

@@ -695,6 +695,21 @@ static void print_summary(FILE *f,
     fprintf(f, "  checker      %s in %.3f s\n", verdict, check_s);
 }
 
+/* The summary's line on crash_after faults, for scenarios that arm them:
+ * how many fired (the run hit the window it aims at), of each kind. */
+static void print_crash_after(FILE *f, const struct judge_evidence *e)
+{
+    if (!e->crash_after_used) {
+        return;
+    }
+    fprintf(f,
+            "  crash_after  %llu fired (%llu after a vote, %llu after an "
+            "ack)\n",
+            (unsigned long long)(e->crash_after_votes + e->crash_after_acks),
+            (unsigned long long)e->crash_after_votes,
+            (unsigned long long)e->crash_after_acks);
+}
+
 /* The linearizability checker's verdict on the whole history. Sets
  * *@verdict and *@check_s for the summary. */
 static void check_history(struct judge *j,
@@ -934,6 +949,7 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
 
     if (!j->o->quiet) {
         print_summary(stdout, j, e, &t, &ms, &p, &lp, verdict, check_s);
+        print_crash_after(stdout, e);
         if (j->cres != NULL && j->cres->verdict == CHECKER_NOT_LINEARIZABLE) {
             checker_result_write_text(stdout, j->h, j->cres);
         }

@@ -61,6 +61,11 @@ struct judge_evidence
     /* What each node's disk faults did ([k] for node k + 1); NULL when
      * no node has any. */
     const struct cluster_disk_report *disks;
+    /* crash_after faults: whether the scenario arms any, and how many
+     * fired, after a vote and after an acknowledgement. */
+    bool crash_after_used;
+    uint64_t crash_after_votes;
+    uint64_t crash_after_acks;
 };
 
 /* Judges the run: safety, linearizability, expectations; prints the

@@ -13,6 +13,23 @@
  * which lags behind a crash that has not struck yet. Only the leader is
  * the cluster's to say (cluster_leader).
  *
+ * The random nemesis holds one fault at a time (single_step) unless the
+ * scenario's nemesis.concurrent is N > 1 (composite_step): then every
+ * interval it starts N faults at once, each held for its own time drawn
+ * in [fault_s / 2, fault_s], and as each ends only what it did is undone
+ * - the network's cuts become the common refinement of the splits still
+ * in force plus their one-way cuts, the links get the loss and delay
+ * still in force, its node comes back. The last one to end heals
+ * everything, as a single fault does, and only that heal tells the judge
+ * a leader is due: while another fault holds, it may rightly keep the
+ * cluster without one (a partition and an isolated leader together can
+ * leave no majority anywhere). Since fault_s <= interval_s, every burst
+ * has healed before the next begins.
+ *
+ * crash_after faults arm a node in the cluster, which crashes it on its
+ * own when the vote or acknowledgement comes; reap_tripped writes those
+ * crashes down at the next step, so that restart finds them.
+ *
  * Determinism: every draw comes from the nemesis's PRNG, in the order the
  * faults fire, so the same seed fires the same faults at the same nodes.
  * Changing the order of the draws here changes the history of every sim
@@ -35,6 +52,19 @@
 
 /* The random nemesis's kinds of fault (enum scenario_nemesis_fault). */
 #define RANDOM_KINDS 7
+
+/* One fault of the random nemesis, drawn before it is put in force. */
+struct random_fault
+{
+    unsigned kind; /* enum scenario_nemesis_fault */
+    raft_id node;  /* CRASH, PAUSE: the node; ONE_WAY: the sending end */
+    raft_id to;    /* ONE_WAY: the receiving end */
+    /* PARTITION, ISOLATE_LEADER: group[k] of node k + 1, 0 or 1 (the side
+     * cut off). */
+    unsigned group[SCENARIO_MAX_NODES];
+    uint64_t heal_at; /* concurrent > 1: when it ends (its own time) */
+    char desc[128];
+};
 
 struct nemesis
 {
@@ -59,6 +89,13 @@ struct nemesis
     uint64_t random_next;    /* when it next draws a fault */
     uint64_t random_heal_at; /* 0: none of its faults in force */
     char random_desc[128];   /* ... the one in force */
+    /* With concurrent > 1: its faults in force, in the order they began
+     * (all in the same step, one burst). */
+    struct random_fault active[SCENARIO_MAX_CONCURRENT];
+    unsigned n_active;
+
+    /* crash_after faults were armed: nodes may go down on their own. */
+    bool armed;
 };
 
 static uint64_t s_to_ns(double s)
@@ -479,6 +516,36 @@ static void pause_node(struct nemesis *n, raft_id id)
     n->paused[id] = true;
 }
 
+/* Arms node @id to crash right after its next vote or acknowledgement
+ * (the fault's @kind); the cluster strikes when it comes, and
+ * reap_tripped writes the crash down. */
+static void arm_crash_after(struct nemesis *n,
+                            enum scenario_fault_kind kind,
+                            raft_id id)
+{
+    cluster_arm_crash_after(n->cl, id,
+                            kind == SCENARIO_FAULT_CRASH_AFTER_VOTE
+                                ? CLUSTER_CRASH_AFTER_VOTE
+                                : CLUSTER_CRASH_AFTER_ACK);
+    n->armed = true;
+}
+
+/* The nodes that went down on a crash_after trigger since the last look
+ * are crashed, as if crash_node had taken them (restart brings them
+ * back). */
+static void reap_tripped(struct nemesis *n)
+{
+    if (!n->armed) {
+        return;
+    }
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (cluster_reap_tripped(n->cl, id)) {
+            n->crashed[id] = true;
+            n->paused[id] = false;
+        }
+    }
+}
+
 /* Brings back every node the nemesis took down, whether or not it comes
  * back: the record says no fault holds. */
 static void revive_all(struct nemesis *n)
@@ -504,7 +571,9 @@ static bool apply_fault(struct nemesis *n, const struct scenario_fault *f);
 static bool is_node_fault(enum scenario_fault_kind kind)
 {
     return kind == SCENARIO_FAULT_CRASH || kind == SCENARIO_FAULT_PAUSE ||
-           kind == SCENARIO_FAULT_RESTART || kind == SCENARIO_FAULT_RESUME;
+           kind == SCENARIO_FAULT_RESTART || kind == SCENARIO_FAULT_RESUME ||
+           kind == SCENARIO_FAULT_CRASH_AFTER_VOTE ||
+           kind == SCENARIO_FAULT_CRASH_AFTER_ACK;
 }
 
 static bool has_target(enum scenario_fault_kind kind)
@@ -613,6 +682,10 @@ static void put_in_force(struct nemesis *n,
             if (f->both_ways) {
                 transport_mem_cut(net, f->to, f->from, true);
             }
+            break;
+        case SCENARIO_FAULT_CRASH_AFTER_VOTE:
+        case SCENARIO_FAULT_CRASH_AFTER_ACK:
+            arm_crash_after(n, f->kind, id);
             break;
         case SCENARIO_FAULT_FORGE:
             assert(0 && "forge faults go through apply_forge");
@@ -794,11 +867,11 @@ static void fire_timeline(struct nemesis *n, uint64_t now)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The random nemesis: one fault at a time, healed after fault_s             */
+/* The random nemesis: its faults drawn, then put in force                   */
 /* ------------------------------------------------------------------------ */
 
 /* A random minority (1 to (nodes - 1) / 2 nodes) cut from the rest. */
-static bool random_partition(struct nemesis *n, char *desc, size_t size)
+static bool draw_partition(struct nemesis *n, struct random_fault *rf)
 {
     unsigned order[SCENARIO_MAX_NODES];
     for (unsigned k = 0; k < n->nodes; k++) {
@@ -813,75 +886,45 @@ static bool random_partition(struct nemesis *n, char *desc, size_t size)
     unsigned small = n->nodes < 3 ? 1
                                   : (unsigned)common_prng_range(
                                         &n->prng, 1, (n->nodes - 1) / 2);
-    unsigned group[SCENARIO_MAX_NODES] = {0};
-    int len = snprintf(desc, size, "partition {");
+    size_t size = sizeof rf->desc;
+    int len = snprintf(rf->desc, size, "partition {");
     for (unsigned k = 0; k < small; k++) {
-        group[order[k]] = 1;
-        len += snprintf(desc + len, size - (size_t)len, "%s%u", k ? "," : "",
-                        order[k] + 1);
+        rf->group[order[k]] = 1;
+        len += snprintf(rf->desc + len, size - (size_t)len, "%s%u",
+                        k ? "," : "", order[k] + 1);
     }
-    snprintf(desc + len, size - (size_t)len, "} from the rest");
-    cut_groups(n, group, 2, desc);
+    snprintf(rf->desc + len, size - (size_t)len, "} from the rest");
     return true;
 }
 
-static bool random_isolate_leader(struct nemesis *n, char *desc, size_t size)
+static bool draw_isolate_leader(struct nemesis *n, struct random_fault *rf)
 {
     raft_id l = cluster_leader(n->cl);
     if (l == 0) {
         return false;
     }
-    snprintf(desc, size, "isolate leader %llu", (unsigned long long)l);
-    isolate(n, l, desc);
+    snprintf(rf->desc, sizeof rf->desc, "isolate leader %llu",
+             (unsigned long long)l);
+    rf->group[l - 1] = 1;
     return true;
 }
 
-/* Crashes (@crash) or pauses a random node that is up and running. */
-static bool random_node_down(struct nemesis *n,
-                             bool crash,
-                             char *desc,
-                             size_t size)
+/* A random node that is up and running, to crash or pause. */
+static bool draw_node_down(struct nemesis *n, struct random_fault *rf)
 {
     struct scenario_target t = {.kind = SCENARIO_TARGET_RANDOM};
-    raft_id id = resolve(n, &t, SCENARIO_FAULT_CRASH);
-    if (id == 0) {
+    rf->node = resolve(n, &t, SCENARIO_FAULT_CRASH);
+    if (rf->node == 0) {
         return false;
     }
-    if (crash) {
-        crash_node(n, id);
-    } else {
-        pause_node(n, id);
-    }
-    snprintf(desc, size, "%s node %llu", crash ? "crash" : "pause",
-             (unsigned long long)id);
-    return true;
-}
-
-static bool random_loss(struct nemesis *n, char *desc, size_t size)
-{
-    const struct scenario_nemesis *nm = &n->s->nemesis;
-    struct transport_link_faults lf = {.loss = nm->loss};
-    set_link_faults(n, 0, 0, &lf);
-    snprintf(desc, size, "loss %.0f%% on every link", nm->loss * 100);
-    return true;
-}
-
-static bool random_delay(struct nemesis *n, char *desc, size_t size)
-{
-    const struct scenario_nemesis *nm = &n->s->nemesis;
-    struct transport_link_faults lf = {
-        .delay_ns_min = nm->delay_ms_min * COMMON_NS_PER_MS,
-        .delay_ns_max = nm->delay_ms_max * COMMON_NS_PER_MS,
-        .reorder = 0.1,
-    };
-    set_link_faults(n, 0, 0, &lf);
-    snprintf(desc, size, "delay %u-%u ms on every link", nm->delay_ms_min,
-             nm->delay_ms_max);
+    snprintf(rf->desc, sizeof rf->desc, "%s node %llu",
+             rf->kind == SCENARIO_NEMESIS_CRASH ? "crash" : "pause",
+             (unsigned long long)rf->node);
     return true;
 }
 
 /* One link cut one way, between two different random nodes. */
-static bool random_one_way(struct nemesis *n, char *desc, size_t size)
+static bool draw_one_way(struct nemesis *n, struct random_fault *rf)
 {
     if (n->nodes < 2) {
         return false;
@@ -891,36 +934,89 @@ static bool random_one_way(struct nemesis *n, char *desc, size_t size)
     if (b >= a) {
         b++;
     }
-    transport_mem_cut(cluster_net(n->cl), a, b, true);
-    snprintf(desc, size, "cut %llu -> %llu", (unsigned long long)a,
-             (unsigned long long)b);
+    rf->node = a;
+    rf->to = b;
+    snprintf(rf->desc, sizeof rf->desc, "cut %llu -> %llu",
+             (unsigned long long)a, (unsigned long long)b);
     return true;
 }
 
-/* Puts a fault of @kind in force and describes it in @desc; false when
- * none fits now (no leader, no node up). */
-static bool random_fault(struct nemesis *n,
-                         unsigned kind,
-                         char *desc,
-                         size_t size)
+/* Draws a fault of @kind into @rf (zeroed first); false when none fits
+ * now (no leader, no node up). */
+static bool draw_fault(struct nemesis *n,
+                       unsigned kind,
+                       struct random_fault *rf)
 {
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    memset(rf, 0, sizeof *rf);
+    rf->kind = kind;
     switch (kind) {
         case SCENARIO_NEMESIS_PARTITION:
-            return random_partition(n, desc, size);
+            return draw_partition(n, rf);
         case SCENARIO_NEMESIS_ISOLATE_LEADER:
-            return random_isolate_leader(n, desc, size);
+            return draw_isolate_leader(n, rf);
         case SCENARIO_NEMESIS_CRASH:
         case SCENARIO_NEMESIS_PAUSE:
-            return random_node_down(n, kind == SCENARIO_NEMESIS_CRASH, desc,
-                                    size);
+            return draw_node_down(n, rf);
         case SCENARIO_NEMESIS_LOSS:
-            return random_loss(n, desc, size);
+            snprintf(rf->desc, sizeof rf->desc, "loss %.0f%% on every link",
+                     nm->loss * 100);
+            return true;
         case SCENARIO_NEMESIS_DELAY:
-            return random_delay(n, desc, size);
+            snprintf(rf->desc, sizeof rf->desc, "delay %u-%u ms on every link",
+                     nm->delay_ms_min, nm->delay_ms_max);
+            return true;
         case SCENARIO_NEMESIS_ONE_WAY:
-            return random_one_way(n, desc, size);
+            return draw_one_way(n, rf);
         default:
             return false;
+    }
+}
+
+/* The link faults of a loss (@loss) and a delay (@delay) fault, either or
+ * both. */
+static struct transport_link_faults random_link_faults(const struct nemesis *n,
+                                                       bool loss,
+                                                       bool delay)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    struct transport_link_faults lf = {.loss = loss ? nm->loss : 0};
+    if (delay) {
+        lf.delay_ns_min = nm->delay_ms_min * COMMON_NS_PER_MS;
+        lf.delay_ns_max = nm->delay_ms_max * COMMON_NS_PER_MS;
+        lf.reorder = 0.1;
+    }
+    return lf;
+}
+
+/* Puts @rf in force on its own: a split replaces the cuts in force, as a
+ * timeline partition does; a one-way cut adds to them; link faults replace
+ * those of every link. */
+static void put_random(struct nemesis *n, const struct random_fault *rf)
+{
+    struct transport_link_faults lf;
+    switch (rf->kind) {
+        case SCENARIO_NEMESIS_PARTITION:
+        case SCENARIO_NEMESIS_ISOLATE_LEADER:
+            cut_groups(n, rf->group, 2, rf->desc);
+            break;
+        case SCENARIO_NEMESIS_CRASH:
+            crash_node(n, rf->node);
+            break;
+        case SCENARIO_NEMESIS_PAUSE:
+            pause_node(n, rf->node);
+            break;
+        case SCENARIO_NEMESIS_LOSS:
+        case SCENARIO_NEMESIS_DELAY:
+            lf = random_link_faults(n, rf->kind == SCENARIO_NEMESIS_LOSS,
+                                    rf->kind == SCENARIO_NEMESIS_DELAY);
+            set_link_faults(n, 0, 0, &lf);
+            break;
+        case SCENARIO_NEMESIS_ONE_WAY:
+            transport_mem_cut(cluster_net(n->cl), rf->node, rf->to, true);
+            break;
+        default:
+            break;
     }
 }
 
@@ -937,26 +1033,30 @@ static unsigned draw_kind(struct nemesis *n)
     return n_kinds == 0 ? 0 : kinds[common_prng_below(&n->prng, n_kinds)];
 }
 
+/* Everything healed: the network (the judge hears of it) and every node
+ * brought back. */
 static void random_heal(struct nemesis *n, uint64_t now)
 {
     n->random_heal_at = 0;
+    n->n_active = 0;
     heal_network(n, now);
     revive_all(n);
-    logf_nemesis(n, "nemesis: heal");
     set_desc(n, "none");
     char what[160];
     snprintf(what, sizeof what, "nemesis heal of '%s'", n->random_desc);
     fault_ended(n, what);
 }
 
-static void random_step(struct nemesis *n, uint64_t now)
+/* ------------------------------------------------------------------------ */
+/* One fault at a time (concurrent: 1), healed after fault_s                 */
+/* ------------------------------------------------------------------------ */
+
+static void single_step(struct nemesis *n, uint64_t now)
 {
     const struct scenario_nemesis *nm = &n->s->nemesis;
-    if (!nm->enabled) {
-        return;
-    }
     if (n->random_heal_at != 0 && now >= n->random_heal_at) {
         random_heal(n, now);
+        logf_nemesis(n, "nemesis: heal");
     }
     if (now < n->random_next) {
         return;
@@ -966,14 +1066,219 @@ static void random_step(struct nemesis *n, uint64_t now)
         return; /* the previous fault still holds */
     }
     unsigned kind = draw_kind(n);
-    char desc[128] = "";
-    if (kind == 0 || !random_fault(n, kind, desc, sizeof desc)) {
+    struct random_fault rf;
+    if (kind == 0 || !draw_fault(n, kind, &rf)) {
         return;
     }
+    put_random(n, &rf);
     n->random_heal_at = now + s_to_ns(nm->fault_s);
-    logf_nemesis(n, "nemesis: %s", desc);
+    logf_nemesis(n, "nemesis: %s", rf.desc);
+    set_desc(n, rf.desc);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Composite faults (concurrent: N > 1), each healed on its own schedule    */
+/* ------------------------------------------------------------------------ */
+
+static bool is_split(unsigned kind)
+{
+    return kind == SCENARIO_NEMESIS_PARTITION ||
+           kind == SCENARIO_NEMESIS_ISOLATE_LEADER;
+}
+
+/* The common refinement of the splits in force into @group (group[k] for
+ * node k + 1): two nodes share a group when no split parts them, so its
+ * cuts are exactly the union of theirs. Returns the number of groups (1:
+ * no split). */
+static unsigned refine_splits(const struct nemesis *n, unsigned *group)
+{
+    unsigned n_groups = 0;
+    for (unsigned k = 0; k < n->nodes; k++) {
+        group[k] = n_groups;
+        for (unsigned j = 0; j < k && group[k] == n_groups; j++) {
+            bool joined = true;
+            for (unsigned a = 0; a < n->n_active && joined; a++) {
+                const struct random_fault *rf = &n->active[a];
+                joined = !is_split(rf->kind) || rf->group[k] == rf->group[j];
+            }
+            if (joined) {
+                group[k] = group[j];
+            }
+        }
+        n_groups += group[k] == n_groups;
+    }
+    return n_groups;
+}
+
+/* "@sep"-joined descriptions of the faults in force for which @want says
+ * yes (NULL: all), into @buf. */
+static void join_active(const struct nemesis *n,
+                        bool (*want)(unsigned kind),
+                        char *buf,
+                        size_t size)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (unsigned a = 0; a < n->n_active && len + 1 < size; a++) {
+        if (want == NULL || want(n->active[a].kind)) {
+            int k = snprintf(buf + len, size - len, "%s%s",
+                             len > 0 ? " + " : "", n->active[a].desc);
+            len = k < 0 ? len : len + (size_t)k;
+        }
+    }
+}
+
+/* The network's cuts become those of the faults in force: the refined
+ * splits (which open the interval no_ok_on_minority judges by, or close
+ * it when no split is left) and the one-way cuts. */
+static void recut(struct nemesis *n, uint64_t now)
+{
+    struct transport_mem *net = cluster_net(n->cl);
+    unsigned group[SCENARIO_MAX_NODES];
+    unsigned n_groups = refine_splits(n, group);
+    if (n_groups >= 2) {
+        char what[sizeof n->cur.what];
+        join_active(n, is_split, what, sizeof what);
+        cut_groups(n, group, n_groups, what);
+    } else {
+        transport_mem_cut(net, 0, 0, false);
+        close_interval(n, now);
+    }
+    for (unsigned a = 0; a < n->n_active; a++) {
+        const struct random_fault *rf = &n->active[a];
+        if (rf->kind == SCENARIO_NEMESIS_ONE_WAY) {
+            transport_mem_cut(net, rf->node, rf->to, true);
+        }
+    }
+}
+
+/* Whether a fault in force still cuts @from -> @to. */
+static bool still_cut(const struct nemesis *n, raft_id from, raft_id to)
+{
+    for (unsigned a = 0; a < n->n_active; a++) {
+        const struct random_fault *rf = &n->active[a];
+        if (is_split(rf->kind) ? rf->group[from - 1] != rf->group[to - 1]
+                               : rf->kind == SCENARIO_NEMESIS_ONE_WAY &&
+                                     rf->node == from && rf->to == to) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Every link's faults become those of the loss and delay faults in force
+ * (none: cleared). */
+static void relink(struct nemesis *n)
+{
+    bool loss = false;
+    bool delay = false;
+    for (unsigned a = 0; a < n->n_active; a++) {
+        loss |= n->active[a].kind == SCENARIO_NEMESIS_LOSS;
+        delay |= n->active[a].kind == SCENARIO_NEMESIS_DELAY;
+    }
+    struct transport_link_faults lf = random_link_faults(n, loss, delay);
+    if (loss || delay) {
+        set_link_faults(n, 0, 0, &lf);
+    } else {
+        transport_mem_set_faults(cluster_net(n->cl), 0, 0, &lf);
+        n->link_faults = false;
+    }
+}
+
+/* Ends active[@a], while other faults still hold: only what it did is
+ * undone. */
+static void end_one(struct nemesis *n, unsigned a, uint64_t now)
+{
+    struct random_fault rf = n->active[a];
+    memmove(&n->active[a], &n->active[a + 1],
+            (n->n_active - a - 1) * sizeof n->active[0]);
+    n->n_active--;
+    if (is_split(rf.kind)) {
+        recut(n, now);
+    } else if (rf.kind == SCENARIO_NEMESIS_ONE_WAY) {
+        if (!still_cut(n, rf.node, rf.to)) {
+            transport_mem_cut(cluster_net(n->cl), rf.node, rf.to, false);
+        }
+    } else if (rf.kind == SCENARIO_NEMESIS_LOSS ||
+               rf.kind == SCENARIO_NEMESIS_DELAY) {
+        relink(n);
+    } else if (rf.kind == SCENARIO_NEMESIS_CRASH && n->crashed[rf.node]) {
+        if (cluster_restart(n->cl, rf.node) == 0) {
+            n->crashed[rf.node] = false;
+        }
+    } else if (rf.kind == SCENARIO_NEMESIS_PAUSE && n->paused[rf.node]) {
+        cluster_resume(n->cl, rf.node);
+        n->paused[rf.node] = false;
+    }
+    logf_nemesis(n, "nemesis: heal %s (%u in force)", rf.desc, n->n_active);
+    char desc[sizeof n->faults_desc];
+    join_active(n, NULL, desc, sizeof desc);
     set_desc(n, desc);
     snprintf(n->random_desc, sizeof n->random_desc, "%s", desc);
+}
+
+static void composite_step(struct nemesis *n, uint64_t now)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    char desc[sizeof n->faults_desc];
+    /* Each pass ends one fault, so this ends within n_active passes. */
+    while (n->n_active > 0) {
+        unsigned due = 0;
+        for (unsigned a = 1; a < n->n_active; a++) {
+            due = n->active[a].heal_at < n->active[due].heal_at ? a : due;
+        }
+        if (now < n->active[due].heal_at) {
+            break;
+        }
+        if (n->n_active == 1) {
+            /* The last one: everything heals, as one fault would. */
+            snprintf(desc, sizeof desc, "%s", n->active[0].desc);
+            random_heal(n, now);
+            logf_nemesis(n, "nemesis: heal %s (0 in force)", desc);
+        } else {
+            end_one(n, due, now);
+        }
+    }
+    if (now < n->random_next) {
+        return;
+    }
+    n->random_next += s_to_ns(nm->interval_s);
+    /* A burst: up to concurrent faults, each held for its own time. */
+    uint64_t hold = s_to_ns(nm->fault_s);
+    for (unsigned k = n->n_active; k < nm->concurrent; k++) {
+        unsigned kind = draw_kind(n);
+        struct random_fault *rf = &n->active[n->n_active];
+        if (kind == 0 || !draw_fault(n, kind, rf)) {
+            continue;
+        }
+        rf->heal_at = now + hold - common_prng_below(&n->prng, hold / 2 + 1);
+        n->n_active++;
+        if (is_split(kind)) {
+            recut(n, now);
+        } else if (kind == SCENARIO_NEMESIS_LOSS ||
+                   kind == SCENARIO_NEMESIS_DELAY) {
+            relink(n);
+        } else {
+            put_random(n, rf);
+        }
+        logf_nemesis(n, "nemesis: %s until %.3f s (%u in force)", rf->desc,
+                     (double)rf->heal_at / 1e9, n->n_active);
+    }
+    join_active(n, NULL, desc, sizeof desc);
+    set_desc(n, desc);
+}
+
+static void random_step(struct nemesis *n, uint64_t now)
+{
+    const struct scenario_nemesis *nm = &n->s->nemesis;
+    if (!nm->enabled) {
+        return;
+    }
+    if (nm->concurrent > 1) {
+        composite_step(n, now);
+    } else {
+        single_step(n, now);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -982,21 +1287,30 @@ static void random_step(struct nemesis *n, uint64_t now)
 
 void nemesis_step(struct nemesis *n, uint64_t now)
 {
+    reap_tripped(n);
     fire_timeline(n, now);
     random_step(n, now);
 }
 
 void nemesis_heal_all(struct nemesis *n, uint64_t now)
 {
+    /* Arms that did not fire are dropped: nothing crashes after this. */
+    for (raft_id id = 1; n->armed && id <= n->nodes; id++) {
+        cluster_arm_crash_after(n->cl, id, CLUSTER_CRASH_AFTER_NONE);
+    }
+    reap_tripped(n);
     heal_network(n, now);
     n->random_heal_at = 0;
+    n->n_active = 0;
     revive_all(n);
 }
 
 const char *nemesis_faults(const struct nemesis *n)
 {
-    return n->split || n->link_faults || n->random_heal_at != 0 ? n->faults_desc
-                                                                : "none";
+    return n->split || n->link_faults || n->random_heal_at != 0 ||
+                   n->n_active > 0
+               ? n->faults_desc
+               : "none";
 }
 
 const struct nemesis_interval *nemesis_intervals(const struct nemesis *n,

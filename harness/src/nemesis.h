@@ -13,6 +13,9 @@
  * of a node that is down changes nothing), and the judge hears of heals
  * through a callback and reads the partitions at the end.
  *
+ * The random nemesis holds up to nemesis.concurrent faults at once, each
+ * healed on its own schedule (nemesis.c says how they compose).
+ *
  * Random choices (targets, the random nemesis's faults) come from a PRNG
  * seeded from the scenario's seed, drawn in the order faults fire.
  *
@@ -63,12 +66,14 @@ struct nemesis;
 int nemesis_new(const struct nemesis_config *cfg, struct nemesis **out);
 void nemesis_free(struct nemesis *n);
 
-/* Fires the timeline's faults due by @now, then the random nemesis's
- * (a new fault, or the healing of the last one) when their time has
+/* Writes down the nodes that crashed on a crash_after trigger, then fires
+ * the timeline's faults due by @now, then the random nemesis's (a new
+ * fault, or the healing of those whose time is up) when their time has
  * come. */
 void nemesis_step(struct nemesis *n, uint64_t now);
-/* The end of the run: heals the network and brings every node back
- * (resumed, restarted), so that open operations can finish. */
+/* The end of the run: heals the network, drops the crash_after arms that
+ * did not fire and brings every node back (resumed, restarted), so that
+ * open operations can finish. */
 void nemesis_heal_all(struct nemesis *n, uint64_t now);
 
 /* The last fault put in force, or "none" when none holds (for the live

@@ -64,6 +64,7 @@ struct run
     struct cluster_disk_report disks[SCENARIO_MAX_NODES];
     /* By node id: snapshots and logs, read as the cluster stops. */
     struct cluster_log_stats logs[SCENARIO_MAX_NODES + 1];
+    uint64_t crash_after_fired[CLUSTER_CRASH_AFTER_KINDS]; /* likewise */
 
     pthread_mutex_t log_lock;
     struct common_vec log; /* the event log, guarded by log_lock */
@@ -295,6 +296,19 @@ static void collect_disks(struct run *r)
     }
 }
 
+/* Whether @s arms crash_after triggers (the nodes' updates are looked at
+ * for them only then). */
+static bool uses_crash_after(const struct scenario *s)
+{
+    for (size_t k = 0; k < s->n_faults; k++) {
+        if (s->faults[k].kind == SCENARIO_FAULT_CRASH_AFTER_VOTE ||
+            s->faults[k].kind == SCENARIO_FAULT_CRASH_AFTER_ACK) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static int build_cluster(struct run *r)
 {
     const struct scenario *s = r->s;
@@ -320,6 +334,7 @@ static int build_cluster(struct run *r)
         .latency_set = s->timing.latency_set,
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
+        .crash_after = uses_crash_after(s),
     };
     for (unsigned k = 0; k < s->nodes; k++) {
         cc.node_timing[k] = (struct cluster_node_timing){
@@ -481,6 +496,10 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     for (raft_id id = 1; id <= r->s->nodes; id++) {
         cluster_log_stats(r->cl, id, &r->logs[id]);
     }
+    for (int k = 0; k < CLUSTER_CRASH_AFTER_KINDS; k++) {
+        r->crash_after_fired[k] =
+            cluster_crash_after_fired(r->cl, (enum cluster_crash_after)k);
+    }
     if (r->o->live) {
         fprintf(stderr, "\r\033[K");
     }
@@ -503,6 +522,9 @@ static int conclude(struct run *r, uint64_t end)
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
         .logs = r->logs,
+        .crash_after_used = uses_crash_after(r->s),
+        .crash_after_votes = r->crash_after_fired[CLUSTER_CRASH_AFTER_VOTE],
+        .crash_after_acks = r->crash_after_fired[CLUSTER_CRASH_AFTER_ACK],
         .run_s = (double)end / 1e9,
         .disks = r->disks_set ? r->disks : NULL,
     };

@@ -875,6 +875,8 @@ enum {
     K_LINK,
     K_CUT,
     K_FORGE,
+    K_CRASH_AFTER_VOTE,
+    K_CRASH_AFTER_ACK,
     K_N
 };
 
@@ -889,6 +891,8 @@ static const enum scenario_fault_kind fault_kinds[K_N] = {
     [K_LINK] = SCENARIO_FAULT_LINK,
     [K_CUT] = SCENARIO_FAULT_CUT,
     [K_FORGE] = SCENARIO_FAULT_FORGE,
+    [K_CRASH_AFTER_VOTE] = SCENARIO_FAULT_CRASH_AFTER_VOTE,
+    [K_CRASH_AFTER_ACK] = SCENARIO_FAULT_CRASH_AFTER_ACK,
 };
 
 static bool written_before(const struct harness_ynode *a,
@@ -907,12 +911,19 @@ static int read_fault(const struct loader *ld,
                       struct scenario_fault *fault)
 {
     struct harness_yfield f[K_N] = {
-        [K_AT] = {.key = "at"},       [K_PARTITION] = {.key = "partition"},
-        [K_HEAL] = {.key = "heal"},   [K_ISOLATE] = {.key = "isolate"},
-        [K_CRASH] = {.key = "crash"}, [K_RESTART] = {.key = "restart"},
-        [K_PAUSE] = {.key = "pause"}, [K_RESUME] = {.key = "resume"},
-        [K_LINK] = {.key = "link"},   [K_CUT] = {.key = "cut"},
+        [K_AT] = {.key = "at"},
+        [K_PARTITION] = {.key = "partition"},
+        [K_HEAL] = {.key = "heal"},
+        [K_ISOLATE] = {.key = "isolate"},
+        [K_CRASH] = {.key = "crash"},
+        [K_RESTART] = {.key = "restart"},
+        [K_PAUSE] = {.key = "pause"},
+        [K_RESUME] = {.key = "resume"},
+        [K_LINK] = {.key = "link"},
+        [K_CUT] = {.key = "cut"},
         [K_FORGE] = {.key = "forge"},
+        [K_CRASH_AFTER_VOTE] = {.key = "crash_after_vote"},
+        [K_CRASH_AFTER_ACK] = {.key = "crash_after_ack"},
     };
     char what[WHAT_MAX];
     char field[WHAT_MAX];
@@ -956,7 +967,8 @@ static int read_fault(const struct loader *ld,
         return harness_yaml_error(&ld->r, item,
                                   "%s: no fault given (expected one of "
                                   "partition, heal, isolate, crash, restart, "
-                                  "pause, resume, link, cut or forge)",
+                                  "pause, resume, link, cut, forge, "
+                                  "crash_after_vote or crash_after_ack)",
                                   what);
     }
 
@@ -1006,6 +1018,8 @@ static int read_fault(const struct loader *ld,
                                &fault->target);
         case SCENARIO_FAULT_CRASH:
         case SCENARIO_FAULT_PAUSE:
+        case SCENARIO_FAULT_CRASH_AFTER_VOTE:
+        case SCENARIO_FAULT_CRASH_AFTER_ACK:
             return read_target(ld, f[k].value, field, f[k].key,
                                TARGETS_UP | TARGET_BIT(SCENARIO_TARGET_ALL),
                                &fault->target);
@@ -1127,6 +1141,16 @@ static int read_nemesis_faults(const struct loader *ld,
     return 0;
 }
 
+/* nemesis.concurrent (default 1): how many faults each of its bursts
+ * starts. */
+static int read_nemesis_concurrent(const struct loader *ld,
+                                   const struct harness_yfield *f,
+                                   struct scenario_nemesis *n)
+{
+    return read_unsigned_field(ld, f, "nemesis", 1, SCENARIO_MAX_CONCURRENT,
+                               &n->concurrent);
+}
+
 static int read_nemesis(const struct loader *ld,
                         const struct harness_ynode *map)
 {
@@ -1137,12 +1161,17 @@ static int read_nemesis(const struct loader *ld,
         N_FAULTS,
         N_LOSS,
         N_DELAY,
+        N_CONCURRENT,
         N_N
     };
     struct harness_yfield f[N_N] = {
-        [N_START] = {.key = "start_s"}, [N_INTERVAL] = {.key = "interval_s"},
-        [N_FAULT] = {.key = "fault_s"}, [N_FAULTS] = {.key = "faults"},
-        [N_LOSS] = {.key = "loss"},     [N_DELAY] = {.key = "delay_ms"},
+        [N_START] = {.key = "start_s"},
+        [N_INTERVAL] = {.key = "interval_s"},
+        [N_FAULT] = {.key = "fault_s"},
+        [N_FAULTS] = {.key = "faults"},
+        [N_LOSS] = {.key = "loss"},
+        [N_DELAY] = {.key = "delay_ms"},
+        [N_CONCURRENT] = {.key = "concurrent"},
     };
     struct scenario *s = ld->s;
     struct scenario_nemesis *n = &s->nemesis;
@@ -1159,6 +1188,10 @@ static int read_nemesis(const struct loader *ld,
     n->enabled = true;
     rc = harness_yaml_number(&ld->r, f[N_INTERVAL].value, "nemesis.interval_s",
                              0.0, true, INTERVAL_S_MAX, false, &n->interval_s);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = read_nemesis_concurrent(ld, &f[N_CONCURRENT], n);
     if (rc != 0) {
         return rc;
     }
@@ -1466,6 +1499,7 @@ static void set_defaults(struct scenario *s, const char *path)
     s->clients.mix = (struct scenario_mix){
         .get = 50, .put = 30, .cas = 10, .append = 5, .del = 5};
     s->nemesis.start_s = 1;
+    s->nemesis.concurrent = 1;
     s->nemesis.loss = 0.2;
     s->nemesis.delay_ms_min = 5;
     s->nemesis.delay_ms_max = 50;
@@ -2052,6 +2086,8 @@ void scenario_fault_describe(const struct scenario_fault *f,
         [SCENARIO_FAULT_LINK] = "link",
         [SCENARIO_FAULT_CUT] = "cut",
         [SCENARIO_FAULT_FORGE] = "forge",
+        [SCENARIO_FAULT_CRASH_AFTER_VOTE] = "crash_after_vote",
+        [SCENARIO_FAULT_CRASH_AFTER_ACK] = "crash_after_ack",
     };
     struct out o = {.buf = buf, .size = size, .len = 0};
     if (buf == NULL || size == 0) {
@@ -2093,6 +2129,8 @@ void scenario_fault_describe(const struct scenario_fault *f,
         case SCENARIO_FAULT_RESTART:
         case SCENARIO_FAULT_PAUSE:
         case SCENARIO_FAULT_RESUME:
+        case SCENARIO_FAULT_CRASH_AFTER_VOTE:
+        case SCENARIO_FAULT_CRASH_AFTER_ACK:
             out_printf(&o, "%s ", names[f->kind]);
             out_target(&o, &f->target);
             return;

@@ -21,6 +21,9 @@
  *
  * A storage failure stops the node: nothing more is acknowledged, every
  * waiting request is answered KV_UNAVAILABLE, and env.failed says why.
+ * env.sent may halt the node right after an update's messages left (the
+ * harness's crash_after faults): it then does nothing more at all, as a
+ * machine that lost power, until it is freed.
  *
  * Snapshots: every snapshot_entries applied entries the node encodes its
  * state machine (kv_sm_snapshot), stores it (storage_save_snapshot), hands
@@ -82,6 +85,7 @@ struct kv_node
     uint64_t next_read_context;
     bool was_leader;
     bool failed;
+    bool halted; /* env.sent said stop: as if powered off */
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;
     uint64_t snapshot_trailing;
@@ -309,14 +313,14 @@ void kv_node_free(struct kv_node *n)
 
 void kv_node_tick(struct kv_node *n)
 {
-    if (!n->failed) {
+    if (!n->failed && !n->halted) {
         raft_tick(n->raft);
     }
 }
 
 void kv_node_receive(struct kv_node *n, const struct raft_message *m)
 {
-    if (!n->failed) {
+    if (!n->failed && !n->halted) {
         raft_step(n->raft, m);
     }
 }
@@ -359,6 +363,9 @@ static void request_read(struct kv_node *n, const struct kv_request *req)
 
 void kv_node_request(struct kv_node *n, const struct kv_request *req)
 {
+    if (n->halted) {
+        return; /* no power: the client times out */
+    }
     n->stats.requests++;
     if (n->failed) {
         reply(n, req->token, req->client_id, req->seq, KV_UNAVAILABLE, NULL, 0);
@@ -582,7 +589,7 @@ static void maybe_snapshot(struct kv_node *n)
 void kv_node_flush(struct kv_node *n)
 {
     struct raft_update u;
-    while (!n->failed && raft_update_get(n->raft, &u)) {
+    while (!n->failed && !n->halted && raft_update_get(n->raft, &u)) {
         uint8_t *installed = NULL;
         if (u.snapshot != NULL) {
             /* Persist the leader's snapshot before anything that follows
@@ -636,6 +643,13 @@ void kv_node_flush(struct kv_node *n)
         }
         for (size_t k = u.n_messages_early; k < u.n_messages; k++) {
             transport_send(n->transport, &u.messages[k]);
+        }
+        if (n->env.sent != NULL && n->env.sent(n->env.data, n, &u)) {
+            /* The power goes right after the votes and acknowledgements
+             * left: nothing more of this update happens, nor of any. */
+            n->halted = true;
+            free(installed);
+            return;
         }
         struct raft_snapshot installed_meta;
         if (installed != NULL) {
@@ -692,6 +706,11 @@ const struct kv_sm *kv_node_sm(const struct kv_node *n)
 bool kv_node_failed(const struct kv_node *n)
 {
     return n->failed;
+}
+
+bool kv_node_halted(const struct kv_node *n)
+{
+    return n->halted;
 }
 
 void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s)

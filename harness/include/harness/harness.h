@@ -32,18 +32,20 @@
 #define SCENARIO_MAX_NODES   15
 #define SCENARIO_MAX_FAULTS  1024
 #define SCENARIO_MAX_WINDOWS 32 /* per windowed expectation */
-#define SCENARIO_ERROR_MAX   512
-#define SCENARIO_MAX_BYTES   (1024 * 1024) /* larger input is refused */
+/* The most random nemesis faults in force at once (nemesis.concurrent). */
+#define SCENARIO_MAX_CONCURRENT 8
+#define SCENARIO_ERROR_MAX      512
+#define SCENARIO_MAX_BYTES      (1024 * 1024) /* larger input is refused */
 /* scenario_fault.group[k] for the ids above the scenario's nodes. */
 #define SCENARIO_GROUP_NONE 0xFFFFFFFFu
 
 /* A node reference in a fault: a fixed id, or resolved when the fault
- * fires. isolate takes NODE, LEADER, FOLLOWER, RANDOM; crash and pause take
- * those and ALL; restart and resume take NODE, RANDOM and ALL, which then
- * draw from (or take all of) the nodes that are down (crashed, resp.
- * paused) - a node that is down is no one's leader or follower. The ends
- * of cuts and links, and the members of partition groups, take NODE,
- * LEADER, FOLLOWER and FOLLOWERS. */
+ * fires. isolate takes NODE, LEADER, FOLLOWER, RANDOM; crash, pause and
+ * crash_after_vote/ack take those and ALL; restart and resume take NODE,
+ * RANDOM and ALL, which then draw from (or take all of) the nodes that are
+ * down (crashed, resp. paused) - a node that is down is no one's leader or
+ * follower. The ends of cuts and links, and the members of partition
+ * groups, take NODE, LEADER, FOLLOWER and FOLLOWERS. */
 enum scenario_target_kind {
     SCENARIO_TARGET_NODE = 1,      /* "3" */
     SCENARIO_TARGET_LEADER = 2,    /* "leader": the current leader */
@@ -87,6 +89,10 @@ enum scenario_fault_kind {
     SCENARIO_FAULT_LINK = 8,   /* link faults on chosen links or all */
     SCENARIO_FAULT_CUT = 9,    /* one-way (or two-way) cut of one link */
     SCENARIO_FAULT_FORGE = 10, /* a forged Raft message to the target */
+    /* Arms the target: it crashes right after its next granted vote (resp.
+     * acknowledgement of entries) has been persisted and sent. */
+    SCENARIO_FAULT_CRASH_AFTER_VOTE = 11,
+    SCENARIO_FAULT_CRASH_AFTER_ACK = 12,
 };
 
 /* The Raft message a forge fault sends (docs/scenarios.md). */
@@ -121,7 +127,8 @@ struct scenario_fault
         bool followers;
         unsigned follower; /* how many */
     } pick[SCENARIO_MAX_NODES];
-    /* ISOLATE, CRASH, RESTART, PAUSE, RESUME; FORGE: the receiver. */
+    /* ISOLATE, CRASH, RESTART, PAUSE, RESUME, CRASH_AFTER_*; FORGE: the
+     * receiver. */
     struct scenario_target target;
     /* LINK, CUT: from/to 0 means "every node" on that end. FORGE: from is
      * the sender the message claims (0: a node other than the receiver,
@@ -159,7 +166,11 @@ struct scenario_nemesis
     double interval_s; /* a new fault every interval (required) */
     double fault_s;    /* each fault lasts this long, then heals; <= interval */
     unsigned faults;   /* OR of enum scenario_nemesis_fault; non-zero */
-    double loss;       /* for LOSS (default 0.2) */
+    /* Faults started together every interval (1..SCENARIO_MAX_CONCURRENT,
+     * default 1); above 1, each holds for its own time in [fault_s / 2,
+     * fault_s]. */
+    unsigned concurrent;
+    double loss;                         /* for LOSS (default 0.2) */
     unsigned delay_ms_min, delay_ms_max; /* for DELAY (default 5..50) */
 };
 

@@ -189,6 +189,13 @@ struct kv_node_env
                     const struct raft_update *u);
     /* Optional: the node stopped serving (storage failed); @why says why. */
     void (*failed)(void *data, struct kv_node *node, const char *why);
+    /* Optional: every message of update @u has been sent (after @u was
+     * persisted). Returning true halts the node there, as if it lost power
+     * right then: the flush returns at once, nothing of @u is applied or
+     * answered, and the node ignores every later tick, message and request
+     * (no reply) until it is freed; kv_node_halted() says so. The harness
+     * crashes nodes right after a vote or an acknowledgement this way. */
+    bool (*sent)(void *data, struct kv_node *node, const struct raft_update *u);
 };
 
 struct kv_node_config
@@ -231,6 +238,8 @@ const struct raft *kv_node_raft(const struct kv_node *n);
 const struct kv_sm *kv_node_sm(const struct kv_node *n);
 /* The node stopped serving because storage failed. */
 bool kv_node_failed(const struct kv_node *n);
+/* env.sent halted the node: it does nothing more until freed. */
+bool kv_node_halted(const struct kv_node *n);
 
 struct kv_node_stats
 {

@@ -924,6 +924,123 @@ static void link_hold_loads_and_refuses_bad_holds(void **state)
                 "t.yaml:5:31: ", "faults[0].link.hold");
 }
 
+/* crash_after_vote and crash_after_ack take the targets crash takes (a
+ * node id, leader, follower, random, all) and describe themselves; a bad
+ * target, a node out of range or a second fault in the item is refused at
+ * its line and column. */
+static void crash_after_faults_load_and_refuse_bad_targets(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[64];
+    parse_ok(BASE
+             "faults:\n"
+             "  - {at: 1, crash_after_vote: 2}\n"
+             "  - {at: 1, crash_after_ack: follower}\n"
+             "  - {at: 2, crash_after_vote: all}\n"
+             "  - {at: 3, crash_after_ack: leader}\n"
+             "  - {at: 4, crash_after_vote: random}\n",
+             &s);
+    assert_int_equal(s.n_faults, 5);
+    assert_int_equal(s.faults[0].kind, SCENARIO_FAULT_CRASH_AFTER_VOTE);
+    assert_int_equal(s.faults[0].target.kind, SCENARIO_TARGET_NODE);
+    assert_int_equal(s.faults[0].target.id, 2);
+    assert_int_equal(s.faults[1].kind, SCENARIO_FAULT_CRASH_AFTER_ACK);
+    assert_int_equal(s.faults[1].target.kind, SCENARIO_TARGET_FOLLOWER);
+    assert_int_equal(s.faults[2].target.kind, SCENARIO_TARGET_ALL);
+    assert_int_equal(s.faults[3].target.kind, SCENARIO_TARGET_LEADER);
+    assert_int_equal(s.faults[4].target.kind, SCENARIO_TARGET_RANDOM);
+    scenario_fault_describe(&s.faults[0], buf, sizeof buf);
+    assert_string_equal(buf, "crash_after_vote 2");
+    scenario_fault_describe(&s.faults[1], buf, sizeof buf);
+    assert_string_equal(buf, "crash_after_ack follower");
+    scenario_fini(&s);
+
+    check_error(
+        BASE "faults: [{at: 1, crash_after_vote: 4}]\n", COMMON_EINVAL,
+        "t.yaml:5:36: ", "faults[0].crash_after_vote: 4 is out of range 1..3");
+    check_error(BASE "faults:\n  - {at: 1, crash_after_ack: vote}\n",
+                COMMON_EINVAL, "t.yaml:6:30: ",
+                "faults[0].crash_after_ack: expected a node id (1..3), "
+                "leader, follower, random or all, got 'vote'");
+    check_error(BASE "faults: [{at: 1, crash_after_ack: 2.5}]\n", COMMON_EINVAL,
+                "t.yaml:5:35: ",
+                "faults[0].crash_after_ack: expected an integer in 1..3, got "
+                "'2.5'");
+    check_error(BASE "faults: [{at: 1, crash_after_vote: 1, crash: 1}]\n",
+                COMMON_EINVAL, "t.yaml:5:39: ",
+                "faults[0]: one fault per item, but both 'crash_after_vote' "
+                "and 'crash' are given");
+    check_error(BASE "faults: [{at: 10, crash_after_ack: 1}]\n", COMMON_EINVAL,
+                "t.yaml:5:15: ",
+                "faults[0].at: fault at 10 s is not before the end of the run");
+}
+
+/* nemesis.concurrent is 1 unless given (with or without a nemesis), takes
+ * 1..SCENARIO_MAX_CONCURRENT, leaves fault_s's bound at interval_s, and a
+ * bad value is refused at its line and column. */
+static void nemesis_concurrent_loads_and_refuses_bad_values(void **state)
+{
+    (void)state;
+    struct scenario s;
+    parse_ok(BASE, &s);
+    assert_int_equal(s.nemesis.concurrent, 1);
+    scenario_fini(&s);
+    parse_ok(BASE "nemesis: {interval_s: 2, faults: [crash]}\n", &s);
+    assert_int_equal(s.nemesis.concurrent, 1);
+    assert_true(s.nemesis.fault_s == 1);
+    scenario_fini(&s);
+    parse_ok(BASE
+             "nemesis:\n"
+             "  interval_s: 1.5\n"
+             "  fault_s: 1.5\n"
+             "  concurrent: 3\n"
+             "  faults: [partition, crash, loss]\n",
+             &s);
+    assert_int_equal(s.nemesis.concurrent, 3);
+    assert_true(s.nemesis.fault_s == 1.5);
+    assert_true(s.nemesis.interval_s == 1.5);
+    scenario_fini(&s);
+    parse_ok(BASE "nemesis: {interval_s: 1, concurrent: 8, faults: [pause]}\n",
+             &s);
+    assert_int_equal(s.nemesis.concurrent, SCENARIO_MAX_CONCURRENT);
+    assert_true(s.nemesis.fault_s == 0.5);
+    scenario_fini(&s);
+
+    check_error(BASE
+                "nemesis: {interval_s: 1, concurrent: 0, faults: [crash]}"
+                "\n",
+                COMMON_EINVAL,
+                "t.yaml:5:38: ", "nemesis.concurrent: 0 is out of range 1..8");
+    check_error(BASE
+                "nemesis:\n  interval_s: 1\n  concurrent: 9\n"
+                "  faults: [crash]\n",
+                COMMON_EINVAL,
+                "t.yaml:7:15: ", "nemesis.concurrent: 9 is out of range 1..8");
+    check_error(BASE
+                "nemesis: {interval_s: 1, concurrent: two, faults: "
+                "[crash]}\n",
+                COMMON_EINVAL, "t.yaml:5:38: ",
+                "nemesis.concurrent: expected an integer in 1..8, got 'two'");
+    check_error(BASE
+                "nemesis: {interval_s: 1, concurrent: 1.5, faults: "
+                "[crash]}\n",
+                COMMON_EINVAL, "t.yaml:5:38: ",
+                "nemesis.concurrent: expected an integer in 1..8, got '1.5'");
+    check_error(BASE
+                "nemesis: {interval_s: 1, concurrent: \"2\", faults: "
+                "[crash]}\n",
+                COMMON_EINVAL, "t.yaml:5:38: ",
+                "nemesis.concurrent: expected an integer in 1..8, got the "
+                "string '2'");
+    /* Every burst heals before the next: fault_s stays <= interval_s. */
+    check_error(BASE
+                "nemesis: {interval_s: 1, fault_s: 1.5, concurrent: 2, "
+                "faults: [crash]}\n",
+                COMMON_EINVAL, "t.yaml:5:35: ",
+                "nemesis.fault_s: 1.5 is out of range: must be > 0 and <= 1");
+}
+
 /* per_node gives nodes a clock rate and timing of their own; the nodes
  * it leaves out, and the fields an item leaves out, keep the scenario's
  * (0). Each node at most once, its clock rate in 0.1..10, and its
@@ -1273,8 +1390,8 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
     check_error(BASE "faults: [{at: 1, crush: 2}]\n", COMMON_EINVAL,
                 "t.yaml:5:18: ",
                 "unknown field 'crush' in faults[0] (expected at, partition, "
-                "heal, isolate, crash, restart, pause, resume, link, cut or "
-                "forge)");
+                "heal, isolate, crash, restart, pause, resume, link, cut, "
+                "forge, crash_after_vote or crash_after_ack)");
     check_error(BASE "faults: [{at: 1, link: {lose: 0.1}}]\n", COMMON_EINVAL,
                 "t.yaml:5:25: ", "unknown field 'lose' in faults[0].link");
     check_error(BASE "expect: {min_ok: 1}\n", COMMON_EINVAL,
@@ -1552,7 +1669,8 @@ static void fault_item_needs_exactly_one_fault(void **state)
                 "t.yaml:5:30: ", "both 'restart' and 'crash' are given");
     check_error(BASE "faults:\n  - at: 1\n", COMMON_EINVAL, "t.yaml:6:5: ",
                 "faults[0]: no fault given (expected one of partition, heal, "
-                "isolate, crash, restart, pause, resume, link, cut or forge)");
+                "isolate, crash, restart, pause, resume, link, cut, forge, "
+                "crash_after_vote or crash_after_ack)");
 }
 
 /* A partition names every node exactly once, in two groups or more. */
@@ -2275,7 +2393,9 @@ static const char *fuzz_invalid(const struct scenario *s)
             case SCENARIO_FAULT_CRASH:
             case SCENARIO_FAULT_RESTART:
             case SCENARIO_FAULT_PAUSE:
-            case SCENARIO_FAULT_RESUME: {
+            case SCENARIO_FAULT_RESUME:
+            case SCENARIO_FAULT_CRASH_AFTER_VOTE:
+            case SCENARIO_FAULT_CRASH_AFTER_ACK: {
                 const struct scenario_target *t = &f->target;
                 bool down = f->kind == SCENARIO_FAULT_RESTART ||
                             f->kind == SCENARIO_FAULT_RESUME;
@@ -2340,7 +2460,8 @@ static const char *fuzz_invalid(const struct scenario *s)
     const struct scenario_nemesis *n = &s->nemesis;
     if (n->enabled &&
         (!(n->interval_s > 0) || !(n->fault_s > 0) ||
-         n->fault_s > n->interval_s || !(n->start_s >= 0) ||
+         n->fault_s > n->interval_s || n->concurrent < 1 ||
+         n->concurrent > SCENARIO_MAX_CONCURRENT || !(n->start_s >= 0) ||
          !(n->start_s < s->duration_s) || n->faults == 0 ||
          (n->faults & ~0x7Fu) != 0 || !(n->loss >= 0 && n->loss <= 1) ||
          n->delay_ms_min > n->delay_ms_max)) {
@@ -2378,6 +2499,10 @@ static const char *fuzz_trial(uint64_t seed, int *rc_out)
         "  term_unchanged: [{from_s: 3, to_s: 4}, {from_s: 5, to_s: 6}]\n"
         "  progress_within_ms: 900\n  max_snapshot_bytes: 4096\n"
         "  max_log_entries: 100\n",
+        BASE
+        "faults:\n  - {at: 1, crash_after_vote: all}\n"
+        "  - {at: 2, crash_after_ack: 2}\n"
+        "nemesis: {interval_s: 1, concurrent: 2, faults: [crash, loss]}\n",
     };
     static char err[SCENARIO_ERROR_MAX];
     struct common_prng p;
@@ -2528,6 +2653,8 @@ int main(void)
         cmocka_unit_test(shipped_scenarios_all_load),
         cmocka_unit_test(out_of_memory_fails_cleanly_at_every_allocation),
         cmocka_unit_test(fuzz_never_crashes_and_accepts_only_valid),
+        cmocka_unit_test(crash_after_faults_load_and_refuse_bad_targets),
+        cmocka_unit_test(nemesis_concurrent_loads_and_refuses_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,11 +38,13 @@ struct reply
 
 /* What the nodes' disks are: a perfect in-memory disk, the write-ahead
  * log over the in-memory crash disk, or the write-ahead log over real
- * files in a temporary directory. */
+ * files in a temporary directory; and, as a control, the write-ahead log
+ * over a crash disk whose sync lies (struct lying_fs). */
 enum disk_kind {
     DISK_MEM,
     DISK_WAL_MEM,
     DISK_WAL_FILES,
+    DISK_WAL_LYING,
 };
 
 static enum disk_kind disk_kind; /* for the next net_new() */
@@ -52,8 +54,9 @@ struct net
     struct kv_node *nodes[N + 1];
     struct storage *disks[N + 1];
     enum disk_kind kind;
-    struct storage_fs *fs[N + 1]; /* the WAL kinds' file systems */
-    char dirs[N + 1][64];         /* DISK_WAL_FILES' directories */
+    struct storage_fs *fs[N + 1];    /* the WAL kinds' file systems */
+    struct storage_fs *lying[N + 1]; /* DISK_WAL_LYING: over fs[id] */
+    char dirs[N + 1][64];            /* DISK_WAL_FILES' directories */
     struct endpoint eps[N + 1];
     struct transport_msg *q[QMAX];
     size_t q_len;
@@ -102,6 +105,25 @@ static void on_failed(void *data, struct kv_node *node, const char *why)
 static uint64_t snapshot_every; /* kv_node_config.snapshot_entries */
 static uint64_t session_ttl;    /* kv_node_config.session_ttl */
 
+/* env.sent for nodes booted while halt_on_vote is set: halts the node
+ * right after an update that granted a vote. */
+static bool halt_on_vote;
+
+static bool on_sent(void *data,
+                    struct kv_node *node,
+                    const struct raft_update *u)
+{
+    (void)data;
+    (void)node;
+    for (size_t k = 0; k < u->n_messages; k++) {
+        if (u->messages[k].type == RAFT_MSG_VOTE_RESP &&
+            u->messages[k].vote_resp.granted) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void boot(struct net *net, raft_id id)
 {
     struct kv_node_config c;
@@ -119,7 +141,138 @@ static void boot(struct net *net, raft_id id)
     c.env.data = net;
     c.env.reply = on_reply;
     c.env.failed = on_failed;
+    c.env.sent = halt_on_vote ? on_sent : NULL;
     assert_int_equal(kv_node_new(&c, &net->nodes[id]), 0);
+}
+
+/* A crash disk that lies about syncing, like a write cache that
+ * acknowledges fsync without flushing: every call goes to the crash disk
+ * under it, but sync and sync_dir succeed and make nothing durable, so a
+ * crash loses everything written to it. */
+struct lying_fs
+{
+    struct storage_fs fs;
+    struct storage_fs *under; /* borrowed */
+};
+
+static struct storage_fs *under(struct storage_fs *fs)
+{
+    return ((struct lying_fs *)fs->impl)->under;
+}
+
+/* @rv, with the crash disk's message when it failed. */
+static int lie_rv(struct storage_fs *fs, int rv)
+{
+    if (rv != 0) {
+        snprintf(fs->error, sizeof fs->error, "%s", under(fs)->error);
+    }
+    return rv;
+}
+
+static int lie_open(struct storage_fs *fs,
+                    const char *path,
+                    bool create,
+                    struct storage_file **out)
+{
+    return lie_rv(fs, under(fs)->vt->open(under(fs), path, create, out));
+}
+
+static int lie_close(struct storage_fs *fs, struct storage_file *f)
+{
+    return lie_rv(fs, under(fs)->vt->close(under(fs), f));
+}
+
+static int lie_size(struct storage_fs *fs,
+                    struct storage_file *f,
+                    uint64_t *size)
+{
+    return lie_rv(fs, under(fs)->vt->size(under(fs), f, size));
+}
+
+static int lie_read(struct storage_fs *fs,
+                    struct storage_file *f,
+                    uint64_t offset,
+                    void *buf,
+                    size_t len,
+                    size_t *got)
+{
+    return lie_rv(fs, under(fs)->vt->read(under(fs), f, offset, buf, len, got));
+}
+
+static int lie_append(struct storage_fs *fs,
+                      struct storage_file *f,
+                      const void *buf,
+                      size_t len)
+{
+    return lie_rv(fs, under(fs)->vt->append(under(fs), f, buf, len));
+}
+
+static int lie_truncate(struct storage_fs *fs,
+                        struct storage_file *f,
+                        uint64_t size)
+{
+    return lie_rv(fs, under(fs)->vt->truncate(under(fs), f, size));
+}
+
+static int lie_sync(struct storage_fs *fs, struct storage_file *f)
+{
+    (void)fs;
+    (void)f;
+    return 0; /* the lie */
+}
+
+static int lie_rename(struct storage_fs *fs, const char *from, const char *to)
+{
+    return lie_rv(fs, under(fs)->vt->rename(under(fs), from, to));
+}
+
+static int lie_unlink(struct storage_fs *fs, const char *path)
+{
+    return lie_rv(fs, under(fs)->vt->unlink(under(fs), path));
+}
+
+static int lie_sync_dir(struct storage_fs *fs)
+{
+    (void)fs;
+    return 0; /* the lie */
+}
+
+static int lie_list(struct storage_fs *fs,
+                    int (*fn)(void *data, const char *name),
+                    void *data)
+{
+    return lie_rv(fs, under(fs)->vt->list(under(fs), fn, data));
+}
+
+static void lie_destroy(struct storage_fs *fs)
+{
+    free(fs->impl);
+}
+
+static const struct storage_fs_vtable lying_vtable = {
+    .open = lie_open,
+    .close = lie_close,
+    .size = lie_size,
+    .read = lie_read,
+    .append = lie_append,
+    .truncate = lie_truncate,
+    .sync = lie_sync,
+    .rename = lie_rename,
+    .unlink = lie_unlink,
+    .sync_dir = lie_sync_dir,
+    .list = lie_list,
+    .destroy = lie_destroy,
+};
+
+static struct storage_fs *lying_fs_new(struct storage_fs *below)
+{
+    struct lying_fs *l = calloc(1, sizeof *l);
+    assert_non_null(l);
+    l->fs.vt = &lying_vtable;
+    l->fs.impl = l;
+    l->fs.root = below->root;
+    l->under = below;
+    return &l->fs;
 }
 
 /* Opens node @id's storage over what its disk holds. */
@@ -129,8 +282,12 @@ static void disk_open(struct net *net, raft_id id)
         assert_int_equal(storage_mem_new(&net->disks[id]), 0);
         return;
     }
-    if (net->fs[id] == NULL && net->kind == DISK_WAL_MEM) {
+    if (net->fs[id] == NULL &&
+        (net->kind == DISK_WAL_MEM || net->kind == DISK_WAL_LYING)) {
         assert_int_equal(storage_fs_mem_new(id, &net->fs[id]), 0);
+        if (net->kind == DISK_WAL_LYING) {
+            net->lying[id] = lying_fs_new(net->fs[id]);
+        }
     } else if (net->fs[id] == NULL) {
         snprintf(net->dirs[id], sizeof net->dirs[id], "/tmp/kv_node.XXXXXX");
         assert_non_null(mkdtemp(net->dirs[id]));
@@ -138,21 +295,33 @@ static void disk_open(struct net *net, raft_id id)
     }
     struct storage_wal_options o;
     storage_wal_options_default(&o);
-    assert_int_equal(storage_wal_new(net->fs[id], &o, &net->disks[id]), 0);
+    struct storage_fs *fs =
+        net->lying[id] != NULL ? net->lying[id] : net->fs[id];
+    assert_int_equal(storage_wal_new(fs, &o, &net->disks[id]), 0);
 }
 
-/* Node @id stops and boots again from its disk (a clean stop: with the
- * write-ahead log the storage is closed and opened again, and the new one
- * recovers from the files). */
-static void restart(struct net *net, raft_id id)
+/* Node @id stops and boots again from its disk. A clean stop when not
+ * @power_cut: with the write-ahead log the storage is closed and opened
+ * again, and the new one recovers from the files. With @power_cut, the
+ * in-memory crash disk also loses everything not synced (real files keep
+ * what the operating system has; the perfect disk keeps everything). */
+static void reboot(struct net *net, raft_id id, bool power_cut)
 {
     kv_node_free(net->nodes[id]);
     net->nodes[id] = NULL;
     if (net->kind != DISK_MEM) {
         storage_free(net->disks[id]);
+        if (power_cut) {
+            storage_fs_mem_crash(net->fs[id], false);
+        }
         disk_open(net, id);
     }
     boot(net, id);
+}
+
+static void restart(struct net *net, raft_id id)
+{
+    reboot(net, id, false);
 }
 
 static struct net *net_new(void)
@@ -185,6 +354,9 @@ static void net_free(struct net *net)
     for (raft_id id = 1; id <= N; id++) {
         kv_node_free(net->nodes[id]);
         storage_free(net->disks[id]);
+        if (net->lying[id] != NULL) {
+            storage_fs_free(net->lying[id]);
+        }
         if (net->fs[id] != NULL) {
             storage_fs_free(net->fs[id]);
         }
@@ -679,6 +851,140 @@ static void node_restart_from_snapshot_wal_files(void **state)
     restart_replays_only_after_snapshot(DISK_WAL_FILES);
 }
 
+/* Candidate @candidate asks @voter for its vote in @term, with a log as
+ * up to date as the voter's; whether the voter grants it (its answer is
+ * the one message it sends). */
+static bool vote_granted(struct net *net,
+                         raft_id voter,
+                         raft_id candidate,
+                         raft_term term)
+{
+    const struct raft *r = kv_node_raft(net->nodes[voter]);
+    struct raft_message m = {
+        .type = RAFT_MSG_VOTE,
+        .from = candidate,
+        .to = voter,
+        .term = term,
+        .vote = {.last_index = raft_last_index(r),
+                 .last_term = raft_last_term(r)},
+    };
+    assert_int_equal(net->q_len, 0);
+    kv_node_receive(net->nodes[voter], &m);
+    kv_node_flush(net->nodes[voter]);
+    assert_int_equal(net->q_len, 1);
+    const struct raft_message *resp = &net->q[0]->m;
+    assert_int_equal(resp->type, RAFT_MSG_VOTE_RESP);
+    assert_int_equal(resp->to, candidate);
+    assert_false(resp->vote_resp.pre_vote);
+    bool granted = resp->vote_resp.granted;
+    free(net->q[0]);
+    net->q_len = 0;
+    return granted;
+}
+
+/* A vote granted before a power cut binds the voter after it (Figure 2:
+ * currentTerm and votedFor are "updated on stable storage before
+ * responding to RPCs"): the voter grants candidate 1 in term 7, loses
+ * power and boots from its disk, then refuses candidate 2 of term 7 and
+ * grants candidate 1 again. On a disk whose sync lies, the vote is lost
+ * with the power, and the voter, @lying, grants candidate 2 as well -
+ * two votes in one term, what lets two leaders win it. */
+static void vote_survives_power_cut(enum disk_kind kind, bool lying)
+{
+    disk_kind = kind;
+    struct net *net = net_new();
+    const raft_id voter = 3;
+    const raft_term term = 7;
+    assert_true(vote_granted(net, voter, 1, term));
+    reboot(net, voter, true);
+    kv_node_flush(net->nodes[voter]);
+    const struct raft *r = kv_node_raft(net->nodes[voter]);
+    if (lying) {
+        assert_int_equal(raft_current_term(r), 0);
+        assert_true(vote_granted(net, voter, 2, term));
+    } else {
+        assert_int_equal(raft_current_term(r), term);
+        assert_false(vote_granted(net, voter, 2, term));
+        assert_true(vote_granted(net, voter, 1, term));
+        /* And a later term frees the vote, as it should. */
+        assert_true(vote_granted(net, voter, 2, term + 1));
+    }
+    net_free(net);
+    disk_kind = DISK_MEM;
+}
+
+static void node_vote_survives_power_cut_mem(void **state)
+{
+    (void)state;
+    vote_survives_power_cut(DISK_MEM, false);
+}
+
+static void node_vote_survives_power_cut_wal_crash_disk(void **state)
+{
+    (void)state;
+    vote_survives_power_cut(DISK_WAL_MEM, false);
+}
+
+static void node_vote_survives_power_cut_wal_files(void **state)
+{
+    (void)state;
+    vote_survives_power_cut(DISK_WAL_FILES, false);
+}
+
+/* The control: the same steps on a disk that does not make the vote
+ * durable grant two candidates in one term, so the checks above would
+ * catch a node that answered before its vote was synced. */
+static void node_vote_lost_on_disk_that_lies_about_sync(void **state)
+{
+    (void)state;
+    vote_survives_power_cut(DISK_WAL_LYING, true);
+}
+
+/* env.sent halts a node right after an update's messages left: the vote
+ * it granted was sent (and persisted first), and from then on the node
+ * does nothing - no tick, message or request moves it, no client gets an
+ * answer - until it is freed; booted again from its disk it still holds
+ * the vote. */
+static void node_sent_hook_halts_right_after_the_vote(void **state)
+{
+    (void)state;
+    disk_kind = DISK_WAL_MEM;
+    struct net *net = net_new();
+    const raft_id voter = 2;
+    kv_node_free(net->nodes[voter]);
+    halt_on_vote = true;
+    boot(net, voter);
+    halt_on_vote = false;
+    assert_false(kv_node_halted(net->nodes[voter]));
+    assert_true(vote_granted(net, voter, 1, 4));
+    struct kv_node *halted = net->nodes[voter];
+    assert_true(kv_node_halted(halted));
+    for (int k = 0; k < 50; k++) {
+        kv_node_tick(halted);
+        kv_node_flush(halted);
+    }
+    struct raft_message m = {
+        .type = RAFT_MSG_VOTE, .from = 3, .to = voter, .term = 9};
+    kv_node_receive(halted, &m);
+    kv_node_flush(halted);
+    struct kv_request req = {.token = 1,
+                             .client_id = 1,
+                             .seq = 1,
+                             .op = KV_OP_GET,
+                             .key = {(void *)"x", 1}};
+    kv_node_request(halted, &req);
+    kv_node_flush(halted);
+    assert_int_equal(net->q_len, 0);
+    assert_int_equal(net->n_replies, 0);
+    assert_int_equal(raft_current_term(kv_node_raft(halted)), 4);
+    reboot(net, voter, true);
+    assert_false(kv_node_halted(net->nodes[voter]));
+    assert_false(vote_granted(net, voter, 3, 4));
+    assert_true(vote_granted(net, voter, 1, 4));
+    net_free(net);
+    disk_kind = DISK_MEM;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +1001,11 @@ int main(void)
         cmocka_unit_test(node_restart_from_snapshot_mem),
         cmocka_unit_test(node_restart_from_snapshot_wal_crash_disk),
         cmocka_unit_test(node_restart_from_snapshot_wal_files),
+        cmocka_unit_test(node_vote_survives_power_cut_mem),
+        cmocka_unit_test(node_vote_survives_power_cut_wal_crash_disk),
+        cmocka_unit_test(node_vote_survives_power_cut_wal_files),
+        cmocka_unit_test(node_vote_lost_on_disk_that_lies_about_sync),
+        cmocka_unit_test(node_sent_hook_halts_right_after_the_vote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
