@@ -403,11 +403,30 @@ void kv_node_request(struct kv_node *n, const struct kv_request *req)
         n->stats.proposals++;
         return;
     }
+    /* COMMON_EBUSY: a leadership transfer is under way (not proposed). */
     reply(n, req->token, req->client_id, req->seq,
-          rv == COMMON_ENOTLEADER ? KV_NOT_LEADER
-          : rv == COMMON_ETOOBIG  ? KV_INVALID
-                                  : KV_UNAVAILABLE,
+          rv == COMMON_ENOTLEADER || rv == COMMON_EBUSY ? KV_NOT_LEADER
+          : rv == COMMON_ETOOBIG                        ? KV_INVALID
+                                                        : KV_UNAVAILABLE,
           NULL, 0);
+}
+
+int kv_node_propose_conf(struct kv_node *n,
+                         const struct raft_configuration *next,
+                         raft_index *index)
+{
+    if (n->halted || n->failed) {
+        return COMMON_EUNAVAILABLE;
+    }
+    return raft_propose_conf(n->raft, next, index);
+}
+
+int kv_node_transfer_leader(struct kv_node *n, raft_id id)
+{
+    if (n->halted || n->failed) {
+        return COMMON_EUNAVAILABLE;
+    }
+    return raft_transfer_leadership(n->raft, id);
 }
 
 static void apply_entry(struct kv_node *n, const struct raft_entry *e)

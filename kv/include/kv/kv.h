@@ -232,6 +232,17 @@ void kv_node_request(struct kv_node *n, const struct kv_request *req);
  * Call after a batch of events. */
 void kv_node_flush(struct kv_node *n);
 
+/* Membership changes and leadership transfer on this node's core
+ * (raft_propose_conf, raft_transfer_leadership: the same rules and codes;
+ * COMMON_EUNAVAILABLE on a failed or halted node). What they cause goes
+ * out with the next flush. While a transfer is under way, writes are
+ * answered KV_NOT_LEADER (not proposed: safe to retry, at the new leader
+ * once there is one). */
+int kv_node_propose_conf(struct kv_node *n,
+                         const struct raft_configuration *next,
+                         raft_index *index);
+int kv_node_transfer_leader(struct kv_node *n, raft_id id);
+
 raft_id kv_node_id(const struct kv_node *n);
 /* The node's Raft core, for read-only inspection from the node's thread. */
 const struct raft *kv_node_raft(const struct kv_node *n);

@@ -19,7 +19,8 @@
 #include "storage/storage.h"
 #include "transport/transport.h"
 
-#define N    3
+#define N    3 /* the cluster; node 4 (NMAX) joins in membership tests */
+#define NMAX 4
 #define QMAX 100000
 
 struct net;
@@ -51,16 +52,16 @@ static enum disk_kind disk_kind; /* for the next net_new() */
 
 struct net
 {
-    struct kv_node *nodes[N + 1];
-    struct storage *disks[N + 1];
+    struct kv_node *nodes[NMAX + 1];
+    struct storage *disks[NMAX + 1];
     enum disk_kind kind;
-    struct storage_fs *fs[N + 1];    /* the WAL kinds' file systems */
-    struct storage_fs *lying[N + 1]; /* DISK_WAL_LYING: over fs[id] */
-    char dirs[N + 1][64];            /* DISK_WAL_FILES' directories */
-    struct endpoint eps[N + 1];
+    struct storage_fs *fs[NMAX + 1];    /* the WAL kinds' file systems */
+    struct storage_fs *lying[NMAX + 1]; /* DISK_WAL_LYING: over fs[id] */
+    char dirs[NMAX + 1][64];            /* DISK_WAL_FILES' directories */
+    struct endpoint eps[NMAX + 1];
     struct transport_msg *q[QMAX];
     size_t q_len;
-    bool cut[N + 1][N + 1];
+    bool cut[NMAX + 1][NMAX + 1];
     struct reply replies[256];
     size_t n_replies;
     char failed_why[320];
@@ -328,10 +329,12 @@ static struct net *net_new(void)
 {
     struct net *net = calloc(1, sizeof *net);
     net->kind = disk_kind;
-    for (raft_id id = 1; id <= N; id++) {
+    for (raft_id id = 1; id <= NMAX; id++) {
         net->eps[id].t.vt = &q_vtable;
         net->eps[id].t.impl = &net->eps[id];
         net->eps[id].net = net;
+    }
+    for (raft_id id = 1; id <= N; id++) {
         disk_open(net, id);
         boot(net, id);
     }
@@ -351,7 +354,7 @@ static int remove_one(const char *path,
 
 static void net_free(struct net *net)
 {
-    for (raft_id id = 1; id <= N; id++) {
+    for (raft_id id = 1; id <= NMAX; id++) {
         kv_node_free(net->nodes[id]);
         storage_free(net->disks[id]);
         if (net->lying[id] != NULL) {
@@ -390,7 +393,7 @@ static void settle(struct net *net)
 static void tick_all(struct net *net, int rounds)
 {
     for (int k = 0; k < rounds; k++) {
-        for (raft_id id = 1; id <= N; id++) {
+        for (raft_id id = 1; id <= NMAX; id++) {
             if (net->nodes[id] != NULL) {
                 kv_node_tick(net->nodes[id]);
                 kv_node_flush(net->nodes[id]);
@@ -402,7 +405,7 @@ static void tick_all(struct net *net, int rounds)
 
 static raft_id leader(struct net *net)
 {
-    for (raft_id id = 1; id <= N; id++) {
+    for (raft_id id = 1; id <= NMAX; id++) {
         if (net->nodes[id] != NULL &&
             raft_role(kv_node_raft(net->nodes[id])) == RAFT_LEADER) {
             return id;
@@ -450,6 +453,70 @@ static const struct reply *request(struct net *net,
     }
     assert_true(net->n_replies > before);
     return &net->replies[net->n_replies - 1];
+}
+
+/* Node 4 joins a running cluster: booted outside the configuration (with
+ * the cluster's, which does not list it), added as a learner through the
+ * leader, it gets the state by InstallSnapshot (the log was compacted);
+ * promoted, it counts in the quorum; leadership is then handed to it,
+ * writes meanwhile are answered KV_NOT_LEADER (not proposed), and it
+ * serves. */
+static void node_membership_join_promote_transfer(void **state)
+{
+    (void)state;
+    snapshot_every = 5;
+    struct net *net = net_new();
+    raft_id l = elect(net);
+    for (uint64_t k = 1; k <= 20; k++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%llu", (unsigned long long)k);
+        assert_int_equal(
+            request(net, l, 1, k, KV_OP_PUT, key, "v", NULL)->r.status, KV_OK);
+    }
+    disk_open(net, 4);
+    boot(net, 4);
+    struct kv_node *lead = net->nodes[l];
+    struct raft_configuration c = *raft_config(kv_node_raft(lead));
+    c.servers[c.count++] = (struct raft_server){.id = 4, .role = RAFT_LEARNER};
+    assert_int_equal(kv_node_propose_conf(lead, &c, NULL), 0);
+    kv_node_flush(lead);
+    tick_all(net, 10);
+    const struct raft *r4 = kv_node_raft(net->nodes[4]);
+    assert_int_equal(raft_config(r4)->count, 4);
+    struct kv_node_stats st;
+    kv_node_stats(net->nodes[4], &st);
+    assert_true(st.snapshots_installed > 0);
+    assert_int_equal(kv_sm_digest(kv_node_sm(net->nodes[4])),
+                     kv_sm_digest(kv_node_sm(lead)));
+    c.servers[c.count - 1].role = RAFT_VOTER;
+    assert_int_equal(kv_node_propose_conf(lead, &c, NULL), 0);
+    kv_node_flush(lead);
+    tick_all(net, 5);
+    assert_int_equal(raft_configuration_voter_count(raft_config(r4)), 4);
+
+    assert_int_equal(kv_node_transfer_leader(lead, 4), 0);
+    size_t before = net->n_replies;
+    struct kv_request req = {.token = 99,
+                             .client_id = 2,
+                             .seq = 1,
+                             .op = KV_OP_PUT,
+                             .key = {(void *)"x", 1},
+                             .value = {(void *)"y", 1}};
+    kv_node_request(lead, &req);
+    assert_int_equal(net->n_replies, before + 1);
+    assert_int_equal(net->replies[before].r.status, KV_NOT_LEADER);
+    kv_node_flush(lead);
+    tick_all(net, 5);
+    assert_int_equal(leader(net), 4);
+    assert_int_equal(request(net, 4, 2, 1, KV_OP_PUT, "x", "y", NULL)->r.status,
+                     KV_OK);
+    tick_all(net, 3);
+    for (raft_id id = 1; id <= NMAX; id++) {
+        assert_int_equal(kv_sm_digest(kv_node_sm(net->nodes[id])),
+                         kv_sm_digest(kv_node_sm(net->nodes[4])));
+    }
+    net_free(net);
+    snapshot_every = 0;
 }
 
 /* A write through the leader is acknowledged once committed, and a read
@@ -989,6 +1056,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(node_write_then_read),
+        cmocka_unit_test(node_membership_join_promote_transfer),
         cmocka_unit_test(node_follower_redirects),
         cmocka_unit_test(node_session_ttl_expires_idle_sessions),
         cmocka_unit_test(node_retry_applies_once),
