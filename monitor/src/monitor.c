@@ -42,6 +42,10 @@ struct node_view
     size_t len;
     size_t cap;
     raft_index applied;
+    /* Indexes of the latest configuration entries in its log, oldest
+     * first (the last few: the check needs only the latest). */
+    raft_index confs[8];
+    unsigned n_confs;
 };
 
 struct monitor
@@ -198,6 +202,9 @@ static void lm_check(struct monitor *m,
 
 static void view_truncate(struct node_view *v, raft_index from)
 {
+    while (v->n_confs > 0 && v->confs[v->n_confs - 1] >= from) {
+        v->n_confs--;
+    }
     if (from <= v->first) {
         v->len = 0;
     } else if (from - v->first < v->len) {
@@ -248,6 +255,9 @@ static void view_rebase(struct monitor *m,
         v->len -= drop;
     } else {
         v->len = 0;
+        while (v->n_confs > 0 && v->confs[v->n_confs - 1] > index) {
+            v->n_confs--;
+        }
     }
     v->first = index + 1;
     v->base = base;
@@ -269,6 +279,14 @@ static void view_append(struct monitor *m,
     }
     uint64_t prev = v->len == 0 ? v->base : v->chain[v->len - 1];
     v->chain[v->len] = common_mix64(prev ^ entry_hash(e));
+    if (e->type == RAFT_ENTRY_CONFIG) {
+        if (v->n_confs == sizeof v->confs / sizeof v->confs[0]) {
+            memmove(v->confs, v->confs + 1,
+                    (v->n_confs - 1) * sizeof v->confs[0]);
+            v->n_confs--;
+        }
+        v->confs[v->n_confs++] = e->index;
+    }
     lm_check(m, id, e->index, e->term, v->chain[v->len]);
     v->len++;
 }
@@ -336,7 +354,8 @@ static void check_leader(struct monitor *m,
      * leaders for all higher-numbered terms." A leader of an older term
      * can be seen late (its last vote delayed); it owes nothing to commits
      * of its own or later terms. */
-    for (raft_index i = raft_first_index(r); i <= m->committed_len; i++) {
+    for (raft_index i = m->committed_len > 0 ? raft_first_index(r) : 1;
+         i <= m->committed_len; i++) {
         const struct committed *c = &m->committed[i];
         if (c->term == 0 || c->commit_term >= term) {
             continue;
@@ -351,6 +370,35 @@ static void check_leader(struct monitor *m,
                       (unsigned long long)c->commit_term);
             return;
         }
+    }
+}
+
+/* One membership change at a time (dissertation §4.1): a leader appends a
+ * configuration entry of its term only when the configuration entry before
+ * it in its log is committed. */
+static void check_one_change(struct monitor *m,
+                             raft_id id,
+                             const struct node_view *v,
+                             const struct raft_update *u)
+{
+    raft_index prev = v->n_confs > 0 ? v->confs[v->n_confs - 1] : 0;
+    for (size_t k = 0; k < u->n_entries; k++) {
+        const struct raft_entry *e = &u->entries[k];
+        if (e->type != RAFT_ENTRY_CONFIG || e->term != u->hard_state.term) {
+            continue;
+        }
+        if (prev > u->hard_state.commit) {
+            violation(m,
+                      "One change at a time: leader %llu of term %llu "
+                      "appended a configuration entry at index %llu while "
+                      "the one at index %llu was uncommitted (commit %llu)",
+                      (unsigned long long)id,
+                      (unsigned long long)u->hard_state.term,
+                      (unsigned long long)e->index, (unsigned long long)prev,
+                      (unsigned long long)u->hard_state.commit);
+            return;
+        }
+        prev = e->index;
     }
 }
 
@@ -445,6 +493,9 @@ void monitor_observe(struct monitor *m,
         }
         view_truncate(v, u->truncate_from);
     }
+    if (u->role == RAFT_LEADER) {
+        check_one_change(m, id, v, u);
+    }
     for (size_t k = 0; k < u->n_entries; k++) {
         view_append(m, id, v, &u->entries[k]);
     }
@@ -476,6 +527,7 @@ void monitor_boot(struct monitor *m,
     v->len = 0;
     v->first = 1;
     v->base = 0;
+    v->n_confs = 0;
     if (snapshot_index > 0) {
         view_rebase(m, id, v, snapshot_index, snapshot_term);
     }

@@ -1,9 +1,9 @@
 /*
  * monitor_bounds: the safety monitor's check of the bounds of raft.h - no
  * node persists, installs or sends a term or index above RAFT_TERM_MAX or
- * RAFT_INDEX_MAX - fed hand-made updates. (Its checks of the Raft paper's
- * Figure 3 are exercised by the raft tests over testnet and every
- * scenario.)
+ * RAFT_INDEX_MAX - and of one membership change at a time, fed hand-made
+ * updates. (Its checks of the Raft paper's Figure 3 are exercised by the
+ * raft tests over testnet and every scenario.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,12 +125,56 @@ static void monitor_leader_of_last_term_stops_checks_cleanly(void **state)
     assert_string_equal(why, "monitor: out of memory, checks stopped");
 }
 
+/* One membership change at a time: a leader that appends a configuration
+ * entry while the one before it in its log is uncommitted is a violation;
+ * once that one is committed, or a follower persisting them, is not. */
+static void monitor_flags_a_second_uncommitted_change(void **state)
+{
+    (void)state;
+    static uint8_t conf[] = {1};
+    struct raft_entry first = {.term = 1,
+                               .index = 1,
+                               .type = RAFT_ENTRY_CONFIG,
+                               .data = {conf, sizeof conf}};
+    struct raft_entry second = first;
+    second.index = 2;
+    for (int committed = 0; committed < 3; committed++) {
+        struct monitor *m = monitor_new();
+        assert_non_null(m);
+        struct raft_update u = {
+            .hard_state = {.term = 1, .commit = 0},
+            .role = committed == 2 ? RAFT_FOLLOWER : RAFT_LEADER,
+            .entries = &first,
+            .n_entries = 1,
+        };
+        monitor_observe(m, 1, NULL, &u);
+        assert_true(monitor_ok(m));
+        u.hard_state.commit = committed == 1 ? 1 : 0;
+        u.entries = &second;
+        monitor_observe(m, 1, NULL, &u);
+        char why[512];
+        monitor_violation(m, why, sizeof why);
+        if (committed == 0) {
+            assert_false(monitor_ok(m));
+            assert_string_equal(
+                why,
+                "One change at a time: leader 1 of term 1 appended a "
+                "configuration entry at index 2 while the one at index 1 was "
+                "uncommitted (commit 0)");
+        } else {
+            assert_string_equal(why, "");
+        }
+        monitor_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(monitor_accepts_values_at_bounds),
         cmocka_unit_test(monitor_flags_values_beyond_bounds),
         cmocka_unit_test(monitor_leader_of_last_term_stops_checks_cleanly),
+        cmocka_unit_test(monitor_flags_a_second_uncommitted_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
