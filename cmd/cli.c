@@ -12,11 +12,14 @@
  * uses. While no leader is known (an election), the CLI tries the
  * endpoints in turn with a short growing pause, until --timeout.
  *
- * Exactly once: each invocation is a session of its own - a random
- * client id, sequence number 1 - and every retry of the request reuses
- * them, so a write that took effect on an attempt whose answer was lost
- * is not applied again (the state machine remembers the session's last
- * answer and gives it back).
+ * Exactly once: a write is made in a session of its own - registered
+ * through the log first (RegisterClient, which answers the session's id),
+ * then sequence number 1 - and every retry of the request reuses them, so a
+ * write that took effect on an attempt whose answer was lost is not
+ * applied again (the state machine remembers the session's last answer
+ * and gives it back). Should the session be forgotten before an answer
+ * comes (it idled past the cluster's session lifetime), the outcome is
+ * unknown and the CLI says so (exit 3).
  *
  * Output: get prints the value alone and a newline; writes print OK;
  * status prints one line per endpoint and the leader. Exit codes: 0 ok,
@@ -24,7 +27,6 @@
  * the cluster refuses as invalid, 3 unavailable or timed out.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,21 +104,6 @@ static void sleep_ms(uint64_t ms)
     nanosleep(&ts, NULL);
 }
 
-/* A session id nobody else uses: random, never 0. */
-static uint64_t random_client_id(void)
-{
-    uint64_t id = 0;
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        if (read(fd, &id, sizeof id) != (ssize_t)sizeof id) {
-            id = 0;
-        }
-        close(fd);
-    }
-    id ^= common_mix64(common_now_ns() ^ ((uint64_t)getpid() << 20));
-    return id != 0 ? id : 1;
-}
-
 static struct transport_grpc_client *client_for(struct cli *c,
                                                 const char *address)
 {
@@ -187,12 +174,13 @@ static const char *handshake_hint(const struct cli *c)
 }
 
 /* Sends @req as @method until an answer that settles it (ok, not found,
- * mismatch) or the timeout. Returns 0 with @out filled, or an exit code
+ * mismatch) or @deadline (ms). Returns 0 with @out filled, or an exit code
  * after printing why. */
 static int request(struct cli *c,
                    enum cmd_method method,
                    const struct kv_request *req,
-                   struct cmd_response *out)
+                   struct cmd_response *out,
+                   uint64_t deadline)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -200,14 +188,14 @@ static int request(struct cli *c,
         fprintf(stderr, "raftkv-cli: out of memory\n");
         return COMMON_EXIT_UNKNOWN;
     }
-    uint64_t deadline = now_ms() + c->timeout_ms;
     char target[CMD_ADDRESS_MAX];
     char last[1024] = "no node answered";
-    bool hint = false;   /* target is a leader some node named */
-    unsigned hops = 0;   /* redirects followed in a row */
-    size_t next = 0;     /* endpoint to try when there is no hint */
-    size_t misses = 0;   /* attempts since the last pause */
-    uint64_t pause = 25; /* grows to 400 ms while nothing works */
+    bool hint = false;    /* target is a leader some node named */
+    unsigned hops = 0;    /* redirects followed in a row */
+    size_t next = 0;      /* endpoint to try when there is no hint */
+    size_t misses = 0;    /* attempts since the last pause */
+    uint64_t pause = 25;  /* grows to 400 ms while nothing works */
+    bool expired = false; /* the session was forgotten: outcome unknown */
     int rc = COMMON_EXIT_UNKNOWN;
     for (;;) {
         uint64_t now = now_ms();
@@ -272,6 +260,14 @@ static int request(struct cli *c,
                             target, out->message);
                     rc = COMMON_EXIT_USAGE;
                     break;
+                case KV_EXPIRED:
+                    fprintf(stderr,
+                            "raftkv-cli: %s: the session expired before the "
+                            "answer came; the write may or may not have "
+                            "taken effect\n",
+                            target);
+                    expired = true;
+                    break;
                 default:
                     snprintf(
                         last, sizeof last, "%s: %s", target,
@@ -288,7 +284,7 @@ static int request(struct cli *c,
             rc = 0;
             break;
         }
-        if (rc == COMMON_EXIT_USAGE) {
+        if (rc == COMMON_EXIT_USAGE || expired) {
             break;
         }
         if (hint) {
@@ -308,7 +304,7 @@ static int request(struct cli *c,
         }
     }
     free(buf);
-    if (rc == COMMON_EXIT_UNKNOWN) {
+    if (rc == COMMON_EXIT_UNKNOWN && !expired) {
         fprintf(stderr, "raftkv-cli: no answer within %.1f s; last: %s\n",
                 (double)c->timeout_ms / 1000.0, last);
         if (handshake_failed(last)) {
@@ -527,8 +523,7 @@ int main(int argc, char **argv)
         cli_fini(&c);
         return rc;
     }
-    req.client_id = random_client_id();
-    req.seq = 1;
+    req.seq = 1; /* a write's session comes from its registration below */
     req.key = text(args[1]);
     if (method == CMD_PUT || method == CMD_APPEND) {
         req.value = text(args[2]);
@@ -541,7 +536,21 @@ int main(int argc, char **argv)
     }
     struct cmd_response r;
     memset(&r, 0, sizeof r);
-    rc = request(&c, method, &req, &r);
+    uint64_t deadline = now_ms() + c.timeout_ms;
+    rc = 0;
+    if (method != CMD_GET) {
+        struct kv_request reg = {.op = KV_OP_REGISTER};
+        rc = request(&c, CMD_REGISTER, &reg, &r, deadline);
+        if (rc == 0 && r.client_id == 0) {
+            fprintf(stderr, "raftkv-cli: the cluster opened no session\n");
+            rc = COMMON_EXIT_UNKNOWN;
+        }
+        req.client_id = r.client_id;
+        memset(&r, 0, sizeof r);
+    }
+    if (rc == 0) {
+        rc = request(&c, method, &req, &r, deadline);
+    }
     cli_fini(&c);
     if (rc != 0) {
         return rc;

@@ -17,7 +17,8 @@
 const char *const cmd_method_paths[CMD_METHODS] = {
     "/raftkv.KV/Put",    "/raftkv.KV/Get",
     "/raftkv.KV/Delete", "/raftkv.KV/CompareAndSwap",
-    "/raftkv.KV/Append", "/raftkv.KV/Status",
+    "/raftkv.KV/Append", "/raftkv.KV/RegisterClient",
+    "/raftkv.KV/Status",
 };
 
 static const ProtobufCMessageDescriptor *const request_types[CMD_METHODS] = {
@@ -26,6 +27,7 @@ static const ProtobufCMessageDescriptor *const request_types[CMD_METHODS] = {
     &raftkv__delete_request__descriptor,
     &raftkv__compare_and_swap_request__descriptor,
     &raftkv__append_request__descriptor,
+    &raftkv__register_client_request__descriptor,
     &raftkv__status_request__descriptor,
 };
 
@@ -35,6 +37,7 @@ static const ProtobufCMessageDescriptor *const response_types[CMD_METHODS] = {
     &raftkv__delete_response__descriptor,
     &raftkv__compare_and_swap_response__descriptor,
     &raftkv__append_response__descriptor,
+    &raftkv__register_client_response__descriptor,
     &raftkv__status_response__descriptor,
 };
 
@@ -152,6 +155,10 @@ int cmd_request_decode(enum cmd_method method,
             r->value = buf_of(p->value);
             break;
         }
+        case CMD_REGISTER:
+            h = ((const Raftkv__RegisterClientRequest *)m)->header;
+            r->op = KV_OP_REGISTER;
+            break;
         case CMD_STATUS:
             break;
     }
@@ -159,10 +166,17 @@ int cmd_request_decode(enum cmd_method method,
         r->client_id = h->client_id;
         r->seq = h->seq;
     }
-    if (r->client_id != 0 && r->seq == 0) {
+    const char *wrong = NULL;
+    if (method == CMD_REGISTER && (r->client_id != 0 || r->seq != 0)) {
+        wrong =
+            "a registration has no client_id and no seq: the cluster "
+            "chooses the session's id";
+    } else if (method != CMD_REGISTER && r->client_id != 0 && r->seq == 0) {
+        wrong = "a request with a client_id needs a seq of 1 or more";
+    }
+    if (wrong != NULL) {
         protobuf_c_message_free_unpacked(m, NULL);
-        return bad(why, why_len,
-                   "a request with a client_id needs a seq of 1 or more");
+        return bad(why, why_len, wrong);
     }
     out->decoded = m;
     return 0;
@@ -196,6 +210,7 @@ int cmd_response_encode(enum cmd_method method,
         Raftkv__DeleteResponse del;
         Raftkv__CompareAndSwapResponse cas;
         Raftkv__AppendResponse append;
+        Raftkv__RegisterClientResponse reg;
     } u;
     switch (method) {
         case CMD_PUT:
@@ -222,6 +237,11 @@ int cmd_response_encode(enum cmd_method method,
         case CMD_APPEND:
             raftkv__append_response__init(&u.append);
             u.append.header = &h;
+            break;
+        case CMD_REGISTER:
+            raftkv__register_client_response__init(&u.reg);
+            u.reg.header = &h;
+            u.reg.client_id = r->status == KV_OK ? r->index : 0;
             break;
         default:
             return COMMON_EINVAL;
@@ -276,6 +296,7 @@ int cmd_request_encode(enum cmd_method method,
         Raftkv__DeleteRequest del;
         Raftkv__CompareAndSwapRequest cas;
         Raftkv__AppendRequest append;
+        Raftkv__RegisterClientRequest reg;
     } u;
     switch (method) {
         case CMD_PUT:
@@ -307,6 +328,10 @@ int cmd_request_encode(enum cmd_method method,
             u.append.header = &h;
             u.append.key = bin(req->key);
             u.append.value = bin(req->value);
+            break;
+        case CMD_REGISTER:
+            raftkv__register_client_request__init(&u.reg);
+            u.reg.header = &h;
             break;
         default:
             return COMMON_EINVAL;
@@ -361,6 +386,11 @@ int cmd_response_decode(enum cmd_method method,
             break;
         case CMD_APPEND:
             h = ((const Raftkv__AppendResponse *)m)->header;
+            break;
+        case CMD_REGISTER:
+            h = ((const Raftkv__RegisterClientResponse *)m)->header;
+            out->client_id =
+                ((const Raftkv__RegisterClientResponse *)m)->client_id;
             break;
         case CMD_STATUS:
             break;

@@ -211,15 +211,27 @@ int main(void)
     }
 
     raft_id leader = 1;
+    /* A client's session is registered through the log before its first
+     * write (the answer's index is its id); then each write has the next
+     * seq in it, and is applied exactly once. */
+    struct kv_request reg = {.token = 3, .op = KV_OP_REGISTER};
     struct kv_request put = {.token = 1,
-                             .client_id = 7,
                              .seq = 1,
                              .op = KV_OP_PUT,
                              .key = text("greeting"),
                              .value = text("hello, raft")};
     struct kv_request get = {
         .token = 2, .op = KV_OP_GET, .key = text("greeting")};
-    int rv = call(&c, &put, &leader);
+    int rv = call(&c, &reg, &leader);
+    if (rv == 0 && c.resp.status != KV_OK) {
+        fprintf(stderr, "embed: the session was not registered: %s\n",
+                kv_status_name(c.resp.status));
+        rv = -1;
+    }
+    if (rv == 0) {
+        put.client_id = c.resp.index;
+        rv = call(&c, &put, &leader);
+    }
     if (rv == 0) {
         printf("put greeting: %s at index %llu (node %u leads)\n",
                kv_status_name(c.resp.status), (unsigned long long)c.resp.index,

@@ -270,7 +270,6 @@ int workload_new(const struct workload_config *cfg, struct workload **out)
             .nodes = cfg->nodes,
             .op_timeout_ns = cfg->op_timeout_ns,
             .attempt_timeout_ns = cfg->attempt_timeout_ns,
-            .session_base = 0,
             .seed = cfg->seed,
             .env = {.data = w, .send = on_send, .record = on_record},
         };

@@ -20,6 +20,15 @@
  * An attempt unanswered within attempt_timeout_ns is resent to the next
  * node. Every retry carries the same (session, seq), so the state machine
  * applies the operation at most once.
+ *
+ * Sessions: before its first write a client registers a session (a
+ * KV_OP_REGISTER command through the log, retried like an operation
+ * until some leader answers it); the answer names the session (the
+ * registration's log index), and only then is the write sent. The state
+ * machine refuses a write of a session it does not hold, and never hands
+ * out a session id twice, so a write applied, then forgotten with its
+ * session, is never applied again by a late retry (Raft dissertation
+ * §6.3). Reads need no session.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +40,10 @@ struct kv_client
     struct kv_client_config cfg;
     struct common_prng prng;
     uint64_t process;
-    uint64_t session;
+    uint64_t session; /* 0: none yet (registered before the first write) */
     uint64_t seq;
     uint32_t attempt;
+    bool registering; /* the attempts out are a session's registration */
 
     bool busy;
     enum kv_op op;
@@ -63,7 +73,6 @@ int kv_client_new(const struct kv_client_config *cfg, struct kv_client **out)
     c->cfg = *cfg;
     common_prng_seed(&c->prng, cfg->seed ^ common_mix64(cfg->index + 1));
     c->process = cfg->index;
-    c->session = cfg->session_base + c->process + 1;
     c->leader_guess = (raft_id)common_prng_range(&c->prng, 1, cfg->nodes);
     c->attempt_deadline = UINT64_MAX;
     c->retry_at = UINT64_MAX;
@@ -130,6 +139,11 @@ static void send_attempt(struct kv_client *c, raft_id to, uint64_t now)
     struct kv_request req;
     memset(&req, 0, sizeof req);
     req.token = kv_client_token(c);
+    if (c->registering) {
+        req.op = KV_OP_REGISTER; /* no session, seq 0, no key */
+        c->cfg.env.send(c->cfg.env.data, to, &req);
+        return;
+    }
     req.client_id = c->session;
     req.seq = c->seq;
     req.op = c->op;
@@ -168,6 +182,7 @@ int kv_client_start(struct kv_client *c,
     c->seq++;
     c->busy = true;
     c->maybe_applied = false;
+    c->registering = c->op != KV_OP_GET && c->session == 0;
     c->op_deadline = now_ns + c->cfg.op_timeout_ns;
     record(c, KV_EVENT_INVOKE, NULL, NULL, now_ns);
     send_attempt(c, c->leader_guess, now_ns);
@@ -179,13 +194,14 @@ int kv_client_start(struct kv_client *c,
 static void new_process(struct kv_client *c)
 {
     c->process += c->cfg.clients;
-    c->session = c->cfg.session_base + c->process + 1;
+    c->session = 0;
     c->seq = 0;
 }
 
 static void finish(struct kv_client *c)
 {
     c->busy = false;
+    c->registering = false;
     c->attempt_deadline = UINT64_MAX;
     c->retry_at = UINT64_MAX;
 }
@@ -206,11 +222,29 @@ void kv_client_on_response(struct kv_client *c,
                            const struct kv_response *r,
                            uint64_t now_ns)
 {
-    if (!c->busy || r->client_id != c->session || r->seq != c->seq) {
+    if (!c->busy || r->client_id != (c->registering ? 0 : c->session) ||
+        r->seq != (c->registering ? 0 : c->seq)) {
         return; /* an answer for an earlier operation */
     }
-    bool final = r->status == KV_OK || r->status == KV_NOT_FOUND ||
-                 r->status == KV_MISMATCH;
+    if (c->registering && r->status == KV_OK) {
+        /* The new session is r->index; the operation goes out. Any
+         * registration's answer will do, a late one of an earlier attempt
+         * too: each opened a session of its own that nobody else uses. */
+        if (r->index == 0) {
+            return; /* not an answer a node gives */
+        }
+        c->session = r->index;
+        c->registering = false;
+        c->leader_guess = r->node;
+        send_attempt(c, r->node, now_ns);
+        return;
+    }
+    /* A registration's refusals are handled like the operation's, and
+     * nothing the history sees can have taken effect before the session
+     * is open (maybe_applied stays false). */
+    bool final =
+        !c->registering && (r->status == KV_OK || r->status == KV_NOT_FOUND ||
+                            r->status == KV_MISMATCH);
     if (!final && r->token != kv_client_token(c)) {
         return; /* a refusal of an attempt already superseded */
     }
@@ -252,7 +286,7 @@ void kv_client_on_response(struct kv_client *c,
         default:
             /* It may have been proposed: from now on the outcome is
              * unknown until someone answers for it. */
-            c->maybe_applied = true;
+            c->maybe_applied = c->maybe_applied || !c->registering;
             schedule_retry(c,
                            r->leader != 0 && r->leader != r->node
                                ? r->leader
@@ -268,7 +302,8 @@ void kv_client_tick(struct kv_client *c, uint64_t now_ns)
         return;
     }
     if (now_ns >= c->op_deadline) {
-        bool outstanding = c->attempt_deadline != UINT64_MAX;
+        /* Still registering: the operation itself was never sent. */
+        bool outstanding = c->attempt_deadline != UINT64_MAX && !c->registering;
         if (c->maybe_applied || outstanding) {
             record(c, KV_EVENT_INFO, NULL, "timeout", now_ns);
             new_process(c);
@@ -281,7 +316,7 @@ void kv_client_tick(struct kv_client *c, uint64_t now_ns)
     if (now_ns >= c->attempt_deadline) {
         /* No answer: the request or its answer was lost, or the node is
          * down or cut off. It may have been proposed there. */
-        c->maybe_applied = true;
+        c->maybe_applied = !c->registering;
         c->leader_guess = next_node(c, c->target);
         send_attempt(c, c->leader_guess, now_ns);
         return;

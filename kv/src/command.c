@@ -23,6 +23,8 @@ const char *kv_op_name(int op)
             return "cas";
         case KV_OP_APPEND:
             return "append";
+        case KV_OP_REGISTER:
+            return "register";
         default:
             return "?";
     }
@@ -68,6 +70,8 @@ static Raftkv__Op op_to_proto(enum kv_op op)
             return RAFTKV__OP__OP_CAS;
         case KV_OP_APPEND:
             return RAFTKV__OP__OP_APPEND;
+        case KV_OP_REGISTER:
+            return RAFTKV__OP__OP_REGISTER;
         default:
             return RAFTKV__OP__OP_UNSPECIFIED;
     }
@@ -86,6 +90,8 @@ static int op_from_proto(Raftkv__Op op)
             return KV_OP_CAS;
         case RAFTKV__OP__OP_APPEND:
             return KV_OP_APPEND;
+        case RAFTKV__OP__OP_REGISTER:
+            return KV_OP_REGISTER;
         default:
             return 0;
     }
@@ -99,7 +105,7 @@ static ProtobufCBinaryData bin(struct common_buf b)
 
 int kv_command_encode(const struct kv_request *req, uint8_t **out, size_t *len)
 {
-    if (req->op < 1 || req->op > KV_OP_MAX) {
+    if ((req->op < 1 || req->op > KV_OP_MAX) && req->op != KV_OP_REGISTER) {
         return COMMON_EINVAL;
     }
     Raftkv__Command c = RAFTKV__COMMAND__INIT;

@@ -371,8 +371,11 @@ void kv_node_request(struct kv_node *n, const struct kv_request *req)
         reply(n, req->token, req->client_id, req->seq, KV_UNAVAILABLE, NULL, 0);
         return;
     }
-    if (req->op < 1 || req->op > KV_OP_MAX ||
-        (req->client_id != 0 && req->seq == 0)) {
+    bool op_ok = req->op == KV_OP_REGISTER
+                     ? req->client_id == 0 && req->seq == 0
+                     : req->op >= 1 && req->op <= KV_OP_MAX &&
+                           (req->client_id == 0 || req->seq != 0);
+    if (!op_ok) {
         reply(n, req->token, req->client_id, req->seq, KV_INVALID, NULL, 0);
         return;
     }

@@ -317,6 +317,40 @@ void kv_sm_set_session_ttl(struct kv_sm *sm, uint64_t entries)
     sm->session_ttl = entries;
 }
 
+/* KV_OP_REGISTER: opens a session with nothing applied yet (seq 0) whose
+ * id is the registration's log index. The cluster names sessions, not the
+ * client, so that no registration - a retry, or one delayed in the
+ * network - can revive a session that was forgotten while its client
+ * still retries a write it sent (which would then be applied twice); a
+ * registration whose answer was lost leaves a session nobody uses, which
+ * expires like any idle one (Raft dissertation §6.3). */
+static int open_session(struct kv_sm *sm,
+                        const struct kv_command *cmd,
+                        uint64_t index,
+                        struct kv_result *res)
+{
+    if (cmd->client_id != 0 || cmd->seq != 0 || index == 0) {
+        res->status = KV_INVALID;
+        return 0;
+    }
+    struct session *s = session_find(sm, index, false);
+    if (s != NULL) {
+        /* Only a snapshot that was not ours can hold it already. */
+        res->status = KV_INVALID;
+        return 0;
+    }
+    s = session_find(sm, index, true);
+    if (s == NULL) {
+        return COMMON_ENOMEM;
+    }
+    s->seq = 0;
+    s->status = KV_OK;
+    s->found = false;
+    s->last_index = index;
+    res->status = KV_OK;
+    return 0;
+}
+
 int kv_sm_apply(struct kv_sm *sm,
                 const struct kv_command *cmd,
                 uint64_t index,
@@ -336,17 +370,20 @@ int kv_sm_apply(struct kv_sm *sm,
             }
         }
     }
+    if (cmd->op == KV_OP_REGISTER) {
+        return open_session(sm, cmd, index, res);
+    }
     bool tracked = cmd->client_id != 0 && cmd->op != KV_OP_GET;
     if (tracked) {
         struct session *s = session_find(sm, cmd->client_id, false);
-        if (s == NULL && cmd->seq > 1) {
-            /* A session's first request has seq 1: this one lost its
-             * session to expiry, and with it the memory of what it did, so
-             * it cannot be applied exactly once. */
+        if (s == NULL) {
+            /* Never opened, or forgotten: if forgotten, so is the memory
+             * of what it applied, and this request - perhaps the retry of
+             * one applied before - cannot be applied exactly once. */
             res->status = KV_EXPIRED;
             return 0;
         }
-        if (s != NULL && cmd->seq <= s->seq) {
+        if (cmd->seq <= s->seq) {
             res->duplicate = true;
             if (cmd->seq == s->seq) {
                 res->status = s->status;
@@ -403,10 +440,8 @@ int kv_sm_apply(struct kv_sm *sm,
         return rv;
     }
     if (tracked) {
-        struct session *s = session_find(sm, cmd->client_id, true);
-        if (s == NULL) {
-            return COMMON_ENOMEM;
-        }
+        struct session *s = session_find(sm, cmd->client_id, false);
+        assert(s != NULL); /* found above, and nothing since drops one */
         s->seq = cmd->seq;
         s->status = res->status;
         s->found = res->found;

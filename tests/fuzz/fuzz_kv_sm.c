@@ -76,11 +76,13 @@ static void apply(struct kv_sm *sm,
     FUZZ_CHECK(kv_sm_apply(sm, cmd, (*index)++, &res) == 0);
     FUZZ_CHECK(res.status == KV_OK || res.status == KV_NOT_FOUND ||
                res.status == KV_MISMATCH || res.status == KV_RETRY ||
-               res.status == KV_EXPIRED);
+               res.status == KV_EXPIRED ||
+               (res.status == KV_INVALID && cmd->op == KV_OP_REGISTER));
     FUZZ_CHECK(!res.found || res.status == KV_OK);
-    bool tracked = cmd->client_id != 0 && cmd->op != KV_OP_GET;
+    bool tracked = cmd->client_id != 0 && cmd->op != KV_OP_GET &&
+                   cmd->op != KV_OP_REGISTER;
     if (!tracked || short_ttl || res.status == KV_EXPIRED ||
-        res.status == KV_RETRY) {
+        res.status == KV_RETRY || res.status == KV_INVALID) {
         return;
     }
     /* The same request again (a client's retry): remembered. */
@@ -109,15 +111,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * keep. */
     static const char k[] = "k";
     static const char v[] = "v";
+    struct kv_command open = {.op = KV_OP_REGISTER};
     struct kv_command seed = {
-        .client_id = 9,
+        .client_id = index, /* the session the registration opens */
         .seq = 1,
         .op = KV_OP_PUT,
         .key = {(void *)k, 1},
         .value = {(void *)v, 1},
     };
     struct kv_result res;
+    FUZZ_CHECK(kv_sm_apply(sm, &open, index++, &res) == 0);
     FUZZ_CHECK(kv_sm_apply(sm, &seed, index++, &res) == 0);
+    FUZZ_CHECK(res.status == KV_OK);
 
     if (mode & 1) {
         size_t len;
@@ -145,7 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(rv == COMMON_ECORRUPT);
             continue;
         }
-        FUZZ_CHECK(cmd.op >= KV_OP_GET && cmd.op <= KV_OP_MAX);
+        FUZZ_CHECK((cmd.op >= KV_OP_GET && cmd.op <= KV_OP_MAX) ||
+                   cmd.op == KV_OP_REGISTER);
         check_reencode(&cmd);
         apply(sm, &cmd, &index, short_ttl);
         kv_command_free(&cmd);

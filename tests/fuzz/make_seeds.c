@@ -354,31 +354,37 @@ static struct common_buf cbuf(const char *s)
 
 static void kv_commands(FILE *f)
 {
+    /* fuzz_kv_sm applies a registration and a put at log indexes 1 and 2
+     * first (mode byte 0), so the three registrations here land at 3, 4
+     * and 5 and open the sessions of those ids. */
     struct kv_request reqs[] = {
-        {.client_id = 1,
+        {.op = KV_OP_REGISTER},
+        {.op = KV_OP_REGISTER},
+        {.op = KV_OP_REGISTER},
+        {.client_id = 3,
          .seq = 1,
          .op = KV_OP_PUT,
          .key = cbuf("x"),
          .value = cbuf("1")},
-        {.client_id = 1,
+        {.client_id = 3,
          .seq = 2,
          .op = KV_OP_APPEND,
          .key = cbuf("x"),
          .value = cbuf("2")},
-        {.client_id = 2,
+        {.client_id = 4,
          .seq = 1,
          .op = KV_OP_CAS,
          .key = cbuf("x"),
          .value = cbuf("3"),
          .expected = cbuf("12")},
-        {.client_id = 2,
+        {.client_id = 4,
          .seq = 2,
          .op = KV_OP_CAS,
          .key = cbuf("y"),
          .value = cbuf("4"),
          .expected_absent = true},
         {.op = KV_OP_GET, .key = cbuf("x")},
-        {.client_id = 3, .seq = 1, .op = KV_OP_DELETE, .key = cbuf("y")},
+        {.client_id = 5, .seq = 1, .op = KV_OP_DELETE, .key = cbuf("y")},
     };
     for (size_t k = 0; k < sizeof reqs / sizeof reqs[0]; k++) {
         kv_append_command(f, &reqs[k]);
@@ -404,13 +410,15 @@ static void kv_seeds(void)
     for (uint64_t k = 1; k <= 4; k++) {
         char key[8];
         snprintf(key, sizeof key, "k%llu", (unsigned long long)k);
-        struct kv_command cmd = {.client_id = k,
+        struct kv_command open = {.op = KV_OP_REGISTER}; /* session 2k-1 */
+        struct kv_command cmd = {.client_id = 2 * k - 1,
                                  .seq = 1,
                                  .op = KV_OP_PUT,
                                  .key = cbuf(key),
                                  .value = cbuf("v")};
         struct kv_result res;
-        FUZZ_CHECK(kv_sm_apply(sm, &cmd, k, &res) == 0);
+        FUZZ_CHECK(kv_sm_apply(sm, &open, 2 * k - 1, &res) == 0);
+        FUZZ_CHECK(kv_sm_apply(sm, &cmd, 2 * k, &res) == 0);
     }
     uint8_t *snap;
     size_t snap_len;

@@ -27,6 +27,7 @@ import time
 import grpc
 
 CODE_OK, CODE_NOT_FOUND, CODE_MISMATCH, CODE_NOT_LEADER = 0, 1, 2, 3
+CODE_SESSION_EXPIRED = 7
 
 
 def free_port():
@@ -138,8 +139,36 @@ def main():
         expect(st.leader_address == leader.address,
                "Status names the leader's address")
 
+        ids = {}
+
         def hdr(client_id, seq=1):
-            return pb.RequestHeader(client_id=client_id, seq=seq)
+            return pb.RequestHeader(client_id=ids.get(client_id, client_id),
+                                    seq=seq)
+
+        # A session is registered before its first write, and the cluster
+        # names it; a write of a session never registered is refused
+        # SESSION_EXPIRED, unapplied.
+        r = leader.call("Put", pb.PutRequest(header=hdr(1 << 60), key=b"k",
+                                             value=b"v0"), pb.PutResponse)
+        expect(r.header.code == CODE_SESSION_EXPIRED,
+               "a write of an unregistered session is refused")
+        for n in range(101, 108):
+            r = leader.call("RegisterClient", pb.RegisterClientRequest(),
+                            pb.RegisterClientResponse)
+            expect(r.header.code == CODE_OK and
+                   r.client_id == r.header.index and r.client_id > 0,
+                   "RegisterClient opens a session named by its log index")
+            ids[n] = r.client_id
+        expect(len(set(ids.values())) == len(ids),
+               "every registration opens a session of its own")
+        try:
+            leader.call("RegisterClient",
+                        pb.RegisterClientRequest(header=hdr(5, 0)),
+                        pb.RegisterClientResponse)
+            expect(False, "a registration that names its id is refused")
+        except grpc.RpcError as e:
+            expect(e.code() == grpc.StatusCode.INVALID_ARGUMENT,
+                   "a registration that names its id: INVALID_ARGUMENT")
 
         r = leader.call("Put", pb.PutRequest(header=hdr(101), key=b"k",
                                              value=b"v1"), pb.PutResponse)

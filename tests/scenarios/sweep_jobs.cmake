@@ -5,7 +5,7 @@
 foreach(jobs 1 3)
     file(REMOVE_RECURSE ${OUT}/jobs-${jobs})
     execute_process(
-        COMMAND ${HARNESS} ${SCENARIO} --mode sim --seeds 40..50
+        COMMAND ${HARNESS} ${SCENARIO} --mode sim --seeds 60..70
                 --duration 5 --jobs ${jobs} --out ${OUT}/jobs-${jobs}
         OUTPUT_VARIABLE out_${jobs}
         RESULT_VARIABLE rc_${jobs})

@@ -30,9 +30,10 @@ enum cmd_method {
     CMD_DELETE = 2,
     CMD_CAS = 3,
     CMD_APPEND = 4,
-    CMD_STATUS = 5,
+    CMD_REGISTER = 5, /* opens a client session (docs/api.md) */
+    CMD_STATUS = 6,
 };
-#define CMD_METHODS 6
+#define CMD_METHODS 7
 
 /* "/raftkv.KV/Put", ... (static strings). */
 extern const char *const cmd_method_paths[CMD_METHODS];
@@ -287,8 +288,9 @@ struct cmd_response
     raft_term term;
     raft_index index;
     char message[256];
-    bool found;     /* get, delete */
-    uint8_t *value; /* get: malloc'd (NULL when absent); free() it */
+    uint64_t client_id; /* RegisterClient: the new session */
+    bool found;         /* get, delete */
+    uint8_t *value;     /* get: malloc'd (NULL when absent); free() it */
     size_t value_len;
 };
 

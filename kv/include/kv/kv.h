@@ -47,10 +47,16 @@ enum kv_op {
     KV_OP_DELETE = 3,
     KV_OP_CAS = 4,
     KV_OP_APPEND = 5,
+    /* Opens a new session before a client's first write (client_id and
+     * seq 0); the session's id is the log index of the registration, which
+     * the answer carries in its index. Not an operation of a history, so
+     * above KV_OP_MAX. */
+    KV_OP_REGISTER = 6,
 };
+/* The operations a client records in a history. */
 #define KV_OP_MAX 5
 
-/* "get", "put", "delete", "cas", "append" or "?". */
+/* "get", "put", "delete", "cas", "append", "register" or "?". */
 const char *kv_op_name(int op);
 
 /* Values match proto/kv.proto's Code. */
@@ -70,8 +76,8 @@ const char *kv_status_name(int status);
 struct kv_request
 {
     uint64_t token;     /* the caller's, echoed in the response */
-    uint64_t client_id; /* session; 0 = no exactly-once guarantee */
-    uint64_t seq;       /* > 0 within the session */
+    uint64_t client_id; /* session; 0 = none (no exactly-once guarantee) */
+    uint64_t seq;       /* > 0 within the session; 0 for KV_OP_REGISTER */
     enum kv_op op;
     struct common_buf key;      /* borrowed for the call */
     struct common_buf value;    /* put/append value; cas new value */
@@ -87,7 +93,8 @@ struct kv_response
     enum kv_status status;
     raft_id leader;          /* hint when not leader, 0 when unknown */
     raft_id node;            /* who answered */
-    raft_index index;        /* log index the answer reflects */
+    raft_index index;        /* log index the answer reflects (for
+                              * KV_OP_REGISTER: the new session's id) */
     bool found;              /* get: the key was present */
     struct common_buf value; /* get: the value; borrowed for the callback */
 };
@@ -125,7 +132,9 @@ struct kv_sm;
 
 struct kv_result
 {
-    enum kv_status status; /* KV_OK, KV_NOT_FOUND or KV_MISMATCH */
+    /* KV_OK, KV_NOT_FOUND or KV_MISMATCH; KV_EXPIRED, KV_RETRY (an old
+     * seq) or KV_INVALID (a malformed registration) with nothing applied */
+    enum kv_status status;
     bool found;
     struct common_buf value; /* get: borrowed until the next change */
     bool duplicate;          /* a retried request: nothing applied again */
@@ -139,12 +148,16 @@ void kv_sm_free(struct kv_sm *sm);
 
 /* Applies one command, the log entry at @index (indexes increase from call
  * to call), deterministically: every replica gets the same result. A
+ * KV_OP_REGISTER command (client_id and seq 0) opens a new session whose
+ * id is @index - never an id used before, so a registration retried or
+ * delayed opens a session nobody uses rather than reviving one. A
  * (client_id, seq) already applied returns the remembered result with
  * duplicate set; an older seq of the session returns KV_RETRY (void). A
  * session idle for the session TTL is forgotten, at the same index on
- * every replica; a request with seq > 1 from a session the state machine
- * does not know gets KV_EXPIRED, not applied, since it can no longer be
- * applied exactly once (a first request, seq 1, starts a session). */
+ * every replica. A write of a session the state machine does not hold -
+ * never opened, or forgotten - gets KV_EXPIRED and is not applied: it may
+ * have been applied before the session was forgotten, and applying it
+ * again would break exactly-once (Raft dissertation §6.3). */
 int kv_sm_apply(struct kv_sm *sm,
                 const struct kv_command *cmd,
                 uint64_t index,
@@ -331,7 +344,6 @@ struct kv_client_config
     unsigned nodes;         /* node ids 1..nodes */
     uint64_t op_timeout_ns; /* give up (info) after this */
     uint64_t attempt_timeout_ns; /* try another node after this */
-    uint64_t session_base;       /* added to process ids for session ids */
     uint64_t seed;
     struct kv_client_env env;
 };

@@ -90,15 +90,16 @@ static struct common_buf text(const char *s)
 }
 
 /* Every request the CLI encodes, the server decodes to the same
- * kv_request. */
+ * kv_request (a registration without session and seq, the others in
+ * session 77 with seq 3). */
 static void requests_round_trip(void **state)
 {
     (void)state;
     for (int m = CMD_PUT; m < CMD_STATUS; m++) {
         struct kv_request req;
         memset(&req, 0, sizeof req);
-        req.client_id = 77;
-        req.seq = 3;
+        req.client_id = m == CMD_REGISTER ? 0 : 77;
+        req.seq = m == CMD_REGISTER ? 0 : 3;
         req.key = text("key");
         req.value = text("value");
         req.expected = text(m == CMD_CAS ? "old" : "");
@@ -110,9 +111,18 @@ static void requests_round_trip(void **state)
         assert_int_equal(cmd_request_decode((enum cmd_method)m, buf, len, &got,
                                             why, sizeof why),
                          0);
-        static const enum kv_op ops[] = {KV_OP_PUT, KV_OP_GET, KV_OP_DELETE,
-                                         KV_OP_CAS, KV_OP_APPEND};
+        static const enum kv_op ops[] = {KV_OP_PUT,    KV_OP_GET,
+                                         KV_OP_DELETE, KV_OP_CAS,
+                                         KV_OP_APPEND, KV_OP_REGISTER};
         assert_int_equal(got.req.op, ops[m]);
+        if (m == CMD_REGISTER) {
+            assert_int_equal(got.req.client_id, 0);
+            assert_int_equal(got.req.seq, 0);
+            assert_int_equal(got.req.key.len, 0); /* it has no key */
+            cmd_request_free(&got);
+            free(buf);
+            continue;
+        }
         assert_int_equal(got.req.client_id, 77);
         assert_int_equal(got.req.seq, 3);
         assert_int_equal(got.req.key.len, 3);
@@ -158,6 +168,20 @@ static void bad_requests_are_refused(void **state)
         COMMON_EPARSE);
     assert_non_null(strstr(why, "expected_absent"));
     free(buf);
+    /* A registration names neither a session nor a seq: the cluster
+     * chooses the session's id. */
+    memset(&req, 0, sizeof req);
+    req.client_id = 5;
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(cmd_request_encode(CMD_REGISTER, &req, &buf, &len), 0);
+        assert_int_equal(
+            cmd_request_decode(CMD_REGISTER, buf, len, &got, why, sizeof why),
+            COMMON_EPARSE);
+        assert_non_null(strstr(why, "registration"));
+        free(buf);
+        req.client_id = 0;
+        req.seq = 1;
+    }
     assert_int_equal(
         cmd_request_decode(CMD_STATUS, NULL, 0, &got, why, sizeof why),
         COMMON_EPARSE);
@@ -208,6 +232,13 @@ static void responses_round_trip(void **state)
     assert_int_equal(got.index, 44);
     assert_string_equal(got.message, "");
     free(got.value);
+    free(buf);
+    /* A registration's answer names the new session: its log index. */
+    assert_int_equal(cmd_response_encode(CMD_REGISTER, &r, &info, &buf, &len),
+                     0);
+    assert_int_equal(cmd_response_decode(CMD_REGISTER, buf, len, &got), 0);
+    assert_int_equal(got.code, KV_OK);
+    assert_int_equal(got.client_id, 44);
     free(buf);
     /* Junk, and a code outside the known ones, are not answers. */
     static const uint8_t junk[] = {0x0a, 0x02, 0x08, 0x63};

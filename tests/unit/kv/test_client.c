@@ -55,10 +55,37 @@ static struct kv_client *client(struct env *e)
     return c;
 }
 
-static void start(struct kv_client *c, enum kv_op op, uint64_t now)
+static uint64_t next_session = 100; /* the ids start() hands out */
+
+/* Starts @op. A write of a client without a session first sends a
+ * registration: it is answered KV_OK at once by the node it went to, with
+ * a new session id, and dropped from the list of sends, so that the tests
+ * below see the operation's attempts only (client_registers_* and
+ * client_registration_* look at registration). */
+static void start(struct kv_client *c,
+                  struct env *e,
+                  enum kv_op op,
+                  uint64_t now)
 {
     struct kv_op_spec spec = {.op = op, .key = {"k", 1}, .value = {"v", 1}};
+    size_t before = e->n_sent;
     assert_int_equal(kv_client_start(c, &spec, now), 0);
+    assert_int_equal(e->n_sent, before + 1);
+    if (e->sent[before].op != KV_OP_REGISTER) {
+        return;
+    }
+    assert_int_equal(e->sent[before].seq, 0);
+    assert_int_equal(e->sent[before].client_id, 0);
+    struct kv_response r = {.token = e->sent[before].token,
+                            .status = KV_OK,
+                            .node = e->sent_to[before],
+                            .index = ++next_session};
+    kv_client_on_response(c, &r, now);
+    assert_int_equal(e->n_sent, before + 2);
+    assert_int_equal(e->sent_to[before + 1], e->sent_to[before]);
+    assert_int_equal(e->sent[before + 1].client_id, next_session);
+    e->sent[before] = e->sent[before + 1];
+    e->n_sent = before + 1;
 }
 
 static struct kv_response answer(const struct env *e,
@@ -82,7 +109,7 @@ static void client_records_invoke_then_ok(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_PUT, 0);
+    start(c, &e, KV_OP_PUT, 0);
     assert_int_equal(e.n_sent, 1);
     assert_int_equal(e.sent[0].seq, 1);
     struct kv_response r = answer(&e, KV_OK, e.sent_to[0], 0);
@@ -104,7 +131,7 @@ static void client_follows_leader_hint(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_PUT, 0);
+    start(c, &e, KV_OP_PUT, 0);
     raft_id first = e.sent_to[0];
     raft_id hint = first % 3 + 1;
     struct kv_response r = answer(&e, KV_NOT_LEADER, first, hint);
@@ -124,7 +151,7 @@ static void client_refused_everywhere_fails(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_APPEND, 0);
+    start(c, &e, KV_OP_APPEND, 0);
     uint64_t now = 0;
     while (kv_client_busy(c) && now < 2000 * MS) {
         if (e.n_sent > 0) {
@@ -150,7 +177,7 @@ static void client_silence_is_info_and_new_process(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_PUT, 0);
+    start(c, &e, KV_OP_PUT, 0);
     uint64_t session = e.sent[0].client_id;
     kv_client_tick(c, 100 * MS);
     assert_int_equal(e.n_sent, 2);
@@ -159,7 +186,7 @@ static void client_silence_is_info_and_new_process(void **state)
     assert_false(kv_client_busy(c));
     assert_int_equal(e.types[e.n_events - 1], KV_EVENT_INFO);
     assert_int_equal(kv_client_process(c), 2 + 4);
-    start(c, KV_OP_PUT, 1001 * MS);
+    start(c, &e, KV_OP_PUT, 1001 * MS);
     assert_int_not_equal(e.sent[e.n_sent - 1].client_id, session);
     assert_int_equal(e.sent[e.n_sent - 1].seq, 1);
     kv_client_free(c);
@@ -171,7 +198,7 @@ static void client_cas_mismatch_is_fail(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_CAS, 0);
+    start(c, &e, KV_OP_CAS, 0);
     struct kv_response r = answer(&e, KV_MISMATCH, e.sent_to[0], 0);
     kv_client_on_response(c, &r, MS);
     assert_int_equal(e.types[1], KV_EVENT_FAIL);
@@ -186,7 +213,7 @@ static void client_retry_then_refusals_is_info(void **state)
     (void)state;
     struct env e;
     struct kv_client *c = client(&e);
-    start(c, KV_OP_PUT, 0);
+    start(c, &e, KV_OP_PUT, 0);
     struct kv_response r = answer(&e, KV_RETRY, e.sent_to[0], 0);
     kv_client_on_response(c, &r, MS);
     uint64_t now = MS;
@@ -202,6 +229,86 @@ static void client_retry_then_refusals_is_info(void **state)
     kv_client_free(c);
 }
 
+/* A session is registered before its first write, and only then: the
+ * registration (seq 0) goes out first, the write (seq 1) follows its
+ * answer, a second write and reads go straight out. */
+static void client_registers_before_first_write(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    struct kv_op_spec get = {.op = KV_OP_GET, .key = {"k", 1}};
+    assert_int_equal(kv_client_start(c, &get, 0), 0);
+    assert_int_equal(e.sent[0].op, KV_OP_GET); /* reads need no session */
+    struct kv_response r = answer(&e, KV_NOT_FOUND, e.sent_to[0], 0);
+    kv_client_on_response(c, &r, MS);
+    struct kv_op_spec put = {.op = KV_OP_PUT, .key = {"k", 1}};
+    assert_int_equal(kv_client_start(c, &put, 2 * MS), 0);
+    assert_int_equal(e.n_sent, 2);
+    assert_int_equal(e.sent[1].op, KV_OP_REGISTER);
+    assert_int_equal(e.sent[1].seq, 0);
+    /* A refusal sends the registration on, not the write. */
+    r = answer(&e, KV_NOT_LEADER, e.sent_to[1], e.sent_to[1] % 3 + 1);
+    kv_client_on_response(c, &r, 3 * MS);
+    assert_int_equal(e.n_sent, 3);
+    assert_int_equal(e.sent[2].op, KV_OP_REGISTER);
+    assert_int_equal(e.sent_to[2], e.sent_to[1] % 3 + 1);
+    assert_int_equal(e.sent[2].client_id, 0); /* the cluster names it */
+    r = answer(&e, KV_OK, e.sent_to[2], 0);
+    r.index = 77; /* the new session's id */
+    kv_client_on_response(c, &r, 4 * MS);
+    assert_int_equal(e.n_sent, 4);
+    assert_int_equal(e.sent[3].op, KV_OP_PUT);
+    assert_int_equal(e.sent[3].client_id, 77);
+    assert_int_equal(e.sent[3].seq, 2); /* the get took seq 1 */
+    r = answer(&e, KV_OK, e.sent_to[3], 0);
+    kv_client_on_response(c, &r, 5 * MS);
+    assert_int_equal(kv_client_start(c, &put, 6 * MS), 0);
+    assert_int_equal(e.sent[4].op, KV_OP_PUT);
+    assert_int_equal(e.sent[4].client_id, 77);
+    assert_int_equal(e.sent[4].seq, 3);
+    r = answer(&e, KV_OK, e.sent_to[4], 0);
+    kv_client_on_response(c, &r, 7 * MS);
+    assert_int_equal(e.n_events, 6); /* invoke and ok, three times */
+    kv_client_free(c);
+}
+
+/* A write that runs out of time while its registration goes unanswered
+ * was never sent: fail "unavailable", same process; the next write
+ * registers again. A write refused session-expired moves to a new
+ * process, whose first write registers a new session. */
+static void client_registration_timeout_and_expiry(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    struct kv_op_spec put = {.op = KV_OP_PUT, .key = {"k", 1}};
+    assert_int_equal(kv_client_start(c, &put, 0), 0);
+    uint64_t now = 0;
+    while (kv_client_busy(c)) {
+        now = kv_client_deadline(c);
+        kv_client_tick(c, now);
+    }
+    for (size_t k = 0; k < e.n_sent; k++) {
+        assert_int_equal(e.sent[k].op, KV_OP_REGISTER);
+    }
+    assert_true(e.n_sent > 3);
+    assert_int_equal(e.types[1], KV_EVENT_FAIL);
+    assert_string_equal(e.errors[1], "unavailable");
+    assert_int_equal(kv_client_process(c), 2);
+    start(c, &e, KV_OP_PUT, now + MS); /* registers, then sends */
+    uint64_t session = e.sent[e.n_sent - 1].client_id;
+    assert_int_equal(session, next_session);
+    struct kv_response r = answer(&e, KV_EXPIRED, e.sent_to[e.n_sent - 1], 0);
+    kv_client_on_response(c, &r, now + 2 * MS);
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_FAIL);
+    assert_string_equal(e.errors[e.n_events - 1], "session-expired");
+    assert_int_equal(kv_client_process(c), 2 + 4);
+    start(c, &e, KV_OP_PUT, now + 3 * MS); /* registers again */
+    assert_int_not_equal(e.sent[e.n_sent - 1].client_id, session);
+    kv_client_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +318,8 @@ int main(void)
         cmocka_unit_test(client_silence_is_info_and_new_process),
         cmocka_unit_test(client_cas_mismatch_is_fail),
         cmocka_unit_test(client_retry_then_refusals_is_info),
+        cmocka_unit_test(client_registers_before_first_write),
+        cmocka_unit_test(client_registration_timeout_and_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

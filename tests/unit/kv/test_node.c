@@ -63,6 +63,7 @@ struct net
     size_t q_len;
     bool cut[NMAX + 1][NMAX + 1];
     struct reply replies[256];
+    uint64_t sessions[16]; /* by the tests' client number: the session id */
     size_t n_replies;
     char failed_why[320];
 };
@@ -425,6 +426,25 @@ static raft_id elect(struct net *net)
     return l;
 }
 
+static const struct reply *send_request(struct net *net,
+                                        raft_id to,
+                                        const struct kv_request *req)
+{
+    size_t before = net->n_replies;
+    kv_node_request(net->nodes[to], req);
+    kv_node_flush(net->nodes[to]);
+    for (int k = 0; k < 20 && net->n_replies == before; k++) {
+        settle(net);
+        tick_all(net, 1);
+    }
+    assert_true(net->n_replies > before);
+    return &net->replies[net->n_replies - 1];
+}
+
+/* Sends one request to node @to and runs the cluster until it answers.
+ * @client numbers the tests' clients (0: none); as kv_client does, a
+ * client's first write registers its session (KV_OP_REGISTER), whose id
+ * the answer gives, and its writes carry that id. */
 static const struct reply *request(struct net *net,
                                    raft_id to,
                                    uint64_t client,
@@ -434,9 +454,20 @@ static const struct reply *request(struct net *net,
                                    const char *value,
                                    const char *expected)
 {
+    assert_true(client < 16);
+    if (client != 0 && net->sessions[client] == 0 && op != KV_OP_GET) {
+        struct kv_request reg = {.token = 1000, .op = KV_OP_REGISTER};
+        const struct reply *r = send_request(net, to, &reg);
+        if (r->r.status == KV_NOT_LEADER) {
+            return r; /* the write would be refused alike */
+        }
+        assert_int_equal(r->r.status, KV_OK);
+        assert_true(r->r.index > 0);
+        net->sessions[client] = r->r.index;
+    }
     struct kv_request req = {
         .token = seq,
-        .client_id = client,
+        .client_id = net->sessions[client],
         .seq = seq,
         .op = op,
         .key = {(void *)key, strlen(key)},
@@ -444,15 +475,7 @@ static const struct reply *request(struct net *net,
         .expected = {(void *)expected, expected ? strlen(expected) : 0},
         .expected_absent = expected == NULL,
     };
-    size_t before = net->n_replies;
-    kv_node_request(net->nodes[to], &req);
-    kv_node_flush(net->nodes[to]);
-    for (int k = 0; k < 20 && net->n_replies == before; k++) {
-        settle(net);
-        tick_all(net, 1);
-    }
-    assert_true(net->n_replies > before);
-    return &net->replies[net->n_replies - 1];
+    return send_request(net, to, &req);
 }
 
 /* Node 4 joins a running cluster: booted outside the configuration (with
@@ -615,9 +638,11 @@ static void node_lost_leadership_answers_retry(void **state)
     (void)state;
     struct net *net = net_new();
     raft_id l = elect(net);
+    request(net, l, 9, 1, KV_OP_GET, "k", NULL, NULL);
+    request(net, l, 9, 1, KV_OP_DELETE, "absent", NULL, NULL); /* opens */
     struct kv_request req = {.token = 1,
-                             .client_id = 9,
-                             .seq = 1,
+                             .client_id = net->sessions[9],
+                             .seq = 2,
                              .op = KV_OP_APPEND,
                              .key = {"k", 1},
                              .value = {"z", 1}};
@@ -636,10 +661,10 @@ static void node_lost_leadership_answers_retry(void **state)
     assert_int_not_equal(l2, l);
     memset(net->cut, 0, sizeof net->cut);
     const struct reply *r =
-        request(net, l2, 9, 1, KV_OP_APPEND, "k", "z", NULL);
+        request(net, l2, 9, 2, KV_OP_APPEND, "k", "z", NULL);
     assert_int_equal(r->r.status, KV_OK);
     tick_all(net, 5);
-    r = request(net, leader(net), 9, 2, KV_OP_GET, "k", NULL, NULL);
+    r = request(net, leader(net), 9, 3, KV_OP_GET, "k", NULL, NULL);
     assert_string_equal(r->value, "z");
     net_free(net);
 }

@@ -48,6 +48,16 @@ static struct kv_result run(struct kv_sm *sm,
     return res;
 }
 
+/* Opens a session (KV_OP_REGISTER, no client id, seq 0) as a client does
+ * before its first write; returns its id, the registration's index. */
+static uint64_t open_session(struct kv_sm *sm)
+{
+    struct kv_result r = run(sm, 0, 0, KV_OP_REGISTER, NULL, NULL, "");
+    assert_int_equal(r.status, KV_OK);
+    assert_false(r.duplicate);
+    return next_index;
+}
+
 static void assert_key(struct kv_sm *sm, const char *key, const char *want)
 {
     struct common_buf v;
@@ -109,24 +119,48 @@ static void sm_session_applies_each_request_once(void **state)
     (void)state;
     struct kv_sm *sm;
     assert_int_equal(kv_sm_new(&sm), 0);
-    struct kv_result r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    uint64_t s7 = open_session(sm);
+    uint64_t s8 = open_session(sm);
+    assert_int_not_equal(s7, s8);
+    struct kv_result r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
     assert_false(r.duplicate);
-    r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
     assert_true(r.duplicate);
     assert_int_equal(r.status, KV_OK);
     assert_key(sm, "k", "a");
-    r = run(sm, 7, 2, KV_OP_CAS, "k", "b", "zzz");
+    r = run(sm, s7, 2, KV_OP_CAS, "k", "b", "zzz");
     assert_int_equal(r.status, KV_MISMATCH);
-    run(sm, 8, 1, KV_OP_PUT, "k", "zzz", NULL);
-    r = run(sm, 7, 2, KV_OP_CAS, "k", "b", "zzz");
+    run(sm, s8, 1, KV_OP_PUT, "k", "zzz", NULL);
+    r = run(sm, s7, 2, KV_OP_CAS, "k", "b", "zzz");
     assert_true(r.duplicate);
     assert_int_equal(r.status, KV_MISMATCH); /* remembered, not re-run */
     assert_key(sm, "k", "zzz");
-    r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL); /* older than last */
+    r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL); /* older than last */
     assert_true(r.duplicate);
     assert_int_equal(r.status, KV_RETRY);
     assert_key(sm, "k", "zzz");
+    /* A write of a session never opened is refused, whatever its seq. */
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        r = run(sm, 999, seq, KV_OP_PUT, "k", "unregistered", NULL);
+        assert_int_equal(r.status, KV_EXPIRED);
+    }
+    assert_key(sm, "k", "zzz");
     assert_int_equal(kv_sm_sessions(sm), 2);
+    /* A registration that names a session or a seq is malformed: the
+     * cluster chooses the ids. */
+    assert_int_equal(run(sm, 9, 0, KV_OP_REGISTER, NULL, NULL, "").status,
+                     KV_INVALID);
+    assert_int_equal(run(sm, 0, 1, KV_OP_REGISTER, NULL, NULL, "").status,
+                     KV_INVALID);
+    assert_int_equal(kv_sm_sessions(sm), 2);
+    /* Registering again (a retry whose answer was lost) opens another
+     * session; the first keeps its memory. */
+    uint64_t again = open_session(sm);
+    assert_true(again != s7 && again != s8);
+    r = run(sm, s7, 2, KV_OP_CAS, "k", "b", "zzz");
+    assert_true(r.duplicate);
+    assert_int_equal(r.status, KV_MISMATCH);
+    assert_int_equal(kv_sm_sessions(sm), 3);
     kv_sm_free(sm);
 }
 
@@ -212,14 +246,18 @@ static void sm_snapshot_round_trip(void **state)
     assert_int_equal(kv_sm_new(&sm), 0);
     char k[16];
     char v[16];
+    uint64_t ids[50];
+    for (int c = 0; c < 50; c++) {
+        ids[c] = open_session(sm);
+    }
+    uint64_t s99 = open_session(sm);
     for (int i = 0; i < 5000; i++) {
         snprintf(k, sizeof k, "k%d", i);
         snprintf(v, sizeof v, "v%d", i * 7);
-        run(sm, (uint64_t)(i % 50) + 1, (uint64_t)(i / 50) + 1, KV_OP_PUT, k, v,
-            NULL);
+        run(sm, ids[i % 50], (uint64_t)(i / 50) + 1, KV_OP_PUT, k, v, NULL);
     }
-    run(sm, 0, 0, KV_OP_PUT, "", "", NULL);       /* empty key and value */
-    run(sm, 99, 1, KV_OP_CAS, "k1", "x", "nope"); /* a mismatch remembered */
+    run(sm, 0, 0, KV_OP_PUT, "", "", NULL);        /* empty key and value */
+    run(sm, s99, 1, KV_OP_CAS, "k1", "x", "nope"); /* a mismatch remembered */
     uint8_t *snap = NULL;
     size_t len = 0;
     assert_int_equal(kv_sm_snapshot(sm, &snap, &len), 0);
@@ -232,10 +270,10 @@ static void sm_snapshot_round_trip(void **state)
     assert_int_equal(kv_sm_digest(copy), kv_sm_digest(sm));
     assert_key(copy, "stale", NULL);
     assert_key(copy, "", "");
-    struct kv_result r = run(copy, 99, 1, KV_OP_CAS, "k1", "x", "nope");
+    struct kv_result r = run(copy, s99, 1, KV_OP_CAS, "k1", "x", "nope");
     assert_true(r.duplicate);
     assert_int_equal(r.status, KV_MISMATCH);
-    r = run(copy, 50, 100, KV_OP_PUT, "k4999", "again", NULL);
+    r = run(copy, ids[49], 100, KV_OP_PUT, "k4999", "again", NULL);
     assert_true(r.duplicate);
     assert_key(copy, "k4999", "v34993");
     free(snap);
@@ -250,8 +288,9 @@ static void sm_bad_snapshot_refused(void **state)
     (void)state;
     struct kv_sm *sm;
     assert_int_equal(kv_sm_new(&sm), 0);
-    run(sm, 1, 1, KV_OP_PUT, "a", "1", NULL);
-    run(sm, 1, 2, KV_OP_PUT, "b", "2", NULL);
+    uint64_t s1 = open_session(sm);
+    assert_int_equal(run(sm, s1, 1, KV_OP_PUT, "a", "1", NULL).status, KV_OK);
+    assert_int_equal(run(sm, s1, 2, KV_OP_PUT, "b", "2", NULL).status, KV_OK);
     uint8_t *snap = NULL;
     size_t len = 0;
     assert_int_equal(kv_sm_snapshot(sm, &snap, &len), 0);
@@ -338,7 +377,8 @@ static void sm_restore_empty_snapshot_without_buffer(void **state)
     (void)state;
     struct kv_sm *sm;
     assert_int_equal(kv_sm_new(&sm), 0);
-    run(sm, 3, 1, KV_OP_PUT, "a", "1", NULL);
+    uint64_t s3 = open_session(sm);
+    assert_int_equal(run(sm, s3, 1, KV_OP_PUT, "a", "1", NULL).status, KV_OK);
     assert_int_equal(kv_sm_restore(sm, NULL, 0), 0);
     assert_int_equal(kv_sm_keys(sm), 0);
     assert_int_equal(kv_sm_sessions(sm), 0);
@@ -355,14 +395,16 @@ static void sm_restore_empty_snapshot_without_buffer(void **state)
 static void sm_command_uses_proto_op_values(void **state)
 {
     (void)state;
-    const enum kv_op ops[] = {KV_OP_GET, KV_OP_PUT, KV_OP_DELETE, KV_OP_CAS,
-                              KV_OP_APPEND};
-    const Raftkv__Op want[] = {RAFTKV__OP__OP_GET, RAFTKV__OP__OP_PUT,
+    const enum kv_op ops[] = {KV_OP_GET, KV_OP_PUT,    KV_OP_DELETE,
+                              KV_OP_CAS, KV_OP_APPEND, KV_OP_REGISTER};
+    const Raftkv__Op want[] = {RAFTKV__OP__OP_GET,    RAFTKV__OP__OP_PUT,
                                RAFTKV__OP__OP_DELETE, RAFTKV__OP__OP_CAS,
-                               RAFTKV__OP__OP_APPEND};
-    for (size_t k = 0; k < 5; k++) {
-        struct kv_request req = {
-            .client_id = 1, .seq = 1, .op = ops[k], .key = str("k")};
+                               RAFTKV__OP__OP_APPEND, RAFTKV__OP__OP_REGISTER};
+    for (size_t k = 0; k < 6; k++) {
+        struct kv_request req = {.client_id = ops[k] == KV_OP_REGISTER ? 0 : 1,
+                                 .seq = ops[k] == KV_OP_REGISTER ? 0 : 1,
+                                 .op = ops[k],
+                                 .key = str("k")};
         uint8_t *bytes = NULL;
         size_t len = 0;
         assert_int_equal(kv_command_encode(&req, &bytes, &len), 0);
@@ -388,11 +430,13 @@ static void sm_idle_sessions_expire_deterministically(void **state)
     assert_int_equal(kv_sm_new(&sm), 0);
     kv_sm_set_session_ttl(sm, 2048);
     next_index = 0;
-    run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
-    struct kv_result r = run(sm, 7, 2, KV_OP_APPEND, "k", "b", NULL);
+    uint64_t s7 = open_session(sm);
+    uint64_t s8 = open_session(sm);
+    run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
+    struct kv_result r = run(sm, s7, 2, KV_OP_APPEND, "k", "b", NULL);
     assert_int_equal(r.status, KV_OK);
     for (uint64_t seq = 1; seq <= 1000; seq++) {
-        run(sm, 8, seq, KV_OP_PUT, "other", "x", NULL); /* 8 stays busy */
+        run(sm, s8, seq, KV_OP_PUT, "other", "x", NULL); /* s8 stays busy */
     }
     uint8_t *snap = NULL;
     size_t len = 0;
@@ -404,14 +448,14 @@ static void sm_idle_sessions_expire_deterministically(void **state)
     free(snap);
     uint64_t at = next_index;
     for (uint64_t seq = 1001; seq <= 5000; seq++) {
-        run(sm, 8, seq, KV_OP_PUT, "other", "x", NULL);
+        run(sm, s8, seq, KV_OP_PUT, "other", "x", NULL);
         next_index--; /* the same entries, at the same indexes, on copy */
-        run(copy, 8, seq, KV_OP_PUT, "other", "x", NULL);
+        run(copy, s8, seq, KV_OP_PUT, "other", "x", NULL);
     }
     assert_true(next_index > at + 2048);
-    assert_int_equal(kv_sm_sessions(sm), 1); /* client 7 forgotten */
+    assert_int_equal(kv_sm_sessions(sm), 1); /* session s7 forgotten */
     assert_int_equal(kv_sm_sessions(copy), 1);
-    r = run(sm, 7, 3, KV_OP_APPEND, "k", "c", NULL);
+    r = run(sm, s7, 3, KV_OP_APPEND, "k", "c", NULL);
     assert_int_equal(r.status, KV_EXPIRED);
     assert_key(sm, "k", "ab");
     assert_int_equal(kv_sm_digest(sm), kv_sm_digest(copy));
@@ -430,15 +474,48 @@ static void sm_huge_session_ttl_does_not_wrap(void **state)
     assert_int_equal(kv_sm_new(&sm), 0);
     kv_sm_set_session_ttl(sm, UINT64_MAX);
     next_index = 0;
-    struct kv_result r = run(sm, 7, 1, KV_OP_APPEND, "k", "a", NULL);
+    uint64_t s7 = open_session(sm);
+    uint64_t s8 = open_session(sm);
+    struct kv_result r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
     assert_int_equal(r.status, KV_OK);
     /* The next command lands on the first sweep index, below 2^62. */
     next_index = UINT64_MAX / 8 - 1;
-    run(sm, 8, 1, KV_OP_PUT, "other", "x", NULL);
+    run(sm, s8, 1, KV_OP_PUT, "other", "x", NULL);
     assert_int_equal(kv_sm_sessions(sm), 2);
-    r = run(sm, 7, 2, KV_OP_APPEND, "k", "b", NULL);
+    r = run(sm, s7, 2, KV_OP_APPEND, "k", "b", NULL);
     assert_int_equal(r.status, KV_OK);
     assert_key(sm, "k", "ab");
+    kv_sm_free(sm);
+}
+
+/* The retry of a session's FIRST write, applied, its answer lost, that
+ * arrives after the session was forgotten, is refused, not applied a
+ * second time: a forgotten session and a new one look alike, so only a
+ * registered session may write (dissertation §6.3). Before registration
+ * existed, an unknown session with seq 1 started afresh and this test's
+ * append landed twice ("aa"). */
+static void sm_first_write_retried_after_expiry_is_refused(void **state)
+{
+    (void)state;
+    struct kv_sm *sm;
+    assert_int_equal(kv_sm_new(&sm), 0);
+    kv_sm_set_session_ttl(sm, 1024);
+    next_index = 0;
+    uint64_t s7 = open_session(sm);
+    uint64_t s8 = open_session(sm);
+    struct kv_result r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
+    assert_int_equal(r.status, KV_OK);
+    for (uint64_t seq = 1; seq <= 3000; seq++) {
+        run(sm, s8, seq, KV_OP_PUT, "other", "x", NULL); /* s8 stays busy */
+    }
+    assert_int_equal(kv_sm_sessions(sm), 1); /* s7 is forgotten */
+    /* A registration now (a late one of s7's client, say) opens a new
+     * session, never s7 again. */
+    assert_int_not_equal(open_session(sm), s7);
+    r = run(sm, s7, 1, KV_OP_APPEND, "k", "a", NULL);
+    assert_int_equal(r.status, KV_EXPIRED);
+    assert_false(r.duplicate);
+    assert_key(sm, "k", "a");
     kv_sm_free(sm);
 }
 
@@ -452,6 +529,7 @@ int main(void)
         cmocka_unit_test(sm_command_uses_proto_op_values),
         cmocka_unit_test(sm_idle_sessions_expire_deterministically),
         cmocka_unit_test(sm_huge_session_ttl_does_not_wrap),
+        cmocka_unit_test(sm_first_write_retried_after_expiry_is_refused),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
         cmocka_unit_test(sm_restore_empty_snapshot_without_buffer),
