@@ -217,6 +217,63 @@ static void bench_generated(const struct bench_opts *b)
     free(text);
 }
 
+/* How soon after its time budget a search that cannot finish gives up: a
+ * single key with 14 concurrent appends and a read of a value nobody
+ * wrote (about 14! states), checked with budgets of 0.5 and 2 s; the
+ * figure is the worst overshoot over the runs. */
+static void bench_timeout(const struct bench_opts *b)
+{
+    char text[8192];
+    size_t at = 0;
+    for (int p = 0; p < 14; p++) {
+        at += (size_t)snprintf(text + at, sizeof text - at,
+                               "{\"process\":%d,\"type\":\"invoke\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"value\":\"%c\","
+                               "\"time\":0}\n",
+                               p, 'a' + p);
+    }
+    for (int p = 0; p < 14; p++) {
+        at += (size_t)snprintf(text + at, sizeof text - at,
+                               "{\"process\":%d,\"type\":\"ok\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"time\":10}\n",
+                               p);
+    }
+    at += (size_t)snprintf(text + at, sizeof text - at,
+                           "{\"process\":99,\"type\":\"invoke\",\"f\":"
+                           "\"get\",\"key\":\"x\",\"time\":20}\n"
+                           "{\"process\":99,\"type\":\"ok\",\"f\":\"get\","
+                           "\"key\":\"x\",\"value\":\"none\",\"time\":30}\n");
+    static const double budgets[] = {0.5, 2.0};
+    for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+        double worst = 0;
+        for (int run = 0; run < b->runs; run++) {
+            struct checker_history *h = checker_history_new();
+            if (checker_history_parse(h, "timeout", text, at,
+                                      CHECKER_FORMAT_JSONL) != 0) {
+                die("cannot parse", checker_history_error(h));
+            }
+            struct checker_options o;
+            checker_options_init(&o);
+            o.threads = b->threads;
+            o.timeout_s = budgets[k];
+            struct checker_result *r = NULL;
+            double t0 = now_s();
+            if (checker_check(h, &o, &r) != 0) {
+                die("cannot check", NULL);
+            }
+            double over = now_s() - t0 - budgets[k];
+            if (r->verdict != CHECKER_UNKNOWN) {
+                die("the time budget test finished", NULL);
+            }
+            worst = over > worst ? over : worst;
+            checker_result_free(r);
+            checker_history_free(h);
+        }
+        printf("%-24s budget %.1f s: unknown, at most %.3f s late\n",
+               k == 0 ? "time budget" : "", budgets[k], worst);
+    }
+}
+
 static int generate_main(int argc, char **argv)
 {
     struct checker_gen_options o;
@@ -287,6 +344,7 @@ int main(int argc, char **argv)
            b.threads ? "fixed" : "default (one per core)", b.testdata);
     bench_porcupine(&b);
     bench_generated(&b);
+    bench_timeout(&b);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS %.1f MB\n", (double)ru.ru_maxrss / 1024.0);

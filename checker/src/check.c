@@ -105,6 +105,7 @@ struct job
     atomic_size_t next;
     atomic_size_t min_failed;
     uint64_t deadline_ns;
+    uint64_t max_steps;  /* per key; 0: none */
     size_t memory_bytes; /* per key */
 };
 
@@ -263,9 +264,21 @@ static void check_part(struct job *job, size_t p)
         }
     }
     struct part_ctx *c = job->ctx[p];
-    struct search_limits lim = {job->deadline_ns, job->memory_bytes,
-                                job->budget, &job->min_failed, p};
-    enum search_status st = search_resume(&c->search, &lim);
+    uint64_t allow = job->budget;
+    if (job->max_steps != 0) {
+        uint64_t left = job->max_steps > c->search.steps
+                            ? job->max_steps - c->search.steps
+                            : 0;
+        allow = left < allow ? left : allow;
+    }
+    struct search_limits lim = {job->deadline_ns, job->memory_bytes, allow,
+                                &job->min_failed, p};
+    enum search_status st =
+        allow == 0 ? SEARCH_PAUSED : search_resume(&c->search, &lim);
+    if (st == SEARCH_PAUSED && job->max_steps != 0 &&
+        c->search.steps >= job->max_steps) {
+        st = SEARCH_OUT_OF_STEPS; /* this key is done: undecided */
+    }
     r->steps = c->search.steps;
     r->status = st;
     if (st == SEARCH_PAUSED) {
@@ -488,20 +501,23 @@ static int assemble(const struct checker_history *h,
         atomic_load_explicit(&job->min_failed, memory_order_relaxed);
     bool nomem = false;
     bool timeout = false;
+    bool out_of_steps = false;
     for (size_t p = 0; p < job->parts; p++) {
         struct part_result *pr = &job->results[p];
         r->steps += pr->steps;
         nomem |= pr->status == SEARCH_NOMEM;
         timeout |= pr->status == SEARCH_TIMEOUT;
+        out_of_steps |= pr->status == SEARCH_OUT_OF_STEPS;
         r->partitions_done += pr->status == SEARCH_LINEARIZABLE ||
                               pr->status == SEARCH_NOT_LINEARIZABLE;
     }
     if (failed != SIZE_MAX) {
         r->verdict = CHECKER_NOT_LINEARIZABLE;
-    } else if (nomem || timeout) {
+    } else if (nomem || timeout || out_of_steps) {
         r->verdict = CHECKER_UNKNOWN;
-        r->unknown_why = timeout ? "the time budget ran out"
-                                 : "the search ran out of memory";
+        r->unknown_why = timeout        ? "the time budget ran out"
+                         : out_of_steps ? "the step budget ran out"
+                                        : "the search ran out of memory";
         return 0;
     } else {
         r->verdict = CHECKER_LINEARIZABLE;
@@ -606,6 +622,7 @@ int checker_check(struct checker_history *h,
         job.deadline_ns =
             start_ns + (ns > 1e18 ? (uint64_t)1e18 : (uint64_t)ns);
     }
+    job.max_steps = opts->max_steps;
     /* Keys that pause keep their memory while others run, so the split is
      * approximate: each running key gets its worker's share. */
     size_t memory = opts->memory_bytes ? opts->memory_bytes : default_memory();

@@ -370,6 +370,7 @@ enum search_status {
     SEARCH_TIMEOUT,
     SEARCH_ABORTED, /* a key that wins the report failed */
     SEARCH_NOMEM,
+    SEARCH_OUT_OF_STEPS, /* the key took checker_options.max_steps */
 };
 
 struct search_limits

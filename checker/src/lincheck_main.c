@@ -29,13 +29,15 @@ static const char usage[] =
     "  --absent-reads-empty   a key never written reads as \"\" (the empty\n"
     "                         string and absent are one value)\n"
     "  --timeout SECONDS      time budget; past it the verdict is unknown\n"
+    "  --max-steps N          model steps each key may take; past them the\n"
+    "                         verdict is unknown (the same on any machine)\n"
     "  --threads N            worker threads (default: one per core)\n"
     "  --json                 print the verdict as one JSON object\n"
     "  --html FILE            also write an HTML report to FILE\n"
     "  --help                 print this and exit\n"
     "\n"
     "Exit status: 0 linearizable, 1 not linearizable, 2 bad usage or bad\n"
-    "input, 3 unknown (time budget exceeded).\n";
+    "input, 3 unknown (time, step or memory budget exceeded).\n";
 
 struct args
 {
@@ -123,6 +125,13 @@ static int parse_args(int argc, char **argv, struct args *a)
                     "--timeout needs a positive number of seconds");
             }
             a->opts.timeout_s = s;
+        } else if (is_option(arg, "--max-steps")) {
+            const char *v = option_value(argc, argv, &i, "--max-steps");
+            uint64_t n = 0;
+            if (common_parse_u64(v, 1, UINT64_MAX, &n) != 0) {
+                return usage_error("--max-steps needs a positive number");
+            }
+            a->opts.max_steps = n;
         } else if (is_option(arg, "--threads")) {
             const char *v = option_value(argc, argv, &i, "--threads");
             uint64_t n = 0;

@@ -1,7 +1,9 @@
 /*
  * The fast path of the JSON Lines parser: a strict scanner for the common
- * shape of a line, a flat object of our seven fields (process, type, f,
- * key, value, error, time) with printable ASCII strings without escapes,
+ * shape of a line, a flat object of the fields the project writes
+ * (process, type, f, key, value, error, node, time; node, the server that
+ * answered, is read and dropped as jansson's path drops it) with printable
+ * ASCII strings without escapes,
  * JSON integers of at most 18 digits, null, and a [a, b] pair.
  *
  * It accepts a subset of what jansson accepts and reads it the same way;
@@ -132,13 +134,14 @@ enum {
     K_VALUE,
     K_ERROR,
     K_TIME,
+    K_NODE,
     K_N
 };
 
 static int field_of(struct checker_str k)
 {
-    static const char *const names[K_N] = {"process", "type",  "f",   "key",
-                                           "value",   "error", "time"};
+    static const char *const names[K_N] = {"process", "type",  "f",    "key",
+                                           "value",   "error", "time", "node"};
     for (int i = 0; i < K_N; i++) {
         if (strlen(names[i]) == k.len && memcmp(names[i], k.ptr, k.len) == 0) {
             return i;
@@ -178,6 +181,10 @@ static bool scan_field(struct scan *c, int field, struct checker_event *ev)
             }
             ev->has_time = true;
             return scan_int(c, &ev->time);
+        case K_NODE: {
+            int64_t node;
+            return scan_int(c, &node) && node >= 0;
+        }
     }
     return false;
 }

@@ -214,8 +214,12 @@ struct checker_options
     bool model_set;          /* false: register for jepsen-log, else kv */
     bool absent_reads_empty; /* "" and absent are the same value */
     double timeout_s;        /* <= 0: no time budget */
-    unsigned threads;        /* 0: the number of online cores */
-    size_t memory_bytes;     /* search memory, all keys; 0: half of RAM */
+    /* Model steps each key may take; 0: no limit. Past it the verdict is
+     * unknown (unless a key fails first): a budget that, unlike the time
+     * budget, gives the same verdict on any machine and at any load. */
+    uint64_t max_steps;
+    unsigned threads;    /* 0: the number of online cores */
+    size_t memory_bytes; /* search memory, all keys; 0: half of RAM */
 };
 
 /* Defaults: kv (or register for a jepsen-log history), no time budget, one

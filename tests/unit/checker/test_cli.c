@@ -178,7 +178,7 @@ static void html_option_writes_the_page(void **state)
     assert_non_null(strstr(err, "cannot write /nonexistent/r.html"));
 }
 
-/* A search past its --timeout exits 3 (unknown). */
+/* A search past its --timeout, or its --max-steps, exits 3 (unknown). */
 static void timeout_exits_3(void **state)
 {
     (void)state;
@@ -204,6 +204,9 @@ static void timeout_exits_3(void **state)
     fclose(f);
     assert_int_equal(run("--timeout 0.2 hard.jsonl"), 3);
     assert_int_equal(strncmp(out, "unknown: the time budget ran out", 32), 0);
+    assert_int_equal(run("--max-steps=100000 hard.jsonl"), 3);
+    assert_int_equal(strncmp(out, "unknown: the step budget ran out", 32), 0);
+    assert_int_equal(run("--max-steps 0 hard.jsonl"), 2);
 }
 
 /* The test data's formats are read by detection, and jepsen logs use the
