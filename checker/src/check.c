@@ -317,14 +317,18 @@ static void *work(void *arg)
 static const uint64_t FIRST_BUDGET = 50000;
 
 /* Half of the physical memory, or 0 when the system does not say. */
+/* The smaller of 4 GiB and a quarter of the physical memory: a search
+ * that cannot finish should not take the machine with it. */
 static size_t default_memory(void)
 {
+    const size_t most = (size_t)4 << 30;
     long pages = sysconf(_SC_PHYS_PAGES);
     long page = sysconf(_SC_PAGESIZE);
     if (pages <= 0 || page <= 0) {
-        return 0;
+        return most;
     }
-    return (size_t)pages / 2 * (size_t)page;
+    size_t quarter = (size_t)pages / 4 * (size_t)page;
+    return quarter < most ? quarter : most;
 }
 
 static unsigned online_cores(void)

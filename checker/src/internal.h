@@ -256,6 +256,7 @@ struct model
     size_t cache_cap;
     char *scratch; /* a state written out, for reports */
     size_t scratch_cap;
+    struct mem_budget *budget; /* NULL: no limit */
     int error; /* COMMON_ENOMEM once an append could not be made */
 };
 
@@ -335,6 +336,26 @@ struct checker_str model_state_str(struct model *m, uint32_t state);
  * all zeros), so a long history with a narrow window of concurrency costs a
  * few words per entry.
  */
+/* One key's search memory, shared by its memo and its model: each asks
+ * before a table grows whether the new table, with everything both hold
+ * now (the old table included, alive until the copy is done), fits. */
+struct mem_budget
+{
+    size_t limit; /* 0: none */
+    size_t memo;  /* memo_bytes, as of the memo's last growth */
+    size_t model; /* model_bytes, as of the model's last growth */
+};
+
+/* Would allocating @bytes more pass @b's limit? */
+static inline bool mem_budget_over(const struct mem_budget *b, size_t bytes)
+{
+    if (b == NULL || b->limit == 0) {
+        return false;
+    }
+    size_t held = b->memo + b->model;
+    return held > b->limit || bytes > b->limit - held;
+}
+
 struct memo
 {
     struct memo_slot *slots;
@@ -343,13 +364,15 @@ struct memo
     uint64_t *arena;
     size_t arena_len;
     size_t arena_cap;
+    struct mem_budget *budget; /* NULL: no limit */
 };
 
 void memo_init(struct memo *m);
 void memo_fini(struct memo *m);
 /* Adds (bits[lo..hi), state) with hash @hash unless present. Returns 1 when
- * added, 0 when it was there, COMMON_ENOMEM. Words below lo are all ones,
- * words from hi on all zeros. */
+ * added, 0 when it was there, COMMON_ENOMEM (also when a growth would take
+ * the memo past its limit). Words below lo are all ones, words from hi on
+ * all zeros. */
 int memo_add(struct memo *m,
              uint64_t hash,
              uint32_t state,
@@ -411,6 +434,7 @@ struct search
 {
     struct memo memo;
     struct model *m;
+    struct mem_budget budget; /* the memo's and the model's */
     const struct pop *ops;
     size_t n;
     void *buf;

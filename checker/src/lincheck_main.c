@@ -31,6 +31,8 @@ static const char usage[] =
     "  --timeout SECONDS      time budget; past it the verdict is unknown\n"
     "  --max-steps N          model steps each key may take; past them the\n"
     "                         verdict is unknown (the same on any machine)\n"
+    "  --memory MB            the search's memory (default: the smaller of\n"
+    "                         4096 and a quarter of RAM); past it, unknown\n"
     "  --threads N            worker threads (default: one per core)\n"
     "  --json                 print the verdict as one JSON object\n"
     "  --html FILE            also write an HTML report to FILE\n"
@@ -132,6 +134,14 @@ static int parse_args(int argc, char **argv, struct args *a)
                 return usage_error("--max-steps needs a positive number");
             }
             a->opts.max_steps = n;
+        } else if (is_option(arg, "--memory")) {
+            const char *v = option_value(argc, argv, &i, "--memory");
+            uint64_t mb = 0;
+            if (common_parse_u64(v, 1, (uint64_t)1 << 24, &mb) != 0) {
+                return usage_error(
+                    "--memory needs megabytes, from 1 to 16777216");
+            }
+            a->opts.memory_bytes = (size_t)mb << 20;
         } else if (is_option(arg, "--threads")) {
             const char *v = option_value(argc, argv, &i, "--threads");
             uint64_t n = 0;

@@ -43,6 +43,9 @@ size_t memo_bytes(const struct memo *m)
 static int grow(struct memo *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 1024;
+    if (mem_budget_over(m->budget, cap * sizeof *m->slots)) {
+        return COMMON_ENOMEM;
+    }
     struct memo_slot *slots = big_calloc(cap, sizeof *slots);
     if (slots == NULL) {
         return COMMON_ENOMEM;
@@ -59,6 +62,9 @@ static int grow(struct memo *m)
     free(m->slots);
     m->slots = slots;
     m->cap = cap;
+    if (m->budget != NULL) {
+        m->budget->memo = memo_bytes(m);
+    }
     return 0;
 }
 
@@ -95,10 +101,23 @@ int memo_add(struct memo *m,
         }
     }
     size_t words = 1 + hi - lo;
-    if (m->arena_len + words >= UINT32_MAX || lo > UINT32_MAX ||
-        big_reserve(&m->arena, &m->arena_cap, m->arena_len + words,
-                    sizeof *m->arena) != 0) {
+    if (m->arena_len + words >= UINT32_MAX || lo > UINT32_MAX) {
         return COMMON_ENOMEM;
+    }
+    if (m->arena_len + words > m->arena_cap) {
+        /* big_reserve at least doubles, and copies from the old arena. */
+        size_t want = m->arena_cap * 2 > m->arena_len + words
+                          ? m->arena_cap * 2
+                          : m->arena_len + words;
+        if (want > SIZE_MAX / sizeof *m->arena ||
+            mem_budget_over(m->budget, want * sizeof *m->arena) ||
+            big_reserve(&m->arena, &m->arena_cap, m->arena_len + words,
+                        sizeof *m->arena) != 0) {
+            return COMMON_ENOMEM;
+        }
+        if (m->budget != NULL) {
+            m->budget->memo = memo_bytes(m);
+        }
     }
     uint64_t *r = &m->arena[m->arena_len];
     r[0] = ((uint64_t)lo << 32) | (hi - lo);

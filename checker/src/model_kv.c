@@ -364,9 +364,20 @@ bool model_read_only(const struct pop *op)
     return op->kind == POP_GET || op->kind == POP_CAS_MISMATCH;
 }
 
+/* After a table grew: the budget learns the model's size. */
+static void account(struct model *m)
+{
+    if (m->budget != NULL) {
+        m->budget->model = model_bytes(m);
+    }
+}
+
 static int cache_grow(struct model *m)
 {
     size_t cap = m->cache_cap ? m->cache_cap * 2 : 256;
+    if (mem_budget_over(m->budget, cap * sizeof *m->cache)) {
+        return COMMON_ENOMEM;
+    }
     struct append_memo *c = big_calloc(cap, sizeof *c);
     if (c == NULL) {
         return COMMON_ENOMEM;
@@ -385,6 +396,7 @@ static int cache_grow(struct model *m)
     free(m->cache);
     m->cache = c;
     m->cache_cap = cap;
+    account(m);
     return 0;
 }
 
@@ -403,10 +415,17 @@ static int concat(struct model *m,
         *out = value;
         return 0;
     }
-    if (big_reserve(&m->made, &m->made_cap, m->made_len + 1, sizeof *m->made) !=
+    /* big_reserve doubles, copying from the old table. */
+    bool full = m->made_len + 1 > m->made_cap;
+    if ((full &&
+         mem_budget_over(m->budget, 2 * m->made_cap * sizeof *m->made)) ||
+        big_reserve(&m->made, &m->made_cap, m->made_len + 1, sizeof *m->made) !=
             0 ||
         m->made_len >= UINT32_MAX - 1 - m->first_made) {
         return COMMON_ENOMEM;
+    }
+    if (full) {
+        account(m);
     }
     /* The candidate node goes in the next free place; it is kept only when
      * no history string of the key has its bytes. */

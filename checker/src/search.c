@@ -246,14 +246,23 @@ void search_fini(struct search *s)
     s->best = NULL;
 }
 
-static bool should_stop(const struct search *s,
+static bool should_stop(struct search *s,
                         const struct search_limits *lim,
                         enum search_status *why)
 {
-    if (lim->memory_bytes != 0 &&
-        memo_bytes(&s->memo) + model_bytes(s->m) > lim->memory_bytes) {
-        *why = SEARCH_NOMEM;
-        return true;
+    if (lim->memory_bytes != 0) {
+        size_t model = model_bytes(s->m);
+        if (memo_bytes(&s->memo) + model > lim->memory_bytes) {
+            *why = SEARCH_NOMEM;
+            return true;
+        }
+        /* The memo and the model ask the budget before their tables grow,
+         * so that no doubling overshoots it between these checks. */
+        s->budget.limit = lim->memory_bytes;
+        s->budget.memo = memo_bytes(&s->memo);
+        s->budget.model = model;
+        s->memo.budget = &s->budget;
+        s->m->budget = &s->budget;
     }
     if (lim->min_failed != NULL &&
         atomic_load_explicit(lim->min_failed, memory_order_relaxed) <

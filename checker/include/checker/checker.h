@@ -218,13 +218,16 @@ struct checker_options
      * unknown (unless a key fails first): a budget that, unlike the time
      * budget, gives the same verdict on any machine and at any load. */
     uint64_t max_steps;
-    unsigned threads;    /* 0: the number of online cores */
-    size_t memory_bytes; /* search memory, all keys; 0: half of RAM */
+    unsigned threads; /* 0: the number of online cores */
+    /* Search memory, all keys; 0: the smaller of 4 GiB and a quarter of
+     * the physical memory. Past it the verdict is unknown. */
+    size_t memory_bytes;
 };
 
-/* Defaults: kv (or register for a jepsen-log history), no time budget, one
- * thread per core, half of the physical memory for the search. A search
- * that needs more memory ends with the verdict unknown. */
+/* Defaults: kv (or register for a jepsen-log history), no time or step
+ * budget, one thread per core, the smaller of 4 GiB and a quarter of the
+ * physical memory for the search. A search that needs more memory ends
+ * with the verdict unknown. */
 void checker_options_init(struct checker_options *o);
 
 /* Verdicts carry the exit codes of lincheck. */

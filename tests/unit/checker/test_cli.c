@@ -3,6 +3,7 @@
  * and 3, options before or after FILE, stdin, --json and --html, usage.
  * The path of lincheck is the first argument.
  */
+#define _DEFAULT_SOURCE /* wait4 */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,19 +180,19 @@ static void html_option_writes_the_page(void **state)
     assert_non_null(strstr(err, "cannot write /nonexistent/r.html"));
 }
 
-/* A search past its --timeout, or its --max-steps, exits 3 (unknown). */
-static void timeout_exits_3(void **state)
+/* Writes @name: @n concurrent appends to one key and a read of a value
+ * nobody wrote - about n! states, out of any search's reach. */
+static void write_hard(const char *name, int n)
 {
-    (void)state;
-    FILE *f = fopen(path_of("hard.jsonl"), "w");
+    FILE *f = fopen(path_of(name), "w");
     assert_non_null(f);
-    for (int p = 0; p < 12; p++) {
+    for (int p = 0; p < n; p++) {
         fprintf(f,
                 "{\"process\":%d,\"type\":\"invoke\",\"f\":\"append\","
                 "\"key\":\"x\",\"value\":\"%c\",\"time\":0}\n",
                 p, 'a' + p);
     }
-    for (int p = 0; p < 12; p++) {
+    for (int p = 0; p < n; p++) {
         fprintf(f,
                 "{\"process\":%d,\"type\":\"ok\",\"f\":\"append\","
                 "\"key\":\"x\",\"time\":10}\n",
@@ -202,11 +204,70 @@ static void timeout_exits_3(void **state)
             "{\"process\":99,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
             "\"value\":\"z\",\"time\":30}\n");
     fclose(f);
+}
+
+/* A search past its --timeout, or its --max-steps, exits 3 (unknown). */
+static void timeout_exits_3(void **state)
+{
+    (void)state;
+    write_hard("hard.jsonl", 12);
     assert_int_equal(run("--timeout 0.2 hard.jsonl"), 3);
     assert_int_equal(strncmp(out, "unknown: the time budget ran out", 32), 0);
     assert_int_equal(run("--max-steps=100000 hard.jsonl"), 3);
     assert_int_equal(strncmp(out, "unknown: the step budget ran out", 32), 0);
     assert_int_equal(run("--max-steps 0 hard.jsonl"), 2);
+}
+
+/* Sanitizers multiply a program's memory (shadow, quarantine): RSS then
+ * says nothing about the checker's budget. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define UNDER_SANITIZER 1
+#endif
+#endif
+
+/* A search past --memory MB says unknown, and the process's peak RSS
+ * stays within the budget plus 10%: lincheck runs as a child of its own
+ * (fork, exec, wait4) so that its peak is measured alone. */
+static void memory_budget_holds(void **state)
+{
+    (void)state;
+    write_hard("hard14.jsonl", 14);
+    static const long budgets_mb[] = {48, 160};
+    for (size_t k = 0; k < sizeof budgets_mb / sizeof budgets_mb[0]; k++) {
+        char mb[32];
+        snprintf(mb, sizeof mb, "%ld", budgets_mb[k]);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            FILE *sink = freopen("/dev/null", "w", stdout);
+            (void)sink;
+            execl(lincheck, lincheck, "--threads", "1", "--memory", mb,
+                  path_of("hard14.jsonl"), (char *)NULL);
+            _exit(127);
+        }
+        int status = 0;
+        struct rusage ru;
+        assert_int_equal(wait4(pid, &status, 0, &ru), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 3);
+#ifdef UNDER_SANITIZER
+        print_message(
+            "peak RSS %ld KB for --memory %ld (not checked "
+            "under a sanitizer)\n",
+            ru.ru_maxrss, budgets_mb[k]);
+#else
+        print_message("peak RSS %ld KB for --memory %ld\n", ru.ru_maxrss,
+                      budgets_mb[k]);
+        assert_true(ru.ru_maxrss <= budgets_mb[k] * 1024 * 11 / 10);
+#endif
+    }
+    assert_int_equal(run("--threads 1 --memory 48 hard14.jsonl"), 3);
+    assert_int_equal(strncmp(out, "unknown: the search ran out of memory", 37),
+                     0);
+    assert_int_equal(run("--memory 0 hard14.jsonl"), 2);
 }
 
 /* The test data's formats are read by detection, and jepsen logs use the
@@ -244,6 +305,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(json_output_is_one_object),
         cmocka_unit_test(html_option_writes_the_page),
         cmocka_unit_test(timeout_exits_3),
+        cmocka_unit_test(memory_budget_holds),
         cmocka_unit_test(porcupine_files_check_from_the_command_line),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
