@@ -1,11 +1,15 @@
 /*
  * raftkv-cli: one request to a raft-kv cluster.
  *
- *   raftkv-cli --endpoints HOST:PORT[,...]
+ *   raftkv-cli [--endpoints HOST:PORT[,...]]
  *              (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
- *              [--timeout SECONDS] COMMAND
- *     put KEY VALUE | get KEY | delete KEY | cas KEY EXPECTED NEW |
- *     cas --absent KEY NEW | append KEY VALUE | status
+ *              [--timeout SECONDS] [-w table|json] COMMAND
+ *     put KEY VALUE | get KEY | delete KEY (or del) | cas KEY EXPECTED NEW |
+ *     cas --absent KEY NEW | append KEY VALUE | status | endpoint health
+ *
+ * Options are read by getopt_long: before or after the command, as
+ * "--timeout 3" or "--timeout=3"; "--" ends them. Without --endpoints the
+ * list comes from RAFTKV_ENDPOINTS (etcdctl's ETCDCTL_ENDPOINTS habit).
  *
  * Finding the leader: the request goes to the first endpoint; a follower
  * answers not-leader with the leader's address, which the next attempt
@@ -21,12 +25,17 @@
  * comes (it idled past the cluster's session lifetime), the outcome is
  * unknown and the CLI says so (exit 3).
  *
- * Output: get prints the value alone and a newline; writes print OK;
- * status prints one line per endpoint and the leader. Exit codes: 0 ok,
- * 1 key not found (get, delete) or cas mismatch, 2 bad usage or a request
- * the cluster refuses as invalid, 3 unavailable or timed out.
+ * Output (-w table, the default): get prints the value alone and a
+ * newline; writes print OK; status prints one row per endpoint and the
+ * leader; endpoint health one line per endpoint. -w json prints one JSON
+ * object instead, keys and values in base64 as etcdctl does (they are
+ * bytes). Exit codes: 0 ok, 1 key not found (get, delete) or cas mismatch,
+ * 2 bad usage or a request the cluster refuses as invalid, 3 unavailable
+ * or timed out (for endpoint health: some endpoint is unhealthy).
  */
 #include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,9 +47,10 @@
 
 #define PROGRAM "raftkv-cli"
 #define SYNOPSIS                                                             \
-    "usage: raftkv-cli --endpoints HOST:PORT[,HOST:PORT...]\n"               \
+    "usage: raftkv-cli [--endpoints HOST:PORT[,HOST:PORT...]]\n"             \
     "         (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)" \
-    " [--timeout SECONDS] COMMAND\n"
+    " [--timeout SECONDS]\n"                                                 \
+    "         [-w table|json] COMMAND\n"
 #define ENDPOINTS_MAX 32
 #define CLIENTS_MAX   64
 /* One attempt waits at most this long (a commit under load, an election
@@ -62,6 +72,7 @@ struct cli
     size_t n_clients;
     struct transport_grpc_tls tls; /* empty with --insecure */
     bool secure;
+    bool json; /* -w json */
 };
 
 static void usage(FILE *f)
@@ -76,19 +87,30 @@ static void usage(FILE *f)
             "  cas KEY EXPECTED NEW   set KEY to NEW if it holds EXPECTED\n"
             "  cas --absent KEY NEW   set KEY to NEW if it is absent\n"
             "  append KEY VALUE       append VALUE to KEY's value\n"
+            "  del KEY                the same as delete\n"
             "  status                 every endpoint's role, term, indexes "
             "and leader\n"
+            "  endpoint health        is every endpoint up and does it know "
+            "a leader?\n"
             "\n"
             "  --endpoints LIST       nodes to ask first (followers redirect "
-            "to the leader)\n"
+            "to the leader);\n"
+            "                         default: $RAFTKV_ENDPOINTS\n"
             "  --timeout SECONDS      give up after this long (default 5)\n"
+            "  -w, --write-out table|json\n"
+            "                         output format (default table; json: "
+            "one object,\n"
+            "                         keys and values in base64)\n"
             "%s"
             "  --                     what follows is not an option (values "
             "starting with -)\n"
             "\n"
+            "Options go before or after the command, as --opt VALUE or "
+            "--opt=VALUE.\n"
             "Exit codes: 0 ok, 1 key not found or cas mismatch, 2 bad usage "
             "or invalid\n"
-            "request, 3 unavailable or timed out.\n",
+            "request, 3 unavailable, timed out or (endpoint health) an "
+            "endpoint unhealthy.\n",
             SYNOPSIS, cmd_tls_usage);
 }
 
@@ -314,35 +336,146 @@ static int request(struct cli *c,
     return rc;
 }
 
+/* @n bytes at @p as a JSON string of their base64 (RFC 4648). */
+static void put_base64(const uint8_t *p, size_t n)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    putchar('"');
+    for (size_t k = 0; k < n; k += 3) {
+        uint32_t v = (uint32_t)p[k] << 16;
+        if (k + 1 < n) {
+            v |= (uint32_t)p[k + 1] << 8;
+        }
+        if (k + 2 < n) {
+            v |= p[k + 2];
+        }
+        putchar(abc[(v >> 18) & 63]);
+        putchar(abc[(v >> 12) & 63]);
+        putchar(k + 1 < n ? abc[(v >> 6) & 63] : '=');
+        putchar(k + 2 < n ? abc[v & 63] : '=');
+    }
+    putchar('"');
+}
+
+/* @s as a JSON string (messages and names: escaped, never cut). */
+static void put_json_string(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\u%04x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+    putchar('"');
+}
+
+/* One endpoint's Status: 0 with @st filled, or -1 with @why set (a short
+ * reason: the gRPC status name, or that the answer is not raftkv's) and
+ * @detail (gRPC's message, possibly long). */
+static int ask_status(struct cli *c,
+                      const char *ep,
+                      struct cmd_status *st,
+                      char *why,
+                      size_t why_len,
+                      char *detail,
+                      size_t detail_len,
+                      double *took_ms)
+{
+    uint64_t attempt = c->timeout_ms < ATTEMPT_MS ? c->timeout_ms : ATTEMPT_MS;
+    struct transport_grpc_client *cl = client_for(c, ep);
+    struct transport_grpc_result res;
+    memset(&res, 0, sizeof res);
+    uint64_t t0 = common_now_ns();
+    if (cl == NULL ||
+        transport_grpc_client_call(cl, cmd_method_paths[CMD_STATUS], NULL, 0,
+                                   (unsigned)attempt, &res) != 0) {
+        snprintf(why, why_len, "out of memory");
+        detail[0] = '\0';
+        return -1;
+    }
+    *took_ms = (double)(common_now_ns() - t0) / 1e6;
+    int rv = 0;
+    detail[0] = '\0';
+    if (res.status != TRANSPORT_GRPC_OK) {
+        snprintf(why, why_len, "%s", transport_grpc_status_name(res.status));
+        snprintf(detail, detail_len, "%s", res.message);
+        rv = -1;
+    } else if (cmd_status_decode(res.data, res.len, st) != 0) {
+        snprintf(why, why_len, "not a raftkv node");
+        rv = -1;
+    }
+    free(res.data);
+    return rv;
+}
+
+static void status_json_row(const char *ep,
+                            const struct cmd_status *st,
+                            const char *why,
+                            const char *detail)
+{
+    printf("{\"endpoint\":");
+    put_json_string(ep);
+    if (why != NULL) {
+        printf(",\"error\":");
+        put_json_string(why);
+        printf(",\"detail\":");
+        put_json_string(detail);
+        putchar('}');
+        return;
+    }
+    printf(",\"id\":%llu,\"role\":", (unsigned long long)st->id);
+    put_json_string(st->role);
+    printf(
+        ",\"term\":%llu,\"commit\":%llu,\"applied\":%llu,"
+        "\"last\":%llu,\"leader\":%llu,\"keys\":%llu,"
+        "\"digest\":\"%016llx\",\"snapshot_index\":%llu,"
+        "\"follower_lost_entries\":%llu}",
+        (unsigned long long)st->term, (unsigned long long)st->commit,
+        (unsigned long long)st->applied, (unsigned long long)st->last,
+        (unsigned long long)st->leader_id, (unsigned long long)st->keys,
+        (unsigned long long)st->digest, (unsigned long long)st->snapshot_index,
+        (unsigned long long)st->follower_lost_entries);
+}
+
+/* status: one row per endpoint (an unreachable one in one compact row,
+ * gRPC's long message on stderr), then the leader. */
 static int status(struct cli *c)
 {
-    printf("%-4s %-22s %-13s %6s %8s %8s %8s %6s %6s %-16s\n", "ID", "ENDPOINT",
-           "ROLE", "TERM", "COMMIT", "APPLIED", "LAST", "LEADER", "KEYS",
-           "DIGEST");
+    if (c->json) {
+        printf("{\"endpoints\":[");
+    } else {
+        printf("%-4s %-22s %-13s %6s %8s %8s %8s %6s %6s %s\n", "ID",
+               "ENDPOINT", "ROLE", "TERM", "COMMIT", "APPLIED", "LAST",
+               "LEADER", "KEYS", "DIGEST");
+    }
     raft_id leader = 0;
     raft_term leader_term = 0;
     char leader_address[CMD_ADDRESS_MAX] = "";
     size_t answered = 0;
-    uint64_t attempt = c->timeout_ms < ATTEMPT_MS ? c->timeout_ms : ATTEMPT_MS;
     for (size_t k = 0; k < c->n_endpoints; k++) {
         const char *ep = c->endpoints[k];
-        struct transport_grpc_client *cl = client_for(c, ep);
-        struct transport_grpc_result res;
         struct cmd_status st;
-        if (cl == NULL ||
-            transport_grpc_client_call(cl, cmd_method_paths[CMD_STATUS], NULL,
-                                       0, (unsigned)attempt, &res) != 0) {
-            fprintf(stderr, "raftkv-cli: out of memory\n");
-            return COMMON_EXIT_UNKNOWN;
-        }
-        if (res.status != TRANSPORT_GRPC_OK) {
-            printf("%-4s %-22s unreachable (%s%s%s)\n", "-", ep,
-                   transport_grpc_status_name(res.status),
-                   res.message[0] != '\0' ? ": " : "", res.message);
-        } else if (cmd_status_decode(res.data, res.len, &st) != 0) {
-            printf("%-4s %-22s not a raftkv node\n", "-", ep);
+        char why[64];
+        char detail[512];
+        double took;
+        bool ok = ask_status(c, ep, &st, why, sizeof why, detail, sizeof detail,
+                             &took) == 0;
+        if (c->json) {
+            printf(k > 0 ? "," : "");
+            status_json_row(ep, &st, ok ? NULL : why, detail);
+        } else if (!ok) {
+            printf("%-4s %-22s %-13s %6s %8s %8s %8s %6s %6s %s\n", "-", ep,
+                   "unreachable", "-", "-", "-", "-", "-", "-", why);
+            if (detail[0] != '\0') {
+                fprintf(stderr, "raftkv-cli: %s: %s: %s\n", ep, why, detail);
+            }
         } else {
-            answered++;
             printf(
                 "%-4llu %-22s %-13s %6llu %8llu %8llu %8llu %6llu %6llu "
                 "%016llx\n",
@@ -357,6 +490,9 @@ static int status(struct cli *c)
                     "acknowledged (see this node's log)\n",
                     (unsigned long long)st.follower_lost_entries);
             }
+        }
+        if (ok) {
+            answered++;
             if (st.leader_id != 0 && st.term >= leader_term) {
                 leader = st.leader_id;
                 leader_term = st.term;
@@ -364,9 +500,18 @@ static int status(struct cli *c)
                          st.leader_address);
             }
         }
-        free(res.data);
     }
-    if (leader != 0) {
+    if (c->json) {
+        printf("],\"leader\":");
+        if (leader != 0) {
+            printf("{\"id\":%llu,\"address\":", (unsigned long long)leader);
+            put_json_string(leader_address);
+            printf(",\"term\":%llu}", (unsigned long long)leader_term);
+        } else {
+            printf("null");
+        }
+        printf("}\n");
+    } else if (leader != 0) {
         printf("leader: node %llu (%s), term %llu\n",
                (unsigned long long)leader,
                leader_address[0] != '\0' ? leader_address : "address unknown",
@@ -379,6 +524,56 @@ static int status(struct cli *c)
         return COMMON_EXIT_UNKNOWN;
     }
     return COMMON_EXIT_OK;
+}
+
+/* endpoint health: an endpoint is healthy when it answers Status and knows
+ * a leader (etcdctl's endpoint health asks for a quorum read; a node that
+ * knows a leader of its term has heard from a quorum's leader). Exit 0
+ * only when every endpoint is healthy. */
+static int health(struct cli *c)
+{
+    size_t healthy = 0;
+    if (c->json) {
+        putchar('[');
+    }
+    for (size_t k = 0; k < c->n_endpoints; k++) {
+        const char *ep = c->endpoints[k];
+        struct cmd_status st;
+        char why[64];
+        char detail[512];
+        double took = 0;
+        bool ok = ask_status(c, ep, &st, why, sizeof why, detail, sizeof detail,
+                             &took) == 0;
+        if (ok && st.leader_id == 0) {
+            ok = false;
+            snprintf(why, sizeof why, "no leader known");
+        }
+        healthy += ok;
+        if (c->json) {
+            printf("%s{\"endpoint\":", k > 0 ? "," : "");
+            put_json_string(ep);
+            printf(",\"health\":%s,\"took_ms\":%.3f", ok ? "true" : "false",
+                   took);
+            if (!ok) {
+                printf(",\"error\":");
+                put_json_string(why);
+            }
+            putchar('}');
+        } else if (ok) {
+            printf("%s is healthy: node %llu, %s, term %llu, took %.1f ms\n",
+                   ep, (unsigned long long)st.id, st.role,
+                   (unsigned long long)st.term, took);
+        } else {
+            printf("%s is unhealthy: %s\n", ep, why);
+            if (detail[0] != '\0') {
+                fprintf(stderr, "raftkv-cli: %s: %s: %s\n", ep, why, detail);
+            }
+        }
+    }
+    if (c->json) {
+        printf("]\n");
+    }
+    return healthy == c->n_endpoints ? COMMON_EXIT_OK : COMMON_EXIT_UNKNOWN;
 }
 
 static int parse_endpoints(struct cli *c, const char *list)
@@ -411,70 +606,154 @@ static struct common_buf text(const char *s)
     return b;
 }
 
+enum {
+    OPT_ENDPOINTS = 256,
+    OPT_TIMEOUT,
+    OPT_ABSENT,
+    OPT_INSECURE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_CA,
+};
+
+static const struct option long_options[] = {
+    {"endpoints", required_argument, NULL, OPT_ENDPOINTS},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"absent", no_argument, NULL, OPT_ABSENT},
+    {"write-out", required_argument, NULL, 'w'},
+    {"help", no_argument, NULL, 'h'},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+/* Says what is wrong, then the usage line: exit 2. */
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "raftkv-cli: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    cmd_usage_short(PROGRAM, SYNOPSIS);
+    return COMMON_EXIT_USAGE;
+}
+
+/* The answer to a key-value command, as -w asks. */
+static int print_answer(const struct cli *c,
+                        const char *cmd,
+                        enum cmd_method method,
+                        const struct kv_request *req,
+                        const struct cmd_response *r)
+{
+    const char *result = r->code == KV_NOT_FOUND  ? "not-found"
+                         : r->code == KV_MISMATCH ? "mismatch"
+                                                  : "ok";
+    int rc = r->code == KV_OK ? COMMON_EXIT_OK : COMMON_EXIT_FAILED;
+    if (c->json) {
+        printf("{\"command\":\"%s\",\"key\":", cmd);
+        put_base64(req->key.base, req->key.len);
+        printf(",\"result\":\"%s\",\"index\":%llu", result,
+               (unsigned long long)r->index);
+        if (method == CMD_GET && r->code == KV_OK) {
+            printf(",\"value\":");
+            put_base64(r->value, r->value_len);
+        }
+        printf("}\n");
+    } else if (r->code == KV_NOT_FOUND) {
+        fprintf(stderr, "raftkv-cli: key not found\n");
+    } else if (r->code == KV_MISMATCH) {
+        fprintf(stderr,
+                "raftkv-cli: cas failed: the key does not hold the expected "
+                "value\n");
+    } else if (method == CMD_GET) {
+        if (r->value_len > 0) {
+            fwrite(r->value, 1, r->value_len, stdout);
+        }
+        fputc('\n', stdout);
+    } else {
+        puts("OK");
+    }
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static struct cli c;
     c.timeout_ms = 5000;
     const char *endpoints = NULL;
     bool absent = false;
-    const char *args[8];
-    size_t n_args = 0;
-    bool options_done = false;
     struct cmd_tls_flags tls_flags = {0};
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        int took = options_done ? 0 : cmd_tls_flag(PROGRAM, a, v, &tls_flags);
-        if (took < 0) {
-            cmd_usage_short(PROGRAM, SYNOPSIS);
-            return COMMON_EXIT_USAGE;
-        } else if (took > 0) {
-            k += took - 1;
-            continue;
+    opterr = 0; /* the messages below say more */
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":w:h", long_options, NULL)) != -1) {
+        const char *flag = NULL;
+        switch (ch) {
+            case 'h':
+                usage(stdout);
+                return COMMON_EXIT_OK;
+            case 'w':
+                if (strcmp(optarg, "json") != 0 &&
+                    strcmp(optarg, "table") != 0) {
+                    return usage_error("-w takes table or json, not '%s'",
+                                       optarg);
+                }
+                c.json = strcmp(optarg, "json") == 0;
+                break;
+            case OPT_ENDPOINTS:
+                endpoints = optarg;
+                break;
+            case OPT_TIMEOUT:
+                if (cmd_parse_seconds_ms(optarg, 3600, &c.timeout_ms) != 0) {
+                    return usage_error(
+                        "--timeout needs seconds (> 0, at most "
+                        "3600), not '%s'",
+                        optarg);
+                }
+                break;
+            case OPT_ABSENT:
+                absent = true;
+                break;
+            case OPT_INSECURE:
+                flag = "--insecure";
+                break;
+            case OPT_TLS_CERT:
+                flag = "--tls-cert";
+                break;
+            case OPT_TLS_KEY:
+                flag = "--tls-key";
+                break;
+            case OPT_TLS_CA:
+                flag = "--tls-ca";
+                break;
+            case ':':
+                return usage_error("%s needs a value", argv[optind - 1]);
+            default:
+                return usage_error("unknown option %s", argv[optind - 1]);
         }
-        if (!options_done && strcmp(a, "--") == 0) {
-            options_done = true;
-        } else if (!options_done &&
-                   (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
-            usage(stdout);
-            return COMMON_EXIT_OK;
-        } else if (!options_done && strcmp(a, "--endpoints") == 0) {
-            if (v == NULL) {
-                fprintf(stderr, "raftkv-cli: --endpoints needs a list\n");
-                cmd_usage_short(PROGRAM, SYNOPSIS);
-                return COMMON_EXIT_USAGE;
-            }
-            endpoints = v;
-            k++;
-        } else if (!options_done && strcmp(a, "--timeout") == 0) {
-            if (cmd_parse_seconds_ms(v, 3600, &c.timeout_ms) != 0) {
-                fprintf(stderr,
-                        "raftkv-cli: --timeout needs seconds (> 0, at most "
-                        "3600)\n");
-                cmd_usage_short(PROGRAM, SYNOPSIS);
-                return COMMON_EXIT_USAGE;
-            }
-            k++;
-        } else if (!options_done && strcmp(a, "--absent") == 0) {
-            absent = true;
-        } else if (!options_done && a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "raftkv-cli: unknown option %s\n", a);
-            cmd_usage_short(PROGRAM, SYNOPSIS);
-            return COMMON_EXIT_USAGE;
-        } else if (n_args < sizeof args / sizeof args[0]) {
-            args[n_args++] = a;
-        } else {
-            fprintf(stderr, "raftkv-cli: too many arguments\n");
+        if (flag != NULL &&
+            cmd_tls_flag(PROGRAM, flag, optarg != NULL ? optarg : "",
+                         &tls_flags) < 0) {
             cmd_usage_short(PROGRAM, SYNOPSIS);
             return COMMON_EXIT_USAGE;
         }
     }
+    char **args = argv + optind;
+    size_t n_args = (size_t)(argc - optind);
+    if (endpoints == NULL) {
+        endpoints = getenv("RAFTKV_ENDPOINTS");
+    }
     if (endpoints == NULL || n_args == 0) {
-        fprintf(
-            stderr, "raftkv-cli: %s\n",
-            endpoints == NULL ? "--endpoints is required" : "no command given");
-        cmd_usage_short(PROGRAM, SYNOPSIS);
-        return COMMON_EXIT_USAGE;
+        return usage_error("%s", endpoints == NULL
+                                     ? "--endpoints (or RAFTKV_ENDPOINTS) is "
+                                       "required"
+                                     : "no command given");
     }
     if (parse_endpoints(&c, endpoints) != 0) {
         fprintf(stderr, "raftkv-cli: --endpoints takes up to %d HOST:PORT\n",
@@ -486,13 +765,15 @@ int main(int argc, char **argv)
     memset(&req, 0, sizeof req);
     enum cmd_method method;
     size_t want;
+    bool health_cmd = false;
     if (strcmp(cmd, "put") == 0) {
         method = CMD_PUT;
         want = 3;
     } else if (strcmp(cmd, "get") == 0) {
         method = CMD_GET;
         want = 2;
-    } else if (strcmp(cmd, "delete") == 0) {
+    } else if (strcmp(cmd, "delete") == 0 || strcmp(cmd, "del") == 0) {
+        cmd = "delete";
         method = CMD_DELETE;
         want = 2;
     } else if (strcmp(cmd, "cas") == 0) {
@@ -504,24 +785,25 @@ int main(int argc, char **argv)
     } else if (strcmp(cmd, "status") == 0) {
         method = CMD_STATUS;
         want = 1;
+    } else if (strcmp(cmd, "endpoint") == 0 && n_args == 2 &&
+               strcmp(args[1], "health") == 0) {
+        method = CMD_STATUS;
+        want = 2;
+        health_cmd = true;
     } else {
-        fprintf(stderr, "raftkv-cli: unknown command '%s'\n", cmd);
-        cmd_usage_short(PROGRAM, SYNOPSIS);
-        return COMMON_EXIT_USAGE;
+        return usage_error("unknown command '%s'", args[0]);
     }
     if (n_args != want || (absent && method != CMD_CAS)) {
-        fprintf(stderr, "raftkv-cli: wrong arguments for %s\n", cmd);
-        cmd_usage_short(PROGRAM, SYNOPSIS);
-        return COMMON_EXIT_USAGE;
+        return usage_error("wrong arguments for %s", cmd);
     }
     if (cmd_tls_load(PROGRAM, &tls_flags, 0, NULL, &c.tls, &c.secure) != 0) {
         return COMMON_EXIT_USAGE;
     }
     int rc;
     if (method == CMD_STATUS) {
-        rc = status(&c);
+        rc = health_cmd ? health(&c) : status(&c);
         cli_fini(&c);
-        return rc;
+        return fflush(stdout) == 0 ? rc : COMMON_EXIT_UNKNOWN;
     }
     req.seq = 1; /* a write's session comes from its registration below */
     req.key = text(args[1]);
@@ -555,23 +837,7 @@ int main(int argc, char **argv)
     if (rc != 0) {
         return rc;
     }
-    rc = COMMON_EXIT_OK;
-    if (r.code == KV_NOT_FOUND) {
-        fprintf(stderr, "raftkv-cli: key not found\n");
-        rc = COMMON_EXIT_FAILED;
-    } else if (r.code == KV_MISMATCH) {
-        fprintf(stderr,
-                "raftkv-cli: cas failed: the key does not hold the expected "
-                "value\n");
-        rc = COMMON_EXIT_FAILED;
-    } else if (method == CMD_GET) {
-        if (r.value_len > 0) {
-            fwrite(r.value, 1, r.value_len, stdout);
-        }
-        fputc('\n', stdout);
-    } else {
-        puts("OK");
-    }
+    rc = print_answer(&c, cmd, method, &req, &r);
     free(r.value);
     if (fflush(stdout) != 0) {
         return COMMON_EXIT_UNKNOWN;

@@ -145,6 +145,71 @@ static void cli_commands_and_exit_codes(void **state)
     assert_non_null(strstr(out, " leader "));
 }
 
+/* The habits of etcdctl and getopt_long: --opt=value, RAFTKV_ENDPOINTS,
+ * del, -w json (keys and values in base64), endpoint health, and one
+ * compact row for an endpoint that does not answer. */
+static void cli_fits_the_habits_of_the_field(void **state)
+{
+    (void)state;
+    char eq[96];
+    snprintf(eq, sizeof eq, "--endpoints=%s", endpoint);
+    assert_int_equal(run(CLI_BIN, eq, "--insecure", "--timeout=5", "put",
+                         "habit", "v", NULL),
+                     0);
+    assert_string_equal(out, "OK\n");
+    assert_int_equal(setenv("RAFTKV_ENDPOINTS", endpoint, 1), 0);
+    assert_int_equal(run(CLI_BIN, "--insecure", "get", "habit", NULL), 0);
+    assert_string_equal(out, "v\n");
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "-w", "json", "get", "habit", NULL), 0);
+    assert_non_null(strstr(out,
+                           "\"command\":\"get\",\"key\":\"aGFiaXQ=\","
+                           "\"result\":\"ok\""));
+    assert_non_null(strstr(out, "\"value\":\"dg==\"}"));
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "del", "habit", "-w=json", NULL),
+        2); /* -w=json is not how short options go */
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "del", "habit", "--write-out=json", NULL),
+        0);
+    assert_non_null(strstr(out, "\"command\":\"delete\""));
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "-w", "json", "get", "habit", NULL), 1);
+    assert_non_null(strstr(out, "\"result\":\"not-found\""));
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "-w", "yaml", "get", "habit", NULL), 2);
+    assert_non_null(strstr(err, "-w takes table or json"));
+    assert_int_equal(run(CLI_BIN, "--insecure", "endpoint", "health", NULL), 0);
+    assert_non_null(strstr(out, " is healthy: node 1, leader, term "));
+    /* A second endpoint where nothing listens: one compact row, the
+     * details on stderr, and an unhealthy endpoint is exit 3. */
+    char two[160];
+    snprintf(two, sizeof two, "%s,127.0.0.1:%u", endpoint, procs_free_port());
+    assert_int_equal(setenv("RAFTKV_ENDPOINTS", two, 1), 0);
+    assert_int_equal(
+        run(CLI_BIN, "--insecure", "--timeout", "1", "status", NULL), 0);
+    const char *row = strstr(out, "unreachable");
+    assert_non_null(row);
+    const char *eol = strchr(row, '\n');
+    assert_non_null(eol);
+    /* The row ends with the status name: no raw gRPC message in it. */
+    assert_true(eol - row > 11 && strncmp(eol - 11, "UNAVAILABLE", 11) == 0);
+    assert_null(memchr(row, ':', (size_t)(eol - row)));
+    assert_non_null(strstr(err, "UNAVAILABLE"));
+    assert_int_equal(run(CLI_BIN, "--insecure", "--timeout", "1", "-w", "json",
+                         "status", NULL),
+                     0);
+    assert_non_null(strstr(out, "\"error\":\"UNAVAILABLE\""));
+    assert_non_null(strstr(out, "\"leader\":{\"id\":1,"));
+    assert_int_equal(run(CLI_BIN, "--insecure", "--timeout", "1", "endpoint",
+                         "health", NULL),
+                     3);
+    assert_non_null(strstr(out, "is unhealthy: UNAVAILABLE"));
+    assert_int_equal(unsetenv("RAFTKV_ENDPOINTS"), 0);
+    assert_int_equal(run(CLI_BIN, "--insecure", "get", "habit", NULL), 2);
+    assert_non_null(strstr(err, "RAFTKV_ENDPOINTS"));
+}
+
 /* Bad flags and arguments exit 2 with the usage line, before any network
  * activity. */
 static void cli_and_server_bad_flags_exit_2(void **state)
@@ -718,6 +783,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cli_commands_and_exit_codes),
+        cmocka_unit_test(cli_fits_the_habits_of_the_field),
         cmocka_unit_test(cli_and_server_bad_flags_exit_2),
         cmocka_unit_test(cli_unreachable_cluster_exits_3),
         cmocka_unit_test(server_port_in_use_exits_3),
