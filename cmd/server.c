@@ -39,6 +39,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -523,6 +524,42 @@ static int flag_u64(const char *name,
 
 /* Fills @o from the command line; returns -1 after printing why (exit 2),
  * 1 for --help. */
+
+/* Every flag, for getopt_long ("--flag VALUE" or "--flag=VALUE"); the
+ * parser below tells them apart by name. */
+static const struct option server_options[] = {
+    {"help", no_argument, NULL, 'h'},
+    {"quiet", no_argument, NULL, 0},
+    {"allow-clients-without-cert", no_argument, NULL, 0},
+    {"insecure", no_argument, NULL, 0},
+    {"tls-cert", required_argument, NULL, 0},
+    {"tls-key", required_argument, NULL, 0},
+    {"tls-ca", required_argument, NULL, 0},
+    {"id", required_argument, NULL, 0},
+    {"cluster", required_argument, NULL, 0},
+    {"data-dir", required_argument, NULL, 0},
+    {"cluster-token", required_argument, NULL, 0},
+    {"listen", required_argument, NULL, 0},
+    {"tick-ms", required_argument, NULL, 0},
+    {"election-ticks", required_argument, NULL, 0},
+    {"heartbeat-ticks", required_argument, NULL, 0},
+    {"snapshot-entries", required_argument, NULL, 0},
+    {"snapshot-trailing", required_argument, NULL, 0},
+    {"max-connections", required_argument, NULL, 0},
+    {"max-connections-per-ip", required_argument, NULL, 0},
+    {"connection-rate-per-ip", required_argument, NULL, 0},
+    {"max-streams", required_argument, NULL, 0},
+    {"max-waiting", required_argument, NULL, 0},
+    {"max-waiting-per-ip", required_argument, NULL, 0},
+    {"max-unread-mb", required_argument, NULL, 0},
+    {"max-unread-mb-per-ip", required_argument, NULL, 0},
+    {"grpc-memory-mb", required_argument, NULL, 0},
+    {"idle-timeout", required_argument, NULL, 0},
+    {"handshake-timeout", required_argument, NULL, 0},
+    {"request-timeout", required_argument, NULL, 0},
+    {NULL, 0, NULL, 0},
+};
+
 static int parse_flags(int argc, char **argv, struct options *o)
 {
     memset(o, 0, sizeof *o);
@@ -545,29 +582,36 @@ static int parse_flags(int argc, char **argv, struct options *o)
     uint64_t u = 0;
     const char *cluster = NULL;
     bool have_id = false;
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
+    opterr = 0; /* the messages below say more */
+    optind = 1;
+    int ch;
+    int idx = 0;
+    while ((ch = getopt_long(argc, argv, ":h", server_options, &idx)) != -1) {
+        if (ch == 'h') {
+            return 1;
+        } else if (ch == ':') {
+            fprintf(stderr, "raftkv-server: missing a value after %s\n",
+                    argv[optind - 1]);
+            return -1;
+        } else if (ch == '?') {
+            fprintf(stderr, "raftkv-server: unknown option %s\n",
+                    argv[optind - 1]);
+            return -1;
+        }
+        char a[64];
+        snprintf(a, sizeof a, "--%s", server_options[idx].name);
+        const char *v = optarg;
         int rv = 0;
         int took = cmd_tls_flag(PROGRAM, a, v, &o->tls);
         if (took < 0) {
             return -1;
         } else if (took > 0) {
-            k += took - 1;
             continue;
         }
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            return 1;
-        } else if (strcmp(a, "--quiet") == 0) {
+        if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
-            continue;
         } else if (strcmp(a, "--allow-clients-without-cert") == 0) {
             o->clients_without_cert = true;
-            continue;
-        } else if (v == NULL || a[0] != '-') {
-            fprintf(stderr, "raftkv-server: %s %s\n",
-                    a[0] == '-' ? "missing a value after" : "unexpected", a);
-            return -1;
         } else if (strcmp(a, "--id") == 0) {
             rv = flag_u64(a, v, 1, UINT64_MAX, &o->id);
             have_id = true;
@@ -629,14 +673,14 @@ static int parse_flags(int argc, char **argv, struct options *o)
                         "(> 0, at most 3600)\n");
                 rv = -1;
             }
-        } else {
-            fprintf(stderr, "raftkv-server: unknown option %s\n", a);
-            return -1;
         }
         if (rv != 0) {
             return -1;
         }
-        k++;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "raftkv-server: unexpected %s\n", argv[optind]);
+        return -1;
     }
     if (!have_id || cluster == NULL || o->data_dir == NULL) {
         fprintf(stderr,

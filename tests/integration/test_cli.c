@@ -246,6 +246,24 @@ static void cli_and_server_bad_flags_exit_2(void **state)
                          "--data-dir", dir, NULL),
                      2);
     assert_non_null(strstr(err, "node 2 is not in --cluster"));
+    /* getopt_long: --flag=value reads the same as --flag value. */
+    assert_int_equal(
+        run(SERVER_BIN, "--id=2", "--cluster=1=h:1", "--data-dir", dir, NULL),
+        2);
+    assert_non_null(strstr(err, "node 2 is not in --cluster"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id=1", "--cluster=1=h:1", "--data-dir=", NULL), 2);
+    assert_non_null(strstr(err, "--data-dir is empty"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1",
+                         "--data-dir", dir, "stray", NULL),
+                     2);
+    assert_non_null(strstr(err, "unexpected stray"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1",
+                         "--data-dir", dir, "--bogus", NULL),
+                     2);
+    assert_non_null(strstr(err, "unknown option --bogus"));
+    assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", NULL), 2);
+    assert_non_null(strstr(err, "missing a value after --cluster"));
     assert_int_equal(run(SERVER_BIN, "--id", "1", "--cluster", "1=h:1,1=h:2",
                          "--data-dir", dir, NULL),
                      2);
