@@ -14,6 +14,7 @@
  * getrusage. Porcupine's own figures, quoted for the ratios, were taken on
  * a 2-core machine like ours.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -278,23 +279,43 @@ static int generate_main(int argc, char **argv)
 {
     struct checker_gen_options o;
     generated_options(&o);
-    o.ops = (size_t)strtoull(argv[2], NULL, 10);
-    for (int i = 3; i + 1 < argc; i += 2) {
-        const char *v = argv[i + 1];
-        if (strcmp(argv[i], "--keys") == 0) {
-            o.keys = (size_t)strtoull(v, NULL, 10);
-        } else if (strcmp(argv[i], "--processes") == 0) {
-            o.processes = (size_t)strtoull(v, NULL, 10);
-        } else if (strcmp(argv[i], "--info") == 0) {
-            o.info_rate = strtod(v, NULL);
-        } else if (strcmp(argv[i], "--fail") == 0) {
-            o.fail_rate = strtod(v, NULL);
-        } else if (strcmp(argv[i], "--seed") == 0) {
-            o.seed = strtoull(v, NULL, 0);
-        } else {
-            die("unknown option", argv[i]);
+    static const struct option opts[] = {
+        {"keys", required_argument, NULL, 'k'},
+        {"processes", required_argument, NULL, 'p'},
+        {"info", required_argument, NULL, 'i'},
+        {"fail", required_argument, NULL, 'f'},
+        {"seed", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    /* argv[1] is --generate: getopt starts after it, and OPS is the one
+     * argument that is not an option. */
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc - 1, argv + 1, ":", opts, NULL)) != -1) {
+        switch (ch) {
+            case 'k':
+                o.keys = (size_t)strtoull(optarg, NULL, 10);
+                break;
+            case 'p':
+                o.processes = (size_t)strtoull(optarg, NULL, 10);
+                break;
+            case 'i':
+                o.info_rate = strtod(optarg, NULL);
+                break;
+            case 'f':
+                o.fail_rate = strtod(optarg, NULL);
+                break;
+            case 's':
+                o.seed = strtoull(optarg, NULL, 0);
+                break;
+            default:
+                die("unknown option or missing value", argv[optind]);
         }
     }
+    if (optind + 1 != argc - 1) {
+        die("--generate takes one number of ops", NULL);
+    }
+    o.ops = (size_t)strtoull(argv[optind + 1], NULL, 10);
     if (o.processes == 0) {
         die("--processes must be at least 1", NULL);
     }
@@ -320,13 +341,22 @@ int main(int argc, char **argv)
     if (b.testdata == NULL) {
         b.testdata = CHECKER_BENCH_TESTDATA;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc) {
-            b.runs = atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
-            b.threads = (unsigned)atoi(argv[++i]);
-        } else if (strcmp(argv[i], "--testdata") == 0 && i + 1 < argc) {
-            b.testdata = argv[++i];
+    static const struct option opts[] = {
+        {"runs", required_argument, NULL, 'r'},
+        {"threads", required_argument, NULL, 't'},
+        {"testdata", required_argument, NULL, 'd'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1 ||
+           optind < argc) {
+        if (ch == 'r') {
+            b.runs = atoi(optarg);
+        } else if (ch == 't') {
+            b.threads = (unsigned)atoi(optarg);
+        } else if (ch == 'd') {
+            b.testdata = optarg;
         } else {
             fprintf(stderr,
                     "usage: checker-bench [--runs N] [--threads N] "

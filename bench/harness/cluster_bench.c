@@ -8,6 +8,7 @@
  *
  *   cluster-bench [--seconds S] [--runs R] [--clients N]... [--gets PCT]
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,26 +136,34 @@ int main(int argc, char **argv)
     unsigned gets = 50;
     unsigned counts[8];
     int n_counts = 0;
-    for (int k = 1; k < argc; k++) {
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(argv[k], "--seconds") == 0 && v) {
-            seconds = atof(v);
-            k++;
-        } else if (strcmp(argv[k], "--runs") == 0 && v) {
-            runs = atoi(v);
-            k++;
-        } else if (strcmp(argv[k], "--gets") == 0 && v) {
-            gets = (unsigned)atoi(v);
-            k++;
-        } else if (strcmp(argv[k], "--clients") == 0 && v && n_counts < 8) {
-            counts[n_counts++] = (unsigned)atoi(v);
-            k++;
+    static const struct option opts[] = {
+        {"seconds", required_argument, NULL, 's'},
+        {"runs", required_argument, NULL, 'r'},
+        {"gets", required_argument, NULL, 'g'},
+        {"clients", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    bool bad = false;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (ch == 's') {
+            seconds = atof(optarg);
+        } else if (ch == 'r') {
+            runs = atoi(optarg);
+        } else if (ch == 'g') {
+            gets = (unsigned)atoi(optarg);
+        } else if (ch == 'c' && n_counts < 8) {
+            counts[n_counts++] = (unsigned)atoi(optarg);
         } else {
-            fprintf(stderr,
-                    "usage: cluster-bench [--seconds S] [--runs R] "
-                    "[--clients N]... [--gets PCT]\n");
-            return 2;
+            bad = true;
         }
+    }
+    if (bad || optind < argc) {
+        fprintf(stderr,
+                "usage: cluster-bench [--seconds S] [--runs R] "
+                "[--clients N]... [--gets PCT]\n");
+        return 2;
     }
     if (seconds <= 0 || runs < 1 || runs > 15 || gets > 100) {
         fprintf(stderr, "cluster-bench: bad arguments\n");

@@ -8,6 +8,7 @@
  *
  *   sim-bench [--runs R] [SCENARIO.yaml]
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,15 +28,25 @@ int main(int argc, char **argv)
 {
     const char *path = SIM_BENCH_SCENARIO;
     int runs = 5;
-    for (int k = 1; k < argc; k++) {
-        if (strcmp(argv[k], "--runs") == 0 && k + 1 < argc) {
-            runs = atoi(argv[++k]);
-        } else if (argv[k][0] != '-') {
-            path = argv[k];
-        } else {
+    static const struct option opts[] = {
+        {"runs", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (ch != 'r') {
             fprintf(stderr, "usage: sim-bench [--runs R] [SCENARIO.yaml]\n");
             return 2;
         }
+        runs = atoi(optarg);
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "usage: sim-bench [--runs R] [SCENARIO.yaml]\n");
+        return 2;
+    }
+    if (optind < argc) {
+        path = argv[optind];
     }
     if (runs < 1 || runs > 50) {
         fprintf(stderr, "sim-bench: --runs takes 1..50\n");

@@ -16,6 +16,7 @@
  * every key is written once before the measurement. One thread, one
  * completion queue; each completion starts the next request at once.
  */
+#include <getopt.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -443,18 +444,35 @@ static int parse_args(int argc, char **argv, struct opts *o)
     bool have_op = false;
     struct transport_grpc_tls_files files = {0};
     bool insecure = false;
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        char *v = k + 1 < argc ? argv[k + 1] : NULL;
+    static const struct option opts[] = {
+        {"insecure", no_argument, NULL, 0},
+        {"tls-ca", required_argument, NULL, 0},
+        {"tls-cert", required_argument, NULL, 0},
+        {"tls-key", required_argument, NULL, 0},
+        {"target", required_argument, NULL, 0},
+        {"op", required_argument, NULL, 0},
+        {"endpoints", required_argument, NULL, 0},
+        {"inflight", required_argument, NULL, 0},
+        {"seconds", required_argument, NULL, 0},
+        {"warmup", required_argument, NULL, 0},
+        {"keys", required_argument, NULL, 0},
+        {"value-size", required_argument, NULL, 0},
+        {"deadline-ms", required_argument, NULL, 0},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    int idx = 0;
+    while ((ch = getopt_long(argc, argv, ":", opts, &idx)) != -1) {
+        if (ch != 0) {
+            return -1; /* unknown, or no value */
+        }
+        char a[32];
+        snprintf(a, sizeof a, "--%s", opts[idx].name);
+        char *v = optarg;
         if (strcmp(a, "--insecure") == 0) {
             insecure = true;
-            continue;
-        }
-        if (v == NULL) {
-            return -1;
-        }
-        k++;
-        if (strcmp(a, "--tls-ca") == 0) {
+        } else if (strcmp(a, "--tls-ca") == 0) {
             files.ca_file = v;
         } else if (strcmp(a, "--tls-cert") == 0) {
             files.cert_file = v;
@@ -499,6 +517,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
         } else {
             return -1;
         }
+    }
+    if (optind < argc) {
+        return -1;
     }
     if (!have_target || !have_op || o->n_endpoints == 0 || o->inflight < 1 ||
         o->inflight > MAX_INFLIGHT || !(o->seconds > 0) || o->warmup < 0 ||

@@ -12,6 +12,7 @@
  * For each batch size it prints the median over R runs of committed
  * proposals per second and the cost per proposal, then peak RSS.
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,36 +169,49 @@ int main(int argc, char **argv)
     int runs = 5;
     uint64_t batches[16];
     int n_batches = 0;
-    /* Flags come in pairs: --name VALUE. */
-    for (int k = 1; k < argc; k += 2) {
-        const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+    static const struct option opts[] = {
+        {"proposals", required_argument, NULL, 'p'},
+        {"size", required_argument, NULL, 's'},
+        {"runs", required_argument, NULL, 'r'},
+        {"batch", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    int idx = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, &idx)) != -1) {
+        if (ch == 'h') {
             usage();
             return 0;
         }
-        if (v == NULL) {
+        if (ch == '?' || ch == ':') {
+            fprintf(stderr, "raft-bench: %s %s\n",
+                    ch == '?' ? "unknown option" : "missing a value after",
+                    argv[optind - 1]);
             usage();
             return 2;
         }
         uint64_t x = 0;
-        if (common_parse_u64(v, 1, UINT64_MAX, &x) != 0) {
+        if (common_parse_u64(optarg, 1, UINT64_MAX, &x) != 0) {
             fprintf(stderr,
-                    "raft-bench: %s needs a positive number, got '%s'\n", a, v);
+                    "raft-bench: --%s needs a positive number, got '%s'\n",
+                    opts[idx].name, optarg);
             return 2;
         }
-        if (strcmp(a, "--proposals") == 0) {
+        if (ch == 'p') {
             total = x;
-        } else if (strcmp(a, "--size") == 0) {
+        } else if (ch == 's') {
             size = (size_t)x;
-        } else if (strcmp(a, "--runs") == 0) {
+        } else if (ch == 'r') {
             runs = (int)(x > 99 ? 99 : x);
-        } else if (strcmp(a, "--batch") == 0 && n_batches < 16) {
+        } else if (n_batches < 16) {
             batches[n_batches++] = x;
-        } else {
-            usage();
-            return 2;
         }
+    }
+    if (optind < argc) {
+        usage();
+        return 2;
     }
     if (n_batches == 0) {
         const uint64_t dflt[] = {1, 16, 256, 4096};

@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -537,33 +538,46 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     struct config c = {"/tmp", 5, 2.0, 1024, 1000000};
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(a, "--quick") == 0) {
-            c.runs = 1;
-            c.seconds = 0.5;
-            c.log_mib = 64;
-            c.keys = 100000;
-            continue;
+    static const struct option opts[] = {
+        {"quick", no_argument, NULL, 'q'},
+        {"dir", required_argument, NULL, 'd'},
+        {"runs", required_argument, NULL, 'r'},
+        {"seconds", required_argument, NULL, 's'},
+        {"log-mib", required_argument, NULL, 'l'},
+        {"keys", required_argument, NULL, 'k'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (ch) {
+            case 'q':
+                c.runs = 1;
+                c.seconds = 0.5;
+                c.log_mib = 64;
+                c.keys = 100000;
+                break;
+            case 'd':
+                c.parent = optarg;
+                break;
+            case 'r':
+                c.runs = atoi(optarg);
+                break;
+            case 's':
+                c.seconds = atof(optarg);
+                break;
+            case 'l':
+                c.log_mib = strtoull(optarg, NULL, 10);
+                break;
+            case 'k':
+                c.keys = strtoull(optarg, NULL, 10);
+                break;
+            default:
+                usage();
         }
-        if (v == NULL) {
-            usage();
-        }
-        k++;
-        if (strcmp(a, "--dir") == 0) {
-            c.parent = v;
-        } else if (strcmp(a, "--runs") == 0) {
-            c.runs = atoi(v);
-        } else if (strcmp(a, "--seconds") == 0) {
-            c.seconds = atof(v);
-        } else if (strcmp(a, "--log-mib") == 0) {
-            c.log_mib = strtoull(v, NULL, 10);
-        } else if (strcmp(a, "--keys") == 0) {
-            c.keys = strtoull(v, NULL, 10);
-        } else {
-            usage();
-        }
+    }
+    if (optind < argc) {
+        usage();
     }
     if (c.runs < 1 || c.runs > 64 || c.seconds <= 0 || c.log_mib == 0 ||
         c.keys == 0) {
