@@ -964,26 +964,51 @@ void judge_save_report(struct judge *j, const char *path)
     }
 }
 
+/* Prints @fmt as (part of) the result line, and copies it to the
+ * caller's result_out when there is one. */
+static void result_part(struct judge *j, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void result_part(struct judge *j, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    char *out = j->o->result_out;
+    if (out != NULL) {
+        size_t at = strlen(out);
+        va_start(ap, fmt);
+        vsnprintf(out + at, HARNESS_RESULT_MAX - at, fmt, ap);
+        va_end(ap);
+    }
+}
+
 int judge_result(struct judge *j)
 {
     const struct scenario *s = j->s;
+    if (j->o->result_out != NULL) {
+        j->o->result_out[0] = '\0';
+    }
+    int rc = COMMON_EXIT_OK;
     if (j->n_failures > 0) {
-        printf("FAIL %s:", s->name);
+        result_part(j, "FAIL %s:", s->name);
         for (unsigned k = 0; k < j->n_failures; k++) {
-            printf("%s %s", k ? ";" : "", j->failures[k]);
+            result_part(j, "%s %s", k ? ";" : "", j->failures[k]);
         }
-        printf("\n");
-        return COMMON_EXIT_FAILED;
+        rc = COMMON_EXIT_FAILED;
+    } else if (j->unknown) {
+        result_part(
+            j, "UNKNOWN %s: the checker ran out of its %.0f s budget (%s)",
+            s->name, j->o->check_timeout_s,
+            j->cres->unknown_why != NULL ? j->cres->unknown_why : "timeout");
+        rc = COMMON_EXIT_UNKNOWN;
+    } else {
+        result_part(j,
+                    "PASS %s: %llu ok ops, linearizable, safety held, "
+                    "expectations met",
+                    s->name, (unsigned long long)j->ok_ops);
     }
-    if (j->unknown) {
-        printf("UNKNOWN %s: the checker ran out of its %.0f s budget (%s)\n",
-               s->name, j->o->check_timeout_s,
-               j->cres->unknown_why != NULL ? j->cres->unknown_why : "timeout");
-        return COMMON_EXIT_UNKNOWN;
-    }
-    printf(
-        "PASS %s: %llu ok ops, linearizable, safety held, "
-        "expectations met\n",
-        s->name, (unsigned long long)j->ok_ops);
-    return COMMON_EXIT_OK;
+    printf("\n");
+    return rc;
 }

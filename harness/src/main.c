@@ -4,7 +4,11 @@
  *   harness SCENARIO.yaml [--seed N] [--out DIR] [--duration SECONDS]
  *                         [--check-timeout SECONDS] [--quiet] [--no-status]
  *                         [--mode threads|sim] [--seeds A..B] [--swarm]
- *                         [--transport mem|grpc] [--jobs N]
+ *                         [--transport mem|grpc] [--jobs N] [--junit FILE]
+ *
+ * Options are read by getopt_long: "--seed 3" or "--seed=3", before or
+ * after the scenario. Standard output is line-buffered, so a sweep's
+ * result lines appear as the seeds end, also in a file or a pipe.
  *
  * A sweep (--seeds) runs its seeds in --jobs worker processes (default:
  * one per online core). Worker w of N runs seeds A+w, A+w+N, ...; each
@@ -20,6 +24,7 @@
  * budget (verdict unknown).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +71,12 @@ static void usage(FILE *f)
             "  --transport mem|grpc override the scenario's transport: grpc\n"
             "                       carries Raft messages over gRPC on\n"
             "                       loopback (threads mode only); the\n"
-            "                       scenario's link faults still apply\n");
+            "                       scenario's link faults still apply\n"
+            "  --junit FILE         also write the result (each seed of a\n"
+            "                       sweep a test case) as JUnit XML\n"
+            "\n"
+            "Options go before or after the scenario, as --opt VALUE or\n"
+            "--opt=VALUE.\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -83,17 +93,6 @@ static int parse_seconds(const char *s, double *out)
     }
     *out = v;
     return 0;
-}
-
-/* The --duration argument as given, for the rerun command. */
-static const char *argv_duration(int argc, char **argv)
-{
-    for (int k = 1; k + 1 < argc; k++) {
-        if (strcmp(argv[k], "--duration") == 0) {
-            return argv[k + 1];
-        }
-    }
-    return "";
 }
 
 /* "A..B" */
@@ -126,6 +125,134 @@ static unsigned online_cores(void)
     return n < 1 ? 1 : (n > SWEEP_JOBS_MAX ? SWEEP_JOBS_MAX : (unsigned)n);
 }
 
+/* What --junit writes: one test case per run (per seed of a sweep). */
+struct junit_case
+{
+    uint64_t seed;
+    int rc;
+    double seconds;
+    char line[HARNESS_RESULT_MAX]; /* the result line */
+};
+
+struct junit
+{
+    const char *path; /* NULL: no --junit */
+    const char *suite;
+    struct junit_case *cases;
+    size_t n;
+    size_t cap;
+};
+
+static void junit_add(struct junit *u,
+                      uint64_t seed,
+                      int rc,
+                      double seconds,
+                      const char *line,
+                      size_t line_len)
+{
+    if (u->path == NULL) {
+        return;
+    }
+    if (common_grow(&u->cases, &u->cap, u->n + 1, sizeof *u->cases, 16) != 0) {
+        return; /* the file will say fewer cases; the run goes on */
+    }
+    struct junit_case *k = &u->cases[u->n++];
+    k->seed = seed;
+    k->rc = rc;
+    k->seconds = seconds;
+    /* The last line of what the seed printed is its result line. */
+    while (line_len > 0 && line[line_len - 1] == '\n') {
+        line_len--;
+    }
+    size_t start = line_len;
+    while (start > 0 && line[start - 1] != '\n') {
+        start--;
+    }
+    size_t n = line_len - start;
+    if (n >= sizeof k->line) {
+        n = sizeof k->line - 1;
+    }
+    memcpy(k->line, line + start, n);
+    k->line[n] = '\0';
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '<') {
+            fputs("&lt;", f);
+        } else if (ch == '>') {
+            fputs("&gt;", f);
+        } else if (ch == '&') {
+            fputs("&amp;", f);
+        } else if (ch == '"') {
+            fputs("&quot;", f);
+        } else if (ch < 0x20 && ch != '\t') {
+            fputc(' ', f);
+        } else {
+            fputc(ch, f);
+        }
+    }
+}
+
+/* Writes the JUnit XML file: a suite named after the scenario, one case
+ * per seed; a failed seed is a <failure>, an unknown verdict or a run that
+ * could not happen an <error>, with the result line as the message. 0, or
+ * -1 after saying why. */
+static int junit_write(const struct junit *u)
+{
+    if (u->path == NULL) {
+        return 0;
+    }
+    FILE *f = fopen(u->path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "harness: cannot write %s: %s\n", u->path,
+                strerror(errno));
+        return -1;
+    }
+    size_t failures = 0;
+    size_t errors = 0;
+    double total = 0;
+    for (size_t k = 0; k < u->n; k++) {
+        failures += u->cases[k].rc == COMMON_EXIT_FAILED;
+        errors += u->cases[k].rc != COMMON_EXIT_OK &&
+                  u->cases[k].rc != COMMON_EXIT_FAILED;
+        total += u->cases[k].seconds;
+    }
+    fprintf(f,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n"
+            "<testsuite name=\"");
+    xml_text(f, u->suite);
+    fprintf(f,
+            "\" tests=\"%zu\" failures=\"%zu\" errors=\"%zu\" "
+            "time=\"%.3f\">\n",
+            u->n, failures, errors, total);
+    for (size_t k = 0; k < u->n; k++) {
+        const struct junit_case *c = &u->cases[k];
+        fprintf(f, "  <testcase classname=\"harness.");
+        xml_text(f, u->suite);
+        fprintf(f, "\" name=\"seed %llu\" time=\"%.3f\"",
+                (unsigned long long)c->seed, c->seconds);
+        if (c->rc == COMMON_EXIT_OK) {
+            fprintf(f, "/>\n");
+            continue;
+        }
+        const char *tag = c->rc == COMMON_EXIT_FAILED ? "failure" : "error";
+        fprintf(f, ">\n    <%s message=\"", tag);
+        xml_text(f, c->line);
+        fprintf(f, "\">");
+        xml_text(f, c->line);
+        fprintf(f, "</%s>\n  </testcase>\n", tag);
+    }
+    fprintf(f, "</testsuite>\n</testsuites>\n");
+    if (fclose(f) != 0) {
+        fprintf(stderr, "harness: cannot write %s\n", u->path);
+        return -1;
+    }
+    return 0;
+}
+
 /* A sweep over seeds first..last of one scenario file. */
 struct sweep
 {
@@ -139,6 +266,7 @@ struct sweep
     bool duration_set;
     double duration;
     const char *duration_arg; /* as given, for the rerun command */
+    struct junit *junit;
 };
 
 /* Runs seed @sd from scratch, writing its files into @out_dir if not NULL;
@@ -147,7 +275,8 @@ struct sweep
 static int sweep_run_seed(const struct sweep *w,
                           uint64_t sd,
                           const char *out_dir,
-                          int *rc)
+                          int *rc,
+                          char *result_out)
 {
     struct scenario one;
     char err[SCENARIO_ERROR_MAX];
@@ -167,6 +296,7 @@ static int sweep_run_seed(const struct sweep *w,
     }
     struct harness_options o = w->o;
     o.out_dir = out_dir;
+    o.result_out = result_out;
     *rc = harness_run(&one, &o);
     scenario_fini(&one);
     return 0;
@@ -193,15 +323,19 @@ static void sweep_print_passed(const struct sweep *w)
  * runs again with its files when @out_dir is given. */
 static int sweep_serial(const struct sweep *w, const char *out_dir)
 {
+    static char line[HARNESS_RESULT_MAX];
     for (uint64_t sd = w->first;; sd++) {
         int rc;
-        if (sweep_run_seed(w, sd, NULL, &rc) != 0) {
+        uint64_t t0 = common_now_ns();
+        if (sweep_run_seed(w, sd, NULL, &rc, line) != 0) {
             return COMMON_EXIT_USAGE;
         }
+        junit_add(w->junit, sd, rc, (double)(common_now_ns() - t0) / 1e9, line,
+                  strlen(line));
         if (rc != COMMON_EXIT_OK) {
             int again;
             if (out_dir != NULL &&
-                sweep_run_seed(w, sd, out_dir, &again) != 0) {
+                sweep_run_seed(w, sd, out_dir, &again, NULL) != 0) {
                 return COMMON_EXIT_USAGE;
             }
             sweep_print_failure(w, sd);
@@ -222,6 +356,7 @@ struct sweep_record
     uint64_t seed;
     int32_t rc;
     uint32_t loaded; /* 0: the scenario no longer loads */
+    uint64_t ns;     /* how long the seed took */
     uint64_t len;
 };
 
@@ -303,10 +438,12 @@ static void sweep_worker(const struct sweep *w,
             perror("harness: sweep worker");
             _exit(COMMON_EXIT_UNKNOWN);
         }
-        if (sweep_run_seed(w, r.seed, NULL, &rc) != 0) {
+        uint64_t t0 = common_now_ns();
+        if (sweep_run_seed(w, r.seed, NULL, &rc, NULL) != 0) {
             r.loaded = 0;
             rc = COMMON_EXIT_USAGE;
         }
+        r.ns = common_now_ns() - t0;
         r.rc = rc;
         if (send_record(fd, &r) != 0) {
             _exit(COMMON_EXIT_UNKNOWN); /* the parent has stopped */
@@ -384,6 +521,9 @@ static int sweep_parallel(const struct sweep *w,
             break;
         }
         fwrite(buf, 1, (size_t)r.len, stdout);
+        fflush(stdout); /* progress as it comes, in a file or pipe too */
+        junit_add(w->junit, sd, r.loaded ? r.rc : COMMON_EXIT_USAGE,
+                  (double)r.ns / 1e9, buf, (size_t)r.len);
         if (!r.loaded) {
             rc = COMMON_EXIT_USAGE;
         } else if (r.rc != COMMON_EXIT_OK) {
@@ -409,7 +549,7 @@ static int sweep_parallel(const struct sweep *w,
                 "again\n",
                 (unsigned long long)sd);
         int again = COMMON_EXIT_OK;
-        if (sweep_run_seed(w, sd, out_dir, &again) != 0) {
+        if (sweep_run_seed(w, sd, out_dir, &again, NULL) != 0) {
             rc = COMMON_EXIT_USAGE;
         } else if (again != COMMON_EXIT_OK) {
             sweep_print_failure(w, sd);
@@ -417,7 +557,8 @@ static int sweep_parallel(const struct sweep *w,
         }
     } else if (failed) {
         int again;
-        if (out_dir != NULL && sweep_run_seed(w, sd, out_dir, &again) != 0) {
+        if (out_dir != NULL &&
+            sweep_run_seed(w, sd, out_dir, &again, NULL) != 0) {
             rc = COMMON_EXIT_USAGE;
         } else {
             sweep_print_failure(w, sd);
@@ -431,6 +572,9 @@ static int sweep_parallel(const struct sweep *w,
 
 int main(int argc, char **argv)
 {
+    /* Line by line, also into a file or a pipe: a sweep's progress shows
+     * as it comes (sweep workers print into files of their own). */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     const char *path = NULL;
     struct harness_options o = {
         .out_dir = NULL,
@@ -448,96 +592,151 @@ int main(int argc, char **argv)
     bool swarm = false;
     unsigned jobs = online_cores();
     int transport = -1; /* -1: as the scenario says, 0 mem, 1 grpc */
-    for (int k = 1; k < argc; k++) {
-        const char *a = argv[k];
-        const char *v = k + 1 < argc ? argv[k + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return COMMON_EXIT_OK;
-        } else if (strcmp(a, "--seed") == 0) {
-            if (parse_u64(v, &seed) != 0) {
-                fprintf(stderr,
-                        "harness: --seed needs a non-negative "
-                        "integer\n");
-                return COMMON_EXIT_USAGE;
+    const char *duration_arg = "";
+    struct junit junit = {0};
+    enum {
+        OPT_SEED = 256,
+        OPT_DURATION,
+        OPT_CHECK_TIMEOUT,
+        OPT_OUT,
+        OPT_MODE,
+        OPT_SEEDS,
+        OPT_JOBS,
+        OPT_TRANSPORT,
+        OPT_SWARM,
+        OPT_QUIET,
+        OPT_NO_STATUS,
+        OPT_JUNIT,
+    };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"check-timeout", required_argument, NULL, OPT_CHECK_TIMEOUT},
+        {"out", required_argument, NULL, OPT_OUT},
+        {"mode", required_argument, NULL, OPT_MODE},
+        {"seeds", required_argument, NULL, OPT_SEEDS},
+        {"jobs", required_argument, NULL, OPT_JOBS},
+        {"transport", required_argument, NULL, OPT_TRANSPORT},
+        {"swarm", no_argument, NULL, OPT_SWARM},
+        {"quiet", no_argument, NULL, OPT_QUIET},
+        {"no-status", no_argument, NULL, OPT_NO_STATUS},
+        {"junit", required_argument, NULL, OPT_JUNIT},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* the messages below say more */
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        const char *v = optarg;
+        switch (ch) {
+            case 'h':
+                usage(stdout);
+                return COMMON_EXIT_OK;
+            case OPT_SEED:
+                if (parse_u64(v, &seed) != 0) {
+                    fprintf(stderr,
+                            "harness: --seed needs a non-negative "
+                            "integer\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                seed_set = true;
+                break;
+            case OPT_DURATION:
+                if (parse_seconds(v, &duration) != 0) {
+                    fprintf(stderr,
+                            "harness: --duration needs a number of "
+                            "seconds > 0\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                duration_set = true;
+                duration_arg = v;
+                break;
+            case OPT_CHECK_TIMEOUT:
+                if (parse_seconds(v, &o.check_timeout_s) != 0) {
+                    fprintf(stderr,
+                            "harness: --check-timeout needs a number of "
+                            "seconds > 0\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                break;
+            case OPT_OUT:
+                if (*v == '\0') {
+                    fprintf(stderr, "harness: --out needs a directory\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                o.out_dir = v;
+                break;
+            case OPT_MODE:
+                if (strcmp(v, "sim") == 0) {
+                    o.sim = true;
+                } else if (strcmp(v, "threads") == 0) {
+                    o.sim = false;
+                } else {
+                    fprintf(stderr, "harness: --mode takes threads or sim\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                break;
+            case OPT_SEEDS:
+                if (parse_range(v, &seed_first, &seed_last) != 0) {
+                    fprintf(stderr,
+                            "harness: --seeds takes A..B with A <= B\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                seeds_set = true;
+                break;
+            case OPT_JOBS: {
+                uint64_t n = 0;
+                if (parse_u64(v, &n) != 0 || n < 1 || n > SWEEP_JOBS_MAX) {
+                    fprintf(stderr, "harness: --jobs takes 1 to %d\n",
+                            SWEEP_JOBS_MAX);
+                    return COMMON_EXIT_USAGE;
+                }
+                jobs = (unsigned)n;
+                break;
             }
-            seed_set = true;
-            k++;
-        } else if (strcmp(a, "--duration") == 0) {
-            if (parse_seconds(v, &duration) != 0) {
-                fprintf(stderr,
-                        "harness: --duration needs a number of "
-                        "seconds > 0\n");
+            case OPT_TRANSPORT:
+                if (strcmp(v, "mem") == 0) {
+                    transport = 0;
+                } else if (strcmp(v, "grpc") == 0) {
+                    transport = 1;
+                } else {
+                    fprintf(stderr, "harness: --transport takes mem or grpc\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                break;
+            case OPT_SWARM:
+                swarm = true;
+                break;
+            case OPT_QUIET:
+                o.quiet = true;
+                break;
+            case OPT_NO_STATUS:
+                o.live = false;
+                break;
+            case OPT_JUNIT:
+                if (*v == '\0') {
+                    fprintf(stderr, "harness: --junit needs a file\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                junit.path = v;
+                break;
+            case ':':
+                fprintf(stderr, "harness: %s needs a value\n",
+                        argv[optind - 1]);
                 return COMMON_EXIT_USAGE;
-            }
-            duration_set = true;
-            k++;
-        } else if (strcmp(a, "--check-timeout") == 0) {
-            if (parse_seconds(v, &o.check_timeout_s) != 0) {
-                fprintf(stderr,
-                        "harness: --check-timeout needs a number of "
-                        "seconds > 0\n");
+            default:
+                fprintf(stderr, "harness: unknown option %s\n",
+                        argv[optind - 1]);
+                usage(stderr);
                 return COMMON_EXIT_USAGE;
-            }
-            k++;
-        } else if (strcmp(a, "--out") == 0) {
-            if (v == NULL || *v == '\0') {
-                fprintf(stderr, "harness: --out needs a directory\n");
-                return COMMON_EXIT_USAGE;
-            }
-            o.out_dir = v;
-            k++;
-        } else if (strcmp(a, "--mode") == 0) {
-            if (v != NULL && strcmp(v, "sim") == 0) {
-                o.sim = true;
-            } else if (v != NULL && strcmp(v, "threads") == 0) {
-                o.sim = false;
-            } else {
-                fprintf(stderr, "harness: --mode takes threads or sim\n");
-                return COMMON_EXIT_USAGE;
-            }
-            k++;
-        } else if (strcmp(a, "--seeds") == 0) {
-            if (parse_range(v, &seed_first, &seed_last) != 0) {
-                fprintf(stderr, "harness: --seeds takes A..B with A <= B\n");
-                return COMMON_EXIT_USAGE;
-            }
-            seeds_set = true;
-            k++;
-        } else if (strcmp(a, "--jobs") == 0) {
-            uint64_t n = 0;
-            if (parse_u64(v, &n) != 0 || n < 1 || n > SWEEP_JOBS_MAX) {
-                fprintf(stderr, "harness: --jobs takes 1 to %d\n",
-                        SWEEP_JOBS_MAX);
-                return COMMON_EXIT_USAGE;
-            }
-            jobs = (unsigned)n;
-            k++;
-        } else if (strcmp(a, "--transport") == 0) {
-            if (v != NULL && strcmp(v, "mem") == 0) {
-                transport = 0;
-            } else if (v != NULL && strcmp(v, "grpc") == 0) {
-                transport = 1;
-            } else {
-                fprintf(stderr, "harness: --transport takes mem or grpc\n");
-                return COMMON_EXIT_USAGE;
-            }
-            k++;
-        } else if (strcmp(a, "--swarm") == 0) {
-            swarm = true;
-        } else if (strcmp(a, "--quiet") == 0) {
-            o.quiet = true;
-        } else if (strcmp(a, "--no-status") == 0) {
-            o.live = false;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, "harness: unknown option %s\n", a);
-            usage(stderr);
-            return COMMON_EXIT_USAGE;
-        } else if (path == NULL) {
-            path = a;
+        }
+    }
+    for (int k = optind; k < argc; k++) {
+        if (path == NULL) {
+            path = argv[k];
         } else {
             fprintf(stderr, "harness: more than one scenario: %s and %s\n",
-                    path, a);
+                    path, argv[k]);
             return COMMON_EXIT_USAGE;
         }
     }
@@ -582,7 +781,17 @@ int main(int argc, char **argv)
         if (swarm) {
             harness_swarm(&s, s.seed);
         }
+        static char line[HARNESS_RESULT_MAX];
+        o.result_out = line;
+        junit.suite = s.name;
+        uint64_t t0 = common_now_ns();
         int rc = harness_run(&s, &o);
+        junit_add(&junit, s.seed, rc, (double)(common_now_ns() - t0) / 1e9,
+                  line, strlen(line));
+        if (junit_write(&junit) != 0 && rc == COMMON_EXIT_OK) {
+            rc = COMMON_EXIT_UNKNOWN;
+        }
+        free(junit.cases);
         scenario_fini(&s);
         return rc;
     }
@@ -596,14 +805,20 @@ int main(int argc, char **argv)
         .transport = transport,
         .duration_set = duration_set,
         .duration = duration,
-        .duration_arg = duration_set ? argv_duration(argc, argv) : "",
+        .duration_arg = duration_arg,
+        .junit = &junit,
     };
+    junit.suite = s.name;
     w.o.quiet = true;
     w.o.live = false;
     w.o.out_dir = NULL; /* only the failing seed's files are kept */
     int rc = jobs > 1 && seed_last - seed_first > 0
                  ? sweep_parallel(&w, jobs, o.out_dir)
                  : sweep_serial(&w, o.out_dir);
+    if (junit_write(&junit) != 0 && rc == COMMON_EXIT_OK) {
+        rc = COMMON_EXIT_UNKNOWN;
+    }
+    free(junit.cases);
     scenario_fini(&s);
     return rc;
 }

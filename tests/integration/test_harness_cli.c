@@ -234,6 +234,62 @@ static void cli_seed_sweep_reports_first_failure(void **state)
     assert_int_equal(run(c), 2);
 }
 
+static void slurp(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+}
+
+/* getopt_long's --opt=value, and --junit: a JUnit XML file with one test
+ * case per seed, the failing seed's result line as its <failure>. */
+static void cli_junit_and_option_forms(void **state)
+{
+    (void)state;
+    char path[256];
+    char xml[256];
+    static char text[16384];
+    snprintf(path, sizeof path, "%s/junit.yaml", dir);
+    snprintf(xml, sizeof xml, "%s/junit.xml", dir);
+    write_file(path,
+               "name: junit<&>\nnodes: 3\nduration_s: 1\n"
+               "clients: {count: 2}\nexpect: {min_ok: 100000000}\n");
+    char junit[300];
+    snprintf(junit, sizeof junit, "--junit=%s", xml);
+    char *a[] = {HARNESS_BIN, "--mode=sim", "--seeds=3..4",   path,
+                 junit,       "--jobs=1",   "--duration=0.5", NULL};
+    assert_int_equal(run(a), 1);
+    assert_non_null(strstr(out, "--mode sim --seed 3 --duration 0.5"));
+    slurp(xml, text, sizeof text);
+    assert_non_null(strstr(text, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"));
+    assert_non_null(strstr(text,
+                           "<testsuite name=\"junit&lt;&amp;&gt;\" "
+                           "tests=\"1\" failures=\"1\" errors=\"0\""));
+    assert_non_null(strstr(text, "name=\"seed 3\""));
+    assert_non_null(strstr(text,
+                           "<failure message=\"FAIL junit&lt;&amp;&gt;: "
+                           "min_ok: "));
+    assert_non_null(strstr(text, "</testsuite>\n</testsuites>\n"));
+    write_file(path, good);
+    char *b[] = {HARNESS_BIN, path,      "--mode", "sim", "--seed=5",
+                 "--quiet",   "--junit", xml,      NULL};
+    assert_int_equal(run(b), 0);
+    slurp(xml, text, sizeof text);
+    assert_non_null(strstr(text,
+                           "<testsuite name=\"tiny\" tests=\"1\" "
+                           "failures=\"0\" errors=\"0\""));
+    assert_non_null(strstr(text, "classname=\"harness.tiny\" name=\"seed 5\""));
+    assert_null(strstr(text, "<failure"));
+    char *c[] = {HARNESS_BIN, path, "--seed=abc", NULL};
+    assert_int_equal(run(c), 2);
+    assert_non_null(strstr(out, "--seed needs a non-negative integer"));
+    char *d[] = {HARNESS_BIN, path, "--junit", NULL};
+    assert_int_equal(run(d), 2);
+    assert_non_null(strstr(out, "--junit needs a value"));
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL) {
@@ -247,6 +303,7 @@ int main(void)
         cmocka_unit_test(cli_missed_expectation_exit_1),
         cmocka_unit_test(cli_sim_same_seed_same_run),
         cmocka_unit_test(cli_seed_sweep_reports_first_failure),
+        cmocka_unit_test(cli_junit_and_option_forms),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     char cmd[300];

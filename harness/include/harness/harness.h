@@ -368,7 +368,13 @@ struct harness_options
     /* Sim mode: one thread, virtual time, a seeded scheduler; the same
      * scenario and seed give byte-identical history and event log. */
     bool sim;
+    /* When not NULL: the result line (PASS, FAIL or UNKNOWN ..., without
+     * its newline) is also copied here, cut to HARNESS_RESULT_MAX bytes
+     * with its terminating zero. */
+    char *result_out;
 };
+
+#define HARNESS_RESULT_MAX 2048
 
 /* Swarm testing: redraws @s's nemesis from @seed - which faults, how
  * often and how long, how lossy and slow the links get - so that many
