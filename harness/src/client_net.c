@@ -24,6 +24,22 @@ struct client_net
     void *clients_data;
 };
 
+/* The lock is taken in threads mode only: in sim mode (a scheduler) one
+ * thread runs everything. */
+static void net_lock(struct client_net *cn)
+{
+    if (cn->cfg.sched == NULL) {
+        pthread_mutex_lock(&cn->lock);
+    }
+}
+
+static void net_unlock(struct client_net *cn)
+{
+    if (cn->cfg.sched == NULL) {
+        pthread_mutex_unlock(&cn->lock);
+    }
+}
+
 int client_net_new(const struct client_net_config *cfg, struct client_net **out)
 {
     if (cfg->nodes == 0 || cfg->nodes > TRANSPORT_MEM_MAX_NODES ||
@@ -57,20 +73,20 @@ void client_net_attach_node(struct client_net *cn,
     if (id < 1 || id > cn->cfg.nodes) {
         return;
     }
-    pthread_mutex_lock(&cn->lock);
+    net_lock(cn);
     cn->nodes[id - 1].fn = fn;
     cn->nodes[id - 1].data = data;
-    pthread_mutex_unlock(&cn->lock);
+    net_unlock(cn);
 }
 
 void client_net_attach_clients(struct client_net *cn,
                                client_net_reply_fn fn,
                                void *data)
 {
-    pthread_mutex_lock(&cn->lock);
+    net_lock(cn);
     cn->clients_fn = fn;
     cn->clients_data = data;
-    pthread_mutex_unlock(&cn->lock);
+    net_unlock(cn);
 }
 
 raft_id client_net_home(const struct client_net *cn, unsigned client)
@@ -102,14 +118,14 @@ void client_net_request(struct client_net *cn,
         (home != to && transport_mem_is_cut(cn->cfg.net, home, to))) {
         return; /* lost: the attempt times out */
     }
-    pthread_mutex_lock(&cn->lock);
+    net_lock(cn);
     client_net_request_fn fn = cn->nodes[to - 1].fn;
     size_t n = req->key.len + req->value.len + req->expected.len;
     struct client_request *r = fn != NULL ? malloc(sizeof *r + n) : NULL;
     if (r == NULL) {
         /* Down (or out of memory, like a dropped packet): the client times
          * out. */
-        pthread_mutex_unlock(&cn->lock);
+        net_unlock(cn);
         return;
     }
     r->req = *req;
@@ -124,7 +140,7 @@ void client_net_request(struct client_net *cn,
     }
     r->at = arrival(cn);
     fn(cn->nodes[to - 1].data, r);
-    pthread_mutex_unlock(&cn->lock);
+    net_unlock(cn);
 }
 
 void client_net_reply(struct client_net *cn, const struct kv_response *resp)
@@ -134,11 +150,11 @@ void client_net_reply(struct client_net *cn, const struct kv_response *resp)
         transport_mem_is_cut(cn->cfg.net, resp->node, home)) {
         return; /* the answer cannot reach the client */
     }
-    pthread_mutex_lock(&cn->lock);
+    net_lock(cn);
     struct client_reply *m =
         cn->clients_fn != NULL ? malloc(sizeof *m + resp->value.len) : NULL;
     if (m == NULL) {
-        pthread_mutex_unlock(&cn->lock);
+        net_unlock(cn);
         return; /* lost: the client's attempt times out */
     }
     m->next = NULL;
@@ -149,5 +165,5 @@ void client_net_reply(struct client_net *cn, const struct kv_response *resp)
     m->resp.value.base = m->data;
     m->at = arrival(cn);
     cn->clients_fn(cn->clients_data, m);
-    pthread_mutex_unlock(&cn->lock);
+    net_unlock(cn);
 }

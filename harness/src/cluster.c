@@ -63,6 +63,20 @@ static uint64_t net_clock(void *data)
     return cluster_now(data);
 }
 
+void cluster_slot_lock(struct slot *s)
+{
+    if (s->c->cfg.sched == NULL) {
+        pthread_mutex_lock(&s->lock);
+    }
+}
+
+void cluster_slot_unlock(struct slot *s)
+{
+    if (s->c->cfg.sched == NULL) {
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
 void cluster_event(struct cluster *c, const char *fmt, ...)
 {
     if (c->cfg.event == NULL) {
@@ -156,20 +170,20 @@ static bool node_sent(void *data,
 {
     (void)node;
     struct slot *s = data;
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     enum cluster_crash_after what = s->crash_after;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     const struct raft_message *m =
         what != CLUSTER_CRASH_AFTER_NONE ? trip_message(what, u) : NULL;
     if (m == NULL) {
         return false;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     s->crash_after = CLUSTER_CRASH_AFTER_NONE;
     s->tripped = true;
     s->tripped_gen = s->gen;
     s->crash_after_fired[what]++;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     if (what == CLUSTER_CRASH_AFTER_VOTE) {
         cluster_event(s->c,
                       "node %llu loses power right after granting its vote "
@@ -209,10 +223,10 @@ void cluster_publish(struct slot *s)
     st.snapshot_bytes_max_index = ks.snapshot_bytes_max_index;
     st.compacted_entries_max = ks.compacted_entries_max;
     st.compacted_entries_max_index = ks.compacted_entries_max_index;
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     st.paused = s->paused;
     s->status = st;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -285,19 +299,19 @@ static int node_boot(struct cluster *c, struct slot *s)
     if (rv != 0) {
         return rv;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     s->up = true;
     s->stop = false;
     s->paused = false;
     s->gen++;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     attach(c, s, true);
     rv = c->driver->start(s);
     if (rv != 0) {
         attach(c, s, false);
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         s->up = false;
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
         kv_node_free(s->node);
         s->node = NULL;
         return rv;
@@ -317,6 +331,9 @@ static int open_disk(struct cluster *c, struct slot *s)
     if (s->fs == NULL) {
         if (c->cfg.disk == CLUSTER_DISK_CRASH) {
             rv = storage_fs_mem_new(common_mix64(c->cfg.seed + s->id), &s->fs);
+            if (rv == 0 && c->cfg.sched != NULL) {
+                storage_fs_mem_set_single_threaded(s->fs);
+            }
         } else {
             char dir[1024];
             snprintf(dir, sizeof dir, "%s/node-%llu",
@@ -366,7 +383,7 @@ static void stop_node(struct cluster *c, struct slot *s)
     attach(c, s, false);
     c->driver->stop(s);
     s->running = false;
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     c->driver->discard(s);
     s->up = false;
     s->paused = false;
@@ -374,7 +391,7 @@ static void stop_node(struct cluster *c, struct slot *s)
     s->installs_before += s->status.snapshots_installed;
     fold_log_stats(&s->log_before, &s->status);
     memset(&s->status, 0, sizeof s->status);
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     kv_node_free(s->node);
     s->node = NULL;
 }
@@ -419,6 +436,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
     if (rv != 0) {
         free(c);
         return rv;
+    }
+    if (cfg->sched != NULL) {
+        transport_mem_set_single_threaded(c->net);
     }
     struct client_net_config cc = {
         .nodes = cfg->nodes, .net = c->net, .sched = cfg->sched};
@@ -558,14 +578,14 @@ static int set_paused(struct cluster *c, raft_id id, bool paused)
     if (s == NULL) {
         return COMMON_EINVAL;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     bool change = s->up && s->paused != paused;
     if (change) {
         s->paused = paused;
         s->status.paused = paused;
         pthread_cond_signal(&s->cond);
     }
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     if (change) {
         cluster_event(c, "node %llu %s", (unsigned long long)id,
                       paused ? "paused" : "resumed");
@@ -594,9 +614,9 @@ int cluster_arm_crash_after(struct cluster *c,
     if (s == NULL || !c->cfg.crash_after) {
         return COMMON_EINVAL;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     s->crash_after = what;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     return 0;
 }
 
@@ -606,11 +626,11 @@ bool cluster_reap_tripped(struct cluster *c, raft_id id)
     if (s == NULL) {
         return false;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     bool tripped = s->tripped;
     bool halted = tripped && s->running && s->tripped_gen == s->gen;
     s->tripped = false;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
     if (halted) {
         /* Threads: the node halted and waits for its power-off. */
         s->crash_pending = false;
@@ -625,9 +645,9 @@ uint64_t cluster_crash_after_fired(struct cluster *c,
     uint64_t n = 0;
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         n += s->crash_after_fired[what];
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
     }
     return n;
 }
@@ -641,11 +661,11 @@ void cluster_status(struct cluster *c,
     if (s == NULL) {
         return;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     *st = s->status;
     st->up = s->up;
     st->paused = s->paused;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
 }
 
 /* The leader rule (docs/scenarios.md, "Who is the leader"). A node is
@@ -702,9 +722,9 @@ uint64_t cluster_snapshots_installed(struct cluster *c)
     uint64_t n = 0;
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
         struct slot *s = &c->slots[k];
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         n += s->installs_before + s->status.snapshots_installed;
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
     }
     return n;
 }
@@ -718,7 +738,7 @@ void cluster_log_stats(struct cluster *c,
     if (s == NULL) {
         return;
     }
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     *out = s->log_before;
     out->up = false;
     out->entries = 0;
@@ -731,7 +751,7 @@ void cluster_log_stats(struct cluster *c,
                            ? s->status.last - s->status.first + 1
                            : 0;
     }
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
 }
 
 struct transport_mem *cluster_net(struct cluster *c)

@@ -113,9 +113,9 @@ static int guard_send(struct transport *t, const struct raft_message *m)
     struct slot *s = t->impl;
     struct cluster_disk_slot *d = &s->disk_faults;
     if (failed_this_life(s)) {
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         d->sent_after++;
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
     }
     if (d->out_delay_ns == 0) {
         return transport_send(d->inner, m);
@@ -203,9 +203,9 @@ bool cluster_disk_reply(struct slot *s, const struct kv_response *resp)
     bool final = resp->status == KV_OK || resp->status == KV_NOT_FOUND ||
                  resp->status == KV_MISMATCH;
     if (final && failed_this_life(s)) {
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         d->acked_after++;
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
     }
     if (d->out_delay_ns == 0) {
         return false;
@@ -231,9 +231,9 @@ void cluster_disk_stopped(struct slot *s)
     /* A power cut fails the node's sync too (cluster_crash): only a stop
      * on an injected failure counts. */
     if (cluster_disk_failed(s)) {
-        pthread_mutex_lock(&s->lock);
+        cluster_slot_lock(s);
         s->disk_faults.stops++;
-        pthread_mutex_unlock(&s->lock);
+        cluster_slot_unlock(s);
     }
 }
 
@@ -253,9 +253,9 @@ void cluster_disk_report(struct cluster *c,
     }
     struct slot *s = &c->slots[id - 1];
     storage_fs_fault_stats(s->disk_faults.fs, &r->injected);
-    pthread_mutex_lock(&s->lock);
+    cluster_slot_lock(s);
     r->stops = s->disk_faults.stops;
     r->sent_after = s->disk_faults.sent_after;
     r->acked_after = s->disk_faults.acked_after;
-    pthread_mutex_unlock(&s->lock);
+    cluster_slot_unlock(s);
 }

@@ -151,6 +151,11 @@ struct cluster
     struct slot slots[CLUSTER_MAX_NODES];
 };
 
+/* Takes and releases @s's lock, in threads mode only: in sim mode one
+ * thread runs everything, and a lock per event still cost a few percent
+ * of a simulation. */
+void cluster_slot_lock(struct slot *s);
+void cluster_slot_unlock(struct slot *s);
 /* A line for the event log, stamped with the run's clock. */
 void cluster_event(struct cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

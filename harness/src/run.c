@@ -414,6 +414,9 @@ static int build(struct run *r)
     r->mon = monitor_new();
     if (r->o->sim) {
         r->sched = sched_new(r->s->seed);
+        if (r->mon != NULL) {
+            monitor_set_single_threaded(r->mon); /* all on this thread */
+        }
     }
     if (r->mon == NULL || (r->o->sim && r->sched == NULL)) {
         fprintf(stderr, "harness: out of memory\n");

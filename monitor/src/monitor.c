@@ -1,5 +1,6 @@
 /*
- * The safety monitor (see monitor.h). All state sits behind one mutex; the
+ * The safety monitor (see monitor.h). All state sits behind one mutex,
+ * skipped when the monitor is single-threaded (the sim driver's); the
  * work per update is O(entries in it), plus O(committed entries) once per
  * new leader for Leader Completeness.
  */
@@ -51,6 +52,7 @@ struct node_view
 struct monitor
 {
     pthread_mutex_t lock;
+    bool single_threaded; /* no locking (monitor_set_single_threaded) */
     struct node_view nodes[MONITOR_MAX_NODES];
     raft_id *leader_of_term;
     size_t leader_cap;
@@ -114,6 +116,25 @@ static uint64_t entry_hash(const struct raft_entry *e)
 {
     uint64_t h = e->data.len > 0 ? XXH3_64bits(e->data.base, e->data.len) : 0;
     return common_mix64(h ^ (e->term * 0x100000001b3ull + (uint64_t)e->type));
+}
+
+static void mon_lock(struct monitor *m)
+{
+    if (!m->single_threaded) {
+        pthread_mutex_lock(&m->lock);
+    }
+}
+
+static void mon_unlock(struct monitor *m)
+{
+    if (!m->single_threaded) {
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
+void monitor_set_single_threaded(struct monitor *m)
+{
+    m->single_threaded = true;
 }
 
 struct monitor *monitor_new(void)
@@ -460,7 +481,7 @@ void monitor_observe(struct monitor *m,
     if (id < 1 || id > MONITOR_MAX_NODES) {
         return;
     }
-    pthread_mutex_lock(&m->lock);
+    mon_lock(m);
     check_bounds(m, id, u);
     struct node_view *v = &m->nodes[id - 1];
     if (u->snapshot != NULL) {
@@ -509,7 +530,7 @@ void monitor_observe(struct monitor *m,
         check_applied(m, id, u->hard_state.term, v, &u->committed[k]);
     }
     m->stats.committed = m->committed_len;
-    pthread_mutex_unlock(&m->lock);
+    mon_unlock(m);
 }
 
 void monitor_boot(struct monitor *m,
@@ -522,7 +543,7 @@ void monitor_boot(struct monitor *m,
     if (id < 1 || id > MONITOR_MAX_NODES) {
         return;
     }
-    pthread_mutex_lock(&m->lock);
+    mon_lock(m);
     struct node_view *v = &m->nodes[id - 1];
     v->len = 0;
     v->first = 1;
@@ -535,27 +556,27 @@ void monitor_boot(struct monitor *m,
     for (size_t k = 0; k < n; k++) {
         view_append(m, id, v, &e[k]);
     }
-    pthread_mutex_unlock(&m->lock);
+    mon_unlock(m);
 }
 
 bool monitor_ok(struct monitor *m)
 {
-    pthread_mutex_lock(&m->lock);
+    mon_lock(m);
     bool ok = m->violation[0] == '\0';
-    pthread_mutex_unlock(&m->lock);
+    mon_unlock(m);
     return ok;
 }
 
 void monitor_violation(struct monitor *m, char *buf, size_t size)
 {
-    pthread_mutex_lock(&m->lock);
+    mon_lock(m);
     snprintf(buf, size, "%s", m->violation);
-    pthread_mutex_unlock(&m->lock);
+    mon_unlock(m);
 }
 
 void monitor_stats(struct monitor *m, struct monitor_stats *s)
 {
-    pthread_mutex_lock(&m->lock);
+    mon_lock(m);
     *s = m->stats;
-    pthread_mutex_unlock(&m->lock);
+    mon_unlock(m);
 }

@@ -28,7 +28,8 @@
  * Randomness (tears, failed-append prefixes) comes from one seeded PRNG,
  * so a test run is reproducible from its seed. One mutex guards the whole
  * file system, so a harness may crash it from another thread than the one
- * that writes.
+ * that writes; a file system made single-threaded (the sim driver's) takes
+ * no lock.
  */
 #include <assert.h>
 #include <pthread.h>
@@ -70,6 +71,7 @@ struct mem_dir
 struct mem_fs
 {
     pthread_mutex_t lock; /* guards everything below */
+    bool single_threaded; /* no locking (storage_fs_mem_set_single_threaded) */
     struct mem_dir live;
     struct mem_dir durable;
     struct common_prng prng;
@@ -215,6 +217,20 @@ static int check_handle(struct storage_fs *fs,
     return 0;
 }
 
+static void fs_lock(struct mem_fs *m)
+{
+    if (!m->single_threaded) {
+        pthread_mutex_lock(&m->lock);
+    }
+}
+
+static void fs_unlock(struct mem_fs *m)
+{
+    if (!m->single_threaded) {
+        pthread_mutex_unlock(&m->lock);
+    }
+}
+
 static int mem_open(struct storage_fs *fs,
                     const char *path,
                     bool create,
@@ -222,7 +238,7 @@ static int mem_open(struct storage_fs *fs,
 {
     struct mem_fs *m = mem_of(fs);
     int rv = 0;
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     struct storage_file *f = calloc(1, sizeof *f);
     char *name = fs_strdup(path);
     if (f == NULL || name == NULL) {
@@ -255,13 +271,13 @@ static int mem_open(struct storage_fs *fs,
     /* Held by its name and by this handle. */
     assert(f->inode->refs >= 2);
     *out = f;
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return 0;
 
 err:
     free(name);
     free(f);
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -269,9 +285,9 @@ static int mem_close(struct storage_fs *fs, struct storage_file *f)
 {
     assert(f != NULL);
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     inode_unref(f->inode);
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     free(f->name);
     free(f);
     return 0;
@@ -283,12 +299,12 @@ static int mem_size(struct storage_fs *fs,
 {
     assert(size != NULL);
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = check_handle(fs, f, "size");
     if (rv == 0) {
         *size = f->inode->data.len;
     }
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -301,7 +317,7 @@ static int mem_read(struct storage_fs *fs,
 {
     assert(got != NULL && (buf != NULL || len == 0));
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = check_handle(fs, f, "read");
     if (rv == 0) {
         const struct common_vec *d = &f->inode->data;
@@ -315,7 +331,7 @@ static int mem_read(struct storage_fs *fs,
         assert(n == 0 || offset + n <= d->len);
         *got = n;
     }
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -339,7 +355,7 @@ static int mem_append(struct storage_fs *fs,
                       size_t len)
 {
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = check_handle(fs, f, "append");
     if (rv != 0) {
         goto out;
@@ -361,7 +377,7 @@ static int mem_append(struct storage_fs *fs,
     }
     assert(inode_ok(ino));
 out:
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -370,7 +386,7 @@ static int mem_truncate(struct storage_fs *fs,
                         uint64_t size)
 {
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = check_handle(fs, f, "truncate");
     if (rv != 0) {
         goto out;
@@ -405,7 +421,7 @@ static int mem_truncate(struct storage_fs *fs,
     }
     assert(inode_ok(ino));
 out:
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -423,7 +439,7 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
 {
     assert(f != NULL && f->inode != NULL);
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = check_handle(fs, f, "sync");
     if (rv == 0 && should_fail(m, STORAGE_FS_SYNC)) {
         rv = injected(fs, m->fail_error[STORAGE_FS_SYNC], f->name, "sync");
@@ -431,7 +447,7 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
     if (rv == 0) {
         inode_sync(f->inode);
     }
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -439,7 +455,7 @@ static int mem_rename(struct storage_fs *fs, const char *from, const char *to)
 {
     assert(from != NULL && to != NULL);
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = 0;
     struct mem_name *src = dir_find(&m->live, from);
     if (src == NULL) {
@@ -462,7 +478,7 @@ static int mem_rename(struct storage_fs *fs, const char *from, const char *to)
     free(src->name);
     src->name = copy;
 out:
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -470,7 +486,7 @@ static int mem_unlink(struct storage_fs *fs, const char *path)
 {
     assert(path != NULL);
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = 0;
     struct mem_name *n = dir_find(&m->live, path);
     if (n == NULL) {
@@ -478,14 +494,14 @@ static int mem_unlink(struct storage_fs *fs, const char *path)
     } else {
         dir_remove(&m->live, n);
     }
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
 static int mem_sync_dir(struct storage_fs *fs)
 {
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     int rv = 0;
     if (should_fail(m, STORAGE_FS_SYNC_DIR)) {
         rv = injected(fs, m->fail_error[STORAGE_FS_SYNC_DIR], NULL,
@@ -495,7 +511,7 @@ static int mem_sync_dir(struct storage_fs *fs)
                       "out of memory");
     }
     assert(rv != 0 || m->durable.len == m->live.len);
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     return rv;
 }
 
@@ -506,7 +522,7 @@ static int mem_list(struct storage_fs *fs,
     assert(fn != NULL);
     struct mem_fs *m = mem_of(fs);
     /* Copy the names out, so that @fn may call back into the fs. */
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     size_t n = m->live.len;
     char **names = calloc(n > 0 ? n : 1, sizeof *names);
     bool ok = names != NULL;
@@ -514,7 +530,7 @@ static int mem_list(struct storage_fs *fs,
         names[k] = fs_strdup(m->live.names[k].name);
         ok = names[k] != NULL;
     }
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
     int rv =
         ok ? 0 : fs_error(fs, COMMON_ENOMEM, NULL, "list", "out of memory");
     for (size_t k = 0; rv == 0 && k < n; k++) {
@@ -604,13 +620,20 @@ static void inode_crash(struct mem_fs *m, struct mem_inode *ino, bool tear)
     assert(ino->appends_only && ino->data.len == ino->durable_len);
 }
 
+void storage_fs_mem_set_single_threaded(struct storage_fs *fs)
+{
+    if (fs != NULL && fs->vt == &mem_vtable) {
+        mem_of(fs)->single_threaded = true;
+    }
+}
+
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
 {
     if (fs == NULL || fs->vt != &mem_vtable) {
         return;
     }
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     m->generation++;
     for (size_t k = 0; k < m->durable.len; k++) {
         inode_crash(m, m->durable.names[k].inode, tear);
@@ -622,7 +645,7 @@ void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
                       m->durable.names[k].inode);
     }
     assert(m->live.len <= m->durable.len);
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
 }
 
 void storage_fs_mem_fail(struct storage_fs *fs,
@@ -640,8 +663,8 @@ void storage_fs_mem_fail(struct storage_fs *fs,
         return;
     }
     struct mem_fs *m = mem_of(fs);
-    pthread_mutex_lock(&m->lock);
+    fs_lock(m);
     m->fail_countdown[op] = n < 0 ? -1 : n;
     m->fail_error[op] = error != 0 ? error : COMMON_EIO;
-    pthread_mutex_unlock(&m->lock);
+    fs_unlock(m);
 }

@@ -107,7 +107,8 @@ struct kv_response
  * an unknown op, COMMON_ENOMEM. */
 int kv_command_encode(const struct kv_request *req, uint8_t **out, size_t *len);
 
-/* A decoded command; its buffers point into @decoded's storage. */
+/* A decoded command; its buffers point into the bytes it was decoded from
+ * (an empty one has base NULL). */
 struct kv_command
 {
     uint64_t client_id;
@@ -117,11 +118,14 @@ struct kv_command
     struct common_buf value;
     struct common_buf expected;
     bool expected_absent;
-    void *decoded; /* owned: release with kv_command_free */
 };
 
-/* COMMON_ECORRUPT for bytes that are not a valid command. */
+/* COMMON_ECORRUPT for bytes that are not a valid command (what protobuf-c
+ * would refuse to unpack, or an unknown op). @data is borrowed for as long
+ * as @cmd is used: @cmd's buffers point into it. Allocates nothing. */
 int kv_command_decode(const void *data, size_t len, struct kv_command *cmd);
+/* Ends @cmd's use; nothing to free since decoding allocates nothing, kept
+ * so that callers need not know. */
 void kv_command_free(struct kv_command *cmd);
 
 /* ------------------------------------------------------------------------ */

@@ -37,6 +37,9 @@ struct monitor;
 
 struct monitor *monitor_new(void);
 void monitor_free(struct monitor *m);
+/* Promises that from now on one thread makes every call on @m (the sim
+ * driver): it then takes no lock. */
+void monitor_set_single_threaded(struct monitor *m);
 
 /* Node @id (1-based) produced @u; @r is its core (read from the caller's
  * thread, which owns it). Call after the update was persisted. */

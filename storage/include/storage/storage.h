@@ -189,6 +189,10 @@ int storage_fs_posix_open(const char *dir,
  * instances: the harness keeps one per node. Safe to call from several
  * threads (one lock). Randomness comes from @seed only. */
 int storage_fs_mem_new(uint64_t seed, struct storage_fs **out);
+/* Promises that from now on one thread makes every call on @fs and its
+ * files (the sim driver): it then takes no lock. No-op on a file system
+ * that is not in memory. */
+void storage_fs_mem_set_single_threaded(struct storage_fs *fs);
 /* No-op on a file system that is not in memory. */
 void storage_fs_mem_crash(struct storage_fs *fs, bool tear);
 

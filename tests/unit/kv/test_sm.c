@@ -1,6 +1,7 @@
 /* kv_sm: the state machine, its sessions, and command encoding. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -420,6 +421,158 @@ static void sm_command_uses_proto_op_values(void **state)
     }
 }
 
+/* Whether protobuf-c's unpack of @bytes gives a command, and then that
+ * @cmd holds exactly its fields. */
+static void same_as_protobuf_c(const uint8_t *bytes,
+                               size_t len,
+                               int rv,
+                               const struct kv_command *cmd)
+{
+    Raftkv__Command *c = raftkv__command__unpack(NULL, len, bytes);
+    bool valid = c != NULL && c->op >= RAFTKV__OP__OP_PUT &&
+                 c->op <= RAFTKV__OP__OP_REGISTER;
+    if (!valid) {
+        assert_int_equal(rv, COMMON_ECORRUPT);
+        raftkv__command__free_unpacked(c, NULL);
+        return;
+    }
+    assert_int_equal(rv, 0);
+    const enum kv_op from_proto[] = {
+        [RAFTKV__OP__OP_PUT] = KV_OP_PUT,
+        [RAFTKV__OP__OP_GET] = KV_OP_GET,
+        [RAFTKV__OP__OP_DELETE] = KV_OP_DELETE,
+        [RAFTKV__OP__OP_CAS] = KV_OP_CAS,
+        [RAFTKV__OP__OP_APPEND] = KV_OP_APPEND,
+        [RAFTKV__OP__OP_REGISTER] = KV_OP_REGISTER,
+    };
+    assert_int_equal(cmd->op, from_proto[c->op]);
+    assert_true(cmd->client_id == c->client_id);
+    assert_true(cmd->seq == c->seq);
+    assert_int_equal(cmd->expected_absent, c->expected_absent != 0);
+    const ProtobufCBinaryData want[] = {c->key, c->value, c->expected};
+    const struct common_buf got[] = {cmd->key, cmd->value, cmd->expected};
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(got[k].len, want[k].len);
+        if (want[k].len > 0) {
+            assert_memory_equal(got[k].base, want[k].data, want[k].len);
+        }
+    }
+    raftkv__command__free_unpacked(c, NULL);
+}
+
+/* Random bytes in the shape of a field: a tag of any field number and wire
+ * type, then something that may or may not fit it. */
+static size_t random_field(struct common_prng *g, uint8_t *p)
+{
+    size_t n = 0;
+    uint64_t tag = (common_prng_below(g, 10) << 3) | common_prng_below(g, 8);
+    if (common_prng_below(g, 8) == 0) {
+        tag = common_prng_next(g) >> common_prng_below(g, 64);
+    }
+    do {
+        p[n++] = (uint8_t)((tag & 0x7f) | (tag > 0x7f ? 0x80 : 0));
+        tag >>= 7;
+    } while (tag != 0);
+    size_t extra = (size_t)common_prng_below(g, 12);
+    for (size_t k = 0; k < extra; k++) {
+        uint64_t r = common_prng_below(g, 4);
+        p[n++] = r == 0   ? 0x80
+                 : r == 1 ? 0x00
+                          : (uint8_t)common_prng_below(g, 256);
+    }
+    return n;
+}
+
+/* Decoding takes what protobuf-c takes and refuses what it refuses, with
+ * the same fields: on valid commands, mangled ones (flipped bytes, cut
+ * short, foreign or repeated fields appended) and corner cases of the
+ * wire format. */
+static void sm_command_decode_agrees_with_protobuf_c(void **state)
+{
+    (void)state;
+    const uint8_t corners[][12] = {
+        {0x38, 0x01, 0x18, 0x01},       /* absent flag set, put */
+        {0x3a, 0x01, 0x01, 0x18, 0x01}, /* flag as bytes */
+        {0x18, 0x01, 0x38, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+         0x80},                         /* unterminated varint */
+        {0x18, 0x01, 0x80, 0x00, 0x01}, /* field 0 in two bytes */
+        {0x18, 0x01, 0x22, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, /* long len */
+        {0x18, 0x01, 0x1b, 0x1c},                               /* a group */
+        {0x18, 0x01, 0x1e, 0x00},                   /* wire type 6 */
+        {0x18, 0x81, 0x80, 0x80, 0x80, 0x10},       /* op 1 with high bits */
+        {0x18, 0x01, 0x19, 0, 0, 0, 0, 0, 0, 0, 0}, /* op as 64-bit */
+        {0x18, 0x01, 0x4d, 1, 2, 3, 4},             /* unknown fixed32 */
+        {0x18, 0x01, 0x22, 0x00},                   /* empty key */
+    };
+    for (size_t k = 0; k < sizeof corners / sizeof corners[0]; k++) {
+        for (size_t len = 0; len <= sizeof corners[k]; len++) {
+            struct kv_command cmd;
+            int rv = kv_command_decode(corners[k], len, &cmd);
+            same_as_protobuf_c(corners[k], len, rv, &cmd);
+            kv_command_free(&cmd);
+        }
+    }
+    uint8_t flag10[] = {0x18, 0x01, 0x38, 0x80, 0x80, 0x80, 0x80,
+                        0x80, 0x80, 0x80, 0x80, 0x80, 0x02};
+    struct kv_command cmd;
+    int rv = kv_command_decode(flag10, sizeof flag10, &cmd);
+    same_as_protobuf_c(flag10, sizeof flag10, rv, &cmd);
+
+    struct common_prng g;
+    common_prng_seed(&g, 12);
+    char text[3][64];
+    for (int round = 0; round < 20000; round++) {
+        for (size_t t = 0; t < 3; t++) {
+            for (size_t k = 0; k < sizeof text[t]; k++) {
+                text[t][k] = (char)('a' + common_prng_below(&g, 26));
+            }
+        }
+        struct kv_request req = {
+            .client_id = common_prng_next(&g) >> common_prng_below(&g, 64),
+            .seq = common_prng_below(&g, 1000000),
+            .op = (enum kv_op)(1 + common_prng_below(&g, KV_OP_MAX)),
+            .key = {text[0], (size_t)common_prng_below(&g, 20)},
+            .value = {text[1], (size_t)common_prng_below(&g, 64)},
+            .expected = {text[2], (size_t)common_prng_below(&g, 30)},
+            .expected_absent = common_prng_below(&g, 2) == 0,
+        };
+        uint8_t *enc = NULL;
+        size_t enc_len = 0;
+        assert_int_equal(kv_command_encode(&req, &enc, &enc_len), 0);
+        uint8_t buf[512];
+        memcpy(buf, enc, enc_len);
+        free(enc);
+        size_t len = enc_len;
+        switch (common_prng_below(&g, 5)) {
+            case 0: /* as encoded */
+                break;
+            case 1: /* bytes flipped */
+                for (uint64_t f = 1 + common_prng_below(&g, 3); f > 0; f--) {
+                    buf[common_prng_below(&g, len)] ^=
+                        (uint8_t)(1u << common_prng_below(&g, 8));
+                }
+                break;
+            case 2: /* cut short */
+                len = (size_t)common_prng_below(&g, len + 1);
+                break;
+            case 3: /* fields appended */
+                for (uint64_t f = 1 + common_prng_below(&g, 3); f > 0; f--) {
+                    len += random_field(&g, buf + len);
+                }
+                break;
+            default: /* noise */
+                len = (size_t)common_prng_below(&g, 40);
+                for (size_t k = 0; k < len; k++) {
+                    buf[k] = (uint8_t)common_prng_below(&g, 256);
+                }
+                break;
+        }
+        rv = kv_command_decode(buf, len, &cmd);
+        same_as_protobuf_c(buf, len, rv, &cmd);
+        kv_command_free(&cmd);
+    }
+}
+
 /* Sessions idle for the TTL are forgotten at the same log index on every
  * replica (here: the original and one restored from a snapshot), and a
  * later request of a forgotten session is refused, not applied twice. */
@@ -532,6 +685,7 @@ int main(void)
         cmocka_unit_test(sm_first_write_retried_after_expiry_is_refused),
         cmocka_unit_test(sm_snapshot_round_trip),
         cmocka_unit_test(sm_bad_snapshot_refused),
+        cmocka_unit_test(sm_command_decode_agrees_with_protobuf_c),
         cmocka_unit_test(sm_restore_empty_snapshot_without_buffer),
         cmocka_unit_test(sm_snapshot_session_with_impossible_result_refused),
     };

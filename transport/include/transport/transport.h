@@ -100,6 +100,10 @@ int transport_mem_new(unsigned nodes,
                       void *clock_data,
                       struct transport_mem **out);
 void transport_mem_free(struct transport_mem *net);
+/* Promises that from now on one thread makes every call into @net, its
+ * endpoints and the deliver callbacks (the sim driver): the network then
+ * takes no lock. Call right after transport_mem_new. */
+void transport_mem_set_single_threaded(struct transport_mem *net);
 
 /* Registers node @id's receiver (NULL to detach: messages to it are
  * dropped, as for a crashed node). */
