@@ -80,6 +80,17 @@ struct judge
     /* For the summary: disk faults (NULL: none), session expiries. */
     const struct cluster_disk_report *disks;
     uint64_t expired;
+
+    /* For the JSON summary (harness_options.json), from judge_check. */
+    struct
+    {
+        uint64_t ok[KV_OP_MAX + 1], mismatch[KV_OP_MAX + 1];
+        uint64_t fail[KV_OP_MAX + 1], info[KV_OP_MAX + 1];
+        double p50_ms, p99_ms, max_ms, run_s;
+        uint64_t terms_with_leader, highest_term, committed, applied;
+        const char *verdict;
+        double check_s;
+    } sum;
 };
 
 static uint64_t s_to_ns(double s)
@@ -360,8 +371,9 @@ static int cmp_u64(const void *a, const void *b)
 
 struct tally
 {
-    uint64_t by[KV_OP_MAX + 1][5]; /* [op][event type] */
-    uint64_t *lat;                 /* ok latencies, ns */
+    uint64_t by[KV_OP_MAX + 1][5];    /* [op][event type] */
+    uint64_t mismatch[KV_OP_MAX + 1]; /* fails that were cas mismatches */
+    uint64_t *lat;                    /* ok latencies, ns */
     size_t n_lat;
 };
 
@@ -389,6 +401,10 @@ static void tally_ops(const struct judge *j,
             continue;
         }
         t->by[e->op][e->type]++;
+        if (e->type == KV_EVENT_FAIL && e->error != NULL &&
+            strcmp(e->error, "mismatch") == 0) {
+            t->mismatch[e->op]++;
+        }
         if (e->type == KV_EVENT_OK && invoked != NULL && t->lat != NULL) {
             t->lat[t->n_lat++] = e->time_ns - invoked[c];
         }
@@ -672,24 +688,31 @@ static void print_summary(FILE *f,
     fprintf(f, "\nscenario %s: %u nodes, %u clients, seed %llu, %.1f s\n",
             s->name, s->nodes, s->clients.count, (unsigned long long)s->seed,
             s->duration_s);
-    fprintf(f, "  %-8s %9s %9s %9s %9s\n", "op", "ok", "fail", "info", "total");
+    /* A cas that found another value is an answer, not an error: it has
+     * its own column, and "fail" counts the operations refused. */
+    fprintf(f, "  %-8s %9s %9s %9s %9s %9s\n", "op", "ok", "mismatch", "fail",
+            "info", "total");
     uint64_t tot[5] = {0};
+    uint64_t tot_mm = 0;
     for (int op = 1; op <= KV_OP_MAX; op++) {
         uint64_t ok = t->by[op][KV_EVENT_OK];
-        uint64_t fl = t->by[op][KV_EVENT_FAIL];
+        uint64_t mm = t->mismatch[op];
+        uint64_t fl = t->by[op][KV_EVENT_FAIL] - mm;
         uint64_t in = t->by[op][KV_EVENT_INFO];
         tot[KV_EVENT_OK] += ok;
         tot[KV_EVENT_FAIL] += fl;
         tot[KV_EVENT_INFO] += in;
-        fprintf(f, "  %-8s %9llu %9llu %9llu %9llu\n", kv_op_name(op),
-                (unsigned long long)ok, (unsigned long long)fl,
-                (unsigned long long)in, (unsigned long long)(ok + fl + in));
+        tot_mm += mm;
+        fprintf(f, "  %-8s %9llu %9llu %9llu %9llu %9llu\n", kv_op_name(op),
+                (unsigned long long)ok, (unsigned long long)mm,
+                (unsigned long long)fl, (unsigned long long)in,
+                (unsigned long long)(ok + mm + fl + in));
     }
-    fprintf(f, "  %-8s %9llu %9llu %9llu %9llu\n", "all",
-            (unsigned long long)tot[KV_EVENT_OK],
+    fprintf(f, "  %-8s %9llu %9llu %9llu %9llu %9llu\n", "all",
+            (unsigned long long)tot[KV_EVENT_OK], (unsigned long long)tot_mm,
             (unsigned long long)tot[KV_EVENT_FAIL],
             (unsigned long long)tot[KV_EVENT_INFO],
-            (unsigned long long)(tot[1] + tot[2] + tot[3] + tot[4]));
+            (unsigned long long)(tot[1] + tot_mm + tot[2] + tot[3] + tot[4]));
     fprintf(f, "  throughput   %.0f ok ops/s\n",
             run_s > 0 ? (double)tot[KV_EVENT_OK] / run_s : 0.0);
     fprintf(f,
@@ -949,10 +972,24 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
 
     struct tally t;
     memset(&t, 0, sizeof t);
-    tally_ops(j, e->events, e->n_events, !j->o->quiet, &t);
+    tally_ops(j, e->events, e->n_events, !j->o->quiet || j->o->json, &t);
     for (int op = 1; op <= KV_OP_MAX; op++) {
         j->ok_ops += t.by[op][KV_EVENT_OK];
+        j->sum.ok[op] = t.by[op][KV_EVENT_OK];
+        j->sum.mismatch[op] = t.mismatch[op];
+        j->sum.fail[op] = t.by[op][KV_EVENT_FAIL] - t.mismatch[op];
+        j->sum.info[op] = t.by[op][KV_EVENT_INFO];
     }
+    j->sum.p50_ms = pct_ms(&t, 0.50);
+    j->sum.p99_ms = pct_ms(&t, 0.99);
+    j->sum.max_ms = pct_ms(&t, 1.0);
+    j->sum.run_s = e->run_s;
+    j->sum.terms_with_leader = ms.terms_with_leader;
+    j->sum.highest_term = ms.highest_term;
+    j->sum.committed = ms.committed;
+    j->sum.applied = ms.applied;
+    j->sum.verdict = verdict;
+    j->sum.check_s = check_s;
     struct progress p;
     struct log_peaks lp;
     measure_progress(j, e, &p);
@@ -975,6 +1012,75 @@ void judge_save_report(struct judge *j, const char *path)
     if (j->cres != NULL && checker_report_html_save(path, j->h, j->cres) != 0) {
         judge_fail(j, "cannot write %s", path);
     }
+}
+
+/* @s as a JSON string on stdout. */
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\u%04x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+    putchar('"');
+}
+
+/* The summary as one JSON object on one line (docs/scenarios.md). */
+static void print_json(const struct judge *j, int rc)
+{
+    const struct scenario *s = j->s;
+    printf("{\"scenario\":");
+    json_string(s->name);
+    printf(
+        ",\"mode\":\"%s\",\"seed\":%llu,\"nodes\":%u,\"clients\":%u,"
+        "\"duration_s\":%.3f,\"result\":\"%s\",\"failures\":[",
+        j->o->sim ? "sim" : "threads", (unsigned long long)s->seed, s->nodes,
+        s->clients.count, s->duration_s,
+        rc == COMMON_EXIT_OK       ? "pass"
+        : rc == COMMON_EXIT_FAILED ? "fail"
+                                   : "unknown");
+    for (unsigned k = 0; k < j->n_failures; k++) {
+        printf(k > 0 ? "," : "");
+        json_string(j->failures[k]);
+    }
+    printf("],\"ops\":{");
+    uint64_t all[4] = {0};
+    for (int op = 1; op <= KV_OP_MAX; op++) {
+        uint64_t v[4] = {j->sum.ok[op], j->sum.mismatch[op], j->sum.fail[op],
+                         j->sum.info[op]};
+        printf(
+            "\"%s\":{\"ok\":%llu,\"mismatch\":%llu,\"fail\":%llu,"
+            "\"info\":%llu},",
+            kv_op_name(op), (unsigned long long)v[0], (unsigned long long)v[1],
+            (unsigned long long)v[2], (unsigned long long)v[3]);
+        for (int k = 0; k < 4; k++) {
+            all[k] += v[k];
+        }
+    }
+    printf(
+        "\"all\":{\"ok\":%llu,\"mismatch\":%llu,\"fail\":%llu,"
+        "\"info\":%llu}},",
+        (unsigned long long)all[0], (unsigned long long)all[1],
+        (unsigned long long)all[2], (unsigned long long)all[3]);
+    printf(
+        "\"ok_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
+        "\"max\":%.3f},\"terms_with_leader\":%llu,\"highest_term\":%llu,"
+        "\"longest_leaderless_ms\":%.0f,\"committed\":%llu,"
+        "\"applied\":%llu,\"checker\":{\"verdict\":",
+        j->sum.run_s > 0 ? (double)all[0] / j->sum.run_s : 0.0, j->sum.p50_ms,
+        j->sum.p99_ms, j->sum.max_ms,
+        (unsigned long long)j->sum.terms_with_leader,
+        (unsigned long long)j->sum.highest_term,
+        (double)j->max_leaderless / 1e6, (unsigned long long)j->sum.committed,
+        (unsigned long long)j->sum.applied);
+    json_string(j->sum.verdict != NULL ? j->sum.verdict : "not run");
+    printf(",\"seconds\":%.3f}}\n", j->sum.check_s);
 }
 
 /* Prints @fmt as (part of) the result line, and copies it to the
@@ -1023,5 +1129,8 @@ int judge_result(struct judge *j)
                     s->name, (unsigned long long)j->ok_ops);
     }
     printf("\n");
+    if (j->o->json) {
+        print_json(j, rc);
+    }
     return rc;
 }

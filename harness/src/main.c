@@ -5,6 +5,7 @@
  *                         [--check-timeout SECONDS] [--quiet] [--no-status]
  *                         [--mode threads|sim] [--seeds A..B] [--swarm]
  *                         [--transport mem|grpc] [--jobs N] [--junit FILE]
+ *                         [--json]
  *
  * Options are read by getopt_long: "--seed 3" or "--seed=3", before or
  * after the scenario. Standard output is line-buffered, so a sweep's
@@ -77,6 +78,8 @@ static void usage(FILE *f)
             "                       scenario's link faults still apply\n"
             "  --junit FILE         also write the result (each seed of a\n"
             "                       sweep a test case) as JUnit XML\n"
+            "  --json               end with the summary as one JSON object\n"
+            "                       on one line (a sweep: its outcome)\n"
             "\n"
             "Options go before or after the scenario, as --opt VALUE or\n"
             "--opt=VALUE.\n");
@@ -270,6 +273,7 @@ struct sweep
     double duration;
     const char *duration_arg; /* as given, for the rerun command */
     struct junit *junit;
+    uint64_t *failed_seed; /* set to the seed that failed, if one does */
 };
 
 /* Runs seed @sd from scratch, writing its files into @out_dir if not NULL;
@@ -307,6 +311,7 @@ static int sweep_run_seed(const struct sweep *w,
 
 static void sweep_print_failure(const struct sweep *w, uint64_t sd)
 {
+    *w->failed_seed = sd;
     printf(
         "seed %llu failed; reproduce with:\n  %s %s --mode sim "
         "--seed %llu%s%s%s\n",
@@ -589,6 +594,39 @@ static int sweep_parallel(const struct sweep *w,
     return rc;
 }
 
+/* A sweep's outcome as one JSON object on one line: the range, whether
+ * every seed passed, and the seed that failed with its rerun command. */
+static void print_sweep_json(const struct sweep *w,
+                             const struct scenario *s,
+                             int rc)
+{
+    printf("{\"scenario\":\"");
+    for (const char *p = s->name; *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            printf("\\%c", ch);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            printf("\\u%04x", ch);
+        } else {
+            putchar(ch);
+        }
+    }
+    printf(
+        "\",\"mode\":\"sim\",\"seeds\":{\"first\":%llu,\"last\":%llu},"
+        "\"swarm\":%s,\"result\":\"%s\",\"failed_seed\":",
+        (unsigned long long)w->first, (unsigned long long)w->last,
+        w->swarm ? "true" : "false",
+        rc == COMMON_EXIT_OK        ? "pass"
+        : rc == COMMON_EXIT_FAILED  ? "fail"
+        : rc == COMMON_EXIT_UNKNOWN ? "unknown"
+                                    : "error");
+    if (rc == COMMON_EXIT_OK || *w->failed_seed == UINT64_MAX) {
+        printf("null}\n");
+    } else {
+        printf("%llu}\n", (unsigned long long)*w->failed_seed);
+    }
+}
+
 int main(int argc, char **argv)
 {
     /* Line by line, also into a file or a pipe: a sweep's progress shows
@@ -613,6 +651,7 @@ int main(int argc, char **argv)
     int transport = -1; /* -1: as the scenario says, 0 mem, 1 grpc */
     const char *duration_arg = "";
     struct junit junit = {0};
+    uint64_t failed_seed = UINT64_MAX;
     enum {
         OPT_SEED = 256,
         OPT_DURATION,
@@ -626,6 +665,7 @@ int main(int argc, char **argv)
         OPT_QUIET,
         OPT_NO_STATUS,
         OPT_JUNIT,
+        OPT_JSON,
     };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -641,6 +681,7 @@ int main(int argc, char **argv)
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"no-status", no_argument, NULL, OPT_NO_STATUS},
         {"junit", required_argument, NULL, OPT_JUNIT},
+        {"json", no_argument, NULL, OPT_JSON},
         {NULL, 0, NULL, 0},
     };
     opterr = 0; /* the messages below say more */
@@ -731,6 +772,9 @@ int main(int argc, char **argv)
                 break;
             case OPT_NO_STATUS:
                 o.live = false;
+                break;
+            case OPT_JSON:
+                o.json = true;
                 break;
             case OPT_JUNIT:
                 if (*v == '\0') {
@@ -826,7 +870,9 @@ int main(int argc, char **argv)
         .duration = duration,
         .duration_arg = duration_arg,
         .junit = &junit,
+        .failed_seed = &failed_seed,
     };
+    w.o.json = false; /* the sweep says its outcome at the end */
     junit.suite = s.name;
     w.o.quiet = true;
     w.o.live = false;
@@ -836,6 +882,9 @@ int main(int argc, char **argv)
                  : sweep_serial(&w, o.out_dir);
     if (junit_write(&junit) != 0 && rc == COMMON_EXIT_OK) {
         rc = COMMON_EXIT_UNKNOWN;
+    }
+    if (o.json) {
+        print_sweep_json(&w, &s, rc);
     }
     free(junit.cases);
     scenario_fini(&s);

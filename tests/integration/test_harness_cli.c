@@ -282,6 +282,26 @@ static void cli_junit_and_option_forms(void **state)
                            "failures=\"0\" errors=\"0\""));
     assert_non_null(strstr(text, "classname=\"harness.tiny\" name=\"seed 5\""));
     assert_null(strstr(text, "<failure"));
+    /* --json: the summary's figures as one object on the last line; the
+     * table counts cas mismatches apart from failures. */
+    char *j[] = {HARNESS_BIN, path,          "--mode=sim", "--seed=5",
+                 "--json",    "--no-status", NULL};
+    assert_int_equal(run(j), 0);
+    assert_non_null(strstr(out, "  op              ok  mismatch      fail"));
+    size_t len = strlen(out);
+    assert_true(len > 2 && out[len - 1] == '\n' && out[len - 2] == '}');
+    const char *last = out + len - 2;
+    while (last > out && last[-1] != '\n') {
+        last--;
+    }
+    assert_int_equal(strncmp(last,
+                             "{\"scenario\":\"tiny\",\"mode\":\"sim\","
+                             "\"seed\":5,",
+                             35),
+                     0);
+    assert_non_null(strstr(last, "\"result\":\"pass\",\"failures\":[]"));
+    assert_non_null(strstr(last, "\"cas\":{\"ok\":"));
+    assert_non_null(strstr(last, "\"checker\":{\"verdict\":\"linearizable\""));
     char *c[] = {HARNESS_BIN, path, "--seed=abc", NULL};
     assert_int_equal(run(c), 2);
     assert_non_null(strstr(out, "--seed needs a non-negative integer"));

@@ -368,6 +368,9 @@ struct harness_options
     /* Sim mode: one thread, virtual time, a seeded scheduler; the same
      * scenario and seed give byte-identical history and event log. */
     bool sim;
+    /* After the result line, the summary as one JSON object on one line
+     * (docs/scenarios.md, "JSON summary"): the last line of stdout. */
+    bool json;
     /* When not NULL: the result line (PASS, FAIL or UNKNOWN ..., without
      * its newline) is also copied here, cut to HARNESS_RESULT_MAX bytes
      * with its terminating zero. */
