@@ -361,18 +361,14 @@ static void put_base64(const uint8_t *p, size_t n)
 /* @s as a JSON string (messages and names: escaped, never cut). */
 static void put_json_string(const char *s)
 {
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            printf("\\%c", ch);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            printf("\\u%04x", ch);
-        } else {
-            putchar(ch);
-        }
+    struct common_vec v;
+    common_vec_init(&v);
+    if (common_vec_append_json(&v, s) == 0) {
+        fwrite(v.data, 1, v.len, stdout);
+    } else {
+        fputs("\"\"", stdout); /* out of memory: an empty string */
     }
-    putchar('"');
+    common_vec_fini(&v);
 }
 
 /* One endpoint's Status: 0 with @st filled, or -1 with @why set (a short

@@ -110,3 +110,24 @@ int common_vec_appendf(struct common_vec *v, const char *fmt, ...)
     v->len += (size_t)n;
     return 0;
 }
+
+int common_vec_append_json(struct common_vec *v, const char *s)
+{
+    assert(s != NULL);
+    int rv = common_vec_append(v, "\"", 1);
+    for (const char *p = s; rv == 0 && *p != '\0'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"' || ch == '\\') {
+            char esc[2] = {'\\', (char)ch};
+            rv = common_vec_append(v, esc, 2);
+        } else if (ch < 0x20 || ch == 0x7f) {
+            rv = common_vec_appendf(v, "\\u%04x", ch);
+        } else {
+            rv = common_vec_append(v, p, 1);
+        }
+    }
+    if (rv == 0) {
+        rv = common_vec_appendf(v, "\"");
+    }
+    return rv;
+}

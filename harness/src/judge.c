@@ -1014,73 +1014,72 @@ void judge_save_report(struct judge *j, const char *path)
     }
 }
 
-/* @s as a JSON string on stdout. */
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s != '\0'; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            printf("\\%c", ch);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            printf("\\u%04x", ch);
-        } else {
-            putchar(ch);
-        }
-    }
-    putchar('"');
-}
-
-/* The summary as one JSON object on one line (docs/scenarios.md). */
+/* The summary as one JSON object on one line (docs/scenarios.md), built
+ * in memory and printed whole. */
 static void print_json(const struct judge *j, int rc)
 {
     const struct scenario *s = j->s;
-    printf("{\"scenario\":");
-    json_string(s->name);
-    printf(
-        ",\"mode\":\"%s\",\"seed\":%llu,\"nodes\":%u,\"clients\":%u,"
-        "\"duration_s\":%.3f,\"result\":\"%s\",\"failures\":[",
-        j->o->sim ? "sim" : "threads", (unsigned long long)s->seed, s->nodes,
-        s->clients.count, s->duration_s,
-        rc == COMMON_EXIT_OK       ? "pass"
-        : rc == COMMON_EXIT_FAILED ? "fail"
-                                   : "unknown");
-    for (unsigned k = 0; k < j->n_failures; k++) {
-        printf(k > 0 ? "," : "");
-        json_string(j->failures[k]);
+    struct common_vec v;
+    common_vec_init(&v);
+    int e = common_vec_appendf(&v, "{\"scenario\":");
+    e = e ? e : common_vec_append_json(&v, s->name);
+    e = e ? e
+          : common_vec_appendf(
+                &v,
+                ",\"mode\":\"%s\",\"seed\":%llu,\"nodes\":%u,\"clients\":%u,"
+                "\"duration_s\":%.3f,\"result\":\"%s\",\"failures\":[",
+                j->o->sim ? "sim" : "threads", (unsigned long long)s->seed,
+                s->nodes, s->clients.count, s->duration_s,
+                rc == COMMON_EXIT_OK       ? "pass"
+                : rc == COMMON_EXIT_FAILED ? "fail"
+                                           : "unknown");
+    for (unsigned k = 0; e == 0 && k < j->n_failures; k++) {
+        e = k > 0 ? common_vec_appendf(&v, ",") : 0;
+        e = e ? e : common_vec_append_json(&v, j->failures[k]);
     }
-    printf("],\"ops\":{");
+    e = e ? e : common_vec_appendf(&v, "],\"ops\":{");
     uint64_t all[4] = {0};
-    for (int op = 1; op <= KV_OP_MAX; op++) {
-        uint64_t v[4] = {j->sum.ok[op], j->sum.mismatch[op], j->sum.fail[op],
+    for (int op = 1; e == 0 && op <= KV_OP_MAX; op++) {
+        uint64_t c[4] = {j->sum.ok[op], j->sum.mismatch[op], j->sum.fail[op],
                          j->sum.info[op]};
-        printf(
+        e = common_vec_appendf(
+            &v,
             "\"%s\":{\"ok\":%llu,\"mismatch\":%llu,\"fail\":%llu,"
             "\"info\":%llu},",
-            kv_op_name(op), (unsigned long long)v[0], (unsigned long long)v[1],
-            (unsigned long long)v[2], (unsigned long long)v[3]);
+            kv_op_name(op), (unsigned long long)c[0], (unsigned long long)c[1],
+            (unsigned long long)c[2], (unsigned long long)c[3]);
         for (int k = 0; k < 4; k++) {
-            all[k] += v[k];
+            all[k] += c[k];
         }
     }
-    printf(
-        "\"all\":{\"ok\":%llu,\"mismatch\":%llu,\"fail\":%llu,"
-        "\"info\":%llu}},",
-        (unsigned long long)all[0], (unsigned long long)all[1],
-        (unsigned long long)all[2], (unsigned long long)all[3]);
-    printf(
-        "\"ok_per_s\":%.1f,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,"
-        "\"max\":%.3f},\"terms_with_leader\":%llu,\"highest_term\":%llu,"
-        "\"longest_leaderless_ms\":%.0f,\"committed\":%llu,"
-        "\"applied\":%llu,\"checker\":{\"verdict\":",
-        j->sum.run_s > 0 ? (double)all[0] / j->sum.run_s : 0.0, j->sum.p50_ms,
-        j->sum.p99_ms, j->sum.max_ms,
-        (unsigned long long)j->sum.terms_with_leader,
-        (unsigned long long)j->sum.highest_term,
-        (double)j->max_leaderless / 1e6, (unsigned long long)j->sum.committed,
-        (unsigned long long)j->sum.applied);
-    json_string(j->sum.verdict != NULL ? j->sum.verdict : "not run");
-    printf(",\"seconds\":%.3f}}\n", j->sum.check_s);
+    e = e ? e
+          : common_vec_appendf(
+                &v,
+                "\"all\":{\"ok\":%llu,\"mismatch\":%llu,\"fail\":%llu,"
+                "\"info\":%llu}},\"ok_per_s\":%.1f,\"latency_ms\":{"
+                "\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
+                "\"terms_with_leader\":%llu,\"highest_term\":%llu,"
+                "\"longest_leaderless_ms\":%.0f,\"committed\":%llu,"
+                "\"applied\":%llu,\"checker\":{\"verdict\":",
+                (unsigned long long)all[0], (unsigned long long)all[1],
+                (unsigned long long)all[2], (unsigned long long)all[3],
+                j->sum.run_s > 0 ? (double)all[0] / j->sum.run_s : 0.0,
+                j->sum.p50_ms, j->sum.p99_ms, j->sum.max_ms,
+                (unsigned long long)j->sum.terms_with_leader,
+                (unsigned long long)j->sum.highest_term,
+                (double)j->max_leaderless / 1e6,
+                (unsigned long long)j->sum.committed,
+                (unsigned long long)j->sum.applied);
+    e = e ? e
+          : common_vec_append_json(
+                &v, j->sum.verdict != NULL ? j->sum.verdict : "not run");
+    e = e ? e : common_vec_appendf(&v, ",\"seconds\":%.3f}}\n", j->sum.check_s);
+    if (e == 0) {
+        fwrite(v.data, 1, v.len, stdout);
+    } else {
+        printf("{\"error\":\"out of memory\"}\n");
+    }
+    common_vec_fini(&v);
 }
 
 /* Prints @fmt as (part of) the result line, and copies it to the

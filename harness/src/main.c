@@ -600,19 +600,16 @@ static void print_sweep_json(const struct sweep *w,
                              const struct scenario *s,
                              int rc)
 {
-    printf("{\"scenario\":\"");
-    for (const char *p = s->name; *p != '\0'; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '"' || ch == '\\') {
-            printf("\\%c", ch);
-        } else if (ch < 0x20 || ch == 0x7f) {
-            printf("\\u%04x", ch);
-        } else {
-            putchar(ch);
-        }
+    struct common_vec name;
+    common_vec_init(&name);
+    if (common_vec_append_json(&name, s->name) != 0) {
+        common_vec_fini(&name);
+        return;
     }
+    printf("{\"scenario\":%s", (const char *)name.data);
+    common_vec_fini(&name);
     printf(
-        "\",\"mode\":\"sim\",\"seeds\":{\"first\":%llu,\"last\":%llu},"
+        ",\"mode\":\"sim\",\"seeds\":{\"first\":%llu,\"last\":%llu},"
         "\"swarm\":%s,\"result\":\"%s\",\"failed_seed\":",
         (unsigned long long)w->first, (unsigned long long)w->last,
         w->swarm ? "true" : "false",

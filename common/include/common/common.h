@@ -101,6 +101,10 @@ int common_vec_append(struct common_vec *v, const void *src, size_t len);
  * but data[len] is always NUL after a successful call). */
 int common_vec_appendf(struct common_vec *v, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Appends @s as a JSON string: quoted, with '"' and '\\' escaped and control
+ * bytes (and DEL) as \u00XX; other bytes as they are. data[len] is NUL
+ * after a successful call. 0 or COMMON_ENOMEM. */
+int common_vec_append_json(struct common_vec *v, const char *s);
 
 /* Makes room for at least @need items of @size bytes in the array *@items
  * (a T ** passed as void *) of capacity *@cap items, doubling the capacity,

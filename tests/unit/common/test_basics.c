@@ -72,6 +72,23 @@ static void crc32c_agrees_with_bitwise_at_every_length(void **state)
 }
 
 /* The vector grows, keeps a NUL after its bytes and formats. */
+/* JSON strings: quotes, backslashes and control bytes escaped, the rest
+ * (UTF-8 included) as it is. */
+static void vec_appends_json_strings(void **state)
+{
+    (void)state;
+    struct common_vec v;
+    common_vec_init(&v);
+    assert_int_equal(common_vec_append_json(&v, "a\"b\\c\n\x01\x7f\xc3\xa9"),
+                     0);
+    assert_string_equal((const char *)v.data,
+                        "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\xc3\xa9\"");
+    v.len = 0;
+    assert_int_equal(common_vec_append_json(&v, ""), 0);
+    assert_string_equal((const char *)v.data, "\"\"");
+    common_vec_fini(&v);
+}
+
 static void vec_appends_and_formats(void **state)
 {
     (void)state;
@@ -242,6 +259,7 @@ int main(void)
         cmocka_unit_test(parse_u64_takes_whole_decimals_only),
         cmocka_unit_test(parse_double_takes_plain_decimals_only),
         cmocka_unit_test(logf_formats_one_bounded_line),
+        cmocka_unit_test(vec_appends_json_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
