@@ -335,6 +335,7 @@ static int build_cluster(struct run *r)
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
         .crash_after = uses_crash_after(s),
+        .members = s->members,
     };
     for (unsigned k = 0; k < s->nodes; k++) {
         cc.node_timing[k] = (struct cluster_node_timing){
