@@ -137,11 +137,19 @@ static void abs_deadline(const struct cluster *c,
 
 /* The node halted on its crash_after trigger: it does nothing more while
  * it waits for the controlling thread to power it off
- * (cluster_reap_tripped), which ends this thread. */
+ * (cluster_reap_tripped), which ends this thread; a control handed to it
+ * meanwhile is answered unavailable. */
 static void wait_for_power_off(struct slot *s)
 {
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
+        if (s->ctl != NULL) {
+            /* A control handed over meanwhile: the node does nothing. */
+            s->ctl->rv = COMMON_EUNAVAILABLE;
+            s->ctl = NULL;
+            s->ctl_done = true;
+            pthread_cond_signal(&s->ctl_cond);
+        }
         pthread_cond_wait(&s->cond, &s->lock);
     }
     pthread_mutex_unlock(&s->lock);

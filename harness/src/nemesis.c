@@ -1374,6 +1374,13 @@ void nemesis_heal_all(struct nemesis *n, uint64_t now)
     revive_all(n);
 }
 
+void nemesis_membership_counts(const struct nemesis *n,
+                               uint64_t *done,
+                               uint64_t *given_up)
+{
+    membership_counts(n->members, done, given_up);
+}
+
 const char *nemesis_faults(const struct nemesis *n)
 {
     return n->split || n->link_faults || n->random_heal_at != 0 ||

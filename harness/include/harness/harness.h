@@ -45,7 +45,10 @@
  * RANDOM and ALL, which then draw from (or take all of) the nodes that are
  * down (crashed, resp. paused) - a node that is down is no one's leader or
  * follower. The ends of cuts and links, and the members of partition
- * groups, take NODE, LEADER, FOLLOWER and FOLLOWERS. */
+ * groups, take NODE, LEADER, FOLLOWER and FOLLOWERS. Of the membership
+ * actions, add-node and promote take NODE, remove-node NODE, LEADER and
+ * RANDOM (a server of the leader's configuration), transfer-leader NODE,
+ * FOLLOWER and RANDOM (voters of the leader's configuration). */
 enum scenario_target_kind {
     SCENARIO_TARGET_NODE = 1,      /* "3" */
     SCENARIO_TARGET_LEADER = 2,    /* "leader": the current leader */
