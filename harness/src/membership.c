@@ -217,23 +217,18 @@ static bool reached(const struct action *a,
 }
 
 /* Why @a cannot be asked of the leader with @conf in force (NULL: it
- * can). */
+ * can): only a learner is promoted, and leadership goes to a voter. */
 static const char *refusal(const struct action *a,
-                           raft_id l,
                            const struct raft_configuration *conf)
 {
     enum raft_server_role r = role_in(conf, a->id);
-    switch (a->kind) {
-        case SCENARIO_FAULT_ADD_NODE:
-            return NULL;
-        case SCENARIO_FAULT_PROMOTE:
-            return r == RAFT_LEARNER ? NULL : "not a learner";
-        case SCENARIO_FAULT_REMOVE_NODE:
-            return NULL;
-        default:
-            return r != RAFT_VOTER ? "not a voter" : NULL;
+    if (a->kind == SCENARIO_FAULT_PROMOTE && r != RAFT_LEARNER) {
+        return "not a learner";
     }
-    (void)l;
+    if (a->kind == SCENARIO_FAULT_TRANSFER_LEADER && r != RAFT_VOTER) {
+        return "not a voter";
+    }
+    return NULL;
 }
 
 static enum cluster_control_op op_of(enum scenario_fault_kind kind)
@@ -343,7 +338,7 @@ static enum outcome attempt(struct membership *m, struct action *a)
                       (unsigned long long)st.conf_index);
         return OUTCOME_RETRY;
     }
-    const char *no = refusal(a, l, &st.conf);
+    const char *no = refusal(a, &st.conf);
     if (no != NULL) {
         cluster_event(m->cl, "membership: %s %llu given up: node %llu is %s",
                       what, id, id, no);
