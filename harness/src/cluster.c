@@ -223,6 +223,8 @@ void cluster_publish(struct slot *s)
     st.snapshot_bytes_max_index = ks.snapshot_bytes_max_index;
     st.compacted_entries_max = ks.compacted_entries_max;
     st.compacted_entries_max_index = ks.compacted_entries_max_index;
+    st.conf = *raft_config(r);
+    st.conf_index = raft_config_index(r);
     cluster_slot_lock(s);
     st.paused = s->paused;
     s->status = st;
@@ -257,14 +259,8 @@ static int node_boot(struct cluster *c, struct slot *s)
     nc.raft.check_quorum = c->cfg.check_quorum;
     nc.raft.seed =
         common_mix64(c->cfg.seed * 1000003ull + s->id + cluster_now(c));
-    raft_id ids[CLUSTER_MAX_NODES];
-    for (unsigned k = 0; k < c->cfg.nodes; k++) {
-        ids[k] = k + 1;
-    }
-    int rv = raft_configuration_voters(&nc.conf, ids, c->cfg.nodes);
-    if (rv != 0) {
-        return rv;
-    }
+    nc.conf = s->boot_conf;
+    int rv;
     nc.snapshot_entries = c->cfg.snapshot_entries;
     nc.snapshot_bytes = c->cfg.snapshot_bytes;
     nc.snapshot_trailing = c->cfg.snapshot_trailing;
@@ -335,10 +331,15 @@ static int open_disk(struct cluster *c, struct slot *s)
                 storage_fs_mem_set_single_threaded(s->fs);
             }
         } else {
+            /* A wiped disk is a new directory: node-<id>.<generation>. */
             char dir[1024];
-            snprintf(dir, sizeof dir, "%s/node-%llu",
+            char gen[16] = "";
+            if (s->disk_gen > 0) {
+                snprintf(gen, sizeof gen, ".%u", s->disk_gen);
+            }
+            snprintf(dir, sizeof dir, "%s/node-%llu%s",
                      c->cfg.data_dir != NULL ? c->cfg.data_dir : ".",
-                     (unsigned long long)s->id);
+                     (unsigned long long)s->id, gen);
             rv = storage_fs_posix_new(dir, &s->fs);
         }
         if (rv != 0) {
@@ -419,15 +420,24 @@ void cluster_power_off(struct cluster *c, struct slot *s)
 
 int cluster_new(const struct cluster_config *cfg, struct cluster **out)
 {
+    unsigned members = cfg->members != 0 ? cfg->members : cfg->nodes;
     if (cfg->nodes == 0 || cfg->nodes > CLUSTER_MAX_NODES ||
-        cfg->tick_ms == 0 || (cfg->grpc && cfg->sched != NULL)) {
+        members > cfg->nodes || cfg->tick_ms == 0 ||
+        (cfg->grpc && cfg->sched != NULL)) {
         return COMMON_EINVAL;
+    }
+    raft_id ids[CLUSTER_MAX_NODES];
+    for (unsigned k = 0; k < members; k++) {
+        ids[k] = k + 1;
     }
     struct cluster *c = calloc(1, sizeof *c);
     if (c == NULL) {
         return COMMON_ENOMEM;
     }
     c->cfg = *cfg;
+    c->cfg.members = members;
+    c->voters = ((1u << members) - 1) << 1;
+    c->voters_committed = c->voters;
     c->driver =
         cfg->sched != NULL ? &cluster_sim_driver : &cluster_threads_driver;
     c->start_ns = common_now_ns();
@@ -463,9 +473,12 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
         struct slot *s = &c->slots[k];
         s->c = c;
         s->id = k + 1;
+        s->present = k < members;
+        raft_configuration_voters(&s->boot_conf, ids, members);
         common_heap_init(&s->inbox, sizeof(struct inbox_msg));
         pthread_mutex_init(&s->lock, NULL);
         pthread_cond_init(&s->cond, &attr);
+        pthread_cond_init(&s->ctl_cond, &attr);
         rv = open_disk(c, s);
         if (rv != 0) {
             pthread_condattr_destroy(&attr);
@@ -489,6 +502,9 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
 int cluster_start(struct cluster *c)
 {
     for (unsigned k = 0; k < c->cfg.nodes; k++) {
+        if (!c->slots[k].present) {
+            continue; /* outside until it joins */
+        }
         int rv = node_boot(c, &c->slots[k]);
         /* A node whose disk fails at once stays down; the rest go on. */
         if (rv != 0 && !cluster_disk_failed(&c->slots[k])) {
@@ -516,6 +532,7 @@ void cluster_free(struct cluster *c)
         free(s->reqs);
         pthread_mutex_destroy(&s->lock);
         pthread_cond_destroy(&s->cond);
+        pthread_cond_destroy(&s->ctl_cond);
     }
     client_net_free(c->clients);
     transport_mem_free(c->net);
@@ -553,8 +570,8 @@ int cluster_restart(struct cluster *c, raft_id id)
         s->crash_pending = false;
         cluster_power_off(c, s); /* the crash it was about to have: now */
     }
-    if (s->running) {
-        return 0;
+    if (s->running || !s->present) {
+        return 0; /* up already, or outside the cluster */
     }
     int rv = 0;
     if (s->disk == NULL) {
@@ -683,6 +700,20 @@ static bool live(const struct cluster_node_status *st)
     return st->up && !st->paused && !st->failed;
 }
 
+/* The voters of @conf as a set of ids (bit k for node k). */
+static uint32_t voter_set(const struct raft_configuration *conf)
+{
+    uint32_t set = 0;
+    for (uint32_t k = 0; k < conf->count && k < RAFT_MAX_SERVERS; k++) {
+        raft_id id = conf->servers[k].id;
+        if (conf->servers[k].role == RAFT_VOTER && id >= 1 &&
+            id <= CLUSTER_MAX_NODES) {
+            set |= 1u << id;
+        }
+    }
+    return set;
+}
+
 raft_id cluster_leader(struct cluster *c)
 {
     unsigned n = c->cfg.nodes;
@@ -692,24 +723,166 @@ raft_id cluster_leader(struct cluster *c)
         cluster_status(c, id, &st[id]);
     }
     raft_id best = 0;
+    uint32_t best_voters = 0;
+    bool best_committed = false;
     for (raft_id id = 1; id <= n; id++) {
         if (!live(&st[id]) || st[id].role != RAFT_LEADER ||
             (best != 0 && st[id].term <= st[best].term)) {
             continue;
         }
-        unsigned reached = 1; /* itself */
-        for (raft_id peer = 1; peer <= n; peer++) {
-            if (peer != id && live(&st[peer]) &&
-                !transport_mem_is_cut(c->net, id, peer) &&
-                !transport_mem_is_cut(c->net, peer, id)) {
+        /* The quorum is of the voters of its own configuration (the
+         * latest in its log, in force on append); a leader that has
+         * removed itself is no one's leader by this rule. */
+        uint32_t voters = voter_set(&st[id].conf);
+        if ((voters & (1u << id)) == 0) {
+            continue;
+        }
+        unsigned count = 0;
+        unsigned reached = 0;
+        for (raft_id peer = 1; peer <= CLUSTER_MAX_NODES; peer++) {
+            if ((voters & (1u << peer)) == 0) {
+                continue;
+            }
+            count++;
+            if (peer == id || (peer <= n && live(&st[peer]) &&
+                               !transport_mem_is_cut(c->net, id, peer) &&
+                               !transport_mem_is_cut(c->net, peer, id))) {
                 reached++;
             }
         }
-        if (reached >= n / 2 + 1) {
+        if (reached >= count / 2 + 1) {
             best = id;
+            best_voters = voters;
+            best_committed = st[id].commit >= st[id].conf_index;
+        }
+    }
+    if (best != 0) {
+        c->voters = best_voters;
+        if (best_committed) {
+            c->voters_committed = best_voters;
         }
     }
     return best;
+}
+
+uint32_t cluster_voters(struct cluster *c, bool committed)
+{
+    return committed ? c->voters_committed : c->voters;
+}
+
+bool cluster_present(struct cluster *c, raft_id id)
+{
+    struct slot *s = slot_of(c, id);
+    return s != NULL && s->present;
+}
+
+/* A new, empty disk for @s (what was on the old one is gone). */
+static int wipe_disk(struct cluster *c, struct slot *s)
+{
+    storage_free(s->disk);
+    s->disk = NULL;
+    cluster_disk_free(s);
+    storage_fs_free(s->fs);
+    s->fs = NULL;
+    s->disk_gen++;
+    return open_disk(c, s);
+}
+
+int cluster_join(struct cluster *c,
+                 raft_id id,
+                 const struct raft_configuration *conf)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL || s->present || s->running) {
+        return COMMON_EINVAL;
+    }
+    int rv = wipe_disk(c, s);
+    if (rv != 0) {
+        cluster_event(c, "node %llu cannot open its disk: %s",
+                      (unsigned long long)id, common_strerror(rv));
+        return rv;
+    }
+    s->boot_conf = *conf;
+    s->present = true;
+    rv = node_boot(c, s);
+    if (rv != 0) {
+        s->present = false;
+        return rv;
+    }
+    cluster_event(c, "node %llu joins with an empty disk",
+                  (unsigned long long)id);
+    return 0;
+}
+
+int cluster_retire(struct cluster *c, raft_id id)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL || !s->present) {
+        return COMMON_EINVAL;
+    }
+    s->crash_pending = false;
+    stop_node(c, s);
+    s->present = false;
+    cluster_event(c, "node %llu left the cluster (its disk is wiped)",
+                  (unsigned long long)id);
+    return wipe_disk(c, s);
+}
+
+void cluster_control_apply(struct slot *s, struct cluster_ctl *ctl)
+{
+    ctl->index = 0;
+    if (ctl->op == CLUSTER_TRANSFER) {
+        ctl->rv = kv_node_transfer_leader(s->node, ctl->target);
+        return;
+    }
+    struct raft_configuration next = *raft_config(kv_node_raft(s->node));
+    int at = raft_configuration_find(&next, ctl->target);
+    switch (ctl->op) {
+        case CLUSTER_ADD_LEARNER:
+            if (at >= 0 || next.count >= RAFT_MAX_SERVERS) {
+                ctl->rv = COMMON_EINVAL;
+                return;
+            }
+            next.servers[next.count++] =
+                (struct raft_server){.id = ctl->target, .role = RAFT_LEARNER};
+            break;
+        case CLUSTER_PROMOTE:
+            if (at < 0 || next.servers[at].role != RAFT_LEARNER) {
+                ctl->rv = COMMON_EINVAL;
+                return;
+            }
+            next.servers[at].role = RAFT_VOTER;
+            break;
+        default: /* CLUSTER_REMOVE */
+            if (at < 0) {
+                ctl->rv = COMMON_EINVAL;
+                return;
+            }
+            next.servers[at] = next.servers[--next.count];
+            break;
+    }
+    ctl->rv = kv_node_propose_conf(s->node, &next, &ctl->index);
+}
+
+int cluster_control(struct cluster *c,
+                    raft_id id,
+                    enum cluster_control_op op,
+                    raft_id target,
+                    raft_index *index)
+{
+    struct slot *s = slot_of(c, id);
+    if (s == NULL || !s->running || s->crash_pending) {
+        return COMMON_EUNAVAILABLE;
+    }
+    struct cluster_ctl ctl = {.op = op, .target = target};
+    int rv = c->driver->control(s, &ctl);
+    if (rv != 0) {
+        return rv;
+    }
+    if (index != NULL) {
+        *index = ctl.index;
+    }
+    return ctl.rv;
 }
 
 unsigned cluster_size(const struct cluster *c)

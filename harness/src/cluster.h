@@ -105,6 +105,18 @@ struct cluster_config
     /* Nodes may be armed with cluster_arm_crash_after (when false, the
      * nodes' updates are not even looked at for it). */
     bool crash_after;
+    /* Dynamic membership: nodes 1..members are the initial voters and
+     * boot at cluster_start; the others stay outside (not started) until
+     * cluster_join. 0: every node. */
+    unsigned members;
+};
+
+/* A membership change or leadership transfer for cluster_control. */
+enum cluster_control_op {
+    CLUSTER_ADD_LEARNER = 1, /* add @target as a learner */
+    CLUSTER_PROMOTE = 2,     /* make learner @target a voter */
+    CLUSTER_REMOVE = 3,      /* remove @target from the configuration */
+    CLUSTER_TRANSFER = 4,    /* hand leadership to voter @target */
 };
 
 /* What node @id's disk faults did over the run (cluster_disk_report). */
@@ -135,6 +147,10 @@ struct cluster_node_status
     raft_index snapshot_bytes_max_index;
     uint64_t compacted_entries_max;
     raft_index compacted_entries_max_index;
+    /* The configuration in force at the node (the latest in its log) and
+     * the index of its entry (0: the boot configuration). */
+    struct raft_configuration conf;
+    raft_index conf_index;
 };
 
 /* What a node's snapshots and compactions came to over every incarnation
@@ -190,9 +206,40 @@ void cluster_status(struct cluster *c,
                     raft_id id,
                     struct cluster_node_status *s);
 /* The leader, or 0 when there is none: of the live nodes in the leader
- * role that reach a quorum through the network's cuts, the one of the
- * highest term (docs/scenarios.md, "Who is the leader"). */
+ * role that are voters of their own configuration and reach a quorum of
+ * its voters through the network's cuts, the one of the highest term
+ * (docs/scenarios.md, "Who is the leader"). */
 raft_id cluster_leader(struct cluster *c);
+/* The voters as a set of ids (bit k for node k): those of the
+ * configuration of the leader last found by cluster_leader (the initial
+ * members before any); with @committed, of the last such configuration
+ * seen committed there. */
+uint32_t cluster_voters(struct cluster *c, bool committed);
+/* Whether node @id is part of the cluster: booted at the start or joined
+ * since, and not retired. Nodes outside are never started or restarted. */
+bool cluster_present(struct cluster *c, raft_id id);
+/* Node @id, outside, joins: it boots on a new, empty disk with @conf (the
+ * cluster's configuration, which does not list it; copied) and waits for
+ * the leader's log or snapshot. */
+int cluster_join(struct cluster *c,
+                 raft_id id,
+                 const struct raft_configuration *conf);
+/* Node @id leaves: powered off and its disk wiped; it is outside. */
+int cluster_retire(struct cluster *c, raft_id id);
+/* A line for the run's event log (cluster_config.event), stamped with the
+ * run's clock. */
+void cluster_event(struct cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Runs @op on node @id's core (on the thread that runs it), with the
+ * configuration in force there changed by one server for a membership
+ * change; *@index gets the configuration entry's index (may be NULL).
+ * kv_node_propose_conf's and kv_node_transfer_leader's codes;
+ * COMMON_EUNAVAILABLE when the node is down, paused or busy. */
+int cluster_control(struct cluster *c,
+                    raft_id id,
+                    enum cluster_control_op op,
+                    raft_id target,
+                    raft_index *index);
 unsigned cluster_size(const struct cluster *c);
 /* The Raft network (its faults are the nemesis's to set). */
 struct transport_mem *cluster_net(struct cluster *c);

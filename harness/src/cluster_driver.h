@@ -30,6 +30,16 @@
 
 struct parked;
 
+/* A membership change or transfer to run on a node's own thread
+ * (cluster_control); rv and index are its outcome. */
+struct cluster_ctl
+{
+    enum cluster_control_op op;
+    raft_id target;
+    raft_index index;
+    int rv;
+};
+
 /* A node's disk faults and what they did (cluster_disk.c). All zero for a
  * node whose disk has none. The counters are guarded by the slot's lock;
  * the rest belongs to the thread that runs the node. */
@@ -87,6 +97,11 @@ struct slot
     size_t reqs_len;
     size_t reqs_cap;
     struct cluster_node_status status;
+    /* threads: a control waiting for the node thread (NULL: none), and
+     * whether it ran; ctl_cond signals the controlling thread. */
+    struct cluster_ctl *ctl;
+    bool ctl_done;
+    pthread_cond_t ctl_cond;
     /* Owned by the controlling thread (and the node thread while up): */
     bool running; /* driven: by a thread, or by sim events */
     pthread_t thread;
@@ -99,7 +114,13 @@ struct slot
     struct transport_grpc *grpc;
     pthread_t grpc_thread;
     bool grpc_polling;
-    bool crash_pending;       /* sim: a crash event is scheduled */
+    bool crash_pending; /* sim: a crash event is scheduled */
+    /* Membership: part of the cluster (booted, not retired); the
+     * configuration it boots with when its disk holds none; its disk's
+     * generation (a wipe starts a new one). */
+    bool present;
+    struct raft_configuration boot_conf;
+    unsigned disk_gen;
     uint64_t installs_before; /* snapshots installed by earlier lives */
     /* Disk faults (cluster_disk.c): the faulty disk over fs (survives
      * crashes) and its checks. */
@@ -136,6 +157,9 @@ struct cluster_driver
     int (*crash)(struct slot *s);
     /* @s has just been resumed (NULL: nothing to do). */
     void (*resume)(struct slot *s);
+    /* Runs @ctl on @s's node (cluster_control_apply) on the thread that
+     * runs it and flushes; COMMON_EUNAVAILABLE when it cannot run now. */
+    int (*control)(struct slot *s, struct cluster_ctl *ctl);
 };
 
 extern const struct cluster_driver cluster_threads_driver;
@@ -149,6 +173,10 @@ struct cluster
     struct transport_mem *net;  /* the Raft network */
     struct client_net *clients; /* the clients' network */
     struct slot slots[CLUSTER_MAX_NODES];
+    /* The voters of the configuration of the leader cluster_leader last
+     * found (bit k for node k; controlling thread). */
+    uint32_t voters;
+    uint32_t voters_committed; /* ... when its entry had committed */
 };
 
 /* Takes and releases @s's lock, in threads mode only: in sim mode one
@@ -163,6 +191,9 @@ void cluster_event(struct cluster *c, const char *fmt, ...)
 void cluster_publish(struct slot *s);
 /* The node of @s loses power now (see cluster_crash). */
 void cluster_power_off(struct cluster *c, struct slot *s);
+/* Applies @ctl to @s's node (on the thread that runs it), filling in
+ * ctl->rv and ctl->index. */
+void cluster_control_apply(struct slot *s, struct cluster_ctl *ctl);
 /* One tick, in nanoseconds. */
 uint64_t cluster_tick_ns(const struct cluster *c);
 /* One tick of node @id, whose clock may run fast or slow. */

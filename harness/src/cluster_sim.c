@@ -241,6 +241,20 @@ static void sim_resume(struct slot *s)
              s->tick_chain, NULL);
 }
 
+/* A membership change or transfer runs between events, as one of its own:
+ * not while the node is paused or in a slow sync. */
+static int sim_control(struct slot *s, struct cluster_ctl *ctl)
+{
+    uint64_t until;
+    if (live(s, s->gen) == NULL || s->paused ||
+        cluster_disk_busy(s, cluster_now(s->c), &until)) {
+        return COMMON_EUNAVAILABLE;
+    }
+    cluster_control_apply(s, ctl);
+    flush(s);
+    return 0;
+}
+
 const struct cluster_driver cluster_sim_driver = {
     .start = sim_start,
     .stop = sim_stop,
@@ -249,4 +263,5 @@ const struct cluster_driver cluster_sim_driver = {
     .request = sim_request,
     .crash = sim_crash,
     .resume = sim_resume,
+    .control = sim_control,
 };

@@ -137,11 +137,19 @@ static void abs_deadline(const struct cluster *c,
 
 /* The node halted on its crash_after trigger: it does nothing more while
  * it waits for the controlling thread to power it off
- * (cluster_reap_tripped), which ends this thread. */
+ * (cluster_reap_tripped), which ends this thread; a control handed to it
+ * meanwhile is answered unavailable. */
 static void wait_for_power_off(struct slot *s)
 {
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
+        if (s->ctl != NULL) {
+            /* A control handed over meanwhile: the node does nothing. */
+            s->ctl->rv = COMMON_EUNAVAILABLE;
+            s->ctl = NULL;
+            s->ctl_done = true;
+            pthread_cond_signal(&s->ctl_cond);
+        }
         pthread_cond_wait(&s->cond, &s->lock);
     }
     pthread_mutex_unlock(&s->lock);
@@ -174,7 +182,8 @@ static void *node_main(void *arg)
             }
             const struct common_timed *first = common_heap_top(&s->inbox);
             bool msg_due = first != NULL && first->at <= now;
-            if (msg_due || s->reqs_len > 0 || now >= next_tick) {
+            if (msg_due || s->reqs_len > 0 || now >= next_tick ||
+                s->ctl != NULL) {
                 break;
             }
             uint64_t wake = next_tick;
@@ -192,6 +201,8 @@ static void *node_main(void *arg)
         n_reqs = reqs_take(s, reqs, BATCH_MAX);
         bool arm = s->arm_crash;
         s->arm_crash = false;
+        struct cluster_ctl *ctl = s->ctl;
+        s->ctl = NULL;
         pthread_mutex_unlock(&s->lock);
         if (arm) {
             /* The power cut: this thread's next sync never happens. */
@@ -218,8 +229,17 @@ static void *node_main(void *arg)
         if (now >= next_tick) {
             next_tick = now + tick_ns;
         }
+        if (ctl != NULL) {
+            cluster_control_apply(s, ctl);
+        }
         kv_node_flush(s->node);
         transport_flush(s->transport);
+        if (ctl != NULL) {
+            pthread_mutex_lock(&s->lock);
+            s->ctl_done = true;
+            pthread_cond_signal(&s->ctl_cond);
+            pthread_mutex_unlock(&s->lock);
+        }
         if (kv_node_halted(s->node)) {
             wait_for_power_off(s);
             return NULL;
@@ -267,6 +287,26 @@ static int threads_crash(struct slot *s)
     return 0;
 }
 
+/* Hands @ctl to the node thread and waits until it has run there. The
+ * controlling thread alone pauses and stops nodes, so the node cannot go
+ * away while it waits. */
+static int threads_control(struct slot *s, struct cluster_ctl *ctl)
+{
+    pthread_mutex_lock(&s->lock);
+    if (!s->up || s->paused || s->stop || s->ctl != NULL) {
+        pthread_mutex_unlock(&s->lock);
+        return COMMON_EUNAVAILABLE;
+    }
+    s->ctl = ctl;
+    s->ctl_done = false;
+    pthread_cond_signal(&s->cond);
+    while (!s->ctl_done) {
+        pthread_cond_wait(&s->ctl_cond, &s->lock);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
 const struct cluster_driver cluster_threads_driver = {
     .start = threads_start,
     .stop = threads_stop,
@@ -275,6 +315,7 @@ const struct cluster_driver cluster_threads_driver = {
     .request = threads_request,
     .crash = threads_crash,
     .resume = NULL, /* the node thread wakes on the signal */
+    .control = threads_control,
 };
 
 /* ------------------------------------------------------------------------ */

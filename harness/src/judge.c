@@ -1000,6 +1000,11 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
     if (!j->o->quiet) {
         print_summary(stdout, j, e, &t, &ms, &p, &lp, verdict, check_s);
         print_crash_after(stdout, e);
+        if (e->membership_used) {
+            fprintf(stdout, "  membership   %llu changes done, %llu given up\n",
+                    (unsigned long long)e->membership_done,
+                    (unsigned long long)e->membership_given_up);
+        }
         if (j->cres != NULL && j->cres->verdict == CHECKER_NOT_LINEARIZABLE) {
             checker_result_write_text(stdout, j->h, j->cres);
         }

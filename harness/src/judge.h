@@ -66,6 +66,11 @@ struct judge_evidence
     bool crash_after_used;
     uint64_t crash_after_votes;
     uint64_t crash_after_acks;
+    /* Membership actions: whether the scenario has any (or the
+     * membership nemesis), how many were done and how many given up. */
+    bool membership_used;
+    uint64_t membership_done;
+    uint64_t membership_given_up;
 };
 
 /* Judges the run: safety, linearizability, expectations; prints the

@@ -44,6 +44,7 @@
 #include <string.h>
 
 #include "common/common.h"
+#include "membership.h"
 
 /* Salt of the nemesis's randomness ("neme"). */
 #define NEMESIS_SALT 0x6e656d65ull
@@ -96,6 +97,9 @@ struct nemesis
 
     /* crash_after faults were armed: nodes may go down on their own. */
     bool armed;
+
+    /* Membership actions and the membership nemesis. */
+    struct membership *members;
 };
 
 static uint64_t s_to_ns(double s)
@@ -136,6 +140,11 @@ int nemesis_new(const struct nemesis_config *cfg, struct nemesis **out)
     common_prng_seed(&n->prng, n->s->seed ^ NEMESIS_SALT);
     set_desc(n, "none");
     n->random_next = s_to_ns(n->s->nemesis.start_s);
+    struct membership_config mc = {.scenario = n->s, .cluster = n->cl};
+    if (membership_new(&mc, &n->members) != 0) {
+        free(n);
+        return COMMON_ENOMEM;
+    }
     *out = n;
     return 0;
 }
@@ -145,6 +154,7 @@ void nemesis_free(struct nemesis *n)
     if (n == NULL) {
         return;
     }
+    membership_free(n->members);
     free(n->intervals);
     free(n);
 }
@@ -160,6 +170,9 @@ static bool fits(const struct nemesis *n,
                  raft_id id,
                  enum scenario_fault_kind kind)
 {
+    if (!cluster_present(n->cl, id)) {
+        return false; /* outside the cluster: not running, no faults */
+    }
     switch (kind) {
         case SCENARIO_FAULT_RESTART:
             return n->crashed[id];
@@ -400,6 +413,24 @@ static void heal_network(struct nemesis *n, uint64_t now)
     n->cfg.healed(n->cfg.healed_data, now);
 }
 
+/* Whether group @g (group[k] for node k + 1) holds a majority of @voters
+ * (bit k for node k). */
+static bool holds_majority(const struct nemesis *n,
+                           const unsigned *group,
+                           unsigned g,
+                           uint32_t voters)
+{
+    unsigned size = 0;
+    unsigned all = 0;
+    for (unsigned k = 0; k < n->nodes; k++) {
+        if ((voters & node_bit(k + 1)) != 0) {
+            all++;
+            size += group[k] == g;
+        }
+    }
+    return size > all / 2;
+}
+
 /* Cuts every link between different groups (group[k] for node k+1) and
  * opens an interval whose minority is every group of at most half the
  * nodes. */
@@ -418,13 +449,16 @@ static void cut_groups(struct nemesis *n,
             }
         }
     }
+    /* A side is the minority when it holds no majority of the voters,
+     * neither of the latest configuration at the leader nor of the last
+     * one seen committed (while a change is in flight, either may count;
+     * without membership changes both are every node). */
     bool minority[SCENARIO_MAX_NODES + 1] = {false};
+    uint32_t latest = cluster_voters(n->cl, false);
+    uint32_t committed = cluster_voters(n->cl, true);
     for (unsigned g = 0; g < n_groups; g++) {
-        unsigned size = 0;
-        for (unsigned k = 0; k < n->nodes; k++) {
-            size += group[k] == g;
-        }
-        if (size > n->nodes / 2) {
+        if (holds_majority(n, group, g, latest) ||
+            holds_majority(n, group, g, committed)) {
             continue;
         }
         for (unsigned k = 0; k < n->nodes; k++) {
@@ -690,6 +724,12 @@ static void put_in_force(struct nemesis *n,
         case SCENARIO_FAULT_FORGE:
             assert(0 && "forge faults go through apply_forge");
             break;
+        case SCENARIO_FAULT_ADD_NODE:
+        case SCENARIO_FAULT_PROMOTE:
+        case SCENARIO_FAULT_REMOVE_NODE:
+        case SCENARIO_FAULT_TRANSFER_LEADER:
+            assert(0 && "membership actions go through membership_submit");
+            break;
     }
 }
 
@@ -852,12 +892,26 @@ static void fault_ended(struct nemesis *n, const char *what)
     }
 }
 
+static bool is_membership(enum scenario_fault_kind kind)
+{
+    return kind == SCENARIO_FAULT_ADD_NODE || kind == SCENARIO_FAULT_PROMOTE ||
+           kind == SCENARIO_FAULT_REMOVE_NODE ||
+           kind == SCENARIO_FAULT_TRANSFER_LEADER;
+}
+
 static void fire_timeline(struct nemesis *n, uint64_t now)
 {
     const struct scenario *s = n->s;
     while (n->next_fault < s->n_faults &&
            s_to_ns(s->faults[n->next_fault].at_s) <= now) {
         const struct scenario_fault *f = &s->faults[n->next_fault++];
+        if (is_membership(f->kind)) {
+            char desc[128];
+            scenario_fault_describe(f, desc, sizeof desc);
+            logf_nemesis(n, "membership: %s", desc);
+            membership_submit(n->members, f);
+            continue;
+        }
         if (apply_fault(n, f) && ends_a_fault(f)) {
             char desc[128];
             scenario_fault_describe(f, desc, sizeof desc);
@@ -1285,11 +1339,25 @@ static void random_step(struct nemesis *n, uint64_t now)
 /* The run loop's calls                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Nodes that left the cluster keep no fault: one that comes back joins
+ * afresh. */
+static void forget_outside(struct nemesis *n)
+{
+    for (raft_id id = 1; id <= n->nodes; id++) {
+        if (!cluster_present(n->cl, id)) {
+            n->crashed[id] = false;
+            n->paused[id] = false;
+        }
+    }
+}
+
 void nemesis_step(struct nemesis *n, uint64_t now)
 {
     reap_tripped(n);
     fire_timeline(n, now);
     random_step(n, now);
+    membership_step(n->members, now);
+    forget_outside(n);
 }
 
 void nemesis_heal_all(struct nemesis *n, uint64_t now)
@@ -1299,10 +1367,18 @@ void nemesis_heal_all(struct nemesis *n, uint64_t now)
         cluster_arm_crash_after(n->cl, id, CLUSTER_CRASH_AFTER_NONE);
     }
     reap_tripped(n);
+    membership_stop(n->members);
     heal_network(n, now);
     n->random_heal_at = 0;
     n->n_active = 0;
     revive_all(n);
+}
+
+void nemesis_membership_counts(const struct nemesis *n,
+                               uint64_t *done,
+                               uint64_t *given_up)
+{
+    membership_counts(n->members, done, given_up);
 }
 
 const char *nemesis_faults(const struct nemesis *n)

@@ -76,6 +76,10 @@ void nemesis_step(struct nemesis *n, uint64_t now);
  * open operations can finish. */
 void nemesis_heal_all(struct nemesis *n, uint64_t now);
 
+/* Membership actions done and given up so far (membership.h). */
+void nemesis_membership_counts(const struct nemesis *n,
+                               uint64_t *done,
+                               uint64_t *given_up);
 /* The last fault put in force, or "none" when none holds (for the live
  * status line). */
 const char *nemesis_faults(const struct nemesis *n);

@@ -335,6 +335,7 @@ static int build_cluster(struct run *r)
         .latency_ns_min = (uint64_t)s->timing.latency_us_min * 1000,
         .latency_ns_max = (uint64_t)s->timing.latency_us_max * 1000,
         .crash_after = uses_crash_after(s),
+        .members = s->members,
     };
     for (unsigned k = 0; k < s->nodes; k++) {
         cc.node_timing[k] = (struct cluster_node_timing){
@@ -516,6 +517,22 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     return now;
 }
 
+/* Whether @s changes its membership: nodes outside at first, an action
+ * of the timeline, or the membership nemesis. */
+static bool uses_membership(const struct scenario *s)
+{
+    if (s->members < s->nodes || s->nemesis.membership) {
+        return true;
+    }
+    for (size_t k = 0; k < s->n_faults; k++) {
+        /* The membership actions close enum scenario_fault_kind. */
+        if (s->faults[k].kind >= SCENARIO_FAULT_ADD_NODE) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The judge weighs what the run left behind; the files are written; the
  * result line says the verdict. Returns the exit code. */
 static int conclude(struct run *r, uint64_t end)
@@ -530,7 +547,10 @@ static int conclude(struct run *r, uint64_t end)
         .crash_after_acks = r->crash_after_fired[CLUSTER_CRASH_AFTER_ACK],
         .run_s = (double)end / 1e9,
         .disks = r->disks_set ? r->disks : NULL,
+        .membership_used = uses_membership(r->s),
     };
+    nemesis_membership_counts(r->nem, &ev.membership_done,
+                              &ev.membership_given_up);
     ev.events = workload_events(r->wl, &ev.n_events);
     ev.intervals = nemesis_intervals(r->nem, &ev.n_intervals);
     judge_check(r->judge, &ev);

@@ -40,10 +40,28 @@
 /* Room for a field's path in messages, such as "faults[1023].link.loss". */
 #define WHAT_MAX 96
 
+/* The membership along the timeline, as far as the loader can tell:
+ * what each node is at the fault being read (only while `known`: a
+ * selector or the membership nemesis makes it a matter of the run), and
+ * the add-node a later promote of the node takes over from. */
+enum member_state {
+    MEMBER_OUTSIDE = 0,
+    MEMBER_LEARNER = 1, /* added by add-node, not yet promoted */
+    MEMBER_VOTER = 2,
+};
+
+struct member_track
+{
+    bool known;
+    enum member_state state[SCENARIO_MAX_NODES + 1];
+    size_t added_at[SCENARIO_MAX_NODES + 1]; /* index + 1; 0: none */
+};
+
 struct loader
 {
     struct harness_yreader r;
     struct scenario *s;
+    struct member_track *mt;
 };
 
 /* "PREFIX.KEY" into @buf. */
@@ -862,6 +880,74 @@ static int read_forge(const struct loader *ld,
     return rc;
 }
 
+/* A membership action's target: a node id for add-node and promote;
+ * also leader or random for remove-node, follower or random for
+ * transfer-leader. Where the loader knows the membership (no selector
+ * before, no membership nemesis) it refuses what cannot be: adding a
+ * member, promoting what is not a learner, removing or handing leadership
+ * to a node outside. */
+static int read_membership(const struct loader *ld,
+                           const struct harness_ynode *node,
+                           const char *what,
+                           const char *key,
+                           size_t index,
+                           struct scenario_fault *fault)
+{
+    unsigned allowed = 0;
+    if (fault->kind == SCENARIO_FAULT_REMOVE_NODE) {
+        allowed = TARGET_BIT(SCENARIO_TARGET_LEADER) |
+                  TARGET_BIT(SCENARIO_TARGET_RANDOM);
+    } else if (fault->kind == SCENARIO_FAULT_TRANSFER_LEADER) {
+        allowed = TARGET_BIT(SCENARIO_TARGET_FOLLOWER) |
+                  TARGET_BIT(SCENARIO_TARGET_RANDOM);
+    }
+    int rc = read_target(ld, node, what, key, allowed, &fault->target);
+    if (rc != 0) {
+        return rc;
+    }
+    struct member_track *mt = ld->mt;
+    unsigned id = fault->target.id;
+    if (fault->target.kind != SCENARIO_TARGET_NODE) {
+        mt->known = false; /* which node goes is the run's to say */
+        return 0;
+    }
+    enum member_state st = mt->state[id];
+    const char *problem = NULL;
+    switch (fault->kind) {
+        case SCENARIO_FAULT_ADD_NODE:
+            fault->auto_promote = true;
+            mt->added_at[id] = index + 1;
+            problem = st != MEMBER_OUTSIDE ? "is already a member" : NULL;
+            st = MEMBER_LEARNER;
+            break;
+        case SCENARIO_FAULT_PROMOTE:
+            if (mt->added_at[id] != 0) {
+                /* This promote, not the harness, promotes that add. */
+                ld->s->faults[mt->added_at[id] - 1].auto_promote = false;
+                mt->added_at[id] = 0;
+            }
+            problem = st != MEMBER_LEARNER
+                          ? "is not a learner (add it with add-node first)"
+                          : NULL;
+            st = MEMBER_VOTER;
+            break;
+        case SCENARIO_FAULT_REMOVE_NODE:
+            mt->added_at[id] = 0;
+            problem = st == MEMBER_OUTSIDE ? "is not a member" : NULL;
+            st = MEMBER_OUTSIDE;
+            break;
+        default:
+            problem = st == MEMBER_OUTSIDE ? "is not a member" : NULL;
+            break;
+    }
+    if (problem != NULL && mt->known) {
+        return harness_yaml_error(&ld->r, node, "%s: node %u %s at %g s", what,
+                                  id, problem, fault->at_s);
+    }
+    mt->state[id] = st;
+    return 0;
+}
+
 /* The keys of a fault item: `at` and one fault. */
 enum {
     K_AT,
@@ -877,6 +963,10 @@ enum {
     K_FORGE,
     K_CRASH_AFTER_VOTE,
     K_CRASH_AFTER_ACK,
+    K_ADD_NODE,
+    K_PROMOTE,
+    K_REMOVE_NODE,
+    K_TRANSFER_LEADER,
     K_N
 };
 
@@ -893,6 +983,10 @@ static const enum scenario_fault_kind fault_kinds[K_N] = {
     [K_FORGE] = SCENARIO_FAULT_FORGE,
     [K_CRASH_AFTER_VOTE] = SCENARIO_FAULT_CRASH_AFTER_VOTE,
     [K_CRASH_AFTER_ACK] = SCENARIO_FAULT_CRASH_AFTER_ACK,
+    [K_ADD_NODE] = SCENARIO_FAULT_ADD_NODE,
+    [K_PROMOTE] = SCENARIO_FAULT_PROMOTE,
+    [K_REMOVE_NODE] = SCENARIO_FAULT_REMOVE_NODE,
+    [K_TRANSFER_LEADER] = SCENARIO_FAULT_TRANSFER_LEADER,
 };
 
 static bool written_before(const struct harness_ynode *a,
@@ -924,6 +1018,10 @@ static int read_fault(const struct loader *ld,
         [K_FORGE] = {.key = "forge"},
         [K_CRASH_AFTER_VOTE] = {.key = "crash_after_vote"},
         [K_CRASH_AFTER_ACK] = {.key = "crash_after_ack"},
+        [K_ADD_NODE] = {.key = "add-node"},
+        [K_PROMOTE] = {.key = "promote"},
+        [K_REMOVE_NODE] = {.key = "remove-node"},
+        [K_TRANSFER_LEADER] = {.key = "transfer-leader"},
     };
     char what[WHAT_MAX];
     char field[WHAT_MAX];
@@ -968,7 +1066,9 @@ static int read_fault(const struct loader *ld,
                                   "%s: no fault given (expected one of "
                                   "partition, heal, isolate, crash, restart, "
                                   "pause, resume, link, cut, forge, "
-                                  "crash_after_vote or crash_after_ack)",
+                                  "crash_after_vote, crash_after_ack, "
+                                  "add-node, promote, remove-node or "
+                                  "transfer-leader)",
                                   what);
     }
 
@@ -1034,6 +1134,12 @@ static int read_fault(const struct loader *ld,
             return read_cut(ld, f[k].value, field, fault);
         case SCENARIO_FAULT_FORGE:
             return read_forge(ld, f[k].value, field, fault);
+        case SCENARIO_FAULT_ADD_NODE:
+        case SCENARIO_FAULT_PROMOTE:
+        case SCENARIO_FAULT_REMOVE_NODE:
+        case SCENARIO_FAULT_TRANSFER_LEADER:
+            return read_membership(ld, f[k].value, field, f[k].key, index,
+                                   fault);
     }
     return 0;
 }
@@ -1151,6 +1257,71 @@ static int read_nemesis_concurrent(const struct loader *ld,
                                &n->concurrent);
 }
 
+/* nemesis.membership, membership_interval_s and voters: [min, max]
+ * (3..7 by default, cut to the nodes there are). */
+static int read_nemesis_membership(const struct loader *ld,
+                                   const struct harness_ynode *map,
+                                   const struct harness_yfield *on,
+                                   const struct harness_yfield *interval,
+                                   const struct harness_yfield *voters)
+{
+    struct scenario *s = ld->s;
+    struct scenario_nemesis *n = &s->nemesis;
+    int rc = read_bool_field(ld, on, "nemesis", &n->membership);
+    if (rc != 0) {
+        return rc;
+    }
+    const struct harness_yfield *given =
+        interval->value != NULL ? interval : voters;
+    if (!n->membership) {
+        if (given->value != NULL) {
+            return harness_yaml_error(&ld->r, given->key_node,
+                                      "nemesis.%s: applies to the membership "
+                                      "nemesis only; set membership: true",
+                                      given->key);
+        }
+        return 0;
+    }
+    n->membership_interval_s = n->interval_s;
+    if (interval->value != NULL) {
+        rc = harness_yaml_number(
+            &ld->r, interval->value, "nemesis.membership_interval_s", 0.0, true,
+            INTERVAL_S_MAX, false, &n->membership_interval_s);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    n->voters_min = s->nodes < 3 ? s->nodes : 3;
+    n->voters_max = s->nodes < 7 ? s->nodes : 7;
+    if (voters->value != NULL) {
+        const struct harness_ynode *v = voters->value;
+        if (v->kind != HARNESS_YSEQUENCE || v->n_items != 2) {
+            char got[200];
+            harness_yaml_describe(v, got, sizeof got);
+            return harness_yaml_error(&ld->r, v,
+                                      "nemesis.voters: expected [min, max], "
+                                      "got %s",
+                                      got);
+        }
+        rc = read_unsigned(ld, v->items[0], "nemesis.voters[0]", 1, s->nodes,
+                           &n->voters_min);
+        if (rc == 0) {
+            rc = read_unsigned(ld, v->items[1], "nemesis.voters[1]",
+                               n->voters_min, s->nodes, &n->voters_max);
+        }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    if (s->members < n->voters_min || s->members > n->voters_max) {
+        return harness_yaml_error(&ld->r, map,
+                                  "nemesis.voters: the %u initial members are "
+                                  "outside [%u, %u]",
+                                  s->members, n->voters_min, n->voters_max);
+    }
+    return 0;
+}
+
 static int read_nemesis(const struct loader *ld,
                         const struct harness_ynode *map)
 {
@@ -1162,6 +1333,9 @@ static int read_nemesis(const struct loader *ld,
         N_LOSS,
         N_DELAY,
         N_CONCURRENT,
+        N_MEMBERSHIP,
+        N_MEMBERSHIP_INTERVAL,
+        N_VOTERS,
         N_N
     };
     struct harness_yfield f[N_N] = {
@@ -1172,6 +1346,9 @@ static int read_nemesis(const struct loader *ld,
         [N_LOSS] = {.key = "loss"},
         [N_DELAY] = {.key = "delay_ms"},
         [N_CONCURRENT] = {.key = "concurrent"},
+        [N_MEMBERSHIP] = {.key = "membership"},
+        [N_MEMBERSHIP_INTERVAL] = {.key = "membership_interval_s"},
+        [N_VOTERS] = {.key = "voters"},
     };
     struct scenario *s = ld->s;
     struct scenario_nemesis *n = &s->nemesis;
@@ -1224,6 +1401,10 @@ static int read_nemesis(const struct loader *ld,
     if (rc == 0 && f[N_DELAY].value != NULL) {
         rc = read_delay(ld, f[N_DELAY].value, "nemesis.delay_ms",
                         &n->delay_ms_min, &n->delay_ms_max);
+    }
+    if (rc == 0) {
+        rc = read_nemesis_membership(ld, map, &f[N_MEMBERSHIP],
+                                     &f[N_MEMBERSHIP_INTERVAL], &f[N_VOTERS]);
     }
     return rc;
 }
@@ -1740,6 +1921,22 @@ static int read_per_node(const struct loader *ld,
     return 0;
 }
 
+/* Whether the nemesis mapping @map (may be NULL) turns the membership
+ * nemesis on; read properly later, this only tells the timeline's checks
+ * that the membership is the run's to say. */
+static bool membership_nemesis(const struct harness_ynode *map)
+{
+    if (map == NULL || map->kind != HARNESS_YMAPPING) {
+        return false;
+    }
+    for (size_t k = 0; k + 1 < map->n_items; k += 2) {
+        if (harness_yaml_is(map->items[k], "membership")) {
+            return !harness_yaml_is(map->items[k + 1], "false");
+        }
+    }
+    return false;
+}
+
 static int read_scenario(const struct loader *ld,
                          const struct harness_ynode *root)
 {
@@ -1747,6 +1944,7 @@ static int read_scenario(const struct loader *ld,
         R_NAME,
         R_DESCRIPTION,
         R_NODES,
+        R_MEMBERS,
         R_SEED,
         R_DURATION,
         R_TRANSPORT,
@@ -1763,6 +1961,7 @@ static int read_scenario(const struct loader *ld,
         [R_NAME] = {.key = "name"},
         [R_DESCRIPTION] = {.key = "description"},
         [R_NODES] = {.key = "nodes"},
+        [R_MEMBERS] = {.key = "members"},
         [R_SEED] = {.key = "seed"},
         [R_DURATION] = {.key = "duration_s"},
         [R_TRANSPORT] = {.key = "transport"},
@@ -1803,6 +2002,18 @@ static int read_scenario(const struct loader *ld,
     }
     rc = read_unsigned(ld, f[R_NODES].value, "nodes", 1, SCENARIO_MAX_NODES,
                        &s->nodes);
+    s->members = s->nodes;
+    if (rc == 0 && f[R_MEMBERS].value != NULL) {
+        rc = read_unsigned(ld, f[R_MEMBERS].value, "members", 1, s->nodes,
+                           &s->members);
+    }
+    if (rc == 0) {
+        /* The timeline's membership as the loader can tell it. */
+        ld->mt->known = !membership_nemesis(f[R_NEMESIS].value);
+        for (unsigned id = 1; id <= s->members; id++) {
+            ld->mt->state[id] = MEMBER_VOTER;
+        }
+    }
     if (rc == 0) {
         rc = harness_yaml_number(&ld->r, f[R_DURATION].value, "duration_s", 0.0,
                                  true, DURATION_S_MAX, false, &s->duration_s);
@@ -1853,11 +2064,14 @@ int scenario_parse(const char *name,
                    char *err,
                    size_t err_size)
 {
+    struct member_track mt;
+    memset(&mt, 0, sizeof mt);
     struct loader ld = {
         .r = {.path = name != NULL ? name : "(scenario)",
               .err = err,
               .err_size = err_size},
         .s = s,
+        .mt = &mt,
     };
     struct harness_ynode *root = NULL;
     int rc;
@@ -2088,6 +2302,10 @@ void scenario_fault_describe(const struct scenario_fault *f,
         [SCENARIO_FAULT_FORGE] = "forge",
         [SCENARIO_FAULT_CRASH_AFTER_VOTE] = "crash_after_vote",
         [SCENARIO_FAULT_CRASH_AFTER_ACK] = "crash_after_ack",
+        [SCENARIO_FAULT_ADD_NODE] = "add-node",
+        [SCENARIO_FAULT_PROMOTE] = "promote",
+        [SCENARIO_FAULT_REMOVE_NODE] = "remove-node",
+        [SCENARIO_FAULT_TRANSFER_LEADER] = "transfer-leader",
     };
     struct out o = {.buf = buf, .size = size, .len = 0};
     if (buf == NULL || size == 0) {
@@ -2131,6 +2349,10 @@ void scenario_fault_describe(const struct scenario_fault *f,
         case SCENARIO_FAULT_RESUME:
         case SCENARIO_FAULT_CRASH_AFTER_VOTE:
         case SCENARIO_FAULT_CRASH_AFTER_ACK:
+        case SCENARIO_FAULT_ADD_NODE:
+        case SCENARIO_FAULT_PROMOTE:
+        case SCENARIO_FAULT_REMOVE_NODE:
+        case SCENARIO_FAULT_TRANSFER_LEADER:
             out_printf(&o, "%s ", names[f->kind]);
             out_target(&o, &f->target);
             return;

@@ -487,15 +487,25 @@ void monitor_observe(struct monitor *m,
     if (u->snapshot != NULL) {
         const struct raft_snapshot *sn = u->snapshot;
         view_rebase(m, id, v, sn->index, sn->term);
-        if (sn->index < m->committed_cap && m->committed[sn->index].term != 0 &&
-            m->committed[sn->index].term != sn->term) {
+        /* A snapshot holds applied state only: some node applied its
+         * last entry (a node that joins empty, or comes back wiped, gets
+         * all it has this way). */
+        raft_term applied_term =
+            sn->index < m->committed_cap ? m->committed[sn->index].term : 0;
+        if (applied_term == 0) {
+            violation(m,
+                      "State Machine Safety: node %llu installed a snapshot "
+                      "at index %llu of term %llu, which no node has applied",
+                      (unsigned long long)id, (unsigned long long)sn->index,
+                      (unsigned long long)sn->term);
+        } else if (applied_term != sn->term) {
             violation(m,
                       "State Machine Safety: node %llu installed a snapshot "
                       "at index %llu of term %llu, but an entry of term %llu "
                       "was applied there",
                       (unsigned long long)id, (unsigned long long)sn->index,
                       (unsigned long long)sn->term,
-                      (unsigned long long)m->committed[sn->index].term);
+                      (unsigned long long)applied_term);
         }
         if (v->applied < sn->index) {
             v->applied = sn->index;

@@ -45,7 +45,10 @@
  * RANDOM and ALL, which then draw from (or take all of) the nodes that are
  * down (crashed, resp. paused) - a node that is down is no one's leader or
  * follower. The ends of cuts and links, and the members of partition
- * groups, take NODE, LEADER, FOLLOWER and FOLLOWERS. */
+ * groups, take NODE, LEADER, FOLLOWER and FOLLOWERS. Of the membership
+ * actions, add-node and promote take NODE, remove-node NODE, LEADER and
+ * RANDOM (a server of the leader's configuration), transfer-leader NODE,
+ * FOLLOWER and RANDOM (voters of the leader's configuration). */
 enum scenario_target_kind {
     SCENARIO_TARGET_NODE = 1,      /* "3" */
     SCENARIO_TARGET_LEADER = 2,    /* "leader": the current leader */
@@ -93,6 +96,12 @@ enum scenario_fault_kind {
      * acknowledgement of entries) has been persisted and sent. */
     SCENARIO_FAULT_CRASH_AFTER_VOTE = 11,
     SCENARIO_FAULT_CRASH_AFTER_ACK = 12,
+    /* Membership actions (docs/scenarios.md, "Membership"): sent to the
+     * leader, retried while there is none or it is busy. */
+    SCENARIO_FAULT_ADD_NODE = 13,        /* target joins as a learner */
+    SCENARIO_FAULT_PROMOTE = 14,         /* learner target becomes a voter */
+    SCENARIO_FAULT_REMOVE_NODE = 15,     /* target leaves; its disk wiped */
+    SCENARIO_FAULT_TRANSFER_LEADER = 16, /* leadership to target */
 };
 
 /* The Raft message a forge fault sends (docs/scenarios.md). */
@@ -147,6 +156,9 @@ struct scenario_fault
     enum scenario_forge_type forge_type;
     uint64_t forge_term;
     uint64_t forge_index;
+    /* ADD_NODE: the harness promotes the node once the core allows it
+     * (false when a later promote of the timeline does it). */
+    bool auto_promote;
 };
 
 enum scenario_nemesis_fault {
@@ -172,6 +184,15 @@ struct scenario_nemesis
     unsigned concurrent;
     double loss;                         /* for LOSS (default 0.2) */
     unsigned delay_ms_min, delay_ms_max; /* for DELAY (default 5..50) */
+    /* The membership nemesis: every membership_interval_s (default
+     * interval_s) from start_s, a random change - add a node as a learner
+     * (then promote it), remove a voter, or hand leadership on - keeping
+     * between voters_min and voters_max voters (default 3..7, within
+     * nodes). */
+    bool membership;
+    double membership_interval_s;
+    unsigned voters_min;
+    unsigned voters_max;
 };
 
 struct scenario_mix
@@ -276,8 +297,11 @@ struct scenario
 {
     char name[128];
     char path[512];
-    char *description;   /* owned; NULL when not given */
-    unsigned nodes;      /* required, 1..SCENARIO_MAX_NODES */
+    char *description; /* owned; NULL when not given */
+    unsigned nodes;    /* required, 1..SCENARIO_MAX_NODES */
+    /* The initial voters, nodes 1..members (default nodes); the others
+     * start outside the cluster, not running, until added. */
+    unsigned members;
     uint64_t seed;       /* default 1 */
     double duration_s;   /* required, > 0 */
     bool transport_grpc; /* "transport: grpc"; default mem */

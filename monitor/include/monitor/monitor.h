@@ -10,7 +10,14 @@
  *                        persisted log);
  *   Leader Completeness  a leader of term T holds every entry committed in
  *                        a term before T;
- *   State Machine Safety no two nodes apply different entries at an index;
+ *   State Machine Safety no two nodes apply different entries at an index,
+ *                        and a snapshot installed covers only what some
+ *                        node applied (so a node that joins empty, or
+ *                        comes back with its disk wiped, and catches up
+ *                        by snapshot is checked like the others: its
+ *                        view restarts at monitor_boot, the snapshot's
+ *                        place in the log is checked against the others'
+ *                        and what it persists and applies after it too);
  *   Bounds               no node persists, installs or sends a term or an
  *                        index above RAFT_TERM_MAX or RAFT_INDEX_MAX.
  *

@@ -976,6 +976,144 @@ static void crash_after_faults_load_and_refuse_bad_targets(void **state)
                 "faults[0].at: fault at 10 s is not before the end of the run");
 }
 
+/* members sets the initial voters; add-node, promote, remove-node and
+ * transfer-leader load with their targets; an add-node is promoted by
+ * the harness unless a later promote of the node does it; the membership
+ * nemesis takes its interval and voter range, with defaults. */
+static void membership_actions_load(void **state)
+{
+    (void)state;
+    struct scenario s;
+    char buf[64];
+    parse_ok(
+        "nodes: 5\nmembers: 3\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "faults:\n"
+        "  - {at: 1, add-node: 4}\n"
+        "  - {at: 2, add-node: 5}\n"
+        "  - {at: 3, promote: 5}\n"
+        "  - {at: 4, transfer-leader: 5}\n"
+        "  - {at: 5, remove-node: 1}\n"
+        "  - {at: 6, remove-node: leader}\n"
+        "  - {at: 7, transfer-leader: follower}\n"
+        "  - {at: 8, remove-node: random}\n"
+        "  - {at: 9, transfer-leader: random}\n",
+        &s);
+    assert_int_equal(s.members, 3);
+    assert_int_equal(s.n_faults, 9);
+    assert_int_equal(s.faults[0].kind, SCENARIO_FAULT_ADD_NODE);
+    assert_true(s.faults[0].auto_promote);
+    assert_int_equal(s.faults[1].kind, SCENARIO_FAULT_ADD_NODE);
+    assert_false(s.faults[1].auto_promote);
+    assert_int_equal(s.faults[2].kind, SCENARIO_FAULT_PROMOTE);
+    assert_int_equal(s.faults[2].target.id, 5);
+    assert_int_equal(s.faults[3].kind, SCENARIO_FAULT_TRANSFER_LEADER);
+    assert_int_equal(s.faults[4].kind, SCENARIO_FAULT_REMOVE_NODE);
+    assert_int_equal(s.faults[5].target.kind, SCENARIO_TARGET_LEADER);
+    assert_int_equal(s.faults[6].target.kind, SCENARIO_TARGET_FOLLOWER);
+    assert_int_equal(s.faults[7].target.kind, SCENARIO_TARGET_RANDOM);
+    assert_int_equal(s.faults[8].target.kind, SCENARIO_TARGET_RANDOM);
+    assert_false(s.nemesis.membership);
+    scenario_fault_describe(&s.faults[0], buf, sizeof buf);
+    assert_string_equal(buf, "add-node 4");
+    scenario_fault_describe(&s.faults[5], buf, sizeof buf);
+    assert_string_equal(buf, "remove-node leader");
+    scenario_fini(&s);
+
+    parse_ok(BASE
+             "nemesis: {interval_s: 2, faults: [crash], membership: "
+             "true}\n",
+             &s);
+    assert_int_equal(s.members, 3);
+    assert_true(s.nemesis.membership);
+    assert_true(s.nemesis.membership_interval_s == 2.0);
+    assert_int_equal(s.nemesis.voters_min, 3);
+    assert_int_equal(s.nemesis.voters_max, 3);
+    scenario_fini(&s);
+    parse_ok(
+        "nodes: 9\nmembers: 4\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "nemesis: {interval_s: 2, faults: [crash], membership: true,\n"
+        "          membership_interval_s: 0.5, voters: [2, 9]}\n"
+        "faults: [{at: 1, add-node: 2}]\n",
+        &s);
+    assert_true(s.nemesis.membership_interval_s == 0.5);
+    assert_int_equal(s.nemesis.voters_min, 2);
+    assert_int_equal(s.nemesis.voters_max, 9);
+    /* With the membership nemesis, whether node 2 is a member is the
+     * run's to say: the add is not refused. */
+    assert_int_equal(s.faults[0].kind, SCENARIO_FAULT_ADD_NODE);
+    scenario_fini(&s);
+}
+
+/* Membership actions that cannot be are refused at the value's line and
+ * column: a node the cluster does not have, a word that does not apply,
+ * adding a member, promoting what is not a learner, removing or handing
+ * leadership to a node outside; and bad members and nemesis settings. */
+static void membership_actions_refuse_bad_values(void **state)
+{
+    (void)state;
+    check_error(BASE "faults: [{at: 1, add-node: 7}]\n", COMMON_EINVAL,
+                "t.yaml:5:28: ", "faults[0].add-node: 7 is out of range 1..3");
+    check_error(
+        BASE "faults: [{at: 1, transfer-leader: 0}]\n", COMMON_EINVAL,
+        "t.yaml:5:35: ", "faults[0].transfer-leader: 0 is out of range 1..3");
+    check_error(BASE "faults: [{at: 1, promote: leader}]\n", COMMON_EINVAL,
+                "t.yaml:5:27: ",
+                "faults[0].promote: 'leader' does not apply to promote; "
+                "expected a node id (1..3)");
+    check_error(BASE "faults: [{at: 1, remove-node: follower}]\n",
+                COMMON_EINVAL, "t.yaml:5:31: ",
+                "faults[0].remove-node: 'follower' does not apply to "
+                "remove-node; expected a node id (1..3), leader or random");
+    check_error(BASE "faults: [{at: 1, transfer-leader: leader}]\n",
+                COMMON_EINVAL, "t.yaml:5:35: ",
+                "'leader' does not apply to transfer-leader; expected a node "
+                "id (1..3), follower or random");
+    check_error(BASE "faults: [{at: 1, add-node: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:28: ",
+                "faults[0].add-node: node 2 is already a member at 1 s");
+    check_error(BASE "faults: [{at: 1, promote: 2}]\n", COMMON_EINVAL,
+                "t.yaml:5:27: ",
+                "faults[0].promote: node 2 is not a learner (add it with "
+                "add-node first) at 1 s");
+    check_error(
+        "nodes: 4\nmembers: 3\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "faults:\n"
+        "  - {at: 1, remove-node: 2}\n"
+        "  - {at: 2, remove-node: 2}\n",
+        COMMON_EINVAL, "t.yaml:8:26: ",
+        "faults[1].remove-node: node 2 is not a member at 2 s");
+    check_error(
+        "nodes: 4\nmembers: 3\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "faults: [{at: 1, transfer-leader: 4}]\n",
+        COMMON_EINVAL, "t.yaml:6:35: ",
+        "faults[0].transfer-leader: node 4 is not a member at 1 s");
+    check_error(
+        "nodes: 3\nmembers: 4\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n",
+        COMMON_EINVAL, "t.yaml:2:10: ", "members: 4 is out of range 1..3");
+    check_error(BASE
+                "nemesis: {interval_s: 1, faults: [crash], voters: [1, "
+                "3]}\n",
+                COMMON_EINVAL, "t.yaml:5:43: ",
+                "nemesis.voters: applies to the membership nemesis only; set "
+                "membership: true");
+    check_error(BASE
+                "nemesis: {interval_s: 1, faults: [crash], membership: "
+                "true, voters: [2, 5]}\n",
+                COMMON_EINVAL,
+                "t.yaml:5:", "nemesis.voters[1]: 5 is out of range 2..3");
+    check_error(
+        "nodes: 7\nmembers: 2\nduration_s: 10\nclients: {count: 2}\n"
+        "expect: {min_ok: 1}\n"
+        "nemesis: {interval_s: 1, faults: [crash], membership: true}\n",
+        COMMON_EINVAL, "t.yaml:6:10: ",
+        "nemesis.voters: the 2 initial members are outside [3, 7]");
+}
+
 /* nemesis.concurrent is 1 unless given (with or without a nemesis), takes
  * 1..SCENARIO_MAX_CONCURRENT, leaves fault_s's bound at interval_s, and a
  * bad value is refused at its line and column. */
@@ -1379,10 +1517,11 @@ static void storage_and_latency_fields(void **state)
 static void unknown_field_is_named_with_allowed_ones(void **state)
 {
     (void)state;
-    check_error(BASE "node: 3\n", COMMON_EINVAL, "t.yaml:5:1: ",
-                "unknown field 'node' (expected name, description, nodes, "
-                "seed, duration_s, transport, timing, clients, faults, "
-                "nemesis, expect, storage or per_node)");
+    check_error(
+        BASE "node: 3\n", COMMON_EINVAL, "t.yaml:5:1: ",
+        "unknown field 'node' (expected name, description, nodes, "
+        "members, seed, duration_s, transport, timing, clients, faults, "
+        "nemesis, expect, storage or per_node)");
     check_error(BASE "timing:\n  tick: 10\n", COMMON_EINVAL, "t.yaml:6:3: ",
                 "unknown field 'tick' in timing (expected tick_ms, "
                 "election_ticks, heartbeat_ticks, pre_vote, check_quorum or "
@@ -1391,7 +1530,8 @@ static void unknown_field_is_named_with_allowed_ones(void **state)
                 "t.yaml:5:18: ",
                 "unknown field 'crush' in faults[0] (expected at, partition, "
                 "heal, isolate, crash, restart, pause, resume, link, cut, "
-                "forge, crash_after_vote or crash_after_ack)");
+                "forge, crash_after_vote, crash_after_ack, add-node, promote, "
+                "remove-node or transfer-leader)");
     check_error(BASE "faults: [{at: 1, link: {lose: 0.1}}]\n", COMMON_EINVAL,
                 "t.yaml:5:25: ", "unknown field 'lose' in faults[0].link");
     check_error(BASE "expect: {min_ok: 1}\n", COMMON_EINVAL,
@@ -1670,7 +1810,8 @@ static void fault_item_needs_exactly_one_fault(void **state)
     check_error(BASE "faults:\n  - at: 1\n", COMMON_EINVAL, "t.yaml:6:5: ",
                 "faults[0]: no fault given (expected one of partition, heal, "
                 "isolate, crash, restart, pause, resume, link, cut, forge, "
-                "crash_after_vote or crash_after_ack)");
+                "crash_after_vote, crash_after_ack, add-node, promote, "
+                "remove-node or transfer-leader)");
 }
 
 /* A partition names every node exactly once, in two groups or more. */
@@ -2654,6 +2795,8 @@ int main(void)
         cmocka_unit_test(out_of_memory_fails_cleanly_at_every_allocation),
         cmocka_unit_test(fuzz_never_crashes_and_accepts_only_valid),
         cmocka_unit_test(crash_after_faults_load_and_refuse_bad_targets),
+        cmocka_unit_test(membership_actions_load),
+        cmocka_unit_test(membership_actions_refuse_bad_values),
         cmocka_unit_test(nemesis_concurrent_loads_and_refuses_bad_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

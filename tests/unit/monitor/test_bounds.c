@@ -1,9 +1,10 @@
 /*
  * monitor_bounds: the safety monitor's check of the bounds of raft.h - no
  * node persists, installs or sends a term or index above RAFT_TERM_MAX or
- * RAFT_INDEX_MAX - and of one membership change at a time, fed hand-made
- * updates. (Its checks of the Raft paper's Figure 3 are exercised by the
- * raft tests over testnet and every scenario.)
+ * RAFT_INDEX_MAX - of one membership change at a time, and of Log
+ * Matching and State Machine Safety across a join by snapshot, fed
+ * hand-made updates. (Its checks of the Raft paper's Figure 3 are exercised by
+ * the raft tests over testnet and every scenario.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,6 +169,84 @@ static void monitor_flags_a_second_uncommitted_change(void **state)
     }
 }
 
+/* Entry @index of term 1 whose payload is @tag. */
+static struct raft_entry entry_of(raft_index index, uint8_t *tag)
+{
+    return (struct raft_entry){.term = 1,
+                               .index = index,
+                               .type = RAFT_ENTRY_COMMAND,
+                               .data = {tag, 1}};
+}
+
+/* A node that joins empty (or comes back wiped, booting from nothing)
+ * catches up by a snapshot of what the others applied and goes on from
+ * there: fine. A snapshot at an index nobody applied, one that no node
+ * persisted, and an entry after the snapshot that differs from the
+ * others' are violations (State Machine Safety, Log Matching). */
+static void monitor_checks_a_join_by_snapshot(void **state)
+{
+    (void)state;
+    static uint8_t tags[] = {'a', 'b', 'c', 'd', 'e', 'x'};
+    for (int variant = 0; variant < 4; variant++) {
+        struct monitor *m = monitor_new();
+        assert_non_null(m);
+        /* Node 1 persists 1..5 and applies 1..4. */
+        struct raft_entry log[5];
+        for (raft_index i = 1; i <= 5; i++) {
+            log[i - 1] = entry_of(i, &tags[i - 1]);
+        }
+        struct raft_update u = {
+            .hard_state = {.term = 1, .commit = 4},
+            .role = RAFT_FOLLOWER,
+            .entries = log,
+            .n_entries = 5,
+            .committed = log,
+            .n_committed = 4,
+        };
+        monitor_observe(m, 1, NULL, &u);
+        assert_true(monitor_ok(m));
+        /* Node 4 boots empty, twice (the second time wiped), and
+         * installs a snapshot each time. */
+        struct raft_snapshot snap = {.index = 3, .term = 1};
+        if (variant == 1) {
+            snap.index = 5; /* persisted, never applied */
+        } else if (variant == 2) {
+            snap.term = 2; /* nobody persisted (3, 2) */
+        }
+        struct raft_update join = {.hard_state = {.term = 1, .commit = 3},
+                                   .role = RAFT_FOLLOWER,
+                                   .snapshot = &snap};
+        for (int life = 0; life < 2; life++) {
+            monitor_boot(m, 4, 0, 0, NULL, 0);
+            monitor_observe(m, 4, NULL, &join);
+        }
+        /* Then it persists and applies index 4: node 1's, or another. */
+        struct raft_entry next = entry_of(4, &tags[variant == 3 ? 5 : 3]);
+        struct raft_update more = {.hard_state = {.term = 1, .commit = 4},
+                                   .role = RAFT_FOLLOWER,
+                                   .entries = &next,
+                                   .n_entries = 1,
+                                   .committed = &next,
+                                   .n_committed = 1};
+        if (variant != 1 && variant != 2) {
+            monitor_observe(m, 4, NULL, &more);
+        }
+        char why[512];
+        monitor_violation(m, why, sizeof why);
+        static const char *const want[] = {
+            "",
+            "State Machine Safety: node 4 installed a snapshot at index 5 of "
+            "term 1, which no node has applied",
+            "node 4 holds a snapshot at index 3 term 2 that no node ever "
+            "persisted",
+            "Log Matching: node 4 persisted index 4 term 1 after a prefix "
+            "that differs from another node's",
+        };
+        assert_string_equal(why, want[variant]);
+        monitor_free(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -175,6 +254,7 @@ int main(void)
         cmocka_unit_test(monitor_flags_values_beyond_bounds),
         cmocka_unit_test(monitor_leader_of_last_term_stops_checks_cleanly),
         cmocka_unit_test(monitor_flags_a_second_uncommitted_change),
+        cmocka_unit_test(monitor_checks_a_join_by_snapshot),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
