@@ -6,7 +6,6 @@
  */
 #include "monitor/monitor.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <xxhash.h>
 
 #include "common/common.h"
+#include "common/lock.h"
 
 struct lm_slot
 {
@@ -51,8 +51,7 @@ struct node_view
 
 struct monitor
 {
-    pthread_mutex_t lock;
-    bool single_threaded; /* no locking (monitor_set_single_threaded) */
+    struct common_lock lock;
     struct node_view nodes[MONITOR_MAX_NODES];
     raft_id *leader_of_term;
     size_t leader_cap;
@@ -118,23 +117,9 @@ static uint64_t entry_hash(const struct raft_entry *e)
     return common_mix64(h ^ (e->term * 0x100000001b3ull + (uint64_t)e->type));
 }
 
-static void mon_lock(struct monitor *m)
-{
-    if (!m->single_threaded) {
-        pthread_mutex_lock(&m->lock);
-    }
-}
-
-static void mon_unlock(struct monitor *m)
-{
-    if (!m->single_threaded) {
-        pthread_mutex_unlock(&m->lock);
-    }
-}
-
 void monitor_set_single_threaded(struct monitor *m)
 {
-    m->single_threaded = true;
+    common_lock_switch_off(&m->lock);
 }
 
 struct monitor *monitor_new(void)
@@ -143,7 +128,7 @@ struct monitor *monitor_new(void)
     if (m == NULL) {
         return NULL;
     }
-    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+    if (common_lock_init(&m->lock) != 0) {
         free(m);
         return NULL;
     }
@@ -164,7 +149,7 @@ void monitor_free(struct monitor *m)
     free(m->leader_of_term);
     free(m->committed);
     free(m->lm);
-    pthread_mutex_destroy(&m->lock);
+    common_lock_fini(&m->lock);
     free(m);
 }
 
@@ -481,7 +466,7 @@ void monitor_observe(struct monitor *m,
     if (id < 1 || id > MONITOR_MAX_NODES) {
         return;
     }
-    mon_lock(m);
+    common_lock_take(&m->lock);
     check_bounds(m, id, u);
     struct node_view *v = &m->nodes[id - 1];
     if (u->snapshot != NULL) {
@@ -540,7 +525,7 @@ void monitor_observe(struct monitor *m,
         check_applied(m, id, u->hard_state.term, v, &u->committed[k]);
     }
     m->stats.committed = m->committed_len;
-    mon_unlock(m);
+    common_lock_release(&m->lock);
 }
 
 void monitor_boot(struct monitor *m,
@@ -553,7 +538,7 @@ void monitor_boot(struct monitor *m,
     if (id < 1 || id > MONITOR_MAX_NODES) {
         return;
     }
-    mon_lock(m);
+    common_lock_take(&m->lock);
     struct node_view *v = &m->nodes[id - 1];
     v->len = 0;
     v->first = 1;
@@ -566,27 +551,27 @@ void monitor_boot(struct monitor *m,
     for (size_t k = 0; k < n; k++) {
         view_append(m, id, v, &e[k]);
     }
-    mon_unlock(m);
+    common_lock_release(&m->lock);
 }
 
 bool monitor_ok(struct monitor *m)
 {
-    mon_lock(m);
+    common_lock_take(&m->lock);
     bool ok = m->violation[0] == '\0';
-    mon_unlock(m);
+    common_lock_release(&m->lock);
     return ok;
 }
 
 void monitor_violation(struct monitor *m, char *buf, size_t size)
 {
-    mon_lock(m);
+    common_lock_take(&m->lock);
     snprintf(buf, size, "%s", m->violation);
-    mon_unlock(m);
+    common_lock_release(&m->lock);
 }
 
 void monitor_stats(struct monitor *m, struct monitor_stats *s)
 {
-    mon_lock(m);
+    common_lock_take(&m->lock);
     *s = m->stats;
-    mon_unlock(m);
+    common_lock_release(&m->lock);
 }

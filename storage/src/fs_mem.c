@@ -32,11 +32,11 @@
  * no lock.
  */
 #include <assert.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lock.h"
 #include "fs.h"
 
 struct mem_inode
@@ -70,8 +70,7 @@ struct mem_dir
 
 struct mem_fs
 {
-    pthread_mutex_t lock; /* guards everything below */
-    bool single_threaded; /* no locking (storage_fs_mem_set_single_threaded) */
+    struct common_lock lock; /* guards everything below */
     struct mem_dir live;
     struct mem_dir durable;
     struct common_prng prng;
@@ -217,20 +216,6 @@ static int check_handle(struct storage_fs *fs,
     return 0;
 }
 
-static void fs_lock(struct mem_fs *m)
-{
-    if (!m->single_threaded) {
-        pthread_mutex_lock(&m->lock);
-    }
-}
-
-static void fs_unlock(struct mem_fs *m)
-{
-    if (!m->single_threaded) {
-        pthread_mutex_unlock(&m->lock);
-    }
-}
-
 static int mem_open(struct storage_fs *fs,
                     const char *path,
                     bool create,
@@ -238,7 +223,7 @@ static int mem_open(struct storage_fs *fs,
 {
     struct mem_fs *m = mem_of(fs);
     int rv = 0;
-    fs_lock(m);
+    common_lock_take(&m->lock);
     struct storage_file *f = calloc(1, sizeof *f);
     char *name = fs_strdup(path);
     if (f == NULL || name == NULL) {
@@ -271,13 +256,13 @@ static int mem_open(struct storage_fs *fs,
     /* Held by its name and by this handle. */
     assert(f->inode->refs >= 2);
     *out = f;
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return 0;
 
 err:
     free(name);
     free(f);
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -285,9 +270,9 @@ static int mem_close(struct storage_fs *fs, struct storage_file *f)
 {
     assert(f != NULL);
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     inode_unref(f->inode);
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     free(f->name);
     free(f);
     return 0;
@@ -299,12 +284,12 @@ static int mem_size(struct storage_fs *fs,
 {
     assert(size != NULL);
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = check_handle(fs, f, "size");
     if (rv == 0) {
         *size = f->inode->data.len;
     }
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -317,7 +302,7 @@ static int mem_read(struct storage_fs *fs,
 {
     assert(got != NULL && (buf != NULL || len == 0));
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = check_handle(fs, f, "read");
     if (rv == 0) {
         const struct common_vec *d = &f->inode->data;
@@ -331,7 +316,7 @@ static int mem_read(struct storage_fs *fs,
         assert(n == 0 || offset + n <= d->len);
         *got = n;
     }
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -355,7 +340,7 @@ static int mem_append(struct storage_fs *fs,
                       size_t len)
 {
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = check_handle(fs, f, "append");
     if (rv != 0) {
         goto out;
@@ -377,7 +362,7 @@ static int mem_append(struct storage_fs *fs,
     }
     assert(inode_ok(ino));
 out:
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -386,7 +371,7 @@ static int mem_truncate(struct storage_fs *fs,
                         uint64_t size)
 {
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = check_handle(fs, f, "truncate");
     if (rv != 0) {
         goto out;
@@ -421,7 +406,7 @@ static int mem_truncate(struct storage_fs *fs,
     }
     assert(inode_ok(ino));
 out:
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -439,7 +424,7 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
 {
     assert(f != NULL && f->inode != NULL);
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = check_handle(fs, f, "sync");
     if (rv == 0 && should_fail(m, STORAGE_FS_SYNC)) {
         rv = injected(fs, m->fail_error[STORAGE_FS_SYNC], f->name, "sync");
@@ -447,7 +432,7 @@ static int mem_sync(struct storage_fs *fs, struct storage_file *f)
     if (rv == 0) {
         inode_sync(f->inode);
     }
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -455,7 +440,7 @@ static int mem_rename(struct storage_fs *fs, const char *from, const char *to)
 {
     assert(from != NULL && to != NULL);
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = 0;
     struct mem_name *src = dir_find(&m->live, from);
     if (src == NULL) {
@@ -478,7 +463,7 @@ static int mem_rename(struct storage_fs *fs, const char *from, const char *to)
     free(src->name);
     src->name = copy;
 out:
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -486,7 +471,7 @@ static int mem_unlink(struct storage_fs *fs, const char *path)
 {
     assert(path != NULL);
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = 0;
     struct mem_name *n = dir_find(&m->live, path);
     if (n == NULL) {
@@ -494,14 +479,14 @@ static int mem_unlink(struct storage_fs *fs, const char *path)
     } else {
         dir_remove(&m->live, n);
     }
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
 static int mem_sync_dir(struct storage_fs *fs)
 {
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     int rv = 0;
     if (should_fail(m, STORAGE_FS_SYNC_DIR)) {
         rv = injected(fs, m->fail_error[STORAGE_FS_SYNC_DIR], NULL,
@@ -511,7 +496,7 @@ static int mem_sync_dir(struct storage_fs *fs)
                       "out of memory");
     }
     assert(rv != 0 || m->durable.len == m->live.len);
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     return rv;
 }
 
@@ -522,7 +507,7 @@ static int mem_list(struct storage_fs *fs,
     assert(fn != NULL);
     struct mem_fs *m = mem_of(fs);
     /* Copy the names out, so that @fn may call back into the fs. */
-    fs_lock(m);
+    common_lock_take(&m->lock);
     size_t n = m->live.len;
     char **names = calloc(n > 0 ? n : 1, sizeof *names);
     bool ok = names != NULL;
@@ -530,7 +515,7 @@ static int mem_list(struct storage_fs *fs,
         names[k] = fs_strdup(m->live.names[k].name);
         ok = names[k] != NULL;
     }
-    fs_unlock(m);
+    common_lock_release(&m->lock);
     int rv =
         ok ? 0 : fs_error(fs, COMMON_ENOMEM, NULL, "list", "out of memory");
     for (size_t k = 0; rv == 0 && k < n; k++) {
@@ -551,7 +536,7 @@ static void mem_destroy(struct storage_fs *fs)
     assert(m->live.len == 0 && m->durable.len == 0);
     free(m->live.names);
     free(m->durable.names);
-    pthread_mutex_destroy(&m->lock);
+    common_lock_fini(&m->lock);
     free(m);
     free(fs);
 }
@@ -582,7 +567,7 @@ int storage_fs_mem_new(uint64_t seed, struct storage_fs **out)
         free(m);
         return COMMON_ENOMEM;
     }
-    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+    if (common_lock_init(&m->lock) != 0) {
         free(fs);
         free(m);
         return COMMON_ENOMEM;
@@ -623,7 +608,7 @@ static void inode_crash(struct mem_fs *m, struct mem_inode *ino, bool tear)
 void storage_fs_mem_set_single_threaded(struct storage_fs *fs)
 {
     if (fs != NULL && fs->vt == &mem_vtable) {
-        mem_of(fs)->single_threaded = true;
+        common_lock_switch_off(&mem_of(fs)->lock);
     }
 }
 
@@ -633,7 +618,7 @@ void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
         return;
     }
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     m->generation++;
     for (size_t k = 0; k < m->durable.len; k++) {
         inode_crash(m, m->durable.names[k].inode, tear);
@@ -645,7 +630,7 @@ void storage_fs_mem_crash(struct storage_fs *fs, bool tear)
                       m->durable.names[k].inode);
     }
     assert(m->live.len <= m->durable.len);
-    fs_unlock(m);
+    common_lock_release(&m->lock);
 }
 
 void storage_fs_mem_fail(struct storage_fs *fs,
@@ -663,8 +648,8 @@ void storage_fs_mem_fail(struct storage_fs *fs,
         return;
     }
     struct mem_fs *m = mem_of(fs);
-    fs_lock(m);
+    common_lock_take(&m->lock);
     m->fail_countdown[op] = n < 0 ? -1 : n;
     m->fail_error[op] = error != 0 ? error : COMMON_EIO;
-    fs_unlock(m);
+    common_lock_release(&m->lock);
 }

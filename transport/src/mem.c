@@ -15,10 +15,10 @@
  * takes no lock at all; an uncontended lock still cost a few percent of
  * a simulation.
  */
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/lock.h"
 #include "transport/transport.h"
 
 struct endpoint
@@ -36,8 +36,7 @@ struct receiver
 
 struct transport_mem
 {
-    pthread_mutex_t lock;
-    bool single_threaded; /* set before any other thread can see it */
+    struct common_lock lock;
     unsigned n;
     transport_clock_fn clock;
     void *clock_data;
@@ -53,20 +52,6 @@ struct transport_mem
     /* Immutable after creation: */
     struct endpoint ep[TRANSPORT_MEM_MAX_NODES];
 };
-
-static void net_lock(struct transport_mem *net)
-{
-    if (!net->single_threaded) {
-        pthread_mutex_lock(&net->lock);
-    }
-}
-
-static void net_unlock(struct transport_mem *net)
-{
-    if (!net->single_threaded) {
-        pthread_mutex_unlock(&net->lock);
-    }
-}
 
 static bool valid_id(const struct transport_mem *net, raft_id id)
 {
@@ -144,7 +129,7 @@ static int mem_send(struct transport *t, const struct raft_message *m)
         return COMMON_ENOMEM;
     }
     uint64_t now = net->clock(net->clock_data);
-    net_lock(net);
+    common_lock_take(&net->lock);
     net->stats.sent++;
     const struct transport_link_faults *f = &net->links[m->from - 1][m->to - 1];
     struct receiver rx = net->rx[m->to - 1];
@@ -162,7 +147,7 @@ static int mem_send(struct transport *t, const struct raft_message *m)
         rx.fn(rx.data, c);
         c = NULL;
     }
-    net_unlock(net);
+    common_lock_release(&net->lock);
     free(c);
     return 0;
 }
@@ -177,7 +162,7 @@ unsigned transport_mem_route(struct transport_mem *net,
         return 0;
     }
     uint64_t now = net->clock(net->clock_data);
-    net_lock(net);
+    common_lock_take(&net->lock);
     net->stats.sent++;
     const struct transport_link_faults *f =
         &net->links[msg->m.from - 1][msg->m.to - 1];
@@ -197,7 +182,7 @@ unsigned transport_mem_route(struct transport_mem *net,
         out[0] = msg;
         msg = NULL;
     }
-    net_unlock(net);
+    common_lock_release(&net->lock);
     free(msg);
     return n;
 }
@@ -221,7 +206,7 @@ int transport_mem_new(unsigned nodes,
     if (net == NULL) {
         return COMMON_ENOMEM;
     }
-    if (pthread_mutex_init(&net->lock, NULL) != 0) {
+    if (common_lock_init(&net->lock) != 0) {
         free(net);
         return COMMON_ENOMEM;
     }
@@ -241,7 +226,7 @@ int transport_mem_new(unsigned nodes,
 
 void transport_mem_set_single_threaded(struct transport_mem *net)
 {
-    net->single_threaded = true;
+    common_lock_switch_off(&net->lock);
 }
 
 void transport_mem_free(struct transport_mem *net)
@@ -249,7 +234,7 @@ void transport_mem_free(struct transport_mem *net)
     if (net == NULL) {
         return;
     }
-    pthread_mutex_destroy(&net->lock);
+    common_lock_fini(&net->lock);
     free(net);
 }
 
@@ -261,10 +246,10 @@ void transport_mem_attach(struct transport_mem *net,
     if (!valid_id(net, id)) {
         return;
     }
-    net_lock(net);
+    common_lock_take(&net->lock);
     net->rx[id - 1].fn = deliver;
     net->rx[id - 1].data = deliver != NULL ? data : NULL;
-    net_unlock(net);
+    common_lock_release(&net->lock);
 }
 
 struct transport *transport_mem_endpoint(struct transport_mem *net, raft_id id)
@@ -279,7 +264,7 @@ static void each_link(struct transport_mem *net,
                       void (*fn)(struct transport_link_faults *, const void *),
                       const void *arg)
 {
-    net_lock(net);
+    common_lock_take(&net->lock);
     for (raft_id i = 1; i <= net->n; i++) {
         if (from != 0 && i != from) {
             continue;
@@ -291,7 +276,7 @@ static void each_link(struct transport_mem *net,
             fn(&net->links[i - 1][j - 1], arg);
         }
     }
-    net_unlock(net);
+    common_lock_release(&net->lock);
 }
 
 static void set_faults(struct transport_link_faults *l, const void *arg)
@@ -340,9 +325,9 @@ bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to)
     if (!valid_id(net, from) || !valid_id(net, to)) {
         return true;
     }
-    net_lock(net);
+    common_lock_take(&net->lock);
     bool cut = net->links[from - 1][to - 1].cut;
-    net_unlock(net);
+    common_lock_release(&net->lock);
     return cut;
 }
 
@@ -355,16 +340,16 @@ void transport_mem_set_base_delay(struct transport_mem *net,
                                   uint64_t min_ns,
                                   uint64_t max_ns)
 {
-    net_lock(net);
+    common_lock_take(&net->lock);
     net->base_min = min_ns;
     net->base_max = max_ns < min_ns ? min_ns : max_ns;
-    net_unlock(net);
+    common_lock_release(&net->lock);
 }
 
 void transport_mem_stats(struct transport_mem *net,
                          struct transport_mem_stats *s)
 {
-    net_lock(net);
+    common_lock_take(&net->lock);
     *s = net->stats;
-    net_unlock(net);
+    common_lock_release(&net->lock);
 }
