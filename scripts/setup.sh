@@ -2,7 +2,10 @@
 # Installs every Debian package raft-kv needs to build, test and benchmark
 # (etcd-server: the etcd cluster bench/kvbench/compare.sh measures against;
 # clang and libclang-rt-14-dev, which holds libFuzzer and the sanitizer
-# runtimes and which clang only recommends: scripts/fuzz.sh).
+# runtimes and which clang only recommends: scripts/fuzz.sh; libmicrohttpd
+# for the servers' metrics endpoint; prometheus and promtool, which scrape
+# and check it in the tests; libjs-chart.js, the chart library embedded in
+# the run report, and chromium, which loads the report in the tests).
 # Run as root, or as a user with sudo. Does nothing when all are present.
 set -euo pipefail
 
@@ -17,6 +20,8 @@ packages=(
     python3-grpcio python3-protobuf protobuf-compiler
     docker-compose
     etcd-server
+    libmicrohttpd-dev prometheus
+    libjs-chart.js chromium fonts-dejavu-core
 )
 
 missing=()
