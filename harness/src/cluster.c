@@ -201,33 +201,46 @@ static bool node_sent(void *data,
     return true;
 }
 
+/* Copies @src into @dst when they differ: a node's configuration changes
+ * rarely and is published after every event, so the common case is a
+ * comparison of the servers in use instead of a copy of the whole array. */
+static void publish_conf(struct raft_configuration *dst,
+                         const struct raft_configuration *src)
+{
+    assert(src->count <= RAFT_MAX_SERVERS);
+    if (dst->count != src->count ||
+        memcmp(dst->servers, src->servers,
+               src->count * sizeof src->servers[0]) != 0) {
+        *dst = *src;
+    }
+}
+
 void cluster_publish(struct slot *s)
 {
     const struct raft *r = kv_node_raft(s->node);
-    struct cluster_node_status st;
-    memset(&st, 0, sizeof st);
-    st.up = true;
-    st.failed = kv_node_failed(s->node);
-    st.role = raft_role(r);
-    st.term = raft_current_term(r);
-    st.leader = raft_leader(r);
-    st.commit = raft_commit_index(r);
-    st.applied = raft_applied_index(r);
-    st.first = raft_first_index(r);
-    st.last = raft_last_index(r);
     struct kv_node_stats ks;
     kv_node_stats(s->node, &ks);
-    st.snapshots_installed = ks.snapshots_installed;
-    st.snapshots_taken = ks.snapshots_taken;
-    st.snapshot_bytes_max = ks.snapshot_bytes_max;
-    st.snapshot_bytes_max_index = ks.snapshot_bytes_max_index;
-    st.compacted_entries_max = ks.compacted_entries_max;
-    st.compacted_entries_max_index = ks.compacted_entries_max_index;
-    st.conf = *raft_config(r);
-    st.conf_index = raft_config_index(r);
+    /* Written in place (every field): this runs after every event. */
     cluster_slot_lock(s);
-    st.paused = s->paused;
-    s->status = st;
+    struct cluster_node_status *st = &s->status;
+    st->up = true;
+    st->paused = s->paused;
+    st->failed = kv_node_failed(s->node);
+    st->role = raft_role(r);
+    st->term = raft_current_term(r);
+    st->leader = raft_leader(r);
+    st->commit = raft_commit_index(r);
+    st->applied = raft_applied_index(r);
+    st->first = raft_first_index(r);
+    st->last = raft_last_index(r);
+    st->snapshots_installed = ks.snapshots_installed;
+    st->snapshots_taken = ks.snapshots_taken;
+    st->snapshot_bytes_max = ks.snapshot_bytes_max;
+    st->snapshot_bytes_max_index = ks.snapshot_bytes_max_index;
+    st->compacted_entries_max = ks.compacted_entries_max;
+    st->compacted_entries_max_index = ks.compacted_entries_max_index;
+    publish_conf(&st->conf, raft_config(r));
+    st->conf_index = raft_config_index(r);
     cluster_slot_unlock(s);
 }
 

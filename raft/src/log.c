@@ -55,40 +55,12 @@ raft_index log_first_index(const struct raft_log *l)
     return l->snapshot_index + 1;
 }
 
-raft_index log_last_index(const struct raft_log *l)
-{
-    /* The log never passes RAFT_INDEX_MAX (log_append_copy). */
-    assert(l->count <= RAFT_INDEX_MAX - l->snapshot_index);
-    return l->snapshot_index + l->count;
-}
-
 raft_term log_last_term(const struct raft_log *l)
 {
     raft_term t = log_term(l, log_last_index(l));
     /* Every entry has a term; only an empty log may end at term 0. */
     assert(l->count == 0 || t > 0);
     return t;
-}
-
-const struct raft_entry *log_get(const struct raft_log *l, raft_index i)
-{
-    if (i <= l->snapshot_index || i > log_last_index(l)) {
-        return NULL;
-    }
-    const struct raft_entry *e = slot(l, (size_t)(i - l->snapshot_index - 1));
-    /* The ring keeps each entry at the slot its index names. */
-    assert(e->index == i);
-    return e;
-}
-
-raft_term log_term(const struct raft_log *l, raft_index i)
-{
-    if (i == l->snapshot_index) {
-        return l->snapshot_term;
-    }
-    const struct raft_entry *e = log_get(l, i);
-    assert(e == NULL || e->term >= 1);
-    return e ? e->term : 0;
 }
 
 static int grow(struct raft_log *l)
