@@ -14,7 +14,8 @@
  *   - metrics_dashboard: every query of every panel of the Grafana
  *     dashboard (docker/grafana/dashboards/raftkv.json) names only
  *     metrics a live server exports, and a planted unknown name is
- *     caught.
+ *     caught; docker/compose.yaml publishes every port on 127.0.0.1
+ *     only, and its nodes, Prometheus and Grafana agree on addresses.
  * Every wait is a bounded number of polls, not a time budget.
  */
 #include <setjmp.h>
@@ -532,6 +533,73 @@ static void dashboard_names_exported_metrics(void **state)
     free(names);
 }
 
+/* The whole of @path (free() it). */
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 16);
+    assert_non_null(text);
+    size_t n = fread(text, 1, (1 << 16) - 1, f);
+    assert_true(n < (1 << 16) - 1);
+    fclose(f);
+    return text;
+}
+
+/* Every published port of docker/compose.yaml is on the host's loopback
+ * (README: "published on 127.0.0.1"), and the nodes, Prometheus and
+ * Grafana agree on where the metrics and the data source are. */
+static void dashboard_compose_binds_loopback(void **state)
+{
+    (void)state;
+    char *compose = read_text(COMPOSE_YAML);
+    int published = 0;
+    for (const char *c = compose; (c = strstr(c, "ports:")) != NULL;) {
+        const char *eol = strchr(c, '\n');
+        for (const char *q = strchr(c, '"'); q != NULL && q < eol;
+             q = strchr(q, '"')) {
+            const char *close = strchr(q + 1, '"');
+            assert_non_null(close);
+            if (strncmp(q + 1, "127.0.0.1:", 10) != 0) {
+                fail_msg("%s: port %.*s is not bound to 127.0.0.1",
+                         COMPOSE_YAML, (int)(close - q - 1), q + 1);
+            }
+            published++;
+            q = close + 1;
+        }
+        c = eol;
+    }
+    assert_int_equal(published, 5); /* three nodes, Prometheus, Grafana */
+    const char *metrics_flag = "\"--metrics-addr\", \"0.0.0.0:9100\"";
+    int nodes = 0;
+    for (const char *c = compose; (c = strstr(c, metrics_flag)) != NULL; c++) {
+        nodes++;
+    }
+    assert_int_equal(nodes, 3);
+    free(compose);
+    char *prom = read_text(PROMETHEUS_YML);
+    assert_non_null(strstr(prom,
+                           "\"node1:9100\", \"node2:9100\", "
+                           "\"node3:9100\""));
+    free(prom);
+    char *source = read_text(DATASOURCE_YAML);
+    assert_non_null(strstr(source, "uid: raftkv-prometheus\n"));
+    free(source);
+    json_error_t jerr;
+    json_t *dash = json_load_file(DASHBOARD_JSON, 0, &jerr);
+    assert_non_null(dash);
+    size_t i;
+    json_t *panel;
+    json_array_foreach(json_object_get(dash, "panels"), i, panel)
+    {
+        const char *uid = json_string_value(
+            json_object_get(json_object_get(panel, "datasource"), "uid"));
+        assert_non_null(uid);
+        assert_string_equal(uid, "raftkv-prometheus");
+    }
+    json_decref(dash);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +608,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(endpoint_isolated_node_is_not_ready),
         cmocka_unit_test(prometheus_scrapes_three_nodes),
         cmocka_unit_test(dashboard_names_exported_metrics),
+        cmocka_unit_test(dashboard_compose_binds_loopback),
     };
     if (argc > 1) {
         cmocka_set_test_filter(argv[1]);
