@@ -13,8 +13,8 @@
  * The port is unauthenticated and bounded: at most
  * SERVER_METRICS_CONNECTIONS connections (SERVER_METRICS_PER_IP from one
  * address), each closed after SERVER_METRICS_TIMEOUT_S idle, a small
- * per-connection memory pool, only GET and HEAD without a body, and a
- * page capped at SERVER_METRICS_PAGE_MAX.
+ * per-connection memory pool, only GET and HEAD (a body is never read),
+ * and a page capped at SERVER_METRICS_PAGE_MAX.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -487,17 +487,20 @@ static enum MHD_Result on_request(void *cls,
 {
     (void)version;
     (void)upload_data;
-    (void)con_cls;
+    (void)upload_data_size;
+    static char answered;
     struct server_metrics *m = cls;
+    /* Every request is answered on the first call, when its headers are
+     * in; a later call brings body bytes, which are never read: the
+     * connection is closed instead. */
+    if (*con_cls != NULL) {
+        return MHD_NO;
+    }
+    *con_cls = &answered;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
         strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
         return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED,
                             "only GET and HEAD\n");
-    }
-    if (*upload_data_size != 0) {
-        *upload_data_size = 0;
-        return respond_text(c, MHD_HTTP_BAD_REQUEST,
-                            "a GET request carries no body\n");
     }
     if (strcmp(url, "/metrics") == 0) {
         return serve_metrics(m, c);
