@@ -56,6 +56,12 @@ static const char *const method_names[CMD_METHODS] = {
     "Status",
 };
 
+/* server.c counts a node's answer under (enum server_code)status. */
+_Static_assert((int)SERVER_CODE_OK == (int)KV_OK &&
+                   (int)SERVER_CODE_NOT_LEADER == (int)KV_NOT_LEADER &&
+                   (int)SERVER_CODE_SESSION_EXPIRED == (int)KV_EXPIRED,
+               "enum server_code begins with enum kv_status");
+
 const char *server_code_name(enum server_code c)
 {
     return (unsigned)c < SERVER_CODES ? code_names[c] : "UNKNOWN";

@@ -497,6 +497,53 @@ static bool panels_known(json_t *panels,
     return true;
 }
 
+/* Each query of @panels (rows' nested ones included) as a recording rule
+ * for promtool, numbered from *@n. */
+static void write_rules(FILE *f, json_t *panels, int *n)
+{
+    size_t i;
+    json_t *panel;
+    json_array_foreach(panels, i, panel)
+    {
+        write_rules(f, json_object_get(panel, "panels"), n);
+        size_t j;
+        json_t *target;
+        json_array_foreach(json_object_get(panel, "targets"), j, target)
+        {
+            const char *expr =
+                json_string_value(json_object_get(target, "expr"));
+            fprintf(f, "      - record: dashboard:query_%d\n        expr: \"",
+                    ++*n);
+            for (const char *c = expr != NULL ? expr : ""; *c != '\0'; c++) {
+                fprintf(f, "%s%c", *c == '"' || *c == '\\' ? "\\" : "", *c);
+            }
+            fprintf(f, "\"\n");
+        }
+    }
+}
+
+/* promtool check rules on the queries of @panels: 0 when PromQL parses
+ * every one. */
+static int promtool_check_queries(json_t *panels, const char *tag)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s-rules.yml", cl.dir, tag);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "groups:\n  - name: dashboard\n    rules:\n");
+    int n = 0;
+    write_rules(f, panels, &n);
+    assert_int_equal(fclose(f), 0);
+    char out[8192];
+    char err[8192];
+    char *argv[] = {PROMTOOL_BIN, "check", "rules", path, NULL};
+    int rc = procs_run(argv, out, sizeof out, err, sizeof err);
+    if (rc != 0) {
+        printf("promtool check rules %s: exit %d\n%s%s\n", path, rc, out, err);
+    }
+    return rc;
+}
+
 static void dashboard_names_exported_metrics(void **state)
 {
     (void)state;
@@ -519,6 +566,13 @@ static void dashboard_names_exported_metrics(void **state)
     }
     printf("%d dashboard queries name only exported metrics\n", n_exprs);
     assert_true(n_exprs >= 8);
+    /* And each parses as PromQL; a broken one would not. */
+    assert_int_equal(promtool_check_queries(panels, "dashboard"), 0);
+    json_t *broken = json_pack("[{s:[{s:s}]}]", "targets", "expr",
+                               "rate(raftkv_server_term[1m]");
+    assert_non_null(broken);
+    assert_int_not_equal(promtool_check_queries(broken, "broken"), 0);
+    json_decref(broken);
 
     /* The check catches a name the server does not export. */
     json_t *planted = json_pack("[{s:s, s:s, s:[{s:s}]}]", "title", "planted",
