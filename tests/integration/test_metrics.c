@@ -7,7 +7,8 @@
  * scrape of each node with no lint problem, every node says has_leader 1,
  *     /healthz and /readyz answer 200, other paths 404, other methods
  *     405, HEAD has no body; a node cut off from its peers turns not
- *     ready (503).
+ *     ready (503); a busy or bad --metrics-addr stops a server at
+ *     start (exit 3, exit 2).
  *   - metrics_prometheus: a real Prometheus server scrapes the three
  *     nodes every second; its query API reports raftkv_server_has_leader
  *     1 for all three.
@@ -302,6 +303,47 @@ static void endpoint_isolated_node_is_not_ready(void **state)
         node_start(k);
     }
     assert_true(poll_status(0, "/readyz", 200, READY_POLLS));
+}
+
+/* A metrics address already in use stops a server at start with exit 3,
+ * one that is not HOST:PORT or does not resolve with exit 2; each says
+ * why, naming the address. */
+static void endpoint_bad_addresses_refused(void **state)
+{
+    (void)state;
+    char data[600];
+    snprintf(data, sizeof data, "%s/refused", cl.dir);
+    char busy[64];
+    snprintf(busy, sizeof busy, "127.0.0.1:%u", cl.metrics_ports[0]);
+    const struct
+    {
+        const char *addr;
+        int exit_code;
+        const char *says;
+    } cases[] = {
+        {busy, 3, "Address already in use"},
+        {"nonsense", 2, "is not HOST:PORT"},
+        {"no-such-host.invalid:9100", 2, "cannot resolve"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *argv[] = {SERVER_BIN,
+                        "--id",
+                        "1",
+                        "--cluster",
+                        cl.spec,
+                        "--data-dir",
+                        data,
+                        "--insecure",
+                        "--metrics-addr",
+                        (char *)cases[k].addr,
+                        NULL};
+        char err[4096];
+        int rc = procs_run(argv, NULL, 0, err, sizeof err);
+        if (rc != cases[k].exit_code || strstr(err, cases[k].says) == NULL) {
+            fail_msg("--metrics-addr %s: exit %d (want %d), said: %s",
+                     cases[k].addr, rc, cases[k].exit_code, err);
+        }
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -660,6 +702,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(endpoint_promtool_accepts_live_scrapes),
         cmocka_unit_test(endpoint_paths_and_methods),
         cmocka_unit_test(endpoint_isolated_node_is_not_ready),
+        cmocka_unit_test(endpoint_bad_addresses_refused),
         cmocka_unit_test(prometheus_scrapes_three_nodes),
         cmocka_unit_test(dashboard_names_exported_metrics),
         cmocka_unit_test(dashboard_compose_binds_loopback),
