@@ -3,12 +3,12 @@
  * on three real servers (--insecure: the endpoint is the subject here,
  * not TLS) on loopback ports. One program, three CTest tests picked by
  * the first argument (a cmocka test filter):
- *   - metrics_endpoint (endpoint_*): promtool check metrics passes on a live
- * scrape of each node with no lint problem, every node says has_leader 1,
- *     /healthz and /readyz answer 200, other paths 404, other methods
- *     405, HEAD has no body; a node cut off from its peers turns not
- *     ready (503); a busy or bad --metrics-addr stops a server at
- *     start (exit 3, exit 2).
+ *   - metrics_endpoint (endpoint_*): promtool check metrics passes on
+ *     a live scrape of each node with no lint problem, every node says
+ *     has_leader 1, /healthz and /readyz answer 200, other paths 404,
+ *     other methods 405, HEAD has no body; a node cut off from its
+ *     peers turns not ready (503); a busy or bad --metrics-addr stops a
+ *     server at start (exit 3, exit 2).
  *   - metrics_prometheus: a real Prometheus server scrapes the three
  *     nodes every second; its query API reports raftkv_server_has_leader
  *     1 for all three.
