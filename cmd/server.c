@@ -7,7 +7,7 @@
  *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
  *                 [--heartbeat-ticks N] [--snapshot-entries N]
  *                 [--snapshot-trailing N] [--request-timeout SECONDS]
- *                 [--quiet]
+ *                 [--metrics-addr HOST:PORT] [--quiet]
  *
  * One thread owns the node (a kv_node over the write-ahead log in DIR and
  * the gRPC transport): it waits in the endpoint's completion queue with
@@ -27,6 +27,10 @@
  * TLS is on by default (mutual TLS between peers, whose certificates name
  * their node ids; see transport.h and docs/security.md); --insecure runs
  * without it and says on stderr what that gives away.
+ *
+ * --metrics-addr serves /metrics (Prometheus), /healthz and /readyz on a
+ * thread of its own (server_metrics.c): the node thread counts what
+ * happens into sv->stats and publishes a copy every 100 ms.
  *
  * SIGTERM and SIGINT are blocked in every thread (before grpc_init starts
  * its threads) and polled for between events: the node answers what
@@ -50,6 +54,7 @@
 
 #include "cmd/cmd.h"
 #include "kv/kv.h"
+#include "server_metrics.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
 
@@ -85,6 +90,7 @@ struct options
     uint64_t snapshot_trailing;
     uint64_t request_timeout_ms;
     bool quiet;
+    const char *metrics_addr; /* NULL: no metrics endpoint */
     struct cmd_tls_flags tls;
     bool clients_without_cert;
     /* Limits (docs/security.md). */
@@ -119,6 +125,12 @@ struct server
     struct cmd_gate_stats gate_logged;
     uint64_t calls_refused_logged;
     uint64_t answers_cancelled_logged;
+    /* --metrics-addr: the endpoint, what this thread measures (only it
+     * touches stats), and when it next publishes and scans the disk. */
+    struct server_metrics *metrics;
+    struct server_stats stats;
+    uint64_t next_publish;
+    uint64_t next_disk_scan;
     /* Last logged view, to log changes only. */
     enum raft_role role;
     raft_id leader;
@@ -158,6 +170,11 @@ static void usage(FILE *f)
             "seconds\n"
             "                        without the node's answer (default "
             "10)\n"
+            "  --metrics-addr HOST:PORT\n"
+            "                        serve /metrics (Prometheus), /healthz\n"
+            "                        and /readyz over plain HTTP here; no\n"
+            "                        authentication: bind it to 127.0.0.1\n"
+            "                        (docs/metrics.md, docs/security.md)\n"
             "  --quiet               log errors only\n"
             "%s"
             "  --max-connections N   open connections (default 1024)\n"
@@ -287,6 +304,11 @@ static void pending_expire(struct server *sv,
     for (size_t k = 0; k < PENDING_MAX; k++) {
         struct pending *p = &sv->pending[k];
         if (p->gen != 0 && (all || now - p->started_ns > limit)) {
+            server_stats_reply(&sv->stats, p->method,
+                               status == TRANSPORT_GRPC_DEADLINE_EXCEEDED
+                                   ? SERVER_GRPC_DEADLINE_EXCEEDED
+                                   : SERVER_GRPC_UNAVAILABLE,
+                               p->started_ns);
             transport_grpc_reply(p->call, status, message, NULL, 0);
             pending_done(sv, p);
         }
@@ -342,6 +364,8 @@ static void on_reply(void *data, const struct kv_response *r)
     if (!transport_grpc_reply_room(p->call, r->value.len)) {
         /* A large read its caller has no room for: refused before the
          * value is copied into an answer. */
+        server_stats_reply(&sv->stats, p->method,
+                           SERVER_GRPC_RESOURCE_EXHAUSTED, p->started_ns);
         pending_done(sv, p);
         return;
     }
@@ -354,9 +378,14 @@ static void on_reply(void *data, const struct kv_response *r)
     uint8_t *buf = NULL;
     size_t len = 0;
     if (cmd_response_encode(p->method, r, &info, &buf, &len) != 0) {
+        server_stats_reply(&sv->stats, p->method,
+                           SERVER_GRPC_RESOURCE_EXHAUSTED, p->started_ns);
         transport_grpc_reply(p->call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
                              "out of memory", NULL, 0);
     } else {
+        /* enum server_code lists the KV codes in kv_status's order. */
+        server_stats_reply(&sv->stats, p->method, (enum server_code)r->status,
+                           p->started_ns);
         transport_grpc_reply(p->call, TRANSPORT_GRPC_OK, NULL, buf, len);
     }
     free(buf);
@@ -370,6 +399,9 @@ static void on_observe(void *data,
     struct server *sv = data;
     if (u->role == sv->role && u->leader == sv->leader) {
         return;
+    }
+    if (u->leader != 0 && u->leader != sv->leader) {
+        sv->stats.leader_changes++;
     }
     raft_term term = raft_current_term(kv_node_raft(node));
     if (u->role == RAFT_LEADER) {
@@ -420,6 +452,12 @@ static void on_transport_log(void *data,
     logf_info(data, "%s", msg);
 }
 
+static void on_peer_rtt(void *data, raft_id peer, uint64_t ns)
+{
+    struct server *sv = data;
+    server_stats_peer_rtt(&sv->stats, peer, ns);
+}
+
 static void reply_status(struct server *sv, struct transport_grpc_call *call)
 {
     const struct raft *r = kv_node_raft(sv->node);
@@ -455,6 +493,22 @@ static void reply_status(struct server *sv, struct transport_grpc_call *call)
     free(buf);
 }
 
+/* Answers @call at once with a gRPC error, counted under @code. */
+static void refuse(struct server *sv,
+                   struct transport_grpc_call *call,
+                   unsigned method,
+                   enum server_code code,
+                   const char *message)
+{
+    int status = code == SERVER_GRPC_UNAVAILABLE ? TRANSPORT_GRPC_UNAVAILABLE
+                 : code == SERVER_GRPC_INVALID_ARGUMENT
+                     ? TRANSPORT_GRPC_INVALID_ARGUMENT
+                     : TRANSPORT_GRPC_RESOURCE_EXHAUSTED;
+    server_stats_reply(&sv->stats, (enum cmd_method)method, code,
+                       common_now_ns());
+    transport_grpc_reply(call, status, message, NULL, 0);
+}
+
 static void on_call(void *data,
                     struct transport_grpc_call *call,
                     unsigned method,
@@ -464,16 +518,18 @@ static void on_call(void *data,
     struct server *sv = data;
     char why[256];
     if (sv->node == NULL || sv->stop) {
-        transport_grpc_reply(call, TRANSPORT_GRPC_UNAVAILABLE,
-                             "the node is shutting down", NULL, 0);
+        refuse(sv, call, method, SERVER_GRPC_UNAVAILABLE,
+               "the node is shutting down");
         return;
     }
     if (method == CMD_STATUS) {
         if (!cmd_status_request_valid(req, len)) {
-            transport_grpc_reply(call, TRANSPORT_GRPC_INVALID_ARGUMENT,
-                                 "not a raftkv.StatusRequest", NULL, 0);
+            refuse(sv, call, method, SERVER_GRPC_INVALID_ARGUMENT,
+                   "not a raftkv.StatusRequest");
             return;
         }
+        server_stats_reply(&sv->stats, CMD_STATUS, SERVER_CODE_OK,
+                           common_now_ns());
         reply_status(sv, call);
         return;
     }
@@ -481,20 +537,18 @@ static void on_call(void *data,
         snprintf(why, sizeof why,
                  "a request of %zu bytes; the largest taken is %u", len,
                  CMD_REQUEST_BYTES_MAX);
-        transport_grpc_reply(call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED, why, NULL,
-                             0);
+        refuse(sv, call, method, SERVER_GRPC_RESOURCE_EXHAUSTED, why);
         return;
     }
     struct cmd_request r;
     if (cmd_request_decode((enum cmd_method)method, req, len, &r, why,
                            sizeof why) != 0) {
-        transport_grpc_reply(call, TRANSPORT_GRPC_INVALID_ARGUMENT, why, NULL,
-                             0);
+        refuse(sv, call, method, SERVER_GRPC_INVALID_ARGUMENT, why);
         return;
     }
     if (pending_add(sv, call, (enum cmd_method)method, &r.req.token) != 0) {
-        transport_grpc_reply(call, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
-                             "too many requests waiting; retry later", NULL, 0);
+        refuse(sv, call, method, SERVER_GRPC_RESOURCE_EXHAUSTED,
+               "too many requests waiting; retry later");
         cmd_request_free(&r);
         return;
     }
@@ -557,6 +611,7 @@ static const struct option server_options[] = {
     {"idle-timeout", required_argument, NULL, 0},
     {"handshake-timeout", required_argument, NULL, 0},
     {"request-timeout", required_argument, NULL, 0},
+    {"metrics-addr", required_argument, NULL, 0},
     {NULL, 0, NULL, 0},
 };
 
@@ -623,6 +678,15 @@ static int parse_flags(int argc, char **argv, struct options *o)
             o->cluster_token = v;
         } else if (strcmp(a, "--listen") == 0) {
             o->listen = v;
+        } else if (strcmp(a, "--metrics-addr") == 0) {
+            if (!cmd_address_valid(v, true)) {
+                fprintf(stderr,
+                        "raftkv-server: --metrics-addr: '%s' is not "
+                        "HOST:PORT\n",
+                        v);
+                rv = -1;
+            }
+            o->metrics_addr = v;
         } else if (strcmp(a, "--tick-ms") == 0) {
             rv = flag_u64(a, v, 1, 1000, &o->tick_ms);
         } else if (strcmp(a, "--election-ticks") == 0) {
@@ -767,6 +831,15 @@ static int open_storage(struct server *sv)
         logf_err(sv, "cannot use data directory %s: %s", sv->o.data_dir, why);
         return -1;
     }
+    struct storage_fs *timed = NULL;
+    if (sv->metrics != NULL) {
+        if (disk_timing_fs_new(sv->fs, &sv->stats.wal_fsync_seconds, &timed) !=
+            0) {
+            logf_err(sv, "out of memory opening the data directory");
+            return -1;
+        }
+        sv->fs = timed;
+    }
     if (lock_dir(sv) != 0) {
         return -1;
     }
@@ -784,6 +857,16 @@ static int open_storage(struct server *sv)
     if (storage_wal_new(sv->fs, &wo, &sv->disk) != 0) {
         logf_err(sv, "out of memory opening the write-ahead log");
         return -1;
+    }
+    if (timed != NULL) {
+        struct storage *wal = sv->disk;
+        if (disk_timing_storage_new(
+                wal, timed, &sv->stats.snapshot_save_seconds, &sv->disk) != 0) {
+            logf_err(sv, "out of memory opening the write-ahead log");
+            storage_free(wal);
+            sv->disk = NULL;
+            return -1;
+        }
     }
     struct storage_state st;
     if (storage_load(sv->disk, &st) != 0) {
@@ -874,6 +957,10 @@ static int start_transport(struct server *sv)
     o.memory_bytes_max = sv->o.grpc_memory_mb << 20;
     o.log = on_transport_log;
     o.log_data = sv;
+    if (sv->metrics != NULL) {
+        o.peer_rtt = on_peer_rtt;
+        o.peer_rtt_data = sv;
+    }
     o.tls = sv->secure ? &sv->tls : NULL;
     char why[512];
     char hosts[RAFT_MAX_SERVERS][CMD_ADDRESS_MAX];
@@ -1010,6 +1097,36 @@ static void log_refusals(struct server *sv)
     sv->answers_cancelled_logged = t.answers_cancelled;
 }
 
+/* Fills what the node, the transport and the gate report now into
+ * sv->stats and publishes it for the metrics endpoint. */
+static void publish_metrics(struct server *sv, uint64_t now)
+{
+    struct server_stats *s = &sv->stats;
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct kv_sm *sm = kv_node_sm(sv->node);
+    s->role = raft_role(r);
+    s->leader = raft_leader(r);
+    s->term = raft_current_term(r);
+    s->commit = raft_commit_index(r);
+    s->applied = raft_applied_index(r);
+    s->first = raft_first_index(r);
+    s->last = raft_last_index(r);
+    s->keys = kv_sm_keys(sm);
+    s->sessions = kv_sm_sessions(sm);
+    s->requests_waiting = PENDING_MAX - sv->n_free;
+    kv_node_stats(sv->node, &s->node);
+    raft_get_stats(r, &s->raft);
+    transport_grpc_stats(sv->grpc, &s->transport);
+    cmd_gate_stats(&s->gate);
+    if (now >= sv->next_disk_scan) {
+        server_stats_scan_disk(s, sv->o.data_dir);
+        sv->next_disk_scan = now + COMMON_NS_PER_S;
+    }
+    s->published_ns = now;
+    server_metrics_publish(sv->metrics, s);
+    sv->next_publish = now + SERVER_METRICS_PUBLISH_NS;
+}
+
 static void run(struct server *sv, const sigset_t *signals)
 {
     struct transport *t = transport_grpc_transport(sv->grpc);
@@ -1045,6 +1162,9 @@ static void run(struct server *sv, const sigset_t *signals)
             log_refusals(sv);
             next_refusals = now + COMMON_NS_PER_S;
         }
+        if (sv->metrics != NULL && now >= sv->next_publish) {
+            publish_metrics(sv, now);
+        }
         int sig = pending_signal(signals);
         if (sig != 0) {
             logf_err(sv, "shutting down (%s)",
@@ -1056,6 +1176,8 @@ static void run(struct server *sv, const sigset_t *signals)
 
 static void cleanup(struct server *sv)
 {
+    server_metrics_stop(sv->metrics);
+    sv->metrics = NULL;
     if (sv->grpc != NULL) {
         pending_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
                        "the node is shutting down");
@@ -1103,6 +1225,21 @@ int main(int argc, char **argv)
     if (load_tls(&sv) != 0) {
         return COMMON_EXIT_USAGE;
     }
+    server_stats_init(&sv.stats, sv.o.id);
+    if (sv.o.metrics_addr != NULL) {
+        char why[512];
+        rc = server_metrics_start(sv.o.metrics_addr, &sv.metrics, why,
+                                  sizeof why);
+        if (rc != 0) {
+            logf_err(&sv, "cannot serve metrics: %s", why);
+            return rc == COMMON_EUNAVAILABLE ? COMMON_EXIT_UNKNOWN
+                                             : COMMON_EXIT_USAGE;
+        }
+        logf_info(&sv,
+                  "metrics on http://%s (port %u): /metrics, /healthz, "
+                  "/readyz",
+                  sv.o.metrics_addr, server_metrics_port(sv.metrics));
+    }
     if (open_storage(&sv) != 0) {
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
@@ -1116,6 +1253,8 @@ int main(int argc, char **argv)
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
     }
+    sv.stats.commit_at_start = raft_commit_index(kv_node_raft(sv.node));
+    sv.stats.applied_at_start = raft_applied_index(kv_node_raft(sv.node));
     logf_info(&sv,
               "serving on %s (node %llu of %zu; peers and clients on "
               "the same port)",

@@ -738,4 +738,6 @@ bool kv_node_halted(const struct kv_node *n)
 void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s)
 {
     *s = n->stats;
+    s->writes_waiting = n->writes.len;
+    s->reads_waiting = n->reads.len;
 }

@@ -183,6 +183,7 @@ struct peer_call
     grpc_status_code status;
     grpc_slice details;
     size_t n_msgs;
+    uint64_t started_ns; /* when the call started (its round trip) */
     /* In-flight calls of the peer; guarded by the lock. */
     struct peer_call *prev;
     struct peer_call *next;

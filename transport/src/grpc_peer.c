@@ -160,6 +160,7 @@ static void peer_pump(struct transport_grpc *g, struct peer *p)
             g->stats.dropped += n;
             continue;
         }
+        pc->started_ns = common_now_ns();
         g->outstanding++;
         g->stats.batches_sent++;
         p->inflight++;
@@ -240,8 +241,10 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
     char line[LOG_MAX];
     line[0] = '\0';
     enum common_log_level level = COMMON_LOG_WARN;
+    uint64_t rtt_ns = common_now_ns() - pc->started_ns;
     pthread_mutex_lock(&g->lock);
     struct peer *p = pc->peer;
+    raft_id peer_id = p->id;
     g->outstanding--;
     p->inflight--;
     if (pc->prev != NULL) {
@@ -273,7 +276,11 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
     }
     peer_pump(g, p);
     pthread_mutex_unlock(&g->lock);
+    bool ok = pc->status == GRPC_STATUS_OK;
     peer_call_free(pc);
+    if (ok && g->o.peer_rtt != NULL) {
+        g->o.peer_rtt(g->o.peer_rtt_data, peer_id, rtt_ns);
+    }
     if (line[0] != '\0' && g->o.log != NULL) {
         g->o.log(g->o.log_data, level, line);
     }

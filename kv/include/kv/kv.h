@@ -290,6 +290,10 @@ struct kv_node_stats
      * snapshot's index (0, 0: none yet). */
     uint64_t compacted_entries_max;
     raft_index compacted_entries_max_index;
+    /* Now: writes proposed and not yet answered, and reads waiting for
+     * their ReadIndex round or for the applied index to reach it. */
+    uint64_t writes_waiting;
+    uint64_t reads_waiting;
 };
 void kv_node_stats(const struct kv_node *n, struct kv_node_stats *s);
 

@@ -361,6 +361,11 @@ struct transport_grpc_options
      * (warn) or back (info), refused batches (warn). */
     common_log_fn log;
     void *log_data;
+    /* Each batch call to a peer that returned OK: its round trip, from
+     * the call's start to its answer (NULL: not wanted). Called on the
+     * thread in transport_grpc_poll, with no lock held. */
+    void (*peer_rtt)(void *data, raft_id peer, uint64_t ns);
+    void *peer_rtt_data;
     /* TLS for the server and the peer channels (borrowed for
      * transport_grpc_new); NULL: plaintext. */
     const struct transport_grpc_tls *tls;
