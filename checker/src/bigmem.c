@@ -8,6 +8,7 @@
  * _DEFAULT_SOURCE here; elsewhere this is plain calloc.
  */
 #define _DEFAULT_SOURCE
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -18,7 +19,7 @@
 static const size_t HUGE_MIN = (size_t)2 << 20;
 static const size_t HUGE_ALIGN = (size_t)2 << 20;
 
-void *big_calloc(size_t n, size_t size)
+void *big_calloc(size_t n, size_t size, struct mem_budget *b)
 {
     if (size != 0 && n > SIZE_MAX / size) {
         return NULL;
@@ -31,9 +32,23 @@ void *big_calloc(size_t n, size_t size)
             return NULL;
         }
         madvise(p, bytes, MADV_HUGEPAGE);
-        memset(p, 0, bytes);
+        /* Zeroed a slice at a time: a table of gigabytes takes a good
+         * part of a second, and the search's deadline may pass meanwhile
+         * (mem_budget_late counts slots; one slice is its slice of 16-byte
+         * slots). */
+        size_t slice = MEM_BUDGET_REHASH_SLICE * 16;
+        for (size_t off = 0; off < bytes; off += slice) {
+            if (mem_budget_late(b, off / 16)) {
+                free(p);
+                return NULL;
+            }
+            memset((char *)p + off, 0,
+                   bytes - off < slice ? bytes - off : slice);
+        }
         return p;
     }
+#else
+    (void)b;
 #endif
     return calloc(n, size);
 }
@@ -52,14 +67,19 @@ int big_reserve(void *pp, size_t *cap, size_t need, size_t elem)
     }
     void *old;
     memcpy(&old, pp, sizeof old);
-    void *p = big_calloc(n, elem);
+    /* glibc serves a block this large from its own mapping and grows it
+     * with mremap: the pages move, no byte is copied. */
+    void *p = realloc(old, n * elem);
     if (p == NULL) {
         return COMMON_ENOMEM;
     }
-    if (old != NULL) {
-        memcpy(p, old, *cap * elem);
-        free(old);
+#ifdef MADV_HUGEPAGE
+    uintptr_t lo = ((uintptr_t)p + HUGE_ALIGN - 1) & ~(HUGE_ALIGN - 1);
+    uintptr_t hi = (uintptr_t)p + n * elem;
+    if (hi > lo) {
+        madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
     }
+#endif
     memcpy(pp, &p, sizeof p);
     *cap = n;
     return 0;

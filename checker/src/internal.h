@@ -22,11 +22,16 @@
 /* The smallest capacity the checker's arrays grow to (common_grow). */
 #define ARRAY_MIN_CAP 16
 
+struct mem_budget;
+
 /* A zeroed array of @n elements of @size bytes, on huge pages when it is
- * large (bigmem.c); free() releases it. NULL when out of memory. */
-void *big_calloc(size_t n, size_t size);
-/* common_grow for arrays that may grow large: on huge pages past 2 MiB
- * (the new part is zeroed then). */
+ * large (bigmem.c); free() releases it. NULL when out of memory, or when
+ * @b's deadline passed while a large one was being zeroed (b->timed_out
+ * set; @b may be NULL). */
+void *big_calloc(size_t n, size_t size, struct mem_budget *b);
+/* common_grow for arrays that may grow large: past 2 MiB on huge pages,
+ * and moved by the kernel (mremap through realloc) instead of copied. The
+ * new part is not zeroed. */
 int big_reserve(void *pp, size_t *cap, size_t need, size_t elem);
 
 /* ------------------------------------------------------------------------ */
@@ -344,7 +349,31 @@ struct mem_budget
     size_t limit; /* 0: none */
     size_t memo;  /* memo_bytes, as of the memo's last growth */
     size_t model; /* model_bytes, as of the model's last growth */
+    /* The search's deadline (common_now_ns; 0: none), which a table's
+     * rehash looks at as it goes: the rehash of a table of gigabytes takes
+     * seconds, longer than a time budget may be overrun. */
+    uint64_t deadline_ns;
+    bool timed_out; /* a growth stopped at the deadline */
 };
+
+/* Slots a rehash moves between two looks at the clock. */
+#define MEM_BUDGET_REHASH_SLICE ((size_t)1 << 18)
+
+/* In a rehash, at every MEM_BUDGET_REHASH_SLICE-th slot @k: has the
+ * deadline passed? Then the growth gives up (the table stays as it was)
+ * and the search stops as timed out. */
+static inline bool mem_budget_late(struct mem_budget *b, size_t k)
+{
+    if (b == NULL || b->deadline_ns == 0 ||
+        (k & (MEM_BUDGET_REHASH_SLICE - 1)) != 0 || k == 0) {
+        return false;
+    }
+    if (common_now_ns() >= b->deadline_ns) {
+        b->timed_out = true;
+        return true;
+    }
+    return false;
+}
 
 /* Would allocating @bytes more pass @b's limit? */
 static inline bool mem_budget_over(const struct mem_budget *b, size_t bytes)

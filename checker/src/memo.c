@@ -46,11 +46,15 @@ static int grow(struct memo *m)
     if (mem_budget_over(m->budget, cap * sizeof *m->slots)) {
         return COMMON_ENOMEM;
     }
-    struct memo_slot *slots = big_calloc(cap, sizeof *slots);
+    struct memo_slot *slots = big_calloc(cap, sizeof *slots, m->budget);
     if (slots == NULL) {
         return COMMON_ENOMEM;
     }
     for (size_t k = 0; k < m->cap; k++) {
+        if (mem_budget_late(m->budget, k)) {
+            free(slots);
+            return COMMON_ENOMEM;
+        }
         if (m->slots[k].rec != 0) {
             size_t i = (size_t)m->slots[k].hash & (cap - 1);
             while (slots[i].rec != 0) {
@@ -105,7 +109,8 @@ int memo_add(struct memo *m,
         return COMMON_ENOMEM;
     }
     if (m->arena_len + words > m->arena_cap) {
-        /* big_reserve at least doubles, and copies from the old arena. */
+        /* big_reserve at least doubles (a large arena is moved by the
+         * kernel, not copied). */
         size_t want = m->arena_cap * 2 > m->arena_len + words
                           ? m->arena_cap * 2
                           : m->arena_len + words;

@@ -378,11 +378,15 @@ static int cache_grow(struct model *m)
     if (mem_budget_over(m->budget, cap * sizeof *m->cache)) {
         return COMMON_ENOMEM;
     }
-    struct append_memo *c = big_calloc(cap, sizeof *c);
+    struct append_memo *c = big_calloc(cap, sizeof *c, m->budget);
     if (c == NULL) {
         return COMMON_ENOMEM;
     }
     for (size_t k = 0; k < m->cache_cap; k++) {
+        if (mem_budget_late(m->budget, k)) {
+            free(c);
+            return COMMON_ENOMEM;
+        }
         struct append_memo *e = &m->cache[k];
         if (e->used) {
             uint64_t key = ((uint64_t)e->state << 32) | e->value;

@@ -261,9 +261,11 @@ static bool should_stop(struct search *s,
         s->budget.limit = lim->memory_bytes;
         s->budget.memo = memo_bytes(&s->memo);
         s->budget.model = model;
-        s->memo.budget = &s->budget;
-        s->m->budget = &s->budget;
     }
+    /* A rehash looks at the deadline as it goes (mem_budget_late). */
+    s->budget.deadline_ns = lim->deadline_ns;
+    s->memo.budget = &s->budget;
+    s->m->budget = &s->budget;
     if (lim->min_failed != NULL &&
         atomic_load_explicit(lim->min_failed, memory_order_relaxed) <
             lim->self) {
@@ -275,6 +277,13 @@ static bool should_stop(struct search *s,
         return true;
     }
     return false;
+}
+
+/* A table could not grow: past the memory budget, or its rehash stopped
+ * at the deadline. */
+static enum search_status grow_failed(const struct search *s)
+{
+    return s->budget.timed_out ? SEARCH_TIMEOUT : SEARCH_NOMEM;
 }
 
 /* Places call entry @e, whose op the model took from s->state to @ns: the
@@ -365,7 +374,7 @@ enum search_status search_resume(struct search *s,
         s->steps++;
         if (!model_step(m, op, s->state, &ns)) {
             if (m->error != 0) {
-                return SEARCH_NOMEM;
+                return grow_failed(s);
             }
             s->e = w->next[e];
             continue;
@@ -376,7 +385,7 @@ enum search_status search_resume(struct search *s,
         int added = memo_add(&s->memo, s->hz ^ common_mix64(ns), ns, s->bits.w,
                              s->bits.lo, hi);
         if (added < 0) {
-            return SEARCH_NOMEM;
+            return grow_failed(s);
         }
         if (added > 0) {
             push(s, e, ns, read_only);

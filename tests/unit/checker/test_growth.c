@@ -1,0 +1,92 @@
+/*
+ * checker: a table that grows gives up at the search's deadline instead of
+ * finishing a rehash of gigabytes first (white-box, checker/src). Neither
+ * test depends on the machine's speed: a deadline of 1 ns since boot has
+ * passed before any test starts, and 0 means none.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* Large enough to be zeroed in several slices. */
+#define BIG_SLOTS (4 * MEM_BUDGET_REHASH_SLICE)
+
+static void big_calloc_stops_at_the_deadline(void **state)
+{
+    (void)state;
+    struct mem_budget b;
+    memset(&b, 0, sizeof b);
+    b.deadline_ns = 1;
+    assert_null(big_calloc(BIG_SLOTS, 16, &b));
+    assert_true(b.timed_out);
+
+    /* Without a deadline (or a budget) the same array is made, zeroed. */
+    b.deadline_ns = 0;
+    b.timed_out = false;
+    unsigned char *p = big_calloc(BIG_SLOTS, 16, &b);
+    assert_non_null(p);
+    assert_false(b.timed_out);
+    for (size_t k = 0; k < (size_t)BIG_SLOTS * 16; k += 4093) {
+        assert_int_equal(p[k], 0);
+    }
+    free(p);
+    p = big_calloc(BIG_SLOTS, 16, NULL);
+    assert_non_null(p);
+    free(p);
+}
+
+static int add(struct memo *m, uint64_t k)
+{
+    uint64_t bits = k;
+    return memo_add(m, common_mix64(k), (uint32_t)(k & 7), &bits, 0, 1);
+}
+
+static void memo_growth_stops_at_the_deadline(void **state)
+{
+    (void)state;
+    struct mem_budget b;
+    memset(&b, 0, sizeof b);
+    struct memo m;
+    memo_init(&m);
+    m.budget = &b;
+    /* Fill the memo up to the point where the next add doubles a table of
+     * more than one rehash slice. */
+    uint64_t n = 0;
+    while (m.cap <= MEM_BUDGET_REHASH_SLICE || (m.len + 1) * 2 <= m.cap) {
+        assert_int_equal(add(&m, n++), 1);
+    }
+    size_t cap = m.cap;
+    size_t len = m.len;
+    b.deadline_ns = 1;
+    assert_int_equal(add(&m, n), COMMON_ENOMEM);
+    assert_true(b.timed_out);
+    /* The memo is as it was: the same table, nothing added. */
+    assert_int_equal(m.cap, cap);
+    assert_int_equal(m.len, len);
+    /* Without the deadline the growth goes through, and everything added
+     * before is still found. */
+    b.deadline_ns = 0;
+    b.timed_out = false;
+    assert_int_equal(add(&m, n), 1);
+    assert_true(m.cap > cap);
+    for (uint64_t k = 0; k <= n; k += 97) {
+        assert_int_equal(add(&m, k), 0);
+    }
+    memo_fini(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(big_calloc_stops_at_the_deadline),
+        cmocka_unit_test(memo_growth_stops_at_the_deadline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
