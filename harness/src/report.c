@@ -15,7 +15,7 @@
  *                  (by completion)
  *   lanes          [{name, b: [[bucket, ops, fail or info], ...]}]
  *   lat            {ok, fail, info, mismatch: [t, latency, ...]},
- *                  lat_every [ok, others]
+ *                  lat_every {ok, fail, info, mismatch}: one point in n
  *   window         {from, to, why} or null
  *   ops            [[lane, process, call, ret, outcome, node, mark,
  *                    what, key], ...]   (inside the window)
@@ -344,9 +344,16 @@ static int write_counts(struct ctx *c)
     return 0;
 }
 
-/* Latency points: every completed operation when they are few, else
- * every k-th ok one, and the others (fail, info, mismatch) every j-th
- * so that they stay within their own bound. */
+/* Every how many of @n items to keep at most @room of them. */
+static size_t stride(size_t n, size_t room)
+{
+    return n > room ? (n + room - 1) / room : 1;
+}
+
+/* Latency points: every completed operation when they are few; else the
+ * fail and info ones up to REPORT_MAX_RARE (every j-th), the mismatches
+ * up to REPORT_MAX_MISMATCH (every m-th) and every k-th ok one, k such
+ * that all stay within REPORT_MAX_POINTS. */
 static void write_latency(struct ctx *c)
 {
     FILE *f = c->f;
@@ -359,21 +366,24 @@ static void write_latency(struct ctx *c)
             completed[outcome_of(&o)]++;
         }
     }
-    size_t bad =
-        completed[OUT_FAIL] + completed[OUT_INFO] + completed[OUT_MISMATCH];
-    size_t bad_every =
-        bad > REPORT_MAX_BAD ? (bad + REPORT_MAX_BAD - 1) / REPORT_MAX_BAD : 1;
-    size_t bad_kept = bad / bad_every;
-    size_t ok_room = REPORT_MAX_POINTS -
-                     (bad_kept < REPORT_MAX_BAD ? bad_kept : REPORT_MAX_BAD);
-    size_t ok_every = completed[OUT_OK] > ok_room
-                          ? (completed[OUT_OK] + ok_room - 1) / ok_room
-                          : 1;
-    fprintf(f, ",\"lat_every\":[%zu,%zu],\"lat\":{", ok_every, bad_every);
+    size_t every[OUTCOMES];
+    every[OUT_FAIL] =
+        stride(completed[OUT_FAIL] + completed[OUT_INFO], REPORT_MAX_RARE);
+    every[OUT_INFO] = every[OUT_FAIL];
+    every[OUT_MISMATCH] = stride(completed[OUT_MISMATCH], REPORT_MAX_MISMATCH);
+    size_t kept = 0;
+    for (int k = OUT_FAIL; k < OUTCOMES; k++) {
+        kept += (completed[k] + every[k] - 1) / every[k];
+    }
+    every[OUT_OK] = stride(completed[OUT_OK], REPORT_MAX_POINTS - kept);
+    fprintf(f, ",\"lat_every\":{");
+    for (int k = 0; k < OUTCOMES; k++) {
+        fprintf(f, "%s\"%s\":%zu", k ? "," : "", outcome_names[k], every[k]);
+    }
+    fprintf(f, "},\"lat\":{");
     for (int k = 0; k < OUTCOMES; k++) {
         fprintf(f, "%s\"%s\":[", k ? "," : "", outcome_names[k]);
         size_t seen = 0;
-        size_t every = k == OUT_OK ? ok_every : bad_every;
         bool first = true;
         for (size_t i = 0; h != NULL && i < c->n_ops; i++) {
             struct checker_op o;
@@ -381,7 +391,7 @@ static void write_latency(struct ctx *c)
             if (!o.completed || outcome_of(&o) != k) {
                 continue;
             }
-            if (seen++ % every != 0) {
+            if (seen++ % every[k] != 0) {
                 continue;
             }
             fprintf(f, "%s%.1f,%.2f", first ? "" : ",",

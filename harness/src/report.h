@@ -42,7 +42,8 @@
 #define REPORT_MAX_LANES    64    /* clients share lanes beyond that */
 #define REPORT_MAX_OPS      1500  /* operations drawn one by one */
 #define REPORT_MAX_POINTS   20000 /* latency points, every outcome */
-#define REPORT_MAX_BAD      5000  /* ... of which fail and info at most */
+#define REPORT_MAX_RARE     5000  /* ... of which fail and info at most */
+#define REPORT_MAX_MISMATCH 5000  /* ... and cas mismatches at most */
 #define REPORT_MAX_LOG      300   /* events.log lines shown */
 #define REPORT_MAX_FAILURES 16
 #define REPORT_TEXT_MAX     300 /* longest string shown (bytes) */

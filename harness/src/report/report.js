@@ -313,9 +313,10 @@
       return {label: name + ' (' + pts.length + ')', data: pts,
               backgroundColor: OUT_COLOR[k], pointRadius: k ? 2.5 : 1.5};
     });
-    var every = D.lat_every[0] > 1 || D.lat_every[1] > 1
-      ? ' (one ok point in ' + D.lat_every[0] + ', one other in ' +
-        D.lat_every[1] + ')' : '';
+    var thinned = OUT.filter(function (name) { return D.lat_every[name] > 1; });
+    var every = thinned.length ? ' (' + thinned.map(function (name) {
+      return 'one ' + name + ' point in ' + D.lat_every[name];
+    }).join(', ') + ')' : '';
     new Chart(document.getElementById('latency'), {
       type: 'scatter', data: {datasets: sets}, plugins: [bandsPlugin],
       options: {animation: false, responsive: true, maintainAspectRatio: false,
