@@ -470,6 +470,34 @@ static void find_window(struct ctx *c)
     }
 }
 
+/* Operation @i (@o) of the window: [lane, process, call, end, outcome,
+ * node, mark, what, key]. */
+static void write_op(struct ctx *c,
+                     size_t i,
+                     const struct checker_op *o,
+                     uint8_t mark,
+                     bool comma)
+{
+    FILE *f = c->f;
+    const struct report_input *in = c->in;
+    char what[REPORT_WHAT_MAX];
+    checker_op_describe(in->h, i, what, sizeof what);
+    fprintf(f, "%s[%u,%lld,%.1f,%.1f,%d,%u,%u,", comma ? "," : "",
+            lane_of(c, o->process), (long long)o->process,
+            ms((uint64_t)o->call_time), ms(end_of(c, o)), outcome_of(o),
+            in->op_node != NULL ? in->op_node[i] : 0u, mark);
+    json_str(f, what);
+    fprintf(f, ",");
+    if (o->has_key) {
+        checker_json_string_write(
+            f, o->key.ptr,
+            o->key.len > REPORT_KEY_MAX ? REPORT_KEY_MAX : o->key.len);
+    } else {
+        fprintf(f, "null");
+    }
+    fprintf(f, "]");
+}
+
 static void write_window(struct ctx *c)
 {
     FILE *f = c->f;
@@ -483,36 +511,23 @@ static void write_window(struct ctx *c)
             ms(c->win_to));
     json_str(f, c->why);
     fprintf(f, "},\"ops\":[");
+    /* The marked operations first, then the others while there is room. */
     size_t shown = 0;
-    for (size_t i = 0; in->h != NULL && i < c->n_ops; i++) {
-        struct checker_op o;
-        checker_history_op(in->h, i, &o);
-        uint64_t call = (uint64_t)o.call_time;
-        uint64_t end = end_of(c, &o);
-        uint8_t mark = c->mark != NULL ? c->mark[i] : MARK_NONE;
-        /* Marked ops always; others while there is room. */
-        if (end < c->win_from || call > c->win_to ||
-            (mark == MARK_NONE && shown >= REPORT_MAX_OPS)) {
-            continue;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; in->h != NULL && i < c->n_ops; i++) {
+            struct checker_op o;
+            checker_history_op(in->h, i, &o);
+            uint8_t mark = c->mark != NULL ? c->mark[i] : MARK_NONE;
+            if ((mark != MARK_NONE) != (pass == 0) ||
+                end_of(c, &o) < c->win_from ||
+                (uint64_t)o.call_time > c->win_to) {
+                continue;
+            }
+            if (shown == REPORT_MAX_OPS) {
+                break;
+            }
+            write_op(c, i, &o, mark, shown++ > 0);
         }
-        if (mark != MARK_NONE && shown >= 2 * REPORT_MAX_OPS) {
-            continue;
-        }
-        char what[160];
-        checker_op_describe(in->h, i, what, sizeof what);
-        fprintf(f, "%s[%u,%lld,%.1f,%.1f,%d,%u,%u,", shown ? "," : "",
-                lane_of(c, o.process), (long long)o.process, ms(call), ms(end),
-                outcome_of(&o), in->op_node != NULL ? in->op_node[i] : 0u,
-                mark);
-        json_str(f, what);
-        fprintf(f, ",");
-        if (o.has_key) {
-            json_bytes(f, o.key.ptr, o.key.len);
-        } else {
-            fprintf(f, "null");
-        }
-        fprintf(f, "]");
-        shown++;
     }
     fprintf(f, "]");
 }
@@ -538,8 +553,8 @@ static void write_lin(struct ctx *c)
         json_bytes(f, r->state, r->state_len);
     }
     fprintf(f, ",\"unplaced\":[");
-    for (size_t k = 0; k < r->unplaced_len && k < REPORT_MAX_OPS; k++) {
-        char what[160];
+    for (size_t k = 0; k < r->unplaced_len && k < REPORT_MAX_UNPLACED; k++) {
+        char what[REPORT_WHAT_MAX];
         checker_op_describe(c->in->h, r->unplaced[k], what, sizeof what);
         fprintf(f, "%s", k ? "," : "");
         json_str(f, what);

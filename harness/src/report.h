@@ -18,8 +18,9 @@
  *     throughput over time, with the fault bands behind.
  *
  * Bounded by construction: whatever the run's length or number of
- * operations, the report holds at most REPORT_MAX_* items of each kind
- * (docs/report.md gives the figures); history.jsonl keeps everything.
+ * operations, the report holds at most REPORT_MAX_* items of each kind,
+ * strings cut to REPORT_*_MAX bytes (docs/report.md gives the figures:
+ * 2.6 MB at the very worst); history.jsonl keeps everything.
  *
  * Every string from the run (scenario name, keys, values, failure texts,
  * event lines) is escaped: as HTML text where it is HTML, as a JSON
@@ -41,12 +42,15 @@
 #define REPORT_BUCKETS      200   /* time buckets of lanes and throughput */
 #define REPORT_MAX_LANES    64    /* clients share lanes beyond that */
 #define REPORT_MAX_OPS      1500  /* operations drawn one by one */
+#define REPORT_MAX_UNPLACED 100   /* ... listed as could not be placed */
 #define REPORT_MAX_POINTS   20000 /* latency points, every outcome */
 #define REPORT_MAX_RARE     5000  /* ... of which fail and info at most */
 #define REPORT_MAX_MISMATCH 5000  /* ... and cas mismatches at most */
 #define REPORT_MAX_LOG      300   /* events.log lines shown */
 #define REPORT_MAX_FAILURES 16
 #define REPORT_TEXT_MAX     300 /* longest string shown (bytes) */
+#define REPORT_WHAT_MAX     100 /* ... an operation described */
+#define REPORT_KEY_MAX      64  /* ... a key */
 
 struct report_input
 {

@@ -445,6 +445,79 @@ static void bounded_report(void **state)
     checker_gen_free(gen);
 }
 
+/* Everything at its bound and every string at its worst escaping (control
+ * bytes, six bytes of JSON each): still under 5 MB. */
+static void worst_case_report(void **state)
+{
+    (void)state;
+    struct scenario s;
+    scenario_init(&s, "");
+    memset(s.name, '<', sizeof s.name - 1);
+    s.nodes = SCENARIO_MAX_NODES;
+    s.clients.count = 1024;
+    static char junk[4000];
+    memset(junk, 1, sizeof junk - 1);
+    struct checker_history *h = checker_history_new();
+    for (int64_t p = 0; p < 3000; p++) {
+        int64_t t = p % 50;
+        add(h, p, CHECKER_INVOKE, CHECKER_PUT, junk, junk, t, 0);
+        add(h, p, CHECKER_OK, CHECKER_PUT, junk, NULL, t + 1, 1);
+    }
+    struct timeline *tl = timeline_new(SCENARIO_MAX_NODES);
+    for (unsigned k = 0; k < 3 * TIMELINE_MAX_SEGS; k++) {
+        struct timeline_sample ts;
+        memset(&ts, 0, sizeof ts);
+        for (unsigned id = 1; id <= SCENARIO_MAX_NODES; id++) {
+            ts.node[id].state = TIMELINE_UP;
+            ts.node[id].role = RAFT_CANDIDATE;
+            ts.node[id].term = UINT32_MAX - k;
+        }
+        ts.net_kinds = 7;
+        ts.cut[1] = (uint16_t)k;
+        ts.what = junk;
+        ts.violated = k * 20 >= 50000;
+        timeline_record(tl, (uint64_t)k * 20 * 1000, &ts);
+    }
+    timeline_close(tl, 60 * MS);
+    struct common_vec log;
+    common_vec_init(&log);
+    for (int k = 0; k < 2000; k++) {
+        assert_int_equal(common_vec_appendf(&log, "%10.3f  %s\n", 0.05, junk),
+                         0);
+    }
+    struct report_input in = {.s = &s,
+                              .exit_code = COMMON_EXIT_FAILED,
+                              .h = h,
+                              .tl = tl,
+                              .log = (char *)log.data,
+                              .log_len = log.len,
+                              .run_s = 0.06,
+                              .reproduce = junk};
+    for (unsigned k = 0; k < REPORT_MAX_FAILURES; k++) {
+        in.failures[k] = junk + sizeof junk - 320;
+    }
+    in.n_failures = REPORT_MAX_FAILURES;
+    size_t len = 0;
+    char *page = report_of(&in, &len);
+    json_t *d = data_of(page);
+    assert_int_equal(json_array_size(json_object_get(d, "ops")),
+                     REPORT_MAX_OPS);
+    assert_int_equal(json_array_size(json_object_get(d, "log")),
+                     REPORT_MAX_LOG);
+    assert_int_equal(
+        json_array_size(json_array_get(json_object_get(d, "roles"), 0)),
+        TIMELINE_MAX_SEGS);
+    assert_int_equal(json_array_size(json_object_get(d, "lanes")),
+                     REPORT_MAX_LANES);
+    print_message("the worst case: %zu bytes\n", len);
+    assert_true(len < 5 * 1000 * 1000);
+    json_decref(d);
+    free(page);
+    common_vec_fini(&log);
+    timeline_free(tl);
+    checker_history_free(h);
+}
+
 /* The timeline keeps TIMELINE_MAX_SEGS segments, then says from when it
  * holds no more. */
 static void bounded_timeline(void **state)
@@ -479,9 +552,9 @@ static void bounded_timeline(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(hostile_report),   cmocka_unit_test(passing_report),
-        cmocka_unit_test(failure_kinds),    cmocka_unit_test(bounded_report),
-        cmocka_unit_test(bounded_timeline),
+        cmocka_unit_test(hostile_report),    cmocka_unit_test(passing_report),
+        cmocka_unit_test(failure_kinds),     cmocka_unit_test(bounded_report),
+        cmocka_unit_test(worst_case_report), cmocka_unit_test(bounded_timeline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
