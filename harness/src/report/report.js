@@ -134,10 +134,27 @@
       });
     });
     var y0 = top + NET.length * 14 + 6;
+    /* The nodes a safety violation names ("nodes 3 and 1 ...", "node 2
+     * ..."): their labels in red. */
+    var named = {};
+    if (D.violation) {
+      var re = /nodes? (\d+)(?: and (\d+))?/g;
+      var m;
+      while ((m = re.exec(D.violation.text)) !== null) {
+        named[m[1]] = true;
+        if (m[2]) { named[m[2]] = true; }
+      }
+    }
     D.roles.forEach(function (segs, i) {
       var y = y0 + i * rowH;
       var g = svg('g', {'class': 'node-row', 'data-node': i + 1}, root);
-      svg('text', {x: 4, y: y + 14}, g).textContent = 'node ' + (i + 1);
+      var label = svg('text', {x: 4, y: y + 14}, g);
+      label.textContent = 'node ' + (i + 1);
+      if (named[i + 1]) {
+        label.setAttribute('fill', '#c0392b');
+        label.setAttribute('font-weight', 'bold');
+        title(label, 'named by the safety violation');
+      }
       segs.forEach(function (s) {
         var up = s[2] === 1;
         var fill = up ? (ROLE_COLOR[s[3]] || '#ccc') : STATE_COLOR[s[2]];
