@@ -42,6 +42,8 @@
 
 /* A sweep's worker processes, at most. */
 #define SWEEP_JOBS_MAX 256
+/* The longest command line reproduce_line writes. */
+#define REPRODUCE_MAX 8192
 
 static void usage(FILE *f)
 {
@@ -326,7 +328,7 @@ static int sweep_run_seed(const struct sweep *w,
     struct harness_options o = w->o;
     o.out_dir = out_dir;
     o.result_out = result_out;
-    char again[1024];
+    char again[REPRODUCE_MAX];
     reproduce_line(again, sizeof again, w->argv0, w->path, true, sd, w->swarm,
                    w->duration_arg, -1);
     o.reproduce = again;
@@ -338,7 +340,7 @@ static int sweep_run_seed(const struct sweep *w,
 static void sweep_print_failure(const struct sweep *w, uint64_t sd)
 {
     *w->failed_seed = sd;
-    char again[1024];
+    char again[REPRODUCE_MAX];
     reproduce_line(again, sizeof again, w->argv0, w->path, true, sd, w->swarm,
                    w->duration_arg, -1);
     printf("seed %llu failed; reproduce with:\n  %s\n", (unsigned long long)sd,
@@ -868,7 +870,7 @@ int main(int argc, char **argv)
         }
         static char line[HARNESS_RESULT_MAX];
         o.result_out = line;
-        char again[1024];
+        char again[REPRODUCE_MAX];
         reproduce_line(again, sizeof again, argv[0], path, o.sim, s.seed, swarm,
                        duration_arg, transport);
         o.reproduce = again;

@@ -167,8 +167,8 @@ static void sample_timeline(struct run *r, uint64_t now)
     }
     for (raft_id i = 1; i <= n; i++) {
         for (raft_id j = 1; j <= n; j++) {
-            bool there = (ts.cut[i] >> j) & 1u;
-            bool back = (ts.cut[j] >> i) & 1u;
+            bool there = ((unsigned)ts.cut[i] >> j) & 1u;
+            bool back = ((unsigned)ts.cut[j] >> i) & 1u;
             if (there && back) {
                 ts.net_kinds |= TIMELINE_NET_PARTITION;
             } else if (there) {
