@@ -128,8 +128,7 @@ static const char page_script[] =
     "draw();\n"
     "</script>\n</body>\n</html>\n";
 
-/* Writes @s HTML-escaped. */
-static void put_html(FILE *f, const char *s, size_t len)
+void checker_html_text_write(FILE *f, const char *s, size_t len)
 {
     for (size_t k = 0; k < len; k++) {
         switch (s[k]) {
@@ -141,6 +140,12 @@ static void put_html(FILE *f, const char *s, size_t len)
                 break;
             case '&':
                 fputs("&amp;", f);
+                break;
+            case '"':
+                fputs("&quot;", f);
+                break;
+            case '\'':
+                fputs("&#39;", f);
                 break;
             default:
                 fputc(s[k], f);
@@ -263,7 +268,7 @@ int checker_report_html_write(FILE *f,
     static const char *const css[] = {"lin", "not", "", "unk"};
     fputs(page_head, f);
     fprintf(f, "<h1 class=\"%s\">lincheck: ", css[r->verdict]);
-    put_html(f, history_name(h), strlen(history_name(h)));
+    checker_html_text_write(f, history_name(h), strlen(history_name(h)));
     fprintf(f, " is %s</h1>\n<pre>",
             r->verdict == CHECKER_LINEARIZABLE       ? "linearizable"
             : r->verdict == CHECKER_NOT_LINEARIZABLE ? "not linearizable"
@@ -275,7 +280,7 @@ int checker_report_html_write(FILE *f,
     if (mem != NULL) {
         checker_result_write_text(mem, h, r);
         fclose(mem);
-        put_html(f, text, text_len);
+        checker_html_text_write(f, text, text_len);
         free(text);
     }
     fputs(

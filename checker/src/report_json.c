@@ -182,3 +182,21 @@ int checker_result_write_json(FILE *f,
     fputs("}\n", f);
     return ferror(f) ? COMMON_EIO : 0;
 }
+
+void checker_json_string_write(FILE *f, const char *s, size_t len)
+{
+    report_json_string(f, (struct checker_str){.ptr = s, .len = len});
+}
+
+void checker_op_describe(const struct checker_history *h,
+                         size_t i,
+                         char *buf,
+                         size_t size)
+{
+    struct checker_op o;
+    if (checker_history_op(h, i, &o) != 0) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    report_describe_op(&o, buf, size);
+}

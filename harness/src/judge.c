@@ -6,7 +6,8 @@
  * The checker sees the workload's events through workload_event_checker,
  * the one conversion, which history.jsonl goes through too: the history
  * the checker judged is the history written. The judge keeps the checker's
- * history and result for the HTML report, which comes after the summary.
+ * history and result for the run report (report.h), written after the
+ * summary.
  */
 #include "judge.h"
 
@@ -1012,11 +1013,30 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
     free(t.lat);
 }
 
-void judge_save_report(struct judge *j, const char *path)
+unsigned judge_failures(const struct judge *j, const char **out, unsigned max)
 {
-    if (j->cres != NULL && checker_report_html_save(path, j->h, j->cres) != 0) {
-        judge_fail(j, "cannot write %s", path);
+    unsigned n = j->n_failures < max ? j->n_failures : max;
+    for (unsigned k = 0; k < n; k++) {
+        out[k] = j->failures[k];
     }
+    return n;
+}
+
+const struct checker_history *judge_history(const struct judge *j)
+{
+    return j->cres != NULL ? j->h : NULL;
+}
+
+const struct checker_result *judge_checker_result(const struct judge *j)
+{
+    return j->cres;
+}
+
+int judge_exit_code(const struct judge *j)
+{
+    return j->n_failures > 0 ? COMMON_EXIT_FAILED
+           : j->unknown      ? COMMON_EXIT_UNKNOWN
+                             : COMMON_EXIT_OK;
 }
 
 /* The summary as one JSON object on one line (docs/scenarios.md), built

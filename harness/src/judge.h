@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "checker/checker.h"
 #include "cluster.h"
 #include "harness/harness.h"
 #include "monitor/monitor.h"
@@ -77,9 +78,14 @@ struct judge_evidence
  * summary (unless quiet) and, for a history that is not linearizable, the
  * checker's explanation. */
 void judge_check(struct judge *j, const struct judge_evidence *e);
-/* Writes the checker's HTML report to @path, if the checker ran (after
- * judge_check); a file that cannot be written fails the run. */
-void judge_save_report(struct judge *j, const char *path);
+/* For the run report (report.h), after judge_check: the failures found
+ * so far (at most @max pointers into the judge, in order; returns how
+ * many), the checker's history and result (NULL when it did not run), and
+ * the exit code judge_result will return if nothing else fails. */
+unsigned judge_failures(const struct judge *j, const char **out, unsigned max);
+const struct checker_history *judge_history(const struct judge *j);
+const struct checker_result *judge_checker_result(const struct judge *j);
+int judge_exit_code(const struct judge *j);
 /* A failure the judge did not find itself (a file that cannot be
  * written). */
 void judge_fail(struct judge *j, const char *fmt, ...)

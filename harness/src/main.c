@@ -42,6 +42,8 @@
 
 /* A sweep's worker processes, at most. */
 #define SWEEP_JOBS_MAX 256
+/* The longest command line reproduce_line writes. */
+#define REPRODUCE_MAX 8192
 
 static void usage(FILE *f)
 {
@@ -259,6 +261,28 @@ static int junit_write(const struct junit *u)
     return 0;
 }
 
+/* The command that runs seed @seed of @path again, as the run report
+ * and a failed sweep show it. @duration_arg is "" when the scenario's
+ * duration stands; @transport -1 when its transport does. */
+static void reproduce_line(char *buf,
+                           size_t size,
+                           const char *argv0,
+                           const char *path,
+                           bool sim,
+                           uint64_t seed,
+                           bool swarm,
+                           const char *duration_arg,
+                           int transport)
+{
+    snprintf(buf, size, "%s %s --mode %s --seed %llu%s%s%s%s", argv0, path,
+             sim ? "sim" : "threads", (unsigned long long)seed,
+             swarm ? " --swarm" : "", *duration_arg ? " --duration " : "",
+             duration_arg,
+             transport < 0    ? ""
+             : transport == 1 ? " --transport grpc"
+                              : " --transport mem");
+}
+
 /* A sweep over seeds first..last of one scenario file. */
 struct sweep
 {
@@ -304,6 +328,10 @@ static int sweep_run_seed(const struct sweep *w,
     struct harness_options o = w->o;
     o.out_dir = out_dir;
     o.result_out = result_out;
+    char again[REPRODUCE_MAX];
+    reproduce_line(again, sizeof again, w->argv0, w->path, true, sd, w->swarm,
+                   w->duration_arg, -1);
+    o.reproduce = again;
     *rc = harness_run(&one, &o);
     scenario_fini(&one);
     return 0;
@@ -312,12 +340,11 @@ static int sweep_run_seed(const struct sweep *w,
 static void sweep_print_failure(const struct sweep *w, uint64_t sd)
 {
     *w->failed_seed = sd;
-    printf(
-        "seed %llu failed; reproduce with:\n  %s %s --mode sim "
-        "--seed %llu%s%s%s\n",
-        (unsigned long long)sd, w->argv0, w->path, (unsigned long long)sd,
-        w->swarm ? " --swarm" : "", w->duration_set ? " --duration " : "",
-        w->duration_arg);
+    char again[REPRODUCE_MAX];
+    reproduce_line(again, sizeof again, w->argv0, w->path, true, sd, w->swarm,
+                   w->duration_arg, -1);
+    printf("seed %llu failed; reproduce with:\n  %s\n", (unsigned long long)sd,
+           again);
 }
 
 static void sweep_print_passed(const struct sweep *w)
@@ -843,6 +870,10 @@ int main(int argc, char **argv)
         }
         static char line[HARNESS_RESULT_MAX];
         o.result_out = line;
+        char again[REPRODUCE_MAX];
+        reproduce_line(again, sizeof again, argv[0], path, o.sim, s.seed, swarm,
+                       duration_arg, transport);
+        o.reproduce = again;
         junit.suite = s.name;
         uint64_t t0 = common_now_ns();
         int rc = harness_run(&s, &o);

@@ -1389,6 +1389,11 @@ const char *nemesis_faults(const struct nemesis *n)
                : "none";
 }
 
+bool nemesis_link_faults(const struct nemesis *n)
+{
+    return n->link_faults;
+}
+
 const struct nemesis_interval *nemesis_intervals(const struct nemesis *n,
                                                  size_t *count)
 {

@@ -83,6 +83,8 @@ void nemesis_membership_counts(const struct nemesis *n,
 /* The last fault put in force, or "none" when none holds (for the live
  * status line). */
 const char *nemesis_faults(const struct nemesis *n);
+/* Whether link faults (loss, delay, duplication, ...) are in force. */
+bool nemesis_link_faults(const struct nemesis *n);
 /* Every partition and isolation of the run, in order (the judge's
  * no_ok_on_minority); after nemesis_heal_all, which closes the last one.
  * Valid until nemesis_free. */

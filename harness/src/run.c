@@ -15,7 +15,9 @@
  *              and report.html are written; the result line is printed
  *
  * The run loop owns the event log (events.log), where the cluster, the
- * nemesis and the loop itself write their lines.
+ * nemesis and the loop itself write their lines, and the timeline
+ * (timeline.h), which it samples at every step for the run report
+ * (report.h).
  *
  * Threads: with the threaded driver every node runs in its own thread and
  * the clients in one driver thread; in sim mode everything runs here,
@@ -38,7 +40,9 @@
 #include "judge.h"
 #include "monitor/monitor.h"
 #include "nemesis.h"
+#include "report.h"
 #include "sched.h"
+#include "timeline.h"
 #include "workload.h"
 
 /* The run loop's step, and how often the status line is redrawn. */
@@ -55,6 +59,7 @@ struct run
     struct workload *wl;
     struct nemesis *nem;
     struct judge *judge;
+    struct timeline *tl;          /* NULL without an output folder */
     char data_dir[1024];          /* files: where the nodes keep them */
     bool data_dir_temp;           /* ... a temporary directory to remove */
     uint64_t next_status;         /* when the status line is next drawn */
@@ -133,11 +138,60 @@ static void advance(struct run *r)
     }
 }
 
+/* The timeline's sample at @now: every node's state, role and term, the
+ * network's cuts and link faults, the monitor's verdict so far. Only
+ * reads. */
+static void sample_timeline(struct run *r, uint64_t now)
+{
+    struct timeline_sample ts;
+    memset(&ts, 0, sizeof ts);
+    unsigned n = r->s->nodes;
+    for (raft_id id = 1; id <= n; id++) {
+        struct cluster_node_status st;
+        cluster_status(r->cl, id, &st);
+        ts.node[id].state = !cluster_present(r->cl, id) ? TIMELINE_OUTSIDE
+                            : !st.up                    ? TIMELINE_DOWN
+                            : st.failed                 ? TIMELINE_FAILED
+                            : st.paused                 ? TIMELINE_PAUSED
+                                                        : TIMELINE_UP;
+        ts.node[id].role = st.role;
+        ts.node[id].term = st.term;
+    }
+    struct transport_mem *net = cluster_net(r->cl);
+    for (raft_id i = 1; i <= n; i++) {
+        for (raft_id j = 1; j <= n; j++) {
+            if (i != j && transport_mem_is_cut(net, i, j)) {
+                ts.cut[i] |= (uint16_t)(1u << j);
+            }
+        }
+    }
+    for (raft_id i = 1; i <= n; i++) {
+        for (raft_id j = 1; j <= n; j++) {
+            bool there = ((unsigned)ts.cut[i] >> j) & 1u;
+            bool back = ((unsigned)ts.cut[j] >> i) & 1u;
+            if (there && back) {
+                ts.net_kinds |= TIMELINE_NET_PARTITION;
+            } else if (there) {
+                ts.net_kinds |= TIMELINE_NET_ONE_WAY;
+            }
+        }
+    }
+    if (nemesis_link_faults(r->nem)) {
+        ts.net_kinds |= TIMELINE_NET_LINKS;
+    }
+    ts.what = nemesis_faults(r->nem);
+    ts.violated = !monitor_ok(r->mon);
+    timeline_record(r->tl, now, &ts);
+}
+
 /* What every step does besides faults: the judge watches the cluster,
- * the status line is redrawn, time moves on. */
+ * the timeline is sampled, the status line is redrawn, time moves on. */
 static void watch_and_advance(struct run *r, uint64_t now)
 {
     judge_watch(r->judge, r->cl, now);
+    if (r->tl != NULL) {
+        sample_timeline(r, now);
+    }
     if (r->o->live && now >= r->next_status) {
         status_line(r, now);
         r->next_status = now + STATUS_NS;
@@ -206,6 +260,62 @@ static FILE *open_out(const char *dir,
     return f;
 }
 
+/* The node that answered each operation of the checker's history (its
+ * i-th invoke), from the workload's events; NULL when out of memory. */
+static uint32_t *answering_nodes(struct run *r, size_t n_ops)
+{
+    size_t n_events = 0;
+    const struct workload_event *ev = workload_events(r->wl, &n_events);
+    unsigned clients = r->s->clients.count > 0 ? r->s->clients.count : 1;
+    uint32_t *node = calloc(n_ops + 1, sizeof *node);
+    size_t *open = calloc(clients, sizeof *open); /* op index + 1 */
+    if (node == NULL || open == NULL) {
+        free(node);
+        free(open);
+        return NULL;
+    }
+    size_t op = 0;
+    for (size_t k = 0; k < n_events; k++) {
+        unsigned c = (unsigned)(ev[k].process % clients);
+        if (ev[k].type == KV_EVENT_INVOKE) {
+            open[c] = ++op;
+        } else if (open[c] != 0 && open[c] <= n_ops) {
+            node[open[c] - 1] = (uint32_t)ev[k].node;
+            open[c] = 0;
+        }
+    }
+    free(open);
+    return node;
+}
+
+/* report.html: the run report. 0 or an error code. */
+static int write_report(struct run *r, const char *path)
+{
+    struct report_input in = {
+        .s = r->s,
+        .sim = r->o->sim,
+        .reproduce = r->o->reproduce,
+        .exit_code = judge_exit_code(r->judge),
+        .h = judge_history(r->judge),
+        .cres = judge_checker_result(r->judge),
+        .tl = r->tl,
+        .run_s = (double)timeline_end(r->tl) / 1e9,
+    };
+    in.n_failures = judge_failures(r->judge, in.failures, REPORT_MAX_FAILURES);
+    uint32_t *nodes = NULL;
+    if (in.h != NULL) {
+        nodes = answering_nodes(r, checker_history_len(in.h));
+        in.op_node = nodes;
+    }
+    pthread_mutex_lock(&r->log_lock);
+    in.log = (const char *)r->log.data;
+    in.log_len = r->log.len;
+    int rv = report_save(path, &in);
+    pthread_mutex_unlock(&r->log_lock);
+    free(nodes);
+    return rv;
+}
+
 /* history.jsonl, events.log and report.html into the output folder; a file
  * that cannot be written fails the run. */
 static void write_files(struct run *r)
@@ -229,7 +339,9 @@ static void write_files(struct run *r)
         judge_fail(r->judge, "cannot write %s", path);
     }
     snprintf(path, sizeof path, "%s/report.html", dir);
-    judge_save_report(r->judge, path);
+    if (write_report(r, path) != 0) {
+        judge_fail(r->judge, "cannot write %s", path);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -423,6 +535,13 @@ static int build(struct run *r)
         fprintf(stderr, "harness: out of memory\n");
         return COMMON_ENOMEM;
     }
+    if (r->o->out_dir != NULL) {
+        r->tl = timeline_new(r->s->nodes);
+        if (r->tl == NULL) {
+            fprintf(stderr, "harness: out of memory\n");
+            return COMMON_ENOMEM;
+        }
+    }
     int rv = build_cluster(r);
     if (rv == 0) {
         rv = build_workload(r);
@@ -494,6 +613,10 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     workload_join(r->wl);
     now = cluster_now(r->cl);
     judge_watch(r->judge, r->cl, now);
+    if (r->tl != NULL) {
+        sample_timeline(r, now);
+        timeline_close(r->tl, now);
+    }
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
     collect_disks(r);
@@ -572,6 +695,7 @@ static void teardown(struct run *r)
     workload_free(r->wl);
     nemesis_free(r->nem);
     judge_free(r->judge);
+    timeline_free(r->tl);
     monitor_free(r->mon);
     sched_free(r->sched);
     if (r->data_dir_temp) {

@@ -311,6 +311,20 @@ int checker_report_html_save(const char *path,
                              const struct checker_history *h,
                              const struct checker_result *r);
 
+/* Pieces of the reports for other reports (the harness's run report):
+ * @len bytes at @s as a JSON string ("null" when @s is NULL), escaped as
+ * every JSON the checker writes (fit to sit inside an HTML <script>
+ * element; bytes that are not UTF-8 as U+FFFD); the same as HTML text
+ * (&, <, >, " and ' escaped; also fit for a quoted attribute); and
+ * operation @i of @h in words ("put \"1\"", "get -> null (info)", ...),
+ * cut to @size. */
+void checker_json_string_write(FILE *f, const char *s, size_t len);
+void checker_html_text_write(FILE *f, const char *s, size_t len);
+void checker_op_describe(const struct checker_history *h,
+                         size_t i,
+                         char *buf,
+                         size_t size);
+
 /* ------------------------------------------------------------------------ */
 /* Random histories                                                          */
 /* ------------------------------------------------------------------------ */

@@ -399,6 +399,9 @@ struct harness_options
      * its newline) is also copied here, cut to HARNESS_RESULT_MAX bytes
      * with its terminating zero. */
     char *result_out;
+    /* The command that reproduces the run, shown in the run report
+     * (report.html); NULL: none. */
+    const char *reproduce;
 };
 
 #define HARNESS_RESULT_MAX 2048
