@@ -292,7 +292,6 @@ static int write_counts(struct ctx *c)
         free(bad);
         return COMMON_ENOMEM;
     }
-    size_t done = 0;
     for (size_t i = 0; h != NULL && i < c->n_ops; i++) {
         struct checker_op o;
         checker_history_op(h, i, &o);
@@ -303,7 +302,6 @@ static int write_counts(struct ctx *c)
                     bucket_of(c, (uint64_t)o.call_time);
         all[at]++;
         bad[at] += out == OUT_FAIL || out == OUT_INFO;
-        done += o.completed;
     }
     fprintf(f, ",\"bucket_ms\":%.3f,\"thr\":{", ms(c->bucket_ns));
     for (int k = 0; k < OUTCOMES; k++) {
