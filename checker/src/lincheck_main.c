@@ -7,9 +7,11 @@
  *
  * Exit codes (DESIGN.md): 0 linearizable, 1 not linearizable, 2 bad usage or
  * bad input ("file:line: what" on stderr), 3 unknown (the time budget ran
- * out). Options may come before or after FILE; "-" reads stdin.
+ * out). Options (getopt_long: "--timeout 3" or "--timeout=3") may come
+ * before or after FILE; "-" reads stdin.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,100 +67,127 @@ static int usage_error(const char *fmt, ...)
     return COMMON_EXIT_USAGE;
 }
 
-/* The value of option @name: "--name=value" or the next argument. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
-{
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (arg[n] == '=') {
-        return arg + n + 1;
-    }
-    if (*i + 1 >= argc) {
-        return NULL;
-    }
-    return argv[++*i];
-}
+enum {
+    OPT_JSON = 256,
+    OPT_ABSENT_EMPTY,
+    OPT_MODEL,
+    OPT_FORMAT,
+    OPT_TIMEOUT,
+    OPT_MAX_STEPS,
+    OPT_MEMORY,
+    OPT_THREADS,
+    OPT_HTML,
+};
 
-static bool is_option(const char *arg, const char *name)
+/* One option's value into @a: 0 to go on, or the exit code. */
+static int parse_option(int ch, const char *v, struct args *a)
 {
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
-}
-
-/* 0 to go on, or the exit code. */
-static int parse_args(int argc, char **argv, struct args *a)
-{
-    bool options_done = false;
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
-            if (a->file != NULL) {
-                return usage_error("more than one FILE (\"%s\")", arg);
-            }
-            a->file = arg;
-            continue;
-        }
-        if (strcmp(arg, "--") == 0) {
-            options_done = true;
-        } else if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            fputs(usage, stdout);
-            return -1;
-        } else if (strcmp(arg, "--json") == 0) {
+    switch (ch) {
+        case OPT_JSON:
             a->json = true;
-        } else if (strcmp(arg, "--absent-reads-empty") == 0) {
+            return 0;
+        case OPT_ABSENT_EMPTY:
             a->opts.absent_reads_empty = true;
-        } else if (is_option(arg, "--model")) {
-            const char *v = option_value(argc, argv, &i, "--model");
-            if (v == NULL || checker_model_parse(v, &a->opts.model) != 0) {
+            return 0;
+        case OPT_MODEL:
+            if (checker_model_parse(v, &a->opts.model) != 0) {
                 return usage_error("--model needs kv or register");
             }
             a->opts.model_set = true;
-        } else if (is_option(arg, "--format")) {
-            const char *v = option_value(argc, argv, &i, "--format");
-            if (v == NULL || checker_format_parse(v, &a->format) != 0) {
+            return 0;
+        case OPT_FORMAT:
+            if (checker_format_parse(v, &a->format) != 0) {
                 return usage_error(
                     "--format needs auto, jsonl, edn or jepsen-log");
             }
-        } else if (is_option(arg, "--timeout")) {
-            const char *v = option_value(argc, argv, &i, "--timeout");
+            return 0;
+        case OPT_TIMEOUT: {
             double s = 0;
             if (common_parse_double(v, 0, 1e9, &s) != 0 || s <= 0) {
                 return usage_error(
                     "--timeout needs a positive number of seconds");
             }
             a->opts.timeout_s = s;
-        } else if (is_option(arg, "--max-steps")) {
-            const char *v = option_value(argc, argv, &i, "--max-steps");
+            return 0;
+        }
+        case OPT_MAX_STEPS: {
             uint64_t n = 0;
             if (common_parse_u64(v, 1, UINT64_MAX, &n) != 0) {
                 return usage_error("--max-steps needs a positive number");
             }
             a->opts.max_steps = n;
-        } else if (is_option(arg, "--memory")) {
-            const char *v = option_value(argc, argv, &i, "--memory");
+            return 0;
+        }
+        case OPT_MEMORY: {
             uint64_t mb = 0;
             if (common_parse_u64(v, 1, (uint64_t)1 << 24, &mb) != 0) {
                 return usage_error(
                     "--memory needs megabytes, from 1 to 16777216");
             }
             a->opts.memory_bytes = (size_t)mb << 20;
-        } else if (is_option(arg, "--threads")) {
-            const char *v = option_value(argc, argv, &i, "--threads");
+            return 0;
+        }
+        case OPT_THREADS: {
             uint64_t n = 0;
             if (common_parse_u64(v, 1, 1024, &n) != 0) {
-                return usage_error(
-                    "--threads needs a number from 1 to "
-                    "1024");
+                return usage_error("--threads needs a number from 1 to 1024");
             }
             a->opts.threads = (unsigned)n;
-        } else if (is_option(arg, "--html")) {
-            a->html = option_value(argc, argv, &i, "--html");
-            if (a->html == NULL) {
+            return 0;
+        }
+        case OPT_HTML:
+            if (*v == '\0') {
                 return usage_error("--html needs a FILE");
             }
-        } else {
-            return usage_error("unknown option \"%s\"", arg);
+            a->html = v;
+            return 0;
+        default:
+            return usage_error("unknown option");
+    }
+}
+
+/* 0 to go on, -1 after --help, or the exit code. Options are read by
+ * getopt_long: "--timeout 3" or "--timeout=3", before or after FILE. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"absent-reads-empty", no_argument, NULL, OPT_ABSENT_EMPTY},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"format", required_argument, NULL, OPT_FORMAT},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
+        {"memory", required_argument, NULL, OPT_MEMORY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"html", required_argument, NULL, OPT_HTML},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0; /* the messages below say more */
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (ch) {
+            case 'h':
+                fputs(usage, stdout);
+                return -1;
+            case ':':
+                return usage_error("%s needs a value", argv[optind - 1]);
+            case '?':
+                return usage_error("unknown option \"%s\"", argv[optind - 1]);
+            default:
+                rc = parse_option(ch, optarg, a);
+                break;
         }
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    for (int k = optind; k < argc; k++) {
+        if (a->file != NULL) {
+            return usage_error("more than one FILE (\"%s\")", argv[k]);
+        }
+        a->file = argv[k];
     }
     if (a->file == NULL) {
         return usage_error("no FILE given");
