@@ -7,14 +7,17 @@
  * measured the same way on the same machine.
  *
  *   raftkv-bench --target raftkv|etcd --endpoints HOST:PORT[,...]
- *                --op put|get [--inflight N] [--seconds S] [--warmup S]
+ *                --op put|get|load [--inflight N] [--seconds S] [--warmup S]
  *                [--keys K] [--value-size B] [--deadline-ms MS]
  *                (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
  *
  * It finds the leader first (raftkv: Status; etcd: Maintenance.Status) and
  * sends everything to it, so neither system pays for forwarding. For get,
- * every key is written once before the measurement. One thread, one
- * completion queue; each completion starts the next request at once.
+ * every key is written once before the measurement; load only writes
+ * every key once (--keys of them, --value-size bytes each) and reports how
+ * long that took, for the memory benchmark (bench/kvbench/memory.sh). One
+ * thread, one completion queue; each completion starts the next request
+ * at once.
  */
 #include <getopt.h>
 #include <grpc/byte_buffer_reader.h>
@@ -42,8 +45,12 @@ enum target {
 };
 enum op {
     OP_PUT,
-    OP_GET
+    OP_GET,
+    OP_LOAD
 };
+
+/* A preload or load gives up after this many failed puts. */
+#define PRELOAD_ERRORS_MAX 1000
 
 struct opts
 {
@@ -96,7 +103,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: raftkv-bench --target raftkv|etcd --endpoints "
-            "HOST:PORT[,...] --op put|get\n"
+            "HOST:PORT[,...] --op put|get|load\n"
             "                    [--inflight N] [--seconds S] [--warmup S] "
             "[--keys K]\n"
             "                    [--value-size B] [--deadline-ms MS]\n"
@@ -492,6 +499,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->op = OP_PUT;
             } else if (strcmp(v, "get") == 0) {
                 o->op = OP_GET;
+            } else if (strcmp(v, "load") == 0) {
+                o->op = OP_LOAD;
             } else {
                 return -1;
             }
@@ -546,8 +555,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Writes every key once (for get), N at a time. */
-static void preload(struct bench *b)
+/* Writes every key once (for get, and for load), N at a time; a failed
+ * put is retried. False when PRELOAD_ERRORS_MAX puts failed. */
+static bool preload(struct bench *b)
 {
     unsigned next = 0;
     int open = 0;
@@ -567,16 +577,27 @@ static void preload(struct bench *b)
         int key = c->preload_key;
         finish(c);
         open--;
+        if (!ok && ++b->errors >= PRELOAD_ERRORS_MAX) {
+            continue; /* let the others finish */
+        }
         if (!ok) {
             /* Try the same key again. */
             start(b, c, OP_PUT, (unsigned)key, key);
             open++;
-        } else if (next < b->o.keys) {
+        } else if (next < b->o.keys && b->errors < PRELOAD_ERRORS_MAX) {
             start(b, c, OP_PUT, next, (int)next);
             next++;
             open++;
         }
     }
+    if (b->errors >= PRELOAD_ERRORS_MAX) {
+        fprintf(stderr,
+                "raftkv-bench: %d puts failed while loading; first: %s\n",
+                PRELOAD_ERRORS_MAX, b->first_error);
+        return false;
+    }
+    b->errors = 0;
+    return true;
 }
 
 int main(int argc, char **argv)
@@ -605,8 +626,25 @@ int main(int argc, char **argv)
     b.put_method = grpc_channel_register_call(b.channel, put, NULL, NULL);
     b.get_method = grpc_channel_register_call(b.channel, get, NULL, NULL);
     b.cq = grpc_completion_queue_create_for_next(NULL);
-    if (b.o.op == OP_GET) {
-        preload(&b);
+    int rc = 0;
+    if (b.o.op == OP_LOAD) {
+        uint64_t t0 = common_now_ns();
+        if (preload(&b)) {
+            double secs = (double)(common_now_ns() - t0) / 1e9;
+            printf(
+                "%s load: %u keys of %zu bytes in %.1f s, %.0f puts/s "
+                "(leader %s)\n",
+                b.o.target == TARGET_RAFTKV ? "raftkv" : "etcd", b.o.keys,
+                b.o.value_size, secs, (double)b.o.keys / secs,
+                b.o.endpoints[leader]);
+        } else {
+            rc = 1;
+        }
+        goto out;
+    }
+    if (b.o.op == OP_GET && !preload(&b)) {
+        rc = 1;
+        goto out;
     }
     uint64_t t0 = common_now_ns();
     b.measure_from = t0 + (uint64_t)(b.o.warmup * 1e9);
@@ -658,6 +696,8 @@ int main(int argc, char **argv)
     if (b.errors > 0 && b.first_error[0] != '\0') {
         printf("  first error: %s\n", b.first_error);
     }
+    rc = b.ok > 0 ? 0 : 1;
+out:
     grpc_channel_destroy(b.channel);
     grpc_completion_queue_shutdown(b.cq);
     while (grpc_completion_queue_next(b.cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
@@ -669,5 +709,5 @@ int main(int argc, char **argv)
     free(b.value);
     transport_grpc_tls_fini(&tls);
     grpc_shutdown();
-    return b.ok > 0 ? 0 : 1;
+    return rc;
 }
