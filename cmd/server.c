@@ -1226,6 +1226,13 @@ int main(int argc, char **argv)
         return COMMON_EXIT_USAGE;
     }
     server_stats_init(&sv.stats, sv.o.id);
+    /* Every peer's series exists before its first round trip, so that a
+     * scrape never misses one (an absent series is not a zero). */
+    for (size_t k = 0; k < sv.o.cluster.n; k++) {
+        if (sv.o.cluster.members[k].id != sv.o.id) {
+            (void)server_stats_peer(&sv.stats, sv.o.cluster.members[k].id);
+        }
+    }
     if (sv.o.metrics_addr != NULL) {
         char why[512];
         rc = server_metrics_start(sv.o.metrics_addr, &sv.metrics, why,

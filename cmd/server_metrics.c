@@ -111,23 +111,29 @@ void server_stats_reply(struct server_stats *s,
     }
 }
 
-void server_stats_peer_rtt(struct server_stats *s, raft_id peer, uint64_t ns)
+struct server_peer_stats *server_stats_peer(struct server_stats *s,
+                                            raft_id peer)
 {
-    struct server_peer_stats *p = NULL;
     for (size_t k = 0; k < s->n_peers; k++) {
         if (s->peers[k].id == peer) {
-            p = &s->peers[k];
+            return &s->peers[k];
         }
     }
-    if (p == NULL) {
-        if (s->n_peers == RAFT_MAX_SERVERS) {
-            return;
-        }
-        p = &s->peers[s->n_peers++];
-        p->id = peer;
-        cmd_histogram_init_exponential(&p->rtt, 0.0001, 2, 14);
+    if (s->n_peers == RAFT_MAX_SERVERS) {
+        return NULL;
     }
-    cmd_histogram_observe(&p->rtt, (double)ns / 1e9);
+    struct server_peer_stats *p = &s->peers[s->n_peers++];
+    p->id = peer;
+    cmd_histogram_init_exponential(&p->rtt, 0.0001, 2, 14);
+    return p;
+}
+
+void server_stats_peer_rtt(struct server_stats *s, raft_id peer, uint64_t ns)
+{
+    struct server_peer_stats *p = server_stats_peer(s, peer);
+    if (p != NULL) {
+        cmd_histogram_observe(&p->rtt, (double)ns / 1e9);
+    }
 }
 
 /* ------------------------------------------------------------------------ */

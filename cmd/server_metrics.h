@@ -105,6 +105,10 @@ void server_stats_reply(struct server_stats *s,
                         enum cmd_method method,
                         enum server_code code,
                         uint64_t started_ns);
+/* Peer @peer's numbers, made (all zero) on first use so that every peer
+ * has its series from the start; NULL past RAFT_MAX_SERVERS peers. */
+struct server_peer_stats *server_stats_peer(struct server_stats *s,
+                                            raft_id peer);
 /* A peer's round trip (the transport's peer_rtt callback). */
 void server_stats_peer_rtt(struct server_stats *s, raft_id peer, uint64_t ns);
 
