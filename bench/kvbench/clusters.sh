@@ -12,7 +12,7 @@ bin=build/bin
 for b in raftkv-server raftkv-bench; do
     [ -x "$bin/$b" ] || { echo "$0: $bin/$b missing: build first" >&2; exit 2; }
 done
-command -v etcd >/dev/null || { echo "$0: etcd missing (apt-get install etcd-server)" >&2; exit 2; }
+[ "${NEED_ETCD:-1}" = 0 ] || command -v etcd >/dev/null || { echo "$0: etcd missing (apt-get install etcd-server)" >&2; exit 2; }
 
 tmp=$(mktemp -d /tmp/raftkv-compare-XXXXXX)
 pids=()
@@ -26,15 +26,23 @@ trap cleanup EXIT
 rk=127.0.0.1:27101,127.0.0.1:27102,127.0.0.1:27103
 et=127.0.0.1:27191,127.0.0.1:27192,127.0.0.1:27193
 
-start_clusters() {
+# The raftkv servers; with METRICS=1 node i serves /metrics on
+# 127.0.0.1:2711i.
+start_raftkv() {
     local rk_cluster=1=127.0.0.1:27101,2=127.0.0.1:27102,3=127.0.0.1:27103
     local i
     for i in 1 2 3; do
+        local extra=()
+        [ "${METRICS:-0}" = 1 ] && extra=(--metrics-addr 127.0.0.1:2711$i)
         # shellcheck disable=SC2086 # the flags are words
         "$bin/raftkv-server" --id $i --cluster $rk_cluster --data-dir "$tmp/rk$i" \
-            --insecure ${RAFTKV_SERVER_FLAGS:-} 2> "$tmp/rk$i.log" &
+            --insecure "${extra[@]}" ${RAFTKV_SERVER_FLAGS:-} 2> "$tmp/rk$i.log" &
         pids+=($!)
     done
+}
+
+start_etcd() {
+    local i
     for i in 1 2 3; do
         etcd --name e$i --data-dir "$tmp/e$i" \
             --listen-client-urls http://127.0.0.1:2719$i \
@@ -46,6 +54,11 @@ start_clusters() {
             --log-level error > "$tmp/e$i.log" 2>&1 &
         pids+=($!)
     done
+}
+
+start_clusters() {
+    start_raftkv
+    start_etcd
     sleep 3
 }
 

@@ -684,14 +684,19 @@ int main(int argc, char **argv)
     double p50 = b.n_lat ? (double)b.lat[b.n_lat / 2] / 1e6 : 0;
     double p99 =
         b.n_lat ? (double)b.lat[(size_t)((double)b.n_lat * 0.99)] / 1e6 : 0;
+    double sum = 0;
+    for (size_t k = 0; k < b.n_lat; k++) {
+        sum += (double)b.lat[k];
+    }
+    double mean = b.n_lat ? sum / (double)b.n_lat / 1e6 : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf(
         "%s %s inflight %d: %.0f ops/s  p50 %.3f ms  p99 %.3f ms  "
-        "errors %llu  (leader %s, client peak RSS %.1f MiB)\n",
+        "mean %.3f ms  errors %llu  (leader %s, client peak RSS %.1f MiB)\n",
         b.o.target == TARGET_RAFTKV ? "raftkv" : "etcd",
         b.o.op == OP_PUT ? "put" : "get", b.o.inflight, (double)b.ok / secs,
-        p50, p99, (unsigned long long)b.errors, b.o.endpoints[leader],
+        p50, p99, mean, (unsigned long long)b.errors, b.o.endpoints[leader],
         (double)ru.ru_maxrss / 1024.0);
     if (b.errors > 0 && b.first_error[0] != '\0') {
         printf("  first error: %s\n", b.first_error);
