@@ -7,8 +7,10 @@
 #
 # After start_clusters: $rk and $et are the client endpoint lists, $bin the
 # binaries' directory, pids[0..2] the raftkv servers, pids[3..5] the etcd
-# members. Extra raftkv-server flags: RAFTKV_SERVER_FLAGS.
+# members. Extra raftkv-server flags: RAFTKV_SERVER_FLAGS; another
+# raftkv-server binary (an A/B against an older build): RAFTKV_SERVER.
 bin=build/bin
+server=${RAFTKV_SERVER:-$bin/raftkv-server}
 for b in raftkv-server raftkv-bench; do
     [ -x "$bin/$b" ] || { echo "$0: $bin/$b missing: build first" >&2; exit 2; }
 done
@@ -35,7 +37,7 @@ start_raftkv() {
         local extra=()
         [ "${METRICS:-0}" = 1 ] && extra=(--metrics-addr 127.0.0.1:2711$i)
         # shellcheck disable=SC2086 # the flags are words
-        "$bin/raftkv-server" --id $i --cluster $rk_cluster --data-dir "$tmp/rk$i" \
+        "$server" --id $i --cluster $rk_cluster --data-dir "$tmp/rk$i" \
             --insecure "${extra[@]}" ${RAFTKV_SERVER_FLAGS:-} 2> "$tmp/rk$i.log" &
         pids+=($!)
     done

@@ -71,6 +71,10 @@ void wal_invariants(const struct wal *w)
                            : w->snap_index == 0 && w->snap_term == 0);
     assert(w->base == w->snap_index && w->base_term == w->snap_term);
     assert(w->base <= w->last && w->hs.commit <= w->last);
+    /* A hard state held back differs only in its commit index. */
+    assert(!w->has_held ||
+           (w->hs_held.term == w->hs.term && w->hs_held.vote == w->hs.vote &&
+            w->hs_held.commit <= w->last));
     check_runs(w);
     check_segments(w);
     if (w->cur == NULL || w->failed) {

@@ -1,7 +1,9 @@
 /*
  * storage_mem: a perfect disk in memory. Writes are durable the moment they
  * return and nothing is ever lost or torn; what a node never wrote does not
- * exist here. Entry data is copied in.
+ * exist here. Entry data is copied in. Like storage_wal, it holds a hard
+ * state that only moves the commit index until the next write (storage.h),
+ * so that a node restarted from it sees what it would see on a real disk.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -13,6 +15,10 @@
 struct mem_disk
 {
     struct raft_hard_state hs;
+    /* A hard state that only moved the commit index, written with the next
+     * batch (storage.h), as storage_wal does. */
+    struct raft_hard_state hs_held;
+    bool has_held;
     bool has_snapshot;
     struct storage_snapshot_meta snap;
     void *snap_data;
@@ -51,9 +57,23 @@ static void drop_from(struct mem_disk *d, raft_index from)
     assert(d->len == 0 || d->entries[d->len - 1].index < from);
 }
 
-static int mem_write(struct storage *s, const struct storage_batch *b)
+static int mem_write(struct storage *s, const struct storage_batch *given)
 {
     struct mem_disk *d = s->impl;
+    const struct raft_hard_state *hs = given->hard_state;
+    if (hs != NULL && given->truncate_from == 0 && given->n_entries == 0 &&
+        hs->term == d->hs.term && hs->vote == d->hs.vote) {
+        d->hs_held = *hs;
+        d->has_held = true;
+        d->writes++;
+        return 0;
+    }
+    struct storage_batch with_held = *given;
+    if (hs == NULL && d->has_held &&
+        (given->truncate_from != 0 || given->n_entries > 0)) {
+        with_held.hard_state = &d->hs_held;
+    }
+    const struct storage_batch *b = &with_held;
     if (b->n_entries > 0) {
         raft_index first = b->entries[0].index;
         raft_index expect =
@@ -101,6 +121,7 @@ static int mem_write(struct storage *s, const struct storage_batch *b)
     }
     if (b->hard_state != NULL) {
         d->hs = *b->hard_state;
+        d->has_held = false;
     }
     if (b->truncate_from != 0) {
         drop_from(d, b->truncate_from);

@@ -824,6 +824,10 @@ static int finish(struct replay *r, const struct listing *l)
 static int rebuild_model(struct wal *w, struct replay *r)
 {
     w->hs = r->hs;
+    /* A hard state this storage holds back (commit only, wal.c) stays in
+     * force: loading again does not forget it. */
+    w->has_held = w->has_held && w->hs_held.term == r->hs.term &&
+                  w->hs_held.vote == r->hs.vote && w->hs_held.commit < r->next;
     w->has_snapshot = r->has_snap;
     w->snap_index = r->has_snap ? r->snap.meta.index : 0;
     w->snap_term = r->has_snap ? r->snap.meta.term : 0;

@@ -56,7 +56,11 @@ struct wal
     bool failed; /* a write failed: refuse everything (s->error says) */
     char failure[256];
 
-    struct raft_hard_state hs;
+    struct raft_hard_state hs; /* as written (what a load returns) */
+    /* A later hard state that only moves the commit index, not written
+     * until the next batch is (wal.c). */
+    struct raft_hard_state hs_held;
+    bool has_held;
     bool has_snapshot;
     raft_index snap_index;
     raft_term snap_term;

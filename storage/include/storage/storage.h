@@ -16,8 +16,13 @@
  *
  * storage_write() and storage_save_snapshot() return only once what they
  * were given is durable: the node acts on it (votes, acknowledgements,
- * commits) only after that. A failing write or sync is reported, and the
- * storage refuses every later write: the node must stop acknowledging.
+ * commits) only after that. One exception: a hard state that only moves
+ * the commit index (volatile in Raft) is held and written with the next
+ * write that is not of that kind, so it costs no fdatasync of its own;
+ * after a crash the commit index loaded may be lower than the last one
+ * given (the core raises it to the snapshot's index at boot). A failing
+ * write or sync is reported, and the storage refuses every later write:
+ * the node must stop acknowledging.
  *
  * Errors: 0 or a negative COMMON_E* code; storage_error() then says what and
  * where (file, byte offset) in a human-readable message.

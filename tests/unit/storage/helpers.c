@@ -124,9 +124,23 @@ raft_term th_model_term_at(const struct th_model *m, raft_index index)
 
 void th_model_write(struct th_model *m, const struct storage_batch *b)
 {
-    if (b->hard_state != NULL) {
-        m->hs = *b->hard_state;
+    const struct raft_hard_state *hs = b->hard_state;
+    if (hs == NULL && b->truncate_from == 0 && b->n_entries == 0) {
+        return;
     }
+    if (hs != NULL && b->truncate_from == 0 && b->n_entries == 0 &&
+        hs->term == m->hs.term && hs->vote == m->hs.vote) {
+        m->hs_held = *hs;
+        m->has_held = true;
+        return;
+    }
+    if (hs == NULL && m->has_held) {
+        hs = &m->hs_held;
+    }
+    if (hs != NULL) {
+        m->hs = *hs;
+    }
+    m->has_held = false;
     if (b->truncate_from != 0 && b->truncate_from <= th_model_last(m)) {
         assert_true(b->truncate_from > base(m));
         drop_entries(m, (size_t)(b->truncate_from - base(m) - 1));
@@ -145,6 +159,11 @@ void th_model_write(struct th_model *m, const struct storage_batch *b)
         me->len = e->data.len;
         me->data = dup_bytes(e->data.base, e->data.len);
     }
+}
+
+void th_model_reopened(struct th_model *m)
+{
+    m->has_held = false;
 }
 
 void th_model_snapshot(struct th_model *m,

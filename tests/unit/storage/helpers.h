@@ -48,7 +48,11 @@ struct th_model_entry
 
 struct th_model
 {
-    struct raft_hard_state hs;
+    struct raft_hard_state hs; /* as a load must return it */
+    /* A hard state that only moved the commit index, held by the storage
+     * until its next write that is not of that kind (storage.h). */
+    struct raft_hard_state hs_held;
+    bool has_held;
     bool has_snapshot;
     struct storage_snapshot_meta snap;
     uint8_t *snap_data;
@@ -63,8 +67,11 @@ void th_model_free(struct th_model *m);
 void th_model_copy(struct th_model *to, const struct th_model *from);
 raft_index th_model_last(const struct th_model *m);
 raft_term th_model_term_at(const struct th_model *m, raft_index index);
-/* The contract's rules: hard state, truncation, entries. */
+/* The contract's rules: hard state (one that only moves the commit index
+ * is held until the next write), truncation, entries. */
 void th_model_write(struct th_model *m, const struct storage_batch *b);
+/* The storage was thrown away and opened again: what it held is gone. */
+void th_model_reopened(struct th_model *m);
 void th_model_snapshot(struct th_model *m,
                        const struct storage_snapshot_meta *meta,
                        const void *data,

@@ -103,6 +103,7 @@ static void reopen(struct fixture *fx)
     if (fx->kind == KIND_MEM) {
         return;
     }
+    th_model_reopened(&fx->m);
     storage_free(fx->s);
     if (fx->kind == KIND_WAL_MEM) {
         storage_fs_mem_crash(fx->fs, (fx->crashes++ & 1) == 0);

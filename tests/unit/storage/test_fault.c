@@ -5,7 +5,8 @@
  * n-th on or from a time on, making nothing durable; a slow disk hands
  * each sync's latency, drawn from its range and seed, to the delay hook.
  * The WAL over such a disk fails on the first fault, and a WAL reopened
- * over the same files recovers exactly what was acknowledged.
+ * over the same files recovers exactly what was acknowledged. The WAL
+ * syncs every batch but one that only moves the commit index.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -269,6 +270,85 @@ static void fault_wal_on_broken_sync_keeps_what_it_acknowledged(void **state)
     storage_fs_free(inner);
 }
 
+/* The syncs a disk has seen: a slow disk of 1 ns delays every one. */
+static uint64_t syncs(struct storage_fs *fs)
+{
+    struct storage_fs_fault_stats st;
+    storage_fs_fault_stats(fs, &st);
+    return st.slow_syncs;
+}
+
+/* A hard state that only moves the commit index costs no fdatasync: the
+ * WAL holds it, a load still returns the last one written, the next batch
+ * writes it with its own sync, and a crash before that loses it (the
+ * commit index is volatile in Raft). A hard state that changes the term
+ * or the vote is written and synced at once. */
+static void fault_wal_holds_a_commit_only_hard_state(void **state)
+{
+    (void)state;
+    struct storage_fs_faults cfg = {.sync_ns_min = 1, .sync_ns_max = 1};
+    struct storage_fs *inner;
+    struct storage_fs *fs = faulty(&cfg, &inner);
+    struct storage *s = th_wal(fs, 0);
+    struct th_model m;
+    th_model_init(&m);
+    struct storage_state st;
+    struct raft_hard_state hs = {4, 2, 0};
+    struct th_entries e;
+    th_entries_make(&e, 1, 10, 4, 20, 0);
+    struct storage_batch b = {&hs, 0, e.e, e.n};
+    th_write(s, &m, &b);
+    th_entries_free(&e);
+    assert_true(syncs(fs) >= 1);
+
+    /* (A load syncs what recovery relied on: count around writes only.) */
+    struct raft_hard_state moved = {4, 2, 7};
+    struct storage_batch commit_only = {&moved, 0, NULL, 0};
+    uint64_t before = syncs(fs);
+    th_write(s, &m, &commit_only);
+    assert_int_equal(syncs(fs), before);
+    th_load_expect(s, &m, &st);
+    assert_int_equal(st.hard_state.commit, 0);
+
+    /* The next batch carries it. */
+    th_entries_make(&e, 11, 2, 4, 20, 0);
+    struct storage_batch more = {NULL, 0, e.e, e.n};
+    before = syncs(fs);
+    th_write(s, &m, &more);
+    th_entries_free(&e);
+    assert_int_equal(syncs(fs), before + 1);
+    th_load_expect(s, &m, &st);
+    assert_int_equal(st.hard_state.commit, 7);
+
+    /* Held, then a crash: the commit index written before comes back. */
+    moved.commit = 12;
+    th_write(s, &m, &commit_only);
+    storage_free(s);
+    storage_fs_mem_crash(inner, true);
+    th_model_reopened(&m);
+    s = th_wal(fs, 0);
+    th_load_expect(s, &m, &st);
+    assert_int_equal(st.hard_state.commit, 7);
+
+    /* A vote is synced at once. */
+    uint64_t before_vote = syncs(fs);
+    struct raft_hard_state voted = {5, 3, 7};
+    struct storage_batch vote = {&voted, 0, NULL, 0};
+    th_write(s, &m, &vote);
+    assert_true(syncs(fs) > before_vote);
+    storage_free(s);
+    storage_fs_mem_crash(inner, true);
+    th_model_reopened(&m);
+    s = th_wal(fs, 0);
+    th_load_expect(s, &m, &st);
+    assert_int_equal(st.hard_state.term, 5);
+    assert_int_equal(st.hard_state.vote, 3);
+    storage_free(s);
+    th_model_free(&m);
+    storage_fs_free(fs);
+    storage_fs_free(inner);
+}
+
 /* Settings that cannot work are refused. */
 static void fault_refuses_bad_settings(void **state)
 {
@@ -297,6 +377,7 @@ int main(void)
         cmocka_unit_test(fault_slow_sync_latencies_come_from_range_and_seed),
         cmocka_unit_test(fault_wal_on_full_disk_keeps_what_it_acknowledged),
         cmocka_unit_test(fault_wal_on_broken_sync_keeps_what_it_acknowledged),
+        cmocka_unit_test(fault_wal_holds_a_commit_only_hard_state),
         cmocka_unit_test(fault_refuses_bad_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -200,13 +200,18 @@ static void op_free(struct op *op)
 }
 
 /* Opens a new WAL over the fs and loads it: the state must be @a or (if
- * not NULL) @b; *which says which one (0 or 1). */
+ * not NULL) @b; *which says which one (0 or 1). A hard state the old WAL
+ * held (commit only, not yet written) is gone with it, in both. */
 static bool reopen_expect(struct trial *t,
-                          const struct th_model *a,
-                          const struct th_model *b,
+                          struct th_model *a,
+                          struct th_model *b,
                           int *which,
                           bool clean)
 {
+    th_model_reopened(a);
+    if (b != NULL) {
+        th_model_reopened(b);
+    }
     storage_free(t->s);
     struct storage_wal_options o;
     storage_wal_options_default(&o);
