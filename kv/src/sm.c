@@ -16,14 +16,29 @@
 
 #include "kv/kv.h"
 
+/* The longest key, and the longest value (appends included): a request
+ * past it is KV_INVALID, on every replica alike. */
+#define KV_SM_BYTES_MAX UINT32_MAX
+
+/* A key and its value share one allocation, the key first: 24 bytes a
+ * slot and one malloc a pair (docs/benchmarks.md, server memory). */
 struct slot
 {
     uint64_t hash; /* 0 = empty (real hashes are forced non-zero) */
-    uint8_t *key;
-    size_t key_len;
-    uint8_t *val;
-    size_t val_len;
+    uint8_t *data; /* key_len bytes of key, then val_len of value */
+    uint32_t key_len;
+    uint32_t val_len;
 };
+
+static inline const uint8_t *slot_key(const struct slot *s)
+{
+    return s->data;
+}
+
+static inline const uint8_t *slot_val(const struct slot *s)
+{
+    return s->data + s->key_len;
+}
 
 struct session
 {
@@ -77,8 +92,7 @@ void kv_sm_free(struct kv_sm *sm)
     }
     for (size_t k = 0; k < sm->cap && sm->slots != NULL; k++) {
         if (sm->slots[k].hash != 0) {
-            free(sm->slots[k].key);
-            free(sm->slots[k].val);
+            free(sm->slots[k].data);
         }
     }
     free(sm->slots);
@@ -96,7 +110,7 @@ static size_t find_slot(const struct kv_sm *sm,
     while (sm->slots[k].hash != 0) {
         const struct slot *s = &sm->slots[k];
         if (s->hash == h && s->key_len == len &&
-            (len == 0 || memcmp(s->key, key, len) == 0)) {
+            (len == 0 || memcmp(slot_key(s), key, len) == 0)) {
             return k;
         }
         k = (k + 1) & mask;
@@ -130,8 +144,7 @@ static int grow_map(struct kv_sm *sm)
 static void remove_at(struct kv_sm *sm, size_t k)
 {
     size_t mask = sm->cap - 1;
-    free(sm->slots[k].key);
-    free(sm->slots[k].val);
+    free(sm->slots[k].data);
     memset(&sm->slots[k], 0, sizeof sm->slots[k]);
     sm->len--;
     /* Backward shift: move later members of the probe run into the hole
@@ -151,16 +164,15 @@ static void remove_at(struct kv_sm *sm, size_t k)
     }
 }
 
-static uint8_t *dup_bytes(const void *p, size_t len)
+/* Does a key of @key_len with a value of @kept + @add bytes fit? */
+static bool pair_fits(size_t key_len, size_t kept, size_t add)
 {
-    uint8_t *d = malloc(len > 0 ? len : 1);
-    if (d != NULL && len > 0) {
-        memcpy(d, p, len);
-    }
-    return d;
+    return key_len <= KV_SM_BYTES_MAX && kept <= KV_SM_BYTES_MAX &&
+           add <= KV_SM_BYTES_MAX - kept;
 }
 
-/* Sets key to @val (or, when @append, appends @val to what is there). */
+/* Sets key to @val (or, when @append, appends @val to what is there).
+ * The caller checked that the key and the value fit (pair_fits). */
 static int put(struct kv_sm *sm,
                struct common_buf key,
                struct common_buf val,
@@ -175,39 +187,27 @@ static int put(struct kv_sm *sm,
     uint64_t h = key_hash(key.base, key.len);
     size_t k = find_slot(sm, h, key.base, key.len);
     struct slot *s = &sm->slots[k];
-    if (s->hash != 0 && append) {
-        uint8_t *v = realloc(s->val, s->val_len + val.len + 1);
-        if (v == NULL) {
-            return COMMON_ENOMEM;
-        }
-        if (val.len > 0) {
-            memcpy(v + s->val_len, val.base, val.len);
-        }
-        s->val = v;
-        s->val_len += val.len;
-        return 0;
+    bool present = s->hash != 0;
+    size_t keep = present && append ? s->val_len : 0;
+    assert(key.len <= KV_SM_BYTES_MAX && keep + val.len <= KV_SM_BYTES_MAX);
+    size_t size = key.len + keep + val.len;
+    uint8_t *d = realloc(present ? s->data : NULL, size > 0 ? size : 1);
+    if (d == NULL) {
+        return COMMON_ENOMEM; /* the slot still holds the old pair */
     }
-    uint8_t *v = dup_bytes(val.base, val.len);
-    if (v == NULL) {
-        return COMMON_ENOMEM;
+    if (!present && key.len > 0) {
+        memcpy(d, key.base, key.len);
     }
-    if (s->hash != 0) {
-        free(s->val);
-        s->val = v;
-        s->val_len = val.len;
-        return 0;
+    if (val.len > 0) {
+        memcpy(d + key.len + keep, val.base, val.len);
     }
-    uint8_t *kcopy = dup_bytes(key.base, key.len);
-    if (kcopy == NULL) {
-        free(v);
-        return COMMON_ENOMEM;
+    s->data = d;
+    s->val_len = (uint32_t)(keep + val.len);
+    if (!present) {
+        s->hash = h;
+        s->key_len = (uint32_t)key.len;
+        sm->len++;
     }
-    s->hash = h;
-    s->key = kcopy;
-    s->key_len = key.len;
-    s->val = v;
-    s->val_len = val.len;
-    sm->len++;
     return 0;
 }
 
@@ -227,7 +227,7 @@ bool kv_sm_get(const struct kv_sm *sm,
         return false;
     }
     if (value != NULL) {
-        value->base = s->val;
+        value->base = (void *)slot_val(s);
         value->len = s->val_len;
     }
     return true;
@@ -405,10 +405,19 @@ int kv_sm_apply(struct kv_sm *sm,
             res->value = cur;
             break;
         case KV_OP_PUT:
+            if (!pair_fits(cmd->key.len, 0, cmd->value.len)) {
+                res->status = KV_INVALID;
+                break;
+            }
             rv = put(sm, cmd->key, cmd->value, false);
             res->status = KV_OK;
             break;
         case KV_OP_APPEND:
+            if (!pair_fits(cmd->key.len, present ? cur.len : 0,
+                           cmd->value.len)) {
+                res->status = KV_INVALID;
+                break;
+            }
             rv = put(sm, cmd->key, cmd->value, true);
             res->status = KV_OK;
             break;
@@ -425,7 +434,9 @@ int kv_sm_apply(struct kv_sm *sm,
                 cmd->expected_absent
                     ? !present
                     : present && buf_eq(cmd->expected, cur.base, cur.len);
-            if (holds) {
+            if (holds && !pair_fits(cmd->key.len, 0, cmd->value.len)) {
+                res->status = KV_INVALID;
+            } else if (holds) {
                 rv = put(sm, cmd->key, cmd->value, false);
                 res->status = KV_OK;
             } else {
@@ -466,7 +477,7 @@ uint64_t kv_sm_digest(const struct kv_sm *sm)
     for (size_t k = 0; k < sm->cap; k++) {
         const struct slot *s = &sm->slots[k];
         if (s->hash != 0) {
-            d ^= common_mix64(s->hash ^ XXH3_64bits(s->val, s->val_len));
+            d ^= common_mix64(s->hash ^ XXH3_64bits(slot_val(s), s->val_len));
         }
     }
     return d ^ common_mix64(sm->len);
@@ -553,8 +564,8 @@ int kv_sm_snapshot(const struct kv_sm *sm, uint8_t **out, size_t *len)
         }
         *p++ = 0x0a; /* Snapshot.pairs */
         p = put_varint(p, pair_len(s));
-        p = put_bytes_field(p, 0x0a, s->key, s->key_len);
-        p = put_bytes_field(p, 0x12, s->val, s->val_len);
+        p = put_bytes_field(p, 0x0a, slot_key(s), s->key_len);
+        p = put_bytes_field(p, 0x12, slot_val(s), s->val_len);
     }
     for (size_t k = 0; k < sm->s_cap; k++) {
         const struct session *s = &sm->sessions[k];
@@ -737,8 +748,9 @@ int kv_sm_restore(struct kv_sm *sm, const void *data, size_t len)
             if (!get_len(&r, &sub) || !read_pair(&sub, &key, &val)) {
                 goto fail;
             }
-            if (kv_sm_get(fresh, key.base, key.len, NULL)) {
-                goto fail; /* a key twice: not a snapshot we wrote */
+            if (kv_sm_get(fresh, key.base, key.len, NULL) ||
+                !pair_fits(key.len, 0, val.len)) {
+                goto fail; /* a key twice, or too long: not ours */
             }
             int prv = put(fresh, key, val, false);
             if (prv != 0) {
