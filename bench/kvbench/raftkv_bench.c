@@ -19,6 +19,7 @@
  * thread, one completion queue; each completion starts the next request
  * at once.
  */
+#include <assert.h>
 #include <getopt.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -49,8 +50,9 @@ enum op {
     OP_LOAD
 };
 
-/* A preload or load gives up after this many failed puts. */
-#define PRELOAD_ERRORS_MAX 1000
+/* A preload or load looks for the leader again after a failed put, and
+ * gives up after this many looks. */
+#define PRELOAD_RELOCATIONS_MAX 100
 
 struct opts
 {
@@ -96,6 +98,7 @@ struct bench
     uint64_t errors;
     uint64_t measure_from;
     uint64_t measure_to;
+    unsigned relocations; /* leader changes a preload met */
     char first_error[256];
 };
 
@@ -210,6 +213,10 @@ static bool answer_ok(struct bench *b, struct call *c, enum op op)
         Raftkv__PutResponse *r = raftkv__put_response__unpack(NULL, len, bytes);
         h = r != NULL ? r->header : NULL;
         ok = h != NULL && h->code == RAFTKV__CODE__CODE_OK;
+        if (!ok && h != NULL && b->first_error[0] == '\0') {
+            snprintf(b->first_error, sizeof b->first_error,
+                     "raftkv code %d: %s", (int)h->code, h->message);
+        }
         if (r != NULL) {
             raftkv__put_response__free_unpacked(r, NULL);
         }
@@ -555,47 +562,86 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Writes every key once (for get, and for load), N at a time; a failed
- * put is retried. False when PRELOAD_ERRORS_MAX puts failed. */
-static bool preload(struct bench *b)
+/* Finds the leader and points the channel and the methods at it; its
+ * index in the endpoints, or -1 when none leads. */
+static int connect_leader(struct bench *b)
+{
+    int leader = find_leader(b);
+    if (leader < 0) {
+        return -1;
+    }
+    if (b->channel != NULL) {
+        grpc_channel_destroy(b->channel);
+    }
+    b->channel = channel_to(b->o.endpoints[leader]);
+    const char *put = b->o.target == TARGET_RAFTKV ? "/raftkv.KV/Put"
+                                                   : "/etcdserverpb.KV/Put";
+    const char *get = b->o.target == TARGET_RAFTKV ? "/raftkv.KV/Get"
+                                                   : "/etcdserverpb.KV/Range";
+    b->put_method = grpc_channel_register_call(b->channel, put, NULL, NULL);
+    b->get_method = grpc_channel_register_call(b->channel, get, NULL, NULL);
+    return leader;
+}
+
+/* Writes every key once (for get, and for load), N at a time. A failed put
+ * stops new ones; once the calls out have ended, the leader is looked for
+ * again and the failed keys go first (a leader change answers "retry" or
+ * "not leader"). False after PRELOAD_RELOCATIONS_MAX looks, or when no
+ * leader is found. */
+static bool preload(struct bench *b, int *leader)
 {
     unsigned next = 0;
-    int open = 0;
-    for (int k = 0; k < b->o.inflight && next < b->o.keys; k++) {
-        start(b, &b->calls[k], OP_PUT, next, (int)next);
-        next++;
-        open++;
-    }
-    while (open > 0) {
-        grpc_event ev = grpc_completion_queue_next(
-            b->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type != GRPC_OP_COMPLETE) {
-            continue;
-        }
-        struct call *c = ev.tag;
-        bool ok = answer_ok(b, c, OP_PUT);
-        int key = c->preload_key;
-        finish(c);
-        open--;
-        if (!ok && ++b->errors >= PRELOAD_ERRORS_MAX) {
-            continue; /* let the others finish */
-        }
-        if (!ok) {
-            /* Try the same key again. */
-            start(b, c, OP_PUT, (unsigned)key, key);
-            open++;
-        } else if (next < b->o.keys && b->errors < PRELOAD_ERRORS_MAX) {
-            start(b, c, OP_PUT, next, (int)next);
-            next++;
+    int retry[MAX_INFLIGHT];
+    int n_retry = 0;
+    int relocations = 0;
+    for (;;) {
+        int open = 0;
+        for (int k = 0; k < b->o.inflight && (n_retry > 0 || next < b->o.keys);
+             k++) {
+            int key = n_retry > 0 ? retry[--n_retry] : (int)next++;
+            start(b, &b->calls[k], OP_PUT, (unsigned)key, key);
             open++;
         }
+        bool failed = false;
+        while (open > 0) {
+            grpc_event ev = grpc_completion_queue_next(
+                b->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+            if (ev.type != GRPC_OP_COMPLETE) {
+                continue;
+            }
+            struct call *c = ev.tag;
+            bool ok = answer_ok(b, c, OP_PUT);
+            int key = c->preload_key;
+            finish(c);
+            open--;
+            if (!ok) {
+                b->errors++;
+                assert(n_retry < MAX_INFLIGHT);
+                retry[n_retry++] = key;
+                failed = true;
+            } else if (!failed && (n_retry > 0 || next < b->o.keys)) {
+                int k2 = n_retry > 0 ? retry[--n_retry] : (int)next++;
+                start(b, c, OP_PUT, (unsigned)k2, k2);
+                open++;
+            }
+        }
+        if (!failed) {
+            break; /* every key written */
+        }
+        if (++relocations > PRELOAD_RELOCATIONS_MAX) {
+            fprintf(stderr,
+                    "raftkv-bench: puts kept failing while loading (%d "
+                    "looks for the leader); first: %s\n",
+                    PRELOAD_RELOCATIONS_MAX, b->first_error);
+            return false;
+        }
+        *leader = connect_leader(b);
+        if (*leader < 0) {
+            fprintf(stderr, "raftkv-bench: no leader found while loading\n");
+            return false;
+        }
     }
-    if (b->errors >= PRELOAD_ERRORS_MAX) {
-        fprintf(stderr,
-                "raftkv-bench: %d puts failed while loading; first: %s\n",
-                PRELOAD_ERRORS_MAX, b->first_error);
-        return false;
-    }
+    b->relocations = (unsigned)relocations;
     b->errors = 0;
     return true;
 }
@@ -612,37 +658,30 @@ int main(int argc, char **argv)
     b.value = malloc(b.o.value_size + 1);
     memset(b.value, 'v', b.o.value_size);
     grpc_init();
-    int leader = find_leader(&b);
+    int leader = connect_leader(&b);
     if (leader < 0) {
         fprintf(stderr, "raftkv-bench: no leader found among the endpoints\n");
         grpc_shutdown();
         return 3;
     }
-    b.channel = channel_to(b.o.endpoints[leader]);
-    const char *put =
-        b.o.target == TARGET_RAFTKV ? "/raftkv.KV/Put" : "/etcdserverpb.KV/Put";
-    const char *get = b.o.target == TARGET_RAFTKV ? "/raftkv.KV/Get"
-                                                  : "/etcdserverpb.KV/Range";
-    b.put_method = grpc_channel_register_call(b.channel, put, NULL, NULL);
-    b.get_method = grpc_channel_register_call(b.channel, get, NULL, NULL);
     b.cq = grpc_completion_queue_create_for_next(NULL);
     int rc = 0;
     if (b.o.op == OP_LOAD) {
         uint64_t t0 = common_now_ns();
-        if (preload(&b)) {
+        if (preload(&b, &leader)) {
             double secs = (double)(common_now_ns() - t0) / 1e9;
             printf(
                 "%s load: %u keys of %zu bytes in %.1f s, %.0f puts/s "
-                "(leader %s)\n",
+                "(leader %s, %u leader changes met)\n",
                 b.o.target == TARGET_RAFTKV ? "raftkv" : "etcd", b.o.keys,
                 b.o.value_size, secs, (double)b.o.keys / secs,
-                b.o.endpoints[leader]);
+                b.o.endpoints[leader], b.relocations);
         } else {
             rc = 1;
         }
         goto out;
     }
-    if (b.o.op == OP_GET && !preload(&b)) {
+    if (b.o.op == OP_GET && !preload(&b, &leader)) {
         rc = 1;
         goto out;
     }
