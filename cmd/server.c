@@ -21,8 +21,16 @@
  * answers them (writes once committed and applied, reads once a ReadIndex
  * round confirmed the leadership); the token of each kv_request finds its
  * call again. A follower answers CODE_NOT_LEADER with the leader's id and
- * address from --cluster. A call with no answer after --request-timeout
- * is answered DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ * address: the configuration's (members' addresses are part of it), else
+ * --cluster's. A call with no answer after --request-timeout is answered
+ * DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ *
+ * Membership calls (service raftkv.Cluster, docs/api.md) are served by the
+ * leader: a change is proposed at once (kv_node_propose_conf) and its call
+ * waits in cluster_waits until the entry commits in the same term, a
+ * transfer until the target leads. After every flush peers_sync gives the
+ * transport the address of any member of the configuration in force it
+ * does not know yet, so that new members are reached without a restart.
  *
  * TLS is on by default (mutual TLS between peers, whose certificates name
  * their node ids; see transport.h and docs/security.md); --insecure runs
@@ -76,6 +84,20 @@ struct pending
     uint64_t started_ns;
 };
 
+/* raftkv.Cluster calls waiting for their change to commit (or a transfer
+ * to end). One membership change commits at a time, so a few suffice. */
+#define CLUSTER_WAITS_MAX 8
+
+struct cluster_wait
+{
+    struct transport_grpc_call *call; /* NULL: free */
+    enum cmd_method method;
+    raft_index index; /* the configuration entry (changes) */
+    raft_term term;   /* the leader's term when it was proposed */
+    raft_id target;   /* TransferLeader: the new leader */
+    uint64_t started_ns;
+};
+
 struct options
 {
     raft_id id;
@@ -115,9 +137,14 @@ struct server
     bool secure;
     struct transport_grpc *grpc;
     struct kv_node *node;
-    uint64_t cluster_id; /* from DIR/IDENTITY: stamped on peer batches */
+    uint64_t cluster_id;  /* from DIR/IDENTITY: stamped on peer batches */
+    unsigned promote_lag; /* the core's promotion distance, for messages */
     struct pending pending[PENDING_MAX];
     uint32_t free_slots[PENDING_MAX];
+    struct cluster_wait cluster_waits[CLUSTER_WAITS_MAX];
+    /* The peers given to the transport and their addresses, kept in step
+     * with the configuration in force (peers_sync). */
+    struct cmd_cluster peers;
     size_t n_free;
     uint64_t next_gen;
     /* Refusals last logged (the gate's and the transport's), to log what
@@ -319,6 +346,20 @@ static void pending_expire(struct server *sv,
 /* The node's callbacks                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Member @id's address: the configuration's, else the --cluster map's;
+ * NULL when neither knows it. */
+static const char *member_address(const struct server *sv,
+                                  raft_id id,
+                                  char *buf,
+                                  size_t len)
+{
+    if (sv->node == NULL) {
+        return cmd_cluster_address(&sv->o.cluster, id);
+    }
+    return cmd_member_address(kv_node_raft(sv->node), &sv->o.cluster, id, buf,
+                              len);
+}
+
 static const char *reply_message(const struct server *sv,
                                  const struct kv_response *r,
                                  char *buf,
@@ -327,8 +368,8 @@ static const char *reply_message(const struct server *sv,
     switch (r->status) {
         case KV_NOT_LEADER:
             if (r->leader != 0) {
-                const char *addr =
-                    cmd_cluster_address(&sv->o.cluster, r->leader);
+                char at[CMD_ADDRESS_MAX];
+                const char *addr = member_address(sv, r->leader, at, sizeof at);
                 snprintf(buf, len, "not the leader; node %llu leads (%s)",
                          (unsigned long long)r->leader,
                          addr != NULL ? addr : "address unknown");
@@ -370,9 +411,11 @@ static void on_reply(void *data, const struct kv_response *r)
         return;
     }
     char msg[CMD_ADDRESS_MAX + 64];
+    char leader_at[CMD_ADDRESS_MAX];
     struct cmd_reply_info info = {
         .term = raft_current_term(kv_node_raft(sv->node)),
-        .leader_address = cmd_cluster_address(&sv->o.cluster, r->leader),
+        .leader_address =
+            member_address(sv, r->leader, leader_at, sizeof leader_at),
         .message = reply_message(sv, r, msg, sizeof msg),
     };
     uint8_t *buf = NULL;
@@ -409,7 +452,8 @@ static void on_observe(void *data,
     } else if (u->role == RAFT_CANDIDATE && sv->role != RAFT_CANDIDATE) {
         logf_info(sv, "candidate in term %llu", (unsigned long long)term);
     } else if (u->role == RAFT_FOLLOWER && u->leader != 0) {
-        const char *addr = cmd_cluster_address(&sv->o.cluster, u->leader);
+        char at[CMD_ADDRESS_MAX];
+        const char *addr = member_address(sv, u->leader, at, sizeof at);
         logf_info(sv, "follower of node %llu (%s) in term %llu",
                   (unsigned long long)u->leader, addr != NULL ? addr : "?",
                   (unsigned long long)term);
@@ -470,7 +514,8 @@ static void reply_status(struct server *sv, struct transport_grpc_call *call)
     snprintf(st.role, sizeof st.role, "%s", raft_role_name((int)raft_role(r)));
     st.term = raft_current_term(r);
     st.leader_id = raft_leader(r);
-    const char *addr = cmd_cluster_address(&sv->o.cluster, st.leader_id);
+    char at[CMD_ADDRESS_MAX];
+    const char *addr = member_address(sv, st.leader_id, at, sizeof at);
     snprintf(st.leader_address, sizeof st.leader_address, "%s",
              addr != NULL ? addr : "");
     st.commit = raft_commit_index(r);
@@ -509,6 +554,316 @@ static void refuse(struct server *sv,
     transport_grpc_reply(call, status, message, NULL, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The membership service raftkv.Cluster                                     */
+/* ------------------------------------------------------------------------ */
+
+static enum server_code grpc_code(int status)
+{
+    switch (status) {
+        case TRANSPORT_GRPC_INVALID_ARGUMENT:
+            return SERVER_GRPC_INVALID_ARGUMENT;
+        case TRANSPORT_GRPC_NOT_FOUND:
+            return SERVER_GRPC_NOT_FOUND;
+        case TRANSPORT_GRPC_ALREADY_EXISTS:
+            return SERVER_GRPC_ALREADY_EXISTS;
+        case TRANSPORT_GRPC_FAILED_PRECONDITION:
+            return SERVER_GRPC_FAILED_PRECONDITION;
+        case TRANSPORT_GRPC_ABORTED:
+            return SERVER_GRPC_ABORTED;
+        case TRANSPORT_GRPC_DEADLINE_EXCEEDED:
+            return SERVER_GRPC_DEADLINE_EXCEEDED;
+        case TRANSPORT_GRPC_UNAVAILABLE:
+            return SERVER_GRPC_UNAVAILABLE;
+        default:
+            return SERVER_GRPC_RESOURCE_EXHAUSTED;
+    }
+}
+
+static void cluster_refuse(struct server *sv,
+                           struct transport_grpc_call *call,
+                           enum cmd_method method,
+                           int status,
+                           const char *why,
+                           uint64_t started_ns)
+{
+    server_stats_reply(&sv->stats, method, grpc_code(status), started_ns);
+    transport_grpc_reply(call, status, why, NULL, 0);
+}
+
+/* Answers @call with the configuration in force, under @code: KV_OK, or
+ * KV_NOT_LEADER with the leader's id and address (a redirect). */
+static void cluster_answer(struct server *sv,
+                           struct transport_grpc_call *call,
+                           enum cmd_method method,
+                           enum kv_status code,
+                           uint64_t started_ns)
+{
+    struct cmd_members m;
+    cmd_members_of(kv_node_raft(sv->node), &sv->o.cluster, &m);
+    m.code = code;
+    if (code == KV_NOT_LEADER && m.leader_id != 0) {
+        snprintf(
+            m.message, sizeof m.message,
+            "not the leader; node %llu leads (%.200s)",
+            (unsigned long long)m.leader_id,
+            m.leader_address[0] != '\0' ? m.leader_address : "address unknown");
+    } else if (code == KV_NOT_LEADER) {
+        snprintf(m.message, sizeof m.message,
+                 "not the leader; no leader known (an election is in "
+                 "progress)");
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_members_encode(&m, &buf, &len) != 0) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                       "out of memory", started_ns);
+        return;
+    }
+    server_stats_reply(&sv->stats, method, (enum server_code)code, started_ns);
+    transport_grpc_reply(call, TRANSPORT_GRPC_OK, NULL, buf, len);
+    free(buf);
+}
+
+/* Why the leader refused a change or a transfer (@rv from the core), as a
+ * gRPC status and a message. */
+static int cluster_why(const struct server *sv,
+                       const struct cmd_cluster_request *rq,
+                       int rv,
+                       char *why,
+                       size_t why_len)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    unsigned long long id = (unsigned long long)rq->id;
+    switch (rv) {
+        case COMMON_EBUSY:
+            if (raft_transferee(r) != 0) {
+                snprintf(why, why_len,
+                         "a leadership transfer to node %llu is under way; "
+                         "retry once it ends",
+                         (unsigned long long)raft_transferee(r));
+            } else if (raft_config_index(r) > raft_commit_index(r)) {
+                snprintf(why, why_len,
+                         "a membership change is already in progress (its "
+                         "configuration entry at index %llu is not yet "
+                         "committed); retry once it commits",
+                         (unsigned long long)raft_config_index(r));
+            } else {
+                snprintf(why, why_len,
+                         "this leader has not yet committed an entry of its "
+                         "term (it was just elected); retry shortly");
+            }
+            return TRANSPORT_GRPC_ABORTED;
+        case COMMON_ERANGE: {
+            raft_index match = 0;
+            raft_index next = 0;
+            raft_progress(r, rq->id, &match, &next);
+            snprintf(why, why_len,
+                     "node %llu is behind: it holds the log up to index %llu "
+                     "and the leader's ends at %llu; a learner is promoted "
+                     "only within %u entries (it is catching up: retry "
+                     "later)",
+                     id, (unsigned long long)match,
+                     (unsigned long long)raft_last_index(r), sv->promote_lag);
+            return TRANSPORT_GRPC_FAILED_PRECONDITION;
+        }
+        case COMMON_EINVAL:
+            if (rq->method == CMD_TRANSFER_LEADER &&
+                raft_configuration_find(raft_config(r), rq->id) < 0) {
+                snprintf(why, why_len, "node %llu is not a member", id);
+                return TRANSPORT_GRPC_NOT_FOUND;
+            }
+            snprintf(why, why_len,
+                     rq->method == CMD_TRANSFER_LEADER
+                         ? "node %llu is a learner: only a voter can lead"
+                         : "node %llu: not a single-server change",
+                     id);
+            return TRANSPORT_GRPC_FAILED_PRECONDITION;
+        case COMMON_EUNAVAILABLE:
+            snprintf(why, why_len,
+                     "the node cannot serve (its storage "
+                     "failed)");
+            return TRANSPORT_GRPC_UNAVAILABLE;
+        default:
+            snprintf(why, why_len, "%s", common_strerror(rv));
+            return TRANSPORT_GRPC_RESOURCE_EXHAUSTED;
+    }
+}
+
+static void cluster_call(struct server *sv,
+                         struct transport_grpc_call *call,
+                         enum cmd_method method,
+                         const void *req,
+                         size_t len)
+{
+    uint64_t now = common_now_ns();
+    char why[512];
+    struct cmd_cluster_request rq;
+    if (cmd_cluster_request_decode(method, req, len, &rq, why, sizeof why) !=
+        0) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_INVALID_ARGUMENT, why,
+                       now);
+        return;
+    }
+    const struct raft *r = kv_node_raft(sv->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        cluster_answer(sv, call, method, KV_NOT_LEADER, now);
+        return;
+    }
+    if (method == CMD_MEMBER_LIST ||
+        (method == CMD_TRANSFER_LEADER && rq.id == sv->o.id)) {
+        cluster_answer(sv, call, method, KV_OK, now);
+        return;
+    }
+    struct cluster_wait *w = NULL;
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX && w == NULL; k++) {
+        w = sv->cluster_waits[k].call == NULL ? &sv->cluster_waits[k] : NULL;
+    }
+    if (w == NULL) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                       "too many membership calls waiting; retry later", now);
+        return;
+    }
+    int rv = 0;
+    raft_index index = 0;
+    if (method == CMD_TRANSFER_LEADER) {
+        rv = kv_node_transfer_leader(sv->node, rq.id);
+    } else {
+        struct raft_configuration next;
+        uint8_t table[RAFT_ADDRESSES_MAX];
+        int st = cmd_members_change(raft_config(r), &rq, &sv->o.cluster, &next,
+                                    table, why, sizeof why);
+        if (st != 0) {
+            cluster_refuse(sv, call, method, st, why, now);
+            return;
+        }
+        rv = kv_node_propose_conf(sv->node, &next, &index);
+    }
+    if (rv != 0) {
+        int st = cluster_why(sv, &rq, rv, why, sizeof why);
+        cluster_refuse(sv, call, method, st, why, now);
+        return;
+    }
+    logf_info(sv, "%s node %llu: %s", cmd_method_paths[method] + 16,
+              (unsigned long long)rq.id,
+              method == CMD_TRANSFER_LEADER ? "transfer started"
+                                            : "configuration entry proposed");
+    w->call = call;
+    w->method = method;
+    w->index = index;
+    w->term = raft_current_term(r);
+    w->target = rq.id;
+    w->started_ns = now;
+}
+
+/* Answers the Cluster calls whose change committed, whose transfer ended,
+ * or whose leader lost its term first (then the outcome is unknown). */
+static void cluster_progress(struct server *sv)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX; k++) {
+        struct cluster_wait *w = &sv->cluster_waits[k];
+        if (w->call == NULL) {
+            continue;
+        }
+        char why[256];
+        int status = TRANSPORT_GRPC_OK;
+        bool done = false;
+        if (w->method == CMD_TRANSFER_LEADER) {
+            if (raft_leader(r) == w->target) {
+                done = true;
+            } else if (raft_role(r) == RAFT_LEADER && raft_transferee(r) == 0) {
+                status = TRANSPORT_GRPC_ABORTED;
+                snprintf(why, sizeof why,
+                         "node %llu did not take over within an election "
+                         "timeout; this node leads on",
+                         (unsigned long long)w->target);
+            } else if (raft_role(r) != RAFT_LEADER && raft_leader(r) != 0) {
+                status = TRANSPORT_GRPC_UNAVAILABLE;
+                snprintf(why, sizeof why, "node %llu leads instead of %llu",
+                         (unsigned long long)raft_leader(r),
+                         (unsigned long long)w->target);
+            }
+        } else if (raft_current_term(r) == w->term &&
+                   raft_commit_index(r) >= w->index) {
+            /* Still the term it was proposed in: the entry at w->index is
+             * that change (no other leader writes in this term). */
+            done = true;
+        } else if (raft_current_term(r) != w->term) {
+            status = TRANSPORT_GRPC_UNAVAILABLE;
+            snprintf(why, sizeof why,
+                     "leadership changed before the change committed: it "
+                     "may or may not take effect (see MemberList)");
+        }
+        if (done) {
+            cluster_answer(sv, w->call, w->method, KV_OK, w->started_ns);
+        } else if (status != TRANSPORT_GRPC_OK) {
+            cluster_refuse(sv, w->call, w->method, status, why, w->started_ns);
+        } else {
+            continue;
+        }
+        w->call = NULL;
+    }
+}
+
+/* Answers every waiting Cluster call older than the request timeout (@all:
+ * every one) with @status. */
+static void cluster_expire(struct server *sv,
+                           bool all,
+                           int status,
+                           const char *message)
+{
+    uint64_t now = common_now_ns();
+    uint64_t limit = sv->o.request_timeout_ms * COMMON_NS_PER_MS;
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX; k++) {
+        struct cluster_wait *w = &sv->cluster_waits[k];
+        if (w->call != NULL && (all || now - w->started_ns > limit)) {
+            cluster_refuse(sv, w->call, w->method, status, message,
+                           w->started_ns);
+            w->call = NULL;
+        }
+    }
+}
+
+/* Gives the transport every member of the configuration in force whose
+ * address it does not know yet (members added, or moved), so that the
+ * leader reaches new members and every node knows where the leader is. */
+static void peers_sync(struct server *sv)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct raft_configuration *c = raft_config(r);
+    for (uint32_t k = 0; k < c->count; k++) {
+        raft_id id = c->servers[k].id;
+        char at[CMD_ADDRESS_MAX];
+        const char *a =
+            cmd_member_address(r, &sv->o.cluster, id, at, sizeof at);
+        const char *known = cmd_cluster_address(&sv->peers, id);
+        if (id == sv->o.id || a == NULL ||
+            (known != NULL && strcmp(known, a) == 0)) {
+            continue;
+        }
+        struct cmd_member *m = NULL;
+        for (size_t j = 0; j < sv->peers.n && m == NULL; j++) {
+            m = sv->peers.members[j].id == id ? &sv->peers.members[j] : NULL;
+        }
+        if (m == NULL && sv->peers.n == RAFT_MAX_SERVERS) {
+            logf_err(sv, "cannot reach node %llu at %s: %d peers known already",
+                     (unsigned long long)id, a, RAFT_MAX_SERVERS);
+            continue;
+        }
+        if (transport_grpc_set_peer(sv->grpc, id, a) != 0) {
+            continue; /* out of memory: tried again after the next event */
+        }
+        if (m == NULL) {
+            m = &sv->peers.members[sv->peers.n++];
+            m->id = id;
+        }
+        snprintf(m->address, sizeof m->address, "%s", a);
+        logf_info(sv, "peer %llu at %s (from the configuration)",
+                  (unsigned long long)id, a);
+    }
+}
+
 static void on_call(void *data,
                     struct transport_grpc_call *call,
                     unsigned method,
@@ -531,6 +886,15 @@ static void on_call(void *data,
         server_stats_reply(&sv->stats, CMD_STATUS, SERVER_CODE_OK,
                            common_now_ns());
         reply_status(sv, call);
+        return;
+    }
+    if (method >= CMD_CLUSTER_FIRST && method < CMD_METHODS) {
+        if (len > CMD_REQUEST_BYTES_MAX) {
+            refuse(sv, call, method, SERVER_GRPC_RESOURCE_EXHAUSTED,
+                   "a request too large for raftkv.Cluster");
+            return;
+        }
+        cluster_call(sv, call, (enum cmd_method)method, req, len);
         return;
     }
     if (len > CMD_REQUEST_BYTES_MAX) {
@@ -1003,6 +1367,9 @@ static int start_transport(struct server *sv)
                      (unsigned long long)m->id);
             return COMMON_EXIT_FAILED;
         }
+        if (m->id != sv->o.id) {
+            sv->peers.members[sv->peers.n++] = *m;
+        }
     }
     return 0;
 }
@@ -1017,11 +1384,21 @@ static int start_node(struct server *sv)
     nc.raft.heartbeat_ticks = (unsigned)sv->o.heartbeat_ticks;
     nc.raft.seed =
         common_mix64(common_now_ns() ^ ((uint64_t)getpid() << 32) ^ sv->o.id);
+    sv->promote_lag = nc.raft.promote_lag != 0 ? nc.raft.promote_lag
+                                               : nc.raft.max_entries_per_msg;
+    /* The bootstrap configuration, with the members' addresses (a data
+     * directory's own configuration, from its log or snapshot, rules once
+     * there is one). */
     raft_id ids[RAFT_MAX_SERVERS];
+    const char *addrs[RAFT_MAX_SERVERS];
+    uint8_t table[RAFT_ADDRESSES_MAX];
     for (size_t k = 0; k < sv->o.cluster.n; k++) {
         ids[k] = sv->o.cluster.members[k].id;
+        addrs[k] = sv->o.cluster.members[k].address;
     }
-    if (raft_configuration_voters(&nc.conf, ids, sv->o.cluster.n) != 0) {
+    if (raft_configuration_voters(&nc.conf, ids, sv->o.cluster.n) != 0 ||
+        raft_configuration_set_addresses(&nc.conf, addrs, table,
+                                         sizeof table) != 0) {
         logf_err(sv, "invalid cluster configuration");
         return -1;
     }
@@ -1151,9 +1528,13 @@ static void run(struct server *sv, const sigset_t *signals)
             next_tick = now + tick_ns;
         }
         kv_node_flush(sv->node);
+        cluster_progress(sv);
+        peers_sync(sv);
         transport_flush(t);
         if (now >= next_sweep) {
             pending_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
+                           "no answer from the node in time");
+            cluster_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
                            "no answer from the node in time");
             next_sweep = now + 100000000ull;
         }
@@ -1180,6 +1561,8 @@ static void cleanup(struct server *sv)
     sv->metrics = NULL;
     if (sv->grpc != NULL) {
         pending_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
+                       "the node is shutting down");
+        cluster_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
                        "the node is shutting down");
         transport_grpc_stop(sv->grpc);
     }
