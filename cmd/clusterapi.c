@@ -201,7 +201,7 @@ void cmd_members_of(const struct raft *r,
 {
     memset(out, 0, sizeof *out);
     const struct raft_configuration *c = raft_config(r);
-    raft_id leader = raft_role(r) == RAFT_LEADER ? raft_self(r) : 0;
+    raft_id leader = raft_leader(r);
     for (uint32_t k = 0; k < c->count && k < RAFT_MAX_SERVERS; k++) {
         struct cmd_member_info *m = &out->members[out->n++];
         m->id = c->servers[k].id;

@@ -145,6 +145,68 @@ static void cli_commands_and_exit_codes(void **state)
     assert_non_null(strstr(out, " leader "));
 }
 
+/* The membership commands against a one-node cluster: the member table,
+ * a learner added and removed, leadership handed to the leader itself,
+ * refusals the leader gives (exit 1, its reason on stderr) and usage
+ * errors (exit 2). */
+static void cli_member_commands_and_exit_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(CLI("member", "list"), 0);
+    char row[128];
+    snprintf(row, sizeof row, "1      %-28s voter    *\n", endpoint);
+    assert_non_null(strstr(out, row));
+    assert_int_equal(CLI("-w", "json", "member", "list"), 0);
+    assert_non_null(strstr(out, "\"id\":1,"));
+    assert_non_null(strstr(out, "\"role\":\"voter\",\"leader\":true"));
+    char other[64];
+    snprintf(other, sizeof other, "127.0.0.1:%u", procs_free_port());
+    assert_int_equal(CLI("member", "add", "2", other, "--learner"), 0);
+    snprintf(row, sizeof row, "2      %-28s learner\n", other);
+    assert_non_null(strstr(out, row));
+    assert_int_equal(CLI("member", "list"), 0);
+    assert_non_null(strstr(out, row));
+    /* Refusals: exit 1 with the leader's reason. */
+    assert_int_equal(CLI("member", "add", "1", "127.0.0.1:1"), 1);
+    assert_non_null(strstr(err, "ALREADY_EXISTS: node 1 is already a member"));
+    assert_int_equal(CLI("member", "remove", "9"), 1);
+    assert_non_null(strstr(err, "NOT_FOUND: node 9 is not a member"));
+    assert_int_equal(CLI("member", "promote", "1"), 1);
+    assert_non_null(strstr(err, "a voter already"));
+    assert_int_equal(CLI("member", "remove", "1"), 1);
+    assert_non_null(strstr(err, "only voter"));
+    assert_int_equal(CLI("transfer-leader", "2"), 1);
+    assert_non_null(strstr(err, "learner: only a voter can lead"));
+    assert_int_equal(CLI("transfer-leader", "1"), 0);
+    assert_string_equal(out, "OK: node 1 leads\n");
+    assert_int_equal(CLI("member", "remove", "2"), 0);
+    assert_null(strstr(out, other));
+    /* Usage errors. */
+    const char *bad[][5] = {
+        {"member", NULL},
+        {"member", "list", "x", NULL},
+        {"member", "add", "2", NULL},
+        {"member", "add", "x", "127.0.0.1:1", NULL},
+        {"member", "add", "2", "nohost", NULL},
+        {"member", "add", "0", "127.0.0.1:1", NULL},
+        {"member", "promote", NULL},
+        {"member", "remove", "-1", NULL},
+        {"member", "list", "--learner", NULL},
+        {"transfer-leader", NULL},
+        {"transfer-leader", "1", "2", NULL},
+        {"put", "k", "v", "--learner", NULL},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        const char *const *b = bad[k];
+        int rc = run(CLI_BIN, "--endpoints", endpoint, "--insecure", b[0], b[1],
+                     b[2], b[3], b[4], NULL);
+        if (rc != 2 || strstr(err, "usage:") == NULL) {
+            fail_msg("case %zu (%s %s): exit %d, stderr '%s'", k, b[0],
+                     b[1] != NULL ? b[1] : "", rc, err);
+        }
+    }
+}
+
 /* The habits of etcdctl and getopt_long: --opt=value, RAFTKV_ENDPOINTS,
  * del, -w json (keys and values in base64), endpoint health, and one
  * compact row for an endpoint that does not answer. */
@@ -801,6 +863,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cli_commands_and_exit_codes),
+        cmocka_unit_test(cli_member_commands_and_exit_codes),
         cmocka_unit_test(cli_fits_the_habits_of_the_field),
         cmocka_unit_test(cli_and_server_bad_flags_exit_2),
         cmocka_unit_test(cli_unreachable_cluster_exits_3),
