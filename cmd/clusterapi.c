@@ -320,6 +320,7 @@ int cmd_members_encode(const struct cmd_members *m, uint8_t **out, size_t *len)
     r.members = ptrs;
     r.config_index = m->config_index;
     r.config_committed = m->config_committed;
+    r.cluster_id = m->cluster_id;
     return cmd_pb_pack((const ProtobufCMessage *)&r, out, len);
 }
 
@@ -372,6 +373,7 @@ int cmd_members_decode(const void *buf, size_t len, struct cmd_members *out)
                  h->message != NULL ? h->message : "");
         out->config_index = m->config_index;
         out->config_committed = m->config_committed;
+        out->cluster_id = m->cluster_id;
     }
     raftkv__members_response__free_unpacked(m, NULL);
     return rv;

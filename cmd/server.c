@@ -2,6 +2,8 @@
  * raftkv-server: one raft-kv node as a process.
  *
  *   raftkv-server --id N --cluster 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR
+ *   raftkv-server --id N --join HOST:PORT,... --listen HOST:PORT --data-dir DIR
+ *                 [--join-as-learner]
  *                 (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure)
  *                 [--allow-clients-without-cert]
  *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
@@ -61,6 +63,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "join.h"
 #include "kv/kv.h"
 #include "server_metrics.h"
 #include "storage/storage.h"
@@ -71,6 +74,8 @@
 #define SYNOPSIS                                                            \
     "usage: raftkv-server --id N --cluster ID=HOST:PORT,... --data-dir "    \
     "DIR\n"                                                                 \
+    "       raftkv-server --id N --join HOST:PORT,... --listen HOST:PORT "  \
+    "--data-dir DIR\n"                                                      \
     "         (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure) " \
     "[options]\n"
 #define PENDING_BITS 12
@@ -113,6 +118,8 @@ struct options
     uint64_t request_timeout_ms;
     bool quiet;
     const char *metrics_addr; /* NULL: no metrics endpoint */
+    const char *join;         /* --join ENDPOINTS; NULL: not joining */
+    bool join_as_learner;
     struct cmd_tls_flags tls;
     bool clients_without_cert;
     /* Limits (docs/security.md). */
@@ -142,6 +149,10 @@ struct server
     struct pending pending[PENDING_MAX];
     uint32_t free_slots[PENDING_MAX];
     struct cluster_wait cluster_waits[CLUSTER_WAITS_MAX];
+    /* --join: the calls to the cluster and the promoter thread, and the
+     * configuration the cluster had when this node asked to join. */
+    struct join join;
+    struct cmd_members join_members;
     /* The peers given to the transport and their addresses, kept in step
      * with the configuration in force (peers_sync). */
     struct cmd_cluster peers;
@@ -174,7 +185,21 @@ static void usage(FILE *f)
             "storage in DIR. SIGTERM or SIGINT stops it cleanly.\n"
             "\n"
             "  --id N                this node's id, one of the cluster's\n"
-            "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...\n"
+            "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...; "
+            "bootstraps\n"
+            "                        a new cluster (not needed once DIR "
+            "has an\n"
+            "                        IDENTITY)\n"
+            "  --join ENDPOINTS      join the running cluster these nodes "
+            "belong to:\n"
+            "                        added as a learner, sent the log (or a\n"
+            "                        snapshot), promoted to voter once caught "
+            "up;\n"
+            "                        needs --listen and an empty --data-dir\n"
+            "  --join-as-learner     with --join: stay a learner (the "
+            "operator\n"
+            "                        promotes it: raftkv-cli member "
+            "promote N)\n"
             "  --data-dir DIR        the write-ahead log and snapshots\n"
             "                        (created if missing; one server at a "
             "time);\n"
@@ -602,6 +627,7 @@ static void cluster_answer(struct server *sv,
     struct cmd_members m;
     cmd_members_of(kv_node_raft(sv->node), &sv->o.cluster, &m);
     m.code = code;
+    m.cluster_id = sv->cluster_id;
     if (code == KV_NOT_LEADER && m.leader_id != 0) {
         snprintf(
             m.message, sizeof m.message,
@@ -940,6 +966,37 @@ static int flag_u64(const char *name,
     return 0;
 }
 
+/* The flags of --join: ENDPOINTS to ask, --listen as this node's address
+ * (what the configuration records: a port, not 0), no --cluster (which
+ * bootstraps a new cluster). -1 after printing why. */
+static int join_flags(struct options *o, const char *cluster)
+{
+    if (o->join == NULL) {
+        fprintf(stderr, "raftkv-server: --join-as-learner goes with --join\n");
+        return -1;
+    }
+    if (cluster != NULL) {
+        fprintf(stderr,
+                "raftkv-server: --join and --cluster exclude each other: "
+                "--cluster bootstraps a new cluster, --join joins a running "
+                "one\n");
+        return -1;
+    }
+    if (o->listen == NULL || !cmd_address_valid(o->listen, false)) {
+        fprintf(stderr,
+                "raftkv-server: --join needs --listen HOST:PORT: the "
+                "address the cluster records for this node (a port, not "
+                "0)\n");
+        return -1;
+    }
+    if (strlen(o->listen) > RAFT_ADDRESS_MAX) {
+        fprintf(stderr, "raftkv-server: --listen: longer than %d bytes\n",
+                RAFT_ADDRESS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills @o from the command line; returns -1 after printing why (exit 2),
  * 1 for --help. */
 
@@ -976,6 +1033,8 @@ static const struct option server_options[] = {
     {"handshake-timeout", required_argument, NULL, 0},
     {"request-timeout", required_argument, NULL, 0},
     {"metrics-addr", required_argument, NULL, 0},
+    {"join", required_argument, NULL, 0},
+    {"join-as-learner", no_argument, NULL, 0},
     {NULL, 0, NULL, 0},
 };
 
@@ -1029,6 +1088,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
+        } else if (strcmp(a, "--join") == 0) {
+            o->join = v;
+        } else if (strcmp(a, "--join-as-learner") == 0) {
+            o->join_as_learner = true;
         } else if (strcmp(a, "--allow-clients-without-cert") == 0) {
             o->clients_without_cert = true;
         } else if (strcmp(a, "--id") == 0) {
@@ -1110,15 +1173,37 @@ static int parse_flags(int argc, char **argv, struct options *o)
         fprintf(stderr, "raftkv-server: unexpected %s\n", argv[optind]);
         return -1;
     }
-    if (!have_id || cluster == NULL || o->data_dir == NULL) {
-        fprintf(stderr,
-                "raftkv-server: --id, --cluster and --data-dir are "
-                "required\n");
+    if (!have_id || o->data_dir == NULL) {
+        fprintf(stderr, "raftkv-server: --id and --data-dir are required\n");
         return -1;
     }
     if (o->data_dir[0] == '\0') {
         fprintf(stderr, "raftkv-server: --data-dir is empty\n");
         return -1;
+    }
+    if (o->join != NULL || o->join_as_learner) {
+        if (join_flags(o, cluster) != 0) {
+            return -1;
+        }
+    } else if (cluster == NULL) {
+        /* A data directory that knows its cluster needs no map. */
+        struct cmd_identity ident;
+        bool found = false;
+        char why[512];
+        if (cmd_identity_read(o->data_dir, &ident, &found, why, sizeof why) !=
+            0) {
+            fprintf(stderr, "raftkv-server: %s\n", why);
+            return -1;
+        }
+        if (!found) {
+            fprintf(stderr,
+                    "raftkv-server: --cluster is required to bootstrap (%s "
+                    "has no IDENTITY yet), or --join to join a running "
+                    "cluster\n",
+                    o->data_dir);
+            return -1;
+        }
+        o->cluster = ident.members;
     }
     size_t token_len = strlen(o->cluster_token);
     if (token_len == 0 || token_len > 64 ||
@@ -1129,14 +1214,18 @@ static int parse_flags(int argc, char **argv, struct options *o)
         return -1;
     }
     char why[256];
-    if (cmd_cluster_parse(cluster, &o->cluster, why, sizeof why) != 0) {
+    if (cluster != NULL &&
+        cmd_cluster_parse(cluster, &o->cluster, why, sizeof why) != 0) {
         fprintf(stderr, "raftkv-server: --cluster: %s\n", why);
         return -1;
     }
-    const char *self = cmd_cluster_address(&o->cluster, o->id);
+    /* Joining, the map comes from the cluster (main). */
+    const char *self =
+        o->join != NULL ? o->listen : cmd_cluster_address(&o->cluster, o->id);
     if (self == NULL) {
-        fprintf(stderr, "raftkv-server: node %llu is not in --cluster\n",
-                (unsigned long long)o->id);
+        fprintf(stderr, "raftkv-server: node %llu is not in %s\n",
+                (unsigned long long)o->id,
+                cluster != NULL ? "--cluster" : "the members IDENTITY records");
         return -1;
     }
     if (o->listen == NULL) {
@@ -1209,9 +1298,14 @@ static int open_storage(struct server *sv)
     }
     struct cmd_identity ident;
     bool created = false;
-    if (cmd_identity_adopt(sv->o.data_dir, sv->o.id, &sv->o.cluster,
-                           sv->o.cluster_token, &ident, &created, why,
-                           sizeof why) != 0) {
+    memset(&ident, 0, sizeof ident);
+    if (sv->o.join != NULL) {
+        /* join_prepare found no IDENTITY; join_add writes it. */
+        ident.cluster_id = sv->cluster_id;
+        ident.node_id = sv->o.id;
+    } else if (cmd_identity_adopt(sv->o.data_dir, sv->o.id, &sv->o.cluster,
+                                  sv->o.cluster_token, &ident, &created, why,
+                                  sizeof why) != 0) {
         logf_err(sv, "refusing to start: %s", why);
         return -1;
     }
@@ -1242,6 +1336,15 @@ static int open_storage(struct server *sv)
     }
     bool has_state =
         st.hard_state.term > 0 || st.n_entries > 0 || st.snapshot_index > 0;
+    if (sv->o.join != NULL && has_state) {
+        logf_err(sv,
+                 "refusing --join: %s holds Raft state (term %llu, %zu log "
+                 "entries, a snapshot at %llu) but no IDENTITY: give --join "
+                 "an empty directory",
+                 sv->o.data_dir, (unsigned long long)st.hard_state.term,
+                 st.n_entries, (unsigned long long)st.snapshot_index);
+        return -1;
+    }
     if (created && has_state) {
         logf_err(sv,
                  "%s held state but no IDENTITY (made by an older "
@@ -1253,7 +1356,9 @@ static int open_storage(struct server *sv)
     logf_info(sv, "node %llu of cluster %016llx (%s/IDENTITY%s)",
               (unsigned long long)ident.node_id,
               (unsigned long long)ident.cluster_id, sv->o.data_dir,
-              created ? ", new" : "");
+              sv->o.join != NULL ? ", written once joined"
+              : created          ? ", new"
+                                 : "");
     logf_info(sv,
               "storage in %s: term %llu, commit %llu, snapshot at %llu, %zu "
               "entries after it",
@@ -1280,8 +1385,10 @@ static void address_host(const char *address, char *host, size_t len)
 static int load_tls(struct server *sv)
 {
     char host[CMD_ADDRESS_MAX];
-    address_host(cmd_cluster_address(&sv->o.cluster, sv->o.id), host,
-                 sizeof host);
+    address_host(sv->o.join != NULL
+                     ? sv->o.listen
+                     : cmd_cluster_address(&sv->o.cluster, sv->o.id),
+                 host, sizeof host);
     if (cmd_tls_load(PROGRAM, &sv->o.tls, sv->o.id, host, &sv->tls,
                      &sv->secure) != 0) {
         return -1;
@@ -1374,6 +1481,159 @@ static int start_transport(struct server *sv)
     return 0;
 }
 
+/* The joining calls' lines (the promoter's thread too: logging touches
+ * nothing that changes); its retries (debug) are not logged. */
+static void on_join_log(void *data,
+                        enum common_log_level level,
+                        const char *msg)
+{
+    if (level == COMMON_LOG_ERROR) {
+        logf_err(data, "%s", msg);
+    } else if (level != COMMON_LOG_DEBUG) {
+        logf_info(data, "%s", msg);
+    }
+}
+
+/* --join, before the data directory is opened: it must not belong to a
+ * cluster already, and the cluster must answer MemberList. Fills the map
+ * (the members and this node), the cluster's id and join_members. Returns
+ * 0 or an exit code. */
+static int join_prepare(struct server *sv)
+{
+    char why[512];
+    struct cmd_identity ident;
+    bool found = false;
+    if (cmd_identity_read(sv->o.data_dir, &ident, &found, why, sizeof why) !=
+        0) {
+        logf_err(sv, "refusing --join: %s", why);
+        return COMMON_EXIT_USAGE;
+    }
+    if (found) {
+        logf_err(sv,
+                 "refusing --join: %s/IDENTITY records node %llu of cluster "
+                 "%016llx: this data directory belongs to a cluster already "
+                 "(restart it without --join, or give --join an empty "
+                 "directory)",
+                 sv->o.data_dir, (unsigned long long)ident.node_id,
+                 (unsigned long long)ident.cluster_id);
+        return COMMON_EXIT_USAGE;
+    }
+    struct join *j = &sv->join;
+    j->tls = sv->secure ? &sv->tls : NULL;
+    j->id = sv->o.id;
+    j->timeout_ms = sv->o.request_timeout_ms;
+    j->log = on_join_log;
+    j->log_data = sv;
+    struct cmd_cluster_request list = {.method = CMD_MEMBER_LIST};
+    struct cmd_members *m = &sv->join_members;
+    int rv = join_call(j, &list, m, why, sizeof why);
+    if (rv != 0) {
+        logf_err(sv, "cannot join: no member list from %s: %s", sv->o.join,
+                 why);
+        return rv > 0 ? COMMON_EXIT_USAGE : COMMON_EXIT_UNKNOWN;
+    }
+    if (m->cluster_id == 0) {
+        logf_err(sv, "cannot join: the cluster does not say its id");
+        return COMMON_EXIT_UNKNOWN;
+    }
+    memset(&sv->o.cluster, 0, sizeof sv->o.cluster);
+    bool self_in = false;
+    for (size_t k = 0; k < m->n; k++) {
+        const struct cmd_member_info *x = &m->members[k];
+        if (x->id == sv->o.id &&
+            (!x->learner || strcmp(x->address, sv->o.listen) != 0)) {
+            logf_err(sv,
+                     "refusing --join: node %llu is a %s of cluster %016llx "
+                     "already, at %s: remove it first (raftkv-cli member "
+                     "remove %llu), or join with another --id",
+                     (unsigned long long)x->id,
+                     x->learner ? "learner" : "voter",
+                     (unsigned long long)m->cluster_id, x->address,
+                     (unsigned long long)x->id);
+            return COMMON_EXIT_USAGE;
+        }
+        self_in = self_in || x->id == sv->o.id;
+        struct cmd_member *y = &sv->o.cluster.members[sv->o.cluster.n++];
+        y->id = x->id;
+        snprintf(y->address, sizeof y->address, "%s", x->address);
+    }
+    if (!self_in && sv->o.cluster.n == RAFT_MAX_SERVERS) {
+        logf_err(sv, "cannot join: the cluster has %d members already",
+                 RAFT_MAX_SERVERS);
+        return COMMON_EXIT_USAGE;
+    }
+    if (!self_in) {
+        struct cmd_member *y = &sv->o.cluster.members[sv->o.cluster.n++];
+        y->id = sv->o.id;
+        snprintf(y->address, sizeof y->address, "%s", sv->o.listen);
+    }
+    sv->cluster_id = m->cluster_id;
+    logf_info(sv, "joining cluster %016llx: %zu members, node %llu leads",
+              (unsigned long long)m->cluster_id, m->n,
+              (unsigned long long)m->leader_id);
+    return 0;
+}
+
+/* --join, once the node runs: asks to be added as a learner (unless a
+ * previous attempt was), records IDENTITY, and starts the promoter unless
+ * --join-as-learner. Returns 0 or an exit code. */
+static int join_add(struct server *sv)
+{
+    char why[512];
+    bool member = false;
+    for (size_t k = 0; k < sv->join_members.n; k++) {
+        member = member || sv->join_members.members[k].id == sv->o.id;
+    }
+    if (!member) {
+        struct cmd_cluster_request rq = {
+            .method = CMD_MEMBER_ADD, .id = sv->o.id, .learner = true};
+        snprintf(rq.address, sizeof rq.address, "%s", sv->o.listen);
+        struct cmd_members m;
+        int rv = join_call(&sv->join, &rq, &m, why, sizeof why);
+        if (rv != 0) {
+            logf_err(sv, "cannot join: MemberAdd: %s", why);
+            return rv > 0 ? COMMON_EXIT_USAGE : COMMON_EXIT_UNKNOWN;
+        }
+    }
+    struct cmd_identity ident = {.cluster_id = sv->cluster_id,
+                                 .node_id = sv->o.id,
+                                 .members = sv->o.cluster};
+    if (cmd_identity_write(sv->o.data_dir, &ident, why, sizeof why) != 0) {
+        logf_err(sv, "cannot record the identity: %s", why);
+        return COMMON_EXIT_FAILED;
+    }
+    logf_info(sv,
+              "joined cluster %016llx as a learner (recorded in %s/IDENTITY); "
+              "%s",
+              (unsigned long long)sv->cluster_id, sv->o.data_dir,
+              sv->o.join_as_learner
+                  ? "--join-as-learner: promote it with raftkv-cli member "
+                    "promote once it has caught up"
+                  : "promoted to voter once caught up");
+    if (!sv->o.join_as_learner && join_promoter_start(&sv->join) != 0) {
+        logf_err(sv, "out of memory starting the promoter");
+        return COMMON_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* The node thread tells the promoter when this learner holds the log the
+ * leader has committed (the leader judges the rest). */
+static void join_watch(struct server *sv)
+{
+    if (!sv->join.started) {
+        return;
+    }
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct raft_configuration *c = raft_config(r);
+    int k = raft_configuration_find(c, sv->o.id);
+    if (k >= 0 && c->servers[k].role == RAFT_LEARNER && raft_leader(r) != 0 &&
+        raft_commit_index(r) > 0 &&
+        raft_applied_index(r) >= raft_commit_index(r)) {
+        join_caught_up(&sv->join);
+    }
+}
+
 static int start_node(struct server *sv)
 {
     struct kv_node_config nc;
@@ -1392,11 +1652,22 @@ static int start_node(struct server *sv)
     raft_id ids[RAFT_MAX_SERVERS];
     const char *addrs[RAFT_MAX_SERVERS];
     uint8_t table[RAFT_ADDRESSES_MAX];
-    for (size_t k = 0; k < sv->o.cluster.n; k++) {
-        ids[k] = sv->o.cluster.members[k].id;
-        addrs[k] = sv->o.cluster.members[k].address;
+    const struct cmd_members *jm = &sv->join_members;
+    size_t n = sv->o.join != NULL ? jm->n : sv->o.cluster.n;
+    for (size_t k = 0; k < n; k++) {
+        ids[k] = sv->o.join != NULL ? jm->members[k].id
+                                    : sv->o.cluster.members[k].id;
+        addrs[k] = sv->o.join != NULL ? jm->members[k].address
+                                      : sv->o.cluster.members[k].address;
     }
-    if (raft_configuration_voters(&nc.conf, ids, sv->o.cluster.n) != 0 ||
+    /* Joining: the cluster's configuration when it answered, which does
+     * not list this node until the leader's log adds it. */
+    bool ok = raft_configuration_voters(&nc.conf, ids, n) == 0;
+    for (size_t k = 0; ok && sv->o.join != NULL && k < n; k++) {
+        nc.conf.servers[k].role =
+            jm->members[k].learner ? RAFT_LEARNER : RAFT_VOTER;
+    }
+    if (!ok || !raft_configuration_valid(&nc.conf) ||
         raft_configuration_set_addresses(&nc.conf, addrs, table,
                                          sizeof table) != 0) {
         logf_err(sv, "invalid cluster configuration");
@@ -1530,6 +1801,7 @@ static void run(struct server *sv, const sigset_t *signals)
         kv_node_flush(sv->node);
         cluster_progress(sv);
         peers_sync(sv);
+        join_watch(sv);
         transport_flush(t);
         if (now >= next_sweep) {
             pending_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
@@ -1557,6 +1829,7 @@ static void run(struct server *sv, const sigset_t *signals)
 
 static void cleanup(struct server *sv)
 {
+    join_stop(&sv->join);
     server_metrics_stop(sv->metrics);
     sv->metrics = NULL;
     if (sv->grpc != NULL) {
@@ -1623,6 +1896,19 @@ int main(int argc, char **argv)
                   "/readyz",
                   sv.o.metrics_addr, server_metrics_port(sv.metrics));
     }
+    if (sv.o.join != NULL) {
+        char why[256];
+        if (join_parse_endpoints(&sv.join, sv.o.join, why, sizeof why) != 0) {
+            fprintf(stderr, "raftkv-server: --join: %s\n", why);
+            cleanup(&sv);
+            return COMMON_EXIT_USAGE;
+        }
+        rc = join_prepare(&sv);
+        if (rc != 0) {
+            cleanup(&sv);
+            return rc;
+        }
+    }
     if (open_storage(&sv) != 0) {
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
@@ -1635,6 +1921,13 @@ int main(int argc, char **argv)
     if (start_node(&sv) != 0) {
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
+    }
+    if (sv.o.join != NULL) {
+        rc = join_add(&sv);
+        if (rc != 0) {
+            cleanup(&sv);
+            return rc;
+        }
     }
     sv.stats.commit_at_start = raft_commit_index(kv_node_raft(sv.node));
     sv.stats.applied_at_start = raft_applied_index(kv_node_raft(sv.node));

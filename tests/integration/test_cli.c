@@ -818,6 +818,71 @@ static void server_refuses_another_identity(void **state)
     assert_non_null(strstr(out, "node 1"));
 }
 
+/* --join refuses a data directory that belongs to a cluster (naming its
+ * IDENTITY), flags that do not go together, an id that is a voter
+ * already (exit 2), and a cluster nobody answers for (exit 3). */
+static void server_join_refusals(void **state)
+{
+    (void)state;
+    char data[600];
+    char fresh[600];
+    char listen[64];
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(fresh, sizeof fresh, "%s/fresh", dir);
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", procs_free_port());
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "2", "--join", endpoint, "--listen", listen,
+            "--data-dir", data, "--insecure", NULL),
+        2);
+    char want[700];
+    snprintf(want, sizeof want, "refusing --join: %s/IDENTITY records node 1",
+             data);
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "belongs to a cluster already"));
+    /* Flags that do not go together. */
+    assert_int_equal(run(SERVER_BIN, "--id", "2", "--join", endpoint,
+                         "--data-dir", fresh, "--insecure", NULL),
+                     2);
+    assert_non_null(strstr(err, "--join needs --listen"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "2", "--join", endpoint, "--listen", listen,
+            "--cluster", "1=h:1", "--data-dir", fresh, "--insecure", NULL),
+        2);
+    assert_non_null(strstr(err, "exclude each other"));
+    assert_int_equal(run(SERVER_BIN, "--id", "2", "--join-as-learner",
+                         "--data-dir", fresh, "--insecure", NULL),
+                     2);
+    assert_non_null(strstr(err, "goes with --join"));
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "2", "--join", "nohost", "--listen", listen,
+            "--data-dir", fresh, "--insecure", NULL),
+        2);
+    assert_non_null(strstr(err, "'nohost' is not HOST:PORT"));
+    /* Without --cluster, a new directory has no map to start from. */
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "2", "--data-dir", fresh, "--insecure", NULL),
+        2);
+    assert_non_null(strstr(err, "has no IDENTITY yet"));
+    /* Node 1 is a voter already. */
+    assert_int_equal(
+        run(SERVER_BIN, "--id", "1", "--join", endpoint, "--listen", listen,
+            "--data-dir", fresh, "--insecure", NULL),
+        2);
+    assert_non_null(strstr(err, "node 1 is a voter of cluster"));
+    /* Nobody answers. */
+    char nobody[64];
+    snprintf(nobody, sizeof nobody, "127.0.0.1:%u", procs_free_port());
+    assert_int_equal(run(SERVER_BIN, "--id", "2", "--join", nobody, "--listen",
+                         listen, "--data-dir", fresh, "--insecure",
+                         "--request-timeout", "0.5", NULL),
+                     3);
+    assert_non_null(strstr(err, "cannot join: no member list"));
+    /* None of that left an identity behind. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/IDENTITY", fresh);
+    assert_int_equal(access(path, F_OK), -1);
+}
+
 /* Damage in the middle of the log: the server refuses to start, naming the
  * file and the offset, exit 2; SIGTERM before that stops it with 0. */
 static void server_refuses_corrupt_storage(void **state)
@@ -864,6 +929,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cli_commands_and_exit_codes),
         cmocka_unit_test(cli_member_commands_and_exit_codes),
+        cmocka_unit_test(server_join_refusals),
         cmocka_unit_test(cli_fits_the_habits_of_the_field),
         cmocka_unit_test(cli_and_server_bad_flags_exit_2),
         cmocka_unit_test(cli_unreachable_cluster_exits_3),

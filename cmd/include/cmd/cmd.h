@@ -363,6 +363,7 @@ struct cmd_members
     struct cmd_member_info members[RAFT_MAX_SERVERS];
     raft_index config_index;
     bool config_committed;
+    uint64_t cluster_id; /* the cluster's id (DIR/IDENTITY); 0 unknown */
 };
 
 /* Fills @out (code KV_OK) from @r's configuration in force: each member's
