@@ -314,6 +314,9 @@ static void addresses_travel_through_entries_and_snapshots(void **state)
     /* Node 4 loses its state and gets the snapshot. */
     tn_crash(tn, 4);
     struct tn_disk *d4 = &tn_node(tn, 4)->disk;
+    for (size_t k = 0; k < d4->len; k++) {
+        free(d4->entries[k].data.base);
+    }
     free(d4->entries);
     memset(d4, 0, sizeof *d4);
     tn_heal(tn);
