@@ -1833,6 +1833,9 @@ static void cleanup(struct server *sv)
     server_metrics_stop(sv->metrics);
     sv->metrics = NULL;
     if (sv->grpc != NULL) {
+        /* What was refused since the last line, which would otherwise
+         * never be logged when the server stops within the second. */
+        log_refusals(sv);
         pending_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
                        "the node is shutting down");
         cluster_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
