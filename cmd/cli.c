@@ -5,7 +5,9 @@
  *              (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
  *              [--timeout SECONDS] [-w table|json] COMMAND
  *     put KEY VALUE | get KEY | delete KEY (or del) | cas KEY EXPECTED NEW |
- *     cas --absent KEY NEW | append KEY VALUE | status | endpoint health
+ *     cas --absent KEY NEW | append KEY VALUE | status | endpoint health |
+ *     member list | member add ID ADDRESS [--learner] | member promote ID |
+ *     member remove ID | transfer-leader ID
  *
  * Options are read by getopt_long: before or after the command, as
  * "--timeout 3" or "--timeout=3"; "--" ends them. Without --endpoints the
@@ -27,9 +29,15 @@
  *
  * Output (-w table, the default): get prints the value alone and a
  * newline; writes print OK; status prints one row per endpoint and the
- * leader; endpoint health one line per endpoint. -w json prints one JSON
+ * leader; endpoint health one line per endpoint; member commands the
+ * configuration (after the change), one row per member; transfer-leader
+ * who leads. Member commands (raftkv.Cluster) follow redirects as writes
+ * do, wait while another change is in progress (ABORTED), and exit 1 when
+ * the leader refuses the change (an unknown or existing id, a learner
+ * still behind: the message says which). -w json prints one JSON
  * object instead, keys and values in base64 as etcdctl does (they are
- * bytes). Exit codes: 0 ok, 1 key not found (get, delete) or cas mismatch,
+ * bytes). Exit codes: 0 ok, 1 key not found (get, delete), cas mismatch
+ * or a membership change refused,
  * 2 bad usage or a request the cluster refuses as invalid, 3 unavailable
  * or timed out (for endpoint health: some endpoint is unhealthy).
  */
@@ -92,6 +100,16 @@ static void usage(FILE *f)
             "and leader\n"
             "  endpoint health        is every endpoint up and does it know "
             "a leader?\n"
+            "  member list            the members: id, address, voter or "
+            "learner, leader\n"
+            "  member add ID ADDRESS [--learner]\n"
+            "                         add node ID, listening at ADDRESS, as a "
+            "voter\n"
+            "                         (or a learner, to promote once caught "
+            "up)\n"
+            "  member promote ID      make learner ID a voter\n"
+            "  member remove ID       remove node ID (the leader too)\n"
+            "  transfer-leader ID     hand leadership to voter ID\n"
             "\n"
             "  --endpoints LIST       nodes to ask first (followers redirect "
             "to the leader);\n"
@@ -107,8 +125,9 @@ static void usage(FILE *f)
             "\n"
             "Options go before or after the command, as --opt VALUE or "
             "--opt=VALUE.\n"
-            "Exit codes: 0 ok, 1 key not found or cas mismatch, 2 bad usage "
-            "or invalid\n"
+            "Exit codes: 0 ok, 1 key not found, cas mismatch or membership "
+            "change\n"
+            "refused, 2 bad usage or invalid "
             "request, 3 unavailable, timed out or (endpoint health) an "
             "endpoint unhealthy.\n",
             SYNOPSIS, cmd_tls_usage);
@@ -195,21 +214,87 @@ static const char *handshake_hint(const struct cli *c)
            "they trust the CA of --tls-cert, and that they run with TLS";
 }
 
-/* Sends @req as @method until an answer that settles it (ok, not found,
- * mismatch) or @deadline (ms). Returns 0 with @out filled, or an exit code
- * after printing why. */
-static int request(struct cli *c,
-                   enum cmd_method method,
-                   const struct kv_request *req,
-                   struct cmd_response *out,
-                   uint64_t deadline)
+/* What the retry loop needs of an answer, whatever the service. */
+struct answer_head
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    if (cmd_request_encode(method, req, &buf, &len) != 0) {
-        fprintf(stderr, "raftkv-cli: out of memory\n");
-        return COMMON_EXIT_UNKNOWN;
-    }
+    enum kv_status code;
+    const char *message;
+    const char *leader_address;
+};
+
+/* One call to make until an answer settles it. */
+struct call_spec
+{
+    enum cmd_method method;
+    const uint8_t *buf;
+    size_t len;
+    /* Decodes an OK answer into @out and points @h into it; nonzero for
+     * bytes that are not the answer. */
+    int (*decode)(void *out,
+                  enum cmd_method method,
+                  const void *buf,
+                  size_t len,
+                  struct answer_head *h);
+    /* Frees what a decoded answer that did not settle holds (may be
+     * NULL). */
+    void (*discard)(void *out);
+    void *out;
+    /* raftkv.Cluster: NOT_FOUND, ALREADY_EXISTS and FAILED_PRECONDITION
+     * are final (exit 1), ABORTED (a change in progress) retried. */
+    bool cluster;
+};
+
+static int kv_decode(void *out,
+                     enum cmd_method method,
+                     const void *buf,
+                     size_t len,
+                     struct answer_head *h)
+{
+    struct cmd_response *r = out;
+    int rv = cmd_response_decode(method, buf, len, r);
+    h->code = r->code;
+    h->message = r->message;
+    h->leader_address = r->leader_address;
+    return rv;
+}
+
+static void kv_discard(void *out)
+{
+    struct cmd_response *r = out;
+    free(r->value);
+    r->value = NULL;
+}
+
+static int members_decode(void *out,
+                          enum cmd_method method,
+                          const void *buf,
+                          size_t len,
+                          struct answer_head *h)
+{
+    (void)method;
+    struct cmd_members *m = out;
+    int rv = cmd_members_decode(buf, len, m);
+    h->code = m->code;
+    h->message = m->message;
+    h->leader_address = m->leader_address;
+    return rv;
+}
+
+/* Is @status a Cluster refusal that no retry changes? */
+static bool cluster_final(int status)
+{
+    return status == TRANSPORT_GRPC_NOT_FOUND ||
+           status == TRANSPORT_GRPC_ALREADY_EXISTS ||
+           status == TRANSPORT_GRPC_FAILED_PRECONDITION;
+}
+
+/* Makes the call of @spec until an answer that settles it (ok, not found,
+ * mismatch) or @deadline (ms). Returns 0 with spec->out filled, or an exit
+ * code after printing why. */
+static int call_until(struct cli *c,
+                      const struct call_spec *spec,
+                      uint64_t deadline)
+{
     char target[CMD_ADDRESS_MAX];
     char last[1024] = "no node answered";
     bool hint = false;    /* target is a leader some node named */
@@ -234,52 +319,61 @@ static int request(struct cli *c,
         struct transport_grpc_client *cl = client_for(c, target);
         struct transport_grpc_result res;
         memset(&res, 0, sizeof res);
-        if (cl == NULL ||
-            transport_grpc_client_call(cl, cmd_method_paths[method], buf, len,
-                                       (unsigned)attempt, &res) != 0) {
+        if (cl == NULL || transport_grpc_client_call(
+                              cl, cmd_method_paths[spec->method], spec->buf,
+                              spec->len, (unsigned)attempt, &res) != 0) {
             fprintf(stderr, "raftkv-cli: out of memory\n");
             break;
         }
         bool settled = false;
         bool retry_same = false;
+        struct answer_head h;
+        memset(&h, 0, sizeof h);
         if (res.status != TRANSPORT_GRPC_OK) {
             snprintf(last, sizeof last, "%s: %s%s%s", target,
                      transport_grpc_status_name(res.status),
                      res.message[0] != '\0' ? ": " : "", res.message);
-            if (fatal_status(res.status, len)) {
+            if (fatal_status(res.status, spec->len)) {
                 fprintf(stderr, "raftkv-cli: the request was refused: %s\n",
                         last);
                 rc = COMMON_EXIT_USAGE;
                 free(res.data);
                 break;
             }
-        } else if (cmd_response_decode(method, res.data, res.len, out) != 0) {
+            if (spec->cluster && cluster_final(res.status)) {
+                fprintf(stderr, "raftkv-cli: refused: %s\n", last);
+                rc = COMMON_EXIT_FAILED;
+                free(res.data);
+                break;
+            }
+            retry_same = spec->cluster && res.status == TRANSPORT_GRPC_ABORTED;
+        } else if (spec->decode(spec->out, spec->method, res.data, res.len,
+                                &h) != 0) {
             snprintf(last, sizeof last, "%s: the answer is not raftkv's",
                      target);
         } else {
-            switch (out->code) {
+            switch (h.code) {
                 case KV_OK:
                 case KV_NOT_FOUND:
                 case KV_MISMATCH:
                     settled = true;
                     break;
                 case KV_NOT_LEADER:
-                    snprintf(last, sizeof last, "%s: %s", target, out->message);
-                    if (out->leader_address[0] != '\0' &&
-                        strcmp(out->leader_address, target) != 0 && hops < 3) {
-                        snprintf(target, sizeof target, "%s",
-                                 out->leader_address);
+                    snprintf(last, sizeof last, "%s: %s", target, h.message);
+                    if (h.leader_address[0] != '\0' &&
+                        strcmp(h.leader_address, target) != 0 && hops < 3) {
+                        snprintf(target, sizeof target, "%s", h.leader_address);
                         hint = true;
                     }
                     break;
                 case KV_RETRY:
-                    snprintf(last, sizeof last, "%s: %s", target, out->message);
+                    snprintf(last, sizeof last, "%s: %s", target, h.message);
                     retry_same = true;
                     break;
                 case KV_INVALID:
                     fprintf(stderr,
                             "raftkv-cli: the request was refused: %s: %s\n",
-                            target, out->message);
+                            target, h.message);
                     rc = COMMON_EXIT_USAGE;
                     break;
                 case KV_EXPIRED:
@@ -291,14 +385,12 @@ static int request(struct cli *c,
                     expired = true;
                     break;
                 default:
-                    snprintf(
-                        last, sizeof last, "%s: %s", target,
-                        out->message[0] != '\0' ? out->message : "unavailable");
+                    snprintf(last, sizeof last, "%s: %s", target,
+                             h.message[0] != '\0' ? h.message : "unavailable");
                     break;
             }
-            if (!settled) {
-                free(out->value);
-                out->value = NULL;
+            if (!settled && spec->discard != NULL) {
+                spec->discard(spec->out);
             }
         }
         free(res.data);
@@ -325,7 +417,6 @@ static int request(struct cli *c,
             pause = pause * 2 > 400 ? 400 : pause * 2;
         }
     }
-    free(buf);
     if (rc == COMMON_EXIT_UNKNOWN && !expired) {
         fprintf(stderr, "raftkv-cli: no answer within %.1f s; last: %s\n",
                 (double)c->timeout_ms / 1000.0, last);
@@ -333,6 +424,53 @@ static int request(struct cli *c,
             fprintf(stderr, "raftkv-cli: %s\n", handshake_hint(c));
         }
     }
+    return rc;
+}
+
+/* Sends @req as @method (raftkv.KV) until an answer settles it. */
+static int request(struct cli *c,
+                   enum cmd_method method,
+                   const struct kv_request *req,
+                   struct cmd_response *out,
+                   uint64_t deadline)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_request_encode(method, req, &buf, &len) != 0) {
+        fprintf(stderr, "raftkv-cli: out of memory\n");
+        return COMMON_EXIT_UNKNOWN;
+    }
+    struct call_spec spec = {.method = method,
+                             .buf = buf,
+                             .len = len,
+                             .decode = kv_decode,
+                             .discard = kv_discard,
+                             .out = out};
+    int rc = call_until(c, &spec, deadline);
+    free(buf);
+    return rc;
+}
+
+/* Sends @rq (raftkv.Cluster) until an answer settles it. */
+static int cluster_request(struct cli *c,
+                           const struct cmd_cluster_request *rq,
+                           struct cmd_members *out,
+                           uint64_t deadline)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_cluster_request_encode(rq, &buf, &len) != 0) {
+        fprintf(stderr, "raftkv-cli: out of memory\n");
+        return COMMON_EXIT_UNKNOWN;
+    }
+    struct call_spec spec = {.method = rq->method,
+                             .buf = buf,
+                             .len = len,
+                             .decode = members_decode,
+                             .out = out,
+                             .cluster = true};
+    int rc = call_until(c, &spec, deadline);
+    free(buf);
     return rc;
 }
 
@@ -610,6 +748,7 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_TLS_CA,
+    OPT_LEARNER,
 };
 
 static const struct option long_options[] = {
@@ -622,6 +761,7 @@ static const struct option long_options[] = {
     {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"learner", no_argument, NULL, OPT_LEARNER},
     {NULL, 0, NULL, 0},
 };
 
@@ -679,12 +819,112 @@ static int print_answer(const struct cli *c,
     return rc;
 }
 
+/* A member id from the command line: 1 to 2^64-1. */
+static int member_id(const char *cmd, const char *v, raft_id *id)
+{
+    uint64_t u = 0;
+    if (common_parse_u64(v, 1, UINT64_MAX, &u) != 0) {
+        return usage_error("%s: '%s' is not a member id (1 or more)", cmd, v);
+    }
+    *id = u;
+    return 0;
+}
+
+/* member list | member add ID ADDRESS [--learner] | member promote ID |
+ * member remove ID | transfer-leader ID, into @rq; an exit code after
+ * printing what is wrong. */
+static int member_args(char **args,
+                       size_t n,
+                       bool learner,
+                       struct cmd_cluster_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    if (strcmp(args[0], "transfer-leader") == 0) {
+        if (n != 2 || learner) {
+            return usage_error("usage: transfer-leader ID");
+        }
+        rq->method = CMD_TRANSFER_LEADER;
+        return member_id("transfer-leader", args[1], &rq->id);
+    }
+    const char *sub = n >= 2 ? args[1] : "";
+    if (learner && strcmp(sub, "add") != 0) {
+        return usage_error("--learner is for member add");
+    }
+    if (strcmp(sub, "list") == 0 && n == 2) {
+        rq->method = CMD_MEMBER_LIST;
+        return 0;
+    }
+    if (strcmp(sub, "add") == 0 && n == 4) {
+        rq->method = CMD_MEMBER_ADD;
+        rq->learner = learner;
+        size_t len = strlen(args[3]);
+        if (len > RAFT_ADDRESS_MAX || !cmd_address_valid(args[3], false)) {
+            return usage_error("member add: '%.300s' is not HOST:PORT",
+                               args[3]);
+        }
+        memcpy(rq->address, args[3], len + 1);
+        return member_id("member add", args[2], &rq->id);
+    }
+    if ((strcmp(sub, "promote") == 0 || strcmp(sub, "remove") == 0) && n == 3) {
+        rq->method = strcmp(sub, "promote") == 0 ? CMD_MEMBER_PROMOTE
+                                                 : CMD_MEMBER_REMOVE;
+        return member_id(args[1], args[2], &rq->id);
+    }
+    return usage_error(
+        "usage: member list | member add ID ADDRESS [--learner] | member "
+        "promote ID | member remove ID");
+}
+
+/* The configuration an answer carries: a table (one row per member) or
+ * one JSON object. */
+static void print_members(const struct cli *c,
+                          const struct cmd_cluster_request *rq,
+                          const struct cmd_members *m)
+{
+    if (c->json) {
+        printf("{\"members\":[");
+        for (size_t k = 0; k < m->n; k++) {
+            const struct cmd_member_info *x = &m->members[k];
+            printf("%s{\"id\":%llu,\"address\":", k > 0 ? "," : "",
+                   (unsigned long long)x->id);
+            put_json_string(x->address);
+            printf(",\"role\":\"%s\",\"leader\":%s}",
+                   x->learner ? "learner" : "voter",
+                   x->leader ? "true" : "false");
+        }
+        printf(
+            "],\"leader\":%llu,\"term\":%llu,\"config_index\":%llu,"
+            "\"config_committed\":%s}\n",
+            (unsigned long long)m->leader_id, (unsigned long long)m->term,
+            (unsigned long long)m->config_index,
+            m->config_committed ? "true" : "false");
+        return;
+    }
+    if (rq->method == CMD_TRANSFER_LEADER) {
+        printf("OK: node %llu leads\n", (unsigned long long)rq->id);
+        return;
+    }
+    printf("%-6s %-28s %-8s %s\n", "ID", "ADDRESS", "ROLE", "LEADER");
+    for (size_t k = 0; k < m->n; k++) {
+        const struct cmd_member_info *x = &m->members[k];
+        const char *role = x->learner ? "learner" : "voter";
+        const char *at = x->address[0] != '\0' ? x->address : "-";
+        if (x->leader) {
+            printf("%-6llu %-28s %-8s *\n", (unsigned long long)x->id, at,
+                   role);
+        } else {
+            printf("%-6llu %-28s %s\n", (unsigned long long)x->id, at, role);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
     static struct cli c;
     c.timeout_ms = 5000;
     const char *endpoints = NULL;
     bool absent = false;
+    bool learner = false;
     struct cmd_tls_flags tls_flags = {0};
     opterr = 0; /* the messages below say more */
     int ch;
@@ -715,6 +955,9 @@ int main(int argc, char **argv)
                 break;
             case OPT_ABSENT:
                 absent = true;
+                break;
+            case OPT_LEARNER:
+                learner = true;
                 break;
             case OPT_INSECURE:
                 flag = "--insecure";
@@ -757,6 +1000,30 @@ int main(int argc, char **argv)
         return COMMON_EXIT_USAGE;
     }
     const char *cmd = args[0];
+    if (strcmp(cmd, "member") == 0 || strcmp(cmd, "transfer-leader") == 0) {
+        struct cmd_cluster_request rq;
+        int rc = member_args(args, n_args, learner, &rq);
+        if (rc != 0) {
+            return rc;
+        }
+        if (absent) {
+            return usage_error("--absent is for cas");
+        }
+        if (cmd_tls_load(PROGRAM, &tls_flags, 0, NULL, &c.tls, &c.secure) !=
+            0) {
+            return COMMON_EXIT_USAGE;
+        }
+        struct cmd_members m;
+        rc = cluster_request(&c, &rq, &m, now_ms() + c.timeout_ms);
+        cli_fini(&c);
+        if (rc == 0) {
+            print_members(&c, &rq, &m);
+        }
+        return fflush(stdout) == 0 ? rc : COMMON_EXIT_UNKNOWN;
+    }
+    if (learner) {
+        return usage_error("--learner is for member add");
+    }
     struct kv_request req;
     memset(&req, 0, sizeof req);
     enum cmd_method method;

@@ -12,13 +12,22 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "pb.h"
 #include "proto/kv.pb-c.h"
 
 const char *const cmd_method_paths[CMD_METHODS] = {
-    "/raftkv.KV/Put",    "/raftkv.KV/Get",
-    "/raftkv.KV/Delete", "/raftkv.KV/CompareAndSwap",
-    "/raftkv.KV/Append", "/raftkv.KV/RegisterClient",
+    "/raftkv.KV/Put",
+    "/raftkv.KV/Get",
+    "/raftkv.KV/Delete",
+    "/raftkv.KV/CompareAndSwap",
+    "/raftkv.KV/Append",
+    "/raftkv.KV/RegisterClient",
     "/raftkv.KV/Status",
+    "/raftkv.Cluster/MemberList",
+    "/raftkv.Cluster/MemberAdd",
+    "/raftkv.Cluster/MemberPromote",
+    "/raftkv.Cluster/MemberRemove",
+    "/raftkv.Cluster/TransferLeader",
 };
 
 static const ProtobufCMessageDescriptor *const request_types[CMD_METHODS] = {
@@ -53,10 +62,14 @@ static ProtobufCBinaryData bin(struct common_buf b)
     return d;
 }
 
-/* protobuf-c's string fields are not const, but packing only reads them. */
-static char *str(const char *s)
+char *cmd_pb_str(const char *s)
 {
     return (char *)(uintptr_t)(s != NULL ? s : "");
+}
+
+static char *str(const char *s)
+{
+    return cmd_pb_str(s);
 }
 
 static void copy_str(char *dst, size_t cap, const char *src)
@@ -64,8 +77,7 @@ static void copy_str(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src != NULL ? src : "");
 }
 
-/* Packs any message into a new buffer. */
-static int pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
+int cmd_pb_pack(const ProtobufCMessage *m, uint8_t **out, size_t *len)
 {
     size_t n = protobuf_c_message_get_packed_size(m);
     uint8_t *buf = malloc(n > 0 ? n : 1);
@@ -159,7 +171,7 @@ int cmd_request_decode(enum cmd_method method,
             h = ((const Raftkv__RegisterClientRequest *)m)->header;
             r->op = KV_OP_REGISTER;
             break;
-        case CMD_STATUS:
+        default: /* CMD_STATUS, raftkv.Cluster: refused above */
             break;
     }
     if (h != NULL) {
@@ -246,7 +258,7 @@ int cmd_response_encode(enum cmd_method method,
         default:
             return COMMON_EINVAL;
     }
-    return pack((const ProtobufCMessage *)&u, out, len);
+    return cmd_pb_pack((const ProtobufCMessage *)&u, out, len);
 }
 
 int cmd_status_encode(const struct cmd_status *s, uint8_t **out, size_t *len)
@@ -264,7 +276,7 @@ int cmd_status_encode(const struct cmd_status *s, uint8_t **out, size_t *len)
     m.keys = s->keys;
     m.snapshot_index = s->snapshot_index;
     m.follower_lost_entries = s->follower_lost_entries;
-    return pack(&m.base, out, len);
+    return cmd_pb_pack(&m.base, out, len);
 }
 
 bool cmd_status_request_valid(const void *buf, size_t len)
@@ -336,7 +348,7 @@ int cmd_request_encode(enum cmd_method method,
         default:
             return COMMON_EINVAL;
     }
-    return pack((const ProtobufCMessage *)&u, out, len);
+    return cmd_pb_pack((const ProtobufCMessage *)&u, out, len);
 }
 
 int cmd_response_decode(enum cmd_method method,
@@ -392,7 +404,7 @@ int cmd_response_decode(enum cmd_method method,
             out->client_id =
                 ((const Raftkv__RegisterClientResponse *)m)->client_id;
             break;
-        case CMD_STATUS:
+        default: /* CMD_STATUS, raftkv.Cluster: refused above */
             break;
     }
     /* proto3: an absent header reads as the default one (CODE_OK). */

@@ -2,6 +2,8 @@
  * raftkv-server: one raft-kv node as a process.
  *
  *   raftkv-server --id N --cluster 1=HOST:PORT,2=HOST:PORT,... --data-dir DIR
+ *   raftkv-server --id N --join HOST:PORT,... --listen HOST:PORT --data-dir DIR
+ *                 [--join-as-learner]
  *                 (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure)
  *                 [--allow-clients-without-cert]
  *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
@@ -21,8 +23,16 @@
  * answers them (writes once committed and applied, reads once a ReadIndex
  * round confirmed the leadership); the token of each kv_request finds its
  * call again. A follower answers CODE_NOT_LEADER with the leader's id and
- * address from --cluster. A call with no answer after --request-timeout
- * is answered DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ * address: the configuration's (members' addresses are part of it), else
+ * --cluster's. A call with no answer after --request-timeout is answered
+ * DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ *
+ * Membership calls (service raftkv.Cluster, docs/api.md) are served by the
+ * leader: a change is proposed at once (kv_node_propose_conf) and its call
+ * waits in cluster_waits until the entry commits in the same term, a
+ * transfer until the target leads. After every flush peers_sync gives the
+ * transport the address of any member of the configuration in force it
+ * does not know yet, so that new members are reached without a restart.
  *
  * TLS is on by default (mutual TLS between peers, whose certificates name
  * their node ids; see transport.h and docs/security.md); --insecure runs
@@ -53,6 +63,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "join.h"
 #include "kv/kv.h"
 #include "server_metrics.h"
 #include "storage/storage.h"
@@ -63,6 +74,8 @@
 #define SYNOPSIS                                                            \
     "usage: raftkv-server --id N --cluster ID=HOST:PORT,... --data-dir "    \
     "DIR\n"                                                                 \
+    "       raftkv-server --id N --join HOST:PORT,... --listen HOST:PORT "  \
+    "--data-dir DIR\n"                                                      \
     "         (--tls-cert FILE --tls-key FILE --tls-ca FILE | --insecure) " \
     "[options]\n"
 #define PENDING_BITS 12
@@ -73,6 +86,20 @@ struct pending
     uint64_t gen; /* 0: free */
     struct transport_grpc_call *call;
     enum cmd_method method;
+    uint64_t started_ns;
+};
+
+/* raftkv.Cluster calls waiting for their change to commit (or a transfer
+ * to end). One membership change commits at a time, so a few suffice. */
+#define CLUSTER_WAITS_MAX 8
+
+struct cluster_wait
+{
+    struct transport_grpc_call *call; /* NULL: free */
+    enum cmd_method method;
+    raft_index index; /* the configuration entry (changes) */
+    raft_term term;   /* the leader's term when it was proposed */
+    raft_id target;   /* TransferLeader: the new leader */
     uint64_t started_ns;
 };
 
@@ -91,6 +118,8 @@ struct options
     uint64_t request_timeout_ms;
     bool quiet;
     const char *metrics_addr; /* NULL: no metrics endpoint */
+    const char *join;         /* --join ENDPOINTS; NULL: not joining */
+    bool join_as_learner;
     struct cmd_tls_flags tls;
     bool clients_without_cert;
     /* Limits (docs/security.md). */
@@ -115,9 +144,18 @@ struct server
     bool secure;
     struct transport_grpc *grpc;
     struct kv_node *node;
-    uint64_t cluster_id; /* from DIR/IDENTITY: stamped on peer batches */
+    uint64_t cluster_id;  /* from DIR/IDENTITY: stamped on peer batches */
+    unsigned promote_lag; /* the core's promotion distance, for messages */
     struct pending pending[PENDING_MAX];
     uint32_t free_slots[PENDING_MAX];
+    struct cluster_wait cluster_waits[CLUSTER_WAITS_MAX];
+    /* --join: the calls to the cluster and the promoter thread, and the
+     * configuration the cluster had when this node asked to join. */
+    struct join join;
+    struct cmd_members join_members;
+    /* The peers given to the transport and their addresses, kept in step
+     * with the configuration in force (peers_sync). */
+    struct cmd_cluster peers;
     size_t n_free;
     uint64_t next_gen;
     /* Refusals last logged (the gate's and the transport's), to log what
@@ -147,7 +185,21 @@ static void usage(FILE *f)
             "storage in DIR. SIGTERM or SIGINT stops it cleanly.\n"
             "\n"
             "  --id N                this node's id, one of the cluster's\n"
-            "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...\n"
+            "  --cluster SPEC        every node: 1=127.0.0.1:7001,2=...; "
+            "bootstraps\n"
+            "                        a new cluster (not needed once DIR "
+            "has an\n"
+            "                        IDENTITY)\n"
+            "  --join ENDPOINTS      join the running cluster these nodes "
+            "belong to:\n"
+            "                        added as a learner, sent the log (or a\n"
+            "                        snapshot), promoted to voter once caught "
+            "up;\n"
+            "                        needs --listen and an empty --data-dir\n"
+            "  --join-as-learner     with --join: stay a learner (the "
+            "operator\n"
+            "                        promotes it: raftkv-cli member "
+            "promote N)\n"
             "  --data-dir DIR        the write-ahead log and snapshots\n"
             "                        (created if missing; one server at a "
             "time);\n"
@@ -319,6 +371,20 @@ static void pending_expire(struct server *sv,
 /* The node's callbacks                                                      */
 /* ------------------------------------------------------------------------ */
 
+/* Member @id's address: the configuration's, else the --cluster map's;
+ * NULL when neither knows it. */
+static const char *member_address(const struct server *sv,
+                                  raft_id id,
+                                  char *buf,
+                                  size_t len)
+{
+    if (sv->node == NULL) {
+        return cmd_cluster_address(&sv->o.cluster, id);
+    }
+    return cmd_member_address(kv_node_raft(sv->node), &sv->o.cluster, id, buf,
+                              len);
+}
+
 static const char *reply_message(const struct server *sv,
                                  const struct kv_response *r,
                                  char *buf,
@@ -327,8 +393,8 @@ static const char *reply_message(const struct server *sv,
     switch (r->status) {
         case KV_NOT_LEADER:
             if (r->leader != 0) {
-                const char *addr =
-                    cmd_cluster_address(&sv->o.cluster, r->leader);
+                char at[CMD_ADDRESS_MAX];
+                const char *addr = member_address(sv, r->leader, at, sizeof at);
                 snprintf(buf, len, "not the leader; node %llu leads (%s)",
                          (unsigned long long)r->leader,
                          addr != NULL ? addr : "address unknown");
@@ -370,9 +436,11 @@ static void on_reply(void *data, const struct kv_response *r)
         return;
     }
     char msg[CMD_ADDRESS_MAX + 64];
+    char leader_at[CMD_ADDRESS_MAX];
     struct cmd_reply_info info = {
         .term = raft_current_term(kv_node_raft(sv->node)),
-        .leader_address = cmd_cluster_address(&sv->o.cluster, r->leader),
+        .leader_address =
+            member_address(sv, r->leader, leader_at, sizeof leader_at),
         .message = reply_message(sv, r, msg, sizeof msg),
     };
     uint8_t *buf = NULL;
@@ -409,7 +477,8 @@ static void on_observe(void *data,
     } else if (u->role == RAFT_CANDIDATE && sv->role != RAFT_CANDIDATE) {
         logf_info(sv, "candidate in term %llu", (unsigned long long)term);
     } else if (u->role == RAFT_FOLLOWER && u->leader != 0) {
-        const char *addr = cmd_cluster_address(&sv->o.cluster, u->leader);
+        char at[CMD_ADDRESS_MAX];
+        const char *addr = member_address(sv, u->leader, at, sizeof at);
         logf_info(sv, "follower of node %llu (%s) in term %llu",
                   (unsigned long long)u->leader, addr != NULL ? addr : "?",
                   (unsigned long long)term);
@@ -470,7 +539,8 @@ static void reply_status(struct server *sv, struct transport_grpc_call *call)
     snprintf(st.role, sizeof st.role, "%s", raft_role_name((int)raft_role(r)));
     st.term = raft_current_term(r);
     st.leader_id = raft_leader(r);
-    const char *addr = cmd_cluster_address(&sv->o.cluster, st.leader_id);
+    char at[CMD_ADDRESS_MAX];
+    const char *addr = member_address(sv, st.leader_id, at, sizeof at);
     snprintf(st.leader_address, sizeof st.leader_address, "%s",
              addr != NULL ? addr : "");
     st.commit = raft_commit_index(r);
@@ -509,6 +579,317 @@ static void refuse(struct server *sv,
     transport_grpc_reply(call, status, message, NULL, 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* The membership service raftkv.Cluster                                     */
+/* ------------------------------------------------------------------------ */
+
+static enum server_code grpc_code(int status)
+{
+    switch (status) {
+        case TRANSPORT_GRPC_INVALID_ARGUMENT:
+            return SERVER_GRPC_INVALID_ARGUMENT;
+        case TRANSPORT_GRPC_NOT_FOUND:
+            return SERVER_GRPC_NOT_FOUND;
+        case TRANSPORT_GRPC_ALREADY_EXISTS:
+            return SERVER_GRPC_ALREADY_EXISTS;
+        case TRANSPORT_GRPC_FAILED_PRECONDITION:
+            return SERVER_GRPC_FAILED_PRECONDITION;
+        case TRANSPORT_GRPC_ABORTED:
+            return SERVER_GRPC_ABORTED;
+        case TRANSPORT_GRPC_DEADLINE_EXCEEDED:
+            return SERVER_GRPC_DEADLINE_EXCEEDED;
+        case TRANSPORT_GRPC_UNAVAILABLE:
+            return SERVER_GRPC_UNAVAILABLE;
+        default:
+            return SERVER_GRPC_RESOURCE_EXHAUSTED;
+    }
+}
+
+static void cluster_refuse(struct server *sv,
+                           struct transport_grpc_call *call,
+                           enum cmd_method method,
+                           int status,
+                           const char *why,
+                           uint64_t started_ns)
+{
+    server_stats_reply(&sv->stats, method, grpc_code(status), started_ns);
+    transport_grpc_reply(call, status, why, NULL, 0);
+}
+
+/* Answers @call with the configuration in force, under @code: KV_OK, or
+ * KV_NOT_LEADER with the leader's id and address (a redirect). */
+static void cluster_answer(struct server *sv,
+                           struct transport_grpc_call *call,
+                           enum cmd_method method,
+                           enum kv_status code,
+                           uint64_t started_ns)
+{
+    struct cmd_members m;
+    cmd_members_of(kv_node_raft(sv->node), &sv->o.cluster, &m);
+    m.code = code;
+    m.cluster_id = sv->cluster_id;
+    if (code == KV_NOT_LEADER && m.leader_id != 0) {
+        snprintf(
+            m.message, sizeof m.message,
+            "not the leader; node %llu leads (%.200s)",
+            (unsigned long long)m.leader_id,
+            m.leader_address[0] != '\0' ? m.leader_address : "address unknown");
+    } else if (code == KV_NOT_LEADER) {
+        snprintf(m.message, sizeof m.message,
+                 "not the leader; no leader known (an election is in "
+                 "progress)");
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    if (cmd_members_encode(&m, &buf, &len) != 0) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                       "out of memory", started_ns);
+        return;
+    }
+    server_stats_reply(&sv->stats, method, (enum server_code)code, started_ns);
+    transport_grpc_reply(call, TRANSPORT_GRPC_OK, NULL, buf, len);
+    free(buf);
+}
+
+/* Why the leader refused a change or a transfer (@rv from the core), as a
+ * gRPC status and a message. */
+static int cluster_why(const struct server *sv,
+                       const struct cmd_cluster_request *rq,
+                       int rv,
+                       char *why,
+                       size_t why_len)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    unsigned long long id = (unsigned long long)rq->id;
+    switch (rv) {
+        case COMMON_EBUSY:
+            if (raft_transferee(r) != 0) {
+                snprintf(why, why_len,
+                         "a leadership transfer to node %llu is under way; "
+                         "retry once it ends",
+                         (unsigned long long)raft_transferee(r));
+            } else if (raft_config_index(r) > raft_commit_index(r)) {
+                snprintf(why, why_len,
+                         "a membership change is already in progress (its "
+                         "configuration entry at index %llu is not yet "
+                         "committed); retry once it commits",
+                         (unsigned long long)raft_config_index(r));
+            } else {
+                snprintf(why, why_len,
+                         "this leader has not yet committed an entry of its "
+                         "term (it was just elected); retry shortly");
+            }
+            return TRANSPORT_GRPC_ABORTED;
+        case COMMON_ERANGE: {
+            raft_index match = 0;
+            raft_index next = 0;
+            raft_progress(r, rq->id, &match, &next);
+            snprintf(why, why_len,
+                     "node %llu is behind: it holds the log up to index %llu "
+                     "and the leader's ends at %llu; a learner is promoted "
+                     "only within %u entries (it is catching up: retry "
+                     "later)",
+                     id, (unsigned long long)match,
+                     (unsigned long long)raft_last_index(r), sv->promote_lag);
+            return TRANSPORT_GRPC_FAILED_PRECONDITION;
+        }
+        case COMMON_EINVAL:
+            if (rq->method == CMD_TRANSFER_LEADER &&
+                raft_configuration_find(raft_config(r), rq->id) < 0) {
+                snprintf(why, why_len, "node %llu is not a member", id);
+                return TRANSPORT_GRPC_NOT_FOUND;
+            }
+            snprintf(why, why_len,
+                     rq->method == CMD_TRANSFER_LEADER
+                         ? "node %llu is a learner: only a voter can lead"
+                         : "node %llu: not a single-server change",
+                     id);
+            return TRANSPORT_GRPC_FAILED_PRECONDITION;
+        case COMMON_EUNAVAILABLE:
+            snprintf(why, why_len,
+                     "the node cannot serve (its storage "
+                     "failed)");
+            return TRANSPORT_GRPC_UNAVAILABLE;
+        default:
+            snprintf(why, why_len, "%s", common_strerror(rv));
+            return TRANSPORT_GRPC_RESOURCE_EXHAUSTED;
+    }
+}
+
+static void cluster_call(struct server *sv,
+                         struct transport_grpc_call *call,
+                         enum cmd_method method,
+                         const void *req,
+                         size_t len)
+{
+    uint64_t now = common_now_ns();
+    char why[512];
+    struct cmd_cluster_request rq;
+    if (cmd_cluster_request_decode(method, req, len, &rq, why, sizeof why) !=
+        0) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_INVALID_ARGUMENT, why,
+                       now);
+        return;
+    }
+    const struct raft *r = kv_node_raft(sv->node);
+    if (raft_role(r) != RAFT_LEADER) {
+        cluster_answer(sv, call, method, KV_NOT_LEADER, now);
+        return;
+    }
+    if (method == CMD_MEMBER_LIST ||
+        (method == CMD_TRANSFER_LEADER && rq.id == sv->o.id)) {
+        cluster_answer(sv, call, method, KV_OK, now);
+        return;
+    }
+    struct cluster_wait *w = NULL;
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX && w == NULL; k++) {
+        w = sv->cluster_waits[k].call == NULL ? &sv->cluster_waits[k] : NULL;
+    }
+    if (w == NULL) {
+        cluster_refuse(sv, call, method, TRANSPORT_GRPC_RESOURCE_EXHAUSTED,
+                       "too many membership calls waiting; retry later", now);
+        return;
+    }
+    int rv = 0;
+    raft_index index = 0;
+    if (method == CMD_TRANSFER_LEADER) {
+        rv = kv_node_transfer_leader(sv->node, rq.id);
+    } else {
+        struct raft_configuration next;
+        uint8_t table[RAFT_ADDRESSES_MAX];
+        int st = cmd_members_change(raft_config(r), &rq, &sv->o.cluster, &next,
+                                    table, why, sizeof why);
+        if (st != 0) {
+            cluster_refuse(sv, call, method, st, why, now);
+            return;
+        }
+        rv = kv_node_propose_conf(sv->node, &next, &index);
+    }
+    if (rv != 0) {
+        int st = cluster_why(sv, &rq, rv, why, sizeof why);
+        cluster_refuse(sv, call, method, st, why, now);
+        return;
+    }
+    logf_info(sv, "%s node %llu: %s", cmd_method_paths[method] + 16,
+              (unsigned long long)rq.id,
+              method == CMD_TRANSFER_LEADER ? "transfer started"
+                                            : "configuration entry proposed");
+    w->call = call;
+    w->method = method;
+    w->index = index;
+    w->term = raft_current_term(r);
+    w->target = rq.id;
+    w->started_ns = now;
+}
+
+/* Answers the Cluster calls whose change committed, whose transfer ended,
+ * or whose leader lost its term first (then the outcome is unknown). */
+static void cluster_progress(struct server *sv)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX; k++) {
+        struct cluster_wait *w = &sv->cluster_waits[k];
+        if (w->call == NULL) {
+            continue;
+        }
+        char why[256];
+        int status = TRANSPORT_GRPC_OK;
+        bool done = false;
+        if (w->method == CMD_TRANSFER_LEADER) {
+            if (raft_leader(r) == w->target) {
+                done = true;
+            } else if (raft_role(r) == RAFT_LEADER && raft_transferee(r) == 0) {
+                status = TRANSPORT_GRPC_ABORTED;
+                snprintf(why, sizeof why,
+                         "node %llu did not take over within an election "
+                         "timeout; this node leads on",
+                         (unsigned long long)w->target);
+            } else if (raft_role(r) != RAFT_LEADER && raft_leader(r) != 0) {
+                status = TRANSPORT_GRPC_UNAVAILABLE;
+                snprintf(why, sizeof why, "node %llu leads instead of %llu",
+                         (unsigned long long)raft_leader(r),
+                         (unsigned long long)w->target);
+            }
+        } else if (raft_current_term(r) == w->term &&
+                   raft_commit_index(r) >= w->index) {
+            /* Still the term it was proposed in: the entry at w->index is
+             * that change (no other leader writes in this term). */
+            done = true;
+        } else if (raft_current_term(r) != w->term) {
+            status = TRANSPORT_GRPC_UNAVAILABLE;
+            snprintf(why, sizeof why,
+                     "leadership changed before the change committed: it "
+                     "may or may not take effect (see MemberList)");
+        }
+        if (done) {
+            cluster_answer(sv, w->call, w->method, KV_OK, w->started_ns);
+        } else if (status != TRANSPORT_GRPC_OK) {
+            cluster_refuse(sv, w->call, w->method, status, why, w->started_ns);
+        } else {
+            continue;
+        }
+        w->call = NULL;
+    }
+}
+
+/* Answers every waiting Cluster call older than the request timeout (@all:
+ * every one) with @status. */
+static void cluster_expire(struct server *sv,
+                           bool all,
+                           int status,
+                           const char *message)
+{
+    uint64_t now = common_now_ns();
+    uint64_t limit = sv->o.request_timeout_ms * COMMON_NS_PER_MS;
+    for (size_t k = 0; k < CLUSTER_WAITS_MAX; k++) {
+        struct cluster_wait *w = &sv->cluster_waits[k];
+        if (w->call != NULL && (all || now - w->started_ns > limit)) {
+            cluster_refuse(sv, w->call, w->method, status, message,
+                           w->started_ns);
+            w->call = NULL;
+        }
+    }
+}
+
+/* Gives the transport every member of the configuration in force whose
+ * address it does not know yet (members added, or moved), so that the
+ * leader reaches new members and every node knows where the leader is. */
+static void peers_sync(struct server *sv)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct raft_configuration *c = raft_config(r);
+    for (uint32_t k = 0; k < c->count; k++) {
+        raft_id id = c->servers[k].id;
+        char at[CMD_ADDRESS_MAX];
+        const char *a =
+            cmd_member_address(r, &sv->o.cluster, id, at, sizeof at);
+        const char *known = cmd_cluster_address(&sv->peers, id);
+        if (id == sv->o.id || a == NULL ||
+            (known != NULL && strcmp(known, a) == 0)) {
+            continue;
+        }
+        struct cmd_member *m = NULL;
+        for (size_t j = 0; j < sv->peers.n && m == NULL; j++) {
+            m = sv->peers.members[j].id == id ? &sv->peers.members[j] : NULL;
+        }
+        if (m == NULL && sv->peers.n == RAFT_MAX_SERVERS) {
+            logf_err(sv, "cannot reach node %llu at %s: %d peers known already",
+                     (unsigned long long)id, a, RAFT_MAX_SERVERS);
+            continue;
+        }
+        if (transport_grpc_set_peer(sv->grpc, id, a) != 0) {
+            continue; /* out of memory: tried again after the next event */
+        }
+        if (m == NULL) {
+            m = &sv->peers.members[sv->peers.n++];
+            m->id = id;
+        }
+        snprintf(m->address, sizeof m->address, "%s", a);
+        logf_info(sv, "peer %llu at %s (from the configuration)",
+                  (unsigned long long)id, a);
+    }
+}
+
 static void on_call(void *data,
                     struct transport_grpc_call *call,
                     unsigned method,
@@ -531,6 +912,15 @@ static void on_call(void *data,
         server_stats_reply(&sv->stats, CMD_STATUS, SERVER_CODE_OK,
                            common_now_ns());
         reply_status(sv, call);
+        return;
+    }
+    if (method >= CMD_CLUSTER_FIRST && method < CMD_METHODS) {
+        if (len > CMD_REQUEST_BYTES_MAX) {
+            refuse(sv, call, method, SERVER_GRPC_RESOURCE_EXHAUSTED,
+                   "a request too large for raftkv.Cluster");
+            return;
+        }
+        cluster_call(sv, call, (enum cmd_method)method, req, len);
         return;
     }
     if (len > CMD_REQUEST_BYTES_MAX) {
@@ -576,6 +966,37 @@ static int flag_u64(const char *name,
     return 0;
 }
 
+/* The flags of --join: ENDPOINTS to ask, --listen as this node's address
+ * (what the configuration records: a port, not 0), no --cluster (which
+ * bootstraps a new cluster). -1 after printing why. */
+static int join_flags(struct options *o, const char *cluster)
+{
+    if (o->join == NULL) {
+        fprintf(stderr, "raftkv-server: --join-as-learner goes with --join\n");
+        return -1;
+    }
+    if (cluster != NULL) {
+        fprintf(stderr,
+                "raftkv-server: --join and --cluster exclude each other: "
+                "--cluster bootstraps a new cluster, --join joins a running "
+                "one\n");
+        return -1;
+    }
+    if (o->listen == NULL || !cmd_address_valid(o->listen, false)) {
+        fprintf(stderr,
+                "raftkv-server: --join needs --listen HOST:PORT: the "
+                "address the cluster records for this node (a port, not "
+                "0)\n");
+        return -1;
+    }
+    if (strlen(o->listen) > RAFT_ADDRESS_MAX) {
+        fprintf(stderr, "raftkv-server: --listen: longer than %d bytes\n",
+                RAFT_ADDRESS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 /* Fills @o from the command line; returns -1 after printing why (exit 2),
  * 1 for --help. */
 
@@ -612,6 +1033,8 @@ static const struct option server_options[] = {
     {"handshake-timeout", required_argument, NULL, 0},
     {"request-timeout", required_argument, NULL, 0},
     {"metrics-addr", required_argument, NULL, 0},
+    {"join", required_argument, NULL, 0},
+    {"join-as-learner", no_argument, NULL, 0},
     {NULL, 0, NULL, 0},
 };
 
@@ -665,6 +1088,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
+        } else if (strcmp(a, "--join") == 0) {
+            o->join = v;
+        } else if (strcmp(a, "--join-as-learner") == 0) {
+            o->join_as_learner = true;
         } else if (strcmp(a, "--allow-clients-without-cert") == 0) {
             o->clients_without_cert = true;
         } else if (strcmp(a, "--id") == 0) {
@@ -746,15 +1173,37 @@ static int parse_flags(int argc, char **argv, struct options *o)
         fprintf(stderr, "raftkv-server: unexpected %s\n", argv[optind]);
         return -1;
     }
-    if (!have_id || cluster == NULL || o->data_dir == NULL) {
-        fprintf(stderr,
-                "raftkv-server: --id, --cluster and --data-dir are "
-                "required\n");
+    if (!have_id || o->data_dir == NULL) {
+        fprintf(stderr, "raftkv-server: --id and --data-dir are required\n");
         return -1;
     }
     if (o->data_dir[0] == '\0') {
         fprintf(stderr, "raftkv-server: --data-dir is empty\n");
         return -1;
+    }
+    if (o->join != NULL || o->join_as_learner) {
+        if (join_flags(o, cluster) != 0) {
+            return -1;
+        }
+    } else if (cluster == NULL) {
+        /* A data directory that knows its cluster needs no map. */
+        struct cmd_identity ident;
+        bool found = false;
+        char why[512];
+        if (cmd_identity_read(o->data_dir, &ident, &found, why, sizeof why) !=
+            0) {
+            fprintf(stderr, "raftkv-server: %s\n", why);
+            return -1;
+        }
+        if (!found) {
+            fprintf(stderr,
+                    "raftkv-server: --cluster is required to bootstrap (%s "
+                    "has no IDENTITY yet), or --join to join a running "
+                    "cluster\n",
+                    o->data_dir);
+            return -1;
+        }
+        o->cluster = ident.members;
     }
     size_t token_len = strlen(o->cluster_token);
     if (token_len == 0 || token_len > 64 ||
@@ -765,14 +1214,18 @@ static int parse_flags(int argc, char **argv, struct options *o)
         return -1;
     }
     char why[256];
-    if (cmd_cluster_parse(cluster, &o->cluster, why, sizeof why) != 0) {
+    if (cluster != NULL &&
+        cmd_cluster_parse(cluster, &o->cluster, why, sizeof why) != 0) {
         fprintf(stderr, "raftkv-server: --cluster: %s\n", why);
         return -1;
     }
-    const char *self = cmd_cluster_address(&o->cluster, o->id);
+    /* Joining, the map comes from the cluster (main). */
+    const char *self =
+        o->join != NULL ? o->listen : cmd_cluster_address(&o->cluster, o->id);
     if (self == NULL) {
-        fprintf(stderr, "raftkv-server: node %llu is not in --cluster\n",
-                (unsigned long long)o->id);
+        fprintf(stderr, "raftkv-server: node %llu is not in %s\n",
+                (unsigned long long)o->id,
+                cluster != NULL ? "--cluster" : "the members IDENTITY records");
         return -1;
     }
     if (o->listen == NULL) {
@@ -845,9 +1298,14 @@ static int open_storage(struct server *sv)
     }
     struct cmd_identity ident;
     bool created = false;
-    if (cmd_identity_adopt(sv->o.data_dir, sv->o.id, &sv->o.cluster,
-                           sv->o.cluster_token, &ident, &created, why,
-                           sizeof why) != 0) {
+    memset(&ident, 0, sizeof ident);
+    if (sv->o.join != NULL) {
+        /* join_prepare found no IDENTITY; join_add writes it. */
+        ident.cluster_id = sv->cluster_id;
+        ident.node_id = sv->o.id;
+    } else if (cmd_identity_adopt(sv->o.data_dir, sv->o.id, &sv->o.cluster,
+                                  sv->o.cluster_token, &ident, &created, why,
+                                  sizeof why) != 0) {
         logf_err(sv, "refusing to start: %s", why);
         return -1;
     }
@@ -878,6 +1336,15 @@ static int open_storage(struct server *sv)
     }
     bool has_state =
         st.hard_state.term > 0 || st.n_entries > 0 || st.snapshot_index > 0;
+    if (sv->o.join != NULL && has_state) {
+        logf_err(sv,
+                 "refusing --join: %s holds Raft state (term %llu, %zu log "
+                 "entries, a snapshot at %llu) but no IDENTITY: give --join "
+                 "an empty directory",
+                 sv->o.data_dir, (unsigned long long)st.hard_state.term,
+                 st.n_entries, (unsigned long long)st.snapshot_index);
+        return -1;
+    }
     if (created && has_state) {
         logf_err(sv,
                  "%s held state but no IDENTITY (made by an older "
@@ -889,7 +1356,9 @@ static int open_storage(struct server *sv)
     logf_info(sv, "node %llu of cluster %016llx (%s/IDENTITY%s)",
               (unsigned long long)ident.node_id,
               (unsigned long long)ident.cluster_id, sv->o.data_dir,
-              created ? ", new" : "");
+              sv->o.join != NULL ? ", written once joined"
+              : created          ? ", new"
+                                 : "");
     logf_info(sv,
               "storage in %s: term %llu, commit %llu, snapshot at %llu, %zu "
               "entries after it",
@@ -916,8 +1385,10 @@ static void address_host(const char *address, char *host, size_t len)
 static int load_tls(struct server *sv)
 {
     char host[CMD_ADDRESS_MAX];
-    address_host(cmd_cluster_address(&sv->o.cluster, sv->o.id), host,
-                 sizeof host);
+    address_host(sv->o.join != NULL
+                     ? sv->o.listen
+                     : cmd_cluster_address(&sv->o.cluster, sv->o.id),
+                 host, sizeof host);
     if (cmd_tls_load(PROGRAM, &sv->o.tls, sv->o.id, host, &sv->tls,
                      &sv->secure) != 0) {
         return -1;
@@ -1003,8 +1474,164 @@ static int start_transport(struct server *sv)
                      (unsigned long long)m->id);
             return COMMON_EXIT_FAILED;
         }
+        if (m->id != sv->o.id) {
+            sv->peers.members[sv->peers.n++] = *m;
+        }
     }
     return 0;
+}
+
+/* The joining calls' lines (the promoter's thread too: logging touches
+ * nothing that changes); its retries (debug) are not logged. */
+static void on_join_log(void *data,
+                        enum common_log_level level,
+                        const char *msg)
+{
+    if (level == COMMON_LOG_ERROR) {
+        logf_err(data, "%s", msg);
+    } else if (level != COMMON_LOG_DEBUG) {
+        logf_info(data, "%s", msg);
+    }
+}
+
+/* --join, before the data directory is opened: it must not belong to a
+ * cluster already, and the cluster must answer MemberList. Fills the map
+ * (the members and this node), the cluster's id and join_members. Returns
+ * 0 or an exit code. */
+static int join_prepare(struct server *sv)
+{
+    char why[512];
+    struct cmd_identity ident;
+    bool found = false;
+    if (cmd_identity_read(sv->o.data_dir, &ident, &found, why, sizeof why) !=
+        0) {
+        logf_err(sv, "refusing --join: %s", why);
+        return COMMON_EXIT_USAGE;
+    }
+    if (found) {
+        logf_err(sv,
+                 "refusing --join: %s/IDENTITY records node %llu of cluster "
+                 "%016llx: this data directory belongs to a cluster already "
+                 "(restart it without --join, or give --join an empty "
+                 "directory)",
+                 sv->o.data_dir, (unsigned long long)ident.node_id,
+                 (unsigned long long)ident.cluster_id);
+        return COMMON_EXIT_USAGE;
+    }
+    struct join *j = &sv->join;
+    j->tls = sv->secure ? &sv->tls : NULL;
+    j->id = sv->o.id;
+    j->timeout_ms = sv->o.request_timeout_ms;
+    j->log = on_join_log;
+    j->log_data = sv;
+    struct cmd_cluster_request list = {.method = CMD_MEMBER_LIST};
+    struct cmd_members *m = &sv->join_members;
+    int rv = join_call(j, &list, m, why, sizeof why);
+    if (rv != 0) {
+        logf_err(sv, "cannot join: no member list from %s: %s", sv->o.join,
+                 why);
+        return rv > 0 ? COMMON_EXIT_USAGE : COMMON_EXIT_UNKNOWN;
+    }
+    if (m->cluster_id == 0) {
+        logf_err(sv, "cannot join: the cluster does not say its id");
+        return COMMON_EXIT_UNKNOWN;
+    }
+    memset(&sv->o.cluster, 0, sizeof sv->o.cluster);
+    bool self_in = false;
+    for (size_t k = 0; k < m->n; k++) {
+        const struct cmd_member_info *x = &m->members[k];
+        if (x->id == sv->o.id &&
+            (!x->learner || strcmp(x->address, sv->o.listen) != 0)) {
+            logf_err(sv,
+                     "refusing --join: node %llu is a %s of cluster %016llx "
+                     "already, at %s: remove it first (raftkv-cli member "
+                     "remove %llu), or join with another --id",
+                     (unsigned long long)x->id,
+                     x->learner ? "learner" : "voter",
+                     (unsigned long long)m->cluster_id, x->address,
+                     (unsigned long long)x->id);
+            return COMMON_EXIT_USAGE;
+        }
+        self_in = self_in || x->id == sv->o.id;
+        struct cmd_member *y = &sv->o.cluster.members[sv->o.cluster.n++];
+        y->id = x->id;
+        snprintf(y->address, sizeof y->address, "%s", x->address);
+    }
+    if (!self_in && sv->o.cluster.n == RAFT_MAX_SERVERS) {
+        logf_err(sv, "cannot join: the cluster has %d members already",
+                 RAFT_MAX_SERVERS);
+        return COMMON_EXIT_USAGE;
+    }
+    if (!self_in) {
+        struct cmd_member *y = &sv->o.cluster.members[sv->o.cluster.n++];
+        y->id = sv->o.id;
+        snprintf(y->address, sizeof y->address, "%s", sv->o.listen);
+    }
+    sv->cluster_id = m->cluster_id;
+    logf_info(sv, "joining cluster %016llx: %zu members, node %llu leads",
+              (unsigned long long)m->cluster_id, m->n,
+              (unsigned long long)m->leader_id);
+    return 0;
+}
+
+/* --join, once the node runs: asks to be added as a learner (unless a
+ * previous attempt was), records IDENTITY, and starts the promoter unless
+ * --join-as-learner. Returns 0 or an exit code. */
+static int join_add(struct server *sv)
+{
+    char why[512];
+    bool member = false;
+    for (size_t k = 0; k < sv->join_members.n; k++) {
+        member = member || sv->join_members.members[k].id == sv->o.id;
+    }
+    if (!member) {
+        struct cmd_cluster_request rq = {
+            .method = CMD_MEMBER_ADD, .id = sv->o.id, .learner = true};
+        snprintf(rq.address, sizeof rq.address, "%s", sv->o.listen);
+        struct cmd_members m;
+        int rv = join_call(&sv->join, &rq, &m, why, sizeof why);
+        if (rv != 0) {
+            logf_err(sv, "cannot join: MemberAdd: %s", why);
+            return rv > 0 ? COMMON_EXIT_USAGE : COMMON_EXIT_UNKNOWN;
+        }
+    }
+    struct cmd_identity ident = {.cluster_id = sv->cluster_id,
+                                 .node_id = sv->o.id,
+                                 .members = sv->o.cluster};
+    if (cmd_identity_write(sv->o.data_dir, &ident, why, sizeof why) != 0) {
+        logf_err(sv, "cannot record the identity: %s", why);
+        return COMMON_EXIT_FAILED;
+    }
+    logf_info(sv,
+              "joined cluster %016llx as a learner (recorded in %s/IDENTITY); "
+              "%s",
+              (unsigned long long)sv->cluster_id, sv->o.data_dir,
+              sv->o.join_as_learner
+                  ? "--join-as-learner: promote it with raftkv-cli member "
+                    "promote once it has caught up"
+                  : "promoted to voter once caught up");
+    if (!sv->o.join_as_learner && join_promoter_start(&sv->join) != 0) {
+        logf_err(sv, "out of memory starting the promoter");
+        return COMMON_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* The node thread tells the promoter when this learner holds the log the
+ * leader has committed (the leader judges the rest). */
+static void join_watch(struct server *sv)
+{
+    if (!sv->join.started) {
+        return;
+    }
+    const struct raft *r = kv_node_raft(sv->node);
+    const struct raft_configuration *c = raft_config(r);
+    int k = raft_configuration_find(c, sv->o.id);
+    if (k >= 0 && c->servers[k].role == RAFT_LEARNER && raft_leader(r) != 0 &&
+        raft_commit_index(r) > 0 &&
+        raft_applied_index(r) >= raft_commit_index(r)) {
+        join_caught_up(&sv->join);
+    }
 }
 
 static int start_node(struct server *sv)
@@ -1017,11 +1644,32 @@ static int start_node(struct server *sv)
     nc.raft.heartbeat_ticks = (unsigned)sv->o.heartbeat_ticks;
     nc.raft.seed =
         common_mix64(common_now_ns() ^ ((uint64_t)getpid() << 32) ^ sv->o.id);
+    sv->promote_lag = nc.raft.promote_lag != 0 ? nc.raft.promote_lag
+                                               : nc.raft.max_entries_per_msg;
+    /* The bootstrap configuration, with the members' addresses (a data
+     * directory's own configuration, from its log or snapshot, rules once
+     * there is one). */
     raft_id ids[RAFT_MAX_SERVERS];
-    for (size_t k = 0; k < sv->o.cluster.n; k++) {
-        ids[k] = sv->o.cluster.members[k].id;
+    const char *addrs[RAFT_MAX_SERVERS];
+    uint8_t table[RAFT_ADDRESSES_MAX];
+    const struct cmd_members *jm = &sv->join_members;
+    size_t n = sv->o.join != NULL ? jm->n : sv->o.cluster.n;
+    for (size_t k = 0; k < n; k++) {
+        ids[k] = sv->o.join != NULL ? jm->members[k].id
+                                    : sv->o.cluster.members[k].id;
+        addrs[k] = sv->o.join != NULL ? jm->members[k].address
+                                      : sv->o.cluster.members[k].address;
     }
-    if (raft_configuration_voters(&nc.conf, ids, sv->o.cluster.n) != 0) {
+    /* Joining: the cluster's configuration when it answered, which does
+     * not list this node until the leader's log adds it. */
+    bool ok = raft_configuration_voters(&nc.conf, ids, n) == 0;
+    for (size_t k = 0; ok && sv->o.join != NULL && k < n; k++) {
+        nc.conf.servers[k].role =
+            jm->members[k].learner ? RAFT_LEARNER : RAFT_VOTER;
+    }
+    if (!ok || !raft_configuration_valid(&nc.conf) ||
+        raft_configuration_set_addresses(&nc.conf, addrs, table,
+                                         sizeof table) != 0) {
         logf_err(sv, "invalid cluster configuration");
         return -1;
     }
@@ -1151,9 +1799,14 @@ static void run(struct server *sv, const sigset_t *signals)
             next_tick = now + tick_ns;
         }
         kv_node_flush(sv->node);
+        cluster_progress(sv);
+        peers_sync(sv);
+        join_watch(sv);
         transport_flush(t);
         if (now >= next_sweep) {
             pending_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
+                           "no answer from the node in time");
+            cluster_expire(sv, false, TRANSPORT_GRPC_DEADLINE_EXCEEDED,
                            "no answer from the node in time");
             next_sweep = now + 100000000ull;
         }
@@ -1176,10 +1829,16 @@ static void run(struct server *sv, const sigset_t *signals)
 
 static void cleanup(struct server *sv)
 {
+    join_stop(&sv->join);
     server_metrics_stop(sv->metrics);
     sv->metrics = NULL;
     if (sv->grpc != NULL) {
+        /* What was refused since the last line, which would otherwise
+         * never be logged when the server stops within the second. */
+        log_refusals(sv);
         pending_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
+                       "the node is shutting down");
+        cluster_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
                        "the node is shutting down");
         transport_grpc_stop(sv->grpc);
     }
@@ -1247,6 +1906,19 @@ int main(int argc, char **argv)
                   "/readyz",
                   sv.o.metrics_addr, server_metrics_port(sv.metrics));
     }
+    if (sv.o.join != NULL) {
+        char why[256];
+        if (join_parse_endpoints(&sv.join, sv.o.join, why, sizeof why) != 0) {
+            fprintf(stderr, "raftkv-server: --join: %s\n", why);
+            cleanup(&sv);
+            return COMMON_EXIT_USAGE;
+        }
+        rc = join_prepare(&sv);
+        if (rc != 0) {
+            cleanup(&sv);
+            return rc;
+        }
+    }
     if (open_storage(&sv) != 0) {
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
@@ -1259,6 +1931,13 @@ int main(int argc, char **argv)
     if (start_node(&sv) != 0) {
         cleanup(&sv);
         return COMMON_EXIT_USAGE;
+    }
+    if (sv.o.join != NULL) {
+        rc = join_add(&sv);
+        if (rc != 0) {
+            cleanup(&sv);
+            return rc;
+        }
     }
     sv.stats.commit_at_start = raft_commit_index(kv_node_raft(sv.node));
     sv.stats.applied_at_start = raft_applied_index(kv_node_raft(sv.node));

@@ -42,18 +42,32 @@
 /* ------------------------------------------------------------------------ */
 
 static const char *const code_names[SERVER_CODES] = {
-    "CODE_OK",           "CODE_NOT_FOUND",
-    "CODE_MISMATCH",     "CODE_NOT_LEADER",
-    "CODE_RETRY",        "CODE_INVALID",
-    "CODE_UNAVAILABLE",  "CODE_SESSION_EXPIRED",
-    "INVALID_ARGUMENT",  "RESOURCE_EXHAUSTED",
-    "DEADLINE_EXCEEDED", "UNAVAILABLE",
+    "CODE_OK",
+    "CODE_NOT_FOUND",
+    "CODE_MISMATCH",
+    "CODE_NOT_LEADER",
+    "CODE_RETRY",
+    "CODE_INVALID",
+    "CODE_UNAVAILABLE",
+    "CODE_SESSION_EXPIRED",
+    "INVALID_ARGUMENT",
+    "RESOURCE_EXHAUSTED",
+    "DEADLINE_EXCEEDED",
+    "UNAVAILABLE",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "FAILED_PRECONDITION",
+    "ABORTED",
 };
 
 /* The methods' names as in proto/kv.proto. */
 static const char *const method_names[CMD_METHODS] = {
-    "Put",    "Get", "Delete", "CompareAndSwap", "Append", "RegisterClient",
-    "Status",
+    "Put",          "Get",
+    "Delete",       "CompareAndSwap",
+    "Append",       "RegisterClient",
+    "Status",       "MemberList",
+    "MemberAdd",    "MemberPromote",
+    "MemberRemove", "TransferLeader",
 };
 
 /* server.c counts a node's answer under (enum server_code)status. */
@@ -103,7 +117,7 @@ void server_stats_reply(struct server_stats *s,
         &s->request_seconds[method],
         now > started_ns ? (double)(now - started_ns) / 1e9 : 0);
     /* A write the cluster may not have taken: etcd's failed proposal. */
-    bool write = method != CMD_GET && method != CMD_STATUS;
+    bool write = method < CMD_STATUS && method != CMD_GET;
     if (write && (code == SERVER_CODE_RETRY || code == SERVER_CODE_INVALID ||
                   code == SERVER_CODE_UNAVAILABLE ||
                   code == SERVER_GRPC_DEADLINE_EXCEEDED)) {
@@ -183,7 +197,8 @@ static void render_requests(const struct server_stats *s, struct cmd_prom *p)
 {
     const char *name = "raftkv_server_requests_total";
     cmd_prom_family(p, name, CMD_PROM_COUNTER,
-                    "Client calls of the raftkv.KV service answered, by "
+                    "Client calls of the raftkv.KV and raftkv.Cluster "
+                    "services answered, by "
                     "method and by the ResponseHeader code (CODE_*) or the "
                     "gRPC status they were answered with.");
     for (size_t m = 0; m < CMD_METHODS; m++) {

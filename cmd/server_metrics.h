@@ -51,8 +51,13 @@ enum server_code {
     SERVER_GRPC_RESOURCE_EXHAUSTED,
     SERVER_GRPC_DEADLINE_EXCEEDED,
     SERVER_GRPC_UNAVAILABLE,
+    /* raftkv.Cluster's refusals (docs/api.md). */
+    SERVER_GRPC_NOT_FOUND,
+    SERVER_GRPC_ALREADY_EXISTS,
+    SERVER_GRPC_FAILED_PRECONDITION,
+    SERVER_GRPC_ABORTED,
 };
-#define SERVER_CODES 12
+#define SERVER_CODES 16
 
 /* The label value of @c ("CODE_OK", ..., "DEADLINE_EXCEEDED"). */
 const char *server_code_name(enum server_code c);

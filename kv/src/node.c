@@ -674,8 +674,16 @@ void kv_node_flush(struct kv_node *n)
             return;
         }
         struct raft_snapshot installed_meta;
+        /* Its configuration's address table lives in the core's memory
+         * until raft_update_done: a copy for register_snapshot after it. */
+        uint8_t installed_addresses[RAFT_ADDRESSES_MAX];
         if (installed != NULL) {
             installed_meta = *u.snapshot;
+            int crv = raft_configuration_copy(
+                &installed_meta.conf, &u.snapshot->conf, installed_addresses,
+                sizeof installed_addresses);
+            assert(crv == 0);
+            (void)crv;
             if (kv_sm_restore(n->sm, installed, u.snapshot->len) != 0) {
                 free(installed);
                 node_fail(n, "the leader's snapshot does not decode");

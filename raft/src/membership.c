@@ -101,12 +101,23 @@ static void progress_follow(struct raft *r, bool keep)
     assert(n == r->conf.count + (self_in ? 0 : 1));
 }
 
+/* Copies @conf, with its address table, into @to, whose table is @table.
+ * Both tables hold RAFT_ADDRESSES_MAX bytes, so the copy always fits. */
+static void conf_keep(struct raft_configuration *to,
+                      uint8_t *table,
+                      const struct raft_configuration *conf)
+{
+    int rv = raft_configuration_copy(to, conf, table, RAFT_ADDRESSES_MAX);
+    assert(rv == 0);
+    (void)rv;
+}
+
 void membership_reset(struct raft *r, const struct raft_configuration *conf)
 {
     /* From a checked boot state or a decoded snapshot. */
     assert(raft_configuration_valid(conf));
-    r->base_conf = *conf;
-    r->conf = *conf;
+    conf_keep(&r->base_conf, r->base_addresses, conf);
+    conf_keep(&r->conf, r->conf_addresses, conf);
     r->conf_index = 0;
     progress_follow(r, false);
 }
@@ -116,7 +127,7 @@ static void set_conf(struct raft *r,
                      raft_index index)
 {
     assert(raft_configuration_valid(conf));
-    r->conf = *conf;
+    conf_keep(&r->conf, r->conf_addresses, conf);
     r->conf_index = index;
     progress_follow(r, true);
 }
@@ -188,7 +199,8 @@ void membership_compacting(struct raft *r, raft_index index)
 {
     struct raft_configuration c;
     if (latest_at(r, index, &c) != 0) {
-        r->base_conf = c;
+        /* Its table is in the entry, about to be freed. */
+        conf_keep(&r->base_conf, r->base_addresses, &c);
     }
 }
 
@@ -306,7 +318,7 @@ static int propose_conf(struct raft *r,
             return COMMON_ERANGE;
         }
     }
-    uint8_t buf[8 + 9 * RAFT_MAX_SERVERS];
+    uint8_t buf[RAFT_CONF_ENCODED_MAX];
     size_t len = raft_configuration_encode(next, buf, sizeof buf);
     assert(len <= sizeof buf);
     int rv = log_append_copy(&r->log, r->term, RAFT_ENTRY_CONFIG, buf, len);

@@ -218,11 +218,18 @@ struct raft
     raft_index conf_index;
     struct raft_configuration base_conf;
     unsigned quorum; /* voters / 2 + 1, kept in step with conf */
+    /* The address tables of conf and base_conf (each points at its own,
+     * or has none): the core's copies, so that they outlive the entries
+     * and snapshots they came from. */
+    uint8_t conf_addresses[RAFT_ADDRESSES_MAX];
+    uint8_t base_addresses[RAFT_ADDRESSES_MAX];
 
     /* The node's latest snapshot, which a leader sends (data borrowed from
-     * the caller, see raft_snapshot_set); index 0 when none. */
+     * the caller, see raft_snapshot_set); index 0 when none. Its
+     * configuration is kept encoded in snap_conf, which snap.conf's
+     * address table points into. */
     struct raft_snapshot snap;
-    uint8_t snap_conf[8 + 9 * RAFT_MAX_SERVERS];
+    uint8_t snap_conf[RAFT_CONF_ENCODED_MAX];
     size_t snap_conf_len;
 
     /* A snapshot being received (follower). */

@@ -48,6 +48,10 @@ static int snapshot_set(struct raft *r, const struct raft_snapshot *s)
     }
     r->snap = *s;
     r->snap_conf_len = n;
+    /* Its address table in the core's copy, not the caller's memory. */
+    int rv = raft_configuration_decode(&r->snap.conf, r->snap_conf, n);
+    assert(rv == 0);
+    (void)rv;
     assert(r->snap.index <= r->applied && n >= 8);
     return 0;
 }
@@ -302,7 +306,7 @@ const char *snapshot_message_invalid(const struct raft_message *m)
         }
         if ((c->len > 0 && c->data == NULL) ||
             (c->conf_len > 0 && c->conf == NULL) ||
-            c->conf_len > 8 + 9 * RAFT_MAX_SERVERS) {
+            c->conf_len > RAFT_CONF_ENCODED_MAX) {
             return "snapshot chunk data missing";
         }
         if (c->done && c->offset + c->len != c->total) {

@@ -21,6 +21,7 @@ struct mem_disk
     bool has_held;
     bool has_snapshot;
     struct storage_snapshot_meta snap;
+    uint8_t snap_addresses[RAFT_ADDRESSES_MAX]; /* snap.conf's table */
     void *snap_data;
     size_t snap_len;
     struct raft_entry *entries; /* data owned */
@@ -144,6 +145,11 @@ static int mem_save_snapshot(struct storage *s,
 {
     struct mem_disk *d = s->impl;
     assert(meta != NULL && (len == 0 || data != NULL));
+    if (meta->conf.addresses_len > sizeof d->snap_addresses) {
+        snprintf(s->error, sizeof s->error,
+                 "memory disk: configuration address table too large");
+        return COMMON_EINVAL;
+    }
     void *copy = malloc(len > 0 ? len : 1);
     if (copy == NULL) {
         snprintf(s->error, sizeof s->error, "memory disk: full");
@@ -158,6 +164,12 @@ static int mem_save_snapshot(struct storage *s,
     d->snap_data = copy;
     d->snap_len = len;
     d->snap = *meta;
+    /* The caller's address table is borrowed for the call; checked above. */
+    int rv =
+        raft_configuration_copy(&d->snap.conf, &meta->conf, d->snap_addresses,
+                                sizeof d->snap_addresses);
+    assert(rv == 0);
+    (void)rv;
     d->has_snapshot = true;
     /* Keep the entries after the snapshot only if the log agrees with it
      * at its index (an entry there, or the previous snapshot itself, of

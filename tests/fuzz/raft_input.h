@@ -20,7 +20,8 @@
  * (current term - 1 .. + 2, last index - 4 .. + 3), 255 is UINT64_MAX,
  * else an absolute value 0..62. Configurations (configuration entries and
  * snapshot chunks) are a valid encoding of one of five configurations,
- * or raw bytes from the input.
+ * the same with client addresses made of input bytes (as encoded, or with
+ * one byte overwritten), or raw bytes from the input.
  */
 #ifndef RAFTKV_FUZZ_RAFT_INPUT_H
 #define RAFTKV_FUZZ_RAFT_INPUT_H
@@ -112,6 +113,32 @@ static inline void raft_input_conf(struct fuzz_in *in,
         }
         *len = raft_configuration_encode(&conf, buf, RAFT_INPUT_CONF_BYTES);
         FUZZ_CHECK(*len <= RAFT_INPUT_CONF_BYTES);
+        *out = buf;
+    } else if (b < 230) {
+        /* With client addresses made of input bytes ("RCF2"); below 210
+         * as encoded, else with one byte of the whole then overwritten. */
+        struct raft_configuration conf;
+        FUZZ_CHECK(
+            raft_configuration_voters(&conf, sets[b % 5], sizes[b % 5]) == 0);
+        char addrs[4][16];
+        const char *list[4];
+        for (uint32_t k = 0; k < conf.count; k++) {
+            size_t n = fuzz_u8(in) % sizeof addrs[k];
+            for (size_t i = 0; i < n; i++) {
+                addrs[k][i] = (char)(0x21 + fuzz_u8(in) % 94);
+            }
+            addrs[k][n] = '\0';
+            list[k] = addrs[k];
+        }
+        uint8_t table[4 * 16];
+        FUZZ_CHECK(raft_configuration_set_addresses(&conf, list, table,
+                                                    sizeof table) == 0);
+        *len = raft_configuration_encode(&conf, buf, RAFT_INPUT_CONF_BYTES);
+        FUZZ_CHECK(*len <= RAFT_INPUT_CONF_BYTES);
+        if (b >= 210) {
+            uint8_t at = fuzz_u8(in);
+            buf[at % *len] = fuzz_u8(in);
+        }
         *out = buf;
     } else {
         *out = fuzz_bytes(in, fuzz_u8(in) % 64, len);

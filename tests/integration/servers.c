@@ -17,6 +17,7 @@ bool servers_init(struct servers *s,
 {
     memset(s->ports, 0, sizeof s->ports);
     memset(s->pids, 0, sizeof s->pids);
+    memset(s->gone, 0, sizeof s->gone);
     s->n = n;
     size_t a = 0;
     size_t b = 0;
@@ -89,22 +90,31 @@ bool servers_converged(const struct servers *s,
     struct cmd_status st[SERVERS_MAX];
     while (procs_now_ns() < until) {
         bool all = true;
+        int first = -1; /* the first running node: the others match it */
         for (int k = 0; k < s->n && all; k++) {
+            if (s->gone[k]) {
+                continue;
+            }
+            first = first < 0 ? k : first;
             all = servers_status(s, k, &st[k]) &&
                   st[k].applied == st[k].commit &&
-                  st[k].applied == st[0].applied &&
-                  st[k].digest == st[0].digest && st[k].applied > 0;
+                  st[k].applied == st[first].applied &&
+                  st[k].digest == st[first].digest && st[k].applied > 0;
         }
+        all = all && first >= 0;
         same = all ? same + 1 : 0;
         if (same == 2) {
             if (agreed != NULL) {
-                *agreed = st[0];
+                *agreed = st[first];
             }
             return true;
         }
         procs_sleep_ms(200);
     }
     for (int k = 0; k < s->n; k++) {
+        if (s->gone[k]) {
+            continue;
+        }
         if (!servers_status(s, k, &st[k])) {
             printf("node %d does not answer\n", k + 1);
             continue;

@@ -22,6 +22,9 @@ struct servers
     int n;                       /* nodes 1..n, at indexes 0..n-1 */
     unsigned ports[SERVERS_MAX]; /* node k+1 serves 127.0.0.1:ports[k] */
     pid_t pids[SERVERS_MAX];     /* 0: not running */
+    /* Removed from the cluster on purpose: convergence leaves it out (a
+     * node merely down is not gone, and fails it). */
+    bool gone[SERVERS_MAX];
     /* The client's credentials for Status calls (borrowed; NULL:
      * plaintext, for an --insecure cluster). */
     const struct transport_grpc_tls *tls;
@@ -49,9 +52,10 @@ bool servers_status(const struct servers *s, int k, struct cmd_status *st);
  * NULL). */
 int servers_leader(const struct servers *s, unsigned wait_ms, raft_term *term);
 
-/* Whether every node answers with the same applied index (= its commit)
- * and the same state digest, twice in a row, within @wait_ms; node 1's
- * view then in @agreed (may be NULL). When not, prints each node's view. */
+/* Whether every node not gone answers with the same applied index (= its
+ * commit) and the same state digest, twice in a row, within @wait_ms; the
+ * first such node's view then in @agreed (may be NULL). When not, prints
+ * each one's view. */
 bool servers_converged(const struct servers *s,
                        unsigned wait_ms,
                        struct cmd_status *agreed);

@@ -322,7 +322,11 @@ void tn_process(struct testnet *tn, raft_id id)
                 memcpy(node->disk.snap_data, sn->data, TN_SNAP_LEN);
                 node->disk.has_snap = true;
                 node->disk.snap_index = sn->index;
-                node->disk.snap_conf = sn->conf;
+                int crv = raft_configuration_copy(
+                    &node->disk.snap_conf, &sn->conf, node->disk.snap_addresses,
+                    sizeof node->disk.snap_addresses);
+                assert(crv == 0);
+                (void)crv;
                 node->disk.snap_term = sn->term;
                 disk_compact(&node->disk, sn->index, sn->term);
             }
@@ -446,7 +450,12 @@ void tn_snapshot(struct testnet *tn, raft_id id, unsigned keep)
     snap_fill(node->disk.snap_data, node->digest, index);
     node->disk.has_snap = true;
     node->disk.snap_index = index;
-    int rv = raft_config_at(node->r, index, &node->disk.snap_conf);
+    struct raft_configuration at;
+    int rv = raft_config_at(node->r, index, &at);
+    assert(rv == 0);
+    rv = raft_configuration_copy(&node->disk.snap_conf, &at,
+                                 node->disk.snap_addresses,
+                                 sizeof node->disk.snap_addresses);
     assert(rv == 0);
     (void)rv;
     node->disk.snap_term = term;
@@ -487,7 +496,12 @@ struct testnet *tn_new_conf(unsigned n,
         return NULL;
     }
     tn->n = n;
-    tn->boot_conf = *conf;
+    if (raft_configuration_copy(&tn->boot_conf, conf, tn->boot_addresses,
+                                sizeof tn->boot_addresses) != 0) {
+        monitor_free(tn->mon);
+        free(tn);
+        return NULL;
+    }
     tn->opts = *opts;
     tn->seed = seed;
     common_prng_seed(&tn->prng, seed);

@@ -44,7 +44,8 @@ struct tn_disk
     raft_term snap_term;
     uint8_t snap_data[TN_SNAP_LEN];
     struct raft_configuration snap_conf; /* the configuration at snap_index */
-    struct raft_entry *entries;          /* data owned */
+    uint8_t snap_addresses[RAFT_ADDRESSES_MAX]; /* snap_conf's table */
+    struct raft_entry *entries;                 /* data owned */
     size_t len;
     size_t cap;
 };
@@ -69,6 +70,7 @@ struct testnet
     struct raft_options opts; /* template; id and seed set per node */
     /* What every node boots with when its disk has no snapshot. */
     struct raft_configuration boot_conf;
+    uint8_t boot_addresses[RAFT_ADDRESSES_MAX]; /* boot_conf's table */
     struct common_prng prng;
     uint64_t seed;
     uint64_t round; /* ticks of the global clock */

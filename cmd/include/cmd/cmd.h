@@ -23,7 +23,8 @@
  * while running; COMMON_EXIT_USAGE: bad flags, bad input, an unusable data
  * directory; COMMON_EXIT_UNKNOWN: timed out, unreachable, port in use. */
 
-/* The methods of raftkv.KV, in the order of cmd_method_paths. */
+/* The methods of raftkv.KV, then those of raftkv.Cluster, in the order of
+ * cmd_method_paths. */
 enum cmd_method {
     CMD_PUT = 0,
     CMD_GET = 1,
@@ -32,10 +33,18 @@ enum cmd_method {
     CMD_APPEND = 4,
     CMD_REGISTER = 5, /* opens a client session (docs/api.md) */
     CMD_STATUS = 6,
+    CMD_MEMBER_LIST = 7, /* raftkv.Cluster (cmd/clusterapi.c) */
+    CMD_MEMBER_ADD = 8,
+    CMD_MEMBER_PROMOTE = 9,
+    CMD_MEMBER_REMOVE = 10,
+    CMD_TRANSFER_LEADER = 11,
 };
-#define CMD_METHODS 7
+#define CMD_METHODS 12
+/* The first method of raftkv.Cluster. */
+#define CMD_CLUSTER_FIRST CMD_MEMBER_LIST
 
-/* "/raftkv.KV/Put", ... (static strings). */
+/* "/raftkv.KV/Put", ..., "/raftkv.Cluster/MemberList", ... (static
+ * strings). */
 extern const char *const cmd_method_paths[CMD_METHODS];
 
 /* The largest request the server takes (key, values and framing): a
@@ -303,5 +312,93 @@ int cmd_response_decode(enum cmd_method method,
 
 /* COMMON_EPARSE for bytes that are not a StatusResponse. */
 int cmd_status_decode(const void *buf, size_t len, struct cmd_status *out);
+
+/* ------------------------------------------------------------------------ */
+/* The membership service raftkv.Cluster (cmd/clusterapi.c, docs/api.md)     */
+/* ------------------------------------------------------------------------ */
+
+/* A request of one of the Cluster methods. */
+struct cmd_cluster_request
+{
+    enum cmd_method method;
+    raft_id id;                    /* all but MemberList: not 0 */
+    char address[CMD_ADDRESS_MAX]; /* MemberAdd: HOST:PORT */
+    bool learner;                  /* MemberAdd */
+};
+
+/* Decodes a request of Cluster method @method from @len bytes at @buf.
+ * COMMON_EPARSE with the reason in @why for bytes that are not that
+ * request, an id of 0, or (MemberAdd) an address that is not HOST:PORT
+ * or longer than RAFT_ADDRESS_MAX. */
+int cmd_cluster_request_decode(enum cmd_method method,
+                               const void *buf,
+                               size_t len,
+                               struct cmd_cluster_request *out,
+                               char *why,
+                               size_t why_len);
+/* Encodes @r into a new buffer (free() it). COMMON_EINVAL for a method
+ * that is not a Cluster one, COMMON_ENOMEM. */
+int cmd_cluster_request_encode(const struct cmd_cluster_request *r,
+                               uint8_t **out,
+                               size_t *len);
+
+struct cmd_member_info
+{
+    raft_id id;
+    char address[CMD_ADDRESS_MAX]; /* "" when unknown */
+    bool learner;
+    bool leader;
+};
+
+/* What every Cluster method answers: a header as KV's (code, leader,
+ * term, message) and a configuration. */
+struct cmd_members
+{
+    enum kv_status code; /* KV_OK or KV_NOT_LEADER */
+    raft_id leader_id;
+    char leader_address[CMD_ADDRESS_MAX];
+    raft_term term;
+    char message[256];
+    size_t n;
+    struct cmd_member_info members[RAFT_MAX_SERVERS];
+    raft_index config_index;
+    bool config_committed;
+    uint64_t cluster_id; /* the cluster's id (DIR/IDENTITY); 0 unknown */
+};
+
+/* Fills @out (code KV_OK) from @r's configuration in force: each member's
+ * address is the configuration's, or else @fallback's (the --cluster map,
+ * for configurations made before they carried addresses; may be NULL). */
+void cmd_members_of(const struct raft *r,
+                    const struct cmd_cluster *fallback,
+                    struct cmd_members *out);
+/* The address of member @id: the configuration's, else @fallback's; NULL
+ * when neither knows it. Valid until the next change to @r. */
+const char *cmd_member_address(const struct raft *r,
+                               const struct cmd_cluster *fallback,
+                               raft_id id,
+                               char *buf,
+                               size_t len);
+
+/* The configuration a Cluster change @req asks of @cur, with the members'
+ * addresses (from @cur, else @fallback, and @req's for an added member)
+ * built into @table (RAFT_ADDRESSES_MAX bytes). Returns 0, or a gRPC
+ * status (TRANSPORT_GRPC_*) with the reason in @why: ALREADY_EXISTS (an
+ * added id is a member), NOT_FOUND (promoting or removing a non-member),
+ * FAILED_PRECONDITION (promoting a voter, removing the last voter). */
+int cmd_members_change(const struct raft_configuration *cur,
+                       const struct cmd_cluster_request *req,
+                       const struct cmd_cluster *fallback,
+                       struct raft_configuration *next,
+                       uint8_t *table,
+                       char *why,
+                       size_t why_len);
+
+/* Encodes @m as a MembersResponse (free() the buffer). COMMON_ENOMEM. */
+int cmd_members_encode(const struct cmd_members *m, uint8_t **out, size_t *len);
+/* Decodes a MembersResponse. COMMON_EPARSE for bytes that are not one, a
+ * code outside the known ones, more than RAFT_MAX_SERVERS members, a
+ * member id of 0 or an address longer than RAFT_ADDRESS_MAX. */
+int cmd_members_decode(const void *buf, size_t len, struct cmd_members *out);
 
 #endif /* CMD_CMD_H */

@@ -84,6 +84,12 @@ typedef uint64_t raft_index; /* log index; the first entry has index 1 */
 
 /* Upper bound on servers in one configuration. */
 #define RAFT_MAX_SERVERS 32
+/* Upper bound on one server's client address, in bytes. */
+#define RAFT_ADDRESS_MAX 255
+/* Upper bound on a configuration's address table (raft_configuration). */
+#define RAFT_ADDRESSES_MAX (RAFT_MAX_SERVERS * (1 + RAFT_ADDRESS_MAX))
+/* Upper bound on an encoded configuration. */
+#define RAFT_CONF_ENCODED_MAX (8 + 9 * RAFT_MAX_SERVERS + RAFT_ADDRESSES_MAX)
 
 /* ------------------------------------------------------------------------ */
 /* Data                                                                      */
@@ -123,11 +129,24 @@ struct raft_server
 };
 
 /* A cluster configuration held as data, so that snapshots can carry it and
- * configuration entries can change it. */
+ * configuration entries can change it.
+ *
+ * Each server may carry a client address (what redirects and member lists
+ * name), held out of line so that the struct stays small and cheap to copy:
+ * @addresses is a table of one entry per server, in the servers' order,
+ * each a length byte (0: no address) and that many bytes of printable
+ * ASCII, without a NUL. NULL (and @addresses_len 0) when no server has an
+ * address. The table is borrowed, never owned, by the struct: a copy of
+ * the struct shares it, and it lasts as long as whatever the struct came
+ * from says (the buffer it was decoded from, the caller's buffer given to
+ * raft_configuration_set_addresses, the core's memory until its next
+ * call). raft_configuration_copy makes a copy with a table of its own. */
 struct raft_configuration
 {
     uint32_t count;
     struct raft_server servers[RAFT_MAX_SERVERS];
+    const uint8_t *addresses;
+    uint32_t addresses_len;
 };
 
 /* Builds a configuration of @count voters with the given ids.
@@ -137,19 +156,49 @@ int raft_configuration_voters(struct raft_configuration *conf,
                               const raft_id *ids,
                               size_t count);
 /* Checks a configuration: ids non-zero and distinct, roles known, at least
- * one voter. */
+ * one voter, and an address table (when there is one) of one well-formed
+ * entry per server. */
 bool raft_configuration_valid(const struct raft_configuration *conf);
 /* Position of @id in @conf, or -1. */
 int raft_configuration_find(const struct raft_configuration *conf, raft_id id);
 /* Number of voters. */
 unsigned raft_configuration_voter_count(const struct raft_configuration *conf);
 
+/* The client address of server @k (0 <= k < count): its length, 0 when it
+ * has none; *@addr points at its bytes (not NUL-terminated) in the
+ * configuration's address table. */
+size_t raft_configuration_address(const struct raft_configuration *conf,
+                                  uint32_t k,
+                                  const char **addr);
+/* Gives the servers of @conf the addresses @addresses[0..count) (each a
+ * NUL-terminated string, or NULL or "" for none), building the table in
+ * @buf (capacity @cap, RAFT_ADDRESSES_MAX always suffices), which @conf
+ * then borrows; all NULL or empty leaves @conf without a table. @buf may
+ * not be @conf's current table. COMMON_EINVAL for an address longer than
+ * RAFT_ADDRESS_MAX or with a byte that is not printable ASCII (no spaces),
+ * COMMON_ERANGE when @cap is too small; @conf is unchanged on error. */
+int raft_configuration_set_addresses(struct raft_configuration *conf,
+                                     const char *const *addresses,
+                                     uint8_t *buf,
+                                     size_t cap);
+/* Copies @src into @dst with its address table copied into @buf (capacity
+ * @cap); COMMON_ERANGE when it does not fit (@dst unchanged). */
+int raft_configuration_copy(struct raft_configuration *dst,
+                            const struct raft_configuration *src,
+                            uint8_t *buf,
+                            size_t cap);
+
 /* Encodes into @buf (capacity @cap); returns the size needed, which is
- * larger than @cap when the buffer was too small (nothing useful written). */
+ * larger than @cap when the buffer was too small (nothing useful written).
+ * Without addresses the encoding is the original one ("RCF1"); with any,
+ * it is "RCF2": the same, then the address table. At most
+ * RAFT_CONF_ENCODED_MAX bytes. */
 size_t raft_configuration_encode(const struct raft_configuration *conf,
                                  uint8_t *buf,
                                  size_t cap);
-/* Decodes and validates; COMMON_ECORRUPT on bad bytes. */
+/* Decodes and validates (the bytes may come from anywhere: every length is
+ * checked before it is used); COMMON_ECORRUPT on bad bytes. @conf's
+ * address table points into @buf, which must outlive it. */
 int raft_configuration_decode(struct raft_configuration *conf,
                               const uint8_t *buf,
                               size_t len);
@@ -325,7 +374,8 @@ struct raft_boot
     /* The log holds entries from snapshot_index + 1; 0 for no snapshot. */
     raft_index snapshot_index;
     raft_term snapshot_term;
-    /* Configuration in force at snapshot_index (or at boot when new). */
+    /* Configuration in force at snapshot_index (or at boot when new);
+     * copied, with its addresses. */
     struct raft_configuration conf;
     /* Persisted entries after the snapshot, contiguous (copied). */
     const struct raft_entry *entries;
@@ -488,13 +538,17 @@ raft_term raft_term_at(const struct raft *r, raft_index index);
 /* The entry at @index, or NULL; valid until the next call that changes the
  * instance. */
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
-/* The configuration in force: the latest in the log, committed or not. */
+/* The configuration in force: the latest in the log, committed or not.
+ * It and its address table are valid until the next call that changes the
+ * instance. */
 const struct raft_configuration *raft_config(const struct raft *r);
 /* Index of the entry it came from; 0 when from the boot state or a
  * snapshot. Committed when at or below the commit index. */
 raft_index raft_config_index(const struct raft *r);
 /* The configuration in force at @index (what a snapshot taken there must
- * carry). COMMON_ERANGE unless snapshot index <= @index <= last index. */
+ * carry); its address table lives in the core until the next call that
+ * changes the instance. COMMON_ERANGE unless snapshot index <= @index <= last
+ * index. */
 int raft_config_at(const struct raft *r,
                    raft_index index,
                    struct raft_configuration *out);

@@ -61,6 +61,7 @@ struct storage_state
     struct raft_hard_state hard_state;
     /* The latest snapshot, if any (has_snapshot false: index 0, no data). */
     bool has_snapshot;
+    /* Its configuration's address table lives as long as snapshot_data. */
     struct storage_snapshot_meta snapshot;
     const void *snapshot_data; /* owned by the storage; valid until its next
                                   call */

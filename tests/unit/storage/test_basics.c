@@ -442,6 +442,42 @@ static void basics_snapshot_without_entries(void **state)
     assert_int_equal(st.entries[3].index, 5);
 }
 
+/* A snapshot's configuration keeps its members' client addresses through
+ * a reopen; the caller's table may be gone once the save returned. */
+static void basics_snapshot_keeps_addresses(void **state)
+{
+    struct fixture *fx = *state;
+    struct raft_hard_state hs = {1, 1, 5};
+    write_entries(fx, 1, 5, 1, 8, 0, &hs);
+    struct storage_snapshot_meta meta;
+    memset(&meta, 0, sizeof meta);
+    meta.index = 5;
+    meta.term = 1;
+    meta.conf = th_conf(3);
+    uint8_t *table = malloc(RAFT_ADDRESSES_MAX);
+    assert_non_null(table);
+    const char *addrs[] = {"127.0.0.1:7001", NULL, "node-3:7003"};
+    assert_int_equal(raft_configuration_set_addresses(&meta.conf, addrs, table,
+                                                      RAFT_ADDRESSES_MAX),
+                     0);
+    assert_int_equal(storage_save_snapshot(fx->s, &meta, "data", 4), 0);
+    memset(table, 'x', RAFT_ADDRESSES_MAX);
+    free(table);
+    for (int round = 0; round < 2; round++) {
+        struct storage_state st;
+        assert_int_equal(storage_load(fx->s, &st), 0);
+        assert_true(st.has_snapshot);
+        assert_int_equal(st.snapshot.conf.count, 3);
+        const char *a = NULL;
+        size_t n = raft_configuration_address(&st.snapshot.conf, 2, &a);
+        assert_int_equal(n, 11);
+        assert_memory_equal(a, "node-3:7003", n);
+        assert_int_equal(raft_configuration_address(&st.snapshot.conf, 1, &a),
+                         0);
+        reopen(fx);
+    }
+}
+
 #define FOR_EACH_KIND(test)                                             \
     cmocka_unit_test_setup_teardown(test, setup_mem, teardown),         \
         cmocka_unit_test_setup_teardown(test, setup_wal_mem, teardown), \
@@ -460,6 +496,7 @@ int main(void)
         FOR_EACH_KIND(basics_rejects_bad_batches),
         FOR_EACH_KIND(basics_rejects_values_beyond_bounds),
         FOR_EACH_KIND(basics_snapshot_without_entries),
+        FOR_EACH_KIND(basics_snapshot_keeps_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
