@@ -2,7 +2,8 @@
 # Grades a Raft core on one lab part (labs/README.md).
 #
 #   scripts/grade.sh PART [--sources DIR] [--seeds N] [--build DIR]
-#                         [--harness BIN] [--out DIR] [--no-threads]
+#                         [--harness BIN [--units DIR]] [--out DIR]
+#                         [--no-threads]
 #
 # PART is a folder of labs/ (3A, 3B, 3C, 3D). The graded suite: the part's
 # unit tests (raft.h-level cmocka tests), then every labs/PART/*.yaml in
@@ -20,7 +21,9 @@
 # --build DIR    the build folder (default build-grade, or build when no
 #                --sources is given); reused when it exists.
 # --harness BIN  grade with this harness binary, built elsewhere; no build
-#                and no unit tests (tests/labs grades its planted cores so).
+#                and no unit tests unless --units names the folder that
+#                holds them, built over the same core (tests/labs grades
+#                its planted cores so).
 # --out DIR      where failing seeds keep their files (default
 #                BUILD/grade-PART).
 # --no-threads   leave out the threaded run, the one test whose outcome
@@ -34,7 +37,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 usage() {
-    sed -n '2,4p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -45,6 +48,7 @@ sources=""
 seeds=5
 build=""
 harness=""
+units_dir=""
 out=""
 threads=1
 while [ $# -gt 0 ]; do
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
         --seeds) seeds=${2:?--seeds needs a number}; shift 2 ;;
         --build) build=${2:?--build needs a folder}; shift 2 ;;
         --harness) harness=${2:?--harness needs a program}; shift 2 ;;
+        --units) units_dir=${2:?--units needs a folder}; shift 2 ;;
         --out) out=${2:?--out needs a folder}; shift 2 ;;
         --no-threads) threads=0; shift ;;
         -h|--help) usage ;;
@@ -80,7 +85,9 @@ esac
 
 if [ -n "$harness" ]; then
     [ -x "$harness" ] || { echo "grade.sh: $harness is not a program" >&2; exit 2; }
-    units=""
+    if [ -z "$units_dir" ]; then
+        units=""
+    fi
 else
     if [ -z "$build" ]; then
         if [ -n "$sources" ]; then build=$root/build-grade; else build=$root/build; fi
@@ -111,6 +118,7 @@ else
         exit 2
     fi
     harness=$build/bin/harness
+    units_dir=$build/tests
 fi
 if [ -z "$out" ]; then
     out=${build:-$(dirname "$harness")/..}/grade-$part
@@ -135,15 +143,22 @@ row() { rows+=("$(printf '%-34s %-5s %8s %6s %9s %7s' "$@")"); }
 
 for u in $units; do
     total=$((total + 1))
-    bin=$build/tests/$u
+    bin=$units_dir/$u
     t0=$(date +%s%N)
-    if "$bin" >"$out/$u.log" 2>&1; then
+    # The subshell keeps the shell's own "Aborted" line out of the table.
+    if ("$bin" >"$out/$u.log" 2>&1; exit $?) 2>/dev/null; then
         res=PASS; passed=$((passed + 1))
     else
         res=FAIL
-        failed=$(grep -E '^\[  FAILED  \] [a-z_]+' "$out/$u.log" | head -3 |
-                 sed 's/^\[  FAILED  \] /    /')
-        why=$(grep -E 'error|Assert|Failure|FAIL' "$out/$u.log" | grep -v '^\[' | head -2)
+        failed=$(grep -E '^\[  FAILED  \] [a-z_0-9]+' "$out/$u.log" | head -3 |
+                 sed 's/^\[  FAILED  \] /    failed: /' || true)
+        if [ -z "$failed" ]; then
+            # It died (an assert, a signal) in the test it was running.
+            failed=$(grep -E '^\[ RUN      \] ' "$out/$u.log" | tail -1 |
+                     sed 's/^\[ RUN      \] /    died in: /' || true)
+        fi
+        why=$(grep -E 'error|Assert|Failure|FAIL|Abort' "$out/$u.log" |
+              grep -v '^\[' | head -2 | sed 's/^/    /' || true)
         failures+=("$u: unit tests failed
 ${failed}
 ${why:+$why
