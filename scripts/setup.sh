@@ -14,6 +14,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler
     libyaml-dev libjansson-dev libxxhash-dev
     libcmocka-dev
+    patch
     clang-format
     clang libclang-rt-14-dev
     libgrpc-dev libssl-dev openssl

@@ -89,6 +89,7 @@ struct judge
         uint64_t fail[KV_OP_MAX + 1], info[KV_OP_MAX + 1];
         double p50_ms, p99_ms, max_ms, run_s;
         uint64_t terms_with_leader, highest_term, committed, applied;
+        uint64_t messages;
         const char *verdict;
         double check_s;
     } sum;
@@ -988,6 +989,7 @@ void judge_check(struct judge *j, const struct judge_evidence *e)
     j->sum.terms_with_leader = ms.terms_with_leader;
     j->sum.highest_term = ms.highest_term;
     j->sum.committed = ms.committed;
+    j->sum.messages = e->messages;
     j->sum.applied = ms.applied;
     j->sum.verdict = verdict;
     j->sum.check_s = check_s;
@@ -1085,7 +1087,7 @@ static void print_json(const struct judge *j, int rc)
                 "\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
                 "\"terms_with_leader\":%llu,\"highest_term\":%llu,"
                 "\"longest_leaderless_ms\":%.0f,\"committed\":%llu,"
-                "\"applied\":%llu,\"checker\":{\"verdict\":",
+                "\"applied\":%llu,\"messages\":%llu,\"checker\":{\"verdict\":",
                 (unsigned long long)all[0], (unsigned long long)all[1],
                 (unsigned long long)all[2], (unsigned long long)all[3],
                 j->sum.run_s > 0 ? (double)all[0] / j->sum.run_s : 0.0,
@@ -1094,7 +1096,8 @@ static void print_json(const struct judge *j, int rc)
                 (unsigned long long)j->sum.highest_term,
                 (double)j->max_leaderless / 1e6,
                 (unsigned long long)j->sum.committed,
-                (unsigned long long)j->sum.applied);
+                (unsigned long long)j->sum.applied,
+                (unsigned long long)j->sum.messages);
     e = e ? e
           : common_vec_append_json(
                 &v, j->sum.verdict != NULL ? j->sum.verdict : "not run");

@@ -55,6 +55,9 @@ struct judge_evidence
     const struct nemesis_interval *intervals;
     size_t n_intervals;
     uint64_t snapshots_installed;
+    /* Raft messages the nodes handed to the in-memory network (none over
+     * gRPC, whose messages never enter it). */
+    uint64_t messages;
     /* logs[id] for node id: its snapshots and log, read as the cluster
      * stopped. */
     const struct cluster_log_stats *logs;

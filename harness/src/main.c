@@ -3,7 +3,8 @@
  *
  *   harness SCENARIO.yaml [--seed N] [--out DIR] [--duration SECONDS]
  *                         [--check-timeout SECONDS] [--quiet] [--no-status]
- *                         [--mode threads|sim] [--seeds A..B] [--swarm]
+ *                         [--mode threads|sim] [--seeds A..B]
+ *                         [--shard K/N] [--swarm]
  *                         [--transport mem|grpc] [--jobs N] [--junit FILE]
  *                         [--json]
  *
@@ -19,6 +20,11 @@
  * its files, when --out is given). So the output is byte for byte the one
  * a single process prints running the seeds one by one, whatever the
  * number of workers; only the wall time changes.
+ *
+ * --shard K/N narrows a sweep to the K-th of N contiguous blocks of
+ * A..B (shard_range), so that many machines can share one range: the
+ * blocks are disjoint, cover the range, and differ in size by at most one
+ * seed.
  *
  * Exit codes: 0 every check held, 1 a check failed (the last line says
  * which), 2 bad usage or a bad scenario, 3 the checker ran out of its time
@@ -70,6 +76,8 @@ static void usage(FILE *f)
             "                       a seeded scheduler (same seed, same run)\n"
             "  --seeds A..B         sim: run seeds A to B, stop at the first\n"
             "                       that fails and print how to rerun it\n"
+            "  --shard K/N          sim: run only the K-th of N contiguous\n"
+            "                       blocks of the --seeds range (1 <= K <= N)\n"
             "  --jobs N             a sweep's worker processes (default: one\n"
             "                       per online core); the output is the same\n"
             "  --swarm              each seed also draws its own faults and\n"
@@ -281,6 +289,43 @@ static void reproduce_line(char *buf,
              transport < 0    ? ""
              : transport == 1 ? " --transport grpc"
                               : " --transport mem");
+}
+
+/* "K/N" with 1 <= K <= N. */
+static int parse_shard(const char *s, uint64_t *k, uint64_t *n)
+{
+    const char *slash = strchr(s, '/');
+    if (slash == NULL || slash == s || slash - s >= 24) {
+        return -1;
+    }
+    char left[24];
+    memcpy(left, s, (size_t)(slash - s));
+    left[slash - s] = '\0';
+    if (parse_u64(left, k) != 0 || parse_u64(slash + 1, n) != 0 || *k < 1 ||
+        *k > *n) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Narrows *@first..*@last to shard @k of @n: with c seeds in the range,
+ * c = q*n + r, shards 1..r get q + 1 seeds and the others q, in seed
+ * order, so the shards are disjoint and cover the range. Returns false
+ * when the shard is empty (fewer seeds than shards). The range holds at
+ * most 2^64 - 1 seeds (main refuses 0..2^64-1 with --shard). */
+static bool shard_range(uint64_t *first, uint64_t *last, uint64_t k, uint64_t n)
+{
+    uint64_t count = *last - *first + 1;
+    uint64_t q = count / n;
+    uint64_t r = count % n;
+    uint64_t before = (k - 1) * q + (k - 1 < r ? k - 1 : r);
+    uint64_t size = q + (k - 1 < r ? 1 : 0);
+    if (size == 0) {
+        return false;
+    }
+    *first += before;
+    *last = *first + size - 1;
+    return true;
 }
 
 /* A sweep over seeds first..last of one scenario file. */
@@ -670,6 +715,9 @@ int main(int argc, char **argv)
     bool seeds_set = false;
     uint64_t seed_first = 0;
     uint64_t seed_last = 0;
+    bool shard_set = false;
+    uint64_t shard_k = 1;
+    uint64_t shard_n = 1;
     bool swarm = false;
     unsigned jobs = online_cores();
     int transport = -1; /* -1: as the scenario says, 0 mem, 1 grpc */
@@ -683,6 +731,7 @@ int main(int argc, char **argv)
         OPT_OUT,
         OPT_MODE,
         OPT_SEEDS,
+        OPT_SHARD,
         OPT_JOBS,
         OPT_TRANSPORT,
         OPT_SWARM,
@@ -699,6 +748,7 @@ int main(int argc, char **argv)
         {"out", required_argument, NULL, OPT_OUT},
         {"mode", required_argument, NULL, OPT_MODE},
         {"seeds", required_argument, NULL, OPT_SEEDS},
+        {"shard", required_argument, NULL, OPT_SHARD},
         {"jobs", required_argument, NULL, OPT_JOBS},
         {"transport", required_argument, NULL, OPT_TRANSPORT},
         {"swarm", no_argument, NULL, OPT_SWARM},
@@ -767,6 +817,14 @@ int main(int argc, char **argv)
                     return COMMON_EXIT_USAGE;
                 }
                 seeds_set = true;
+                break;
+            case OPT_SHARD:
+                if (parse_shard(v, &shard_k, &shard_n) != 0) {
+                    fprintf(stderr,
+                            "harness: --shard takes K/N with 1 <= K <= N\n");
+                    return COMMON_EXIT_USAGE;
+                }
+                shard_set = true;
                 break;
             case OPT_JOBS: {
                 uint64_t n = 0;
@@ -838,6 +896,21 @@ int main(int argc, char **argv)
     if (seeds_set && seed_set) {
         fprintf(stderr, "harness: --seed and --seeds exclude each other\n");
         return COMMON_EXIT_USAGE;
+    }
+    if (shard_set && !seeds_set) {
+        fprintf(stderr, "harness: --shard needs --seeds\n");
+        return COMMON_EXIT_USAGE;
+    }
+    if (shard_set && seed_last - seed_first == UINT64_MAX) {
+        fprintf(stderr,
+                "harness: --shard takes a range of at most 2^64 - 1 seeds\n");
+        return COMMON_EXIT_USAGE;
+    }
+    if (shard_set && !shard_range(&seed_first, &seed_last, shard_k, shard_n)) {
+        printf("shard %llu/%llu holds no seeds of a range shorter than %llu\n",
+               (unsigned long long)shard_k, (unsigned long long)shard_n,
+               (unsigned long long)shard_n);
+        return COMMON_EXIT_OK;
     }
     struct scenario s;
     char err[SCENARIO_ERROR_MAX];

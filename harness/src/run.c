@@ -64,6 +64,7 @@ struct run
     bool data_dir_temp;           /* ... a temporary directory to remove */
     uint64_t next_status;         /* when the status line is next drawn */
     uint64_t snapshots_installed; /* over the run, read as it stops */
+    uint64_t messages;            /* Raft messages sent, read as it stops */
     /* Disk faults, read as the cluster stops (disks_set: some node has). */
     bool disks_set;
     struct cluster_disk_report disks[SCENARIO_MAX_NODES];
@@ -619,6 +620,9 @@ static uint64_t wind_down(struct run *r, uint64_t now)
     }
     judge_run_over(r->judge);
     r->snapshots_installed = cluster_snapshots_installed(r->cl);
+    struct transport_mem_stats net;
+    transport_mem_stats(cluster_net(r->cl), &net);
+    r->messages = net.sent;
     collect_disks(r);
     for (raft_id id = 1; id <= r->s->nodes; id++) {
         cluster_log_stats(r->cl, id, &r->logs[id]);
@@ -664,6 +668,7 @@ static int conclude(struct run *r, uint64_t end)
         .monitor = r->mon,
         .history_incomplete = workload_oom(r->wl),
         .snapshots_installed = r->snapshots_installed,
+        .messages = r->messages,
         .logs = r->logs,
         .crash_after_used = uses_crash_after(r->s),
         .crash_after_votes = r->crash_after_fired[CLUSTER_CRASH_AFTER_VOTE],

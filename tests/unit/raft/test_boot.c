@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "filter.h"
 #include "single.h"
 #include "testnet.h"
 
@@ -315,5 +316,6 @@ int main(void)
         cmocka_unit_test(boot_compaction_drops_prefix),
         cmocka_unit_test(boot_refuses_values_beyond_bounds),
     };
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "filter.h"
 #include "single.h"
 #include "testnet.h"
 
@@ -372,5 +373,6 @@ int main(void)
         cmocka_unit_test(election_node_at_term_max_does_not_wrap),
         cmocka_unit_test(election_last_term_can_be_won_once),
     };
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

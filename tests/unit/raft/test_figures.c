@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "filter.h"
 #include "single.h"
 #include "testnet.h"
 
@@ -683,5 +684,6 @@ int main(void)
         cmocka_unit_test(figure8_old_term_entry_not_committed_by_counting),
         cmocka_unit_test(figure8_current_term_entry_commits_old_ones),
     };
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

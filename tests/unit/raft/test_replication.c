@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "filter.h"
 #include "single.h"
 #include "testnet.h"
 
@@ -432,5 +433,6 @@ int main(void)
         cmocka_unit_test(replication_follower_reports_a_short_log),
         cmocka_unit_test(replication_follower_that_lost_entries_catches_up),
     };
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

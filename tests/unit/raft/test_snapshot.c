@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "filter.h"
 #include "single.h"
 
 static struct captured cap;
@@ -351,5 +352,6 @@ int main(void)
         cmocka_unit_test(snapshot_malformed_chunks_dropped),
         cmocka_unit_test(snapshot_set_validates),
     };
+    test_filter_from_env();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
