@@ -43,7 +43,8 @@ struct kv_client
     uint64_t session; /* 0: none yet (registered before the first write) */
     uint64_t seq;
     uint32_t attempt;
-    bool registering; /* the attempts out are a session's registration */
+    uint32_t first_attempt; /* the current operation's first attempt */
+    bool registering;       /* the attempts out are a session's registration */
 
     bool busy;
     enum kv_op op;
@@ -184,6 +185,7 @@ int kv_client_start(struct kv_client *c,
     c->maybe_applied = false;
     c->registering = c->op != KV_OP_GET && c->session == 0;
     c->op_deadline = now_ns + c->cfg.op_timeout_ns;
+    c->first_attempt = c->attempt + 1;
     record(c, KV_EVENT_INVOKE, NULL, NULL, now_ns);
     send_attempt(c, c->leader_guess, now_ns);
     return 0;
@@ -225,6 +227,15 @@ void kv_client_on_response(struct kv_client *c,
     if (!c->busy || r->client_id != (c->registering ? 0 : c->session) ||
         r->seq != (c->registering ? 0 : c->seq)) {
         return; /* an answer for an earlier operation */
+    }
+    /* Session and sequence number alone do not tell operations apart: a
+     * get carries no session, and a new process starts its sequence
+     * numbers again, so a late answer to an earlier process's get can
+     * match both. Only an attempt of this operation answers it. */
+    uint32_t att = (uint32_t)r->token;
+    if ((r->token >> 32) != c->cfg.index || att < c->first_attempt ||
+        att > c->attempt) {
+        return;
     }
     if (c->registering && r->status == KV_OK) {
         /* The new session is r->index; the operation goes out. Any

@@ -192,6 +192,46 @@ static void client_silence_is_info_and_new_process(void **state)
     kv_client_free(c);
 }
 
+/* A get carries no session, and a new process numbers its operations
+ * from 1 again: a late answer to an earlier process's get matches the
+ * session (none) and the sequence number of a later get. It must not
+ * answer it (it did: a get of one key returned another key's value). */
+static void client_late_answer_of_earlier_get_is_ignored(void **state)
+{
+    (void)state;
+    struct env e;
+    struct kv_client *c = client(&e);
+    start(c, &e, KV_OP_GET, 0); /* process 2: session 0, seq 1 */
+    struct kv_request old = e.sent[e.n_sent - 1];
+    assert_int_equal(old.client_id, 0);
+    assert_int_equal(old.seq, 1);
+    kv_client_tick(c, 1000 * MS); /* no answer: info, a new process */
+    assert_false(kv_client_busy(c));
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_INFO);
+    assert_int_equal(kv_client_process(c), 2 + 4);
+    start(c, &e, KV_OP_GET, 2002 * MS); /* process 6: session 0, seq 1 */
+    assert_int_equal(e.sent[e.n_sent - 1].client_id, 0);
+    assert_int_equal(e.sent[e.n_sent - 1].seq, 1);
+    size_t events = e.n_events;
+    struct kv_response late = {.token = old.token,
+                               .client_id = 0,
+                               .seq = 1,
+                               .status = KV_OK,
+                               .found = true,
+                               .value = {"other", 5},
+                               .node = 1};
+    kv_client_on_response(c, &late, 2003 * MS);
+    assert_true(kv_client_busy(c));
+    assert_int_equal(e.n_events, events);
+    /* Its own answer does. */
+    struct kv_response r = answer(&e, KV_OK, e.sent_to[e.n_sent - 1], 0);
+    kv_client_on_response(c, &r, 2004 * MS);
+    assert_false(kv_client_busy(c));
+    assert_int_equal(e.types[e.n_events - 1], KV_EVENT_OK);
+    assert_int_equal(e.processes[e.n_events - 1], 6);
+    kv_client_free(c);
+}
+
 /* A cas whose precondition fails is a fail with error "mismatch". */
 static void client_cas_mismatch_is_fail(void **state)
 {
@@ -316,6 +356,7 @@ int main(void)
         cmocka_unit_test(client_follows_leader_hint),
         cmocka_unit_test(client_refused_everywhere_fails),
         cmocka_unit_test(client_silence_is_info_and_new_process),
+        cmocka_unit_test(client_late_answer_of_earlier_get_is_ignored),
         cmocka_unit_test(client_cas_mismatch_is_fail),
         cmocka_unit_test(client_retry_then_refusals_is_info),
         cmocka_unit_test(client_registers_before_first_write),
