@@ -62,8 +62,7 @@ static int mem_write(struct storage *s, const struct storage_batch *given)
 {
     struct mem_disk *d = s->impl;
     const struct raft_hard_state *hs = given->hard_state;
-    if (hs != NULL && given->truncate_from == 0 && given->n_entries == 0 &&
-        hs->term == d->hs.term && hs->vote == d->hs.vote) {
+    if (storage_batch_commit_only(given, &d->hs)) {
         d->hs_held = *hs;
         d->has_held = true;
         d->writes++;

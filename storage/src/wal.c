@@ -627,9 +627,7 @@ static int write_batch(struct wal *w, const struct storage_batch *given)
     if (rv != 0) {
         return rv;
     }
-    if (given->hard_state != NULL && given->truncate_from == 0 &&
-        given->n_entries == 0 && given->hard_state->term == w->hs.term &&
-        given->hard_state->vote == w->hs.vote) {
+    if (storage_batch_commit_only(given, &w->hs)) {
         /* Only the commit index moved: held until the next batch (the head
          * comment). */
         w->hs_held = *given->hard_state;

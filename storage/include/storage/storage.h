@@ -47,6 +47,17 @@ struct storage_batch
     size_t n_entries;
 };
 
+/* Does @b only move the commit index of the hard state @written (the
+ * last one written)? Such a batch is held for the next write (above). */
+static inline bool storage_batch_commit_only(
+    const struct storage_batch *b,
+    const struct raft_hard_state *written)
+{
+    return b->hard_state != NULL && b->truncate_from == 0 &&
+           b->n_entries == 0 && b->hard_state->term == written->term &&
+           b->hard_state->vote == written->vote;
+}
+
 /* A snapshot's metadata: it covers the log up to and including index. */
 struct storage_snapshot_meta
 {
