@@ -9,7 +9,8 @@
  *                 [--listen HOST:PORT] [--tick-ms MS] [--election-ticks N]
  *                 [--heartbeat-ticks N] [--snapshot-entries N]
  *                 [--snapshot-trailing N] [--request-timeout SECONDS]
- *                 [--metrics-addr HOST:PORT] [--quiet]
+ *                 [--metrics-addr HOST:PORT] [--proxy]
+ *                 [--proxy-max-calls N] [--quiet]
  *
  * One thread owns the node (a kv_node over the write-ahead log in DIR and
  * the gRPC transport): it waits in the endpoint's completion queue with
@@ -25,7 +26,9 @@
  * call again. A follower answers CODE_NOT_LEADER with the leader's id and
  * address: the configuration's (members' addresses are part of it), else
  * --cluster's. A call with no answer after --request-timeout is answered
- * DEADLINE_EXCEEDED (the kv_node's later answer is dropped).
+ * DEADLINE_EXCEEDED (the kv_node's later answer is dropped). With --proxy
+ * a follower forwards such a call to the leader instead, unless another
+ * node forwarded it already (proxy.c), and relays the answer.
  *
  * Membership calls (service raftkv.Cluster, docs/api.md) are served by the
  * leader: a change is proposed at once (kv_node_propose_conf) and its call
@@ -65,6 +68,7 @@
 #include "cmd/cmd.h"
 #include "join.h"
 #include "kv/kv.h"
+#include "proxy.h"
 #include "server_metrics.h"
 #include "storage/storage.h"
 #include "transport/transport.h"
@@ -87,6 +91,7 @@ struct pending
     struct transport_grpc_call *call;
     enum cmd_method method;
     uint64_t started_ns;
+    bool proxy_full; /* --proxy had no room for it: say so if NOT_LEADER */
 };
 
 /* raftkv.Cluster calls waiting for their change to commit (or a transfer
@@ -132,6 +137,9 @@ struct options
     uint64_t max_unread_mb;
     uint64_t max_unread_mb_per_ip;
     uint64_t grpc_memory_mb;
+    /* --proxy: forward what a follower would redirect (cmd/proxy.c). */
+    bool proxy;
+    uint64_t proxy_max_calls;
 };
 
 struct server
@@ -144,6 +152,7 @@ struct server
     bool secure;
     struct transport_grpc *grpc;
     struct kv_node *node;
+    struct proxy *proxy;  /* --proxy; NULL: off */
     uint64_t cluster_id;  /* from DIR/IDENTITY: stamped on peer batches */
     unsigned promote_lag; /* the core's promotion distance, for messages */
     struct pending pending[PENDING_MAX];
@@ -227,6 +236,16 @@ static void usage(FILE *f)
             "                        and /readyz over plain HTTP here; no\n"
             "                        authentication: bind it to 127.0.0.1\n"
             "                        (docs/metrics.md, docs/security.md)\n"
+            "  --proxy               a follower forwards client requests to "
+            "the\n"
+            "                        leader and relays its answers, instead "
+            "of\n"
+            "                        answering NOT_LEADER (Status and "
+            "raftkv.Cluster\n"
+            "                        are not forwarded; docs/api.md)\n"
+            "  --proxy-max-calls N   forwarded calls in flight; beyond, "
+            "NOT_LEADER\n"
+            "                        as without --proxy (default 256)\n"
             "  --quiet               log errors only\n"
             "%s"
             "  --max-connections N   open connections (default 1024)\n"
@@ -324,6 +343,7 @@ static int pending_add(struct server *sv,
     p->call = call;
     p->method = method;
     p->started_ns = common_now_ns();
+    p->proxy_full = false;
     *token = (p->gen << PENDING_BITS) | idx;
     return 0;
 }
@@ -387,6 +407,7 @@ static const char *member_address(const struct server *sv,
 
 static const char *reply_message(const struct server *sv,
                                  const struct kv_response *r,
+                                 bool proxy_full,
                                  char *buf,
                                  size_t len)
 {
@@ -402,6 +423,13 @@ static const char *reply_message(const struct server *sv,
                 snprintf(buf, len,
                          "not the leader; no leader known (an election is "
                          "in progress)");
+            }
+            if (proxy_full && sv->proxy != NULL) {
+                size_t used = strlen(buf);
+                snprintf(buf + used, len - used,
+                         "; not forwarded: %u calls are forwarded already, "
+                         "the --proxy-max-calls limit",
+                         proxy_inflight(sv->proxy));
             }
             return buf;
         case KV_RETRY:
@@ -435,13 +463,13 @@ static void on_reply(void *data, const struct kv_response *r)
         pending_done(sv, p);
         return;
     }
-    char msg[CMD_ADDRESS_MAX + 64];
+    char msg[CMD_ADDRESS_MAX + 160];
     char leader_at[CMD_ADDRESS_MAX];
     struct cmd_reply_info info = {
         .term = raft_current_term(kv_node_raft(sv->node)),
         .leader_address =
             member_address(sv, r->leader, leader_at, sizeof leader_at),
-        .message = reply_message(sv, r, msg, sizeof msg),
+        .message = reply_message(sv, r, p->proxy_full, msg, sizeof msg),
     };
     uint8_t *buf = NULL;
     size_t len = 0;
@@ -603,6 +631,43 @@ static enum server_code grpc_code(int status)
         default:
             return SERVER_GRPC_RESOURCE_EXHAUSTED;
     }
+}
+
+/* An answer the follower proxy gave a client, counted as the node's own. */
+static void on_proxied(void *data,
+                       enum cmd_method method,
+                       int status,
+                       enum kv_status code,
+                       uint64_t started_ns)
+{
+    struct server *sv = data;
+    server_stats_reply(&sv->stats, method,
+                       status == TRANSPORT_GRPC_OK ? (enum server_code)code
+                                                   : grpc_code(status),
+                       started_ns);
+}
+
+/* --proxy: forwards @call to the leader when this node knows one and is
+ * not it, and the call was not forwarded to it already (a node never
+ * forwards twice: no loops while leadership moves). True when the proxy
+ * answers it; *@full when it had no room. */
+static bool proxy_try(struct server *sv,
+                      struct transport_grpc_call *call,
+                      enum cmd_method method,
+                      const void *req,
+                      size_t len,
+                      bool *full)
+{
+    const struct raft *r = kv_node_raft(sv->node);
+    raft_id leader = raft_leader(r);
+    *full = false;
+    if (sv->proxy == NULL || raft_role(r) == RAFT_LEADER || leader == 0 ||
+        leader == sv->o.id || transport_grpc_call_proxied(call)) {
+        return false;
+    }
+    int rv = proxy_forward(sv->proxy, call, method, leader, req, len);
+    *full = rv == COMMON_EBUSY;
+    return rv == 0;
 }
 
 static void cluster_refuse(struct server *sv,
@@ -936,12 +1001,18 @@ static void on_call(void *data,
         refuse(sv, call, method, SERVER_GRPC_INVALID_ARGUMENT, why);
         return;
     }
+    bool proxy_full = false;
+    if (proxy_try(sv, call, (enum cmd_method)method, req, len, &proxy_full)) {
+        cmd_request_free(&r);
+        return;
+    }
     if (pending_add(sv, call, (enum cmd_method)method, &r.req.token) != 0) {
         refuse(sv, call, method, SERVER_GRPC_RESOURCE_EXHAUSTED,
                "too many requests waiting; retry later");
         cmd_request_free(&r);
         return;
     }
+    pending_find(sv, r.req.token)->proxy_full = proxy_full;
     /* May answer at once (not leader): on_reply finds the call. */
     kv_node_request(sv->node, &r.req);
     cmd_request_free(&r);
@@ -1005,6 +1076,8 @@ static int join_flags(struct options *o, const char *cluster)
 static const struct option server_options[] = {
     {"help", no_argument, NULL, 'h'},
     {"quiet", no_argument, NULL, 0},
+    {"proxy", no_argument, NULL, 0},
+    {"proxy-max-calls", required_argument, NULL, 0},
     {"allow-clients-without-cert", no_argument, NULL, 0},
     {"insecure", no_argument, NULL, 0},
     {"tls-cert", required_argument, NULL, 0},
@@ -1057,6 +1130,7 @@ static int parse_flags(int argc, char **argv, struct options *o)
     o->max_unread_mb = 128;
     o->max_unread_mb_per_ip = 32;
     o->grpc_memory_mb = 256;
+    o->proxy_max_calls = 256;
     uint64_t u = 0;
     const char *cluster = NULL;
     bool have_id = false;
@@ -1088,6 +1162,10 @@ static int parse_flags(int argc, char **argv, struct options *o)
         }
         if (strcmp(a, "--quiet") == 0) {
             o->quiet = true;
+        } else if (strcmp(a, "--proxy") == 0) {
+            o->proxy = true;
+        } else if (strcmp(a, "--proxy-max-calls") == 0) {
+            rv = flag_u64(a, v, 1, PENDING_MAX, &o->proxy_max_calls);
         } else if (strcmp(a, "--join") == 0) {
             o->join = v;
         } else if (strcmp(a, "--join-as-learner") == 0) {
@@ -1478,6 +1556,23 @@ static int start_transport(struct server *sv)
             sv->peers.members[sv->peers.n++] = *m;
         }
     }
+    if (sv->o.proxy) {
+        struct proxy_options po = {
+            .grpc = sv->grpc,
+            .max_calls = (unsigned)sv->o.proxy_max_calls,
+            .timeout_ms = (unsigned)sv->o.request_timeout_ms,
+            .count = on_proxied,
+            .data = sv,
+        };
+        if (proxy_new(&po, &sv->proxy) != 0) {
+            logf_err(sv, "out of memory starting the proxy");
+            return COMMON_EXIT_FAILED;
+        }
+        logf_info(sv,
+                  "proxy: as a follower, forwarding client requests to the "
+                  "leader (at most %u at a time)",
+                  po.max_calls);
+    }
     return 0;
 }
 
@@ -1840,11 +1935,18 @@ static void cleanup(struct server *sv)
                        "the node is shutting down");
         cluster_expire(sv, true, TRANSPORT_GRPC_UNAVAILABLE,
                        "the node is shutting down");
+        if (sv->proxy != NULL) {
+            proxy_stop(sv->proxy, TRANSPORT_GRPC_UNAVAILABLE,
+                       "the node is shutting down: the outcome is unknown; "
+                       "retry with the same client_id and seq");
+        }
         transport_grpc_stop(sv->grpc);
     }
     kv_node_free(sv->node);
     sv->node = NULL;
     transport_grpc_free(sv->grpc);
+    proxy_free(sv->proxy); /* after: the forwards in flight came back */
+    sv->proxy = NULL;
     cmd_gate_stop();
     storage_free(sv->disk);
     storage_fs_free(sv->fs);

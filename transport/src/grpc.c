@@ -85,6 +85,9 @@ static void handle(struct transport_grpc *g, void *tag, int ok)
         case TAG_PEER_CALL:
             peer_call_done(g, (struct peer_call *)t);
             break;
+        case TAG_FORWARD:
+            forward_done(g, (struct forward *)t);
+            break;
         case TAG_SHUTDOWN:
             pthread_mutex_lock(&g->lock);
             g->outstanding--;

@@ -9,6 +9,7 @@
  *   grpc_call.c    a server call's life: its states, its answer, the
  *                  owner's reply, orphans, slow answers
  *   grpc_limits.c  what callers may hold (grpc_limits.h)
+ *   grpc_forward.c application calls forwarded to a peer (the proxy)
  *
  * Everything the endpoint waits for comes out of one completion queue,
  * which the owner's thread drains in transport_grpc_poll(); each event
@@ -52,6 +53,7 @@ enum tag_kind {
     TAG_ANSWER = 2,
     TAG_PEER_CALL = 3,
     TAG_SHUTDOWN = 4,
+    TAG_FORWARD = 5,
 };
 
 struct tag
@@ -170,18 +172,24 @@ struct transport_grpc_call
 
 struct peer;
 
+/* A unary call to a peer, and what its one batch fills in. */
+struct unary
+{
+    grpc_call *call;
+    grpc_metadata_array initial_md;
+    grpc_metadata_array trailing_md;
+    grpc_byte_buffer *req; /* owned */
+    grpc_byte_buffer *resp;
+    grpc_status_code status;
+    grpc_slice details;
+};
+
 /* One MessageBatch call to a peer. */
 struct peer_call
 {
     struct tag tag; /* first: TAG_PEER_CALL */
     struct peer *peer;
-    grpc_call *call;
-    grpc_metadata_array initial_md;
-    grpc_metadata_array trailing_md;
-    grpc_byte_buffer *req;
-    grpc_byte_buffer *resp;
-    grpc_status_code status;
-    grpc_slice details;
+    struct unary u;
     size_t n_msgs;
     uint64_t started_ns; /* when the call started (its round trip) */
     /* In-flight calls of the peer; guarded by the lock. */
@@ -196,6 +204,9 @@ struct peer
     char *address;
     grpc_channel *channel;
     void *method; /* registered Raft/Send handle on channel */
+    /* Registered handles of the application methods on channel, for
+     * forwarded calls (o.n_methods of them; NULL when none). */
+    void **app_methods;
     /* Messages waiting for a call, oldest first. */
     struct transport_msg **queue;
     size_t queue_len;
@@ -204,6 +215,19 @@ struct peer
     unsigned inflight;
     struct peer_call *calls;
     bool failing; /* the last call failed (logged once) */
+};
+
+/* An application call forwarded to a peer (transport_grpc_forward). */
+struct forward
+{
+    struct tag tag; /* first: TAG_FORWARD */
+    struct unary u;
+    grpc_metadata mark; /* TRANSPORT_GRPC_PROXIED_KEY: "1" */
+    transport_grpc_forward_fn done;
+    void *data;
+    /* Forwards in flight (g->forwards); guarded by the lock. */
+    struct forward *prev;
+    struct forward *next;
 };
 
 /* ------------------------------------------------------------------------ */
@@ -234,6 +258,7 @@ struct transport_grpc
     size_t n_peers;
     struct transport_grpc_call *waiting; /* CALL_WAITING */
     struct transport_grpc_call *orphans; /* CALL_ORPHAN_* */
+    struct forward *forwards;            /* in flight */
     struct limits limits;
     /* Application answers started, neither complete nor cancelled, newest
      * first. */
@@ -255,6 +280,21 @@ struct transport_grpc
 /* The transport's send and flush (transport.h). */
 int peer_send(struct transport *t, const struct raft_message *m);
 int peer_flush(struct transport *t);
+/* Makes @u an empty call that will send @req (ownership passes). */
+void unary_init(struct unary *u, grpc_byte_buffer *req);
+/* Starts @u on @channel's registered @method with a deadline @timeout_ms
+ * from now and @n_md metadata @md (borrowed until it completes); its
+ * completion comes out of g->cq as @tag. False when it did not start. */
+bool unary_start(struct transport_grpc *g,
+                 struct unary *u,
+                 grpc_channel *channel,
+                 void *method,
+                 unsigned timeout_ms,
+                 grpc_metadata *md,
+                 size_t n_md,
+                 void *tag);
+/* Releases what @u holds. */
+void unary_fini(struct unary *u);
 /* Peer @id, or NULL. Lock held. */
 struct peer *peer_find(struct transport_grpc *g, raft_id id);
 /* A batch call to a peer completed: logs a change of the peer's health,
@@ -264,6 +304,13 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc);
 void peers_cancel(struct transport_grpc *g);
 /* Frees the peers; their calls have all come back. */
 void peers_free(struct transport_grpc *g);
+
+/* grpc_forward.c --------------------------------------------------------- */
+
+/* A forwarded call completed: hands its answer to its owner, frees @f. */
+void forward_done(struct transport_grpc *g, struct forward *f);
+/* Cancels every forwarded call in flight. Lock held. */
+void forwards_cancel(struct transport_grpc *g);
 
 /* grpc_server.c ---------------------------------------------------------- */
 

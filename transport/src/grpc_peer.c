@@ -48,20 +48,55 @@ static void peer_drop_queue(struct transport_grpc *g, struct peer *p)
     p->queue_bytes = 0;
 }
 
+void unary_init(struct unary *u, grpc_byte_buffer *req)
+{
+    memset(u, 0, sizeof *u);
+    u->req = req;
+    u->details = grpc_empty_slice();
+    grpc_metadata_array_init(&u->initial_md);
+    grpc_metadata_array_init(&u->trailing_md);
+}
+
+bool unary_start(struct transport_grpc *g,
+                 struct unary *u,
+                 grpc_channel *channel,
+                 void *method,
+                 unsigned timeout_ms,
+                 grpc_metadata *md,
+                 size_t n_md,
+                 void *tag)
+{
+    u->call = grpc_channel_create_registered_call(
+        channel, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq, method,
+        transport_grpc_deadline(timeout_ms), NULL);
+    grpc_op ops[6];
+    transport_grpc_unary_ops(ops, u->req, &u->initial_md, &u->resp,
+                             &u->trailing_md, &u->status, &u->details);
+    ops[0].data.send_initial_metadata.count = n_md;
+    ops[0].data.send_initial_metadata.metadata = md;
+    return u->call != NULL &&
+           grpc_call_start_batch(u->call, ops, 6, tag, NULL) == GRPC_CALL_OK;
+}
+
+void unary_fini(struct unary *u)
+{
+    grpc_metadata_array_destroy(&u->initial_md);
+    grpc_metadata_array_destroy(&u->trailing_md);
+    if (u->req != NULL) {
+        grpc_byte_buffer_destroy(u->req);
+    }
+    if (u->resp != NULL) {
+        grpc_byte_buffer_destroy(u->resp);
+    }
+    grpc_slice_unref(u->details);
+    if (u->call != NULL) {
+        grpc_call_unref(u->call);
+    }
+}
+
 static void peer_call_free(struct peer_call *pc)
 {
-    grpc_metadata_array_destroy(&pc->initial_md);
-    grpc_metadata_array_destroy(&pc->trailing_md);
-    if (pc->req != NULL) {
-        grpc_byte_buffer_destroy(pc->req);
-    }
-    if (pc->resp != NULL) {
-        grpc_byte_buffer_destroy(pc->resp);
-    }
-    grpc_slice_unref(pc->details);
-    if (pc->call != NULL) {
-        grpc_call_unref(pc->call);
-    }
+    unary_fini(&pc->u);
     free(pc);
 }
 
@@ -96,21 +131,6 @@ static grpc_byte_buffer *pack_batch(struct transport_grpc *g,
     grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
     grpc_slice_unref(s);
     return bb;
-}
-
-/* Starts the MessageBatch call of @pc on @p's channel. */
-static bool peer_call_start(struct transport_grpc *g,
-                            struct peer *p,
-                            struct peer_call *pc)
-{
-    pc->call = grpc_channel_create_registered_call(
-        p->channel, NULL, GRPC_PROPAGATE_DEFAULTS, g->cq, p->method,
-        transport_grpc_deadline(g->o.peer_timeout_ms), NULL);
-    grpc_op ops[6];
-    transport_grpc_unary_ops(ops, pc->req, &pc->initial_md, &pc->resp,
-                             &pc->trailing_md, &pc->status, &pc->details);
-    return pc->call != NULL &&
-           grpc_call_start_batch(pc->call, ops, 6, pc, NULL) == GRPC_CALL_OK;
 }
 
 /* Starts batch calls to @p while it has messages queued and room in
@@ -150,12 +170,10 @@ static void peer_pump(struct transport_grpc *g, struct peer *p)
         }
         pc->tag.kind = TAG_PEER_CALL;
         pc->peer = p;
-        pc->req = req;
         pc->n_msgs = n;
-        pc->details = grpc_empty_slice();
-        grpc_metadata_array_init(&pc->initial_md);
-        grpc_metadata_array_init(&pc->trailing_md);
-        if (!peer_call_start(g, p, pc)) {
+        unary_init(&pc->u, req);
+        if (!unary_start(g, &pc->u, p->channel, p->method, g->o.peer_timeout_ms,
+                         NULL, 0, pc)) {
             peer_call_free(pc);
             g->stats.dropped += n;
             continue;
@@ -255,15 +273,15 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
     if (pc->next != NULL) {
         pc->next->prev = pc->prev;
     }
-    if (pc->status != GRPC_STATUS_OK) {
+    if (pc->u.status != GRPC_STATUS_OK) {
         g->stats.batches_failed++;
         if (!p->failing && !g->stopping) {
-            char *details = grpc_slice_to_c_string(pc->details);
+            char *details = grpc_slice_to_c_string(pc->u.details);
             snprintf(line, sizeof line,
                      "peer %llu at %s unreachable: %s%s%s (messages are "
                      "dropped until it is back)",
                      (unsigned long long)p->id, p->address,
-                     transport_grpc_status_name((int)pc->status),
+                     transport_grpc_status_name((int)pc->u.status),
                      details[0] != '\0' ? ": " : "", details);
             gpr_free(details);
         }
@@ -276,7 +294,7 @@ void peer_call_done(struct transport_grpc *g, struct peer_call *pc)
     }
     peer_pump(g, p);
     pthread_mutex_unlock(&g->lock);
-    bool ok = pc->status == GRPC_STATUS_OK;
+    bool ok = pc->u.status == GRPC_STATUS_OK;
     peer_call_free(pc);
     if (ok && g->o.peer_rtt != NULL) {
         g->o.peer_rtt(g->o.peer_rtt_data, peer_id, rtt_ns);
@@ -334,14 +352,22 @@ int transport_grpc_set_peer(struct transport_grpc *g,
     void *method = ch != NULL ? grpc_channel_register_call(
                                     ch, TRANSPORT_GRPC_RAFT_METHOD, NULL, NULL)
                               : NULL;
+    void **app =
+        g->o.n_methods > 0 ? calloc(g->o.n_methods, sizeof *app) : NULL;
+    bool app_ok = g->o.n_methods == 0 || app != NULL;
+    for (size_t k = 0; app_ok && ch != NULL && k < g->o.n_methods; k++) {
+        app[k] = grpc_channel_register_call(ch, g->o.methods[k], NULL, NULL);
+        app_ok = app[k] != NULL;
+    }
     bool fresh = p == NULL;
     if (fresh) {
         p = calloc(1, sizeof *p);
     }
-    if (copy == NULL || ch == NULL || method == NULL || p == NULL) {
+    if (copy == NULL || ch == NULL || method == NULL || !app_ok || p == NULL) {
         if (ch != NULL) {
             grpc_channel_destroy(ch);
         }
+        free(app);
         free(copy);
         if (fresh) {
             free(p);
@@ -356,10 +382,12 @@ int transport_grpc_set_peer(struct transport_grpc *g,
         /* Calls in flight keep the old channel alive until they end. */
         grpc_channel_destroy(p->channel);
         free(p->address);
+        free(p->app_methods);
     }
     p->address = copy;
     p->channel = ch;
     p->method = method;
+    p->app_methods = app;
     p->failing = false;
 out:
     pthread_mutex_unlock(&g->lock);
@@ -373,9 +401,10 @@ void peers_cancel(struct transport_grpc *g)
         struct peer *p = g->peers[k];
         peer_drop_queue(g, p);
         for (struct peer_call *pc = p->calls; pc != NULL; pc = pc->next) {
-            grpc_call_cancel(pc->call, NULL);
+            grpc_call_cancel(pc->u.call, NULL);
         }
     }
+    forwards_cancel(g);
     pthread_mutex_unlock(&g->lock);
 }
 
@@ -386,6 +415,7 @@ void peers_free(struct transport_grpc *g)
         grpc_channel_destroy(p->channel);
         free(p->queue);
         free(p->address);
+        free(p->app_methods);
         free(p);
     }
     g->n_peers = 0;

@@ -426,6 +426,46 @@ void transport_grpc_reply(struct transport_grpc_call *call,
  * large answer that would be refused. Any thread. */
 bool transport_grpc_reply_room(struct transport_grpc_call *call, size_t len);
 
+/* ------------------------------------------------------------------------ */
+/* Forwarding an application call to a peer (raftkv-server --proxy)         */
+/* ------------------------------------------------------------------------ */
+
+/* The metadata key a forwarded call carries (value "1"): a node that
+ * receives a call marked so must not forward it again. Any caller can set
+ * it; it only ever costs the caller the forwarding. */
+#define TRANSPORT_GRPC_PROXIED_KEY "raftkv-proxied"
+
+/* Did @call arrive marked TRANSPORT_GRPC_PROXIED_KEY? Its owner, while it
+ * holds the call. */
+bool transport_grpc_call_proxied(const struct transport_grpc_call *call);
+
+struct transport_grpc_result;
+
+/* The answer to a forwarded call: @res and its data are borrowed for the
+ * callback. */
+typedef void (*transport_grpc_forward_fn)(
+    void *data,
+    const struct transport_grpc_result *res);
+
+/* Sends application call options.methods[@method] with @req (@len bytes,
+ * copied), marked TRANSPORT_GRPC_PROXIED_KEY, to peer @peer over the
+ * peer's channel (its TLS credentials: the caller is this node), with a
+ * deadline of @timeout_ms. @done runs exactly once, on the polling thread
+ * (inside transport_grpc_poll, or transport_grpc_free, which cancels what
+ * is in flight: CANCELLED) with the peer's answer, or the status gRPC
+ * gave when there was none (UNAVAILABLE: unreachable; DEADLINE_EXCEEDED).
+ * Returns 0; or COMMON_EINVAL (an unknown peer or method),
+ * COMMON_ESHUTDOWN (stopping), COMMON_ENOMEM, and then @done never runs.
+ * Any thread. */
+int transport_grpc_forward(struct transport_grpc *g,
+                           raft_id peer,
+                           unsigned method,
+                           const void *req,
+                           size_t len,
+                           unsigned timeout_ms,
+                           transport_grpc_forward_fn done,
+                           void *data);
+
 struct transport_grpc_stats
 {
     uint64_t sent;           /* messages handed to send() */
@@ -442,6 +482,7 @@ struct transport_grpc_stats
     uint64_t calls_refused;     /* of them answered RESOURCE_EXHAUSTED by a
                                    limit */
     uint64_t answers_cancelled; /* not delivered within answer_timeout_ms */
+    uint64_t forwarded;         /* transport_grpc_forward calls started */
 };
 void transport_grpc_stats(struct transport_grpc *g,
                           struct transport_grpc_stats *s);
