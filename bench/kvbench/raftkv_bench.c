@@ -9,10 +9,14 @@
  *   raftkv-bench --target raftkv|etcd --endpoints HOST:PORT[,...]
  *                --op put|get|load [--inflight N] [--seconds S] [--warmup S]
  *                [--keys K] [--value-size B] [--deadline-ms MS]
+ *                [--via leader|follower]
  *                (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
  *
  * It finds the leader first (raftkv: Status; etcd: Maintenance.Status) and
- * sends everything to it, so neither system pays for forwarding. For get,
+ * sends everything to it, so neither system pays for forwarding; with
+ * --via follower it sends everything to the endpoint after the leader's
+ * in the list instead, to measure a follower's forwarding (raftkv-server
+ * --proxy, docs/api.md). For get,
  * every key is written once before the measurement; load only writes
  * every key once (--keys of them, --value-size bytes each) and reports how
  * long that took, for the memory benchmark (bench/kvbench/memory.sh). One
@@ -66,6 +70,7 @@ struct opts
     unsigned keys;
     size_t value_size;
     int deadline_ms;
+    bool via_follower; /* --via follower */
 };
 
 struct call
@@ -109,7 +114,8 @@ static void usage(void)
             "HOST:PORT[,...] --op put|get|load\n"
             "                    [--inflight N] [--seconds S] [--warmup S] "
             "[--keys K]\n"
-            "                    [--value-size B] [--deadline-ms MS]\n"
+            "                    [--value-size B] [--deadline-ms MS] "
+            "[--via leader|follower]\n"
             "                    (--tls-ca FILE [--tls-cert FILE --tls-key "
             "FILE] | --insecure)\n");
 }
@@ -472,6 +478,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"keys", required_argument, NULL, 0},
         {"value-size", required_argument, NULL, 0},
         {"deadline-ms", required_argument, NULL, 0},
+        {"via", required_argument, NULL, 0},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -530,6 +537,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->value_size = (size_t)atoi(v);
         } else if (strcmp(a, "--deadline-ms") == 0) {
             o->deadline_ms = atoi(v);
+        } else if (strcmp(a, "--via") == 0) {
+            if (strcmp(v, "follower") == 0) {
+                o->via_follower = true;
+            } else if (strcmp(v, "leader") != 0) {
+                return -1;
+            }
         } else {
             return -1;
         }
@@ -539,7 +552,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
     }
     if (!have_target || !have_op || o->n_endpoints == 0 || o->inflight < 1 ||
         o->inflight > MAX_INFLIGHT || !(o->seconds > 0) || o->warmup < 0 ||
-        o->keys < 1 || o->value_size > 65536 || o->deadline_ms < 1) {
+        o->keys < 1 || o->value_size > 65536 || o->deadline_ms < 1 ||
+        (o->via_follower && o->n_endpoints < 2)) {
         return -1;
     }
     bool any_tls = files.ca_file != NULL || files.cert_file != NULL ||
@@ -562,13 +576,17 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-/* Finds the leader and points the channel and the methods at it; its
- * index in the endpoints, or -1 when none leads. */
+/* Finds the leader and points the channel and the methods at it (with
+ * --via follower: at the endpoint after it); that endpoint's index, or -1
+ * when none leads. */
 static int connect_leader(struct bench *b)
 {
     int leader = find_leader(b);
     if (leader < 0) {
         return -1;
+    }
+    if (b->o.via_follower) {
+        leader = (leader + 1) % b->o.n_endpoints;
     }
     if (b->channel != NULL) {
         grpc_channel_destroy(b->channel);
@@ -672,9 +690,10 @@ int main(int argc, char **argv)
             double secs = (double)(common_now_ns() - t0) / 1e9;
             printf(
                 "%s load: %u keys of %zu bytes in %.1f s, %.0f puts/s "
-                "(leader %s, %u leader changes met)\n",
+                "(%s %s, %u leader changes met)\n",
                 b.o.target == TARGET_RAFTKV ? "raftkv" : "etcd", b.o.keys,
                 b.o.value_size, secs, (double)b.o.keys / secs,
+                b.o.via_follower ? "via follower" : "leader",
                 b.o.endpoints[leader], b.relocations);
         } else {
             rc = 1;
@@ -732,10 +751,11 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     printf(
         "%s %s inflight %d: %.0f ops/s  p50 %.3f ms  p99 %.3f ms  "
-        "mean %.3f ms  errors %llu  (leader %s, client peak RSS %.1f MiB)\n",
+        "mean %.3f ms  errors %llu  (%s %s, client peak RSS %.1f MiB)\n",
         b.o.target == TARGET_RAFTKV ? "raftkv" : "etcd",
         b.o.op == OP_PUT ? "put" : "get", b.o.inflight, (double)b.ok / secs,
-        p50, p99, mean, (unsigned long long)b.errors, b.o.endpoints[leader],
+        p50, p99, mean, (unsigned long long)b.errors,
+        b.o.via_follower ? "via follower" : "leader", b.o.endpoints[leader],
         (double)ru.ru_maxrss / 1024.0);
     if (b.errors > 0 && b.first_error[0] != '\0') {
         printf("  first error: %s\n", b.first_error);
