@@ -279,6 +279,10 @@ static void render_network(const struct server_stats *s, struct cmd_prom *p)
             "Client calls answered RESOURCE_EXHAUSTED by a limit of the "
             "transport (waiting calls, unread answers).",
             t->calls_refused);
+    counter(p, "raftkv_network_client_calls_forwarded_total",
+            "Client calls this node forwarded to the leader as a follower "
+            "with --proxy (docs/api.md, Follower proxy).",
+            t->forwarded);
 }
 
 void server_metrics_render(const struct server_stats *s, struct cmd_prom *p)
