@@ -86,8 +86,9 @@ static void on_log(void *data, enum common_log_level level, const char *msg)
     pthread_mutex_unlock(&n->lock);
 }
 
-/* "Now" echoes the request at once, prefixed with "echo:"; "Later" waits
- * in held[] for the test to answer. */
+/* "Now" echoes the request at once, prefixed with "echo:" (or, for a call
+ * another endpoint forwarded, "forwarded:"); "Later" waits in held[] for
+ * the test to answer. */
 static void on_call(void *data,
                     struct transport_grpc_call *call,
                     unsigned method,
@@ -98,7 +99,9 @@ static void on_call(void *data,
     if (method == 0) {
         char buf[256];
         int k =
-            snprintf(buf, sizeof buf, "echo:%.*s", (int)len, (const char *)req);
+            snprintf(buf, sizeof buf, "%s:%.*s",
+                     transport_grpc_call_proxied(call) ? "forwarded" : "echo",
+                     (int)len, (const char *)req);
         transport_grpc_reply(call, TRANSPORT_GRPC_OK, NULL, buf, (size_t)k);
         return;
     }
@@ -607,6 +610,86 @@ static void grpc_application_calls_wait_for_the_owner(void **state)
     struct transport_grpc_stats s;
     transport_grpc_stats(b.g, &s);
     assert_int_equal(s.calls, 2);
+    node_stop(&b);
+}
+
+/* What transport_grpc_forward hands back (polling thread). */
+struct forward_answer
+{
+    int calls;
+    int status;
+    char data[64];
+};
+
+static void on_forward(void *data, const struct transport_grpc_result *res)
+{
+    struct forward_answer *f = data;
+    f->calls++;
+    f->status = res->status;
+    snprintf(f->data, sizeof f->data, "%.*s", (int)res->len,
+             res->data != NULL ? (const char *)res->data : "");
+}
+
+/* A forwarded call reaches the peer's application service marked as
+ * forwarded, and its answer comes back on the polling thread; an unknown
+ * peer or method is refused at once, a stopped endpoint forwards nothing,
+ * and freeing the endpoint ends a forward in flight (CANCELLED). */
+static void grpc_forwarded_calls_are_marked_and_answered(void **state)
+{
+    (void)state;
+    struct node b;
+    node_start_id(&b, 2);
+    struct node a;
+    struct transport_grpc_options o;
+    node_options(&a, 1, &o);
+    node_open(&a, &o);
+    assert_int_equal(transport_grpc_set_peer(a.g, 2, b.address), 0);
+
+    struct forward_answer f = {0};
+    assert_int_equal(
+        transport_grpc_forward(a.g, 2, 0, "hi", 2, 5000, on_forward, &f), 0);
+    for (int k = 0; k < 500 && f.calls == 0; k++) {
+        transport_grpc_poll(a.g, 10);
+    }
+    assert_int_equal(f.calls, 1);
+    assert_int_equal(f.status, TRANSPORT_GRPC_OK);
+    assert_string_equal(f.data, "forwarded:hi");
+    struct transport_grpc_stats s;
+    transport_grpc_stats(a.g, &s);
+    assert_int_equal(s.forwarded, 1);
+    /* A plain call is not marked. */
+    struct transport_grpc_result res;
+    call(b.address, app_methods[0], "hi", 2, &res);
+    assert_int_equal(res.status, TRANSPORT_GRPC_OK);
+    assert_memory_equal(res.data, "echo:hi", 7);
+    free(res.data);
+
+    struct forward_answer never = {0};
+    assert_int_equal(
+        transport_grpc_forward(a.g, 3, 0, "x", 1, 5000, on_forward, &never),
+        COMMON_EINVAL);
+    assert_int_equal(
+        transport_grpc_forward(a.g, 2, 2, "x", 1, 5000, on_forward, &never),
+        COMMON_EINVAL);
+
+    /* "Later" waits at b; a stops and is freed meanwhile. */
+    struct forward_answer held = {0};
+    assert_int_equal(
+        transport_grpc_forward(a.g, 2, 1, "wait", 4, 5000, on_forward, &held),
+        0);
+    for (int k = 0; k < 500 && held_count(&b) == 0; k++) {
+        transport_grpc_poll(a.g, 10);
+    }
+    assert_int_equal(held_count(&b), 1);
+    transport_grpc_stop(a.g);
+    assert_int_equal(
+        transport_grpc_forward(a.g, 2, 0, "x", 1, 5000, on_forward, &never),
+        COMMON_ESHUTDOWN);
+    node_close(&a);
+    assert_int_equal(held.calls, 1);
+    assert_int_equal(held.status, TRANSPORT_GRPC_CANCELLED);
+    assert_int_equal(never.calls, 0);
+    transport_grpc_reply(held_take(&b), TRANSPORT_GRPC_OK, NULL, "late", 4);
     node_stop(&b);
 }
 
@@ -1586,6 +1669,7 @@ int main(void)
         cmocka_unit_test(grpc_oversized_messages_get_resource_exhausted),
         cmocka_unit_test(grpc_unknown_methods_get_unimplemented),
         cmocka_unit_test(grpc_application_calls_wait_for_the_owner),
+        cmocka_unit_test(grpc_forwarded_calls_are_marked_and_answered),
         cmocka_unit_test(grpc_too_many_waiting_calls_get_resource_exhausted),
         cmocka_unit_test(grpc_calls_per_address_are_capped),
         cmocka_unit_test(grpc_unread_answers_are_bounded),
