@@ -323,6 +323,16 @@ static inline bool model_step(struct model *m,
 
 /* True for ops that never change the state (see search.c). */
 bool model_read_only(const struct pop *op);
+/* For a key whose ops are all gets and appends (search.c, "Appends"):
+ * given that @state is a prefix of the history string @target (0:
+ * absent), whether @state ++ @value (a history string) still is. */
+bool model_append_keeps_prefix(const struct model *m,
+                               uint32_t state,
+                               uint32_t value,
+                               uint32_t target);
+/* Whether history string @a is a prefix of history string @b, absent (0)
+ * being a prefix of every value and only absent a prefix of absent. */
+bool model_prefix_of(const struct model *m, uint32_t a, uint32_t b);
 /* Bytes held by the strings appends made and their caches. */
 size_t model_bytes(const struct model *m);
 /* The string a state stands for (ptr NULL: absent); valid until the next
@@ -445,6 +455,11 @@ struct search_work
     uint64_t *zob;
     struct search_frame *stack;
     size_t ents;
+    /* Appends only: the unplaced gets in the order of their returns, a
+     * list over op index + 1 (0 is the head), cut and restored like the
+     * entries. */
+    int32_t *gnext;
+    int32_t *gprev;
 };
 
 /* The bitset of linearized ops with the bounds memo_add wants: words below
@@ -479,6 +494,7 @@ struct search
     uint64_t steps;
     int32_t e;       /* the entry the scan is at */
     bool reads_done; /* this level's pass over read-only ops is over */
+    bool appends;    /* every op is a get or an append (search.c) */
 };
 
 struct search_out

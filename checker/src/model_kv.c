@@ -359,6 +359,34 @@ bool model_pop(const struct model *m,
     return false;
 }
 
+bool model_append_keeps_prefix(const struct model *m,
+                               uint32_t state,
+                               uint32_t value,
+                               uint32_t target)
+{
+    struct checker_str v = strtab_get(m->strings, value);
+    if (target == 0) {
+        return v.len == 0; /* the key must stay absent */
+    }
+    struct checker_str t = strtab_get(m->strings, target);
+    uint64_t at = state == 0 ? 0 : length_of(m, state);
+    return at <= t.len && v.len <= t.len - at &&
+           (v.len == 0 || memcmp(t.ptr + at, v.ptr, v.len) == 0);
+}
+
+bool model_prefix_of(const struct model *m, uint32_t a, uint32_t b)
+{
+    if (a == 0 || a == b) {
+        return true;
+    }
+    if (b == 0) {
+        return false;
+    }
+    struct checker_str x = strtab_get(m->strings, a);
+    struct checker_str y = strtab_get(m->strings, b);
+    return x.len <= y.len && (x.len == 0 || memcmp(x.ptr, y.ptr, x.len) == 0);
+}
+
 bool model_read_only(const struct pop *op)
 {
     return op->kind == POP_GET || op->kind == POP_CAS_MISMATCH;

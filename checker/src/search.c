@@ -76,6 +76,8 @@ static int carve(struct search *s, size_t n, size_t ents)
         (n + 1) * sizeof(struct search_frame),
         s->bits.words * sizeof(uint64_t),
         (n + 1) * sizeof(uint32_t),
+        (n + 1) * sizeof(int32_t),
+        (n + 1) * sizeof(int32_t),
     };
     size_t total = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
@@ -95,6 +97,8 @@ static int carve(struct search *s, size_t n, size_t ents)
     w->zob = (uint64_t *)(void *)(p += sizes[4]);
     w->stack = (struct search_frame *)(void *)(p += sizes[5]);
     s->bits.w = (uint64_t *)(void *)(p += sizes[6]);
+    w->gnext = (int32_t *)(void *)(p += sizes[7]);
+    w->gprev = (int32_t *)(void *)(p += sizes[8]);
     /* best[] is handed to the caller at the end: its own allocation. */
     s->best = malloc((n + 1) * sizeof *s->best);
     return s->best != NULL ? 0 : COMMON_ENOMEM;
@@ -156,6 +160,38 @@ static void build_list(const struct pop *ops, size_t n, struct search_work *w)
     for (size_t i = 0; i < n; i++) {
         w->zob[i] = common_mix64(0x5eed0000u + i);
     }
+}
+
+/* Appends only: links the ok gets in the order of their returns (the
+ * list's order). */
+static void build_gets(const struct pop *ops, struct search_work *w)
+{
+    int32_t last = 0;
+    for (size_t e = 1; e <= w->ents; e++) {
+        uint32_t i = w->ent_op[e];
+        if (w->ent_match[e] < 0 && ops[i].kind == POP_GET) {
+            w->gnext[last] = (int32_t)i + 1;
+            w->gprev[i + 1] = last;
+            last = (int32_t)i + 1;
+        }
+    }
+    w->gnext[last] = 0;
+    w->gprev[0] = last;
+}
+
+/* Cuts get @i out of the get list, and puts it back (in reverse order). */
+static inline void glift(struct search_work *w, uint32_t i)
+{
+    int32_t g = (int32_t)i + 1;
+    w->gnext[w->gprev[g]] = w->gnext[g];
+    w->gprev[w->gnext[g]] = w->gprev[g];
+}
+
+static inline void gunlift(struct search_work *w, uint32_t i)
+{
+    int32_t g = (int32_t)i + 1;
+    w->gnext[w->gprev[g]] = g;
+    w->gprev[w->gnext[g]] = g;
 }
 
 /* Cuts call entry @e (and its return) out of the list. */
@@ -220,8 +256,10 @@ int search_start(struct search *s,
     s->m = m;
     s->ops = ops;
     s->n = n;
+    s->appends = true;
     for (size_t i = 0; i < n; i++) {
         s->remaining += ops[i].has_ret ? 1 : 0;
+        s->appends &= ops[i].kind == POP_GET || ops[i].kind == POP_APPEND;
         assert(i == 0 || ops[i - 1].call <= ops[i].call);
         assert(!ops[i].has_ret || ops[i].call <= ops[i].ret);
     }
@@ -233,6 +271,9 @@ int search_start(struct search *s,
         return rv;
     }
     build_list(ops, n, &s->w);
+    if (s->appends) {
+        build_gets(ops, &s->w);
+    }
     s->e = s->w.next[0];
     return 0;
 }
@@ -296,6 +337,9 @@ static inline void push(struct search *s, int32_t e, uint32_t ns, bool forced)
     f->state = s->state;
     f->forced = forced;
     lift(w, e);
+    if (s->appends && s->ops[w->ent_op[e]].kind == POP_GET) {
+        glift(w, w->ent_op[e]);
+    }
     s->state = ns;
     s->remaining -= s->ops[w->ent_op[e]].has_ret ? 1 : 0;
     if (s->depth > s->best_len) {
@@ -315,6 +359,9 @@ static inline bool pop(struct search *s)
         struct search_frame f = w->stack[--s->depth];
         uint32_t i = w->ent_op[f.ent];
         unlift(w, (int32_t)f.ent);
+        if (s->appends && s->ops[i].kind == POP_GET) {
+            gunlift(w, i);
+        }
         bit_clear(&s->bits, i);
         s->hz ^= w->zob[i];
         s->state = f.state;
@@ -329,6 +376,28 @@ static inline bool pop(struct search *s)
         }
     }
     return false;
+}
+
+/* Appends only: whether placing op @i keeps the state a prefix of the
+ * value of the first unplaced get (see "Appends" above). */
+static inline bool keeps_prefix(const struct search *s,
+                                const struct pop *op,
+                                uint32_t i)
+{
+    const struct search_work *w = &s->w;
+    int32_t g = w->gnext[0];
+    if (g == 0) {
+        return true; /* no get left to reach */
+    }
+    if (op->kind == POP_APPEND) {
+        return model_append_keeps_prefix(s->m, s->state, op->a,
+                                         s->ops[g - 1].a);
+    }
+    /* A get leaves the state as it is; once the first one is placed, the
+     * next one bounds the state. */
+    int32_t next = w->gnext[g];
+    return (uint32_t)g != i + 1 || next == 0 ||
+           model_prefix_of(s->m, op->a, s->ops[next - 1].a);
 }
 
 enum search_status search_resume(struct search *s,
@@ -372,7 +441,8 @@ enum search_status search_resume(struct search *s,
         }
         uint32_t ns;
         s->steps++;
-        if (!model_step(m, op, s->state, &ns)) {
+        if ((s->appends && !keeps_prefix(s, op, i)) ||
+            !model_step(m, op, s->state, &ns)) {
             if (m->error != 0) {
                 return grow_failed(s);
             }
@@ -410,8 +480,10 @@ enum search_status search_resume(struct search *s,
 
 /* After a failure: the state after the longest prefix, and the ops that
  * could have come next (calls before the first unplaced return) and that
- * the model refuses there. Each of them is refused: had the model taken
- * one, the search would have gone deeper than its longest prefix. */
+ * the model refuses there, or that would take an append-only key off the
+ * way to the first unplaced get's value (keeps_prefix). Each of them is
+ * refused: had the search taken one, it would have gone deeper than its
+ * longest prefix. */
 static int explain(struct search *s, struct search_out *out)
 {
     struct search_work *w = &s->w;
@@ -436,6 +508,16 @@ static int explain(struct search *s, struct search_out *out)
     if (out->unplaced == NULL) {
         return COMMON_ENOMEM;
     }
+    if (s->appends) {
+        /* The get list as it was after the prefix: its unplaced gets. */
+        build_gets(s->ops, w);
+        for (size_t k = 0; k < out->order_len; k++) {
+            if (s->ops[out->order[k]].kind == POP_GET) {
+                glift(w, out->order[k]);
+            }
+        }
+        s->state = state;
+    }
     for (size_t e = 1; e <= w->ents; e++) {
         uint32_t i = w->ent_op[e];
         if (bits[i / 64] & ((uint64_t)1 << (i % 64))) {
@@ -445,7 +527,8 @@ static int explain(struct search *s, struct search_out *out)
             break;
         }
         uint32_t next;
-        if (!model_step(m, &s->ops[i], state, &next)) {
+        if ((s->appends && !keeps_prefix(s, &s->ops[i], i)) ||
+            !model_step(m, &s->ops[i], state, &next)) {
             if (m->error != 0) {
                 return m->error;
             }

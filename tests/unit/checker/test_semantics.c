@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -583,10 +584,14 @@ static void history_is_built_event_by_event(void **state)
 }
 
 /* Twelve concurrent appends and a read of none of their orders: a search
- * that has to try them all. */
+ * that has to try them all. A delete that never completes makes the key
+ * more than appends and gets, so that the search cannot cut the orders
+ * short by the read's value (search.c, "Appends"). */
 static void hard_history(char *buf, size_t size)
 {
-    size_t at = 0;
+    size_t at = (size_t)snprintf(buf, size,
+                                 "{\"process\":98,\"type\":\"invoke\",\"f\":"
+                                 "\"delete\",\"key\":\"x\",\"time\":0}\n");
     for (int p = 0; p < 12; p++) {
         at += (size_t)snprintf(buf + at, size - at,
                                "{\"process\":%d,\"type\":\"invoke\",\"f\":"
@@ -687,6 +692,102 @@ static void memory_budget_gives_unknown(void **state)
     checked_free(&c);
 }
 
+/* Twelve concurrent appends, eight appends of unknown outcome that never
+ * took effect, and a read of the twelve in reverse order: on a key of
+ * appends and gets the read's value leaves one order (search.c,
+ * "Appends"), so the search decides within a few thousand model steps
+ * what takes an order-by-order search millions. */
+static void appends_are_ordered_by_what_reads_saw(void **state)
+{
+    (void)state;
+    char buf[8192];
+    size_t at = 0;
+    for (int p = 0; p < 20; p++) {
+        at += (size_t)snprintf(buf + at, sizeof buf - at,
+                               "{\"process\":%d,\"type\":\"invoke\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"value\":\"%c\","
+                               "\"time\":0}\n",
+                               p, 'a' + p);
+    }
+    for (int p = 0; p < 20; p++) {
+        at += (size_t)snprintf(buf + at, sizeof buf - at,
+                               "{\"process\":%d,\"type\":\"%s\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"time\":10}\n",
+                               p, p < 12 ? "ok" : "info");
+    }
+    snprintf(buf + at, sizeof buf - at,
+             "{\"process\":99,\"type\":\"invoke\",\"f\":\"get\",\"key\":"
+             "\"x\",\"time\":20}\n"
+             "{\"process\":99,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+             "\"value\":\"lkjihgfedcba\",\"time\":30}\n");
+    struct checker_options o;
+    checker_options_init(&o);
+    o.threads = 1;
+    o.max_steps = 5000;
+    struct checked c = check_text(buf, CHECKER_FORMAT_JSONL, &o);
+    assert_int_equal(c.check_rv, 0);
+    assert_int_equal(c.r->verdict, LIN);
+    assert_true(c.r->steps < 5000);
+    checked_free(&c);
+}
+
+/* On such a key, an append refused because its value leads away from
+ * what the next read saw is reported with that read; so is a read whose
+ * value the next read's does not start with. */
+static void append_refusals_name_the_read(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":\"x\","
+        "\"value\":\"a\",\"time\":0}\n"
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\","
+        "\"value\":\"a\",\"time\":10}\n"
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
+        "\"time\":20}\n"
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":\"b\",\"time\":30}\n";
+    struct checked c = check_text(text, CHECKER_FORMAT_JSONL, NULL);
+    assert_int_equal(c.r->verdict, NOT);
+    char *report = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&report, &len);
+    assert_non_null(f);
+    assert_int_equal(checker_result_write_text(f, c.h, c.r), 0);
+    fclose(f);
+    assert_non_null(strstr(report,
+                           "the key is absent, and with \"a\" appended it "
+                           "cannot become \"b\", read by process 1 "
+                           "[lines 3-4]"));
+    free(report);
+    checked_free(&c);
+
+    text =
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":"
+        "\"x\",\"value\":\"a\",\"time\":0}\n"
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\","
+        "\"time\":10}\n"
+        "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
+        "\"time\":0}\n"
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":\"a\",\"time\":30}\n"
+        "{\"process\":2,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
+        "\"time\":31}\n"
+        "{\"process\":2,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":\"b\",\"time\":40}\n";
+    c = check_text(text, CHECKER_FORMAT_JSONL, NULL);
+    assert_int_equal(c.r->verdict, NOT);
+    f = open_memstream(&report, &len);
+    assert_non_null(f);
+    assert_int_equal(checker_result_write_text(f, c.h, c.r), 0);
+    fclose(f);
+    assert_non_null(strstr(report,
+                           "it read \"a\", which the key holds, but appends "
+                           "cannot take the key from there to \"b\", read by "
+                           "process 2 [lines 5-6]"));
+    free(report);
+    checked_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -715,6 +816,8 @@ int main(void)
         cmocka_unit_test(timeout_gives_unknown),
         cmocka_unit_test(step_budget_gives_unknown),
         cmocka_unit_test(memory_budget_gives_unknown),
+        cmocka_unit_test(appends_are_ordered_by_what_reads_saw),
+        cmocka_unit_test(append_refusals_name_the_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
