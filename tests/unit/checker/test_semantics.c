@@ -7,7 +7,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -731,63 +730,6 @@ static void appends_are_ordered_by_what_reads_saw(void **state)
     checked_free(&c);
 }
 
-/* On such a key, an append refused because its value leads away from
- * what the next read saw is reported with that read; so is a read whose
- * value the next read's does not start with. */
-static void append_refusals_name_the_read(void **state)
-{
-    (void)state;
-    const char *text =
-        "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":\"x\","
-        "\"value\":\"a\",\"time\":0}\n"
-        "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\","
-        "\"value\":\"a\",\"time\":10}\n"
-        "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
-        "\"time\":20}\n"
-        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
-        "\"value\":\"b\",\"time\":30}\n";
-    struct checked c = check_text(text, CHECKER_FORMAT_JSONL, NULL);
-    assert_int_equal(c.r->verdict, NOT);
-    char *report = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&report, &len);
-    assert_non_null(f);
-    assert_int_equal(checker_result_write_text(f, c.h, c.r), 0);
-    fclose(f);
-    assert_non_null(strstr(report,
-                           "the key is absent, and with \"a\" appended it "
-                           "cannot become \"b\", read by process 1 "
-                           "[lines 3-4]"));
-    free(report);
-    checked_free(&c);
-
-    text =
-        "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":"
-        "\"x\",\"value\":\"a\",\"time\":0}\n"
-        "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\","
-        "\"time\":10}\n"
-        "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
-        "\"time\":0}\n"
-        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
-        "\"value\":\"a\",\"time\":30}\n"
-        "{\"process\":2,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","
-        "\"time\":31}\n"
-        "{\"process\":2,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
-        "\"value\":\"b\",\"time\":40}\n";
-    c = check_text(text, CHECKER_FORMAT_JSONL, NULL);
-    assert_int_equal(c.r->verdict, NOT);
-    f = open_memstream(&report, &len);
-    assert_non_null(f);
-    assert_int_equal(checker_result_write_text(f, c.h, c.r), 0);
-    fclose(f);
-    assert_non_null(strstr(report,
-                           "it read \"a\", which the key holds, but appends "
-                           "cannot take the key from there to \"b\", read by "
-                           "process 2 [lines 5-6]"));
-    free(report);
-    checked_free(&c);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,7 +759,6 @@ int main(void)
         cmocka_unit_test(step_budget_gives_unknown),
         cmocka_unit_test(memory_budget_gives_unknown),
         cmocka_unit_test(appends_are_ordered_by_what_reads_saw),
-        cmocka_unit_test(append_refusals_name_the_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
