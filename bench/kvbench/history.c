@@ -23,8 +23,11 @@
  * attempt goes there at once; with no leader known (an election), to the
  * next endpoint after a pause. One thread, one completion queue, one channel
  * per endpoint; the loop wakes every few milliseconds to start the attempts
- * whose pause is over.
+ * whose pause is over. SIGTERM or SIGINT ends the run early the way
+ * --seconds does: no new op starts, those out end as usual, and the
+ * history is complete (a test stops the load on progress, not on time).
  */
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +91,15 @@ struct history
     uint64_t invalid;
     bool write_failed;
 };
+
+/* Set by SIGTERM or SIGINT: stop as at the end of --seconds. */
+static volatile sig_atomic_t stop_asked;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_asked = 1;
+}
 
 static void key_name(unsigned k, char *buf, size_t size)
 {
@@ -401,6 +413,9 @@ static int setup(struct history *h, const struct opts *o)
         fprintf(stderr, "raftkv-bench: cannot write %s\n", o->history);
         return -1;
     }
+    /* Whole lines reach the file as they are written, so that a reader
+     * can follow the run's progress. */
+    setvbuf(h->out, NULL, _IOLBF, 1 << 16);
     h->c = calloc((size_t)o->inflight, sizeof *h->c);
     if (h->c == NULL) {
         return -1;
@@ -452,11 +467,17 @@ int bench_history_run(const struct opts *o)
         teardown(&h);
         return 2;
     }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     h.t0 = common_now_ns();
     uint64_t end = h.t0 + (uint64_t)(o->seconds * 1e9);
     for (;;) {
         uint64_t now = common_now_ns();
-        bool stopping = now >= end;
+        bool stopping = now >= end || stop_asked;
         bool busy = false;
         for (int k = 0; k < o->inflight; k++) {
             struct client *c = &h.c[k];
