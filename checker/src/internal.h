@@ -256,6 +256,9 @@ struct model
     struct model_slot *index; /* (len, hash) -> the key's history strings */
     size_t index_len;
     size_t index_cap;
+    struct id_hash *hashes; /* the key's history strings: id -> hash */
+    size_t hashes_len;
+    size_t hashes_cap;
     struct append_memo *cache; /* (state, value) -> state for appends */
     size_t cache_len;
     size_t cache_cap;
