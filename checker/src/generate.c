@@ -142,6 +142,9 @@ static int draw_op(const struct checker_gen_options *o,
         case CHECKER_APPEND:
             rv =
                 pool_printf(pool, &g->v[0], "", common_prng_below(rng, values));
+            if (rv == 0 && o->appends && common_prng_chance(rng, 0.1)) {
+                g->v[0].len = 0; /* "", which still makes an absent key "" */
+            }
             break;
         case CHECKER_CAS:
             if (!common_prng_chance(rng, 0.15)) {

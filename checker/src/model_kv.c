@@ -444,7 +444,8 @@ bool model_append_keeps_prefix(const struct model *m,
 {
     struct checker_str v = strtab_get(m->strings, value);
     if (target == 0) {
-        return v.len == 0; /* the key must stay absent */
+        /* The key must stay absent: only "" read as absent does that. */
+        return value == 0;
     }
     struct checker_str t = strtab_get(m->strings, target);
     uint64_t at = state == 0 ? 0 : length_of(m, state);
@@ -516,13 +517,14 @@ static int concat(struct model *m,
                   uint32_t value,
                   uint32_t *out)
 {
+    /* Onto an absent key, even "" is stored: the key is then present. */
+    if (state == 0) {
+        *out = value;
+        return 0;
+    }
     uint64_t vlen = strtab_get(m->strings, value).len;
     if (vlen == 0) {
         *out = state;
-        return 0;
-    }
-    if (state == 0) {
-        *out = value;
         return 0;
     }
     /* big_reserve doubles, copying from the old table. */

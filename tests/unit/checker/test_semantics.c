@@ -334,6 +334,31 @@ static void append_concatenates_in_order(void **state)
 #undef APPEND_A_BC
 }
 
+/* Appending "" onto an absent key stores "": the key is present, and a
+ * read of null after it is not linearizable (unless absent reads empty). */
+static void append_of_empty_makes_the_key_present(void **state)
+{
+    (void)state;
+#define APPEND_EMPTY                                                          \
+    "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":\"x\","      \
+    "\"value\":\"\",\"time\":0}\n"                                            \
+    "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\",\"time\":" \
+    "5}\n"                                                                    \
+    "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","         \
+    "\"time\":10}\n"
+    const char *reads_empty = APPEND_EMPTY
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":\"\",\"time\":15}\n";
+    const char *reads_null = APPEND_EMPTY
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":null,\"time\":15}\n";
+#undef APPEND_EMPTY
+    assert_int_equal(verdict_of(reads_empty), LIN);
+    assert_int_equal(verdict_of(reads_null), NOT);
+    assert_int_equal(verdict_of_empty(reads_empty), LIN);
+    assert_int_equal(verdict_of_empty(reads_null), LIN);
+}
+
 /* Values compare as strings: appends that build the same bytes in other
  * pieces are equal. */
 static void appended_values_compare_as_strings(void **state)
@@ -745,6 +770,7 @@ int main(void)
         cmocka_unit_test(info_and_fail_gets_constrain_nothing),
         cmocka_unit_test(delete_then_get_reads_null),
         cmocka_unit_test(append_concatenates_in_order),
+        cmocka_unit_test(append_of_empty_makes_the_key_present),
         cmocka_unit_test(appended_values_compare_as_strings),
         cmocka_unit_test(absent_reads_empty_when_asked),
         cmocka_unit_test(line_order_is_time_without_time_fields),
