@@ -444,6 +444,7 @@ struct search_work
     struct search_timed *rets;
     uint64_t *zob;
     struct search_frame *stack;
+    uint8_t *twin; /* an op like it (same kind and values) may return first */
     size_t ents;
 };
 
