@@ -408,6 +408,7 @@ static inline void push(struct search *s, int32_t e, uint32_t ns, bool forced)
             s->best[k] = w->ent_op[w->stack[k].ent];
         }
         s->best_len = s->synced = s->depth;
+        s->memo.depth = s->depth;
     }
 }
 
