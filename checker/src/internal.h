@@ -398,7 +398,8 @@ static inline bool mem_budget_over(const struct mem_budget *b, size_t bytes)
     return held > b->limit || bytes > b->limit - held;
 }
 
-struct memo
+/* One generation of the memo: open addressing over records in an arena. */
+struct memo_table
 {
     struct memo_slot *slots;
     size_t cap; /* power of two */
@@ -406,15 +407,29 @@ struct memo
     uint64_t *arena;
     size_t arena_len;
     size_t arena_cap;
+};
+
+/* The configurations entered, in two generations: when the budget stops
+ * the current one from growing and the search has gone deeper since the
+ * last time, the older generation is forgotten and the current one becomes
+ * the older (memo.c). */
+struct memo
+{
+    struct memo_table cur;
+    struct memo_table old;
     struct mem_budget *budget; /* NULL: no limit */
+    size_t depth;       /* the search's deepest prefix, set by the search */
+    size_t rotated_at;  /* depth when a generation was last forgotten */
+    uint64_t forgotten; /* generations forgotten */
 };
 
 void memo_init(struct memo *m);
 void memo_fini(struct memo *m);
 /* Adds (bits[lo..hi), state) with hash @hash unless present. Returns 1 when
- * added, 0 when it was there, COMMON_ENOMEM (also when a growth would take
- * the memo past its limit). Words below lo are all ones, words from hi on
- * all zeros. */
+ * added, 0 when it was there, COMMON_ENOMEM when a growth would take the
+ * memo past its limit and forgetting a generation is not allowed (the
+ * search has not gone deeper since the last time). Words below lo are all
+ * ones, words from hi on all zeros. */
 int memo_add(struct memo *m,
              uint64_t hash,
              uint32_t state,
@@ -457,6 +472,7 @@ struct search_work
     struct search_timed *rets;
     uint64_t *zob;
     struct search_frame *stack;
+    uint8_t *twin; /* an op like it (same kind and values) may return first */
     size_t ents;
     /* Appends only: the unplaced gets in the order of their returns, a
      * list over op index + 1 (0 is the head), cut and restored like the
