@@ -268,8 +268,16 @@ run_scenario() { # MODE FILE
         "$harness" "$file" --mode sim --seed "$fail_seed" --quiet --no-status \
             --out "$dir" >/dev/null 2>&1 || true
     fi
+    # A node that stopped serving says why in the events (a disk fault, or
+    # a core that broke the update contract): the first one is shown.
+    local stop=""
+    if [ -f "$dir/events.log" ]; then
+        stop=$(grep -m1 ' stopped serving: ' "$dir/events.log" |
+               sed 's/^ *//' || true)
+    fi
     failures+=("$name, seed $fail_seed: $fail_why
-    reproduce: $again
+${stop:+    first stop: $stop
+}    reproduce: $again
     report: $(rel "$dir")/report.html   events: $(rel "$dir")/events.log")
 }
 

@@ -5,7 +5,8 @@
 # runtimes and which clang only recommends: scripts/fuzz.sh; libmicrohttpd
 # for the servers' metrics endpoint; prometheus and promtool, which scrape
 # and check it in the tests; libjs-chart.js, the chart library embedded in
-# the run report, and chromium, which loads the report in the tests).
+# the run report, and chromium, which loads the report in the tests; xz,
+# which unpacks the kept kill -9 history of bench/checker/kill9-data.sh).
 # Run as root, or as a user with sudo. Does nothing when all are present.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler
     libyaml-dev libjansson-dev libxxhash-dev
     libcmocka-dev
-    patch
+    patch xz-utils
     clang-format
     clang libclang-rt-14-dev
     libgrpc-dev libssl-dev openssl

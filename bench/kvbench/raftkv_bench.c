@@ -11,6 +11,10 @@
  *                [--keys K] [--value-size B] [--deadline-ms MS]
  *                [--via leader|follower]
  *                (--tls-ca FILE [--tls-cert FILE --tls-key FILE] | --insecure)
+ *   raftkv-bench --target raftkv --endpoints ... --op append --history FILE
+ *                [--inflight N] [--seconds S] [--keys K] [--get-percent P]
+ *                [--deadline-ms MS] [--op-timeout-ms MS] [--seed N]
+ *                [--retry-unknown] ...
  *
  * It finds the leader first (raftkv: Status; etcd: Maintenance.Status) and
  * sends everything to it, so neither system pays for forwarding; with
@@ -22,6 +26,9 @@
  * long that took, for the memory benchmark (bench/kvbench/memory.sh). One
  * thread, one completion queue; each completion starts the next request
  * at once.
+ *
+ * append is not a throughput measurement but a history generator for the
+ * checker (bench/kvbench/kill9.sh): see history.c.
  */
 #include <assert.h>
 #include <getopt.h>
@@ -36,55 +43,15 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "bench.h"
 #include "bench/kvbench/etcd_kv.pb-c.h"
 #include "common/common.h"
 #include "proto/kv.pb-c.h"
 #include "transport/transport.h"
 
-#define MAX_ENDPOINTS 16
-#define MAX_INFLIGHT  1024
-
-enum target {
-    TARGET_RAFTKV,
-    TARGET_ETCD
-};
-enum op {
-    OP_PUT,
-    OP_GET,
-    OP_LOAD
-};
-
 /* A preload or load looks for the leader again after a failed put, and
  * gives up after this many looks. */
 #define PRELOAD_RELOCATIONS_MAX 100
-
-struct opts
-{
-    enum target target;
-    enum op op;
-    char *endpoints[MAX_ENDPOINTS];
-    int n_endpoints;
-    int inflight;
-    double seconds;
-    double warmup;
-    unsigned keys;
-    size_t value_size;
-    int deadline_ms;
-    bool via_follower; /* --via follower */
-};
-
-struct call
-{
-    grpc_call *call;
-    grpc_byte_buffer *send;
-    grpc_byte_buffer *recv;
-    grpc_metadata_array md_initial;
-    grpc_metadata_array md_trailing;
-    grpc_status_code status;
-    grpc_slice details;
-    uint64_t start_ns;
-    int preload_key; /* >= 0: a preload put of this key */
-};
 
 struct bench
 {
@@ -117,10 +84,18 @@ static void usage(void)
             "                    [--value-size B] [--deadline-ms MS] "
             "[--via leader|follower]\n"
             "                    (--tls-ca FILE [--tls-cert FILE --tls-key "
-            "FILE] | --insecure)\n");
+            "FILE] | --insecure)\n"
+            "       raftkv-bench --target raftkv --endpoints HOST:PORT[,...] "
+            "--op append\n"
+            "                    --history FILE [--inflight N] [--seconds S] "
+            "[--keys K]\n"
+            "                    [--get-percent P] [--deadline-ms MS] "
+            "[--op-timeout-ms MS]\n"
+            "                    [--seed N] [--retry-unknown] (TLS flags | "
+            "--insecure)\n");
 }
 
-static grpc_byte_buffer *buffer_of(void *data, size_t len)
+grpc_byte_buffer *bench_buffer_of(void *data, size_t len)
 {
     grpc_slice s = grpc_slice_from_copied_buffer(data, len);
     grpc_byte_buffer *b = grpc_raw_byte_buffer_create(&s, 1);
@@ -128,8 +103,7 @@ static grpc_byte_buffer *buffer_of(void *data, size_t len)
     return b;
 }
 
-/* The whole received message, flattened (free()); NULL when none. */
-static uint8_t *flatten(grpc_byte_buffer *b, size_t *len)
+uint8_t *bench_flatten(grpc_byte_buffer *b, size_t *len)
 {
     if (b == NULL) {
         return NULL;
@@ -189,7 +163,7 @@ static grpc_byte_buffer *build_request(struct bench *b,
             n = etcdserverpb__range_request__pack(&m, buf);
         }
     }
-    return buffer_of(buf, n);
+    return bench_buffer_of(buf, n);
 }
 
 /* Checks a completed call's answer: the transport status and, for raftkv,
@@ -209,7 +183,7 @@ static bool answer_ok(struct bench *b, struct call *c, enum op op)
         return c->recv != NULL;
     }
     size_t len = 0;
-    uint8_t *bytes = flatten(c->recv, &len);
+    uint8_t *bytes = bench_flatten(c->recv, &len);
     if (bytes == NULL) {
         return false;
     }
@@ -243,21 +217,19 @@ static bool answer_ok(struct bench *b, struct call *c, enum op op)
     return ok;
 }
 
-static void start(struct bench *b,
-                  struct call *c,
-                  enum op op,
-                  unsigned key,
-                  int preload_key)
+void bench_call_start(struct call *c,
+                      grpc_channel *ch,
+                      grpc_completion_queue *cq,
+                      void *method,
+                      grpc_byte_buffer *send,
+                      int deadline_ms)
 {
-    memset(c, 0, sizeof *c);
-    c->preload_key = preload_key;
-    c->send = build_request(b, op, key);
+    c->send = send;
     gpr_timespec deadline =
         gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                     gpr_time_from_millis(b->o.deadline_ms, GPR_TIMESPAN));
+                     gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
     c->call = grpc_channel_create_registered_call(
-        b->channel, NULL, GRPC_PROPAGATE_DEFAULTS, b->cq,
-        op == OP_PUT ? b->put_method : b->get_method, deadline, NULL);
+        ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, deadline, NULL);
     grpc_metadata_array_init(&c->md_initial);
     grpc_metadata_array_init(&c->md_trailing);
     grpc_op ops[6];
@@ -282,7 +254,20 @@ static void start(struct bench *b,
     }
 }
 
-static void finish(struct call *c)
+static void start(struct bench *b,
+                  struct call *c,
+                  enum op op,
+                  unsigned key,
+                  int preload_key)
+{
+    memset(c, 0, sizeof *c);
+    c->preload_key = preload_key;
+    bench_call_start(c, b->channel, b->cq,
+                     op == OP_PUT ? b->put_method : b->get_method,
+                     build_request(b, op, key), b->o.deadline_ms);
+}
+
+void bench_call_finish(struct call *c)
 {
     grpc_metadata_array_destroy(&c->md_initial);
     grpc_metadata_array_destroy(&c->md_trailing);
@@ -323,7 +308,7 @@ static uint8_t *unary(grpc_channel *ch,
         ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, deadline, NULL);
     struct call c;
     memset(&c, 0, sizeof c);
-    c.send = buffer_of(req, req_len);
+    c.send = bench_buffer_of(req, req_len);
     grpc_metadata_array_init(&c.md_initial);
     grpc_metadata_array_init(&c.md_trailing);
     grpc_op ops[6];
@@ -344,11 +329,11 @@ static uint8_t *unary(grpc_channel *ch,
     if (grpc_call_start_batch(call, ops, 6, &c, NULL) == GRPC_CALL_OK) {
         grpc_completion_queue_pluck(cq, &c, deadline, NULL);
         if (c.status == GRPC_STATUS_OK) {
-            out = flatten(c.recv, len);
+            out = bench_flatten(c.recv, len);
         }
     }
     c.call = call;
-    finish(&c);
+    bench_call_finish(&c);
     grpc_slice_unref(m);
     grpc_completion_queue_shutdown(cq);
     while (grpc_completion_queue_pluck(
@@ -375,17 +360,22 @@ static grpc_channel_credentials *credentials(void)
         tls.ca_pem, tls.cert_pem != NULL ? &pair : NULL, NULL, NULL);
 }
 
-static grpc_channel *channel_to(const char *endpoint)
+grpc_channel *bench_channel_to(const char *endpoint)
 {
     grpc_channel_credentials *cr = credentials();
-    grpc_arg args[2];
+    /* A server killed and restarted (kill9.sh) is dialled again within a
+     * second, not after gRPC's default of up to two minutes. */
+    grpc_arg args[3];
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = 16 * 1024 * 1024;
+    args[0].value.integer = 64 * 1024 * 1024;
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
     args[1].value.integer = 100;
-    grpc_channel_args ca = {.num_args = 2, .args = args};
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[2].value.integer = 1000;
+    grpc_channel_args ca = {.num_args = 3, .args = args};
     grpc_channel *ch = grpc_channel_create(endpoint, cr, &ca);
     grpc_channel_credentials_release(cr);
     return ch;
@@ -396,7 +386,7 @@ static int find_leader(struct bench *b)
 {
     for (int attempt = 0; attempt < 50; attempt++) {
         for (int k = 0; k < b->o.n_endpoints; k++) {
-            grpc_channel *ch = channel_to(b->o.endpoints[k]);
+            grpc_channel *ch = bench_channel_to(b->o.endpoints[k]);
             size_t len = 0;
             uint8_t *resp = NULL;
             bool leads = false;
@@ -460,6 +450,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->keys = 1000;
     o->value_size = 64;
     o->deadline_ms = 5000;
+    o->get_percent = 30;
+    o->op_timeout_ms = 0; /* append: 3 attempts' worth unless given */
+    o->seed = 1;
     bool have_target = false;
     bool have_op = false;
     struct transport_grpc_tls_files files = {0};
@@ -479,6 +472,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
         {"value-size", required_argument, NULL, 0},
         {"deadline-ms", required_argument, NULL, 0},
         {"via", required_argument, NULL, 0},
+        {"history", required_argument, NULL, 0},
+        {"get-percent", required_argument, NULL, 0},
+        {"op-timeout-ms", required_argument, NULL, 0},
+        {"seed", required_argument, NULL, 0},
+        {"retry-unknown", no_argument, NULL, 0},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;
@@ -515,6 +513,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
                 o->op = OP_GET;
             } else if (strcmp(v, "load") == 0) {
                 o->op = OP_LOAD;
+            } else if (strcmp(v, "append") == 0) {
+                o->op = OP_APPEND;
             } else {
                 return -1;
             }
@@ -543,6 +543,20 @@ static int parse_args(int argc, char **argv, struct opts *o)
             } else if (strcmp(v, "leader") != 0) {
                 return -1;
             }
+        } else if (strcmp(a, "--history") == 0) {
+            o->history = v;
+        } else if (strcmp(a, "--get-percent") == 0) {
+            int pct = atoi(v);
+            if (pct < 0 || pct > 100) {
+                return -1;
+            }
+            o->get_percent = (unsigned)pct;
+        } else if (strcmp(a, "--op-timeout-ms") == 0) {
+            o->op_timeout_ms = atoi(v);
+        } else if (strcmp(a, "--retry-unknown") == 0) {
+            o->retry_unknown = true;
+        } else if (strcmp(a, "--seed") == 0) {
+            o->seed = strtoull(v, NULL, 10);
         } else {
             return -1;
         }
@@ -553,8 +567,18 @@ static int parse_args(int argc, char **argv, struct opts *o)
     if (!have_target || !have_op || o->n_endpoints == 0 || o->inflight < 1 ||
         o->inflight > MAX_INFLIGHT || !(o->seconds > 0) || o->warmup < 0 ||
         o->keys < 1 || o->value_size > 65536 || o->deadline_ms < 1 ||
-        (o->via_follower && o->n_endpoints < 2)) {
+        o->op_timeout_ms < 0 || (o->via_follower && o->n_endpoints < 2)) {
         return -1;
+    }
+    if ((o->op == OP_APPEND) != (o->history != NULL) ||
+        (o->op == OP_APPEND && o->target != TARGET_RAFTKV)) {
+        fprintf(stderr,
+                "raftkv-bench: --op append goes with --history FILE, "
+                "and with --target raftkv only\n");
+        return -1;
+    }
+    if (o->op_timeout_ms == 0) {
+        o->op_timeout_ms = 3 * o->deadline_ms;
     }
     bool any_tls = files.ca_file != NULL || files.cert_file != NULL ||
                    files.key_file != NULL;
@@ -591,7 +615,7 @@ static int connect_leader(struct bench *b)
     if (b->channel != NULL) {
         grpc_channel_destroy(b->channel);
     }
-    b->channel = channel_to(b->o.endpoints[leader]);
+    b->channel = bench_channel_to(b->o.endpoints[leader]);
     const char *put = b->o.target == TARGET_RAFTKV ? "/raftkv.KV/Put"
                                                    : "/etcdserverpb.KV/Put";
     const char *get = b->o.target == TARGET_RAFTKV ? "/raftkv.KV/Get"
@@ -630,7 +654,7 @@ static bool preload(struct bench *b, int *leader)
             struct call *c = ev.tag;
             bool ok = answer_ok(b, c, OP_PUT);
             int key = c->preload_key;
-            finish(c);
+            bench_call_finish(c);
             open--;
             if (!ok) {
                 b->errors++;
@@ -676,6 +700,13 @@ int main(int argc, char **argv)
     b.value = malloc(b.o.value_size + 1);
     memset(b.value, 'v', b.o.value_size);
     grpc_init();
+    if (b.o.op == OP_APPEND) {
+        int hrc = bench_history_run(&b.o);
+        free(b.value);
+        transport_grpc_tls_fini(&tls);
+        grpc_shutdown();
+        return hrc;
+    }
     int leader = connect_leader(&b);
     if (leader < 0) {
         fprintf(stderr, "raftkv-bench: no leader found among the endpoints\n");
@@ -729,7 +760,7 @@ int main(int argc, char **argv)
                 b.errors++;
             }
         }
-        finish(c);
+        bench_call_finish(c);
         open--;
         if (now < b.measure_to) {
             start(&b, c, b.o.op, (unsigned)common_prng_below(&b.prng, b.o.keys),

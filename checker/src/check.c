@@ -628,9 +628,14 @@ int checker_check(struct checker_history *h,
     }
     job.max_steps = opts->max_steps;
     /* Keys that pause keep their memory while others run, so the split is
-     * approximate: each running key gets its worker's share. */
+     * approximate: each running key gets its worker's share. Fewer keys
+     * than threads run on as many workers as there are keys. */
     size_t memory = opts->memory_bytes ? opts->memory_bytes : default_memory();
-    job.memory_bytes = memory / (threads > 0 ? threads : 1);
+    size_t workers = threads > 0 ? threads : 1;
+    if (job.parts > 0 && job.parts < workers) {
+        workers = job.parts;
+    }
+    job.memory_bytes = memory / workers;
     run_rounds(&job, queue, threads);
     r->ops = h->ops_len;
     r->partitions = job.parts;

@@ -128,6 +128,9 @@ static int draw_op(const struct checker_gen_options *o,
     g->key = o->keys > 0 ? (size_t)common_prng_below(rng, o->keys) : 0;
     g->f = o->kv_ops ? kv[common_prng_below(rng, sizeof kv / sizeof kv[0])]
                      : reg[common_prng_below(rng, sizeof reg / sizeof reg[0])];
+    if (o->appends) {
+        g->f = common_prng_chance(rng, 0.5) ? CHECKER_GET : CHECKER_APPEND;
+    }
     g->v[0] = g->v[1] = g->read = NULL_STR;
     uint64_t values = o->values > 0 ? o->values : 1;
     int rv = 0;
@@ -139,6 +142,9 @@ static int draw_op(const struct checker_gen_options *o,
         case CHECKER_APPEND:
             rv =
                 pool_printf(pool, &g->v[0], "", common_prng_below(rng, values));
+            if (rv == 0 && o->appends && common_prng_chance(rng, 0.1)) {
+                g->v[0].len = 0; /* "", which still makes an absent key "" */
+            }
             break;
         case CHECKER_CAS:
             if (!common_prng_chance(rng, 0.15)) {

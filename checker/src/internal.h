@@ -256,6 +256,9 @@ struct model
     struct model_slot *index; /* (len, hash) -> the key's history strings */
     size_t index_len;
     size_t index_cap;
+    struct id_hash *hashes; /* the key's history strings: id -> hash */
+    size_t hashes_len;
+    size_t hashes_cap;
     struct append_memo *cache; /* (state, value) -> state for appends */
     size_t cache_len;
     size_t cache_cap;
@@ -323,6 +326,16 @@ static inline bool model_step(struct model *m,
 
 /* True for ops that never change the state (see search.c). */
 bool model_read_only(const struct pop *op);
+/* For a key whose ops are all gets and appends (search.c, "Appends"):
+ * given that @state is a prefix of the history string @target (0:
+ * absent), whether @state ++ @value (a history string) still is. */
+bool model_append_keeps_prefix(const struct model *m,
+                               uint32_t state,
+                               uint32_t value,
+                               uint32_t target);
+/* Whether history string @a is a prefix of history string @b, absent (0)
+ * being a prefix of every value and only absent a prefix of absent. */
+bool model_prefix_of(const struct model *m, uint32_t a, uint32_t b);
 /* Bytes held by the strings appends made and their caches. */
 size_t model_bytes(const struct model *m);
 /* The string a state stands for (ptr NULL: absent); valid until the next
@@ -385,7 +398,8 @@ static inline bool mem_budget_over(const struct mem_budget *b, size_t bytes)
     return held > b->limit || bytes > b->limit - held;
 }
 
-struct memo
+/* One generation of the memo: open addressing over records in an arena. */
+struct memo_table
 {
     struct memo_slot *slots;
     size_t cap; /* power of two */
@@ -393,15 +407,29 @@ struct memo
     uint64_t *arena;
     size_t arena_len;
     size_t arena_cap;
+};
+
+/* The configurations entered, in two generations: when the budget stops
+ * the current one from growing and the search has gone deeper since the
+ * last time, the older generation is forgotten and the current one becomes
+ * the older (memo.c). */
+struct memo
+{
+    struct memo_table cur;
+    struct memo_table old;
     struct mem_budget *budget; /* NULL: no limit */
+    size_t depth;       /* the search's deepest prefix, set by the search */
+    size_t rotated_at;  /* depth when a generation was last forgotten */
+    uint64_t forgotten; /* generations forgotten */
 };
 
 void memo_init(struct memo *m);
 void memo_fini(struct memo *m);
 /* Adds (bits[lo..hi), state) with hash @hash unless present. Returns 1 when
- * added, 0 when it was there, COMMON_ENOMEM (also when a growth would take
- * the memo past its limit). Words below lo are all ones, words from hi on
- * all zeros. */
+ * added, 0 when it was there, COMMON_ENOMEM when a growth would take the
+ * memo past its limit and forgetting a generation is not allowed (the
+ * search has not gone deeper since the last time). Words below lo are all
+ * ones, words from hi on all zeros. */
 int memo_add(struct memo *m,
              uint64_t hash,
              uint32_t state,
@@ -444,7 +472,13 @@ struct search_work
     struct search_timed *rets;
     uint64_t *zob;
     struct search_frame *stack;
+    uint8_t *twin; /* an op like it (same kind and values) may return first */
     size_t ents;
+    /* Appends only: the unplaced gets in the order of their returns, a
+     * list over op index + 1 (0 is the head), cut and restored like the
+     * entries. */
+    int32_t *gnext;
+    int32_t *gprev;
 };
 
 /* The bitset of linearized ops with the bounds memo_add wants: words below
@@ -479,6 +513,7 @@ struct search
     uint64_t steps;
     int32_t e;       /* the entry the scan is at */
     bool reads_done; /* this level's pass over read-only ops is over */
+    bool appends;    /* every op is a get or an append (search.c) */
 };
 
 struct search_out

@@ -48,6 +48,13 @@ struct model_slot
     uint32_t used;
 };
 
+/* A history string's hash, by id (0: an empty slot). */
+struct id_hash
+{
+    uint32_t id;
+    uint64_t hash;
+};
+
 struct append_memo
 {
     uint32_t state;
@@ -59,11 +66,25 @@ struct append_memo
 /* The rolling hash's base: odd, so that it is invertible mod 2^64. */
 static const uint64_t BASE = 0x100000001b3ull;
 
+/* h = sum over k of (p[k] + 1) * BASE^(len - 1 - k), mod 2^64, by Horner's
+ * rule four bytes a step: one multiply in the chain per four bytes
+ * instead of one per byte, the same value (mod 2^64 arithmetic is exact).
+ * A history's values are hashed once each (model_prepare), and a 200 MB
+ * history of appends has 200 MB of them. */
 static uint64_t hash_bytes(const char *p, size_t len)
 {
+    static const uint64_t B2 = BASE * BASE;
+    static const uint64_t B3 = BASE * BASE * BASE;
+    static const uint64_t B4 = BASE * BASE * BASE * BASE;
+    const unsigned char *u = (const unsigned char *)p;
     uint64_t h = 0;
-    for (size_t k = 0; k < len; k++) {
-        h = h * BASE + (uint64_t)(unsigned char)p[k] + 1;
+    size_t k = 0;
+    for (; k + 4 <= len; k += 4) {
+        h = h * B4 + ((uint64_t)u[k] + 1) * B3 + ((uint64_t)u[k + 1] + 1) * B2 +
+            ((uint64_t)u[k + 2] + 1) * BASE + ((uint64_t)u[k + 3] + 1);
+    }
+    for (; k < len; k++) {
+        h = h * BASE + (uint64_t)u[k] + 1;
     }
     return h;
 }
@@ -99,6 +120,7 @@ void model_fini(struct model *m)
 {
     free(m->made);
     free(m->index);
+    free(m->hashes);
     free(m->cache);
     free(m->scratch);
     memset(m, 0, sizeof *m);
@@ -107,7 +129,8 @@ void model_fini(struct model *m)
 size_t model_bytes(const struct model *m)
 {
     return m->made_cap * sizeof *m->made + m->index_cap * sizeof *m->index +
-           m->cache_cap * sizeof *m->cache + m->scratch_cap;
+           m->hashes_cap * sizeof *m->hashes + m->cache_cap * sizeof *m->cache +
+           m->scratch_cap;
 }
 
 uint32_t model_norm(const struct model *m, uint32_t id)
@@ -130,13 +153,67 @@ static uint64_t length_of(const struct model *m, uint32_t id)
     return is_made(m, id) ? node(m, id)->len : strtab_get(m->strings, id).len;
 }
 
+/* The hash model_prepare computed for history string @id into *@hash;
+ * false when it has none (hash_of then computes it). */
+static bool known_hash(const struct model *m, uint32_t id, uint64_t *hash)
+{
+    if (m->hashes_cap == 0) {
+        return false;
+    }
+    size_t mask = m->hashes_cap - 1;
+    for (size_t i = (size_t)common_mix64(id) & mask; m->hashes[i].id != 0;
+         i = (i + 1) & mask) {
+        if (m->hashes[i].id == id) {
+            *hash = m->hashes[i].hash;
+            return true;
+        }
+    }
+    return false;
+}
+
 static uint64_t hash_of(const struct model *m, uint32_t id)
 {
     if (is_made(m, id)) {
         return node(m, id)->hash;
     }
+    /* A state that a read matched is a history string, often a long one:
+     * appending to it must not hash it again. */
+    uint64_t h;
+    if (known_hash(m, id, &h)) {
+        return h;
+    }
     struct checker_str s = strtab_get(m->strings, id);
     return hash_bytes(s.ptr, s.len);
+}
+
+static int hashes_add(struct model *m, uint32_t id, uint64_t hash)
+{
+    if ((m->hashes_len + 1) * 2 > m->hashes_cap) {
+        size_t cap = m->hashes_cap ? m->hashes_cap * 2 : 256;
+        struct id_hash *t = calloc(cap, sizeof *t);
+        if (t == NULL) {
+            return COMMON_ENOMEM;
+        }
+        for (size_t k = 0; k < m->hashes_cap; k++) {
+            if (m->hashes[k].id != 0) {
+                size_t i = (size_t)common_mix64(m->hashes[k].id) & (cap - 1);
+                while (t[i].id != 0) {
+                    i = (i + 1) & (cap - 1);
+                }
+                t[i] = m->hashes[k];
+            }
+        }
+        free(m->hashes);
+        m->hashes = t;
+        m->hashes_cap = cap;
+    }
+    size_t i = (size_t)common_mix64(id) & (m->hashes_cap - 1);
+    while (m->hashes[i].id != 0) {
+        i = (i + 1) & (m->hashes_cap - 1);
+    }
+    m->hashes[i] = (struct id_hash){id, hash};
+    m->hashes_len++;
+    return 0;
 }
 
 /* Reads a state's bytes from the end, one piece (a history string) at a
@@ -270,7 +347,8 @@ static int know(struct model *m, uint32_t id)
     if (index_find(m, id, s.len, hash) != 0) {
         return 0;
     }
-    return index_add(m, id, s.len, hash);
+    return index_add(m, id, s.len, hash) != 0 ? COMMON_ENOMEM
+                                              : hashes_add(m, id, hash);
 }
 
 int model_prepare(struct model *m, const struct pop *ops, size_t n)
@@ -359,6 +437,35 @@ bool model_pop(const struct model *m,
     return false;
 }
 
+bool model_append_keeps_prefix(const struct model *m,
+                               uint32_t state,
+                               uint32_t value,
+                               uint32_t target)
+{
+    struct checker_str v = strtab_get(m->strings, value);
+    if (target == 0) {
+        /* The key must stay absent: only "" read as absent does that. */
+        return value == 0;
+    }
+    struct checker_str t = strtab_get(m->strings, target);
+    uint64_t at = state == 0 ? 0 : length_of(m, state);
+    return at <= t.len && v.len <= t.len - at &&
+           (v.len == 0 || memcmp(t.ptr + at, v.ptr, v.len) == 0);
+}
+
+bool model_prefix_of(const struct model *m, uint32_t a, uint32_t b)
+{
+    if (a == 0 || a == b) {
+        return true;
+    }
+    if (b == 0) {
+        return false;
+    }
+    struct checker_str x = strtab_get(m->strings, a);
+    struct checker_str y = strtab_get(m->strings, b);
+    return x.len <= y.len && (x.len == 0 || memcmp(x.ptr, y.ptr, x.len) == 0);
+}
+
 bool model_read_only(const struct pop *op)
 {
     return op->kind == POP_GET || op->kind == POP_CAS_MISMATCH;
@@ -410,13 +517,14 @@ static int concat(struct model *m,
                   uint32_t value,
                   uint32_t *out)
 {
+    /* Onto an absent key, even "" is stored: the key is then present. */
+    if (state == 0) {
+        *out = value;
+        return 0;
+    }
     uint64_t vlen = strtab_get(m->strings, value).len;
     if (vlen == 0) {
         *out = state;
-        return 0;
-    }
-    if (state == 0) {
-        *out = value;
         return 0;
     }
     /* big_reserve doubles, copying from the old table. */

@@ -118,6 +118,59 @@ static void describe_lines(const struct checker_op *o, char *buf, size_t size)
     }
 }
 
+/* On a key of appends and gets, the read the search had to reach next
+ * after the prefix of @r (search.c, "Appends"): the ok get of op @o's key
+ * that is not placed, other than @skip, with the earliest return (then
+ * call, then index, as the search orders them). SIZE_MAX when none. */
+static size_t next_read(const struct checker_history *h,
+                        const struct checker_result *r,
+                        const struct checker_op *o,
+                        size_t skip,
+                        struct checker_op *out)
+{
+    size_t best = SIZE_MAX;
+    size_t n = checker_history_len(h);
+    for (size_t k = 0; k < n && r->position != NULL; k++) {
+        struct checker_op x;
+        if (k == skip || r->position[k] != 0 ||
+            checker_history_op(h, k, &x) != 0 || x.f != CHECKER_GET ||
+            x.outcome != CHECKER_OK || !x.completed ||
+            x.has_key != o->has_key || x.key.len != o->key.len ||
+            (x.key.len > 0 && memcmp(x.key.ptr, o->key.ptr, x.key.len) != 0)) {
+            continue;
+        }
+        if (best == SIZE_MAX || x.return_time < out->return_time ||
+            (x.return_time == out->return_time &&
+             x.call_time < out->call_time)) {
+            best = k;
+            *out = x;
+        }
+    }
+    return best;
+}
+
+/* "read by process P [lines A-B]" for the next read after the prefix. */
+static void describe_next_read(const struct checker_history *h,
+                               const struct checker_result *r,
+                               const struct checker_op *o,
+                               size_t skip,
+                               char *buf,
+                               size_t size)
+{
+    struct checker_op g;
+    memset(&g, 0, sizeof g);
+    if (next_read(h, r, o, skip, &g) == SIZE_MAX) {
+        snprintf(buf, size, "a later read");
+        return;
+    }
+    char value[160];
+    char lines[64];
+    report_quote(g.value[0], value, sizeof value);
+    describe_lines(&g, lines, sizeof lines);
+    snprintf(buf, size, "%s, read by process %" PRId64 " [%s]", value,
+             g.process, lines);
+}
+
 void report_refusal(const struct checker_history *h,
                     const struct checker_result *r,
                     size_t i,
@@ -129,6 +182,7 @@ void report_refusal(const struct checker_history *h,
                                 r->state_len};
     char holds[200];
     char want[160];
+    char read[300];
     if (r->state_absent) {
         snprintf(holds, sizeof holds, "the key is absent");
     } else {
@@ -138,13 +192,30 @@ void report_refusal(const struct checker_history *h,
     }
     checker_history_op(h, i, &o);
     report_quote(o.value[0], want, sizeof want);
-    if (o.f == CHECKER_GET) {
+    bool reads_state = o.f == CHECKER_GET && o.value[0].ptr != NULL &&
+                       state.ptr != NULL && o.value[0].len == state.len &&
+                       memcmp(o.value[0].ptr, state.ptr, state.len) == 0;
+    if (reads_state) {
+        /* Refused only on a key of appends and gets, when the next read
+         * does not start with what this one read. */
+        describe_next_read(h, r, &o, i, read, sizeof read);
+        snprintf(buf, size,
+                 "it read %s, which the key holds, but appends cannot take "
+                 "the key from there to %s",
+                 want, read);
+    } else if (o.f == CHECKER_GET) {
         snprintf(buf, size, "it read %s but %s", want, holds);
     } else if (o.f == CHECKER_CAS && o.mismatch) {
         snprintf(buf, size, "it saw the key not hold %s, but %s, as expected",
                  want, holds);
     } else if (o.f == CHECKER_CAS) {
         snprintf(buf, size, "it expected %s but %s", want, holds);
+    } else if (o.f == CHECKER_APPEND) {
+        /* Refused only on a key of appends and gets, when the value it
+         * makes does not start the next read's. */
+        describe_next_read(h, r, &o, SIZE_MAX, read, sizeof read);
+        snprintf(buf, size, "%s, and with %s appended it cannot become %s",
+                 holds, want, read);
     } else {
         snprintf(buf, size, "%s", holds);
     }

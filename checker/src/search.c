@@ -20,7 +20,7 @@
  *      │                                        ▲
  *      └──return (or forced op's config seen)──▶ pop, unlift, scan on
  *
- * Two refinements over the textbook loop:
+ * Three refinements over the textbook loop:
  * - the set of linearized ops is a bitset hashed Zobrist-style (XOR of a
  *   random word per op), so a push or pop updates the hash in O(1);
  * - an op that cannot change the state (a get, a cas mismatch) that the
@@ -30,7 +30,9 @@
  *   jumps over see the same states). So when it is popped, the search pops
  *   on to the previous choice point. Each level of the search first makes
  *   a pass over its candidates for such ops (reads_done false), then a
- *   pass over the others.
+ *   pass over the others;
+ * - among candidates that are alike (same kind, same values) only the one
+ *   that returns first is tried (find_twins says why that is enough).
  *
  * The state of a search lives in struct search, not on the C stack, so a
  * search can stop when its step budget is spent and resume later on any
@@ -75,7 +77,9 @@ static int carve(struct search *s, size_t n, size_t ents)
         n * sizeof(uint64_t),
         (n + 1) * sizeof(struct search_frame),
         s->bits.words * sizeof(uint64_t),
-        (n + 1) * sizeof(uint32_t),
+        (n + 1) * sizeof(int32_t),
+        (n + 1) * sizeof(int32_t),
+        n * sizeof(uint8_t),
     };
     size_t total = 0;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
@@ -95,6 +99,9 @@ static int carve(struct search *s, size_t n, size_t ents)
     w->zob = (uint64_t *)(void *)(p += sizes[4]);
     w->stack = (struct search_frame *)(void *)(p += sizes[5]);
     s->bits.w = (uint64_t *)(void *)(p += sizes[6]);
+    w->gnext = (int32_t *)(void *)(p += sizes[7]);
+    w->gprev = (int32_t *)(void *)(p += sizes[8]);
+    w->twin = (uint8_t *)(void *)(p += sizes[9]);
     /* best[] is handed to the caller at the end: its own allocation. */
     s->best = malloc((n + 1) * sizeof *s->best);
     return s->best != NULL ? 0 : COMMON_ENOMEM;
@@ -108,6 +115,107 @@ static int by_time(const void *a, const void *b)
         return x->t < y->t ? -1 : 1;
     }
     return x->op < y->op ? -1 : x->op > y->op;
+}
+
+/* Ops of one kind with the same values (two puts of "v1", two deletes) have
+ * the same effect on every state. When two such ops are both candidates,
+ * trying the one that returns later first is never needed: a linearization
+ * that places it before the other stays one when the two swap places (the
+ * earlier-returning op moves forward, which its call allows; the other
+ * moves back to a place before the first one's return, so before its own),
+ * and the states along it do not change. An info op returns last (never),
+ * two info ops in op order. This is the symmetry reduction of model
+ * checking (Emerson & Sistla 1996, "Symmetry and model checking") applied
+ * to the candidates of one level.
+ *
+ * twin[i] says that some op like i may return before it while both are
+ * candidates (its call is not after i's return): only then does the search
+ * look for such an op among the level's candidates. */
+struct twin_slot
+{
+    uint64_t key; /* kind, a, b + 1; 0 is an empty slot */
+    uint32_t b;
+    int64_t min_call;
+};
+
+static uint64_t twin_key(const struct pop *o)
+{
+    return ((uint64_t)o->kind << 32 | o->a) + 1;
+}
+
+static void twin_note(struct twin_slot *t,
+                      size_t mask,
+                      const struct pop *ops,
+                      uint32_t i,
+                      uint8_t *twin)
+{
+    const struct pop *o = &ops[i];
+    uint64_t key = twin_key(o);
+    size_t k = common_mix64(key ^ (uint64_t)o->b << 40) & mask;
+    while (t[k].key != 0 && (t[k].key != key || t[k].b != o->b)) {
+        k = (k + 1) & mask;
+    }
+    if (t[k].key == 0) {
+        t[k].key = key;
+        t[k].b = o->b;
+        t[k].min_call = o->call;
+        return;
+    }
+    twin[i] = !o->has_ret || t[k].min_call <= o->ret;
+    if (o->call < t[k].min_call) {
+        t[k].min_call = o->call;
+    }
+}
+
+/* Fills w->twin from the ops taken in return order. Without memory for
+ * the table, no op has a twin: the search is the same, only without the
+ * reduction. */
+static void find_twins(const struct pop *ops, size_t n, struct search_work *w)
+{
+    size_t cap = 16;
+    while (cap < 2 * n) {
+        cap *= 2;
+    }
+    struct twin_slot *t = calloc(cap, sizeof *t);
+    if (t == NULL) {
+        return;
+    }
+    for (size_t e = 1; e <= w->ents; e++) {
+        if (w->ent_match[e] < 0) {
+            twin_note(t, cap - 1, ops, w->ent_op[e], w->twin);
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (!ops[i].has_ret) {
+            twin_note(t, cap - 1, ops, i, w->twin);
+        }
+    }
+    free(t);
+}
+
+/* Whether a candidate of this level like the one at call entry @e returns
+ * before it (see find_twins). */
+static bool has_earlier_twin(const struct search_work *w,
+                             const struct pop *ops,
+                             int32_t e)
+{
+    uint32_t i = w->ent_op[e];
+    const struct pop *o = &ops[i];
+    int64_t key =
+        w->ent_match[e] > 0 ? w->ent_match[e] : (int64_t)w->ents + 1 + i;
+    for (int32_t f = w->next[0]; w->ent_match[f] >= 0; f = w->next[f]) {
+        uint32_t j = w->ent_op[f];
+        const struct pop *p = &ops[j];
+        if (f == e || p->kind != o->kind || p->a != o->a || p->b != o->b) {
+            continue;
+        }
+        int64_t kj =
+            w->ent_match[f] > 0 ? w->ent_match[f] : (int64_t)w->ents + 1 + j;
+        if (kj < key) {
+            return true;
+        }
+    }
+    return false;
 }
 
 /* Merges the calls (the ops are in call order) with the returns sorted by
@@ -153,9 +261,42 @@ static void build_list(const struct pop *ops, size_t n, struct search_work *w)
         w->next[k] = k == ents ? 0 : (int32_t)(k + 1);
         w->prev[k] = k == 0 ? (int32_t)ents : (int32_t)(k - 1);
     }
+    find_twins(ops, n, w);
     for (size_t i = 0; i < n; i++) {
         w->zob[i] = common_mix64(0x5eed0000u + i);
     }
+}
+
+/* Appends only: links the ok gets in the order of their returns (the
+ * list's order). */
+static void build_gets(const struct pop *ops, struct search_work *w)
+{
+    int32_t last = 0;
+    for (size_t e = 1; e <= w->ents; e++) {
+        uint32_t i = w->ent_op[e];
+        if (w->ent_match[e] < 0 && ops[i].kind == POP_GET) {
+            w->gnext[last] = (int32_t)i + 1;
+            w->gprev[i + 1] = last;
+            last = (int32_t)i + 1;
+        }
+    }
+    w->gnext[last] = 0;
+    w->gprev[0] = last;
+}
+
+/* Cuts get @i out of the get list, and puts it back (in reverse order). */
+static inline void glift(struct search_work *w, uint32_t i)
+{
+    int32_t g = (int32_t)i + 1;
+    w->gnext[w->gprev[g]] = w->gnext[g];
+    w->gprev[w->gnext[g]] = w->gprev[g];
+}
+
+static inline void gunlift(struct search_work *w, uint32_t i)
+{
+    int32_t g = (int32_t)i + 1;
+    w->gnext[w->gprev[g]] = g;
+    w->gprev[w->gnext[g]] = g;
 }
 
 /* Cuts call entry @e (and its return) out of the list. */
@@ -220,8 +361,10 @@ int search_start(struct search *s,
     s->m = m;
     s->ops = ops;
     s->n = n;
+    s->appends = true;
     for (size_t i = 0; i < n; i++) {
         s->remaining += ops[i].has_ret ? 1 : 0;
+        s->appends &= ops[i].kind == POP_GET || ops[i].kind == POP_APPEND;
         assert(i == 0 || ops[i - 1].call <= ops[i].call);
         assert(!ops[i].has_ret || ops[i].call <= ops[i].ret);
     }
@@ -233,6 +376,9 @@ int search_start(struct search *s,
         return rv;
     }
     build_list(ops, n, &s->w);
+    if (s->appends) {
+        build_gets(ops, &s->w);
+    }
     s->e = s->w.next[0];
     return 0;
 }
@@ -296,6 +442,9 @@ static inline void push(struct search *s, int32_t e, uint32_t ns, bool forced)
     f->state = s->state;
     f->forced = forced;
     lift(w, e);
+    if (s->appends && s->ops[w->ent_op[e]].kind == POP_GET) {
+        glift(w, w->ent_op[e]);
+    }
     s->state = ns;
     s->remaining -= s->ops[w->ent_op[e]].has_ret ? 1 : 0;
     if (s->depth > s->best_len) {
@@ -303,6 +452,7 @@ static inline void push(struct search *s, int32_t e, uint32_t ns, bool forced)
             s->best[k] = w->ent_op[w->stack[k].ent];
         }
         s->best_len = s->synced = s->depth;
+        s->memo.depth = s->depth;
     }
 }
 
@@ -315,6 +465,9 @@ static inline bool pop(struct search *s)
         struct search_frame f = w->stack[--s->depth];
         uint32_t i = w->ent_op[f.ent];
         unlift(w, (int32_t)f.ent);
+        if (s->appends && s->ops[i].kind == POP_GET) {
+            gunlift(w, i);
+        }
         bit_clear(&s->bits, i);
         s->hz ^= w->zob[i];
         s->state = f.state;
@@ -329,6 +482,28 @@ static inline bool pop(struct search *s)
         }
     }
     return false;
+}
+
+/* Appends only: whether placing op @i keeps the state a prefix of the
+ * value of the first unplaced get (see "Appends" above). */
+static inline bool keeps_prefix(const struct search *s,
+                                const struct pop *op,
+                                uint32_t i)
+{
+    const struct search_work *w = &s->w;
+    int32_t g = w->gnext[0];
+    if (g == 0) {
+        return true; /* no get left to reach */
+    }
+    if (op->kind == POP_APPEND) {
+        return model_append_keeps_prefix(s->m, s->state, op->a,
+                                         s->ops[g - 1].a);
+    }
+    /* A get leaves the state as it is; once the first one is placed, the
+     * next one bounds the state. */
+    int32_t next = w->gnext[g];
+    return (uint32_t)g != i + 1 || next == 0 ||
+           model_prefix_of(s->m, op->a, s->ops[next - 1].a);
 }
 
 enum search_status search_resume(struct search *s,
@@ -370,9 +545,14 @@ enum search_status search_resume(struct search *s,
             s->e = w->next[e];
             continue;
         }
+        if (!read_only && w->twin[i] && has_earlier_twin(w, s->ops, e)) {
+            s->e = w->next[e];
+            continue;
+        }
         uint32_t ns;
         s->steps++;
-        if (!model_step(m, op, s->state, &ns)) {
+        if ((s->appends && !keeps_prefix(s, op, i)) ||
+            !model_step(m, op, s->state, &ns)) {
             if (m->error != 0) {
                 return grow_failed(s);
             }
@@ -410,8 +590,10 @@ enum search_status search_resume(struct search *s,
 
 /* After a failure: the state after the longest prefix, and the ops that
  * could have come next (calls before the first unplaced return) and that
- * the model refuses there. Each of them is refused: had the model taken
- * one, the search would have gone deeper than its longest prefix. */
+ * the model refuses there, or that would take an append-only key off the
+ * way to the first unplaced get's value (keeps_prefix). Each of them is
+ * refused: had the search taken one, it would have gone deeper than its
+ * longest prefix. */
 static int explain(struct search *s, struct search_out *out)
 {
     struct search_work *w = &s->w;
@@ -436,6 +618,16 @@ static int explain(struct search *s, struct search_out *out)
     if (out->unplaced == NULL) {
         return COMMON_ENOMEM;
     }
+    if (s->appends) {
+        /* The get list as it was after the prefix: its unplaced gets. */
+        build_gets(s->ops, w);
+        for (size_t k = 0; k < out->order_len; k++) {
+            if (s->ops[out->order[k]].kind == POP_GET) {
+                glift(w, out->order[k]);
+            }
+        }
+        s->state = state;
+    }
     for (size_t e = 1; e <= w->ents; e++) {
         uint32_t i = w->ent_op[e];
         if (bits[i / 64] & ((uint64_t)1 << (i % 64))) {
@@ -445,7 +637,8 @@ static int explain(struct search *s, struct search_out *out)
             break;
         }
         uint32_t next;
-        if (!model_step(m, &s->ops[i], state, &next)) {
+        if ((s->appends && !keeps_prefix(s, &s->ops[i], i)) ||
+            !model_step(m, &s->ops[i], state, &next)) {
             if (m->error != 0) {
                 return m->error;
             }

@@ -86,6 +86,7 @@ struct kv_node
     bool was_leader;
     bool failed;
     bool halted; /* env.sent said stop: as if powered off */
+    struct raft_hard_state written_hs; /* the last one storage_write took */
     uint64_t snapshot_entries;
     uint64_t snapshot_bytes;
     uint64_t snapshot_trailing;
@@ -240,6 +241,7 @@ int kv_node_new(const struct kv_node_config *cfg, struct kv_node **out)
     struct raft_boot boot;
     memset(&boot, 0, sizeof boot);
     boot.hard_state = st.hard_state;
+    n->written_hs = st.hard_state;
     boot.conf = cfg->conf;
     if (st.has_snapshot) {
         /* The state machine starts from the snapshot (copied: the
@@ -608,10 +610,34 @@ static void maybe_snapshot(struct kv_node *n)
     note_compaction(n, applied, len);
 }
 
+/* An update with nothing to persist, send, apply or report: a correct core
+ * says there is no update instead (raft.h). A core that hands one out
+ * again and again (a lab core that reports its hard state as changed when
+ * it is not) would keep this loop, and the disk, growing for ever. */
+static bool update_empty(const struct kv_node *n, const struct raft_update *u)
+{
+    const struct raft_hard_state *hs = &u->hard_state;
+    bool hs_new = u->hard_state_changed && (hs->term != n->written_hs.term ||
+                                            hs->vote != n->written_hs.vote ||
+                                            hs->commit != n->written_hs.commit);
+    return !hs_new && !u->role_changed && u->truncate_from == 0 &&
+           u->n_entries == 0 && u->n_messages == 0 && u->n_committed == 0 &&
+           u->snapshot == NULL && u->n_reads == 0;
+}
+
 void kv_node_flush(struct kv_node *n)
 {
     struct raft_update u;
     while (!n->failed && !n->halted && raft_update_get(n->raft, &u)) {
+        if (update_empty(n, &u)) {
+            raft_update_done(n->raft, &u);
+            node_fail(n,
+                      "raft core: an update with nothing new in it (its "
+                      "hard state is the one already persisted): "
+                      "raft_update_get must return false when there is "
+                      "nothing to do");
+            return;
+        }
         uint8_t *installed = NULL;
         if (u.snapshot != NULL) {
             /* Persist the leader's snapshot before anything that follows
@@ -652,6 +678,9 @@ void kv_node_flush(struct kv_node *n)
         };
         if (b.hard_state != NULL || b.truncate_from != 0 || b.n_entries > 0) {
             int rv = storage_write(n->storage, &b);
+            if (b.hard_state != NULL) {
+                n->written_hs = *b.hard_state;
+            }
             if (rv != 0) {
                 char why[320];
                 snprintf(why, sizeof why, "storage: %s",

@@ -72,7 +72,7 @@ int election_tick(struct raft *r)
 int election_on_vote(struct raft *r, const struct raft_message *m)
 {
     /* labs/3A, Figure 2 "RequestVote RPC, Receiver implementation":
-     *   1. (terms: raft.c's step() answers older terms)
+     *   1. (terms: raft.c's raft_term_rules() answers older terms)
      *   2. "If votedFor is null or candidateId, and candidate's log is at
      *      least as up-to-date as receiver's log, grant vote" (§5.2,
      *      §5.4.1: compare last terms, then last indexes).

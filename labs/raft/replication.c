@@ -127,7 +127,7 @@ int replication_on_append(struct raft *r, const struct raft_message *m)
 {
     /* labs/3B, Figure 2 "AppendEntries RPC, Receiver implementation"
      * (after replication_accept_leader()):
-     *   1. (terms: raft.c's step() answers older terms)
+     *   1. (terms: raft.c's raft_term_rules() answers older terms)
      *   2. "Reply false if log doesn't contain an entry at prevLogIndex
      *      whose term matches prevLogTerm" (with the hints of §5.3's end:
      *      hint_term, the term held at prev_index, and hint_index, the

@@ -11,7 +11,7 @@
  * (snapshot_send, snapshot_on_resp), and receiving and installing it
  * (snapshot_on_chunk). An installed snapshot is handed to the caller in
  * the next update (r->install, r->install_buf, r->install_pending: see
- * raft.c's update_get), which persists it and loads it into the state
+ * instance.c's update_get), which persists it and loads it into the state
  * machine before applying anything after it.
  */
 #include <stdlib.h>
@@ -98,7 +98,7 @@ int snapshot_on_chunk(struct raft *r, const struct raft_message *m)
 {
     /* labs/3D, Figure 13 "InstallSnapshot RPC, Receiver implementation",
      * after replication_accept_leader():
-     *   1. (terms: raft.c's step())
+     *   1. (terms: raft.c's raft_term_rules())
      *   2. "Create new snapshot file if first chunk (offset is 0)"
      *   3. "Write data into snapshot file at given offset"
      *   4. "Reply and wait for more data chunks if done is false"

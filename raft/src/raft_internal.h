@@ -7,7 +7,8 @@
  *   replication.c  AppendEntries both ways, heartbeats, commitment
  *   read.c         ReadIndex rounds
  *   snapshot.c     InstallSnapshot both ways
- *   raft.c         construction, message dispatch, updates, introspection
+ *   raft.c         the rules of all servers: terms, persistent state
+ *   instance.c     construction, message dispatch, updates, introspection
  *   invariants.c   raft_invariants(): the facts all of the above rely on
  */
 #ifndef RAFT_INTERNAL_H
@@ -340,6 +341,15 @@ int transfer_on_progress(struct raft *r, raft_id from);
 /* A leader's tick: gives up a transfer after an election timeout. */
 void transfer_tick(struct raft *r);
 int transfer_on_timeout_now(struct raft *r, const struct raft_message *m);
+
+/* raft.c: the rules of Figure 2 that every server applies. */
+/* Term and vote from the boot state's hard state (raft_new). */
+void raft_restore_hard_state(struct raft *r, const struct raft_hard_state *hs);
+/* The term rules for a valid message: true when they dealt with it (*rv
+ * is raft_step's result), false when it goes on, of this node's term. */
+bool raft_term_rules(struct raft *r, const struct raft_message *m, int *rv);
+/* Whether the hard state differs from the one last reported. */
+bool raft_hard_state_changed(const struct raft *r);
 
 /* convert.c: every role change (the diagram and the table are there). */
 /* Is a change from role @from (0: an instance being built) to @to legal? */

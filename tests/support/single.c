@@ -69,6 +69,14 @@ void single_drain(struct raft *r, struct captured *c)
     memset(c, 0, sizeof *c);
     struct raft_update u;
     while (raft_update_get(r, &u)) {
+        /* A correct core runs out of updates: each takes something out
+         * (raft_update_done). One that always has one would hang the test;
+         * it fails it instead. */
+        if (c->updates == SINGLE_MAX_UPDATES) {
+            die("error: the raft core handed out more than 1000 updates in "
+                "a row; raft_update_get must return false when nothing "
+                "changed");
+        }
         c->updates++;
         if (u.hard_state_changed) {
             c->hs_changed = true;

@@ -13,6 +13,8 @@
 #include "raft/raft.h"
 
 #define SINGLE_MAX 512
+/* single_drain fails the test past this many updates in a row. */
+#define SINGLE_MAX_UPDATES 1000
 
 struct captured
 {

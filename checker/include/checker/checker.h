@@ -348,6 +348,7 @@ struct checker_gen_options
     double info_rate; /* share of ops that end info */
     double fail_rate; /* share of ops that end fail (no effect) */
     bool kv_ops;      /* also delete and append (else get/put/cas only) */
+    bool appends;     /* gets and appends only (kv_ops is then ignored) */
     bool with_time;   /* time fields (else line order is time) */
 };
 

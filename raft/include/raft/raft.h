@@ -499,7 +499,9 @@ struct raft_update
     const struct raft_snapshot *snapshot;
 };
 
-/* Collects the next update. Returns false when there is nothing to do.
+/* Collects the next update. Returns false when there is nothing to do
+ * (a core that keeps handing out updates with nothing new in them would
+ * keep its caller's loop going for ever: the KV node stops serving on one).
  * Replication messages are built here, so proposals and acks that arrived
  * since the last update go out batched. COMMON_ENOMEM while building
  * messages defers them to a later update. */

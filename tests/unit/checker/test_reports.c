@@ -271,10 +271,63 @@ static void history_writer_writes_mismatch(void **state)
     free(text);
 }
 
+/* An append ("a" at lines 1-2) and reads of it: "b", or "a" then "b". */
+static const char *append_then(const char *reads)
+{
+    static char text[1024];
+    snprintf(text, sizeof text,
+             "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\","
+             "\"key\":\"x\",\"value\":\"a\",\"time\":0}\n"
+             "{\"process\":0,\"type\":\"ok\",\"f\":\"append\","
+             "\"key\":\"x\",\"time\":10}\n%s",
+             reads);
+    return text;
+}
+
+/* On a key of appends and gets, an append refused because its value leads
+ * away from what the next read saw is reported with that read; so is a
+ * read whose value the next read's does not start with. */
+static void append_refusals_name_the_read(void **state)
+{
+    (void)state;
+    struct checked c = check_text(
+        append_then("{\"process\":1,\"type\":\"invoke\",\"f\":\"get\","
+                    "\"key\":\"x\",\"time\":20}\n"
+                    "{\"process\":1,\"type\":\"ok\",\"f\":\"get\","
+                    "\"key\":\"x\",\"value\":\"b\",\"time\":30}\n"),
+        CHECKER_FORMAT_JSONL, NULL);
+    char *text = capture(checker_result_write_text, &c);
+    assert_non_null(strstr(text,
+                           "the key is absent, and with \"a\" appended it "
+                           "cannot become \"b\", read by process 1 "
+                           "[lines 3-4]"));
+    free(text);
+    checked_free(&c);
+
+    c = check_text(
+        append_then("{\"process\":1,\"type\":\"invoke\",\"f\":\"get\","
+                    "\"key\":\"x\",\"time\":0}\n"
+                    "{\"process\":1,\"type\":\"ok\",\"f\":\"get\","
+                    "\"key\":\"x\",\"value\":\"a\",\"time\":30}\n"
+                    "{\"process\":2,\"type\":\"invoke\",\"f\":\"get\","
+                    "\"key\":\"x\",\"time\":31}\n"
+                    "{\"process\":2,\"type\":\"ok\",\"f\":\"get\","
+                    "\"key\":\"x\",\"value\":\"b\",\"time\":40}\n"),
+        CHECKER_FORMAT_JSONL, NULL);
+    text = capture(checker_result_write_text, &c);
+    assert_non_null(strstr(text,
+                           "it read \"a\", which the key holds, but appends "
+                           "cannot take the key from there to \"b\", read by "
+                           "process 2 [lines 5-6]"));
+    free(text);
+    checked_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(text_report_explains_the_failure),
+        cmocka_unit_test(append_refusals_name_the_read),
         cmocka_unit_test(text_report_is_one_line_when_linearizable),
         cmocka_unit_test(json_report_is_valid_and_complete),
         cmocka_unit_test(json_report_replaces_bytes_that_are_not_utf8),

@@ -334,6 +334,31 @@ static void append_concatenates_in_order(void **state)
 #undef APPEND_A_BC
 }
 
+/* Appending "" onto an absent key stores "": the key is present, and a
+ * read of null after it is not linearizable (unless absent reads empty). */
+static void append_of_empty_makes_the_key_present(void **state)
+{
+    (void)state;
+#define APPEND_EMPTY                                                          \
+    "{\"process\":0,\"type\":\"invoke\",\"f\":\"append\",\"key\":\"x\","      \
+    "\"value\":\"\",\"time\":0}\n"                                            \
+    "{\"process\":0,\"type\":\"ok\",\"f\":\"append\",\"key\":\"x\",\"time\":" \
+    "5}\n"                                                                    \
+    "{\"process\":1,\"type\":\"invoke\",\"f\":\"get\",\"key\":\"x\","         \
+    "\"time\":10}\n"
+    const char *reads_empty = APPEND_EMPTY
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":\"\",\"time\":15}\n";
+    const char *reads_null = APPEND_EMPTY
+        "{\"process\":1,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+        "\"value\":null,\"time\":15}\n";
+#undef APPEND_EMPTY
+    assert_int_equal(verdict_of(reads_empty), LIN);
+    assert_int_equal(verdict_of(reads_null), NOT);
+    assert_int_equal(verdict_of_empty(reads_empty), LIN);
+    assert_int_equal(verdict_of_empty(reads_null), LIN);
+}
+
 /* Values compare as strings: appends that build the same bytes in other
  * pieces are equal. */
 static void appended_values_compare_as_strings(void **state)
@@ -583,10 +608,14 @@ static void history_is_built_event_by_event(void **state)
 }
 
 /* Twelve concurrent appends and a read of none of their orders: a search
- * that has to try them all. */
+ * that has to try them all. A delete that never completes makes the key
+ * more than appends and gets, so that the search cannot cut the orders
+ * short by the read's value (search.c, "Appends"). */
 static void hard_history(char *buf, size_t size)
 {
-    size_t at = 0;
+    size_t at = (size_t)snprintf(buf, size,
+                                 "{\"process\":98,\"type\":\"invoke\",\"f\":"
+                                 "\"delete\",\"key\":\"x\",\"time\":0}\n");
     for (int p = 0; p < 12; p++) {
         at += (size_t)snprintf(buf + at, size - at,
                                "{\"process\":%d,\"type\":\"invoke\",\"f\":"
@@ -687,6 +716,45 @@ static void memory_budget_gives_unknown(void **state)
     checked_free(&c);
 }
 
+/* Twelve concurrent appends, eight appends of unknown outcome that never
+ * took effect, and a read of the twelve in reverse order: on a key of
+ * appends and gets the read's value leaves one order (search.c,
+ * "Appends"), so the search decides within a few thousand model steps
+ * what takes an order-by-order search millions. */
+static void appends_are_ordered_by_what_reads_saw(void **state)
+{
+    (void)state;
+    char buf[8192];
+    size_t at = 0;
+    for (int p = 0; p < 20; p++) {
+        at += (size_t)snprintf(buf + at, sizeof buf - at,
+                               "{\"process\":%d,\"type\":\"invoke\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"value\":\"%c\","
+                               "\"time\":0}\n",
+                               p, 'a' + p);
+    }
+    for (int p = 0; p < 20; p++) {
+        at += (size_t)snprintf(buf + at, sizeof buf - at,
+                               "{\"process\":%d,\"type\":\"%s\",\"f\":"
+                               "\"append\",\"key\":\"x\",\"time\":10}\n",
+                               p, p < 12 ? "ok" : "info");
+    }
+    snprintf(buf + at, sizeof buf - at,
+             "{\"process\":99,\"type\":\"invoke\",\"f\":\"get\",\"key\":"
+             "\"x\",\"time\":20}\n"
+             "{\"process\":99,\"type\":\"ok\",\"f\":\"get\",\"key\":\"x\","
+             "\"value\":\"lkjihgfedcba\",\"time\":30}\n");
+    struct checker_options o;
+    checker_options_init(&o);
+    o.threads = 1;
+    o.max_steps = 5000;
+    struct checked c = check_text(buf, CHECKER_FORMAT_JSONL, &o);
+    assert_int_equal(c.check_rv, 0);
+    assert_int_equal(c.r->verdict, LIN);
+    assert_true(c.r->steps < 5000);
+    checked_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +770,7 @@ int main(void)
         cmocka_unit_test(info_and_fail_gets_constrain_nothing),
         cmocka_unit_test(delete_then_get_reads_null),
         cmocka_unit_test(append_concatenates_in_order),
+        cmocka_unit_test(append_of_empty_makes_the_key_present),
         cmocka_unit_test(appended_values_compare_as_strings),
         cmocka_unit_test(absent_reads_empty_when_asked),
         cmocka_unit_test(line_order_is_time_without_time_fields),
@@ -715,6 +784,7 @@ int main(void)
         cmocka_unit_test(timeout_gives_unknown),
         cmocka_unit_test(step_budget_gives_unknown),
         cmocka_unit_test(memory_budget_gives_unknown),
+        cmocka_unit_test(appends_are_ordered_by_what_reads_saw),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
