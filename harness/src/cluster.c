@@ -256,8 +256,13 @@ void cluster_publish(struct slot *s)
 /* Attaches @s to both networks (or detaches it, @on false). */
 static void attach(struct cluster *c, struct slot *s, bool on)
 {
-    transport_mem_attach(c->net, s->id, on ? c->driver->deliver : NULL,
-                         on ? s : NULL);
+    if (c->driver->deliver_batch != NULL) {
+        transport_mem_attach_batch(
+            c->net, s->id, on ? c->driver->deliver_batch : NULL, on ? s : NULL);
+    } else {
+        transport_mem_attach(c->net, s->id, on ? c->driver->deliver : NULL,
+                             on ? s : NULL);
+    }
     client_net_attach_node(c->clients, s->id, on ? c->driver->request : NULL,
                            on ? s : NULL);
 }
@@ -467,6 +472,8 @@ int cluster_new(const struct cluster_config *cfg, struct cluster **out)
     }
     if (cfg->sched != NULL) {
         transport_mem_set_single_threaded(c->net);
+    } else if (c->driver->deliver_batch != NULL) {
+        transport_mem_set_batched(c->net);
     }
     struct client_net_config cc = {
         .nodes = cfg->nodes, .net = c->net, .sched = cfg->sched};

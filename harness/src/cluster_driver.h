@@ -86,6 +86,7 @@ struct slot
     bool paused;
     bool stop;      /* threads: the node thread is to end */
     bool arm_crash; /* threads: fail the next sync */
+    bool waiting;   /* threads: the node thread sleeps on cond for work */
     /* crash_after: what the node waits for; whether it fired and in
      * which incarnation (not yet reaped); how often each kind fired. */
     enum cluster_crash_after crash_after;
@@ -149,8 +150,12 @@ struct cluster_driver
     void (*discard)(struct slot *s);
     /* The receivers: Raft messages from the in-memory network (under its
      * lock) and client requests from the client network (under its lock).
-     * @slot is the struct slot; the message passes to the driver. */
+     * @slot is the struct slot; the message passes to the driver. With
+     * deliver_batch (threads) the network is batched
+     * (transport_mem_set_batched) and Raft messages come in batches;
+     * requests come in chains (client_net.h). */
     void (*deliver)(void *slot, struct transport_msg *msg);
+    void (*deliver_batch)(void *slot, struct transport_msg **msgs, size_t n);
     void (*request)(void *slot, struct client_request *r);
     /* Crashes @s on a crash disk: the power cut strikes during the node's
      * next write when one comes soon (cluster_crash). */

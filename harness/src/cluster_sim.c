@@ -163,10 +163,12 @@ static void sim_deliver(void *data, struct transport_msg *msg)
     }
 }
 
-/* The client network's receiver: the request arrives at r->at. */
+/* The client network's receiver: the request arrives at r->at. In sim
+ * mode the client network hands over one request at a time. */
 static void sim_request(void *data, struct client_request *r)
 {
     struct slot *s = data;
+    assert(r->next == NULL);
     if (!s->up ||
         sched_at(s->c->cfg.sched, r->at, sim_req, s, s->gen, r) != 0) {
         free(r);
@@ -260,6 +262,7 @@ const struct cluster_driver cluster_sim_driver = {
     .stop = sim_stop,
     .discard = sim_discard,
     .deliver = sim_deliver,
+    .deliver_batch = NULL, /* one message at a time, each an event */
     .request = sim_request,
     .crash = sim_crash,
     .resume = sim_resume,

@@ -94,6 +94,17 @@ static size_t reqs_take(struct slot *s, struct client_request **out, size_t max)
     return n;
 }
 
+/* Wakes @s's node thread if it sleeps waiting for work (under the slot's
+ * lock): a thread that is busy looks at its inbox before it sleeps again,
+ * so the signal - a futex call, most often a context switch on a loaded
+ * machine - would only cost. */
+static void wake_node(struct slot *s)
+{
+    if (s->waiting) {
+        pthread_cond_signal(&s->cond);
+    }
+}
+
 /* The in-memory network's receiver, under its lock. */
 static void threads_deliver(void *data, struct transport_msg *msg)
 {
@@ -102,23 +113,56 @@ static void threads_deliver(void *data, struct transport_msg *msg)
     if (!s->up || !inbox_push(s, msg)) {
         free(msg);
     } else {
-        pthread_cond_signal(&s->cond);
+        wake_node(s);
     }
     pthread_mutex_unlock(&s->lock);
 }
 
-/* The client network's receiver, under its lock. */
-static void threads_request(void *data, struct client_request *r)
+/* The batched in-memory network's receiver, under its lock: a flush's
+ * messages for this node, queued under one lock with one wake-up. */
+static void threads_deliver_batch(void *data,
+                                  struct transport_msg **msgs,
+                                  size_t n)
 {
     struct slot *s = data;
+    bool queued = false;
     pthread_mutex_lock(&s->lock);
-    bool queued = s->up && reqs_push(s, r);
+    for (size_t k = 0; k < n; k++) {
+        if (!s->up || !inbox_push(s, msgs[k])) {
+            free(msgs[k]);
+        } else {
+            queued = true;
+        }
+    }
     if (queued) {
-        pthread_cond_signal(&s->cond);
+        wake_node(s);
     }
     pthread_mutex_unlock(&s->lock);
-    if (!queued) {
-        free(r); /* lost, like a dropped packet: the client times out */
+}
+
+/* The client network's receiver, under its lock: a batch of requests,
+ * queued under one lock with one wake-up. */
+static void threads_request(void *data, struct client_request *batch)
+{
+    struct slot *s = data;
+    bool queued = false;
+    pthread_mutex_lock(&s->lock);
+    while (batch != NULL && s->up) {
+        struct client_request *r = batch;
+        batch = r->next;
+        if (!reqs_push(s, r)) {
+            free(r); /* lost, like a dropped packet: the client times out */
+        }
+        queued = true;
+    }
+    if (queued) {
+        wake_node(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    while (batch != NULL) { /* the node went down: lost */
+        struct client_request *r = batch;
+        batch = r->next;
+        free(r);
     }
 }
 
@@ -192,7 +236,9 @@ static void *node_main(void *arg)
             }
             struct timespec ts;
             abs_deadline(c, wake, &ts);
+            s->waiting = true;
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+            s->waiting = false;
         }
         while (n_msgs < BATCH_MAX &&
                (msgs[n_msgs] = inbox_pop_due(s, now)) != NULL) {
@@ -234,6 +280,7 @@ static void *node_main(void *arg)
         }
         kv_node_flush(s->node);
         transport_flush(s->transport);
+        client_net_flush_replies(c->clients, s->id);
         if (ctl != NULL) {
             pthread_mutex_lock(&s->lock);
             s->ctl_done = true;
@@ -312,6 +359,7 @@ const struct cluster_driver cluster_threads_driver = {
     .stop = threads_stop,
     .discard = threads_discard,
     .deliver = threads_deliver,
+    .deliver_batch = threads_deliver_batch,
     .request = threads_request,
     .crash = threads_crash,
     .resume = NULL, /* the node thread wakes on the signal */
@@ -337,7 +385,7 @@ static void grpc_deliver(void *data, struct transport_msg *msg)
         }
     }
     if (n > 0) {
-        pthread_cond_signal(&s->cond);
+        wake_node(s);
     }
     pthread_mutex_unlock(&s->lock);
 }

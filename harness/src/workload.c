@@ -38,6 +38,7 @@ struct workload
     struct client_reply *inbox_head;
     struct client_reply *inbox_tail;
     bool draining;
+    bool waiting;  /* the driver thread sleeps on cond for replies */
     bool attached; /* to the client network */
 
     /* Driver thread only: */
@@ -209,10 +210,16 @@ static void receive_reply(void *data, struct client_reply *m)
 {
     struct workload *w = data;
     if (w->cfg.sched != NULL) {
+        assert(m->next == NULL); /* sim mode: one at a time */
         if (sched_at(w->cfg.sched, m->at, sim_reply, w, 0, m) != 0) {
             free(m);
         }
         return;
+    }
+    /* A batch of at most CLIENT_NET_BATCH_MAX replies. */
+    struct client_reply *tail = m;
+    while (tail->next != NULL) {
+        tail = tail->next;
     }
     pthread_mutex_lock(&w->lock);
     assert((w->inbox_head == NULL) == (w->inbox_tail == NULL));
@@ -221,8 +228,10 @@ static void receive_reply(void *data, struct client_reply *m)
     } else {
         w->inbox_head = m;
     }
-    w->inbox_tail = m;
-    pthread_cond_signal(&w->cond);
+    w->inbox_tail = tail;
+    if (w->waiting) {
+        pthread_cond_signal(&w->cond);
+    }
     pthread_mutex_unlock(&w->lock);
 }
 
@@ -497,7 +506,9 @@ static void *driver_main(void *arg)
             uint64_t mono = common_now_ns() + wait;
             ts.tv_sec = (time_t)(mono / COMMON_NS_PER_S);
             ts.tv_nsec = (long)(mono % COMMON_NS_PER_S);
+            w->waiting = true;
             pthread_cond_timedwait(&w->cond, &w->lock, &ts);
+            w->waiting = false;
         }
         struct client_reply *batch = w->inbox_head;
         w->inbox_head = w->inbox_tail = NULL;
@@ -511,6 +522,8 @@ static void *driver_main(void *arg)
             handle_reply(w, m, now);
         }
         bool busy = poll_clients(w, now, draining, &wake);
+        /* The requests of this round, one hand-over per node. */
+        client_net_flush_requests(cluster_clients(cl));
         if (draining && !busy) {
             break;
         }

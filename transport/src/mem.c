@@ -14,6 +14,11 @@
  * made single-threaded (the sim driver's: one thread makes every call)
  * takes no lock at all; an uncontended lock still cost a few percent of
  * a simulation.
+ *
+ * A batched network (threads) instead keeps each send in its endpoint's
+ * outbox and does the work at flush: one network lock per flush, and one
+ * receiver call per receiver, so a node thread takes its inbox lock and
+ * is woken once per batch rather than once per message.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +31,15 @@ struct endpoint
     struct transport t;
     struct transport_mem *net;
     raft_id id;
+    /* Batched: sends waiting for the flush (the sending thread's). */
+    struct transport_msg *outbox[TRANSPORT_MEM_OUTBOX_MAX];
+    size_t outbox_len;
 };
 
 struct receiver
 {
     transport_deliver_fn fn;
+    transport_deliver_batch_fn batch;
     void *data;
 };
 
@@ -38,6 +47,7 @@ struct transport_mem
 {
     struct common_lock lock;
     unsigned n;
+    bool batched; /* set before any other call */
     transport_clock_fn clock;
     void *clock_data;
     /* Guarded by lock: */
@@ -117,6 +127,21 @@ static void stamp(struct transport_mem *net,
     c->seq = ++net->seq;
 }
 
+/* Hands @n messages to receiver @rx (under the lock). */
+static void hand_over(struct receiver rx, struct transport_msg **msgs, size_t n)
+{
+    if (n == 0) {
+        return;
+    }
+    if (rx.batch != NULL) {
+        rx.batch(rx.data, msgs, n);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        rx.fn(rx.data, msgs[k]);
+    }
+}
+
 static int mem_send(struct transport *t, const struct raft_message *m)
 {
     struct endpoint *ep = t->impl;
@@ -128,23 +153,28 @@ static int mem_send(struct transport *t, const struct raft_message *m)
     if (c == NULL) {
         return COMMON_ENOMEM;
     }
+    if (net->batched) {
+        ep->outbox[ep->outbox_len++] = c;
+        return ep->outbox_len == TRANSPORT_MEM_OUTBOX_MAX ? transport_flush(t)
+                                                          : 0;
+    }
     uint64_t now = net->clock(net->clock_data);
     common_lock_take(&net->lock);
     net->stats.sent++;
     const struct transport_link_faults *f = &net->links[m->from - 1][m->to - 1];
     struct receiver rx = net->rx[m->to - 1];
-    int copies = roll(net, f, rx.fn != NULL);
+    int copies = roll(net, f, rx.fn != NULL || rx.batch != NULL);
     if (copies == 2) {
         struct transport_msg *d = transport_msg_clone(m);
         if (d != NULL) {
             net->stats.duplicated++;
             stamp(net, f, d, now);
-            rx.fn(rx.data, d);
+            hand_over(rx, &d, 1);
         }
     }
     if (copies > 0) {
         stamp(net, f, c, now);
-        rx.fn(rx.data, c);
+        hand_over(rx, &c, 1);
         c = NULL;
     }
     common_lock_release(&net->lock);
@@ -187,10 +217,58 @@ unsigned transport_mem_route(struct transport_mem *net,
     return n;
 }
 
+/* Batched: the endpoint's waiting sends go out, each receiver's in one
+ * call. */
+static int mem_flush(struct transport *t)
+{
+    struct endpoint *ep = t->impl;
+    struct transport_mem *net = ep->net;
+    if (ep->outbox_len == 0) {
+        return 0;
+    }
+    /* A receiver's share: each message, and perhaps its duplicate. */
+    struct transport_msg *share[2 * TRANSPORT_MEM_OUTBOX_MAX];
+    uint64_t now = net->clock(net->clock_data);
+    common_lock_take(&net->lock);
+    for (raft_id to = 1; to <= net->n; to++) {
+        const struct transport_link_faults *f = &net->links[ep->id - 1][to - 1];
+        struct receiver rx = net->rx[to - 1];
+        bool attached = rx.fn != NULL || rx.batch != NULL;
+        size_t n = 0;
+        for (size_t k = 0; k < ep->outbox_len; k++) {
+            struct transport_msg *c = ep->outbox[k];
+            if (c == NULL || c->m.to != to) {
+                continue;
+            }
+            ep->outbox[k] = NULL;
+            net->stats.sent++;
+            int copies = roll(net, f, attached);
+            if (copies == 2) {
+                struct transport_msg *d = transport_msg_clone(&c->m);
+                if (d != NULL) {
+                    net->stats.duplicated++;
+                    stamp(net, f, d, now);
+                    share[n++] = d;
+                }
+            }
+            if (copies > 0) {
+                stamp(net, f, c, now);
+                share[n++] = c;
+            } else {
+                free(c);
+            }
+        }
+        hand_over(rx, share, n);
+    }
+    common_lock_release(&net->lock);
+    ep->outbox_len = 0;
+    return 0;
+}
+
 static const struct transport_vtable mem_vtable = {
     .send = mem_send,
-    .flush = NULL,   /* every send is delivered at once */
-    .destroy = NULL, /* endpoints belong to the network */
+    .flush = mem_flush, /* batched only: otherwise nothing ever waits */
+    .destroy = NULL,    /* endpoints belong to the network */
 };
 
 int transport_mem_new(unsigned nodes,
@@ -229,13 +307,39 @@ void transport_mem_set_single_threaded(struct transport_mem *net)
     common_lock_switch_off(&net->lock);
 }
 
+void transport_mem_set_batched(struct transport_mem *net)
+{
+    net->batched = true;
+}
+
 void transport_mem_free(struct transport_mem *net)
 {
     if (net == NULL) {
         return;
     }
+    for (unsigned k = 0; k < net->n; k++) {
+        for (size_t j = 0; j < net->ep[k].outbox_len; j++) {
+            free(net->ep[k].outbox[j]);
+        }
+    }
     common_lock_fini(&net->lock);
     free(net);
+}
+
+/* Sets node @id's receiver: one of @fn and @batch, or neither. */
+static void set_receiver(struct transport_mem *net,
+                         raft_id id,
+                         struct receiver rx)
+{
+    if (!valid_id(net, id)) {
+        return;
+    }
+    if (rx.fn == NULL && rx.batch == NULL) {
+        rx.data = NULL;
+    }
+    common_lock_take(&net->lock);
+    net->rx[id - 1] = rx;
+    common_lock_release(&net->lock);
 }
 
 void transport_mem_attach(struct transport_mem *net,
@@ -243,13 +347,15 @@ void transport_mem_attach(struct transport_mem *net,
                           transport_deliver_fn deliver,
                           void *data)
 {
-    if (!valid_id(net, id)) {
-        return;
-    }
-    common_lock_take(&net->lock);
-    net->rx[id - 1].fn = deliver;
-    net->rx[id - 1].data = deliver != NULL ? data : NULL;
-    common_lock_release(&net->lock);
+    set_receiver(net, id, (struct receiver){.fn = deliver, .data = data});
+}
+
+void transport_mem_attach_batch(struct transport_mem *net,
+                                raft_id id,
+                                transport_deliver_batch_fn deliver,
+                                void *data)
+{
+    set_receiver(net, id, (struct receiver){.batch = deliver, .data = data});
 }
 
 struct transport *transport_mem_endpoint(struct transport_mem *net, raft_id id)

@@ -112,6 +112,32 @@ void transport_mem_attach(struct transport_mem *net,
                           transport_deliver_fn deliver,
                           void *data);
 
+/* Receives @n messages at once: ownership of each passes to the callee,
+ * the array @msgs is borrowed for the call. */
+typedef void (*transport_deliver_batch_fn)(void *data,
+                                           struct transport_msg **msgs,
+                                           size_t n);
+
+/* The most messages an endpoint of a batched network holds before it
+ * flushes itself. */
+#define TRANSPORT_MEM_OUTBOX_MAX 256
+
+/* Makes @net batched (threads): a send waits in its endpoint, and
+ * transport_flush on the endpoint rolls each waiting message's dice then
+ * and hands every receiver its share under one lock, in one call of its
+ * batch receiver (transport_mem_attach_batch; a receiver attached with
+ * transport_mem_attach gets them one by one). An endpoint holding
+ * TRANSPORT_MEM_OUTBOX_MAX messages flushes itself. Each endpoint is then
+ * used by one thread at a time. Call right after transport_mem_new. */
+void transport_mem_set_batched(struct transport_mem *net);
+
+/* Registers node @id's batch receiver (NULL to detach, as
+ * transport_mem_attach). */
+void transport_mem_attach_batch(struct transport_mem *net,
+                                raft_id id,
+                                transport_deliver_batch_fn deliver,
+                                void *data);
+
 /* The endpoint node @id sends through (owned by the network: do not free
  * it; transport_free on it is a no-op). */
 struct transport *transport_mem_endpoint(struct transport_mem *net, raft_id id);
