@@ -263,6 +263,70 @@ static void mem_route_applies_the_links_faults(void **state)
     transport_mem_free(net);
 }
 
+/* A batched network holds sends until the endpoint's flush, then gives
+ * each receiver its share in one call; a full outbox flushes itself, a
+ * detached receiver gets nothing and cuts still drop. */
+struct batches
+{
+    size_t calls;
+    size_t msgs;
+};
+
+static void collect_batch(void *data, struct transport_msg **msgs, size_t n)
+{
+    struct batches *b = data;
+    b->calls++;
+    b->msgs += n;
+    for (size_t k = 0; k < n; k++) {
+        free(msgs[k]);
+    }
+}
+
+static void mem_batched_hands_over_per_flush(void **state)
+{
+    (void)state;
+    struct transport_mem *net;
+    assert_int_equal(transport_mem_new(3, 1, clock_fn, NULL, &net), 0);
+    transport_mem_set_batched(net);
+    struct batches b[4];
+    memset(b, 0, sizeof b);
+    for (raft_id id = 1; id <= 3; id++) {
+        transport_mem_attach_batch(net, id, collect_batch, &b[id]);
+    }
+    struct transport *t = transport_mem_endpoint(net, 1);
+    send_n(net, 1, 2, 5);
+    send_n(net, 1, 3, 3);
+    assert_int_equal(b[2].msgs + b[3].msgs, 0); /* nothing before the flush */
+    assert_int_equal(transport_flush(t), 0);
+    assert_int_equal(b[2].calls, 1);
+    assert_int_equal(b[2].msgs, 5);
+    assert_int_equal(b[3].calls, 1);
+    assert_int_equal(b[3].msgs, 3);
+    assert_int_equal(transport_flush(t), 0); /* empty: no call */
+    assert_int_equal(b[2].calls, 1);
+    /* The outbox is bounded: the send that fills it flushes it. */
+    send_n(net, 1, 2, TRANSPORT_MEM_OUTBOX_MAX);
+    assert_int_equal(b[2].calls, 2);
+    assert_int_equal(b[2].msgs, 5 + TRANSPORT_MEM_OUTBOX_MAX);
+    /* Cut and detached receivers drop at the flush. */
+    transport_mem_cut(net, 1, 2, true);
+    transport_mem_attach_batch(net, 3, NULL, NULL);
+    send_n(net, 1, 2, 4);
+    send_n(net, 1, 3, 4);
+    assert_int_equal(transport_flush(t), 0);
+    assert_int_equal(b[2].msgs, 5 + TRANSPORT_MEM_OUTBOX_MAX);
+    assert_int_equal(b[3].msgs, 3);
+    struct transport_mem_stats st;
+    transport_mem_stats(net, &st);
+    assert_int_equal(st.sent, 5 + 3 + TRANSPORT_MEM_OUTBOX_MAX + 8);
+    assert_int_equal(st.dropped_cut, 4);
+    assert_int_equal(st.dropped_detached, 4);
+    /* Sends still waiting when the network is freed are freed with it. */
+    transport_mem_cut(net, 1, 2, false);
+    send_n(net, 1, 2, 2);
+    transport_mem_free(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +335,7 @@ int main(void)
         cmocka_unit_test(mem_hold_delays_a_fraction_by_seconds),
         cmocka_unit_test(mem_clone_is_deep),
         cmocka_unit_test(mem_route_applies_the_links_faults),
+        cmocka_unit_test(mem_batched_hands_over_per_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
