@@ -437,6 +437,23 @@ bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to)
     return cut;
 }
 
+uint32_t transport_mem_cut_into(struct transport_mem *net, raft_id to)
+{
+    _Static_assert(TRANSPORT_MEM_MAX_NODES <= 32, "a cut mask holds 32 links");
+    if (!valid_id(net, to)) {
+        return UINT32_MAX;
+    }
+    uint32_t mask = 0;
+    common_lock_take(&net->lock);
+    for (raft_id from = 1; from <= net->n; from++) {
+        if (net->links[from - 1][to - 1].cut) {
+            mask |= UINT32_C(1) << (from - 1);
+        }
+    }
+    common_lock_release(&net->lock);
+    return mask;
+}
+
 void transport_mem_heal(struct transport_mem *net)
 {
     each_link(net, 0, 0, clear_link, NULL);

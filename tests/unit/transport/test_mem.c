@@ -81,6 +81,9 @@ static void mem_cuts_and_detach(void **state)
     assert_int_equal(s[1].n, 5);
     assert_true(transport_mem_is_cut(net, 1, 2));
     assert_false(transport_mem_is_cut(net, 2, 1));
+    assert_int_equal(transport_mem_cut_into(net, 2), 1u << 0);
+    assert_int_equal(transport_mem_cut_into(net, 1), 0);
+    assert_int_equal(transport_mem_cut_into(net, 9), UINT32_MAX);
     /* Link faults leave the cut in place. */
     struct transport_link_faults f = {.delay_ns_min = 1000};
     transport_mem_set_faults(net, 0, 0, &f);

@@ -156,6 +156,9 @@ void transport_mem_cut(struct transport_mem *net,
                        bool cut);
 /* Is from -> to cut? */
 bool transport_mem_is_cut(struct transport_mem *net, raft_id from, raft_id to);
+/* The links into @to that are cut, under one lock: bit (from - 1) is set
+ * when from -> @to is cut (every bit for an @to outside the network). */
+uint32_t transport_mem_cut_into(struct transport_mem *net, raft_id to);
 /* Removes every cut and fault. */
 void transport_mem_heal(struct transport_mem *net);
 
