@@ -233,48 +233,6 @@ static void timeout_exits_3(void **state)
 #endif
 #endif
 
-/* A search past --memory MB says unknown, and the process's peak RSS
- * stays within the budget plus 10%: lincheck runs as a child of its own
- * (fork, exec, wait4) so that its peak is measured alone. */
-static void memory_budget_holds(void **state)
-{
-    (void)state;
-    write_hard("hard14.jsonl", 14);
-    static const long budgets_mb[] = {48, 160};
-    for (size_t k = 0; k < sizeof budgets_mb / sizeof budgets_mb[0]; k++) {
-        char mb[32];
-        snprintf(mb, sizeof mb, "%ld", budgets_mb[k]);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            FILE *sink = freopen("/dev/null", "w", stdout);
-            (void)sink;
-            execl(lincheck, lincheck, "--threads", "1", "--memory", mb,
-                  path_of("hard14.jsonl"), (char *)NULL);
-            _exit(127);
-        }
-        int status = 0;
-        struct rusage ru;
-        assert_int_equal(wait4(pid, &status, 0, &ru), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 3);
-#ifdef UNDER_SANITIZER
-        print_message(
-            "peak RSS %ld KB for --memory %ld (not checked "
-            "under a sanitizer)\n",
-            ru.ru_maxrss, budgets_mb[k]);
-#else
-        print_message("peak RSS %ld KB for --memory %ld\n", ru.ru_maxrss,
-                      budgets_mb[k]);
-        assert_true(ru.ru_maxrss <= budgets_mb[k] * 1024 * 11 / 10);
-#endif
-    }
-    assert_int_equal(run("--threads 1 --memory 48 hard14.jsonl"), 3);
-    assert_int_equal(strncmp(out, "unknown: the search ran out of memory", 37),
-                     0);
-    assert_int_equal(run("--memory 0 hard14.jsonl"), 2);
-}
-
 /* lincheck @args... (NULL-terminated) as a child of its own: its exit
  * status, and its peak RSS in KB in *rss_kb. */
 static int run_measured(long *rss_kb, ...)
@@ -304,6 +262,39 @@ static int run_measured(long *rss_kb, ...)
     assert_true(WIFEXITED(status));
     *rss_kb = ru.ru_maxrss;
     return WEXITSTATUS(status);
+}
+
+/* A search past --memory MB says unknown, and the process's peak RSS
+ * stays within the budget plus 10%: lincheck runs as a child of its own
+ * (fork, exec, wait4) so that its peak is measured alone. */
+static void memory_budget_holds(void **state)
+{
+    (void)state;
+    write_hard("hard14.jsonl", 14);
+    static const long budgets_mb[] = {48, 160};
+    for (size_t k = 0; k < sizeof budgets_mb / sizeof budgets_mb[0]; k++) {
+        char mb[32];
+        snprintf(mb, sizeof mb, "%ld", budgets_mb[k]);
+        long rss_kb = 0;
+        assert_int_equal(
+            run_measured(&rss_kb, "--threads", "1", "--memory", mb,
+                         path_of("hard14.jsonl"), (const char *)NULL),
+            3);
+#ifdef UNDER_SANITIZER
+        print_message(
+            "peak RSS %ld KB for --memory %ld (not checked "
+            "under a sanitizer)\n",
+            rss_kb, budgets_mb[k]);
+#else
+        print_message("peak RSS %ld KB for --memory %ld\n", rss_kb,
+                      budgets_mb[k]);
+        assert_true(rss_kb <= budgets_mb[k] * 1024 * 11 / 10);
+#endif
+    }
+    assert_int_equal(run("--threads 1 --memory 48 hard14.jsonl"), 3);
+    assert_int_equal(strncmp(out, "unknown: the search ran out of memory", 37),
+                     0);
+    assert_int_equal(run("--memory 0 hard14.jsonl"), 2);
 }
 
 /* With more keys than workers, a key that pauses keeps its memo while the
