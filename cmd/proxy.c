@@ -109,11 +109,20 @@ static void relay(struct proxy *p,
             break;
         case TRANSPORT_GRPC_INVALID_ARGUMENT:
         case TRANSPORT_GRPC_RESOURCE_EXHAUSTED:
+            /* Statuses a node answers clients with (docs/api.md), with
+             * the same meaning here: the request itself was refused. */
+            snprintf(msg, sizeof msg, "through the leader, node %llu: %s",
+                     leader, res->message);
+            answer_error(p, s, res->status, msg);
+            return;
         case TRANSPORT_GRPC_DEADLINE_EXCEEDED:
         case TRANSPORT_GRPC_UNAVAILABLE:
-            /* Statuses a node answers clients with (docs/api.md), with
-             * the same meaning here. */
-            snprintf(msg, sizeof msg, "through the leader, node %llu: %s",
+            /* The leader's own answer, or the connection to it failing
+             * (refused, reset, past the deadline): either way the outcome
+             * may be unknown, and the same status says so. */
+            snprintf(msg, sizeof msg,
+                     "forwarding to the leader, node %llu: %s: the outcome "
+                     "is unknown; retry with the same client_id and seq",
                      leader, res->message);
             answer_error(p, s, res->status, msg);
             return;

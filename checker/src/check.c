@@ -107,6 +107,14 @@ struct job
     uint64_t deadline_ns;
     uint64_t max_steps;  /* per key; 0: none */
     size_t memory_bytes; /* per key */
+    /* At most one key per worker: no key holds memory paused while
+     * another grows, so a key's memo may forget its older generation
+     * instead of ending at its share (memo.c). */
+    bool memo_may_forget;
+    /* Every key's memo and model together, and their limit: the whole
+     * --memory (keys that pause keep theirs). */
+    atomic_size_t memory_all;
+    size_t memory_all_bytes;
 };
 
 static void lower_min_failed(atomic_size_t *min_failed, size_t p)
@@ -167,6 +175,7 @@ static struct part_ctx *ctx_new(struct job *job, size_t p)
         ctx_free(c);
         return NULL;
     }
+    c->search.memo.may_forget = job->memo_may_forget;
     return c;
 }
 
@@ -271,8 +280,13 @@ static void check_part(struct job *job, size_t p)
                             : 0;
         allow = left < allow ? left : allow;
     }
-    struct search_limits lim = {job->deadline_ns, job->memory_bytes, allow,
-                                &job->min_failed, p};
+    struct search_limits lim = {.deadline_ns = job->deadline_ns,
+                                .memory_bytes = job->memory_bytes,
+                                .memory_all = &job->memory_all,
+                                .memory_all_bytes = job->memory_all_bytes,
+                                .steps = allow,
+                                .min_failed = &job->min_failed,
+                                .self = p};
     enum search_status st =
         allow == 0 ? SEARCH_PAUSED : search_resume(&c->search, &lim);
     if (st == SEARCH_PAUSED && job->max_steps != 0 &&
@@ -636,6 +650,9 @@ int checker_check(struct checker_history *h,
         workers = job.parts;
     }
     job.memory_bytes = memory / workers;
+    job.memo_may_forget = job.parts <= workers;
+    atomic_init(&job.memory_all, 0);
+    job.memory_all_bytes = memory;
     run_rounds(&job, queue, threads);
     r->ops = h->ops_len;
     r->partitions = job.parts;

@@ -367,7 +367,30 @@ struct mem_budget
      * seconds, longer than a time budget may be overrun. */
     uint64_t deadline_ns;
     bool timed_out; /* a growth stopped at the deadline */
+    /* Every key's memo and model together (check.c): a key that pauses
+     * keeps its tables while others run, so each key's share alone does
+     * not bound the process. NULL: no such limit. */
+    atomic_size_t *all;
+    size_t all_limit;
+    size_t counted; /* what this key's memo + model add to *all */
 };
+
+/* After memo or model changed: *all learns this key's new total. */
+static inline void mem_budget_sync(struct mem_budget *b)
+{
+    if (b == NULL || b->all == NULL) {
+        return;
+    }
+    size_t held = b->memo + b->model;
+    if (held >= b->counted) {
+        atomic_fetch_add_explicit(b->all, held - b->counted,
+                                  memory_order_relaxed);
+    } else {
+        atomic_fetch_sub_explicit(b->all, b->counted - held,
+                                  memory_order_relaxed);
+    }
+    b->counted = held;
+}
 
 /* Slots a rehash moves between two looks at the clock. */
 #define MEM_BUDGET_REHASH_SLICE ((size_t)1 << 18)
@@ -395,7 +418,14 @@ static inline bool mem_budget_over(const struct mem_budget *b, size_t bytes)
         return false;
     }
     size_t held = b->memo + b->model;
-    return held > b->limit || bytes > b->limit - held;
+    if (held > b->limit || bytes > b->limit - held) {
+        return true;
+    }
+    if (b->all != NULL) {
+        size_t all = atomic_load_explicit(b->all, memory_order_relaxed);
+        return all > b->all_limit || bytes > b->all_limit - all;
+    }
+    return false;
 }
 
 /* One generation of the memo: open addressing over records in an arena. */
@@ -418,6 +448,9 @@ struct memo
     struct memo_table cur;
     struct memo_table old;
     struct mem_budget *budget; /* NULL: no limit */
+    /* Whether forgetting is allowed (search_start: no other key holds
+     * memory while this one runs); false: the budget ends the search. */
+    bool may_forget;
     size_t depth;       /* the search's deepest prefix, set by the search */
     size_t rotated_at;  /* depth when a generation was last forgotten */
     uint64_t forgotten; /* generations forgotten */
@@ -457,6 +490,8 @@ struct search_limits
 {
     uint64_t deadline_ns;      /* 0: none */
     size_t memory_bytes;       /* for this key's memo and model; 0: none */
+    atomic_size_t *memory_all; /* every key's together (NULL: none) */
+    size_t memory_all_bytes;
     uint64_t steps;            /* model steps allowed in this call */
     atomic_size_t *min_failed; /* stop when *min_failed < self */
     size_t self;

@@ -12,6 +12,9 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +200,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 int main(int argc, char **argv)
 {
+#ifdef __GLIBC__
+    /* Tables the search outgrows are freed after their copy is made: with
+     * glibc's sliding mmap threshold the freed ones stay in the heap, and
+     * the process held about twice --memory. A fixed threshold puts every
+     * large block in its own mapping, returned when freed. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+#endif
     struct args a;
     memset(&a, 0, sizeof a);
     checker_options_init(&a.opts);

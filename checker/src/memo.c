@@ -69,6 +69,7 @@ static void account(struct memo *m)
 {
     if (m->budget != NULL) {
         m->budget->memo = memo_bytes(m);
+        mem_budget_sync(m->budget);
     }
 }
 
@@ -136,9 +137,20 @@ static size_t probe(const struct memo_table *t,
     return i;
 }
 
-/* Adds the configuration to the current generation, where it is not:
- * 1 when it was in neither, 0 when it was in the older one (it is copied
- * into the current one), or COMMON_ENOMEM. */
+/* Whether the configuration is in @t. */
+static bool known(const struct memo_table *t,
+                  uint64_t hash,
+                  uint32_t state,
+                  const uint64_t *bits,
+                  size_t lo,
+                  size_t hi)
+{
+    return t->cap != 0 &&
+           t->slots[probe(t, hash, state, bits, lo, hi)].rec != 0;
+}
+
+/* Adds a configuration that neither generation holds to the current one:
+ * 1, or COMMON_ENOMEM. */
 static int add_current(struct memo *m,
                        uint64_t hash,
                        uint32_t state,
@@ -151,14 +163,6 @@ static int add_current(struct memo *m,
         return COMMON_ENOMEM;
     }
     size_t i = probe(t, hash, state, bits, lo, hi);
-    if (t->slots[i].rec != 0) {
-        return 0;
-    }
-    int found = 1;
-    if (m->old.cap != 0) {
-        size_t k = probe(&m->old, hash, state, bits, lo, hi);
-        found = m->old.slots[k].rec != 0 ? 0 : 1;
-    }
     size_t words = 1 + hi - lo;
     if (t->arena_len + words >= UINT32_MAX || lo > UINT32_MAX) {
         return COMMON_ENOMEM;
@@ -187,7 +191,26 @@ static int add_current(struct memo *m,
     t->slots[i].rec = (uint32_t)(t->arena_len + 1);
     t->arena_len += words;
     t->len++;
-    return found;
+    return 1;
+}
+
+/* Whether the older generation may be forgotten now: the search went
+ * deeper since the last time, and the memo may forget at all. */
+static bool may_forget(const struct memo *m)
+{
+    return m->may_forget && m->cur.len > 0 && m->depth > m->rotated_at &&
+           (m->budget == NULL || !m->budget->timed_out);
+}
+
+/* Forgets the older generation; the current one becomes it. */
+static void forget(struct memo *m)
+{
+    table_free(&m->old);
+    m->old = m->cur;
+    memset(&m->cur, 0, sizeof m->cur);
+    m->rotated_at = m->depth;
+    m->forgotten++;
+    account(m);
 }
 
 int memo_add(struct memo *m,
@@ -197,19 +220,28 @@ int memo_add(struct memo *m,
              size_t lo,
              size_t hi)
 {
+    /* Known in either generation: nothing to add, whatever the budget. */
+    if (known(&m->cur, hash, state, bits, lo, hi)) {
+        return 0;
+    }
+    bool old_hit = known(&m->old, hash, state, bits, lo, hi);
+    /* Each generation gets at most half of the budget, so that the one
+     * that follows a forgetting has as much room as the one before. */
+    if (m->budget != NULL && m->budget->limit != 0 &&
+        table_bytes(&m->cur) > m->budget->limit / 2 && may_forget(m)) {
+        forget(m);
+    }
     for (;;) {
         int rv = add_current(m, hash, state, bits, lo, hi);
-        if (rv != COMMON_ENOMEM || m->cur.len == 0 ||
-            m->depth <= m->rotated_at ||
-            (m->budget != NULL && m->budget->timed_out)) {
+        if (rv != COMMON_ENOMEM) {
+            return old_hit ? 0 : rv; /* an older one is kept: copied */
+        }
+        if (old_hit) {
+            return 0; /* known: pruning it needs no room */
+        }
+        if (!may_forget(m)) {
             return rv;
         }
-        /* Forget the older generation; the current one becomes it. */
-        table_free(&m->old);
-        m->old = m->cur;
-        memset(&m->cur, 0, sizeof m->cur);
-        m->rotated_at = m->depth;
-        m->forgotten++;
-        account(m);
+        forget(m);
     }
 }

@@ -476,6 +476,7 @@ static void account(struct model *m)
 {
     if (m->budget != NULL) {
         m->budget->model = model_bytes(m);
+        mem_budget_sync(m->budget);
     }
 }
 

@@ -385,6 +385,10 @@ int search_start(struct search *s,
 
 void search_fini(struct search *s)
 {
+    /* What this key held leaves the common count with it. */
+    s->budget.memo = 0;
+    s->budget.model = 0;
+    mem_budget_sync(&s->budget);
     memo_fini(&s->memo);
     free(s->buf);
     free(s->best);
@@ -407,6 +411,15 @@ static bool should_stop(struct search *s,
         s->budget.limit = lim->memory_bytes;
         s->budget.memo = memo_bytes(&s->memo);
         s->budget.model = model;
+        s->budget.all = lim->memory_all;
+        s->budget.all_limit = lim->memory_all_bytes;
+        mem_budget_sync(&s->budget);
+        if (lim->memory_all != NULL &&
+            atomic_load_explicit(lim->memory_all, memory_order_relaxed) >
+                lim->memory_all_bytes) {
+            *why = SEARCH_NOMEM;
+            return true;
+        }
     }
     /* A rehash looks at the deadline as it goes (mem_budget_late). */
     s->budget.deadline_ns = lim->deadline_ns;

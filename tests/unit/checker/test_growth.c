@@ -97,6 +97,7 @@ static void memo_forgets_a_generation_only_after_progress(void **state)
     struct memo m;
     memo_init(&m);
     m.budget = &b;
+    m.may_forget = true;
     /* No progress: the budget ends the memo's growth. */
     uint64_t n = 0;
     int rv;
@@ -105,6 +106,9 @@ static void memo_forgets_a_generation_only_after_progress(void **state)
     }
     assert_int_equal(rv, COMMON_ENOMEM);
     assert_int_equal(m.forgotten, 0);
+    /* A configuration it holds is still known: that needs no room. */
+    assert_int_equal(add(&m, 0), 0);
+    assert_int_equal(add(&m, n - 1), 0);
     uint64_t first = n;
     assert_true(memo_bytes(&m) <= b.limit);
     /* The search went deeper: the current generation becomes the older

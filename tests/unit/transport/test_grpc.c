@@ -647,7 +647,7 @@ static void grpc_forwarded_calls_are_marked_and_answered(void **state)
 
     struct forward_answer f = {0};
     assert_int_equal(
-        transport_grpc_forward(a.g, 2, 0, "hi", 2, 5000, on_forward, &f), 0);
+        transport_grpc_forward(a.g, 2, 0, "hi", 2, 30000, on_forward, &f), 0);
     for (int k = 0; k < 500 && f.calls == 0; k++) {
         transport_grpc_poll(a.g, 10);
     }
@@ -675,7 +675,7 @@ static void grpc_forwarded_calls_are_marked_and_answered(void **state)
     /* "Later" waits at b; a stops and is freed meanwhile. */
     struct forward_answer held = {0};
     assert_int_equal(
-        transport_grpc_forward(a.g, 2, 1, "wait", 4, 5000, on_forward, &held),
+        transport_grpc_forward(a.g, 2, 1, "wait", 4, 30000, on_forward, &held),
         0);
     for (int k = 0; k < 500 && held_count(&b) == 0; k++) {
         transport_grpc_poll(a.g, 10);
