@@ -934,6 +934,14 @@ int main(int argc, char **argv)
     if (duration_set) {
         s.duration_s = duration;
     }
+    const char *calm = swarm ? harness_swarm_calm(&s) : NULL;
+    if (calm != NULL) {
+        fprintf(stderr,
+                "%s: --swarm adds no nemesis here: the scenario expects %s, "
+                "which a random nemesis breaks by design; its seeds run as "
+                "written\n",
+                path, calm);
+    }
     if (!seeds_set) {
         if (seed_set) {
             s.seed = seed;

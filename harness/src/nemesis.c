@@ -1406,8 +1406,28 @@ const struct nemesis_interval *nemesis_intervals(const struct nemesis *n,
 /* Swarm testing                                                             */
 /* ------------------------------------------------------------------------ */
 
+const char *harness_swarm_calm(const struct scenario *s)
+{
+    if (s->nemesis.enabled) {
+        return NULL; /* its expectations were written for a nemesis */
+    }
+    if (s->expect.max_leaderless_ms != 0) {
+        return "max_leaderless_ms";
+    }
+    if (s->expect.n_no_leader != 0) {
+        return "no_leader";
+    }
+    if (s->expect.n_term_unchanged != 0) {
+        return "term_unchanged";
+    }
+    return NULL;
+}
+
 void harness_swarm(struct scenario *s, uint64_t seed)
 {
+    if (harness_swarm_calm(s) != NULL) {
+        return;
+    }
     struct common_prng p;
     common_prng_seed(&p, seed ^ SWARM_SALT);
     struct scenario_nemesis *nm = &s->nemesis;

@@ -409,8 +409,16 @@ struct harness_options
 /* Swarm testing: redraws @s's nemesis from @seed - which faults, how
  * often and how long, how lossy and slow the links get - so that many
  * seeds explore many different worlds. The fault timeline and the
- * expectations stay as written. */
+ * expectations stay as written. A scenario without a nemesis of its own
+ * gets one, unless harness_swarm_calm() names an expectation of it that
+ * holds only in a calm cluster: then @s is left as it is. */
 void harness_swarm(struct scenario *s, uint64_t seed);
+
+/* The expectation of @s ("max_leaderless_ms", "no_leader" or
+ * "term_unchanged") that a random nemesis added by harness_swarm() would
+ * break by design, not by a bug; NULL when there is none or @s has a
+ * nemesis of its own (whose expectations were written for one). */
+const char *harness_swarm_calm(const struct scenario *s);
 
 /* Runs @s (seed and duration already final; borrowed for the call): builds
  * the cluster it describes, runs the client workload, the fault timeline

@@ -1179,6 +1179,57 @@ static void nemesis_concurrent_loads_and_refuses_bad_values(void **state)
                 "nemesis.fault_s: 1.5 is out of range: must be > 0 and <= 1");
 }
 
+/* --swarm redraws a scenario's own nemesis, and adds one to a scenario
+ * without, unless it expects a calm cluster (bounded leaderless time, a
+ * no_leader or term_unchanged window): those it leaves as written. */
+#define CALM_BASE           \
+    "nodes: 3\n"            \
+    "duration_s: 10\n"      \
+    "clients: {count: 2}\n" \
+    "expect:\n"             \
+    "  min_ok: 1\n"
+static void swarm_keeps_calm_scenarios(void **state)
+{
+    (void)state;
+    static const struct
+    {
+        const char *expect; /* appended under BASE's expect */
+        const char *calm;   /* what harness_swarm_calm names, or NULL */
+    } cases[] = {
+        {"", NULL},
+        {"  max_leaderless_ms: 3000\n", "max_leaderless_ms"},
+        {"  no_leader: {from_s: 1, to_s: 2}\n", "no_leader"},
+        {"  term_unchanged: {from_s: 1, to_s: 2}\n", "term_unchanged"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[1024];
+        snprintf(text, sizeof text, "%s%s", CALM_BASE, cases[i].expect);
+        struct scenario s;
+        parse_ok(text, &s);
+        const char *calm = harness_swarm_calm(&s);
+        if (cases[i].calm == NULL) {
+            assert_null(calm);
+        } else {
+            assert_non_null(calm);
+            assert_string_equal(calm, cases[i].calm);
+        }
+        harness_swarm(&s, 7);
+        assert_true(s.nemesis.enabled == (cases[i].calm == NULL));
+        scenario_fini(&s);
+    }
+    /* A nemesis of its own is redrawn whatever the expectations say. */
+    struct scenario s;
+    parse_ok(CALM_BASE
+             "  max_leaderless_ms: 3000\n"
+             "nemesis: {interval_s: 2, faults: [crash]}\n",
+             &s);
+    assert_null(harness_swarm_calm(&s));
+    harness_swarm(&s, 7);
+    assert_true(s.nemesis.enabled);
+    assert_true(s.nemesis.interval_s != 2); /* drawn from 0.5..3 */
+    scenario_fini(&s);
+}
+
 /* per_node gives nodes a clock rate and timing of their own; the nodes
  * it leaves out, and the fields an item leaves out, keep the scenario's
  * (0). Each node at most once, its clock rate in 0.1..10, and its
@@ -2798,6 +2849,7 @@ int main(void)
         cmocka_unit_test(membership_actions_load),
         cmocka_unit_test(membership_actions_refuse_bad_values),
         cmocka_unit_test(nemesis_concurrent_loads_and_refuses_bad_values),
+        cmocka_unit_test(swarm_keeps_calm_scenarios),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
